@@ -1,0 +1,18 @@
+//! IEC 60870-5-104: APDU codec, ASDUs of every type id, a sans-IO link layer, and an async
+//! client (controlling station) and server (controlled station).
+//!
+//! Layers, bottom up; nothing below reaches up:
+//! - [`apci`]: frames (I, S, U formats) as pure functions, and [`codec`] for tokio framing;
+//! - [`asdu`]: ASDUs and information elements, with a zero-copy view for decoding;
+//! - [`link`]: the link layer state machine (k/w windows, t0–t3, STARTDT/STOPDT/TESTFR),
+//!   sans-IO: events and time in, frames and events out;
+//! - [`client`] and [`server`]: tokio sessions over the state machine.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod asdu;
+pub mod cot;
+pub mod type_id;
+
+pub use cot::{Cause, Cot};
+pub use type_id::TypeId;
