@@ -55,7 +55,10 @@ fn missing_reason(peer: Peer) -> Option<String> {
         .status()
     {
         Ok(status) if status.success() => None,
-        Ok(status) => Some(format!("`{program} {}` exited with {status}", args.join(" "))),
+        Ok(status) => Some(format!(
+            "`{program} {}` exited with {status}",
+            args.join(" ")
+        )),
         Err(e) => Some(format!("cannot run `{program}`: {e}")),
     }
 }
@@ -97,7 +100,9 @@ pub fn temp_path(name: &str) -> PathBuf {
 
 /// The directory of the Python peer scripts.
 pub fn peers_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("peers")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("peers")
 }
 
 /// A child process killed when dropped, with its stdin held open (the peer scripts exit when

@@ -79,8 +79,18 @@ impl PcapWriter {
 
     fn segment(&mut self, side: Side, flags: u8, payload: &[u8]) {
         let (sport, dport, seq, ack) = match side {
-            Side::Client => (CLIENT_PORT, self.server_port, self.client_seq, self.server_seq),
-            Side::Server => (self.server_port, CLIENT_PORT, self.server_seq, self.client_seq),
+            Side::Client => (
+                CLIENT_PORT,
+                self.server_port,
+                self.client_seq,
+                self.server_seq,
+            ),
+            Side::Server => (
+                self.server_port,
+                CLIENT_PORT,
+                self.server_seq,
+                self.client_seq,
+            ),
         };
         let ack = if flags & ACK != 0 { ack } else { 0 };
         let mut tcp = Vec::with_capacity(20);
@@ -115,8 +125,10 @@ impl PcapWriter {
         let ts_usec = (self.packets % 1000) * 1000;
         self.out.extend_from_slice(&ts_sec.to_le_bytes());
         self.out.extend_from_slice(&ts_usec.to_le_bytes());
-        self.out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        self.out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        self.out
+            .extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        self.out
+            .extend_from_slice(&(frame.len() as u32).to_le_bytes());
         self.out.extend_from_slice(&frame);
     }
 }
@@ -138,6 +150,9 @@ mod tests {
     #[test]
     fn checksum_of_rfc1071_example() {
         // RFC 1071 §3 example words 0001 f203 f4f5 f6f7: sum ddf2, complement 220d.
-        assert_eq!(super::ipv4_checksum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]), 0x220d);
+        assert_eq!(
+            super::ipv4_checksum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]),
+            0x220d
+        );
     }
 }
