@@ -12,6 +12,7 @@
 
 pub mod asdu;
 pub mod cot;
+pub mod server;
 pub mod type_id;
 
 pub use cot::{Cause, Cot};
