@@ -152,10 +152,14 @@ impl Cause {
             return (n < 64).then(|| Cause::from_u8(n));
         }
         if let Some(g) = s.strip_prefix("inro").and_then(|n| n.parse::<u8>().ok()) {
-            return (1..=16).contains(&g).then_some(Cause::InterrogatedByGroup(g));
+            return (1..=16)
+                .contains(&g)
+                .then_some(Cause::InterrogatedByGroup(g));
         }
         if let Some(g) = s.strip_prefix("reqco").and_then(|n| n.parse::<u8>().ok()) {
-            return (1..=4).contains(&g).then_some(Cause::RequestedByGroupCounter(g));
+            return (1..=4)
+                .contains(&g)
+                .then_some(Cause::RequestedByGroupCounter(g));
         }
         (1u8..64)
             .map(Cause::from_u8)
@@ -185,7 +189,12 @@ pub struct Cot {
 impl Cot {
     /// A positive, non-test cause with originator address 0.
     pub const fn new(cause: Cause) -> Cot {
-        Cot { cause, negative: false, test: false, originator: 0 }
+        Cot {
+            cause,
+            negative: false,
+            test: false,
+            originator: 0,
+        }
     }
 
     /// The same cause with the P/N bit set.
@@ -246,7 +255,11 @@ mod tests {
         for raw in 0u8..64 {
             let cause = Cause::from_u8(raw);
             assert_eq!(cause.as_u8(), raw);
-            assert_eq!(Cause::from_abbreviation(&cause.abbreviation()), Some(cause), "{raw}");
+            assert_eq!(
+                Cause::from_abbreviation(&cause.abbreviation()),
+                Some(cause),
+                "{raw}"
+            );
         }
         assert_eq!(Cause::from_u8(21), Cause::InterrogatedByGroup(1));
         assert_eq!(Cause::from_u8(36), Cause::InterrogatedByGroup(16));

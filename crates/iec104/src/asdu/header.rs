@@ -19,7 +19,11 @@ pub struct AsduParams {
 
 impl AsduParams {
     /// The IEC 60870-5-104 sizes: COT 2, CA 2, IOA 3.
-    pub const IEC104: AsduParams = AsduParams { cot_size: 2, ca_size: 2, ioa_size: 3 };
+    pub const IEC104: AsduParams = AsduParams {
+        cot_size: 2,
+        ca_size: 2,
+        ioa_size: 3,
+    };
 
     /// Octets of the data unit identifier (type id, VSQ, COT, CA).
     #[inline]
@@ -29,7 +33,9 @@ impl AsduParams {
 
     /// True when every size is one the standard allows.
     pub const fn is_valid(&self) -> bool {
-        matches!(self.cot_size, 1 | 2) && matches!(self.ca_size, 1 | 2) && matches!(self.ioa_size, 1..=3)
+        matches!(self.cot_size, 1 | 2)
+            && matches!(self.ca_size, 1 | 2)
+            && matches!(self.ioa_size, 1..=3)
     }
 }
 
@@ -82,7 +88,13 @@ impl AsduHeader {
         } else {
             u16::from(bytes[next])
         };
-        Some(AsduHeader { type_id: bytes[0], sequence: vsq & 0x80 != 0, count: vsq & 0x7F, cot, common_address })
+        Some(AsduHeader {
+            type_id: bytes[0],
+            sequence: vsq & 0x80 != 0,
+            count: vsq & 0x7F,
+            cot,
+            common_address,
+        })
     }
 
     /// Appends the encoded data unit identifier to `out`. The count is masked to 7 bits, the
@@ -110,14 +122,16 @@ mod tests {
     #[test]
     fn decodes_the_iec104_layout() {
         // C_IC_NA_1, SQ=0 count 1, COT act (6) originator 0, CA 65535 (little endian).
-        let h = AsduHeader::decode(&[0x64, 0x01, 0x06, 0x00, 0xFF, 0xFF], &AsduParams::IEC104).unwrap();
+        let h =
+            AsduHeader::decode(&[0x64, 0x01, 0x06, 0x00, 0xFF, 0xFF], &AsduParams::IEC104).unwrap();
         assert_eq!(h.type_id, 100);
         assert!(!h.sequence);
         assert_eq!(h.count, 1);
         assert_eq!(h.cot.cause, Cause::Activation);
         assert_eq!(h.common_address, 65535);
         // SQ=1, count 5; CA 0x012F = 303.
-        let h = AsduHeader::decode(&[0x0B, 0x85, 0x14, 0x02, 0x2F, 0x01], &AsduParams::IEC104).unwrap();
+        let h =
+            AsduHeader::decode(&[0x0B, 0x85, 0x14, 0x02, 0x2F, 0x01], &AsduParams::IEC104).unwrap();
         assert!(h.sequence);
         assert_eq!(h.count, 5);
         assert_eq!(h.cot.originator, 2);
@@ -127,7 +141,11 @@ mod tests {
 
     #[test]
     fn cs101_sizes() {
-        let p = AsduParams { cot_size: 1, ca_size: 1, ioa_size: 2 };
+        let p = AsduParams {
+            cot_size: 1,
+            ca_size: 1,
+            ioa_size: 2,
+        };
         let h = AsduHeader::decode(&[0x01, 0x02, 0x03, 0x07], &p).unwrap();
         assert_eq!(h.common_address, 7);
         assert_eq!(h.cot.originator, 0);

@@ -1,0 +1,1 @@
+//! Tests of the link state machine in virtual time.
