@@ -7,7 +7,8 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 
 use super::registry::Registry;
-use super::{ConnectionId, ConnectionInfo, GroupId, GroupInfo, LocalClose, SendToError};
+use super::{ConnectionId, ConnectionInfo, GroupId, GroupInfo, HandleError, LocalClose};
+use crate::apci::MAX_ASDU_LEN;
 
 /// A cloneable handle to a running server: enqueue events, answer one connection, close
 /// connections, read counters.
@@ -20,7 +21,9 @@ pub struct ServerHandle {
 
 impl std::fmt::Debug for ServerHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerHandle").field("local_addr", &self.local_addr).finish_non_exhaustive()
+        f.debug_struct("ServerHandle")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -33,17 +36,25 @@ impl ServerHandle {
     /// Queues an event (a spontaneous or periodic ASDU) for every redundancy group; each
     /// group's started connection sends it, or the group keeps it until one starts. Never
     /// waits: a full group queue drops its oldest event. Returns how many groups dropped one
-    /// (see [`ServerHandle::dropped_events`]).
-    pub fn enqueue(&self, asdu: Bytes) -> usize {
-        self.registry.enqueue(&asdu)
+    /// (see [`ServerHandle::dropped_events`]), or an error for an ASDU no I-frame can carry.
+    pub fn enqueue(&self, asdu: Bytes) -> Result<usize, HandleError> {
+        check_length(&asdu)?;
+        Ok(self.registry.enqueue(&asdu))
     }
 
     /// Sends a response (a confirmation, interrogation data, ...) to one connection only;
     /// waits while that connection's queue is full. It is sent once the connection is started
     /// and is never sent to another connection.
-    pub async fn send_to(&self, conn: ConnectionId, asdu: Bytes) -> Result<(), SendToError> {
-        let sender = self.registry.responses(conn).ok_or(SendToError::UnknownConnection(conn))?;
-        sender.send(asdu).await.map_err(|_| SendToError::Closed(conn))
+    pub async fn send_to(&self, conn: ConnectionId, asdu: Bytes) -> Result<(), HandleError> {
+        check_length(&asdu)?;
+        let sender = self
+            .registry
+            .responses(conn)
+            .ok_or(HandleError::UnknownConnection(conn))?;
+        sender
+            .send(asdu)
+            .await
+            .map_err(|_| HandleError::Closed(conn))
     }
 
     /// Closes one connection; false when it is not open.
@@ -71,4 +82,11 @@ impl ServerHandle {
     pub fn connections(&self) -> Vec<ConnectionInfo> {
         self.registry.connections()
     }
+}
+
+fn check_length(asdu: &Bytes) -> Result<(), HandleError> {
+    if asdu.is_empty() || asdu.len() > MAX_ASDU_LEN {
+        return Err(HandleError::BadLength { length: asdu.len() });
+    }
+    Ok(())
 }

@@ -26,6 +26,7 @@ use tokio::sync::mpsc;
 
 use crate::asdu::AsduParams;
 use crate::codec::CodecError;
+use crate::hex::HexHead;
 use crate::link::{ConfigError, LinkConfig, LinkError};
 
 pub use group::Group;
@@ -140,8 +141,8 @@ pub enum CloseReason {
     Link(LinkError),
     /// The client sent an I-frame whose ASDU is shorter than a data unit identifier.
     ShortAsdu {
-        /// Its length in octets.
-        length: usize,
+        /// The ASDU octets (bounded).
+        bytes: HexHead,
     },
     /// A socket error.
     Io(std::io::Error),
@@ -195,9 +196,15 @@ pub struct GroupInfo {
     pub dropped: u64,
 }
 
-/// Errors of [`ServerHandle::send_to`].
+/// Errors of [`ServerHandle::send_to`] and [`ServerHandle::enqueue`].
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum SendToError {
+pub enum HandleError {
+    /// The ASDU is empty or longer than an I-frame can carry (249 octets).
+    #[error("ASDU of {length} octets cannot be sent (allowed 1..=249)")]
+    BadLength {
+        /// Its length.
+        length: usize,
+    },
     /// No such connection is open.
     #[error("{0} is not open")]
     UnknownConnection(ConnectionId),

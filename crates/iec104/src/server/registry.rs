@@ -102,12 +102,24 @@ impl Registry {
         match &mode {
             RedundancyMode::Groups(list) if !list.is_empty() => {
                 for g in list {
-                    groups.insert(GroupId(next_group), GroupSlot { name: g.name.clone(), group: Group::new(queue_size) });
+                    groups.insert(
+                        GroupId(next_group),
+                        GroupSlot {
+                            name: g.name.clone(),
+                            group: Group::new(queue_size),
+                        },
+                    );
                     next_group += 1;
                 }
             }
             RedundancyMode::SingleGroup | RedundancyMode::Groups(_) => {
-                groups.insert(GroupId(0), GroupSlot { name: "default".into(), group: Group::new(queue_size) });
+                groups.insert(
+                    GroupId(0),
+                    GroupSlot {
+                        name: "default".into(),
+                        group: Group::new(queue_size),
+                    },
+                );
                 next_group = 1;
             }
             RedundancyMode::ConnectionIsGroup => {}
@@ -138,7 +150,10 @@ impl Registry {
             Selection::Own => {
                 let id = GroupId(inner.next_group);
                 inner.next_group += 1;
-                let slot = GroupSlot { name: format!("{peer}"), group: Group::new(inner.queue_size) };
+                let slot = GroupSlot {
+                    name: format!("{peer}"),
+                    group: Group::new(inner.queue_size),
+                };
                 inner.groups.insert(id, slot);
                 id
             }
@@ -147,14 +162,30 @@ impl Registry {
         inner.next_conn += 1;
         let signal = Arc::new(ConnSignal::default());
         let (tx, rx) = mpsc::channel(RESPONSE_QUEUE);
-        inner.conns.insert(id, ConnSlot { peer, group, started: false, signal: signal.clone(), responses: tx });
-        Ok(Registration { id, group, signal, responses: rx })
+        inner.conns.insert(
+            id,
+            ConnSlot {
+                peer,
+                group,
+                started: false,
+                signal: signal.clone(),
+                responses: tx,
+            },
+        );
+        Ok(Registration {
+            id,
+            group,
+            signal,
+            responses: rx,
+        })
     }
 
     /// Forgets a closed connection; its events in flight go back to its group.
     pub(crate) fn unregister(&self, conn: ConnectionId) {
         let mut inner = lock(&self.inner);
-        let Some(slot) = inner.conns.remove(&conn) else { return };
+        let Some(slot) = inner.conns.remove(&conn) else {
+            return;
+        };
         if matches!(inner.mode, RedundancyMode::ConnectionIsGroup) {
             inner.groups.remove(&slot.group);
         } else if let Some(g) = inner.groups.get_mut(&slot.group) {
@@ -166,10 +197,15 @@ impl Registry {
     /// the connection started before in the group is asked to close.
     pub(crate) fn activate(&self, conn: ConnectionId) {
         let mut inner = lock(&self.inner);
-        let Some(slot) = inner.conns.get_mut(&conn) else { return };
+        let Some(slot) = inner.conns.get_mut(&conn) else {
+            return;
+        };
         slot.started = true;
         let group = slot.group;
-        let previous = inner.groups.get_mut(&group).and_then(|g| g.group.activate(conn));
+        let previous = inner
+            .groups
+            .get_mut(&group)
+            .and_then(|g| g.group.activate(conn));
         if let Some(previous) = previous {
             if let Some(prev) = inner.conns.get_mut(&previous) {
                 prev.started = false;
@@ -181,7 +217,9 @@ impl Registry {
     /// `conn` was stopped (STOPDT confirmed): its events in flight go back to the group.
     pub(crate) fn deactivate(&self, conn: ConnectionId) {
         let mut inner = lock(&self.inner);
-        let Some(slot) = inner.conns.get_mut(&conn) else { return };
+        let Some(slot) = inner.conns.get_mut(&conn) else {
+            return;
+        };
         slot.started = false;
         let group = slot.group;
         if let Some(g) = inner.groups.get_mut(&group) {
@@ -191,7 +229,11 @@ impl Registry {
 
     /// The next event for `conn` to send, if it is its group's started connection.
     pub(crate) fn next_event(&self, conn: ConnectionId, group: GroupId) -> Option<Bytes> {
-        lock(&self.inner).groups.get_mut(&group)?.group.next_event(conn)
+        lock(&self.inner)
+            .groups
+            .get_mut(&group)?
+            .group
+            .next_event(conn)
     }
 
     /// The peer of `conn` acknowledged `count` of its events.
@@ -228,7 +270,10 @@ impl Registry {
 
     /// The response sender of `conn`.
     pub(crate) fn responses(&self, conn: ConnectionId) -> Option<mpsc::Sender<Bytes>> {
-        lock(&self.inner).conns.get(&conn).map(|c| c.responses.clone())
+        lock(&self.inner)
+            .conns
+            .get(&conn)
+            .map(|c| c.responses.clone())
     }
 
     /// Asks `conn` to close; false when it is unknown.
@@ -251,7 +296,10 @@ impl Registry {
 
     /// Events dropped by `group`'s full queue; `None` for an unknown group.
     pub(crate) fn dropped_events(&self, group: GroupId) -> Option<u64> {
-        lock(&self.inner).groups.get(&group).map(|g| g.group.dropped())
+        lock(&self.inner)
+            .groups
+            .get(&group)
+            .map(|g| g.group.dropped())
     }
 
     /// A snapshot of the groups.
@@ -275,7 +323,12 @@ impl Registry {
         lock(&self.inner)
             .conns
             .iter()
-            .map(|(id, c)| ConnectionInfo { id: *id, peer: c.peer, group: c.group, started: c.started })
+            .map(|(id, c)| ConnectionInfo {
+                id: *id,
+                peer: c.peer,
+                group: c.group,
+                started: c.started,
+            })
             .collect()
     }
 }

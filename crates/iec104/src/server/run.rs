@@ -10,7 +10,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Notify};
 
 use super::registry::{Refusal, Registry};
-use super::{conn, LocalClose, ServerConfig, ServerError, ServerEvent, ServerEvents, ServerHandle, EVENT_QUEUE};
+use super::{
+    conn, LocalClose, ServerConfig, ServerError, ServerEvent, ServerEvents, ServerHandle,
+    EVENT_QUEUE,
+};
 
 /// The controlled station. See the [module documentation](super).
 #[derive(Debug)]
@@ -24,18 +27,36 @@ impl Server {
     pub async fn bind(
         addr: SocketAddr,
         config: ServerConfig,
-    ) -> Result<(ServerHandle, ServerEvents, impl Future<Output = Result<(), ServerError>>), ServerError> {
+    ) -> Result<
+        (
+            ServerHandle,
+            ServerEvents,
+            impl Future<Output = Result<(), ServerError>>,
+        ),
+        ServerError,
+    > {
         config.link.validate()?;
         if !config.params.is_valid() {
             return Err(ServerError::Params(config.params));
         }
-        let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?;
-        let local_addr = listener.local_addr().map_err(|source| ServerError::Bind { addr, source })?;
-        let registry =
-            Arc::new(Registry::new(config.mode.clone(), config.queue_size, config.max_connections.max(1)));
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        let registry = Arc::new(Registry::new(
+            config.mode.clone(),
+            config.queue_size,
+            config.max_connections.max(1),
+        ));
         let shutdown = Arc::new(Notify::new());
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);
-        let handle = ServerHandle { registry: registry.clone(), shutdown: shutdown.clone(), local_addr };
+        let handle = ServerHandle {
+            registry: registry.clone(),
+            shutdown: shutdown.clone(),
+            local_addr,
+        };
         let run = run(listener, registry, shutdown, tx, config);
         Ok((handle, ServerEvents { rx }, run))
     }
@@ -84,4 +105,3 @@ async fn run(
     while conns.next().await.is_some() {}
     Ok(())
 }
-
