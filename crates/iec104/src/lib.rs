@@ -10,10 +10,18 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod apci;
 pub mod asdu;
+pub mod codec;
 pub mod cot;
+pub mod hex;
+pub mod link;
+pub mod server;
 pub mod time;
 pub mod type_id;
 
+pub use apci::{Apci, Apdu, FrameError, UFunction};
+pub use codec::{ApduCodec, CodecError};
 pub use cot::{Cause, Cot};
+pub use link::{Link, LinkConfig, LinkError, LinkEvent, LinkState, ReceiveToken, Role, SendError};
 pub use type_id::TypeId;

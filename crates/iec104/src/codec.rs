@@ -1,0 +1,162 @@
+//! [`ApduCodec`]: tokio-util framing of APDUs over a byte stream.
+//!
+//! Decoding is zero-copy: a complete frame is split off the read buffer and frozen, and the
+//! ASDU is a slice of it. A frame is returned as soon as it is complete, so the read buffer never
+//! holds more than one incomplete frame (at most 255 octets) plus what one read delivered.
+
+use bytes::{Buf, BytesMut};
+use tokio_util::codec::{Decoder, Encoder};
+
+use crate::apci::{self, Apdu, FrameError, MAX_FRAME_LEN};
+use crate::hex::HexHead;
+
+/// Error of [`ApduCodec`]: IO, or a malformed frame with the octets that caused it.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    /// The underlying stream failed.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    /// The peer sent octets that are not a valid APDU.
+    #[error("{error}; received octets: {bytes}")]
+    Frame {
+        /// What is wrong.
+        error: FrameError,
+        /// The offending octets from the start of the bad frame (bounded).
+        bytes: HexHead,
+    },
+    /// An APDU handed to the encoder cannot be encoded.
+    #[error("cannot encode APDU: {0}")]
+    Encode(FrameError),
+}
+
+impl CodecError {
+    /// The frame error, when this is one (decoding or encoding).
+    pub fn frame_error(&self) -> Option<&FrameError> {
+        match self {
+            CodecError::Frame { error, .. } | CodecError::Encode(error) => Some(error),
+            CodecError::Io(_) => None,
+        }
+    }
+}
+
+/// Frames [`Apdu`]s on a byte stream (use with `tokio_util::codec::Framed`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ApduCodec {
+    _private: (),
+}
+
+impl ApduCodec {
+    /// A new codec.
+    pub fn new() -> Self {
+        ApduCodec { _private: () }
+    }
+}
+
+impl Decoder for ApduCodec {
+    type Item = Apdu;
+    type Error = CodecError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Apdu>, CodecError> {
+        match apci::decode(src) {
+            Ok(Some((apci, total))) => {
+                let frame = src.split_to(total).freeze();
+                let asdu = if total > 6 {
+                    frame.slice(6..)
+                } else {
+                    bytes::Bytes::new()
+                };
+                Ok(Some(Apdu { apci, asdu }))
+            }
+            Ok(None) => {
+                // Room for the rest of this frame, never more than one maximal frame.
+                src.reserve(MAX_FRAME_LEN.saturating_sub(src.len()));
+                Ok(None)
+            }
+            Err(error) => {
+                let bytes = HexHead::new(src);
+                // Nothing after a bad frame is trustworthy: drop it all.
+                src.advance(src.len());
+                Err(CodecError::Frame { error, bytes })
+            }
+        }
+    }
+}
+
+impl Encoder<Apdu> for ApduCodec {
+    type Error = CodecError;
+
+    fn encode(&mut self, item: Apdu, dst: &mut BytesMut) -> Result<(), CodecError> {
+        apci::encode(dst, &item).map_err(CodecError::Encode)
+    }
+}
+
+impl Encoder<&Apdu> for ApduCodec {
+    type Error = CodecError;
+
+    fn encode(&mut self, item: &Apdu, dst: &mut BytesMut) -> Result<(), CodecError> {
+        apci::encode(dst, item).map_err(CodecError::Encode)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apci::{Apci, UFunction};
+
+    #[test]
+    fn splits_back_to_back_frames_and_waits_for_partial_ones() {
+        // STARTDT con (68 04 0b 00 00 00), then an I frame N(S)=0 N(R)=1 with a 2-octet ASDU:
+        // length 6, control 00 00 02 00 (N(R)=1 -> octet 3 = 1<<1 = 02), then the first 3
+        // octets of a third frame.
+        let mut buf = BytesMut::from(
+            &[
+                0x68, 0x04, 0x0B, 0, 0, 0, 0x68, 0x06, 0, 0, 0x02, 0, 0xAB, 0xCD, 0x68, 0x04, 0x01,
+            ][..],
+        );
+        let mut codec = ApduCodec::new();
+        let a = codec.decode(&mut buf).unwrap().unwrap();
+        assert_eq!(a.apci, Apci::U(UFunction::StartDtCon));
+        let b = codec.decode(&mut buf).unwrap().unwrap();
+        assert_eq!(
+            b.apci,
+            Apci::I {
+                send_seq: 0,
+                recv_seq: 1
+            }
+        );
+        assert_eq!(&b.asdu[..], &[0xAB, 0xCD]);
+        assert!(codec.decode(&mut buf).unwrap().is_none());
+        assert_eq!(buf.len(), 3);
+        buf.extend_from_slice(&[0x00, 0x04, 0x00]);
+        let c = codec.decode(&mut buf).unwrap().unwrap();
+        assert_eq!(c.apci, Apci::S { recv_seq: 2 });
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn garbage_is_an_error_with_the_octets() {
+        let mut buf = BytesMut::from(&[0x16, 0x01, 0x02][..]);
+        let err = ApduCodec::new().decode(&mut buf).unwrap_err();
+        match &err {
+            CodecError::Frame {
+                error: FrameError::BadStartByte { found: 0x16 },
+                bytes,
+            } => {
+                assert_eq!(bytes.bytes(), &[0x16, 0x01, 0x02]);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(err.to_string().contains("16 01 02"), "{err}");
+    }
+
+    #[test]
+    fn encoder_writes_hand_derived_bytes() {
+        let mut dst = BytesMut::new();
+        let mut codec = ApduCodec::new();
+        // TESTFR con: control octet 1 = 0x83 (§5.3), length 4.
+        codec
+            .encode(Apdu::u(UFunction::TestFrCon), &mut dst)
+            .unwrap();
+        assert_eq!(&dst[..], &[0x68, 0x04, 0x83, 0, 0, 0]);
+    }
+}
