@@ -4,6 +4,7 @@
 
 pub mod pcap;
 pub mod tshark;
+pub mod type_cases;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -138,3 +138,13 @@ pub fn objects(asdu: &Map<String, Value>) -> Vec<&Map<String, Value>> {
     }
     out
 }
+
+/// A field anywhere inside `map` (Wireshark nests bit fields in `*_tree` objects).
+pub fn find_field<'a>(map: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
+    if let Some(v) = field(map, name) {
+        return Some(v);
+    }
+    map.values()
+        .filter_map(Value::as_object)
+        .find_map(|inner| find_field(inner, name))
+}
