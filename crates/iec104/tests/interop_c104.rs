@@ -6,15 +6,20 @@
 
 mod common;
 
+use std::time::Duration;
+
 use bytes::{Bytes, BytesMut};
 use common::pcap::{PcapWriter, Side};
 use common::type_cases::{self, Want};
-use common::{peer_available, tshark, Peer};
+use common::{bounded, peer_available, tshark, Peer, PeerProcess};
 use iec104::apci::{self, Apdu};
 use iec104::asdu::{
-    AsduBuilder, Element, InformationObject, Normalized, Qds, Quality, Scaled, SinglePoint,
+    Asdu, AsduBuilder, AsduParams, DoubleCommand, DoubleState, Element, InformationObject,
+    Normalized, Qcc, Qds, Qoi, Qos, Quality, Scaled, SingleCommand, SinglePoint,
 };
+use iec104::client::{Client, ClientConfig, ClientEvent, ClientEvents};
 use iec104::{Cause, Cot, TypeId};
+use serde_json::Value;
 
 /// The pcap writer and the tshark runner themselves: the APDUs of the shared c104 session
 /// (`tests/data/c104-session.jsonl`, captured between two independent implementations and
@@ -319,4 +324,313 @@ fn hex(s: &str) -> Vec<u8> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digit"))
         .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Test A: our client against the c104 server.
+
+const STEP: Duration = Duration::from_secs(15);
+
+/// Waits for the next ASDU event (skipping others); panics when the connection closes.
+async fn next_asdu(events: &mut ClientEvents) -> Asdu {
+    loop {
+        match bounded("next ASDU from the c104 server", STEP, events.recv()).await {
+            Some(ClientEvent::Asdu { asdu, .. }) => {
+                return Asdu::parse(asdu, AsduParams::IEC104).expect("the peer's ASDU parses")
+            }
+            Some(ClientEvent::Closed { reason }) => panic!("connection closed: {reason:?}"),
+            None => panic!("event stream ended"),
+            Some(_) => {}
+        }
+    }
+}
+
+/// Waits for a confirmation of `type_id` for `ioa` (any other ASDU is handed to `other`).
+async fn wait_confirmation(
+    events: &mut ClientEvents,
+    type_id: TypeId,
+    ioa: u32,
+    cause: Cause,
+    other: &mut Vec<Asdu>,
+) -> (Cot, Element<'static>) {
+    loop {
+        let asdu = next_asdu(events).await;
+        let h = *asdu.header();
+        if h.type_id == type_id as u8 && h.cot.cause == cause {
+            let obj = asdu.view().objects().next().expect("one object");
+            if obj.ioa == ioa {
+                // Commands hold no borrowed data: re-decode into a 'static element.
+                let el = owned_element(&obj.element);
+                return (h.cot, el);
+            }
+        }
+        other.push(asdu);
+    }
+}
+
+/// A copy of a command element that borrows nothing (every command element is `Copy` data).
+fn owned_element(el: &Element<'_>) -> Element<'static> {
+    match *el {
+        Element::C_SC_NA_1(c) => Element::C_SC_NA_1(c),
+        Element::C_DC_NA_1(c) => Element::C_DC_NA_1(c),
+        Element::C_SE_NA_1(v, q) => Element::C_SE_NA_1(v, q),
+        Element::C_SE_NB_1(v, q) => Element::C_SE_NB_1(v, q),
+        Element::C_SE_NC_1(v, q) => Element::C_SE_NC_1(v, q),
+        Element::C_IC_NA_1(q) => Element::C_IC_NA_1(q),
+        Element::C_CI_NA_1(q) => Element::C_CI_NA_1(q),
+        other => panic!("unexpected confirmation element {other:?}"),
+    }
+}
+
+/// Sends an interrogation-like command and collects every object until its ActTerm; checks
+/// that a positive ActCon came first. Returns the ASDUs received in between.
+async fn interrogate(
+    client: &Client,
+    events: &mut ClientEvents,
+    asdu: Asdu,
+    what: &str,
+) -> Vec<Asdu> {
+    let type_id = asdu.type_id().expect("known type");
+    bounded("send", STEP, client.send(asdu.into_bytes()))
+        .await
+        .expect("send");
+    let mut data = Vec::new();
+    let (con, _) = wait_confirmation(events, type_id, 0, Cause::ActivationCon, &mut data).await;
+    assert!(!con.negative, "{what}: negative ActCon");
+    assert!(data.is_empty(), "{what}: data before the ActCon: {data:?}");
+    let (term, _) = wait_confirmation(events, type_id, 0, Cause::ActivationTerm, &mut data).await;
+    assert!(!term.negative, "{what}: negative ActTerm");
+    data
+}
+
+/// Every object of `asdus` (with its COT) checked against the peer's description: each IOA
+/// described with `flag` = true arrives exactly once with `cause`, nothing else arrives.
+fn check_objects(
+    asdus: &[Asdu],
+    points: &[Value],
+    flag: Option<&str>,
+    cause: Cause,
+    what: &str,
+) -> usize {
+    let mut seen = std::collections::BTreeMap::new();
+    let mut errors = Vec::new();
+    for asdu in asdus {
+        let h = asdu.header();
+        if h.cot.cause != cause || h.common_address != 47 {
+            errors.push(format!(
+                "{what}: ASDU with COT {:?} CA {}",
+                h.cot, h.common_address
+            ));
+        }
+        for obj in asdu.view().objects() {
+            *seen.entry(obj.ioa).or_insert(0) += 1;
+            match points
+                .iter()
+                .find(|p| p["ioa"].as_u64() == Some(u64::from(obj.ioa)))
+            {
+                Some(want) => {
+                    if let Err(e) = common::expect::compare(want, &obj) {
+                        errors.push(format!("{what}: {e}"));
+                    }
+                }
+                None => errors.push(format!("{what}: IOA {} not described by the peer", obj.ioa)),
+            }
+        }
+    }
+    for p in points {
+        let wanted = flag.is_none_or(|f| p[f] == Value::Bool(true));
+        let ioa = p["ioa"].as_u64().expect("ioa") as u32;
+        let n = seen.get(&ioa).copied().unwrap_or(0);
+        if wanted && n != 1 {
+            errors.push(format!(
+                "{what}: IOA {ioa} ({}) received {n} times",
+                p["type"]
+            ));
+        }
+        if !wanted && n != 0 {
+            errors.push(format!(
+                "{what}: IOA {ioa} ({}) not expected here",
+                p["type"]
+            ));
+        }
+    }
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+    seen.len()
+}
+
+/// Sends one command object and returns its ActCon (positive or not).
+async fn command(
+    client: &Client,
+    events: &mut ClientEvents,
+    ioa: u32,
+    element: Element<'static>,
+) -> (Cot, Element<'static>) {
+    let asdu = Asdu::single(
+        Cot::new(Cause::Activation),
+        47,
+        InformationObject::new(ioa, element),
+    )
+    .expect("command ASDU");
+    bounded("send command", STEP, client.send(asdu.into_bytes()))
+        .await
+        .expect("send");
+    let mut other = Vec::new();
+    let r = wait_confirmation(
+        events,
+        element.type_id(),
+        ioa,
+        Cause::ActivationCon,
+        &mut other,
+    )
+    .await;
+    assert!(
+        other.is_empty(),
+        "unexpected ASDUs before the ActCon of {ioa}: {other:?}"
+    );
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_client_against_c104_server() {
+    if !peer_available("our_client_against_c104_server", Peer::C104) {
+        return;
+    }
+    let port = common::free_port();
+    let json_path = common::temp_path("c104-server.json");
+    let mut server = PeerProcess::python(
+        "c104_server.py",
+        &[
+            port.to_string(),
+            "47".into(),
+            json_path.display().to_string(),
+        ],
+    );
+    server.wait_line("READY", Duration::from_secs(30)).await;
+    let described: Value =
+        serde_json::from_slice(&std::fs::read(&json_path).expect("peer description"))
+            .expect("JSON");
+    let points = described["points"].as_array().expect("points").clone();
+    assert!(points.len() >= 30, "the peer describes too few points");
+
+    let (client, mut events, connection) = bounded(
+        "connect",
+        STEP,
+        iec104::client::connect(("127.0.0.1", port), ClientConfig::default()),
+    )
+    .await
+    .expect("connect to the c104 server");
+    let conn_task = tokio::spawn(connection);
+    bounded("STARTDT", STEP, client.start_dt())
+        .await
+        .expect("STARTDT con");
+
+    // General interrogation of CA 47, then of the broadcast address: c104 answers both for its
+    // station 47 with the types it includes in an interrogation.
+    for ca in [47u16, 0xFFFF] {
+        let gi = Asdu::interrogation(ca, Qoi::STATION, Cot::new(Cause::Activation));
+        let data = interrogate(&client, &mut events, gi, &format!("GI to CA {ca}")).await;
+        let n = check_objects(
+            &data,
+            &points,
+            Some("gi"),
+            Cause::InterrogatedByStation,
+            &format!("GI to CA {ca}"),
+        );
+        assert!(n >= 20, "GI to CA {ca}: only {n} objects");
+    }
+    // Counter interrogation (general request, read): the integrated totals.
+    let ci = Asdu::counter_interrogation(47, Qcc::new(5, 0), Cot::new(Cause::Activation));
+    let data = interrogate(&client, &mut events, ci, "counter interrogation").await;
+    check_objects(
+        &data,
+        &points,
+        Some("ci"),
+        Cause::RequestedByGeneralCounter,
+        "CI",
+    );
+
+    // The trigger command: every point, including the types c104 leaves out of
+    // interrogations, is sent once spontaneously.
+    let (con, _) = command(
+        &client,
+        &mut events,
+        4501,
+        Element::C_SC_NA_1(SingleCommand::new(true, 0, false)),
+    )
+    .await;
+    assert!(!con.negative, "trigger command refused");
+    let mut spont = Vec::new();
+    let mut objects = 0;
+    while objects < points.len() {
+        let a = next_asdu(&mut events).await;
+        objects += a.view().objects().count();
+        spont.push(a);
+    }
+    check_objects(&spont, &points, None, Cause::Spontaneous, "spontaneous");
+    server.wait_line("SPONT_DONE", STEP).await;
+
+    // Select before operate, double command ON to IOA 4601.
+    let on = DoubleState::On;
+    let (con, el) = command(
+        &client,
+        &mut events,
+        4601,
+        Element::C_DC_NA_1(DoubleCommand::new(on, 0, true)),
+    )
+    .await;
+    assert!(!con.negative, "select refused");
+    assert!(
+        matches!(el, Element::C_DC_NA_1(d) if d.select() && d.state() == on),
+        "select ActCon echoes {el:?}"
+    );
+    let (con, el) = command(
+        &client,
+        &mut events,
+        4601,
+        Element::C_DC_NA_1(DoubleCommand::new(on, 0, false)),
+    )
+    .await;
+    assert!(!con.negative, "execute refused");
+    assert!(
+        matches!(el, Element::C_DC_NA_1(d) if d.state() == on),
+        "execute ActCon echoes {el:?}"
+    );
+    let mut other = Vec::new();
+    let (term, _) = wait_confirmation(
+        &mut events,
+        TypeId::C_DC_NA_1,
+        4601,
+        Cause::ActivationTerm,
+        &mut other,
+    )
+    .await;
+    assert!(!term.negative, "negative ActTerm");
+    let cmd = server.wait_line("CMD", STEP).await;
+    assert!(
+        cmd.contains("\"ioa\": 4601") && cmd.contains("\"value\": \"ON\""),
+        "server saw {cmd}"
+    );
+
+    // Set-points, direct: the server reports the value it decoded.
+    let qos = Qos::new(0, false);
+    let setpoints: [(u32, Element<'static>, f64); 3] = [
+        (4801, Element::C_SE_NA_1(Normalized(16_384), qos), 0.5),
+        (4901, Element::C_SE_NB_1(Scaled(-100), qos), -100.0),
+        (5001, Element::C_SE_NC_1(1.5, qos), 1.5),
+    ];
+    for (ioa, el, value) in setpoints {
+        let (con, _) = command(&client, &mut events, ioa, el).await;
+        assert!(!con.negative, "set-point {ioa} refused");
+        let line = server.wait_line("CMD", STEP).await;
+        let rec: Value = serde_json::from_str(line.trim_start_matches("CMD ")).expect("CMD JSON");
+        assert_eq!(rec["ioa"].as_u64(), Some(u64::from(ioa)), "{line}");
+        assert_eq!(rec["value"].as_f64(), Some(value), "{line}");
+    }
+
+    client.close();
+    let _ = bounded("connection end", STEP, conn_task).await;
+    server.close_stdin();
+    let (_, status) = server.finish(STEP).await;
+    assert!(status.success(), "c104 server exited with {status}");
+    let _ = std::fs::remove_file(&json_path);
 }

@@ -2,6 +2,7 @@
 //! that die with the test, free ports, a pcap writer and a tshark runner.
 #![allow(dead_code)]
 
+pub mod expect;
 pub mod pcap;
 pub mod tshark;
 pub mod type_cases;
