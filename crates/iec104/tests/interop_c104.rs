@@ -18,6 +18,7 @@ use iec104::asdu::{
     Normalized, Qcc, Qds, Qoi, Qos, Quality, Scaled, SingleCommand, SinglePoint,
 };
 use iec104::client::{Client, ClientConfig, ClientEvent, ClientEvents};
+use iec104::server::{Server, ServerConfig, ServerEvent, ServerEvents, ServerHandle};
 use iec104::{Cause, Cot, TypeId};
 use serde_json::Value;
 
@@ -633,4 +634,232 @@ async fn our_client_against_c104_server() {
     let (_, status) = server.finish(STEP).await;
     assert!(status.success(), "c104 server exited with {status}");
     let _ = std::fs::remove_file(&json_path);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Test B: a c104 client against our server.
+
+/// The points of the tiny station of test B and how c104's client must print them
+/// (`tests/peers/c104_client.py`: value, quality names, UTC time in ISO 8601).
+fn station_points() -> Vec<(InformationObject<'static>, Value)> {
+    use serde_json::json;
+    let t = type_cases::T56;
+    vec![
+        (
+            InformationObject::new(
+                100,
+                Element::M_SP_NA_1(SinglePoint::new(true, Quality::GOOD)),
+            ),
+            json!({"type": "M_SP_NA_1", "value": true, "quality": [], "time": null}),
+        ),
+        (
+            InformationObject::new(200, Element::M_ME_NC_1(12.5, Qds::new(Quality::GOOD))),
+            json!({"type": "M_ME_NC_1", "value": 12.5, "quality": [], "time": null}),
+        ),
+        (
+            InformationObject::new(
+                300,
+                Element::M_DP_TB_1(
+                    iec104::asdu::DoublePoint::new(DoubleState::On, Quality::BL),
+                    t,
+                ),
+            ),
+            json!({"type": "M_DP_TB_1", "value": 2, "quality": ["BL"], "time": "2026-11-24T10:15:30.123+00:00"}),
+        ),
+        (
+            InformationObject::new(
+                400,
+                Element::M_ME_NB_1(Scaled(-32768), Qds::new(Quality::OV)),
+            ),
+            json!({"type": "M_ME_NB_1", "value": -32768.0, "quality": ["OV"], "time": null}),
+        ),
+    ]
+}
+
+/// A tiny controlled station on our server's event API: answers a general interrogation with
+/// the station points (ActCon, data with COT 20, ActTerm) and a double command to IOA 4601 with
+/// select before operate (select => ActCon; execute after a select => ActCon then ActTerm;
+/// execute without select => negative ActCon). Anything else gets a negative ActCon.
+/// Returns its log when the connection closes.
+async fn tiny_station(handle: ServerHandle, mut events: ServerEvents) -> Vec<String> {
+    let mut log = Vec::new();
+    let mut selected = false;
+    while let Some(event) = events.recv().await {
+        let (conn, bytes) = match event {
+            ServerEvent::Asdu { conn, asdu } => (conn, asdu),
+            ServerEvent::Closed { conn, reason } => {
+                log.push(format!("closed {conn:?} {reason:?}"));
+                break;
+            }
+            other => {
+                log.push(format!("{other:?}"));
+                continue;
+            }
+        };
+        let asdu = match Asdu::parse(bytes, AsduParams::IEC104) {
+            Ok(a) => a,
+            Err(e) => {
+                log.push(format!("bad ASDU {e}"));
+                continue;
+            }
+        };
+        let Some(obj) = asdu.view().objects().next() else {
+            log.push(format!("unknown type {}", asdu.header().type_id));
+            continue;
+        };
+        let (ioa, el) = (obj.ioa, owned_element(&obj.element));
+        let reply = |cot: Cot, el: Element<'static>| {
+            Asdu::single(cot, 47, InformationObject::new(ioa, el))
+                .expect("reply")
+                .into_bytes()
+        };
+        let mut replies = Vec::new();
+        match el {
+            Element::C_IC_NA_1(_) => {
+                log.push("interrogation".into());
+                replies.push(reply(Cot::new(Cause::ActivationCon), el));
+                for (point, _) in station_points() {
+                    replies.push(
+                        Asdu::single(Cot::new(Cause::InterrogatedByStation), 47, point)
+                            .expect("point")
+                            .into_bytes(),
+                    );
+                }
+                replies.push(reply(Cot::new(Cause::ActivationTerm), el));
+            }
+            Element::C_DC_NA_1(d) if ioa == 4601 => {
+                if d.select() {
+                    log.push(format!("select {:?}", d.state()));
+                    selected = true;
+                    replies.push(reply(Cot::new(Cause::ActivationCon), el));
+                } else if selected {
+                    log.push(format!("execute {:?}", d.state()));
+                    selected = false;
+                    replies.push(reply(Cot::new(Cause::ActivationCon), el));
+                    replies.push(reply(Cot::new(Cause::ActivationTerm), el));
+                } else {
+                    log.push("execute without select".into());
+                    replies.push(reply(Cot::new(Cause::ActivationCon).negative(), el));
+                }
+            }
+            other => {
+                log.push(format!("refused {other:?}"));
+                replies.push(reply(Cot::new(Cause::ActivationCon).negative(), other));
+            }
+        }
+        for r in replies {
+            if let Err(e) = handle.send_to(conn, r).await {
+                log.push(format!("send_to failed: {e}"));
+            }
+        }
+    }
+    log
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c104_client_against_our_server() {
+    if !peer_available("c104_client_against_our_server", Peer::C104) {
+        return;
+    }
+    let addr = "127.0.0.1:0".parse().expect("addr");
+    let (handle, events, run) = bounded("bind", STEP, Server::bind(addr, ServerConfig::default()))
+        .await
+        .expect("bind our server");
+    let port = handle.local_addr().port();
+    let run_task = tokio::spawn(run);
+    let station = tokio::spawn(tiny_station(handle.clone(), events));
+
+    let mut client = PeerProcess::python(
+        "c104_client.py",
+        &[
+            "127.0.0.1".into(),
+            port.to_string(),
+            "47".into(),
+            "4601".into(),
+            "10".into(),
+        ],
+    );
+    let (lines, status) = client.finish(Duration::from_secs(60)).await;
+    let records: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("c104 client line {l:?}: {e}")))
+        .collect();
+    let log = bounded("station end", STEP, station)
+        .await
+        .expect("station task");
+    let transcript = format!(
+        "c104 client:\n{}\nstation:\n{}",
+        lines.join("\n"),
+        log.join("\n")
+    );
+    assert!(
+        status.success(),
+        "c104 client exited with {status}\n{transcript}"
+    );
+
+    // Every point, as c104 (lib60870) decoded it, with COT interrogated by station.
+    for (point, want) in station_points() {
+        let got = records
+            .iter()
+            .find(|r| r["kind"] == "object" && r["ioa"].as_u64() == Some(u64::from(point.ioa)))
+            .unwrap_or_else(|| panic!("IOA {} not received by c104\n{transcript}", point.ioa));
+        assert_eq!(got["cot"], "INTERROGATED_BY_STATION", "{got}");
+        for key in ["type", "value", "quality", "time"] {
+            assert_eq!(
+                got[key], want[key],
+                "IOA {} {key}: c104 read {got}\n{transcript}",
+                point.ioa
+            );
+        }
+    }
+    // Positive confirmations, in the order of the procedure.
+    let confirmations: Vec<(String, String, bool)> = records
+        .iter()
+        .filter(|r| r["kind"] == "confirmation")
+        .map(|r| {
+            (
+                r["type"].as_str().unwrap_or_default().to_owned(),
+                r["cot"].as_str().unwrap_or_default().to_owned(),
+                r["negative"].as_bool().unwrap_or(true),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String, bool)> = [
+        ("C_IC_NA_1", "ACTIVATION_CON"),
+        ("C_IC_NA_1", "ACTIVATION_TERMINATION"),
+        ("C_DC_NA_1", "ACTIVATION_CON"),
+        ("C_DC_NA_1", "ACTIVATION_CON"),
+        ("C_DC_NA_1", "ACTIVATION_TERMINATION"),
+    ]
+    .iter()
+    .map(|(t, c)| (t.to_string(), c.to_string(), false))
+    .collect();
+    assert_eq!(confirmations, want, "{transcript}");
+    for step in [
+        "startdt",
+        "interrogation",
+        "select",
+        "execute",
+        "termination",
+    ] {
+        assert!(
+            records
+                .iter()
+                .any(|r| r["kind"] == "step" && r["step"] == step && r["ok"] == true),
+            "step {step} not ok\n{transcript}"
+        );
+    }
+    assert!(log.iter().any(|l| l == "select On"), "{transcript}");
+    assert!(log.iter().any(|l| l == "execute On"), "{transcript}");
+    assert!(
+        !log.iter()
+            .any(|l| l.starts_with("refused") || l.contains("failed")),
+        "{transcript}"
+    );
+
+    handle.shutdown();
+    let ended = bounded("server end", STEP, run_task)
+        .await
+        .expect("run task");
+    assert!(ended.is_ok(), "server ended with {ended:?}");
 }
