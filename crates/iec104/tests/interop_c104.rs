@@ -728,6 +728,13 @@ async fn tiny_station(handle: ServerHandle, mut events: ServerEvents) -> Vec<Str
                 replies.push(reply(Cot::new(Cause::ActivationTerm), el));
             }
             Element::C_DC_NA_1(d) if ioa == 4601 => {
+                // Answer after an "operation time" of 100 ms. Not needed by the protocol: c104
+                // 2.2.1 has a lost wake-up (Connection::command sends, THEN waits on a condition
+                // variable without first checking for an answer that already arrived), so a
+                // station answering within microseconds makes c104's select-and-execute give
+                // up after its command timeout without sending the execute. Any real RTU takes
+                // this long to operate; see /work/notes/interop-findings.md.
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 if d.select() {
                     log.push(format!("select {:?}", d.state()));
                     selected = true;
