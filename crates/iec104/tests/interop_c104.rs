@@ -439,7 +439,7 @@ fn check_objects(
         }
     }
     for p in points {
-        let wanted = flag.is_none_or(|f| p[f] == Value::Bool(true));
+        let wanted = flag.map_or(true, |f| p[f] == Value::Bool(true));
         let ioa = p["ioa"].as_u64().expect("ioa") as u32;
         let n = seen.get(&ioa).copied().unwrap_or(0);
         if wanted && n != 1 {
