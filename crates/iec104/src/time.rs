@@ -104,10 +104,10 @@ impl Cp56Time2a {
     }
 
     /// The calendar date and time, reading year 0..=99 as 2000..=2099, or `None` when a field is
-    /// out of range (month 0, 31 February, hour 24, millis ≥ 60000, …). The weekday, IV, SU and
-    /// GEN bits are not interpreted.
+    /// out of range (month 0, 31 February, hour 24, millis ≥ 60000, year ≥ 100, …). The
+    /// weekday, IV, SU and GEN bits are not interpreted.
     pub fn to_naive(&self) -> Option<NaiveDateTime> {
-        if self.millis >= 60_000 {
+        if self.millis >= 60_000 || self.year > 99 {
             return None;
         }
         let date = NaiveDate::from_ymd_opt(
@@ -275,6 +275,7 @@ mod tests {
             Cp56Time2a { hour: 24, ..t },
             Cp56Time2a { minute: 60, ..t },
             Cp56Time2a { millis: 60000, ..t },
+            Cp56Time2a { year: 100, ..t },
         ] {
             assert_eq!(bad.to_naive(), None, "{bad:?}");
         }
