@@ -30,4 +30,4 @@ pub use header::{broadcast_address, AsduHeader, AsduParams};
 pub use object::{Element, InformationObject};
 pub use owned::{encode_object, Asdu, AsduBuilder, MAX_ASDU_LEN, MAX_OBJECTS};
 pub use quality::Quality;
-pub use view::{AsduView, Objects};
+pub use view::{decode_all, AsduView, Objects};

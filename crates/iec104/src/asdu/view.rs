@@ -3,9 +3,12 @@
 
 use std::iter::FusedIterator;
 
+use bytes::BytesMut;
+
 use super::error::{AsduError, HexPrefix};
 use super::header::{AsduHeader, AsduParams};
 use super::object::{Element, InformationObject};
+use super::owned::encode_object;
 use super::wire::u24;
 use crate::TypeId;
 
@@ -158,6 +161,39 @@ impl<'a> AsduView<'a> {
             },
         }
     }
+}
+
+impl AsduView<'_> {
+    /// Encodes the header and every object again (for an unknown type id: the raw body).
+    /// This reproduces the parsed octets except for the reserved bits of time tags, which are
+    /// sent as 0 (see [`crate::time::Cp56Time2a`]); the result has the same length and
+    /// encodes to itself again. A fuzzer's round-trip check, and a way to forward a view.
+    pub fn encode_to(&self, out: &mut BytesMut) {
+        self.header.encode(&self.params, out);
+        if self.type_id.is_none() {
+            out.extend_from_slice(self.raw_body());
+            return;
+        }
+        for (k, o) in self.objects().enumerate() {
+            if self.header.sequence && k > 0 {
+                o.element.encode(out);
+            } else {
+                encode_object(&o, &self.params, out);
+            }
+        }
+    }
+}
+
+/// Parses `bytes` and reads every information object: the single entry point for a fuzzer
+/// (it must never panic, whatever the input). Returns the number of objects read.
+pub fn decode_all(bytes: &[u8], params: &AsduParams) -> Result<usize, AsduError> {
+    let view = AsduView::parse(bytes, params)?;
+    let mut n = 0;
+    for o in view.objects() {
+        std::hint::black_box(o);
+        n += 1;
+    }
+    Ok(n)
 }
 
 impl<'a> IntoIterator for &AsduView<'a> {
