@@ -17,6 +17,20 @@ use crate::TypeId;
 /// [`AsduView::parse`] checks the whole length up front, so [`AsduView::objects`] cannot fail.
 /// An ASDU with a type id the standard does not define is accepted as a raw view: its header
 /// is decoded, [`AsduView::objects`] yields nothing and [`AsduView::raw_body`] gives the rest.
+///
+/// ```
+/// use iec104::asdu::{AsduParams, AsduView, Element};
+/// // M_ME_NC_1, one object, spont, CA 47, IOA 100, R32 21.5 (0x41AC0000), QDS 0.
+/// let bytes = [0x0D, 0x01, 0x03, 0x00, 0x2F, 0x00, 0x64, 0x00, 0x00, 0x00, 0x00, 0xAC, 0x41, 0x00];
+/// let view = AsduView::parse(&bytes, &AsduParams::IEC104)?;
+/// for obj in view.objects() {
+///     if let Element::M_ME_NC_1(value, qds) = obj.element {
+///         assert_eq!((obj.ioa, value), (100, 21.5));
+///         assert!(qds.quality().is_good());
+///     }
+/// }
+/// # Ok::<(), iec104::asdu::AsduError>(())
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct AsduView<'a> {
     bytes: &'a [u8],
@@ -129,7 +143,7 @@ impl<'a> AsduView<'a> {
     }
 
     /// The information objects, in order. With SQ=1 the address of element k is the first
-    /// address + k.
+    /// address + k (not wrapped at the IOA width).
     #[inline]
     pub fn objects(&self) -> Objects<'a> {
         let body = self.raw_body();
