@@ -106,8 +106,11 @@ proptest! {
             let obj = InformationObject::new(ioa, *e);
             match b.push(obj) {
                 Ok(()) => pushed.push(obj),
-                // Too long for 249 octets, or an SQ=1 sequence running past the IOA size.
-                Err(AsduError::TooLong { .. }) | Err(AsduError::BadAddress { .. }) => break,
+                // Too long for 249 octets, an SQ=1 sequence running past the IOA size, or a
+                // second object of a one-object type.
+                Err(AsduError::TooLong { .. } | AsduError::BadAddress { .. } | AsduError::SingleObjectType { .. }) => {
+                    break
+                }
                 Err(other) => panic!("{other}"),
             }
         }

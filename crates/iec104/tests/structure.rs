@@ -280,8 +280,8 @@ fn segment_lengths_are_walked() {
 
 #[test]
 fn unknown_type_ids_are_raw_views() {
-    // 0 and 22 are unassigned, 41 lies between the monitor and command ranges, 128..=255 are
-    // reserved for private use; none may be an error nor a panic.
+    // 0 and 22 are unassigned, 41 is S_IT_TC_1 of the IEC 60870-5-7 security extension (not a
+    // 101/104 type), 128..=255 are reserved for private use; none may be an error nor a panic.
     for t in [0u8, 22, 41, 128, 255] {
         for body in [&[][..], &[0x01, 0x02, 0x03][..], &[0xFF; 300][..]] {
             let mut b = vec![t, 0x85, 0x03, 0x00, 0x2F, 0x00];
@@ -364,6 +364,51 @@ fn builder_limits() {
     assert_eq!(asdu.as_bytes()[1], 0x80 | 127);
     let v = asdu.view();
     assert_eq!(v.objects().last().unwrap().ioa, 226);
+}
+
+#[test]
+fn one_object_types_take_one_object() {
+    // §7.3.2/7.3.4/7.3.6: commands, system commands and file transfer (except the directory)
+    // have VSQ = 0x01.
+    let cot = Cot::new(Cause::Activation);
+    for (t, e) in [
+        (TypeId::C_SC_NA_1, Element::C_SC_NA_1(SingleCommand(1))),
+        (TypeId::C_IC_NA_1, Element::C_IC_NA_1(Qoi::STATION)),
+        (TypeId::M_EI_NA_1, Element::M_EI_NA_1(Coi(0))),
+        (
+            TypeId::F_AF_NA_1,
+            Element::F_AF_NA_1(FileCommand::default()),
+        ),
+    ] {
+        let mut b = AsduBuilder::new(t, cot, 1);
+        b.push(InformationObject::new(1, e)).unwrap();
+        assert_eq!(
+            b.push(InformationObject::new(2, e)),
+            Err(AsduError::SingleObjectType { type_id: t.as_u8() })
+        );
+    }
+    // A directory may list several files; monitor types many objects.
+    let mut b =
+        AsduBuilder::new(TypeId::F_DR_TA_1, Cot::new(Cause::FileTransfer), 1).sequence(true);
+    for ioa in 0..3 {
+        b.push(InformationObject::new(
+            ioa,
+            Element::F_DR_TA_1(DirectoryEntry::default()),
+        ))
+        .unwrap();
+    }
+    // Decoding stays lenient: two single commands in one ASDU are read as they are.
+    // C_SC_NA_1, VSQ 0x02, COT 06 00, CA 01 00; IOA 01 00 00 SCO 01; IOA 02 00 00 SCO 00.
+    let two = [
+        0x2D, 0x02, 0x06, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x01, 0x02, 0x00, 0x00, 0x00,
+    ];
+    assert_eq!(
+        AsduView::parse(&two, &AsduParams::IEC104)
+            .unwrap()
+            .objects()
+            .count(),
+        2
+    );
 }
 
 #[test]

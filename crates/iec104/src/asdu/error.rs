@@ -132,6 +132,13 @@ pub enum AsduError {
         /// The address a sequence needed next, if that was the problem.
         expected: Option<u32>,
     },
+    /// A second object pushed to a type that carries exactly one (commands, system commands,
+    /// M_EI_NA_1, file transfer except F_DR_TA_1).
+    #[error("type {type_id} carries exactly one information object per ASDU")]
+    SingleObjectType {
+        /// Raw type id.
+        type_id: u8,
+    },
     /// A segment longer than 255 octets (LOS is one octet).
     #[error("segment of {len} octets is longer than 255")]
     SegmentTooLong {

@@ -139,6 +139,13 @@ fn put_ioa(out: &mut BytesMut, ioa: u32, size: u8) {
     }
 }
 
+/// Types whose ASDU carries exactly one object (VSQ = 0x01) in IEC 60870-5-101 §7.3: process
+/// and system commands, end of initialization, and file transfer except the directory.
+fn single_object_type(t: TypeId) -> bool {
+    let v = t.as_u8();
+    t.is_command() || v == 70 || (100..=107).contains(&v) || (120..=125).contains(&v)
+}
+
 /// Builds an [`Asdu`] object by object, checking type, size and addresses as it goes.
 ///
 /// ```
@@ -210,8 +217,10 @@ impl AsduBuilder {
     }
 
     /// Appends one object. Refused (and nothing appended) when the element is of another type,
-    /// the IOA does not fit the IOA size or breaks an SQ=1 sequence, the ASDU would exceed
-    /// [`MAX_ASDU_LEN`] octets or [`MAX_OBJECTS`] objects, or a segment exceeds 255 octets.
+    /// the type allows only one object per ASDU (commands, system commands, M_EI_NA_1, file
+    /// transfer except F_DR_TA_1) and one is there, the IOA does not fit the IOA size or breaks
+    /// an SQ=1 sequence, the ASDU would exceed [`MAX_ASDU_LEN`] octets or [`MAX_OBJECTS`]
+    /// objects, or a segment exceeds 255 octets. (Decoding accepts what it can walk.)
     pub fn push(&mut self, object: InformationObject<'_>) -> Result<(), AsduError> {
         let type_id = self.type_id.as_u8();
         let actual = object.element.type_id();
@@ -225,6 +234,9 @@ impl AsduBuilder {
             if s.data.len() > 255 {
                 return Err(AsduError::SegmentTooLong { len: s.data.len() });
             }
+        }
+        if self.count >= 1 && single_object_type(self.type_id) {
+            return Err(AsduError::SingleObjectType { type_id });
         }
         let ioa_bits = 8 * u32::from(self.params.ioa_size);
         if object.ioa >> ioa_bits != 0 {
