@@ -139,6 +139,33 @@ fn cs101_field_sizes() {
         AsduView::parse(&b, &bad),
         Err(AsduError::InvalidParams(_))
     ));
+    for ioa_size in [0, 4, 255] {
+        let bad = AsduParams {
+            cot_size: 2,
+            ca_size: 2,
+            ioa_size,
+        };
+        let mut builder =
+            AsduBuilder::new(TypeId::M_ME_NC_1, Cot::new(Cause::Spontaneous), 7).params(bad);
+        let obj = InformationObject::new(1, Element::M_ME_NC_1(1.0, Qds(0)));
+        assert_eq!(builder.push(obj), Err(AsduError::InvalidParams(bad)));
+    }
+    // A CA of 300 and an originator do not fit CS101 one-octet fields: the header of the
+    // result says what was sent (CA 300 & 0xFF = 44, originator 0).
+    let mut builder = AsduBuilder::new(
+        TypeId::M_ME_NC_1,
+        Cot::new(Cause::Spontaneous).with_originator(5),
+        300,
+    )
+    .params(p2);
+    builder.push(o[0]).unwrap();
+    let a = builder.build().unwrap();
+    assert_eq!(&a.as_bytes()[..4], &[0x0D, 0x01, 0x03, 0x2C]);
+    assert_eq!(
+        (a.header().common_address, a.header().cot.originator),
+        (44, 0)
+    );
+    assert_eq!(a.view().header(), a.header());
 }
 
 #[test]

@@ -124,6 +124,18 @@ impl Asdu {
     }
 }
 
+impl AsRef<[u8]> for Asdu {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl From<Asdu> for Bytes {
+    fn from(asdu: Asdu) -> Bytes {
+        asdu.bytes
+    }
+}
+
 /// Appends one object (IOA in `params.ioa_size` octets, then the element) to `out`.
 /// The IOA is truncated to its size; [`AsduBuilder`] checks it first.
 pub fn encode_object(object: &InformationObject<'_>, params: &AsduParams, out: &mut BytesMut) {
@@ -223,6 +235,9 @@ impl AsduBuilder {
     /// objects, or a segment exceeds 255 octets. (Decoding accepts what it can walk.)
     pub fn push(&mut self, object: InformationObject<'_>) -> Result<(), AsduError> {
         let type_id = self.type_id.as_u8();
+        if !self.params.is_valid() {
+            return Err(AsduError::InvalidParams(self.params));
+        }
         let actual = object.element.type_id();
         if actual != self.type_id {
             return Err(AsduError::TypeMismatch {
@@ -285,7 +300,8 @@ impl AsduBuilder {
     }
 
     /// The finished ASDU. Refused when no object was pushed. A common address wider than a
-    /// one-octet CA is truncated.
+    /// one-octet CA is truncated, and the originator is dropped with a one-octet COT; the
+    /// returned [`Asdu::header`] shows the octets as sent.
     pub fn build(self) -> Result<Asdu, AsduError> {
         let AsduBuilder {
             type_id,
@@ -315,6 +331,9 @@ impl AsduBuilder {
         if let Some(slot) = buf.get_mut(..head.len()) {
             slot.copy_from_slice(&head);
         }
+        // Read the header back so that it says what the octets say (a CA or originator the
+        // sizes cannot carry is dropped by the encoding).
+        let header = AsduHeader::decode(&buf, &params).unwrap_or(header);
         Ok(Asdu {
             bytes: buf.freeze(),
             params,

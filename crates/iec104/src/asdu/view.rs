@@ -73,7 +73,8 @@ impl<'a> AsduView<'a> {
     ///
     /// Errors: invalid `params`; shorter than the header; a known type id with zero objects;
     /// a length that is not exactly what the type id, SQ bit and number imply (short or with
-    /// trailing octets); a segment running past the end.
+    /// trailing octets); a segment running past the end. The 249-octet limit of an APDU is
+    /// the APCI layer's to enforce; the SQ bit is accepted for every type.
     pub fn parse(bytes: &'a [u8], params: &AsduParams) -> Result<AsduView<'a>, AsduError> {
         if !params.is_valid() {
             return Err(AsduError::InvalidParams(*params));
