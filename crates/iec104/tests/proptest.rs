@@ -157,6 +157,11 @@ proptest! {
         }
     }
 
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
+
     #[test]
     fn parse_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..300),
                           cot_size in 0u8..4, ca_size in 0u8..4, ioa_size in 0u8..5) {

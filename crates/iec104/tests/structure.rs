@@ -17,6 +17,12 @@ fn sq0_each_object_has_its_address() {
     let v = AsduView::parse(&b, &AsduParams::IEC104).unwrap();
     assert_eq!(v.header().cot.cause, Cause::InterrogatedByStation);
     assert_eq!(v.len(), 2);
+    let mut it = v.objects();
+    assert_eq!(it.len(), 2);
+    it.next();
+    assert_eq!(it.len(), 1);
+    assert_eq!((&v).into_iter().count(), 2);
+    assert_eq!(decode_all(&b, &AsduParams::IEC104), Ok(2));
     let o: Vec<_> = v.objects().collect();
     assert_eq!(
         o[0],

@@ -146,3 +146,31 @@ pub enum AsduError {
         len: usize,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_prefix_is_bounded() {
+        assert_eq!(HexPrefix::new(&[0x01, 0xAB]).to_string(), "01 AB");
+        assert_eq!(HexPrefix::new(&[]).to_string(), "");
+        let long: Vec<u8> = (0..40).collect();
+        let h = HexPrefix::new(&long);
+        assert_eq!(h.as_slice().len(), 16);
+        assert_eq!(
+            h.to_string(),
+            "00 01 02 03 04 05 06 07 08 09 0A 0B 0C 0D 0E 0F … (40 octets)"
+        );
+        let e = AsduError::LengthMismatch {
+            type_id: 13,
+            expected: 14,
+            actual: 40,
+            bytes: h,
+        };
+        assert_eq!(
+            e.to_string(),
+            format!("type 13: ASDU length 40 octets, expected 14: {h}")
+        );
+    }
+}
