@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -13,6 +13,7 @@ use tokio_util::codec::Framed;
 
 use super::registry::{ConnSignal, Registration, Registry};
 use super::{CloseReason, ConnectionId, GroupId, ServerConfig, ServerEvent};
+use crate::apci::Apdu;
 use crate::codec::{ApduCodec, CodecError};
 use crate::hex::HexHead;
 use crate::link::{Link, LinkEvent, LinkState, Role};
@@ -74,7 +75,13 @@ pub(crate) async fn run(
         CloseReason::Codec(error) => {
             tracing::warn!(conn = %id, %peer, "closing connection: {error}")
         }
-        CloseReason::Link(error) => {
+        CloseReason::Link {
+            error,
+            frame: Some(frame),
+        } => {
+            tracing::warn!(conn = %id, %peer, "closing connection: {error}; received frame: {frame}")
+        }
+        CloseReason::Link { error, frame: None } => {
             tracing::warn!(conn = %id, %peer, "closing connection: {error}")
         }
         CloseReason::ShortAsdu { bytes } => {
@@ -146,14 +153,16 @@ impl Conn {
                     None => return CloseReason::PeerClosed,
                     Some(Err(e)) => return codec_reason(e),
                     Some(Ok(apdu)) => {
-                        if let Err(e) = link.handle_apdu(now(), apdu) {
-                            return CloseReason::Link(e);
+                        // A cheap copy (the ASDU is reference counted) for the log line.
+                        let received = apdu.clone();
+                        if let Err(error) = link.handle_apdu(now(), apdu) {
+                            return CloseReason::Link { error, frame: Some(frame_hex(&received)) };
                         }
                     }
                 },
                 _ = sleep_until(deadline) => {
-                    if let Err(e) = link.handle_timeout(now()) {
-                        return CloseReason::Link(e);
+                    if let Err(error) = link.handle_timeout(now()) {
+                        return CloseReason::Link { error, frame: None };
                     }
                 }
                 response = self.responses.recv(), if room => {
@@ -247,6 +256,15 @@ fn push(link: &mut Link, kinds: &mut VecDeque<bool>, asdu: Bytes, is_event: bool
     }
 }
 
+/// The received frame's octets (bounded), re-encoded from its decoded form.
+fn frame_hex(apdu: &Apdu) -> HexHead {
+    let mut octets = BytesMut::with_capacity(apdu.wire_len());
+    match crate::apci::encode(&mut octets, apdu) {
+        Ok(()) => HexHead::new(&octets),
+        Err(_) => HexHead::new(&apdu.asdu),
+    }
+}
+
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
@@ -264,9 +282,7 @@ async fn transmit(
         any = true;
     }
     if any {
-        SinkExt::<crate::apci::Apdu>::flush(framed)
-            .await
-            .map_err(codec_reason)?;
+        SinkExt::<Apdu>::flush(framed).await.map_err(codec_reason)?;
     }
     Ok(())
 }

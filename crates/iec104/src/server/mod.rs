@@ -138,7 +138,12 @@ pub enum CloseReason {
     /// The client sent a malformed frame.
     Codec(CodecError),
     /// The client broke the link protocol, or a timer (t1) expired.
-    Link(LinkError),
+    Link {
+        /// What went wrong.
+        error: LinkError,
+        /// The received frame that broke the protocol (bounded); `None` for a timeout.
+        frame: Option<HexHead>,
+    },
     /// The client sent an I-frame whose ASDU is shorter than a data unit identifier.
     ShortAsdu {
         /// The ASDU octets (bounded).

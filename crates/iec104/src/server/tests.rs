@@ -426,10 +426,19 @@ async fn bad_input_closes_only_that_connection() {
     let mut c = Peer::connect(addr).await;
     let (c_id, _) = connected(&mut events).await;
     c.send_asdu(&event(9)).await;
-    assert!(matches!(
-        closed(&mut events, c_id).await,
-        CloseReason::Link(_)
-    ));
+    match closed(&mut events, c_id).await {
+        CloseReason::Link {
+            error: LinkError::UnexpectedIFrame { .. },
+            frame: Some(frame),
+        } => {
+            // I format, N(S) 0, N(R) 0, length 4 + 10: 68 0e 00 00 00 00, then the ASDU.
+            assert_eq!(
+                frame.bytes(),
+                [&[0x68, 0x0e, 0, 0, 0, 0][..], &event(9)[..]].concat()
+            );
+        }
+        other => panic!("expected an unexpected I-frame, got {other:?}"),
+    }
 
     // An ASDU shorter than its data unit identifier (6 octets here).
     let mut d = Peer::connect(addr).await;
@@ -481,7 +490,10 @@ async fn t1_closes_an_unresponsive_client_and_the_others_go_on() {
     // A never acknowledges: t1 (15 s of virtual time) closes it.
     let t0 = tokio::time::Instant::now();
     match closed(&mut events, a_id).await {
-        CloseReason::Link(LinkError::T1Timeout { .. }) => {}
+        CloseReason::Link {
+            error: LinkError::T1Timeout { .. },
+            frame: None,
+        } => {}
         other => panic!("expected t1, got {other:?}"),
     }
     assert!(t0.elapsed() >= ServerConfig::default().link.t1);
