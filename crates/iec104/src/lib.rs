@@ -12,6 +12,7 @@
 
 pub mod apci;
 pub mod asdu;
+pub mod client;
 pub mod codec;
 pub mod cot;
 pub mod hex;

@@ -1,0 +1,1 @@
+//! Client tests against scripted peers on 127.0.0.1.
