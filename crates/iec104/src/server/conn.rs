@@ -87,6 +87,9 @@ pub(crate) async fn run(
         CloseReason::ShortAsdu { bytes } => {
             tracing::warn!(conn = %id, %peer, "closing connection: ASDU shorter than its data unit identifier: {bytes}")
         }
+        CloseReason::WriteTimeout => {
+            tracing::warn!(conn = %id, %peer, "closing connection: the peer read nothing for t1")
+        }
         CloseReason::Io(error) => tracing::info!(conn = %id, %peer, "connection failed: {error}"),
         other => tracing::debug!(conn = %id, %peer, reason = ?other, "connection closed"),
     }
@@ -131,10 +134,11 @@ impl Conn {
         // For every I-frame handed to the link and not yet acknowledged, in order: whether it
         // is a group event (true) or a response to this connection (false). At most k long.
         let mut kinds: VecDeque<bool> = VecDeque::new();
+        let t1 = self.config.link.t1;
         loop {
             // Frames first: a STARTDT con goes out before the group's previous connection is
             // closed by the activation below.
-            if let Err(e) = transmit(&mut framed, &mut link).await {
+            if let Err(e) = transmit(&mut framed, &mut link, t1).await {
                 return e;
             }
             while let Some(event) = link.poll_event() {
@@ -143,7 +147,7 @@ impl Conn {
                 }
             }
             self.feed(&mut link, &mut kinds);
-            if let Err(e) = transmit(&mut framed, &mut link).await {
+            if let Err(e) = transmit(&mut framed, &mut link, t1).await {
                 return e;
             }
             let deadline = link.poll_timeout().map(Instant::from_std);
@@ -272,17 +276,25 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
+/// Writes every frame the link has; a peer that does not read for t1 is dead (the link's
+/// timers cannot run while a write is blocked).
 async fn transmit(
     framed: &mut Framed<TcpStream, ApduCodec>,
     link: &mut Link,
+    t1: std::time::Duration,
 ) -> Result<(), CloseReason> {
-    let mut any = false;
-    while let Some(apdu) = link.poll_transmit(now()) {
-        framed.feed(apdu).await.map_err(codec_reason)?;
-        any = true;
-    }
-    if any {
-        SinkExt::<Apdu>::flush(framed).await.map_err(codec_reason)?;
-    }
-    Ok(())
+    let write = async {
+        let mut any = false;
+        while let Some(apdu) = link.poll_transmit(now()) {
+            framed.feed(apdu).await.map_err(codec_reason)?;
+            any = true;
+        }
+        if any {
+            SinkExt::<Apdu>::flush(framed).await.map_err(codec_reason)?;
+        }
+        Ok(())
+    };
+    tokio::time::timeout(t1, write)
+        .await
+        .unwrap_or(Err(CloseReason::WriteTimeout))
 }

@@ -149,6 +149,8 @@ pub enum CloseReason {
         /// The ASDU octets (bounded).
         bytes: HexHead,
     },
+    /// Writing to the client made no progress for t1 (it does not read).
+    WriteTimeout,
     /// A socket error.
     Io(std::io::Error),
 }

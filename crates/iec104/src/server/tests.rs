@@ -537,3 +537,88 @@ async fn max_connections_refuses_and_shutdown_ends_the_run_future() {
     a.expect_closed().await;
     run.await.unwrap().unwrap();
 }
+
+/// The client of this crate as the peer: w = 1, so it acknowledges every I-frame at once.
+async fn client(addr: SocketAddr) -> (crate::client::Client, crate::client::ClientEvents) {
+    let link = crate::link::LinkConfig {
+        w: 1,
+        ..Default::default()
+    };
+    let config = crate::client::ClientConfig {
+        link,
+        ..Default::default()
+    };
+    let (client, events, connection) = crate::client::connect(addr, config).await.unwrap();
+    tokio::spawn(connection);
+    (client, events)
+}
+
+async fn client_events(events: &mut crate::client::ClientEvents, n: usize) -> Vec<u16> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        match events.recv().await {
+            Some(crate::client::ClientEvent::Asdu { asdu, .. }) => out.push(label(&asdu)),
+            other => panic!("expected an ASDU, got {other:?}"),
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn with_the_crate_client_stop_start_and_takeover() {
+    use crate::client::ClientEvent;
+    let (handle, mut events, addr) = server(config(RedundancyMode::SingleGroup, 100)).await;
+
+    let (a, mut a_events) = client(addr).await;
+    let (a_id, _) = connected(&mut events).await;
+    a.start_dt().await.unwrap();
+    assert!(matches!(a_events.recv().await, Some(ClientEvent::Started)));
+    started(&mut events, a_id).await;
+    enqueue(&handle, 1..=3);
+    assert_eq!(client_events(&mut a_events, 3).await, [1, 2, 3]);
+
+    // STOPDT con comes after every sent event is acknowledged: nothing is in flight after it.
+    a.stop_dt().await.unwrap();
+    assert!(matches!(a_events.recv().await, Some(ClientEvent::Stopped)));
+    assert!(matches!(events.recv().await, Some(ServerEvent::Stopped { conn }) if conn == a_id));
+    enqueue(&handle, [4, 5]);
+
+    // B starts: A is stopped, so it stays open; B gets exactly what waited.
+    let (b, mut b_events) = client(addr).await;
+    let (b_id, _) = connected(&mut events).await;
+    b.start_dt().await.unwrap();
+    assert!(matches!(b_events.recv().await, Some(ClientEvent::Started)));
+    started(&mut events, b_id).await;
+    assert_eq!(client_events(&mut b_events, 2).await, [4, 5]);
+
+    // A command from B and its response.
+    let interrogation =
+        Bytes::from_static(&[0x64, 0x01, 0x06, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x14]);
+    b.send(interrogation.clone()).await.unwrap();
+    match events.recv().await {
+        Some(ServerEvent::Asdu { conn, asdu }) => assert_eq!((conn, asdu), (b_id, interrogation)),
+        other => panic!("expected Asdu, got {other:?}"),
+    }
+    let act_con = Bytes::from_static(&[0x64, 0x01, 0x07, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x14]);
+    handle.send_to(b_id, act_con.clone()).await.unwrap();
+    match b_events.recv().await {
+        Some(ClientEvent::Asdu { asdu, .. }) => assert_eq!(asdu, act_con),
+        other => panic!("expected the ActCon, got {other:?}"),
+    }
+
+    // A starts again: B, the started one, is closed; A receives the new events.
+    a.start_dt().await.unwrap();
+    assert!(matches!(a_events.recv().await, Some(ClientEvent::Started)));
+    started(&mut events, a_id).await;
+    assert!(matches!(
+        closed(&mut events, b_id).await,
+        CloseReason::Superseded
+    ));
+    assert!(matches!(
+        b_events.recv().await,
+        Some(ClientEvent::Closed { .. })
+    ));
+    enqueue(&handle, [6]);
+    assert_eq!(client_events(&mut a_events, 1).await, [6]);
+    assert_eq!(handle.groups()[0].dropped, 0);
+}
