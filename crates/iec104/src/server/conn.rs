@@ -194,10 +194,9 @@ impl Conn {
                     .await;
             }
             LinkEvent::Stopped => {
-                // Ed.2: STOPDT con is sent once every sent I-frame is acknowledged, so nothing
-                // is in flight; whatever is left (queued, never sent) goes back to the group.
-                let _ = link.take_pending();
-                kinds.clear();
+                // Ed.2: STOPDT con is sent once every sent I-frame is acknowledged, and the
+                // link's queue is always empty here (see `has_room`), so nothing is in flight;
+                // the group keeps the next events for whichever connection starts.
                 self.registry.deactivate(self.id);
                 let _ = self
                     .events

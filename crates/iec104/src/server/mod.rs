@@ -1,16 +1,46 @@
 //! The controlled station (server): accepts connections, puts them into redundancy groups and
 //! sends the application's events to the started connection of each group.
 //!
-//! ```text
-//! let (handle, mut events, run) = Server::bind(addr, config).await?;
-//! // drive `run` (await it or spawn it); then:
-//! handle.enqueue(asdu);                       // spontaneous data for every group
-//! while let Some(ev) = events.recv().await {  // commands from the clients
-//!     if let ServerEvent::Asdu { conn, asdu } = ev { handle.send_to(conn, reply).await?; }
-//! }
-//! ```
+//! - **Events** ([`ServerHandle::enqueue`]: spontaneous or periodic data) go to every
+//!   redundancy group. In a group only one connection is started at a time; the group keeps
+//!   events in a bounded queue while none is, and sends the events its started connection did
+//!   not get acknowledged again, in order, on the next one (see [`group`]).
+//! - **Responses** ([`ServerHandle::send_to`]: confirmations, interrogation data) go to one
+//!   connection only and are never replayed elsewhere.
+//! - **Modes** ([`RedundancyMode`]): one group for all, groups by client address, or one
+//!   group per connection (every started connection gets every event).
+//! - A STARTDT act on a second connection of a group is confirmed, then the group's previously
+//!   started connection is closed ([`CloseReason::Superseded`]).
+//! - Bad input or a t1 expiry closes that connection only, with one `warn` log line naming the
+//!   error and the offending octets (bounded hex).
 //!
-//! The library spawns no task: every connection is a future driven inside the run future.
+//! The library spawns no task: every connection is a future driven inside the run future
+//! returned by [`Server::bind`]. Received ASDUs are acknowledged only once they are in the
+//! [`ServerEvents`] queue; when the application stops reading it, connections stop reading
+//! their sockets (TCP back-pressure), so keep draining it.
+//!
+//! ```no_run
+//! use bytes::Bytes;
+//! use iec104::server::{Server, ServerConfig, ServerEvent};
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let (handle, mut events, run) = Server::bind("0.0.0.0:2404".parse()?, ServerConfig::default()).await?;
+//! tokio::spawn(run); // or drive it in a select! of your own
+//! // M_SP_NA_1, one object, COT spontaneous, CA 1, IOA 100, SIQ on.
+//! handle.enqueue(Bytes::from_static(&[1, 1, 3, 0, 1, 0, 100, 0, 0, 1]))?;
+//! while let Some(event) = events.recv().await {
+//!     if let ServerEvent::Asdu { conn, asdu } = event {
+//!         // Decode the command, act on it, answer: here a positive confirmation (COT 7).
+//!         let mut reply = asdu.to_vec();
+//!         if let Some(cot) = reply.get_mut(2) {
+//!             *cot = 7;
+//!         }
+//!         handle.send_to(conn, Bytes::from(reply)).await?;
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 mod conn;
 pub mod group;
