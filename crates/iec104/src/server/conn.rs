@@ -50,14 +50,6 @@ pub(crate) async fn run(
         registry: registry.clone(),
         id,
     };
-    // The application may have dropped its event stream; the connection still serves its group.
-    let _ = events
-        .send(ServerEvent::Connected {
-            conn: id,
-            peer,
-            group,
-        })
-        .await;
     let mut conn = Conn {
         id,
         group,
@@ -67,8 +59,18 @@ pub(crate) async fn run(
         signal: signal.clone(),
         responses,
     };
+    let connected = ServerEvent::Connected {
+        conn: id,
+        peer,
+        group,
+    };
     let reason = tokio::select! {
-        reason = conn.drive(stream) => reason,
+        reason = async {
+            // The application may have dropped its event stream; the connection still serves
+            // its group.
+            let _ = events.send(connected).await;
+            conn.drive(stream).await
+        } => reason,
         _ = signal.close.notified() => signal.reason().map_or(CloseReason::Shutdown, CloseReason::from),
     };
     match &reason {
@@ -95,7 +97,20 @@ pub(crate) async fn run(
     }
     // Unregister before `Closed`, so a snapshot taken after `Closed` no longer lists it.
     drop(registered);
-    let _ = events.send(ServerEvent::Closed { conn: id, reason }).await;
+    let closed = ServerEvent::Closed { conn: id, reason };
+    if matches!(
+        &closed,
+        ServerEvent::Closed {
+            reason: CloseReason::Shutdown,
+            ..
+        }
+    ) {
+        // The run future waits for every connection at shutdown: never wait for the
+        // application then (this notice is lost when its queue is full).
+        let _ = events.try_send(closed);
+    } else {
+        let _ = events.send(closed).await;
+    }
 }
 
 struct Conn {

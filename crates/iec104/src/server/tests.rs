@@ -622,3 +622,36 @@ async fn with_the_crate_client_stop_start_and_takeover() {
     assert_eq!(client_events(&mut a_events, 1).await, [6]);
     assert_eq!(handle.groups()[0].dropped, 0);
 }
+
+#[tokio::test]
+async fn shutdown_does_not_wait_for_an_application_that_stopped_reading() {
+    let (handle, events, run) =
+        Server::bind("127.0.0.1:0".parse().unwrap(), ServerConfig::default())
+            .await
+            .unwrap();
+    let run = tokio::spawn(run);
+    let mut a = Peer::connect(handle.local_addr()).await;
+    a.start().await;
+    // More ASDUs than the event queue holds; nobody reads `events`.
+    for n in 0..(EVENT_QUEUE as u16 + 10) {
+        a.send_asdu(&event(n)).await;
+    }
+    // The server acknowledges every w = 8 ASDUs it queued for the application: Connected and
+    // Started took 2 of the EVENT_QUEUE places, so the last full 8 is below EVENT_QUEUE - 2.
+    let last = ((EVENT_QUEUE - 2) / 8 * 8) as u16;
+    loop {
+        match a.recv().await.apci {
+            Apci::S { recv_seq } if recv_seq >= last => break,
+            Apci::S { .. } => {}
+            other => panic!("expected S-frames, got {other:?}"),
+        }
+    }
+    handle.shutdown();
+    tokio::time::timeout(std::time::Duration::from_secs(10), run)
+        .await
+        .expect("run future hangs")
+        .unwrap()
+        .unwrap();
+    a.expect_closed().await;
+    drop(events);
+}
