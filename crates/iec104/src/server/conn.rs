@@ -167,7 +167,10 @@ impl Conn {
             }
             let deadline = link.poll_timeout().map(Instant::from_std);
             let room = has_room(&link);
+            // Received frames first: acknowledgements waiting in the socket (say, after a
+            // wait for the application) must count before a timer is judged.
             tokio::select! {
+                biased;
                 frame = framed.next() => match frame {
                     None => return CloseReason::PeerClosed,
                     Some(Err(e)) => return codec_reason(e),
@@ -179,17 +182,20 @@ impl Conn {
                         }
                     }
                 },
-                _ = sleep_until(deadline) => {
-                    if let Err(error) = link.handle_timeout(now()) {
-                        return CloseReason::Link { error, frame: None };
-                    }
-                }
                 response = self.responses.recv(), if room => {
                     if let Some(asdu) = response {
                         push(&mut link, &mut kinds, asdu, false);
                     }
                 }
                 _ = self.signal.wake.notified(), if room => {}
+                _ = sleep_until(deadline) => {}
+            }
+            // Timers are checked on every turn, so a peer sending without pause cannot hold
+            // them off.
+            if link.poll_timeout().is_some_and(|at| at <= now()) {
+                if let Err(error) = link.handle_timeout(now()) {
+                    return CloseReason::Link { error, frame: None };
+                }
             }
         }
     }
