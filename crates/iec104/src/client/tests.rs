@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use super::*;
 use crate::apci::{FrameError, UFunction};
-use crate::link::{Awaited, ConfigError, LinkError};
+use crate::link::{Awaited, LinkError};
 
 /// STARTDT act: U format, octet 1 = 0x07 (§5.3).
 const STARTDT_ACT: [u8; 6] = [0x68, 0x04, 0x07, 0, 0, 0];
