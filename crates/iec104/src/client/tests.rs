@@ -273,6 +273,33 @@ async fn send_waits_while_the_queue_is_full() {
 }
 
 #[tokio::test]
+async fn stop_dt_acknowledges_data_in_flight_and_waits_for_con() {
+    let mut s = started(setup(ClientConfig::default()).await).await;
+    let c = s.client.clone();
+    let stop = tokio::spawn(async move { c.stop_dt().await });
+    // STOPDT act: octet 1 = 0x13.
+    expect(&mut s.peer, &[0x68, 0x04, 0x13, 0, 0, 0]).await;
+    // Data the station sent before it saw the act is still accepted and acknowledged at once
+    // (S frame N(R)=1), without waiting for w or t2.
+    s.peer.write_all(&i_frame(0)).await.unwrap();
+    expect(&mut s.peer, &s_frame(1)).await;
+    // STOPDT con: octet 1 = 0x23.
+    s.peer
+        .write_all(&[0x68, 0x04, 0x23, 0, 0, 0])
+        .await
+        .unwrap();
+    stop.await.unwrap().unwrap();
+    next_asdu(&mut s.events).await;
+    assert!(matches!(s.events.recv().await, Some(ClientEvent::Stopped)));
+    assert!(matches!(
+        s.client.send(Bytes::from_static(&[1])).await,
+        Err(ClientError::NotStarted)
+    ));
+    s.client.close();
+    s.conn.await.unwrap().unwrap();
+}
+
+#[tokio::test]
 async fn send_before_startdt_is_refused() {
     let s = setup(ClientConfig::default()).await;
     assert!(matches!(
