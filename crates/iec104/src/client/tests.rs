@@ -360,6 +360,39 @@ async fn connection_refused_is_an_io_error() {
     ));
 }
 
+/// A listener whose accept queue is full drops further SYNs (Linux, tcp_abort_on_overflow = 0),
+/// so the connect hangs and t0 ends it; on the paused clock t0 passes without waiting.
+#[tokio::test]
+async fn connect_gives_up_after_t0() {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Fill the accept queue (never accepted). On the paused clock the bound on the filler
+    // that hangs passes at once; a loopback connect that can complete does so in the same poll.
+    tokio::time::pause();
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        match tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => fillers.push(s),
+            _ => break,
+        }
+    }
+    assert!(!fillers.is_empty());
+    let t = tokio::time::Instant::now();
+    let result = connect(addr, ClientConfig::default()).await;
+    assert!(
+        matches!(result, Err(ClientError::ConnectTimeout(d)) if d == Duration::from_secs(30)),
+        "{result:?}"
+    );
+    let elapsed = t.elapsed(); // timers round up to the millisecond
+    assert!(
+        elapsed >= Duration::from_secs(30) && elapsed <= Duration::from_millis(30_002),
+        "{elapsed:?}"
+    );
+    drop(listener);
+}
+
 #[tokio::test]
 async fn invalid_config_is_refused() {
     let cfg = ClientConfig {
