@@ -877,6 +877,27 @@ fn acknowledgement_across_the_wrap() {
     ));
 }
 
+#[test]
+fn unreleased_frames_are_bounded_by_the_sequence_space() {
+    // Without release nothing is acknowledged; N(R) could not express more than 32767
+    // outstanding frames, so the 32768th is an error instead of unbounded growth.
+    let t = Instant::now();
+    let cfg = LinkConfig {
+        auto_release: false,
+        ..LinkConfig::default()
+    };
+    let mut link = controlled(cfg, t);
+    for n in 0..32767u16 {
+        link.handle_apdu(t, i(n, 0)).unwrap();
+        link.poll_event();
+    }
+    assert_eq!(tx(&mut link, t), vec![]);
+    assert_eq!(
+        link.handle_apdu(t, i(32767, 0)),
+        Err(LinkError::ReceiveWindowExhausted { count: 32767 })
+    );
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     Send(u8),
