@@ -97,6 +97,23 @@ pub struct ServerConfig {
     pub max_connections: usize,
 }
 
+impl ServerConfig {
+    /// Checks the link parameters, the ASDU parameters and that the capacities are at least 1.
+    pub fn validate(&self) -> Result<(), ServerError> {
+        self.link.validate()?;
+        if !self.params.is_valid() {
+            return Err(ServerError::Params(self.params));
+        }
+        if self.queue_size == 0 {
+            return Err(ServerError::ZeroCapacity("queue_size"));
+        }
+        if self.max_connections == 0 {
+            return Err(ServerError::ZeroCapacity("max_connections"));
+        }
+        Ok(())
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
@@ -259,6 +276,9 @@ pub enum ServerError {
     /// The ASDU parameters are invalid.
     #[error("invalid ASDU parameters: {0:?}")]
     Params(AsduParams),
+    /// A capacity (`queue_size`, `max_connections`) is zero.
+    #[error("{0} must be at least 1")]
+    ZeroCapacity(&'static str),
     /// Binding the listening socket failed.
     #[error("cannot bind {addr}: {source}")]
     Bind {

@@ -39,10 +39,7 @@ impl Server {
         ),
         ServerError,
     > {
-        config.link.validate()?;
-        if !config.params.is_valid() {
-            return Err(ServerError::Params(config.params));
-        }
+        config.validate()?;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| ServerError::Bind { addr, source })?;
@@ -52,7 +49,7 @@ impl Server {
         let registry = Arc::new(Registry::new(
             config.mode.clone(),
             config.queue_size,
-            config.max_connections.max(1),
+            config.max_connections,
         ));
         let shutdown = Arc::new(Notify::new());
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);

@@ -655,3 +655,45 @@ async fn shutdown_does_not_wait_for_an_application_that_stopped_reading() {
     a.expect_closed().await;
     drop(events);
 }
+
+#[tokio::test]
+async fn invalid_configurations_are_refused() {
+    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let bind = |config| async move { Server::bind(addr, config).await.map(|_| ()) };
+    let zero_queue = ServerConfig {
+        queue_size: 0,
+        ..ServerConfig::default()
+    };
+    assert!(matches!(
+        bind(zero_queue).await,
+        Err(ServerError::ZeroCapacity("queue_size"))
+    ));
+    let zero_conns = ServerConfig {
+        max_connections: 0,
+        ..ServerConfig::default()
+    };
+    assert!(matches!(
+        bind(zero_conns).await,
+        Err(ServerError::ZeroCapacity("max_connections"))
+    ));
+    let bad_k = ServerConfig {
+        link: crate::link::LinkConfig {
+            k: 0,
+            ..Default::default()
+        },
+        ..ServerConfig::default()
+    };
+    assert!(matches!(bind(bad_k).await, Err(ServerError::Config(_))));
+    let bad_params = ServerConfig {
+        params: AsduParams {
+            cot_size: 3,
+            ca_size: 2,
+            ioa_size: 3,
+        },
+        ..ServerConfig::default()
+    };
+    assert!(matches!(
+        bind(bad_params).await,
+        Err(ServerError::Params(_))
+    ));
+}
