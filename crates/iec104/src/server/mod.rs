@@ -15,9 +15,10 @@
 //!   error and the offending octets (bounded hex).
 //!
 //! The library spawns no task: every connection is a future driven inside the run future
-//! returned by [`Server::bind`]. Received ASDUs are acknowledged only once they are in the
-//! [`ServerEvents`] queue; when the application stops reading it, connections stop reading
-//! their sockets (TCP back-pressure), so keep draining it.
+//! returned by [`Server::bind`]. A received ASDU is released to the link once it is in the
+//! [`ServerEvents`] queue, so with `link.auto_release` off (the [`ServerConfig`] default) it
+//! is acknowledged only then. When the application stops reading that queue, connections stop
+//! reading their sockets (TCP back-pressure), so keep draining it.
 //!
 //! ```no_run
 //! use bytes::Bytes;
@@ -85,7 +86,9 @@ pub struct GroupId(pub u64);
 /// Configuration of a [`Server`].
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// Link layer parameters (k, w, t0–t3, queue) for every connection.
+    /// Link layer parameters (k, w, t0–t3, queue) for every connection. The default turns
+    /// `auto_release` off: the server releases each received ASDU once the application's
+    /// event queue holds it.
     pub link: LinkConfig,
     /// ASDU field sizes; used to check that received ASDUs hold at least a data unit identifier.
     pub params: AsduParams,
@@ -117,7 +120,11 @@ impl ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
-            link: LinkConfig::default(),
+            // Released once handed to the application, not on receipt.
+            link: LinkConfig {
+                auto_release: false,
+                ..LinkConfig::default()
+            },
             params: AsduParams::IEC104,
             mode: RedundancyMode::SingleGroup,
             queue_size: 1000,

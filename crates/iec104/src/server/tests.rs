@@ -697,3 +697,47 @@ async fn invalid_configurations_are_refused() {
         Err(ServerError::Params(_))
     ));
 }
+
+#[tokio::test(start_paused = true)]
+async fn received_asdus_are_acknowledged_only_once_the_application_queue_holds_them() {
+    // w = 1: every released frame is acknowledged at once, so the acknowledgements show
+    // exactly what was released.
+    let mut config = ServerConfig::default();
+    config.link.w = 1;
+    let (handle, mut events, addr) = server(config).await;
+    let mut a = Peer::connect(addr).await;
+    a.start().await;
+    let total = EVENT_QUEUE as u16 + 10;
+    for n in 0..total {
+        a.send_asdu(&event(n)).await;
+    }
+    // Connected and Started hold 2 places: 254 ASDUs fit, the 255th waits for the application.
+    let fit = EVENT_QUEUE as u16 - 2;
+    let mut acked = 0;
+    while acked < fit {
+        match a.recv().await.apci {
+            Apci::S { recv_seq } => acked = recv_seq,
+            other => panic!("expected S-frames, got {other:?}"),
+        }
+    }
+    // A minute of (virtual) time: nothing the application has not got is acknowledged.
+    let more = tokio::time::timeout(std::time::Duration::from_secs(60), a.recv()).await;
+    assert!(
+        more.is_err(),
+        "acknowledged beyond the application's queue: {more:?}"
+    );
+    // The application reads: the rest is acknowledged.
+    let mut got = 0;
+    while got < total {
+        if let Some(ServerEvent::Asdu { .. }) = events.recv().await {
+            got += 1;
+        }
+    }
+    while acked < total {
+        match a.recv().await.apci {
+            Apci::S { recv_seq } => acked = recv_seq,
+            other => panic!("expected S-frames, got {other:?}"),
+        }
+    }
+    drop(handle);
+}
