@@ -102,6 +102,67 @@ impl Encoder<&Apdu> for ApduCodec {
 mod tests {
     use super::*;
     use crate::apci::{Apci, UFunction};
+    use proptest::prelude::*;
+
+    fn apdu_strategy() -> impl Strategy<Value = Apdu> {
+        prop_oneof![
+            (
+                0u16..32768,
+                0u16..32768,
+                proptest::collection::vec(any::<u8>(), 1..=249)
+            )
+                .prop_map(|(s, r, a)| Apdu::i(s, r, a.into())),
+            (0u16..32768).prop_map(Apdu::s),
+            (0usize..6).prop_map(|i| Apdu::u(UFunction::ALL[i])),
+        ]
+    }
+
+    proptest! {
+        /// However the stream is cut into reads, the same frames come out, in order.
+        #[test]
+        fn chunked_stream_decodes_to_the_same_frames(
+            apdus in proptest::collection::vec(apdu_strategy(), 1..20),
+            cuts in proptest::collection::vec(1usize..300, 1..40),
+        ) {
+            let mut wire = BytesMut::new();
+            for a in &apdus {
+                apci::encode(&mut wire, a).unwrap();
+            }
+            let mut codec = ApduCodec::new();
+            let mut buf = BytesMut::new();
+            let mut out = Vec::new();
+            let mut rest = &wire[..];
+            let mut cut = cuts.iter().cycle();
+            while !rest.is_empty() {
+                let n = (*cut.next().unwrap()).min(rest.len());
+                buf.extend_from_slice(&rest[..n]);
+                rest = &rest[n..];
+                while let Some(a) = codec.decode(&mut buf).unwrap() {
+                    out.push(a);
+                }
+                // Never more than one incomplete frame buffered.
+                prop_assert!(buf.len() < MAX_FRAME_LEN);
+            }
+            prop_assert_eq!(out, apdus);
+        }
+
+        /// Arbitrary input never panics; an error leaves nothing behind.
+        #[test]
+        fn arbitrary_input_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let mut codec = ApduCodec::new();
+            let mut buf = BytesMut::from(&bytes[..]);
+            loop {
+                match codec.decode(&mut buf) {
+                    Ok(Some(_)) => continue,
+                    Ok(None) => break,
+                    Err(_) => {
+                        prop_assert!(buf.is_empty());
+                        break;
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn splits_back_to_back_frames_and_waits_for_partial_ones() {

@@ -44,7 +44,7 @@ struct Case {
 }
 
 macro_rules! case {
-    ($t:ident, [$($b:expr),* $(,)?], |($($e:ident),*)| $body:block) => {
+    ($t:ident, [$($b:expr),* $(,)?], |($($e:ident),* $(,)?)| $body:block) => {
         Case {
             t: TypeId::$t,
             elem: &[$($b),*],

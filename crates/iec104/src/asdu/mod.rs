@@ -4,6 +4,7 @@
 //! yields every [`InformationObject`] without allocating and without failing. Encoding:
 //! [`AsduBuilder`] produces an owned, validated [`Asdu`].
 
+pub mod access;
 pub mod commands;
 pub mod elements;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod quality;
 pub mod view;
 mod wire;
 
+pub use access::TimeTag;
 pub use commands::{
     Coi, DoubleCommand, Fbp, Qcc, Qoi, Qos, Qpa, Qpm, Qrp, SingleCommand, StepCommand, Tsc,
 };
@@ -30,4 +32,4 @@ pub use header::{broadcast_address, AsduHeader, AsduParams};
 pub use object::{Element, InformationObject};
 pub use owned::{encode_object, Asdu, AsduBuilder, MAX_ASDU_LEN, MAX_OBJECTS};
 pub use quality::Quality;
-pub use view::{AsduView, Objects};
+pub use view::{decode_all, AsduView, Objects};

@@ -3,9 +3,12 @@
 
 use std::iter::FusedIterator;
 
+use bytes::BytesMut;
+
 use super::error::{AsduError, HexPrefix};
 use super::header::{AsduHeader, AsduParams};
 use super::object::{Element, InformationObject};
+use super::owned::encode_object;
 use super::wire::u24;
 use crate::TypeId;
 
@@ -14,6 +17,20 @@ use crate::TypeId;
 /// [`AsduView::parse`] checks the whole length up front, so [`AsduView::objects`] cannot fail.
 /// An ASDU with a type id the standard does not define is accepted as a raw view: its header
 /// is decoded, [`AsduView::objects`] yields nothing and [`AsduView::raw_body`] gives the rest.
+///
+/// ```
+/// use iec104::asdu::{AsduParams, AsduView, Element};
+/// // M_ME_NC_1, one object, spont, CA 47, IOA 100, R32 21.5 (0x41AC0000), QDS 0.
+/// let bytes = [0x0D, 0x01, 0x03, 0x00, 0x2F, 0x00, 0x64, 0x00, 0x00, 0x00, 0x00, 0xAC, 0x41, 0x00];
+/// let view = AsduView::parse(&bytes, &AsduParams::IEC104)?;
+/// for obj in view.objects() {
+///     if let Element::M_ME_NC_1(value, qds) = obj.element {
+///         assert_eq!((obj.ioa, value), (100, 21.5));
+///         assert!(qds.quality().is_good());
+///     }
+/// }
+/// # Ok::<(), iec104::asdu::AsduError>(())
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct AsduView<'a> {
     bytes: &'a [u8],
@@ -56,7 +73,8 @@ impl<'a> AsduView<'a> {
     ///
     /// Errors: invalid `params`; shorter than the header; a known type id with zero objects;
     /// a length that is not exactly what the type id, SQ bit and number imply (short or with
-    /// trailing octets); a segment running past the end.
+    /// trailing octets); a segment running past the end. The 249-octet limit of an APDU is
+    /// the APCI layer's to enforce; the SQ bit is accepted for every type.
     pub fn parse(bytes: &'a [u8], params: &AsduParams) -> Result<AsduView<'a>, AsduError> {
         if !params.is_valid() {
             return Err(AsduError::InvalidParams(*params));
@@ -126,7 +144,7 @@ impl<'a> AsduView<'a> {
     }
 
     /// The information objects, in order. With SQ=1 the address of element k is the first
-    /// address + k.
+    /// address + k (not wrapped at the IOA width).
     #[inline]
     pub fn objects(&self) -> Objects<'a> {
         let body = self.raw_body();
@@ -158,6 +176,39 @@ impl<'a> AsduView<'a> {
             },
         }
     }
+}
+
+impl AsduView<'_> {
+    /// Encodes the header and every object again (for an unknown type id: the raw body).
+    /// This reproduces the parsed octets except for the reserved bits of time tags, which are
+    /// sent as 0 (see [`crate::time::Cp56Time2a`]); the result has the same length and
+    /// encodes to itself again. A fuzzer's round-trip check, and a way to forward a view.
+    pub fn encode_to(&self, out: &mut BytesMut) {
+        self.header.encode(&self.params, out);
+        if self.type_id.is_none() {
+            out.extend_from_slice(self.raw_body());
+            return;
+        }
+        for (k, o) in self.objects().enumerate() {
+            if self.header.sequence && k > 0 {
+                o.element.encode(out);
+            } else {
+                encode_object(&o, &self.params, out);
+            }
+        }
+    }
+}
+
+/// Parses `bytes` and reads every information object: the single entry point for a fuzzer
+/// (it must never panic, whatever the input). Returns the number of objects read.
+pub fn decode_all(bytes: &[u8], params: &AsduParams) -> Result<usize, AsduError> {
+    let view = AsduView::parse(bytes, params)?;
+    let mut n = 0;
+    for o in view.objects() {
+        std::hint::black_box(o);
+        n += 1;
+    }
+    Ok(n)
 }
 
 impl<'a> IntoIterator for &AsduView<'a> {

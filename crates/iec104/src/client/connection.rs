@@ -168,17 +168,21 @@ where
     let mut sends_open = true;
     loop {
         // Write everything the link has to say, bounded by t1 so a stuck peer cannot hang us.
-        let mut wrote = false;
-        while let Some(apdu) = st.link.poll_transmit(now()) {
-            framed.feed(apdu).await.map_err(codec_error)?;
-            wrote = true;
-        }
-        if wrote {
-            tokio::time::timeout(t1, SinkExt::<Apdu>::flush(&mut framed))
-                .await
-                .map_err(|_| ClientError::WriteTimeout(t1))?
-                .map_err(codec_error)?;
-        }
+        let write = async {
+            let mut wrote = false;
+            while let Some(apdu) = st.link.poll_transmit(now()) {
+                framed.feed(apdu).await?;
+                wrote = true;
+            }
+            if wrote {
+                SinkExt::<Apdu>::flush(&mut framed).await?;
+            }
+            Ok::<(), CodecError>(())
+        };
+        tokio::time::timeout(t1, write)
+            .await
+            .map_err(|_| ClientError::WriteTimeout(t1))?
+            .map_err(codec_error)?;
         st.collect_events();
         let deadline = st.link.poll_timeout().map(tokio::time::Instant::from_std);
         let can_send = st.link.can_send();

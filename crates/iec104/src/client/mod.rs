@@ -64,8 +64,11 @@ impl ClientConfig {
     /// Checks the link parameters and that both capacities are at least 1.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.link.validate()?;
-        if self.event_capacity == 0 || self.send_capacity == 0 {
-            return Err(ConfigError::SendQueue);
+        if self.event_capacity == 0 {
+            return Err(ConfigError::ZeroCapacity("event_capacity"));
+        }
+        if self.send_capacity == 0 {
+            return Err(ConfigError::ZeroCapacity("send_capacity"));
         }
         Ok(())
     }
@@ -205,7 +208,9 @@ impl std::fmt::Debug for ClientEvents {
 }
 
 /// The future that runs a client connection; await it or spawn it. Resolves to `Ok(())` after
-/// [`Client::close`], otherwise to the error that ended the connection.
+/// [`Client::close`], otherwise to the error that ended the connection. It keeps running when
+/// every [`Client`] handle is dropped (events still flow); close it with [`Client::close`] or by
+/// dropping it.
 #[must_use = "the connection does nothing unless awaited or spawned"]
 pub struct Connection {
     fut: Pin<Box<dyn Future<Output = Result<(), ClientError>> + Send>>,

@@ -78,6 +78,9 @@ pub enum ConfigError {
     /// The send queue must hold at least one ASDU.
     #[error("send_queue must be at least 1")]
     SendQueue,
+    /// A channel or queue capacity (named) must be at least 1.
+    #[error("{0} must be at least 1")]
+    ZeroCapacity(&'static str),
 }
 
 impl LinkConfig {

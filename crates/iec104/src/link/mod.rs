@@ -5,6 +5,29 @@
 //! writes every frame [`Link::poll_transmit`] returns, and drains [`Link::poll_event`] after each
 //! call. Time is always passed in; nothing here sleeps, spawns or does IO.
 //!
+//! ```
+//! use std::time::Instant;
+//! use bytes::Bytes;
+//! use iec104::link::{Link, LinkConfig, LinkEvent, Role};
+//!
+//! let now = Instant::now();
+//! let mut client = Link::new(Role::Controlling, LinkConfig::default(), now).unwrap();
+//! let mut server = Link::new(Role::Controlled, LinkConfig::default(), now).unwrap();
+//! // Wire the two state machines back to back instead of through a socket.
+//! fn pump(from: &mut Link, to: &mut Link, now: Instant) {
+//!     while let Some(apdu) = from.poll_transmit(now) {
+//!         to.handle_apdu(now, apdu).unwrap();
+//!     }
+//! }
+//! client.start(now).unwrap();
+//! pump(&mut client, &mut server, now); // STARTDT act
+//! pump(&mut server, &mut client, now); // STARTDT con
+//! assert_eq!(client.poll_event(), Some(LinkEvent::Started));
+//! server.send_asdu(now, Bytes::from_static(&[0x01, 0x01, 0x03, 0x00, 0x01, 0x00, 0x10, 0x00, 0x00, 0x01])).unwrap();
+//! pump(&mut server, &mut client, now); // I frame
+//! assert!(matches!(client.poll_event(), Some(LinkEvent::Asdu { .. })));
+//! ```
+//!
 //! Rules implemented (IEC 60870-5-104 Ed.2 §5.2–§5.5):
 //! - **k**: at most k sent, unacknowledged I frames; further ASDUs wait in a bounded queue and
 //!   [`Link::send_asdu`] hands the ASDU back with [`SendError::QueueFull`] when that is full.

@@ -876,3 +876,129 @@ fn acknowledgement_across_the_wrap() {
         Err(LinkError::BadRecvSeq { .. })
     ));
 }
+
+#[test]
+fn unreleased_frames_are_bounded_by_the_sequence_space() {
+    // Without release nothing is acknowledged; N(R) could not express more than 32767
+    // outstanding frames, so the 32768th is an error instead of unbounded growth.
+    let t = Instant::now();
+    let cfg = LinkConfig {
+        auto_release: false,
+        ..LinkConfig::default()
+    };
+    let mut link = controlled(cfg, t);
+    for n in 0..32767u16 {
+        link.handle_apdu(t, i(n, 0)).unwrap();
+        link.poll_event();
+    }
+    assert_eq!(tx(&mut link, t), vec![]);
+    assert_eq!(
+        link.handle_apdu(t, i(32767, 0)),
+        Err(LinkError::ReceiveWindowExhausted { count: 32767 })
+    );
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Send(u8),
+    RecvI { ns_skew: u8, nr_back: u8 },
+    RecvS { nr_back: u8 },
+    RecvU(usize),
+    Advance(u16),
+    Release(u8),
+    Start,
+    Stop,
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    prop_oneof![
+        4 => (1u8..4).prop_map(Op::Send),
+        4 => (prop_oneof![9 => Just(0u8), 1 => 1u8..3], 0u8..4).prop_map(|(ns_skew, nr_back)| Op::RecvI { ns_skew, nr_back }),
+        3 => (0u8..4).prop_map(|nr_back| Op::RecvS { nr_back }),
+        2 => (0usize..6).prop_map(Op::RecvU),
+        3 => (0u16..20_000).prop_map(Op::Advance),
+        1 => any::<u8>().prop_map(Op::Release),
+        1 => Just(Op::Start),
+        1 => Just(Op::Stop),
+    ]
+}
+
+proptest::proptest! {
+    /// Whatever the peer and the clock do, the link never panics, keeps its bounds, and only
+    /// ever acknowledges frames it received.
+    #[test]
+    fn random_operations_keep_the_invariants(
+        controlled_role in proptest::bool::ANY,
+        auto_release in proptest::bool::ANY,
+        ops in proptest::collection::vec(op(), 1..200),
+    ) {
+        let t0 = Instant::now();
+        let cfg = LinkConfig { k: 4, w: 3, send_queue: 5, auto_release, ..LinkConfig::default() };
+        let role = if controlled_role { Role::Controlled } else { Role::Controlling };
+        let mut link = Link::new(role, cfg, t0).unwrap();
+        let mut now = t0;
+        let mut tokens = Vec::new();
+        // Fewer than 200 frames: no wraparound, so plain comparisons work.
+        let mut released = 0u16;
+        let mut last_ack = 0u16;
+        for op in ops {
+            let result = match op {
+                Op::Send(n) => {
+                    let _ = link.send_asdu(now, Bytes::from(vec![n; usize::from(n)]));
+                    Ok(())
+                }
+                Op::RecvI { ns_skew, nr_back } => {
+                    let ns = seq_add(link.recv_seq(), u16::from(ns_skew));
+                    let nr = crate::apci::seq_distance(link.send_seq(), u16::from(nr_back));
+                    link.handle_apdu(now, Apdu::i(ns, nr, asdu(1)))
+                }
+                Op::RecvS { nr_back } => {
+                    let nr = crate::apci::seq_distance(link.send_seq(), u16::from(nr_back));
+                    link.handle_apdu(now, Apdu::s(nr))
+                }
+                Op::RecvU(i) => link.handle_apdu(now, Apdu::u(UFunction::ALL[i])),
+                Op::Advance(ms) => {
+                    now += Duration::from_millis(u64::from(ms));
+                    link.handle_timeout(now)
+                }
+                Op::Release(i) => {
+                    if let Some(t) = tokens.get(usize::from(i) % tokens.len().max(1)) {
+                        link.release(*t);
+                        released = released.max(t.seq() + 1);
+                    }
+                    Ok(())
+                }
+                Op::Start => { let _ = link.start(now); Ok(()) }
+                Op::Stop => { let _ = link.stop(now); Ok(()) }
+            };
+            if result.is_err() {
+                break; // the connection would be closed
+            }
+            while let Some(apdu) = link.poll_transmit(now) {
+                match apdu.apci {
+                    Apci::I { recv_seq, .. } | Apci::S { recv_seq } => {
+                        // Acknowledges only received and released frames, never goes back.
+                        proptest::prop_assert!(recv_seq <= link.recv_seq());
+                        if !auto_release {
+                            proptest::prop_assert!(recv_seq <= released);
+                        }
+                        proptest::prop_assert!(recv_seq >= last_ack);
+                        last_ack = recv_seq;
+                    }
+                    Apci::U(_) => {}
+                }
+            }
+            while let Some(e) = link.poll_event() {
+                if let LinkEvent::Asdu { token, .. } = e {
+                    tokens.push(token);
+                }
+            }
+            proptest::prop_assert!(link.unacknowledged_len() <= 4);
+            proptest::prop_assert!(link.queued_len() <= 5);
+            if let Some(deadline) = link.poll_timeout() {
+                proptest::prop_assert!(deadline >= t0);
+            }
+        }
+    }
+}

@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -13,6 +13,7 @@ use tokio_util::codec::Framed;
 
 use super::registry::{ConnSignal, Registration, Registry};
 use super::{CloseReason, ConnectionId, GroupId, ServerConfig, ServerEvent};
+use crate::apci::Apdu;
 use crate::codec::{ApduCodec, CodecError};
 use crate::hex::HexHead;
 use crate::link::{Link, LinkEvent, LinkState, Role};
@@ -49,14 +50,6 @@ pub(crate) async fn run(
         registry: registry.clone(),
         id,
     };
-    // The application may have dropped its event stream; the connection still serves its group.
-    let _ = events
-        .send(ServerEvent::Connected {
-            conn: id,
-            peer,
-            group,
-        })
-        .await;
     let mut conn = Conn {
         id,
         group,
@@ -66,26 +59,58 @@ pub(crate) async fn run(
         signal: signal.clone(),
         responses,
     };
+    let connected = ServerEvent::Connected {
+        conn: id,
+        peer,
+        group,
+    };
     let reason = tokio::select! {
-        reason = conn.drive(stream) => reason,
+        reason = async {
+            // The application may have dropped its event stream; the connection still serves
+            // its group.
+            let _ = events.send(connected).await;
+            conn.drive(stream).await
+        } => reason,
         _ = signal.close.notified() => signal.reason().map_or(CloseReason::Shutdown, CloseReason::from),
     };
     match &reason {
         CloseReason::Codec(error) => {
             tracing::warn!(conn = %id, %peer, "closing connection: {error}")
         }
-        CloseReason::Link(error) => {
+        CloseReason::Link {
+            error,
+            frame: Some(frame),
+        } => {
+            tracing::warn!(conn = %id, %peer, "closing connection: {error}; received frame: {frame}")
+        }
+        CloseReason::Link { error, frame: None } => {
             tracing::warn!(conn = %id, %peer, "closing connection: {error}")
         }
         CloseReason::ShortAsdu { bytes } => {
             tracing::warn!(conn = %id, %peer, "closing connection: ASDU shorter than its data unit identifier: {bytes}")
+        }
+        CloseReason::WriteTimeout => {
+            tracing::warn!(conn = %id, %peer, "closing connection: the peer read nothing for t1")
         }
         CloseReason::Io(error) => tracing::info!(conn = %id, %peer, "connection failed: {error}"),
         other => tracing::debug!(conn = %id, %peer, reason = ?other, "connection closed"),
     }
     // Unregister before `Closed`, so a snapshot taken after `Closed` no longer lists it.
     drop(registered);
-    let _ = events.send(ServerEvent::Closed { conn: id, reason }).await;
+    let closed = ServerEvent::Closed { conn: id, reason };
+    if matches!(
+        &closed,
+        ServerEvent::Closed {
+            reason: CloseReason::Shutdown,
+            ..
+        }
+    ) {
+        // The run future waits for every connection at shutdown: never wait for the
+        // application then (this notice is lost when its queue is full).
+        let _ = events.try_send(closed);
+    } else {
+        let _ = events.send(closed).await;
+    }
 }
 
 struct Conn {
@@ -124,10 +149,11 @@ impl Conn {
         // For every I-frame handed to the link and not yet acknowledged, in order: whether it
         // is a group event (true) or a response to this connection (false). At most k long.
         let mut kinds: VecDeque<bool> = VecDeque::new();
+        let t1 = self.config.link.t1;
         loop {
             // Frames first: a STARTDT con goes out before the group's previous connection is
             // closed by the activation below.
-            if let Err(e) = transmit(&mut framed, &mut link).await {
+            if let Err(e) = transmit(&mut framed, &mut link, t1).await {
                 return e;
             }
             while let Some(event) = link.poll_event() {
@@ -136,32 +162,40 @@ impl Conn {
                 }
             }
             self.feed(&mut link, &mut kinds);
-            if let Err(e) = transmit(&mut framed, &mut link).await {
+            if let Err(e) = transmit(&mut framed, &mut link, t1).await {
                 return e;
             }
             let deadline = link.poll_timeout().map(Instant::from_std);
             let room = has_room(&link);
+            // Received frames first: acknowledgements waiting in the socket (say, after a
+            // wait for the application) must count before a timer is judged.
             tokio::select! {
+                biased;
                 frame = framed.next() => match frame {
                     None => return CloseReason::PeerClosed,
                     Some(Err(e)) => return codec_reason(e),
                     Some(Ok(apdu)) => {
-                        if let Err(e) = link.handle_apdu(now(), apdu) {
-                            return CloseReason::Link(e);
+                        // A cheap copy (the ASDU is reference counted) for the log line.
+                        let received = apdu.clone();
+                        if let Err(error) = link.handle_apdu(now(), apdu) {
+                            return CloseReason::Link { error, frame: Some(frame_hex(&received)) };
                         }
                     }
                 },
-                _ = sleep_until(deadline) => {
-                    if let Err(e) = link.handle_timeout(now()) {
-                        return CloseReason::Link(e);
-                    }
-                }
                 response = self.responses.recv(), if room => {
                     if let Some(asdu) = response {
                         push(&mut link, &mut kinds, asdu, false);
                     }
                 }
                 _ = self.signal.wake.notified(), if room => {}
+                _ = sleep_until(deadline) => {}
+            }
+            // Timers are checked on every turn, so a peer sending without pause cannot hold
+            // them off.
+            if link.poll_timeout().is_some_and(|at| at <= now()) {
+                if let Err(error) = link.handle_timeout(now()) {
+                    return CloseReason::Link { error, frame: None };
+                }
             }
         }
     }
@@ -181,10 +215,9 @@ impl Conn {
                     .await;
             }
             LinkEvent::Stopped => {
-                // Ed.2: STOPDT con is sent once every sent I-frame is acknowledged, so nothing
-                // is in flight; whatever is left (queued, never sent) goes back to the group.
-                let _ = link.take_pending();
-                kinds.clear();
+                // Ed.2: STOPDT con is sent once every sent I-frame is acknowledged, and the
+                // link's queue is always empty here (see `has_room`), so nothing is in flight;
+                // the group keeps the next events for whichever connection starts.
                 self.registry.deactivate(self.id);
                 let _ = self
                     .events
@@ -247,6 +280,15 @@ fn push(link: &mut Link, kinds: &mut VecDeque<bool>, asdu: Bytes, is_event: bool
     }
 }
 
+/// The received frame's octets (bounded), re-encoded from its decoded form.
+fn frame_hex(apdu: &Apdu) -> HexHead {
+    let mut octets = BytesMut::with_capacity(apdu.wire_len());
+    match crate::apci::encode(&mut octets, apdu) {
+        Ok(()) => HexHead::new(&octets),
+        Err(_) => HexHead::new(&apdu.asdu),
+    }
+}
+
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
@@ -254,19 +296,25 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
+/// Writes every frame the link has; a peer that does not read for t1 is dead (the link's
+/// timers cannot run while a write is blocked).
 async fn transmit(
     framed: &mut Framed<TcpStream, ApduCodec>,
     link: &mut Link,
+    t1: std::time::Duration,
 ) -> Result<(), CloseReason> {
-    let mut any = false;
-    while let Some(apdu) = link.poll_transmit(now()) {
-        framed.feed(apdu).await.map_err(codec_reason)?;
-        any = true;
-    }
-    if any {
-        SinkExt::<crate::apci::Apdu>::flush(framed)
-            .await
-            .map_err(codec_reason)?;
-    }
-    Ok(())
+    let write = async {
+        let mut any = false;
+        while let Some(apdu) = link.poll_transmit(now()) {
+            framed.feed(apdu).await.map_err(codec_reason)?;
+            any = true;
+        }
+        if any {
+            SinkExt::<Apdu>::flush(framed).await.map_err(codec_reason)?;
+        }
+        Ok(())
+    };
+    tokio::time::timeout(t1, write)
+        .await
+        .unwrap_or(Err(CloseReason::WriteTimeout))
 }

@@ -275,4 +275,87 @@ mod tests {
         assert_eq!(g.enqueue(ev(2)).map(|b| b[0]), Some(1));
         assert_eq!(g.dropped(), 1);
     }
+
+    mod model {
+        //! Random operation sequences against the at-least-once contract: without overflow,
+        //! the events acknowledged by started connections, in acknowledgement order, are
+        //! exactly the enqueued events in order — no loss, no reordering, no duplicate — and
+        //! each connection receives strictly increasing events.
+        use super::*;
+        use proptest::prelude::*;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Enqueue,
+            Activate(u64),
+            Deactivate(u64),
+            Take(u64, usize),
+            Ack(u64, usize),
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                3 => Just(Op::Enqueue),
+                1 => (0..3u64).prop_map(Op::Activate),
+                1 => (0..3u64).prop_map(Op::Deactivate),
+                2 => (0..3u64, 0..5usize).prop_map(|(c, n)| Op::Take(c, n)),
+                2 => (0..3u64, 0..5usize).prop_map(|(c, n)| Op::Ack(c, n)),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn acknowledged_events_are_the_enqueued_ones_in_order(ops in prop::collection::vec(op(), 0..200)) {
+                let mut g = Group::new(10_000);
+                let mut enqueued = 0u32;
+                let mut acked: Vec<u32> = Vec::new();
+                // Per connection: sent and not acknowledged, as the connection sees it.
+                let mut sent: [Vec<u32>; 3] = Default::default();
+                let mut last_received: [Option<u32>; 3] = [None; 3];
+                let label = |b: &Bytes| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                for op in ops {
+                    match op {
+                        Op::Enqueue => {
+                            enqueued += 1;
+                            prop_assert!(g.enqueue(Bytes::copy_from_slice(&enqueued.to_le_bytes())).is_none());
+                        }
+                        Op::Activate(c) => {
+                            if let Some(prev) = g.activate(ConnectionId(c)) {
+                                // The previous connection is closed.
+                                sent[prev.0 as usize].clear();
+                                last_received[prev.0 as usize] = None;
+                            }
+                        }
+                        Op::Deactivate(c) => {
+                            if g.deactivate(ConnectionId(c)) {
+                                sent[c as usize].clear();
+                                last_received[c as usize] = None;
+                            }
+                        }
+                        Op::Take(c, n) => {
+                            for _ in 0..n {
+                                let Some(ev) = g.next_event(ConnectionId(c)) else { break };
+                                let l = label(&ev);
+                                if let Some(prev) = last_received[c as usize] {
+                                    prop_assert!(l > prev, "connection {c} got {l} after {prev}");
+                                }
+                                last_received[c as usize] = Some(l);
+                                sent[c as usize].push(l);
+                            }
+                        }
+                        Op::Ack(c, n) => {
+                            let n = n.min(sent[c as usize].len());
+                            let removed = g.acknowledge(ConnectionId(c), n);
+                            prop_assert_eq!(removed, n, "an active connection's sent events are in flight");
+                            acked.extend(sent[c as usize].drain(..removed));
+                        }
+                    }
+                    prop_assert_eq!(acked.len() + g.in_flight_len() + g.waiting_len(), enqueued as usize);
+                }
+                let expected: Vec<u32> = (1..=acked.len() as u32).collect();
+                prop_assert_eq!(acked, expected);
+                prop_assert_eq!(g.dropped(), 0);
+            }
+        }
+    }
 }

@@ -1,16 +1,47 @@
 //! The controlled station (server): accepts connections, puts them into redundancy groups and
 //! sends the application's events to the started connection of each group.
 //!
-//! ```text
-//! let (handle, mut events, run) = Server::bind(addr, config).await?;
-//! // drive `run` (await it or spawn it); then:
-//! handle.enqueue(asdu);                       // spontaneous data for every group
-//! while let Some(ev) = events.recv().await {  // commands from the clients
-//!     if let ServerEvent::Asdu { conn, asdu } = ev { handle.send_to(conn, reply).await?; }
-//! }
-//! ```
+//! - **Events** ([`ServerHandle::enqueue`]: spontaneous or periodic data) go to every
+//!   redundancy group. In a group only one connection is started at a time; the group keeps
+//!   events in a bounded queue while none is, and sends the events its started connection did
+//!   not get acknowledged again, in order, on the next one (see [`group`]).
+//! - **Responses** ([`ServerHandle::send_to`]: confirmations, interrogation data) go to one
+//!   connection only and are never replayed elsewhere.
+//! - **Modes** ([`RedundancyMode`]): one group for all, groups by client address, or one
+//!   group per connection (every started connection gets every event).
+//! - A STARTDT act on a second connection of a group is confirmed, then the group's previously
+//!   started connection is closed ([`CloseReason::Superseded`]).
+//! - Bad input or a t1 expiry closes that connection only, with one `warn` log line naming the
+//!   error and the offending octets (bounded hex).
 //!
-//! The library spawns no task: every connection is a future driven inside the run future.
+//! The library spawns no task: every connection is a future driven inside the run future
+//! returned by [`Server::bind`]. A received ASDU is released to the link once it is in the
+//! [`ServerEvents`] queue, so with `link.auto_release` off (the [`ServerConfig`] default) it
+//! is acknowledged only then. When the application stops reading that queue, connections stop
+//! reading their sockets (TCP back-pressure), so keep draining it.
+//!
+//! ```no_run
+//! use bytes::Bytes;
+//! use iec104::server::{Server, ServerConfig, ServerEvent};
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let (handle, mut events, run) = Server::bind("0.0.0.0:2404".parse()?, ServerConfig::default()).await?;
+//! tokio::spawn(run); // or drive it in a select! of your own
+//! // M_SP_NA_1, one object, COT spontaneous, CA 1, IOA 100, SIQ on.
+//! handle.enqueue(Bytes::from_static(&[1, 1, 3, 0, 1, 0, 100, 0, 0, 1]))?;
+//! while let Some(event) = events.recv().await {
+//!     if let ServerEvent::Asdu { conn, asdu } = event {
+//!         // Decode the command, act on it, answer: here a positive confirmation (COT 7).
+//!         let mut reply = asdu.to_vec();
+//!         if let Some(cot) = reply.get_mut(2) {
+//!             *cot = 7;
+//!         }
+//!         handle.send_to(conn, Bytes::from(reply)).await?;
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 mod conn;
 pub mod group;
@@ -55,7 +86,9 @@ pub struct GroupId(pub u64);
 /// Configuration of a [`Server`].
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// Link layer parameters (k, w, t0–t3, queue) for every connection.
+    /// Link layer parameters (k, w, t0–t3, queue) for every connection. The default turns
+    /// `auto_release` off: the server releases each received ASDU once the application's
+    /// event queue holds it.
     pub link: LinkConfig,
     /// ASDU field sizes; used to check that received ASDUs hold at least a data unit identifier.
     pub params: AsduParams,
@@ -67,10 +100,31 @@ pub struct ServerConfig {
     pub max_connections: usize,
 }
 
+impl ServerConfig {
+    /// Checks the link parameters, the ASDU parameters and that the capacities are at least 1.
+    pub fn validate(&self) -> Result<(), ServerError> {
+        self.link.validate()?;
+        if !self.params.is_valid() {
+            return Err(ServerError::Params(self.params));
+        }
+        if self.queue_size == 0 {
+            return Err(ServerError::ZeroCapacity("queue_size"));
+        }
+        if self.max_connections == 0 {
+            return Err(ServerError::ZeroCapacity("max_connections"));
+        }
+        Ok(())
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
-            link: LinkConfig::default(),
+            // Released once handed to the application, not on receipt.
+            link: LinkConfig {
+                auto_release: false,
+                ..LinkConfig::default()
+            },
             params: AsduParams::IEC104,
             mode: RedundancyMode::SingleGroup,
             queue_size: 1000,
@@ -138,12 +192,19 @@ pub enum CloseReason {
     /// The client sent a malformed frame.
     Codec(CodecError),
     /// The client broke the link protocol, or a timer (t1) expired.
-    Link(LinkError),
+    Link {
+        /// What went wrong.
+        error: LinkError,
+        /// The received frame that broke the protocol (bounded); `None` for a timeout.
+        frame: Option<HexHead>,
+    },
     /// The client sent an I-frame whose ASDU is shorter than a data unit identifier.
     ShortAsdu {
         /// The ASDU octets (bounded).
         bytes: HexHead,
     },
+    /// Writing to the client made no progress for t1 (it does not read).
+    WriteTimeout,
     /// A socket error.
     Io(std::io::Error),
 }
@@ -222,6 +283,9 @@ pub enum ServerError {
     /// The ASDU parameters are invalid.
     #[error("invalid ASDU parameters: {0:?}")]
     Params(AsduParams),
+    /// A capacity (`queue_size`, `max_connections`) is zero.
+    #[error("{0} must be at least 1")]
+    ZeroCapacity(&'static str),
     /// Binding the listening socket failed.
     #[error("cannot bind {addr}: {source}")]
     Bind {

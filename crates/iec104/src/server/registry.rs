@@ -20,7 +20,7 @@ pub(crate) const RESPONSE_QUEUE: usize = 32;
 /// Signals from the rest of the server to one connection's future.
 #[derive(Debug, Default)]
 pub(crate) struct ConnSignal {
-    /// Something may be ready to send (an event was enqueued, the connection was activated).
+    /// An event was enqueued for the group this connection is the started one of.
     pub(crate) wake: Notify,
     /// The connection must close; the reason is in `reason`.
     pub(crate) close: Notify,

@@ -8,12 +8,16 @@ use std::time::Duration;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Notify};
+use tokio::time::Instant;
 
 use super::registry::{Refusal, Registry};
 use super::{
     conn, LocalClose, ServerConfig, ServerError, ServerEvent, ServerEvents, ServerHandle,
     EVENT_QUEUE,
 };
+
+/// How long accepting pauses after an accept error (typically: out of file descriptors).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// The controlled station. See the [module documentation](super).
 #[derive(Debug)]
@@ -35,10 +39,7 @@ impl Server {
         ),
         ServerError,
     > {
-        config.link.validate()?;
-        if !config.params.is_valid() {
-            return Err(ServerError::Params(config.params));
-        }
+        config.validate()?;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| ServerError::Bind { addr, source })?;
@@ -48,7 +49,7 @@ impl Server {
         let registry = Arc::new(Registry::new(
             config.mode.clone(),
             config.queue_size,
-            config.max_connections.max(1),
+            config.max_connections,
         ));
         let shutdown = Arc::new(Notify::new());
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);
@@ -71,12 +72,17 @@ async fn run(
 ) -> Result<(), ServerError> {
     let config = Arc::new(config);
     let mut conns = FuturesUnordered::new();
+    // After a failed accept, accepting pauses until then (the connections go on).
+    let mut accept_paused: Option<Instant> = None;
     loop {
         tokio::select! {
             biased;
             _ = shutdown.notified() => break,
             Some(()) = conns.next(), if !conns.is_empty() => {}
-            accepted = listener.accept() => match accepted {
+            _ = tokio::time::sleep_until(accept_paused.unwrap_or_else(Instant::now)), if accept_paused.is_some() => {
+                accept_paused = None;
+            }
+            accepted = listener.accept(), if accept_paused.is_none() => match accepted {
                 Ok((stream, peer)) => match registry.register(peer) {
                     Ok(registration) => {
                         tracing::debug!(%peer, conn = %registration.id, "accepted");
@@ -96,7 +102,7 @@ async fn run(
                 Err(error) => {
                     // Typically out of file descriptors; back off instead of spinning.
                     tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    accept_paused = Some(Instant::now() + ACCEPT_BACKOFF);
                 }
             },
         }

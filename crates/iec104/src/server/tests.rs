@@ -426,10 +426,19 @@ async fn bad_input_closes_only_that_connection() {
     let mut c = Peer::connect(addr).await;
     let (c_id, _) = connected(&mut events).await;
     c.send_asdu(&event(9)).await;
-    assert!(matches!(
-        closed(&mut events, c_id).await,
-        CloseReason::Link(_)
-    ));
+    match closed(&mut events, c_id).await {
+        CloseReason::Link {
+            error: LinkError::UnexpectedIFrame { .. },
+            frame: Some(frame),
+        } => {
+            // I format, N(S) 0, N(R) 0, length 4 + 10: 68 0e 00 00 00 00, then the ASDU.
+            assert_eq!(
+                frame.bytes(),
+                [&[0x68, 0x0e, 0, 0, 0, 0][..], &event(9)[..]].concat()
+            );
+        }
+        other => panic!("expected an unexpected I-frame, got {other:?}"),
+    }
 
     // An ASDU shorter than its data unit identifier (6 octets here).
     let mut d = Peer::connect(addr).await;
@@ -481,7 +490,10 @@ async fn t1_closes_an_unresponsive_client_and_the_others_go_on() {
     // A never acknowledges: t1 (15 s of virtual time) closes it.
     let t0 = tokio::time::Instant::now();
     match closed(&mut events, a_id).await {
-        CloseReason::Link(LinkError::T1Timeout { .. }) => {}
+        CloseReason::Link {
+            error: LinkError::T1Timeout { .. },
+            frame: None,
+        } => {}
         other => panic!("expected t1, got {other:?}"),
     }
     assert!(t0.elapsed() >= ServerConfig::default().link.t1);
@@ -524,4 +536,208 @@ async fn max_connections_refuses_and_shutdown_ends_the_run_future() {
     ));
     a.expect_closed().await;
     run.await.unwrap().unwrap();
+}
+
+/// The client of this crate as the peer: w = 1, so it acknowledges every I-frame at once.
+async fn client(addr: SocketAddr) -> (crate::client::Client, crate::client::ClientEvents) {
+    let link = crate::link::LinkConfig {
+        w: 1,
+        ..Default::default()
+    };
+    let config = crate::client::ClientConfig {
+        link,
+        ..Default::default()
+    };
+    let (client, events, connection) = crate::client::connect(addr, config).await.unwrap();
+    tokio::spawn(connection);
+    (client, events)
+}
+
+async fn client_events(events: &mut crate::client::ClientEvents, n: usize) -> Vec<u16> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        match events.recv().await {
+            Some(crate::client::ClientEvent::Asdu { asdu, .. }) => out.push(label(&asdu)),
+            other => panic!("expected an ASDU, got {other:?}"),
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn with_the_crate_client_stop_start_and_takeover() {
+    use crate::client::ClientEvent;
+    let (handle, mut events, addr) = server(config(RedundancyMode::SingleGroup, 100)).await;
+
+    let (a, mut a_events) = client(addr).await;
+    let (a_id, _) = connected(&mut events).await;
+    a.start_dt().await.unwrap();
+    assert!(matches!(a_events.recv().await, Some(ClientEvent::Started)));
+    started(&mut events, a_id).await;
+    enqueue(&handle, 1..=3);
+    assert_eq!(client_events(&mut a_events, 3).await, [1, 2, 3]);
+
+    // STOPDT con comes after every sent event is acknowledged: nothing is in flight after it.
+    a.stop_dt().await.unwrap();
+    assert!(matches!(a_events.recv().await, Some(ClientEvent::Stopped)));
+    assert!(matches!(events.recv().await, Some(ServerEvent::Stopped { conn }) if conn == a_id));
+    enqueue(&handle, [4, 5]);
+
+    // B starts: A is stopped, so it stays open; B gets exactly what waited.
+    let (b, mut b_events) = client(addr).await;
+    let (b_id, _) = connected(&mut events).await;
+    b.start_dt().await.unwrap();
+    assert!(matches!(b_events.recv().await, Some(ClientEvent::Started)));
+    started(&mut events, b_id).await;
+    assert_eq!(client_events(&mut b_events, 2).await, [4, 5]);
+
+    // A command from B and its response.
+    let interrogation =
+        Bytes::from_static(&[0x64, 0x01, 0x06, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x14]);
+    b.send(interrogation.clone()).await.unwrap();
+    match events.recv().await {
+        Some(ServerEvent::Asdu { conn, asdu }) => assert_eq!((conn, asdu), (b_id, interrogation)),
+        other => panic!("expected Asdu, got {other:?}"),
+    }
+    let act_con = Bytes::from_static(&[0x64, 0x01, 0x07, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x14]);
+    handle.send_to(b_id, act_con.clone()).await.unwrap();
+    match b_events.recv().await {
+        Some(ClientEvent::Asdu { asdu, .. }) => assert_eq!(asdu, act_con),
+        other => panic!("expected the ActCon, got {other:?}"),
+    }
+
+    // A starts again: B, the started one, is closed; A receives the new events.
+    a.start_dt().await.unwrap();
+    assert!(matches!(a_events.recv().await, Some(ClientEvent::Started)));
+    started(&mut events, a_id).await;
+    assert!(matches!(
+        closed(&mut events, b_id).await,
+        CloseReason::Superseded
+    ));
+    assert!(matches!(
+        b_events.recv().await,
+        Some(ClientEvent::Closed { .. })
+    ));
+    enqueue(&handle, [6]);
+    assert_eq!(client_events(&mut a_events, 1).await, [6]);
+    assert_eq!(handle.groups()[0].dropped, 0);
+}
+
+#[tokio::test]
+async fn shutdown_does_not_wait_for_an_application_that_stopped_reading() {
+    let (handle, events, run) =
+        Server::bind("127.0.0.1:0".parse().unwrap(), ServerConfig::default())
+            .await
+            .unwrap();
+    let run = tokio::spawn(run);
+    let mut a = Peer::connect(handle.local_addr()).await;
+    a.start().await;
+    // More ASDUs than the event queue holds; nobody reads `events`.
+    for n in 0..(EVENT_QUEUE as u16 + 10) {
+        a.send_asdu(&event(n)).await;
+    }
+    // The server acknowledges every w = 8 ASDUs it queued for the application: Connected and
+    // Started took 2 of the EVENT_QUEUE places, so the last full 8 is below EVENT_QUEUE - 2.
+    let last = ((EVENT_QUEUE - 2) / 8 * 8) as u16;
+    loop {
+        match a.recv().await.apci {
+            Apci::S { recv_seq } if recv_seq >= last => break,
+            Apci::S { .. } => {}
+            other => panic!("expected S-frames, got {other:?}"),
+        }
+    }
+    handle.shutdown();
+    tokio::time::timeout(std::time::Duration::from_secs(10), run)
+        .await
+        .expect("run future hangs")
+        .unwrap()
+        .unwrap();
+    a.expect_closed().await;
+    drop(events);
+}
+
+#[tokio::test]
+async fn invalid_configurations_are_refused() {
+    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let bind = |config| async move { Server::bind(addr, config).await.map(|_| ()) };
+    let zero_queue = ServerConfig {
+        queue_size: 0,
+        ..ServerConfig::default()
+    };
+    assert!(matches!(
+        bind(zero_queue).await,
+        Err(ServerError::ZeroCapacity("queue_size"))
+    ));
+    let zero_conns = ServerConfig {
+        max_connections: 0,
+        ..ServerConfig::default()
+    };
+    assert!(matches!(
+        bind(zero_conns).await,
+        Err(ServerError::ZeroCapacity("max_connections"))
+    ));
+    let bad_k = ServerConfig {
+        link: crate::link::LinkConfig {
+            k: 0,
+            ..Default::default()
+        },
+        ..ServerConfig::default()
+    };
+    assert!(matches!(bind(bad_k).await, Err(ServerError::Config(_))));
+    let bad_params = ServerConfig {
+        params: AsduParams {
+            cot_size: 3,
+            ca_size: 2,
+            ioa_size: 3,
+        },
+        ..ServerConfig::default()
+    };
+    assert!(matches!(
+        bind(bad_params).await,
+        Err(ServerError::Params(_))
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn received_asdus_are_acknowledged_only_once_the_application_queue_holds_them() {
+    // w = 1: every released frame is acknowledged at once, so the acknowledgements show
+    // exactly what was released.
+    let mut config = ServerConfig::default();
+    config.link.w = 1;
+    let (handle, mut events, addr) = server(config).await;
+    let mut a = Peer::connect(addr).await;
+    a.start().await;
+    let total = EVENT_QUEUE as u16 + 10;
+    for n in 0..total {
+        a.send_asdu(&event(n)).await;
+    }
+    // Connected and Started hold 2 places: 254 ASDUs fit, the 255th waits for the application.
+    let fit = EVENT_QUEUE as u16 - 2;
+    let mut acked = 0;
+    while acked < fit {
+        match a.recv().await.apci {
+            Apci::S { recv_seq } => acked = recv_seq,
+            other => panic!("expected S-frames, got {other:?}"),
+        }
+    }
+    // A minute of (virtual) time: nothing the application has not got is acknowledged.
+    let more = tokio::time::timeout(std::time::Duration::from_secs(60), a.recv()).await;
+    assert!(
+        more.is_err(),
+        "acknowledged beyond the application's queue: {more:?}"
+    );
+    // The application reads: the rest is acknowledged.
+    let mut got = 0;
+    while got < total {
+        if let Some(ServerEvent::Asdu { .. }) = events.recv().await {
+            got += 1;
+        }
+    }
+    while acked < total {
+        match a.recv().await.apci {
+            Apci::S { recv_seq } => acked = recv_seq,
+            other => panic!("expected S-frames, got {other:?}"),
+        }
+    }
+    drop(handle);
 }
