@@ -77,7 +77,11 @@ pub fn peer_available(test: &str, peer: Peer) -> bool {
             panic!("{test}: peer {peer:?} is missing ({reason}) and IEC104_INTEROP=require")
         }
         InteropMode::Auto => {
-            eprintln!(
+            // Written to the stderr handle, not with `eprintln!`: libtest captures the macros'
+            // output of passing tests, and a skip must be visible in a plain `cargo test`.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
                 "SKIPPED {test}: peer {peer:?} is missing ({reason}); \
                  set IEC104_INTEROP=require to make this a failure"
             );
