@@ -88,6 +88,79 @@ fn tshark_reads_our_pcap_like_the_recorded_session() {
     let _ = std::fs::remove_file(&file);
 }
 
+/// Our U-frames (every function) and S-frames (N(R) 0, 8 and the largest, 32767) read back by
+/// tshark. Expected readings, from IEC 60870-5-104 §5.1 and Wireshark's field definitions:
+/// `iec60870_104.type` is the frame format (1 = S, 3 = U); `utype` is control octet 1 shifted
+/// right by two (STARTDT act 0x07 → 0x01, con 0x0B → 0x02, STOPDT act 0x13 → 0x04, con 0x23 →
+/// 0x08, TESTFR act 0x43 → 0x10, con 0x83 → 0x20); `rx` is N(R).
+#[test]
+fn wireshark_reads_our_u_and_s_frames() {
+    if !peer_available("wireshark_reads_our_u_and_s_frames", Peer::Tshark) {
+        return;
+    }
+    use iec104::apci::UFunction;
+    let port = 2404;
+    let mut pcap = PcapWriter::new(port);
+    let mut want = Vec::new();
+    let u = [
+        (UFunction::StartDtAct, Side::Client, "0x00000001"),
+        (UFunction::StartDtCon, Side::Server, "0x00000002"),
+        (UFunction::StopDtAct, Side::Client, "0x00000004"),
+        (UFunction::StopDtCon, Side::Server, "0x00000008"),
+        (UFunction::TestFrAct, Side::Server, "0x00000010"),
+        (UFunction::TestFrCon, Side::Client, "0x00000020"),
+    ];
+    for (f, side, utype) in u {
+        let mut out = BytesMut::new();
+        apci::encode(&mut out, &Apdu::u(f)).expect("encode U");
+        let frame = pcap.push(side, &out);
+        want.push((
+            frame,
+            vec![
+                ("iec60870_104.type", "0x00000003".to_string()),
+                ("iec60870_104.utype", utype.to_string()),
+            ],
+        ));
+    }
+    for nr in [0u16, 8, 32767] {
+        let mut out = BytesMut::new();
+        apci::encode(&mut out, &Apdu::s(nr)).expect("encode S");
+        let frame = pcap.push(Side::Client, &out);
+        want.push((
+            frame,
+            vec![
+                ("iec60870_104.type", "0x00000001".to_string()),
+                ("iec60870_104.rx", nr.to_string()),
+            ],
+        ));
+    }
+    let file = common::temp_path("u-s.pcap");
+    std::fs::write(&file, pcap.finish()).expect("write pcap");
+    let packets = tshark::dissect(&file, port);
+    for (frame, fields) in want {
+        let p = packets
+            .iter()
+            .find(|p| p.number == frame)
+            .expect("frame dissected");
+        assert!(
+            p.expert_items(tshark::SEVERITY_WARN).is_empty(),
+            "frame {frame}: {:?}",
+            p.expert_items(0)
+        );
+        let apci_layer = p
+            .apci()
+            .unwrap_or_else(|| panic!("frame {frame} not read as IEC 104"));
+        for (field, value) in fields {
+            assert_eq!(
+                tshark::field(apci_layer, field),
+                Some(value.as_str()),
+                "frame {frame} {field}"
+            );
+        }
+    }
+    let _ = std::fs::remove_file(&file);
+}
+
 /// Frames an ASDU as an I-frame with the given sequence numbers, with our APCI encoder.
 fn i_frame(send_seq: u16, recv_seq: u16, asdu: Bytes) -> Vec<u8> {
     let mut out = BytesMut::new();
