@@ -943,3 +943,162 @@ async fn c104_client_against_our_server() {
         .expect("run task");
     assert!(ended.is_ok(), "server ended with {ended:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Test C, second part: a real session of ours, recorded by a relaying proxy (no capture
+// privileges, no timing), read by Wireshark.
+
+/// Our client and our server (the tiny station of test B) through a recording proxy: STARTDT,
+/// general interrogation, select-before-operate double command, STOPDT. The bytes as they
+/// crossed the proxy (with the real TCP segmentation, several APDUs per segment) are written
+/// to a pcap; tshark must see every APDU our codec sees in the same streams, in the same order
+/// of type ids, with no malformed packet and no expert warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wireshark_reads_a_recorded_session_of_ours() {
+    if !peer_available("wireshark_reads_a_recorded_session_of_ours", Peer::Tshark) {
+        return;
+    }
+    let addr = "127.0.0.1:0".parse().expect("addr");
+    let (handle, events, run) = bounded("bind", STEP, Server::bind(addr, ServerConfig::default()))
+        .await
+        .expect("bind our server");
+    let run_task = tokio::spawn(run);
+    let station = tokio::spawn(tiny_station(handle.clone(), events));
+    let proxy_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind proxy");
+    let proxy_port = proxy_listener.local_addr().expect("proxy addr").port();
+    let proxy = tokio::spawn(common::proxy::relay_one(
+        proxy_listener,
+        handle.local_addr(),
+    ));
+
+    let (client, mut events, connection) = bounded(
+        "connect",
+        STEP,
+        iec104::client::connect(("127.0.0.1", proxy_port), ClientConfig::default()),
+    )
+    .await
+    .expect("connect through the proxy");
+    let conn_task = tokio::spawn(connection);
+    bounded("STARTDT", STEP, client.start_dt())
+        .await
+        .expect("STARTDT");
+    let gi = Asdu::interrogation(47, Qoi::STATION, Cot::new(Cause::Activation));
+    let data = interrogate(&client, &mut events, gi, "GI through the proxy").await;
+    assert_eq!(data.len(), station_points().len(), "station points");
+    for select in [true, false] {
+        let el = Element::C_DC_NA_1(DoubleCommand::new(DoubleState::On, 0, select));
+        let (con, _) = command(&client, &mut events, 4601, el).await;
+        assert!(!con.negative, "double command (select {select}) refused");
+    }
+    let mut other = Vec::new();
+    wait_confirmation(
+        &mut events,
+        TypeId::C_DC_NA_1,
+        4601,
+        Cause::ActivationTerm,
+        &mut other,
+    )
+    .await;
+    bounded("STOPDT", STEP, client.stop_dt())
+        .await
+        .expect("STOPDT");
+    client.close();
+    let _ = bounded("connection end", STEP, conn_task).await;
+    let chunks = bounded("proxy end", STEP, proxy)
+        .await
+        .expect("proxy task")
+        .expect("proxy relay");
+    handle.shutdown();
+    let _ = bounded("station end", STEP, station).await;
+    let _ = bounded("server end", STEP, run_task).await;
+
+    // Our codec's reading of each direction's byte stream: the APDUs in order.
+    let mut ours = Vec::new();
+    let port = 2404;
+    let mut pcap = PcapWriter::new(port);
+    let mut frames_with_payload = Vec::new();
+    let mut pending: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+    for (side, chunk) in &chunks {
+        for piece in chunk.chunks(1400) {
+            frames_with_payload.push(pcap.push(*side, piece));
+        }
+        let stream = &mut pending[usize::from(*side == Side::Server)];
+        stream.extend_from_slice(chunk);
+        while let Some(len) = apci::frame_len(stream).expect("our own stream is well formed") {
+            let frame: Vec<u8> = stream.drain(..len).collect();
+            ours.push(describe_apdu(&frame));
+        }
+    }
+    assert!(
+        pending.iter().all(Vec::is_empty),
+        "a partial APDU left in the stream"
+    );
+    assert!(ours.len() >= 16, "only {} APDUs in the session", ours.len());
+
+    let file = common::temp_path("session-of-ours.pcap");
+    std::fs::write(&file, pcap.finish()).expect("write pcap");
+    let packets = tshark::dissect(&file, port);
+    let mut theirs = Vec::new();
+    for p in packets
+        .iter()
+        .filter(|p| frames_with_payload.contains(&p.number))
+    {
+        let problems = p.expert_items(tshark::SEVERITY_WARN);
+        assert!(problems.is_empty(), "frame {}: {problems:?}", p.number);
+        // Several APDUs in one segment: the layers become arrays (tshark --no-duplicate-keys).
+        let as_list = |v: Option<&Value>| match v {
+            Some(Value::Array(items)) => items.clone(),
+            Some(v) => vec![v.clone()],
+            None => vec![],
+        };
+        let apcis = as_list(p.layers.get("iec60870_104"));
+        let asdus = as_list(p.layers.get("iec60870_asdu"));
+        let mut asdus = asdus.iter();
+        for a in &apcis {
+            let ty = a
+                .get("iec60870_104.type")
+                .and_then(Value::as_str)
+                .unwrap_or("?");
+            let text = match ty {
+                "0x00000000" => {
+                    let asdu = asdus.next().expect("an ASDU layer per I-frame");
+                    format!(
+                        "I {}",
+                        asdu.get("iec60870_asdu.typeid")
+                            .and_then(Value::as_str)
+                            .unwrap_or("?")
+                    )
+                }
+                "0x00000001" => "S".to_string(),
+                "0x00000003" => format!(
+                    "U {}",
+                    a.get("iec60870_104.utype")
+                        .and_then(Value::as_str)
+                        .unwrap_or("?")
+                ),
+                other => format!("? {other}"),
+            };
+            theirs.push(text);
+        }
+    }
+    eprintln!("{} APDUs in {} TCP segments: {ours:?}", ours.len(), frames_with_payload.len());
+    assert_eq!(theirs, ours, "Wireshark's APDUs differ from our codec's");
+    let _ = std::fs::remove_file(&file);
+}
+
+/// "I <type id>", "S" or "U <Wireshark utype>" for one APDU, from the octets: octet 2 (first
+/// control octet) bit 0 = 0 is an I-frame whose ASDU starts at octet 6 with the type id; 0x01
+/// is an S-frame; otherwise a U-frame whose function bits, shifted right by two, are
+/// Wireshark's `utype`.
+fn describe_apdu(frame: &[u8]) -> String {
+    let c1 = frame[2];
+    if c1 & 0x01 == 0 {
+        format!("I {}", frame[6])
+    } else if c1 & 0x03 == 0x01 {
+        "S".to_string()
+    } else {
+        format!("U 0x{:08x}", c1 >> 2)
+    }
+}

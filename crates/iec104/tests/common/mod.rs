@@ -4,6 +4,7 @@
 
 pub mod expect;
 pub mod pcap;
+pub mod proxy;
 pub mod tshark;
 pub mod type_cases;
 
