@@ -10,15 +10,17 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use common::pcap::{PcapWriter, Side};
+use common::session::{check_objects, command, interrogate, next_asdu, wait_confirmation, STEP};
+use common::station::{station_points, tiny_station};
 use common::type_cases::{self, Want};
 use common::{bounded, peer_available, tshark, Peer, PeerProcess};
 use iec104::apci::{self, Apdu};
 use iec104::asdu::{
-    Asdu, AsduBuilder, AsduParams, DoubleCommand, DoubleState, Element, InformationObject,
-    Normalized, Qcc, Qds, Qoi, Qos, Quality, Scaled, SingleCommand, SinglePoint,
+    Asdu, AsduBuilder, DoubleCommand, DoubleState, Element, InformationObject, Normalized, Qcc,
+    Qds, Qoi, Qos, Quality, Scaled, SingleCommand, SinglePoint,
 };
-use iec104::client::{Client, ClientConfig, ClientEvent, ClientEvents};
-use iec104::server::{Server, ServerConfig, ServerEvent, ServerEvents, ServerHandle};
+use iec104::client::ClientConfig;
+use iec104::server::{Server, ServerConfig};
 use iec104::{Cause, Cot, TypeId};
 use serde_json::Value;
 
@@ -403,167 +405,6 @@ fn hex(s: &str) -> Vec<u8> {
 // ---------------------------------------------------------------------------------------------
 // Test A: our client against the c104 server.
 
-const STEP: Duration = Duration::from_secs(15);
-
-/// Waits for the next ASDU event (skipping others); panics when the connection closes.
-async fn next_asdu(events: &mut ClientEvents) -> Asdu {
-    loop {
-        match bounded("next ASDU from the c104 server", STEP, events.recv()).await {
-            Some(ClientEvent::Asdu { asdu, .. }) => {
-                return Asdu::parse(asdu, AsduParams::IEC104).expect("the peer's ASDU parses")
-            }
-            Some(ClientEvent::Closed { reason }) => panic!("connection closed: {reason:?}"),
-            None => panic!("event stream ended"),
-            Some(_) => {}
-        }
-    }
-}
-
-/// Waits for a confirmation of `type_id` for `ioa` (any other ASDU is handed to `other`).
-async fn wait_confirmation(
-    events: &mut ClientEvents,
-    type_id: TypeId,
-    ioa: u32,
-    cause: Cause,
-    other: &mut Vec<Asdu>,
-) -> (Cot, Element<'static>) {
-    loop {
-        let asdu = next_asdu(events).await;
-        let h = *asdu.header();
-        if h.type_id == type_id as u8 && h.cot.cause == cause {
-            let obj = asdu.view().objects().next().expect("one object");
-            if obj.ioa == ioa {
-                // Commands hold no borrowed data: re-decode into a 'static element.
-                let el = owned_element(&obj.element);
-                return (h.cot, el);
-            }
-        }
-        other.push(asdu);
-    }
-}
-
-/// A copy of a command element that borrows nothing (every command element is `Copy` data).
-fn owned_element(el: &Element<'_>) -> Element<'static> {
-    match *el {
-        Element::C_SC_NA_1(c) => Element::C_SC_NA_1(c),
-        Element::C_DC_NA_1(c) => Element::C_DC_NA_1(c),
-        Element::C_SE_NA_1(v, q) => Element::C_SE_NA_1(v, q),
-        Element::C_SE_NB_1(v, q) => Element::C_SE_NB_1(v, q),
-        Element::C_SE_NC_1(v, q) => Element::C_SE_NC_1(v, q),
-        Element::C_IC_NA_1(q) => Element::C_IC_NA_1(q),
-        Element::C_CI_NA_1(q) => Element::C_CI_NA_1(q),
-        other => panic!("unexpected confirmation element {other:?}"),
-    }
-}
-
-/// Sends an interrogation-like command and collects every object until its ActTerm; checks
-/// that a positive ActCon came first. Returns the ASDUs received in between.
-async fn interrogate(
-    client: &Client,
-    events: &mut ClientEvents,
-    asdu: Asdu,
-    what: &str,
-) -> Vec<Asdu> {
-    let type_id = asdu.type_id().expect("known type");
-    bounded("send", STEP, client.send(asdu.into_bytes()))
-        .await
-        .expect("send");
-    let mut data = Vec::new();
-    let (con, _) = wait_confirmation(events, type_id, 0, Cause::ActivationCon, &mut data).await;
-    assert!(!con.negative, "{what}: negative ActCon");
-    assert!(data.is_empty(), "{what}: data before the ActCon: {data:?}");
-    let (term, _) = wait_confirmation(events, type_id, 0, Cause::ActivationTerm, &mut data).await;
-    assert!(!term.negative, "{what}: negative ActTerm");
-    data
-}
-
-/// Every object of `asdus` (with its COT) checked against the peer's description: each IOA
-/// described with `flag` = true arrives exactly once with `cause`, nothing else arrives.
-fn check_objects(
-    asdus: &[Asdu],
-    points: &[Value],
-    flag: Option<&str>,
-    cause: Cause,
-    what: &str,
-) -> usize {
-    let mut seen = std::collections::BTreeMap::new();
-    let mut errors = Vec::new();
-    for asdu in asdus {
-        let h = asdu.header();
-        if h.cot.cause != cause || h.common_address != 47 {
-            errors.push(format!(
-                "{what}: ASDU with COT {:?} CA {}",
-                h.cot, h.common_address
-            ));
-        }
-        for obj in asdu.view().objects() {
-            *seen.entry(obj.ioa).or_insert(0) += 1;
-            match points
-                .iter()
-                .find(|p| p["ioa"].as_u64() == Some(u64::from(obj.ioa)))
-            {
-                Some(want) => {
-                    if let Err(e) = common::expect::compare(want, &obj) {
-                        errors.push(format!("{what}: {e}"));
-                    }
-                }
-                None => errors.push(format!("{what}: IOA {} not described by the peer", obj.ioa)),
-            }
-        }
-    }
-    for p in points {
-        let wanted = flag.map_or(true, |f| p[f] == Value::Bool(true));
-        let ioa = p["ioa"].as_u64().expect("ioa") as u32;
-        let n = seen.get(&ioa).copied().unwrap_or(0);
-        if wanted && n != 1 {
-            errors.push(format!(
-                "{what}: IOA {ioa} ({}) received {n} times",
-                p["type"]
-            ));
-        }
-        if !wanted && n != 0 {
-            errors.push(format!(
-                "{what}: IOA {ioa} ({}) not expected here",
-                p["type"]
-            ));
-        }
-    }
-    assert!(errors.is_empty(), "{}", errors.join("\n"));
-    seen.len()
-}
-
-/// Sends one command object and returns its ActCon (positive or not).
-async fn command(
-    client: &Client,
-    events: &mut ClientEvents,
-    ioa: u32,
-    element: Element<'static>,
-) -> (Cot, Element<'static>) {
-    let asdu = Asdu::single(
-        Cot::new(Cause::Activation),
-        47,
-        InformationObject::new(ioa, element),
-    )
-    .expect("command ASDU");
-    bounded("send command", STEP, client.send(asdu.into_bytes()))
-        .await
-        .expect("send");
-    let mut other = Vec::new();
-    let r = wait_confirmation(
-        events,
-        element.type_id(),
-        ioa,
-        Cause::ActivationCon,
-        &mut other,
-    )
-    .await;
-    assert!(
-        other.is_empty(),
-        "unexpected ASDUs before the ActCon of {ioa}: {other:?}"
-    );
-    r
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_client_against_c104_server() {
     if !peer_available("our_client_against_c104_server", Peer::C104) {
@@ -711,130 +552,6 @@ async fn our_client_against_c104_server() {
 
 // ---------------------------------------------------------------------------------------------
 // Test B: a c104 client against our server.
-
-/// The points of the tiny station of test B and how c104's client must print them
-/// (`tests/peers/c104_client.py`: value, quality names, UTC time in ISO 8601).
-fn station_points() -> Vec<(InformationObject<'static>, Value)> {
-    use serde_json::json;
-    let t = type_cases::T56;
-    vec![
-        (
-            InformationObject::new(
-                100,
-                Element::M_SP_NA_1(SinglePoint::new(true, Quality::GOOD)),
-            ),
-            json!({"type": "M_SP_NA_1", "value": true, "quality": [], "time": null}),
-        ),
-        (
-            InformationObject::new(200, Element::M_ME_NC_1(12.5, Qds::new(Quality::GOOD))),
-            json!({"type": "M_ME_NC_1", "value": 12.5, "quality": [], "time": null}),
-        ),
-        (
-            InformationObject::new(
-                300,
-                Element::M_DP_TB_1(
-                    iec104::asdu::DoublePoint::new(DoubleState::On, Quality::BL),
-                    t,
-                ),
-            ),
-            json!({"type": "M_DP_TB_1", "value": 2, "quality": ["BL"], "time": "2026-11-24T10:15:30.123+00:00"}),
-        ),
-        (
-            InformationObject::new(
-                400,
-                Element::M_ME_NB_1(Scaled(-32768), Qds::new(Quality::OV)),
-            ),
-            json!({"type": "M_ME_NB_1", "value": -32768.0, "quality": ["OV"], "time": null}),
-        ),
-    ]
-}
-
-/// A tiny controlled station on our server's event API: answers a general interrogation with
-/// the station points (ActCon, data with COT 20, ActTerm) and a double command to IOA 4601 with
-/// select before operate (select => ActCon; execute after a select => ActCon then ActTerm;
-/// execute without select => negative ActCon). Anything else gets a negative ActCon.
-/// Returns its log when the connection closes.
-async fn tiny_station(handle: ServerHandle, mut events: ServerEvents) -> Vec<String> {
-    let mut log = Vec::new();
-    let mut selected = false;
-    while let Some(event) = events.recv().await {
-        let (conn, bytes) = match event {
-            ServerEvent::Asdu { conn, asdu } => (conn, asdu),
-            ServerEvent::Closed { conn, reason } => {
-                log.push(format!("closed {conn:?} {reason:?}"));
-                break;
-            }
-            other => {
-                log.push(format!("{other:?}"));
-                continue;
-            }
-        };
-        let asdu = match Asdu::parse(bytes, AsduParams::IEC104) {
-            Ok(a) => a,
-            Err(e) => {
-                log.push(format!("bad ASDU {e}"));
-                continue;
-            }
-        };
-        let Some(obj) = asdu.view().objects().next() else {
-            log.push(format!("unknown type {}", asdu.header().type_id));
-            continue;
-        };
-        let (ioa, el) = (obj.ioa, owned_element(&obj.element));
-        let reply = |cot: Cot, el: Element<'static>| {
-            Asdu::single(cot, 47, InformationObject::new(ioa, el))
-                .expect("reply")
-                .into_bytes()
-        };
-        let mut replies = Vec::new();
-        match el {
-            Element::C_IC_NA_1(_) => {
-                log.push("interrogation".into());
-                replies.push(reply(Cot::new(Cause::ActivationCon), el));
-                for (point, _) in station_points() {
-                    replies.push(
-                        Asdu::single(Cot::new(Cause::InterrogatedByStation), 47, point)
-                            .expect("point")
-                            .into_bytes(),
-                    );
-                }
-                replies.push(reply(Cot::new(Cause::ActivationTerm), el));
-            }
-            Element::C_DC_NA_1(d) if ioa == 4601 => {
-                // Answer after an "operation time" of 100 ms. Not needed by the protocol: c104
-                // 2.2.1 has a lost wake-up (Connection::command sends, THEN waits on a condition
-                // variable without first checking for an answer that already arrived), so a
-                // station answering within microseconds makes c104's select-and-execute give
-                // up after its command timeout without sending the execute. Any real RTU takes
-                // this long to operate; see /work/notes/interop-findings.md.
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                if d.select() {
-                    log.push(format!("select {:?}", d.state()));
-                    selected = true;
-                    replies.push(reply(Cot::new(Cause::ActivationCon), el));
-                } else if selected {
-                    log.push(format!("execute {:?}", d.state()));
-                    selected = false;
-                    replies.push(reply(Cot::new(Cause::ActivationCon), el));
-                    replies.push(reply(Cot::new(Cause::ActivationTerm), el));
-                } else {
-                    log.push("execute without select".into());
-                    replies.push(reply(Cot::new(Cause::ActivationCon).negative(), el));
-                }
-            }
-            other => {
-                log.push(format!("refused {other:?}"));
-                replies.push(reply(Cot::new(Cause::ActivationCon).negative(), other));
-            }
-        }
-        for r in replies {
-            if let Err(e) = handle.send_to(conn, r).await {
-                log.push(format!("send_to failed: {e}"));
-            }
-        }
-    }
-    log
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c104_client_against_our_server() {
@@ -1083,7 +800,11 @@ async fn wireshark_reads_a_recorded_session_of_ours() {
             theirs.push(text);
         }
     }
-    eprintln!("{} APDUs in {} TCP segments: {ours:?}", ours.len(), frames_with_payload.len());
+    eprintln!(
+        "{} APDUs in {} TCP segments: {ours:?}",
+        ours.len(),
+        frames_with_payload.len()
+    );
     assert_eq!(theirs, ours, "Wireshark's APDUs differ from our codec's");
     let _ = std::fs::remove_file(&file);
 }

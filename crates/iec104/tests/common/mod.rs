@@ -5,6 +5,8 @@
 pub mod expect;
 pub mod pcap;
 pub mod proxy;
+pub mod session;
+pub mod station;
 pub mod tshark;
 pub mod type_cases;
 
