@@ -29,8 +29,8 @@ use serde_json::Value;
 /// decoded there by Wireshark 4.0) are written into a pcap of ours, and tshark must decode
 /// every frame exactly as recorded. Proves the capture-free tshark path before it is used on
 /// bytes of our own encoder.
-#[test]
-fn tshark_reads_our_pcap_like_the_recorded_session() {
+#[tokio::test]
+async fn tshark_reads_our_pcap_like_the_recorded_session() {
     if !peer_available(
         "tshark_reads_our_pcap_like_the_recorded_session",
         Peer::Tshark,
@@ -60,7 +60,7 @@ fn tshark_reads_our_pcap_like_the_recorded_session() {
     assert!(expected.len() > 50, "too few single-APDU segments");
     let file = common::temp_path("session.pcap");
     std::fs::write(&file, pcap.finish()).expect("write pcap");
-    let packets = tshark::dissect(&file, port);
+    let packets = tshark::dissect(&file, port).await;
     let with_asdu = expected
         .iter()
         .filter(|(_, w)| w.get("iec60870_asdu").is_some())
@@ -95,8 +95,8 @@ fn tshark_reads_our_pcap_like_the_recorded_session() {
 /// `iec60870_104.type` is the frame format (1 = S, 3 = U); `utype` is control octet 1 shifted
 /// right by two (STARTDT act 0x07 → 0x01, con 0x0B → 0x02, STOPDT act 0x13 → 0x04, con 0x23 →
 /// 0x08, TESTFR act 0x43 → 0x10, con 0x83 → 0x20); `rx` is N(R).
-#[test]
-fn wireshark_reads_our_u_and_s_frames() {
+#[tokio::test]
+async fn wireshark_reads_our_u_and_s_frames() {
     if !peer_available("wireshark_reads_our_u_and_s_frames", Peer::Tshark) {
         return;
     }
@@ -138,7 +138,7 @@ fn wireshark_reads_our_u_and_s_frames() {
     }
     let file = common::temp_path("u-s.pcap");
     std::fs::write(&file, pcap.finish()).expect("write pcap");
-    let packets = tshark::dissect(&file, port);
+    let packets = tshark::dissect(&file, port).await;
     for (frame, fields) in want {
         let p = packets
             .iter()
@@ -187,8 +187,8 @@ struct Sent {
 /// timing) and read back by tshark: no malformed packet, no expert warning or error, the type
 /// id, VSQ, COT, common address and N(S)/N(R) as sent, and every element field Wireshark
 /// decodes equal to the value we meant.
-#[test]
-fn wireshark_reads_every_type_id_of_our_encoder() {
+#[tokio::test]
+async fn wireshark_reads_every_type_id_of_our_encoder() {
     if !peer_available("wireshark_reads_every_type_id_of_our_encoder", Peer::Tshark) {
         return;
     }
@@ -303,7 +303,7 @@ fn wireshark_reads_every_type_id_of_our_encoder() {
 
     let file = common::temp_path("every-type.pcap");
     std::fs::write(&file, pcap.finish()).expect("write pcap");
-    let packets = tshark::dissect(&file, port);
+    let packets = tshark::dissect(&file, port).await;
     let mut failures = Vec::new();
     let mut checked = 0usize;
     for s in &sent {
@@ -756,7 +756,7 @@ async fn wireshark_reads_a_recorded_session_of_ours() {
 
     let file = common::temp_path("session-of-ours.pcap");
     std::fs::write(&file, pcap.finish()).expect("write pcap");
-    let packets = tshark::dissect(&file, port);
+    let packets = tshark::dissect(&file, port).await;
     let mut theirs = Vec::new();
     for p in packets
         .iter()

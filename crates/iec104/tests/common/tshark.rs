@@ -70,15 +70,19 @@ fn walk(value: &Value, path: &str, f: &mut dyn FnMut(&str, &str, &Value)) {
 }
 
 /// `tshark -r file -d tcp.port==port,iec60870_104 -T json --no-duplicate-keys`, parsed.
-/// Panics with tshark's stderr when it fails.
-pub fn dissect(file: &Path, port: u16) -> Vec<Packet> {
-    let output = Command::new("tshark")
-        .arg("-r")
+/// Bounded: tshark is killed and the test fails after 60 s. Panics with tshark's stderr when
+/// it fails.
+pub async fn dissect(file: &Path, port: u16) -> Vec<Packet> {
+    let mut cmd = tokio::process::Command::new("tshark");
+    cmd.arg("-r")
         .arg(file)
         .arg("-d")
         .arg(format!("tcp.port=={port},iec60870_104"))
         .args(["-T", "json", "--no-duplicate-keys"])
-        .output()
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(std::time::Duration::from_secs(60), cmd.output())
+        .await
+        .expect("tshark did not finish within 60 s")
         .expect("run tshark");
     assert!(
         output.status.success(),
