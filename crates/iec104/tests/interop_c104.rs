@@ -685,9 +685,11 @@ async fn wireshark_reads_a_recorded_session_of_ours() {
         .await
         .expect("bind proxy");
     let proxy_port = proxy_listener.local_addr().expect("proxy addr").port();
+    let rec = common::proxy::Recording::new();
     let proxy = tokio::spawn(common::proxy::relay_one(
         proxy_listener,
         handle.local_addr(),
+        rec.clone(),
     ));
 
     let (client, mut events, connection) = bounded(
@@ -723,10 +725,11 @@ async fn wireshark_reads_a_recorded_session_of_ours() {
         .expect("STOPDT");
     client.close();
     let _ = bounded("connection end", STEP, conn_task).await;
-    let chunks = bounded("proxy end", STEP, proxy)
+    bounded("proxy end", STEP, proxy)
         .await
         .expect("proxy task")
         .expect("proxy relay");
+    let chunks = rec.chunks();
     handle.shutdown();
     let _ = bounded("station end", STEP, station).await;
     let _ = bounded("server end", STEP, run_task).await;
@@ -822,4 +825,115 @@ fn describe_apdu(frame: &[u8]) -> String {
     } else {
         format!("U 0x{:08x}", c1 >> 2)
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Test D: link supervision (TESTFR, t3) between our client and the c104 server, observed by a
+// recording proxy: the test waits for the frames to cross, it does not sleep.
+
+/// True when `apdus` hold a U-frame `act` sent by `from`, later followed by the U-frame `con`
+/// sent by the other side (control octet 1 of a U-frame: TESTFR act 0x43, con 0x83).
+fn u_exchange(apdus: &[(Side, Vec<u8>)], from: Side, act: u8, con: u8) -> bool {
+    let is_u = |frame: &[u8], octet: u8| frame.len() == 6 && frame[2] == octet;
+    apdus
+        .iter()
+        .position(|(side, f)| *side == from && is_u(f, act))
+        .is_some_and(|i| {
+            apdus[i..]
+                .iter()
+                .any(|(side, f)| *side != from && is_u(f, con))
+        })
+}
+
+/// Runs our client against a c104 server with `server_t3` seconds through a recording proxy,
+/// waits until a TESTFR act from `from` has been confirmed by the other side, then checks that
+/// the link still carries a general interrogation.
+async fn testfr_session(test: &str, server_t3: u32, client_t3: Duration, from: Side) {
+    let port = common::free_port();
+    let json_path = common::temp_path("c104-server-t3.json");
+    let mut server = PeerProcess::python(
+        "c104_server.py",
+        &[
+            port.to_string(),
+            "47".into(),
+            json_path.display().to_string(),
+            server_t3.to_string(),
+        ],
+    );
+    server.wait_line("READY", Duration::from_secs(30)).await;
+    let proxy_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind proxy");
+    let proxy_port = proxy_listener.local_addr().expect("proxy addr").port();
+    let upstream = ([127, 0, 0, 1], port).into();
+    let rec = common::proxy::Recording::new();
+    let proxy = tokio::spawn(common::proxy::relay_one(
+        proxy_listener,
+        upstream,
+        rec.clone(),
+    ));
+
+    let mut config = ClientConfig::default();
+    config.link.t3 = client_t3;
+    let (client, mut events, connection) = bounded(
+        "connect",
+        STEP,
+        iec104::client::connect(("127.0.0.1", proxy_port), config),
+    )
+    .await
+    .expect("connect through the proxy");
+    let conn_task = tokio::spawn(connection);
+    bounded("STARTDT", STEP, client.start_dt())
+        .await
+        .expect("STARTDT");
+    // Idle: the side with the short t3 must test the link, the other must confirm.
+    rec.wait_for(
+        &format!("{test}: TESTFR act from {from:?} confirmed"),
+        Duration::from_secs(10),
+        |a| u_exchange(a, from, 0x43, 0x83),
+    )
+    .await;
+    let gi = Asdu::interrogation(47, Qoi::STATION, Cot::new(Cause::Activation));
+    let data = interrogate(&client, &mut events, gi, test).await;
+    assert!(!data.is_empty(), "{test}: no data after the link test");
+
+    client.close();
+    let _ = bounded("connection end", STEP, conn_task).await;
+    let _ = bounded("proxy end", STEP, proxy).await;
+    server.close_stdin();
+    let (_, status) = server.finish(STEP).await;
+    assert!(status.success(), "c104 server exited with {status}");
+    let _ = std::fs::remove_file(&json_path);
+}
+
+/// The c104 server (t3 = 1 s) tests an idle link; our client (t3 = 20 s) must answer TESTFR
+/// con, and the link goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_client_answers_c104_testfr() {
+    if !peer_available("our_client_answers_c104_testfr", Peer::C104) {
+        return;
+    }
+    testfr_session(
+        "our_client_answers_c104_testfr",
+        1,
+        Duration::from_secs(20),
+        Side::Server,
+    )
+    .await;
+}
+
+/// Our client (t3 = 1 s) tests an idle link; the c104 server (t3 = 20 s) must answer TESTFR
+/// con, which our client must accept (no t1 close), and the link goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c104_server_answers_our_testfr() {
+    if !peer_available("c104_server_answers_our_testfr", Peer::C104) {
+        return;
+    }
+    testfr_session(
+        "c104_server_answers_our_testfr",
+        20,
+        Duration::from_secs(1),
+        Side::Client,
+    )
+    .await;
 }

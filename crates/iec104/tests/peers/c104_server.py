@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A c104 (lib60870-C) controlled station for the interop tests of the iec104 crate.
 
-Usage: c104_server.py PORT COMMON_ADDRESS EXPECTED_JSON_PATH
+Usage: c104_server.py PORT COMMON_ADDRESS EXPECTED_JSON_PATH [T3_SECONDS]
 
 Serves one or more points of every monitor-direction type c104 can serve, with edge values,
 quality bits and a fixed CP56Time2a time tag (2026-11-24 10:15:30.123 UTC), plus command points.
@@ -14,6 +14,9 @@ Commands served:
   point is sent once with COT spont (types c104 leaves out of interrogations included).
 - C_DC_NA_1 at IOA 4601 (select-before-operate).
 - C_SE_NA_1 4801, C_SE_NB_1 4901, C_SE_NC_1 5001 (direct).
+
+T3_SECONDS (default 20, c104's default) sets t3: after that long without a frame the server sends
+TESTFR act (used by the link supervision interop test).
 
 The process exits when stdin reaches end-of-file, so a killed test never leaves it running.
 """
@@ -159,12 +162,14 @@ def info_json(info):
 
 
 def main():
-    if len(sys.argv) != 4:
-        print("usage: c104_server.py PORT COMMON_ADDRESS EXPECTED_JSON_PATH", file=sys.stderr)
+    if len(sys.argv) not in (4, 5):
+        print("usage: c104_server.py PORT COMMON_ADDRESS EXPECTED_JSON_PATH [T3_SECONDS]", file=sys.stderr)
         return 2
     port, ca, out_path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    t3 = int(sys.argv[4]) if len(sys.argv) == 5 else 20
 
     server = c104.Server(ip="127.0.0.1", port=port, select_timeout_ms=10000)
+    server.protocol_parameters.keep_alive_interval = t3
     station = server.add_station(common_address=ca)
     if station is None:
         print("cannot add station", ca, file=sys.stderr)
