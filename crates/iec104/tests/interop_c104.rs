@@ -553,6 +553,10 @@ async fn our_client_against_c104_server() {
 // ---------------------------------------------------------------------------------------------
 // Test B: a c104 client against our server.
 
+/// The c104 client against our server with the tiny station: STARTDT, general interrogation,
+/// select-before-operate double command, then an idle link that c104 tests with TESTFR (its
+/// t3 = 1 s) and our server confirms. Checked on c104's side: every point as c104 decoded it,
+/// positive confirmations in order, every step ok.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c104_client_against_our_server() {
     if !peer_available("c104_client_against_our_server", Peer::C104) {
@@ -574,6 +578,8 @@ async fn c104_client_against_our_server() {
             "47".into(),
             "4601".into(),
             "10".into(),
+            // c104's t3 = 1 s: after the command it idles until its TESTFR act is confirmed.
+            "1".into(),
         ],
     );
     let (lines, status) = client.finish(Duration::from_secs(60)).await;
@@ -638,6 +644,7 @@ async fn c104_client_against_our_server() {
         "select",
         "execute",
         "termination",
+        "testfr",
     ] {
         assert!(
             records

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A c104 (lib60870-C) controlling station for the interop tests of the iec104 crate.
 
-Usage: c104_client.py HOST PORT COMMON_ADDRESS DOUBLE_COMMAND_IOA [TIMEOUT_SECONDS]
+Usage: c104_client.py HOST PORT COMMON_ADDRESS DOUBLE_COMMAND_IOA [TIMEOUT_SECONDS] [T3_SECONDS]
 
 Connects, STARTDT, general interrogation of COMMON_ADDRESS, then a select-before-operate double
 command (ON) to DOUBLE_COMMAND_IOA: select, wait ActCon, execute, wait ActCon and ActTerm.
@@ -11,6 +11,8 @@ and per command-direction ASDU received (confirmations), as decoded by c104/lib6
   {"kind": "confirmation", "type": "C_DC_NA_1", "ioa": 4601, "cot": "ACTIVATION_CON", "negative": false, "select": true}
 and per step outcome {"kind": "step", "step": "...", "ok": true}. Exits 0 when every step succeeded,
 1 when one failed or timed out (every wait is bounded), 2 on bad usage.
+With T3_SECONDS, c104's t3 is set to it and, after the command, the client stays idle until its
+own TESTFR act has been confirmed by the station (step "testfr").
 With IEC104_PEER_DEBUG set, every APDU sent and received is printed in hex on stderr.
 """
 import datetime
@@ -86,9 +88,17 @@ def on_send_raw(connection: c104.Connection, data: bytes) -> None:
     print(f"c104 client -> {data.hex()}", file=sys.stderr, flush=True)
 
 
+testfr_con_seen = [False]
+
+
 def on_receive_raw(connection: c104.Connection, data: bytes) -> None:
     if DEBUG:
         print(f"c104 client <- {data.hex()}", file=sys.stderr, flush=True)
+    if data == bytes.fromhex("680483000000"):  # TESTFR con
+        with cond:
+            testfr_con_seen[0] = True
+            cond.notify_all()
+        return
     d = c104.explain_bytes_dict(apdu=data)
     if d.get("format") != "I":
         return
@@ -122,11 +132,12 @@ def wait_for(pred, timeout):
 
 
 def main():
-    if len(sys.argv) not in (5, 6):
+    if len(sys.argv) not in (5, 6, 7):
         print(__doc__, file=sys.stderr)
         return 2
     host, port, ca, dc_ioa = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-    timeout = float(sys.argv[5]) if len(sys.argv) == 6 else 10.0
+    timeout = float(sys.argv[5]) if len(sys.argv) >= 6 else 10.0
+    t3 = int(sys.argv[6]) if len(sys.argv) == 7 else None
 
     client = c104.Client(tick_rate_ms=50, command_timeout_ms=int(timeout * 1000))
     client.on_new_point(callable=on_new_point)
@@ -139,6 +150,8 @@ def main():
         connection.on_send_raw(callable=on_send_raw)
     station = connection.add_station(common_address=ca)
     dc = station.add_point(io_address=dc_ioa, type=c104.Type.C_DC_NA_1, command_mode=c104.CommandMode.SELECT_AND_EXECUTE)
+    if t3 is not None:
+        connection.protocol_parameters.keep_alive_interval = t3
     client.start()
     ok = True
     try:
@@ -181,6 +194,13 @@ def main():
         emit({"kind": "step", "step": "execute", "ok": bool(exe and not exe["negative"]), "c104_transmit": bool(sent)})
         emit({"kind": "step", "step": "termination", "ok": bool(trm and not trm["negative"])})
         ok &= bool(sel and exe and trm and not sel["negative"] and not exe["negative"] and not trm["negative"])
+
+        if t3 is not None:
+            # Idle until c104 tested the link (TESTFR act) and the station confirmed it.
+            with cond:
+                tested = cond.wait_for(lambda: testfr_con_seen[0], timeout)
+            emit({"kind": "step", "step": "testfr", "ok": bool(tested)})
+            ok &= bool(tested)
     finally:
         client.stop()
     emit({"kind": "done", "ok": bool(ok)})
