@@ -577,9 +577,11 @@ async fn c104_client_against_our_server() {
             port.to_string(),
             "47".into(),
             "4601".into(),
-            "10".into(),
-            // c104's t3 = 1 s: after the command it idles until its TESTFR act is confirmed.
-            "1".into(),
+            "--timeout=10".into(),
+            // Then one direct command of every type c104 can send.
+            "--all-commands".into(),
+            // c104's t3 = 1 s: at the end it idles until its TESTFR act is confirmed.
+            "--t3=1".into(),
         ],
     );
     let (lines, status) = client.finish(Duration::from_secs(60)).await;
@@ -615,10 +617,11 @@ async fn c104_client_against_our_server() {
             );
         }
     }
-    // Positive confirmations, in the order of the procedure.
+    // Positive confirmations of the interrogation and the select-before-operate, in the order
+    // of the procedure (the direct commands' ActCons are checked by their steps below).
     let confirmations: Vec<(String, String, bool)> = records
         .iter()
-        .filter(|r| r["kind"] == "confirmation")
+        .filter(|r| r["kind"] == "confirmation" && (r["ioa"] == 0 || r["ioa"] == 4601))
         .map(|r| {
             (
                 r["type"].as_str().unwrap_or_default().to_owned(),
@@ -652,6 +655,40 @@ async fn c104_client_against_our_server() {
                 .any(|r| r["kind"] == "step" && r["step"] == step && r["ok"] == true),
             "step {step} not ok\n{transcript}"
         );
+    }
+    // Every step line (including one per command type) is ok.
+    for r in records.iter().filter(|r| r["kind"] == "step") {
+        assert_eq!(r["ok"], true, "{r}\n{transcript}");
+    }
+    // Every command type c104 sent: what we decoded equals what c104 was told.
+    let told: Vec<&Value> = records.iter().filter(|r| r["kind"] == "told").collect();
+    assert_eq!(told.len(), 14, "command types told\n{transcript}");
+    let decoded: Vec<Value> = log
+        .iter()
+        .filter_map(|l| l.strip_prefix("decoded "))
+        .map(|l| serde_json::from_str(l).expect("decoded JSON"))
+        .collect();
+    for t in told {
+        let d = decoded
+            .iter()
+            .find(|d| d["ioa"] == t["ioa"])
+            .unwrap_or_else(|| panic!("{t}: not decoded by our station\n{transcript}"));
+        assert_eq!(d["type"], t["type"], "{t} vs {d}");
+        assert_eq!(d["time"], t["time"], "{t} vs {d}");
+        assert_eq!(d["select"], false, "{t} vs {d}");
+        for (key, want) in t["value"].as_object().expect("told value") {
+            let got = &d["value"][key];
+            let ok = match (want.as_f64(), got.as_f64()) {
+                // Normalized set-points travel as raw/32768: within one step.
+                (Some(w), Some(g)) if key == "value" => (w - g).abs() <= 1.0 / 32768.0,
+                _ => want == got,
+            };
+            assert!(
+                ok,
+                "{} {key}: we decoded {got}, c104 was told {want}\n{transcript}",
+                t["type"]
+            );
+        }
     }
     assert!(log.iter().any(|l| l == "select On"), "{transcript}");
     assert!(log.iter().any(|l| l == "execute On"), "{transcript}");

@@ -42,7 +42,7 @@ pub async fn wait_confirmation(
             let obj = asdu.view().objects().next().expect("one object");
             if obj.ioa == ioa {
                 // Commands hold no borrowed data: re-decode into a 'static element.
-                let el = owned_element(&obj.element);
+                let el = owned_element(&obj.element).expect("a control-direction element");
                 return (h.cot, el);
             }
         }
@@ -50,18 +50,84 @@ pub async fn wait_confirmation(
     }
 }
 
-/// A copy of a command element that borrows nothing (every command element is `Copy` data).
-pub fn owned_element(el: &Element<'_>) -> Element<'static> {
-    match *el {
-        Element::C_SC_NA_1(c) => Element::C_SC_NA_1(c),
-        Element::C_DC_NA_1(c) => Element::C_DC_NA_1(c),
-        Element::C_SE_NA_1(v, q) => Element::C_SE_NA_1(v, q),
-        Element::C_SE_NB_1(v, q) => Element::C_SE_NB_1(v, q),
-        Element::C_SE_NC_1(v, q) => Element::C_SE_NC_1(v, q),
-        Element::C_IC_NA_1(q) => Element::C_IC_NA_1(q),
-        Element::C_CI_NA_1(q) => Element::C_CI_NA_1(q),
-        other => panic!("unexpected confirmation element {other:?}"),
-    }
+/// A copy of a control-direction element that borrows nothing (they are all plain data);
+/// `None` for monitor-direction and file-transfer elements, which the sessions never echo.
+pub fn owned_element(el: &Element<'_>) -> Option<Element<'static>> {
+    use Element as E;
+    Some(match *el {
+        E::C_SC_NA_1(c) => E::C_SC_NA_1(c),
+        E::C_DC_NA_1(c) => E::C_DC_NA_1(c),
+        E::C_RC_NA_1(c) => E::C_RC_NA_1(c),
+        E::C_SE_NA_1(v, q) => E::C_SE_NA_1(v, q),
+        E::C_SE_NB_1(v, q) => E::C_SE_NB_1(v, q),
+        E::C_SE_NC_1(v, q) => E::C_SE_NC_1(v, q),
+        E::C_BO_NA_1(b) => E::C_BO_NA_1(b),
+        E::C_SC_TA_1(c, t) => E::C_SC_TA_1(c, t),
+        E::C_DC_TA_1(c, t) => E::C_DC_TA_1(c, t),
+        E::C_RC_TA_1(c, t) => E::C_RC_TA_1(c, t),
+        E::C_SE_TA_1(v, q, t) => E::C_SE_TA_1(v, q, t),
+        E::C_SE_TB_1(v, q, t) => E::C_SE_TB_1(v, q, t),
+        E::C_SE_TC_1(v, q, t) => E::C_SE_TC_1(v, q, t),
+        E::C_BO_TA_1(b, t) => E::C_BO_TA_1(b, t),
+        E::C_IC_NA_1(q) => E::C_IC_NA_1(q),
+        E::C_CI_NA_1(q) => E::C_CI_NA_1(q),
+        E::C_RD_NA_1 => E::C_RD_NA_1,
+        E::C_CS_NA_1(t) => E::C_CS_NA_1(t),
+        E::C_TS_NA_1(f) => E::C_TS_NA_1(f),
+        E::C_RP_NA_1(q) => E::C_RP_NA_1(q),
+        E::C_CD_NA_1(t) => E::C_CD_NA_1(t),
+        E::C_TS_TA_1(c, t) => E::C_TS_TA_1(c, t),
+        _ => return None,
+    })
+}
+
+/// Our reading of a command element in the shape `tests/peers/c104_client.py` describes what
+/// c104 was told to send (`{"on", "qu"}`, `{"state", "qu"}`, `{"value", "ql"}`, `{"octets"}`),
+/// and its time tag as ISO 8601 UTC text; `None` for other elements.
+pub fn describe_command(el: &Element<'_>) -> Option<(Value, Option<String>)> {
+    use serde_json::json;
+    use Element as E;
+    let iso = |t: &iec104::time::Cp56Time2a| {
+        format!(
+            "20{:02}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}+00:00",
+            t.year,
+            t.month,
+            t.day,
+            t.hour,
+            t.minute,
+            t.millis / 1000,
+            t.millis % 1000
+        )
+    };
+    let octets = |b: iec104::asdu::Bitstring| {
+        b.0.to_le_bytes()
+            .iter()
+            .map(|o| format!("{o:02x}"))
+            .collect::<String>()
+    };
+    Some(match el {
+        E::C_SC_NA_1(c) => (json!({"on": c.value(), "qu": c.qualifier()}), None),
+        E::C_SC_TA_1(c, t) => (json!({"on": c.value(), "qu": c.qualifier()}), Some(iso(t))),
+        E::C_DC_NA_1(c) => (json!({"state": c.state() as u8, "qu": c.qualifier()}), None),
+        E::C_DC_TA_1(c, t) => (
+            json!({"state": c.state() as u8, "qu": c.qualifier()}),
+            Some(iso(t)),
+        ),
+        E::C_RC_NA_1(c) => (json!({"state": c.state() as u8, "qu": c.qualifier()}), None),
+        E::C_RC_TA_1(c, t) => (
+            json!({"state": c.state() as u8, "qu": c.qualifier()}),
+            Some(iso(t)),
+        ),
+        E::C_SE_NA_1(v, q) => (json!({"value": v.to_f32(), "ql": q.ql()}), None),
+        E::C_SE_TA_1(v, q, t) => (json!({"value": v.to_f32(), "ql": q.ql()}), Some(iso(t))),
+        E::C_SE_NB_1(v, q) => (json!({"value": v.0, "ql": q.ql()}), None),
+        E::C_SE_TB_1(v, q, t) => (json!({"value": v.0, "ql": q.ql()}), Some(iso(t))),
+        E::C_SE_NC_1(v, q) => (json!({"value": v, "ql": q.ql()}), None),
+        E::C_SE_TC_1(v, q, t) => (json!({"value": v, "ql": q.ql()}), Some(iso(t))),
+        E::C_BO_NA_1(b) => (json!({"octets": octets(*b)}), None),
+        E::C_BO_TA_1(b, t) => (json!({"octets": octets(*b)}), Some(iso(t))),
+        _ => return None,
+    })
 }
 
 /// Sends an interrogation-like command and collects every object until its ActTerm; checks

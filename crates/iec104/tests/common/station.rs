@@ -7,9 +7,9 @@ use iec104::asdu::{
 };
 use iec104::server::{ServerEvent, ServerEvents, ServerHandle};
 use iec104::{Cause, Cot};
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use super::session::owned_element;
+use super::session::{describe_command, owned_element};
 use super::type_cases;
 
 /// The points of the tiny station of test B and how c104's client must print them
@@ -52,7 +52,9 @@ pub fn station_points() -> Vec<(InformationObject<'static>, Value)> {
 /// A tiny controlled station on our server's event API: answers a general interrogation with
 /// the station points (ActCon, data with COT 20, ActTerm) and a double command to IOA 4601 with
 /// select before operate (select => ActCon; execute after a select => ActCon then ActTerm;
-/// execute without select => negative ActCon). Anything else gets a negative ActCon.
+/// execute without select => negative ActCon); a direct command of any type to IOA 6000..7000
+/// is logged as `decoded {json}` (see `session::describe_command`) and confirmed. Anything else
+/// gets a negative ActCon.
 /// Returns its log when the connection closes.
 pub async fn tiny_station(handle: ServerHandle, mut events: ServerEvents) -> Vec<String> {
     let mut log = Vec::new();
@@ -80,7 +82,11 @@ pub async fn tiny_station(handle: ServerHandle, mut events: ServerEvents) -> Vec
             log.push(format!("unknown type {}", asdu.header().type_id));
             continue;
         };
-        let (ioa, el) = (obj.ioa, owned_element(&obj.element));
+        let ioa = obj.ioa;
+        let Some(el) = owned_element(&obj.element) else {
+            log.push(format!("monitor-direction element {:?}", obj.element));
+            continue;
+        };
         let reply = |cot: Cot, el: Element<'static>| {
             Asdu::single(cot, 47, InformationObject::new(ioa, el))
                 .expect("reply")
@@ -88,6 +94,17 @@ pub async fn tiny_station(handle: ServerHandle, mut events: ServerEvents) -> Vec
         };
         let mut replies = Vec::new();
         match el {
+            // Direct commands of every type to IOAs 6000..7000: logged as we decoded them
+            // ("decoded {json}") and confirmed after the same 100 ms operation time as below.
+            _ if (6000..7000).contains(&ioa) && describe_command(&el).is_some() => {
+                if let Some((value, time)) = describe_command(&el) {
+                    let rec = json!({"type": el.type_id().name(), "ioa": ioa, "value": value, "time": time,
+                                     "select": is_select(&el)});
+                    log.push(format!("decoded {rec}"));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                replies.push(reply(Cot::new(Cause::ActivationCon), el));
+            }
             Element::C_IC_NA_1(_) => {
                 log.push("interrogation".into());
                 replies.push(reply(Cot::new(Cause::ActivationCon), el));
@@ -134,4 +151,18 @@ pub async fn tiny_station(handle: ServerHandle, mut events: ServerEvents) -> Vec
         }
     }
     log
+}
+
+/// The S/E bit of a command element that has one (false for the others).
+fn is_select(el: &Element<'_>) -> bool {
+    use Element as E;
+    match el {
+        E::C_SC_NA_1(c) | E::C_SC_TA_1(c, _) => c.select(),
+        E::C_DC_NA_1(c) | E::C_DC_TA_1(c, _) => c.select(),
+        E::C_RC_NA_1(c) | E::C_RC_TA_1(c, _) => c.select(),
+        E::C_SE_NA_1(_, q) | E::C_SE_TA_1(_, q, _) => q.select(),
+        E::C_SE_NB_1(_, q) | E::C_SE_TB_1(_, q, _) => q.select(),
+        E::C_SE_NC_1(_, q) | E::C_SE_TC_1(_, q, _) => q.select(),
+        _ => false,
+    }
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A c104 (lib60870-C) controlling station for the interop tests of the iec104 crate.
 
-Usage: c104_client.py HOST PORT COMMON_ADDRESS DOUBLE_COMMAND_IOA [TIMEOUT_SECONDS] [T3_SECONDS]
+Usage: c104_client.py HOST PORT COMMON_ADDRESS DOUBLE_COMMAND_IOA [--timeout S] [--t3 S] [--all-commands]
 
 Connects, STARTDT, general interrogation of COMMON_ADDRESS, then a select-before-operate double
 command (ON) to DOUBLE_COMMAND_IOA: select, wait ActCon, execute, wait ActCon and ActTerm.
@@ -11,10 +11,14 @@ and per command-direction ASDU received (confirmations), as decoded by c104/lib6
   {"kind": "confirmation", "type": "C_DC_NA_1", "ioa": 4601, "cot": "ACTIVATION_CON", "negative": false, "select": true}
 and per step outcome {"kind": "step", "step": "...", "ok": true}. Exits 0 when every step succeeded,
 1 when one failed or timed out (every wait is bounded), 2 on bad usage.
-With T3_SECONDS, c104's t3 is set to it and, after the command, the client stays idle until its
-own TESTFR act has been confirmed by the station (step "testfr").
+With --all-commands, one command of every type c104 can send (45-51 and 58-64, direct, to IOAs
+6000 + type id) follows, each waited for on the wire (ActCon); one line per command tells what c104
+was TOLD to send: {"kind": "told", "type": ..., "ioa": ..., "value": {...}, "time": iso|null}.
+With --t3 S, c104's t3 is set to S and, at the end, the client stays idle until its own TESTFR
+act has been confirmed by the station (step "testfr").
 With IEC104_PEER_DEBUG set, every APDU sent and received is printed in hex on stderr.
 """
+import argparse
 import datetime
 import json
 import os
@@ -131,13 +135,64 @@ def wait_for(pred, timeout):
             cond.wait(left)
 
 
+T = datetime.datetime(2026, 11, 24, 10, 15, 30, 123000, tzinfo=datetime.timezone.utc)
+
+
+def command_table():
+    """(type name, factory(time or None), description of what c104 is told) per command type."""
+    Q = c104.Qoc
+    rows = [
+        ("SC", lambda t: c104.SingleCmd(on=True, qualifier=Q.SHORT_PULSE, recorded_at=t), {"on": True, "qu": 1}),
+        ("DC", lambda t: c104.DoubleCmd(state=c104.Double.OFF, qualifier=Q.LONG_PULSE, recorded_at=t), {"state": 1, "qu": 2}),
+        ("RC", lambda t: c104.StepCmd(direction=c104.Step.HIGHER, qualifier=Q.PERSISTENT, recorded_at=t), {"state": 2, "qu": 3}),
+        ("SE_N", lambda t: c104.NormalizedCmd(target=c104.NormalizedFloat(-0.5), qualifier=c104.UInt7(0), recorded_at=t),
+         {"value": -0.5, "ql": 0}),
+        ("SE_S", lambda t: c104.ScaledCmd(target=c104.Int16(-12345), qualifier=c104.UInt7(5), recorded_at=t),
+         {"value": -12345, "ql": 5}),
+        ("SE_F", lambda t: c104.ShortCmd(target=-1234.5, qualifier=c104.UInt7(127), recorded_at=t), {"value": -1234.5, "ql": 127}),
+        ("BO", lambda t: c104.BinaryCmd(blob=c104.Byte32(bytes.fromhex("01020304")), recorded_at=t), {"octets": "01020304"}),
+    ]
+    names = {"SC": ("C_SC_NA_1", "C_SC_TA_1"), "DC": ("C_DC_NA_1", "C_DC_TA_1"), "RC": ("C_RC_NA_1", "C_RC_TA_1"),
+             "SE_N": ("C_SE_NA_1", "C_SE_TA_1"), "SE_S": ("C_SE_NB_1", "C_SE_TB_1"),
+             "SE_F": ("C_SE_NC_1", "C_SE_TC_1"), "BO": ("C_BO_NA_1", "C_BO_TA_1")}
+    table = []
+    for key, make, told in rows:
+        untimed, timed = names[key]
+        table.append((untimed, make, told, False))
+        table.append((timed, make, told, True))
+    return table
+
+
+def send_all_commands(station, timeout):
+    """Sends every command type once (direct) and waits for each ActCon on the wire."""
+    all_ok = True
+    for tname, make, told, timed in command_table():
+        ty = getattr(c104.Type, tname)
+        ioa = 6000 + ty.value
+        point = station.add_point(io_address=ioa, type=ty)
+        point.info = make(T if timed else None)
+        emit({"kind": "told", "type": tname, "ioa": ioa, "value": told,
+              "time": "2026-11-24T10:15:30.123+00:00" if timed else None})
+        point.transmit(cause=c104.Cot.ACTIVATION)
+        con = wait_for(lambda r, tname=tname, ioa=ioa: r["type"] == tname and r["ioa"] == ioa
+                       and r["cot"] == "ACTIVATION_CON", timeout)
+        step_ok = bool(con and not con["negative"])
+        emit({"kind": "step", "step": f"command {tname}", "ok": step_ok})
+        all_ok &= step_ok
+    return all_ok
+
+
 def main():
-    if len(sys.argv) not in (5, 6, 7):
-        print(__doc__, file=sys.stderr)
-        return 2
-    host, port, ca, dc_ioa = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-    timeout = float(sys.argv[5]) if len(sys.argv) >= 6 else 10.0
-    t3 = int(sys.argv[6]) if len(sys.argv) == 7 else None
+    parser = argparse.ArgumentParser(description="c104 controlling station for the iec104 interop tests")
+    parser.add_argument("host")
+    parser.add_argument("port", type=int)
+    parser.add_argument("ca", type=int)
+    parser.add_argument("dc_ioa", type=int)
+    parser.add_argument("--timeout", type=float, default=10.0)
+    parser.add_argument("--t3", type=int, default=None)
+    parser.add_argument("--all-commands", action="store_true")
+    args = parser.parse_args()
+    host, port, ca, dc_ioa, timeout, t3 = args.host, args.port, args.ca, args.dc_ioa, args.timeout, args.t3
 
     client = c104.Client(tick_rate_ms=50, command_timeout_ms=int(timeout * 1000))
     client.on_new_point(callable=on_new_point)
@@ -194,6 +249,9 @@ def main():
         emit({"kind": "step", "step": "execute", "ok": bool(exe and not exe["negative"]), "c104_transmit": bool(sent)})
         emit({"kind": "step", "step": "termination", "ok": bool(trm and not trm["negative"])})
         ok &= bool(sel and exe and trm and not sel["negative"] and not exe["negative"] and not trm["negative"])
+
+        if args.all_commands:
+            ok &= send_all_commands(station, timeout)
 
         if t3 is not None:
             # Idle until c104 tested the link (TESTFR act) and the station confirmed it.
