@@ -1,8 +1,18 @@
 //! Interop tests against independent implementations: c104 (Python, lib60870-C inside) as
 //! server and client, and Wireshark's IEC 104 dissector (tshark) as a reader of our bytes.
 //!
+//! - Test A `our_client_against_c104_server`: our client, c104 server (`tests/peers/c104_server.py`).
+//! - Test B `c104_client_against_our_server`: c104 client (`tests/peers/c104_client.py`), our
+//!   server with a tiny station (`common::station`).
+//! - Test C, tshark reading pcap files we write (`common::pcap`, no live capture):
+//!   `tshark_reads_our_pcap_like_the_recorded_session` (the writer itself),
+//!   `wireshark_reads_every_type_id_of_our_encoder`, `wireshark_reads_our_u_and_s_frames`,
+//!   `wireshark_reads_a_recorded_session_of_ours` (through a recording proxy, `common::proxy`).
+//! - Test D, link supervision (TESTFR after t3) both ways with the c104 server.
+//!
 //! `IEC104_INTEROP` unset/`auto`: a test whose peer is missing is skipped (it says so on
 //! stderr); `require`: a missing peer fails the test. See `common::peer_available`.
+//! Every wait is bounded; peers are killed when a test ends (and exit when their stdin closes).
 
 mod common;
 
@@ -706,7 +716,7 @@ async fn c104_client_against_our_server() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Test C, second part: a real session of ours, recorded by a relaying proxy (no capture
+// Test C, last part: a real session of ours, recorded by a relaying proxy (no capture
 // privileges, no timing), read by Wireshark.
 
 /// Our client and our server (the tiny station of test B) through a recording proxy: STARTDT,
