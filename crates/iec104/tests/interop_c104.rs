@@ -552,6 +552,32 @@ async fn our_client_against_c104_server() {
         assert_eq!(rec["value"].as_f64(), Some(value), "{line}");
     }
 
+    // A burst of 90 spontaneous values (c104 holds them in its queue of 100 and sends them as
+    // fast as our acknowledgements let it, k = 12): all arrive, in order, once.
+    let (con, _) = command(
+        &client,
+        &mut events,
+        4502,
+        Element::C_SC_NA_1(SingleCommand::new(true, 0, false)),
+    )
+    .await;
+    assert!(!con.negative, "burst trigger refused");
+    let mut values = Vec::new();
+    while values.len() < 90 {
+        let a = next_asdu(&mut events).await;
+        assert_eq!(a.header().cot.cause, Cause::Spontaneous, "{a:?}");
+        for obj in a.view().objects() {
+            match obj.element {
+                Element::M_ME_NB_1(v, q) if obj.ioa == 1199 && q.quality().is_good() => {
+                    values.push(v.0)
+                }
+                other => panic!("burst: unexpected object {} {other:?}", obj.ioa),
+            }
+        }
+    }
+    assert_eq!(values, (1..=90).collect::<Vec<i16>>(), "burst values");
+    server.wait_line("BURST_DONE", STEP).await;
+
     client.close();
     let _ = bounded("connection end", STEP, conn_task).await;
     server.close_stdin();

@@ -12,6 +12,9 @@ compares its decoder against the values given to c104, not against its own encod
 Commands served:
 - C_SC_NA_1 at IOA 4501 (direct): "transmit everything spontaneously" trigger — every monitor
   point is sent once with COT spont (types c104 leaves out of interrogations included).
+- C_SC_NA_1 at IOA 4502 (direct): burst trigger — the scaled point at IOA 1199 (value 0 until
+  then) is sent BURST times with COT spont, values 1..=BURST in order (BURST = 90, below c104's
+  queue of 100 so c104 itself drops nothing). Then "BURST_DONE 90" on stdout.
 - C_DC_NA_1 at IOA 4601 (select-before-operate).
 - C_SE_NA_1 4801, C_SE_NB_1 4901, C_SE_NC_1 5001 (direct).
 
@@ -104,6 +107,8 @@ def point_table():
     # Scaled values (SVA).
     for ioa, v, qual in [(1101, -32768, q()), (1102, 32767, q(Q.Overflow))]:
         add(ioa, "M_ME_NB_1", lambda t, v=v, qual=qual: c104.ScaledInfo(actual=c104.Int16(v), quality=qual, recorded_at=t), v, qual)
+    # The burst point (see BURST): value 0 until the burst trigger.
+    add(BURST_IOA, "M_ME_NB_1", lambda t: c104.ScaledInfo(actual=c104.Int16(0), recorded_at=t), 0, q())
     add(3501, "M_ME_TE_1", lambda t: c104.ScaledInfo(actual=c104.Int16(-1), quality=q(Q.NonTopical), recorded_at=t), -1, q(Q.NonTopical))
     # Short floats (IEEE 754 single).
     for ioa, v, qual in [(1301, 3.4e38, q()), (1302, -0.0015, q(Q.Invalid, Q.Overflow))]:
@@ -135,12 +140,16 @@ def point_table():
     return pts
 
 
+BURST_IOA = 1199
+BURST = 90
+
 GI_TYPES = {1, 3, 5, 7, 9, 11, 13, 30, 31, 32, 33, 34, 35, 36}
 CI_TYPES = {15, 37}
 TIMED = {30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40}
 
 COMMANDS = [
     (4501, "C_SC_NA_1", c104.CommandMode.DIRECT, "trigger: every monitor point is sent with COT spont"),
+    (4502, "C_SC_NA_1", c104.CommandMode.DIRECT, "trigger: IOA 1199 is sent BURST times, values 1..=BURST"),
     (4601, "C_DC_NA_1", c104.CommandMode.SELECT_AND_EXECUTE, "double command, select before operate"),
     (4801, "C_SE_NA_1", c104.CommandMode.DIRECT, "set-point normalized"),
     (4901, "C_SE_NB_1", c104.CommandMode.DIRECT, "set-point scaled"),
@@ -197,9 +206,9 @@ def main():
         record = {"ioa": point.io_address, "type": point.type.name, "cot": message.cot.name,
                   "select": bool(message.is_select_command), "value": info_json(message.info)}
         print("CMD " + json.dumps(record), flush=True)
-        if point.io_address == 4501 and not message.is_select_command:
+        if point.io_address in (4501, 4502) and not message.is_select_command:
             try:
-                work.put_nowait("spont")
+                work.put_nowait("spont" if point.io_address == 4501 else "burst")
             except queue.Full:
                 return c104.ResponseState.FAILURE
         return c104.ResponseState.SUCCESS
@@ -239,6 +248,12 @@ def main():
                 for point in monitor:
                     point.transmit(cause=c104.Cot.SPONTANEOUS)
                 print("SPONT_DONE", flush=True)
+            elif job == "burst":
+                burst_point = station.get_point(io_address=BURST_IOA)
+                for i in range(1, BURST + 1):
+                    burst_point.info = c104.ScaledInfo(actual=c104.Int16(i))
+                    burst_point.transmit(cause=c104.Cot.SPONTANEOUS)
+                print(f"BURST_DONE {BURST}", flush=True)
     finally:
         server.stop()
     return 0
