@@ -274,18 +274,13 @@ impl Registry {
     /// groups dropped their oldest event to make room.
     pub(crate) fn enqueue(&self, asdu: &Bytes) -> usize {
         let mut inner = lock(&self.inner);
+        let Inner { groups, conns, .. } = &mut *inner;
         let mut dropped = 0;
-        let mut wake = Vec::new();
-        for g in inner.groups.values_mut() {
+        for g in groups.values_mut() {
             if g.group.enqueue(asdu.clone()).is_some() {
                 dropped += 1;
             }
-            if let Some(active) = g.group.active() {
-                wake.push(active);
-            }
-        }
-        for conn in wake {
-            if let Some(slot) = inner.conns.get(&conn) {
+            if let Some(slot) = g.group.active().and_then(|active| conns.get(&active)) {
                 slot.signal.wake.notify_one();
             }
         }
