@@ -93,6 +93,9 @@ pub(crate) async fn run(
         CloseReason::ShortAsdu { bytes } => {
             tracing::warn!(conn = %id, %peer, "closing connection: ASDU shorter than its data unit identifier: {bytes}")
         }
+        CloseReason::NotStarted => {
+            tracing::info!(conn = %id, %peer, "closing connection: not started in time")
+        }
         CloseReason::WriteTimeout => {
             tracing::warn!(conn = %id, %peer, "closing connection: the peer read nothing for t1")
         }
@@ -163,6 +166,8 @@ impl Conn {
         };
         let t1 = self.config.link.t1;
         let mut overdue_reads = 0;
+        // Until the first STARTDT: when an idle connection is closed.
+        let mut start_deadline = self.config.start_timeout.map(|t| Instant::now() + t);
         loop {
             // Frames first: a STARTDT con goes out before the group's previous connection is
             // closed by the activation below.
@@ -184,6 +189,9 @@ impl Conn {
                 if fed == 0 {
                     break;
                 }
+            }
+            if link.state() != LinkState::Stopped {
+                start_deadline = None;
             }
             let deadline = link.poll_timeout().map(Instant::from_std);
             let room = self.has_room(&link);
@@ -209,6 +217,7 @@ impl Conn {
                     }
                 }
                 _ = sleep_until(deadline) => {}
+                _ = sleep_until(start_deadline) => return CloseReason::NotStarted,
             }
             // Timers are judged on every turn, after the frames already received (say, while
             // the application was slow to take an event) are read, up to a bound.

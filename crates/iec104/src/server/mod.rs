@@ -51,6 +51,7 @@ mod registry;
 mod run;
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -98,6 +99,10 @@ pub struct ServerConfig {
     pub queue_size: usize,
     /// Connections open at once; further ones are refused.
     pub max_connections: usize,
+    /// Closes a connection that has not started data transfer (STARTDT) this long after it
+    /// was accepted, so idle connections cannot hold every slot. `None` (the default) keeps
+    /// them: a redundant standby connection legitimately stays stopped for hours.
+    pub start_timeout: Option<Duration>,
 }
 
 impl ServerConfig {
@@ -129,6 +134,7 @@ impl Default for ServerConfig {
             mode: RedundancyMode::SingleGroup,
             queue_size: 1000,
             max_connections: 16,
+            start_timeout: None,
         }
     }
 }
@@ -205,6 +211,8 @@ pub enum CloseReason {
     },
     /// Writing to the client made no progress for t1 (it does not read).
     WriteTimeout,
+    /// The client did not start data transfer within [`ServerConfig::start_timeout`].
+    NotStarted,
     /// A socket error.
     Io(std::io::Error),
 }

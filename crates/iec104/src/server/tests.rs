@@ -918,3 +918,28 @@ async fn a_slow_application_does_not_make_t1_blame_the_peer() {
     assert_eq!(handle.groups()[0].in_flight, 0);
     assert_eq!(handle.connections().len(), 1);
 }
+
+/// Review finding F7: with `start_timeout`, a connection that never starts is closed; a
+/// started one is not.
+#[tokio::test(start_paused = true)]
+async fn start_timeout_closes_idle_connections() {
+    let mut cfg = config(RedundancyMode::ConnectionIsGroup, 100);
+    cfg.start_timeout = Some(std::time::Duration::from_secs(5));
+    cfg.link.t3 = std::time::Duration::from_secs(3600);
+    let (handle, mut events, addr) = server(cfg).await;
+    let mut a = Peer::connect(addr).await;
+    let (a_id, _) = connected(&mut events).await;
+    a.start().await;
+    started(&mut events, a_id).await;
+    let mut idle = Peer::connect(addr).await;
+    let (idle_id, _) = connected(&mut events).await;
+    let t0 = tokio::time::Instant::now();
+    assert!(matches!(
+        closed(&mut events, idle_id).await,
+        CloseReason::NotStarted
+    ));
+    assert!(t0.elapsed() >= std::time::Duration::from_secs(5));
+    idle.expect_closed().await;
+    a.sync().await;
+    assert_eq!(handle.connections().len(), 1);
+}
