@@ -13,6 +13,8 @@
 //!   started connection is closed ([`CloseReason::Superseded`]).
 //! - Bad input or a t1 expiry closes that connection only, with one `warn` log line naming the
 //!   error and the offending octets (bounded hex).
+//! - For simulators and tests: [`ServerHandle::set_mute`] (a connection that stops answering)
+//!   and [`ServerHandle::send_raw`] (octets written as they are, e.g. a malformed frame).
 //!
 //! The library spawns no task: every connection is a future driven inside the run future
 //! returned by [`Server::bind`]. A received ASDU is released to the link once it is in the
