@@ -37,6 +37,10 @@ impl ServerHandle {
     /// group's started connection sends it, or the group keeps it until one starts. Never
     /// waits: a full group queue drops its oldest event. Returns how many groups dropped one
     /// (see [`ServerHandle::dropped_events`]), or an error for an ASDU no I-frame can carry.
+    ///
+    /// With [`RedundancyMode::ConnectionIsGroup`](super::RedundancyMode::ConnectionIsGroup)
+    /// the groups are the open connections: with none open the event goes nowhere, and that
+    /// is not counted as a drop.
     pub fn enqueue(&self, asdu: Bytes) -> Result<usize, HandleError> {
         check_length(&asdu)?;
         Ok(self.registry.enqueue(&asdu))

@@ -13,6 +13,8 @@
 //!   started connection is closed ([`CloseReason::Superseded`]).
 //! - Bad input or a t1 expiry closes that connection only, with one `warn` log line naming the
 //!   error and the offending octets (bounded hex).
+//! - For simulators and tests: [`ServerHandle::set_mute`] (a connection that stops answering)
+//!   and [`ServerHandle::send_raw`] (octets written as they are, e.g. a malformed frame).
 //!
 //! The library spawns no task: every connection is a future driven inside the run future
 //! returned by [`Server::bind`]. A received ASDU is released to the link once it is in the
@@ -51,6 +53,7 @@ mod registry;
 mod run;
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -98,6 +101,10 @@ pub struct ServerConfig {
     pub queue_size: usize,
     /// Connections open at once; further ones are refused.
     pub max_connections: usize,
+    /// Closes a connection that has not started data transfer (STARTDT) this long after it
+    /// was accepted, so idle connections cannot hold every slot. `None` (the default) keeps
+    /// them: a redundant standby connection legitimately stays stopped for hours.
+    pub start_timeout: Option<Duration>,
 }
 
 impl ServerConfig {
@@ -129,6 +136,7 @@ impl Default for ServerConfig {
             mode: RedundancyMode::SingleGroup,
             queue_size: 1000,
             max_connections: 16,
+            start_timeout: None,
         }
     }
 }
@@ -205,6 +213,8 @@ pub enum CloseReason {
     },
     /// Writing to the client made no progress for t1 (it does not read).
     WriteTimeout,
+    /// The client did not start data transfer within [`ServerConfig::start_timeout`].
+    NotStarted,
     /// A socket error.
     Io(std::io::Error),
 }
