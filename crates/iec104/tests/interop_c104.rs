@@ -3,27 +3,22 @@
 //!
 //! - Test A `our_client_against_c104_server`: our client, c104 server (`tests/peers/c104_server.py`).
 //! - Test B `c104_client_against_our_server`: c104 client (`tests/peers/c104_client.py`), our
-//!   server with a tiny station (`common::station`).
-//! - Test C, tshark reading pcap files we write (`common::pcap`, no live capture):
+//!   server with a tiny station (`interop::station`).
+//! - Test C, tshark reading pcap files we write (`interop::pcap`, no live capture):
 //!   `tshark_reads_our_pcap_like_the_recorded_session` (the writer itself),
 //!   `wireshark_reads_every_type_id_of_our_encoder`, `wireshark_reads_our_u_and_s_frames`,
-//!   `wireshark_reads_a_recorded_session_of_ours` (through a recording proxy, `common::proxy`).
+//!   `wireshark_reads_a_recorded_session_of_ours` (through a recording proxy, `interop::proxy`).
 //! - Test D, link supervision (TESTFR after t3) both ways with the c104 server.
 //!
 //! `IEC104_INTEROP` unset/`auto`: a test whose peer is missing is skipped (it says so on
-//! stderr); `require`: a missing peer fails the test. See `common::peer_available`.
+//! stderr); `require`: a missing peer fails the test. See `interop::peer_available`.
 //! Every wait is bounded; peers are killed when a test ends (and exit when their stdin closes).
 
-mod common;
+mod interop;
 
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use common::pcap::{PcapWriter, Side};
-use common::session::{check_objects, command, interrogate, next_asdu, wait_confirmation, STEP};
-use common::station::{station_points, tiny_station};
-use common::type_cases::{self, Want};
-use common::{bounded, peer_available, tshark, Peer, PeerProcess};
 use iec104::apci::{self, Apdu};
 use iec104::asdu::{
     Asdu, AsduBuilder, DoubleCommand, DoubleState, Element, InformationObject, Normalized, Qcc,
@@ -32,6 +27,11 @@ use iec104::asdu::{
 use iec104::client::ClientConfig;
 use iec104::server::{Server, ServerConfig};
 use iec104::{Cause, Cot, TypeId};
+use interop::pcap::{PcapWriter, Side};
+use interop::session::{check_objects, command, interrogate, next_asdu, wait_confirmation, STEP};
+use interop::station::{station_points, tiny_station};
+use interop::type_cases::{self, Want};
+use interop::{bounded, peer_available, tshark, Peer, PeerProcess};
 use serde_json::Value;
 
 /// The pcap writer and the tshark runner themselves: the APDUs of the shared c104 session
@@ -68,7 +68,7 @@ async fn tshark_reads_our_pcap_like_the_recorded_session() {
         expected.push((frame, rec["wireshark"].clone()));
     }
     assert!(expected.len() > 50, "too few single-APDU segments");
-    let file = common::temp_path("session.pcap");
+    let file = interop::temp_path("session.pcap");
     std::fs::write(&file, pcap.finish()).expect("write pcap");
     let packets = tshark::dissect(&file, port).await;
     let with_asdu = expected
@@ -146,7 +146,7 @@ async fn wireshark_reads_our_u_and_s_frames() {
             ],
         ));
     }
-    let file = common::temp_path("u-s.pcap");
+    let file = interop::temp_path("u-s.pcap");
     std::fs::write(&file, pcap.finish()).expect("write pcap");
     let packets = tshark::dissect(&file, port).await;
     for (frame, fields) in want {
@@ -311,7 +311,7 @@ async fn wireshark_reads_every_type_id_of_our_encoder() {
         vec![(77, vec![("normval", Want::Num(0.5, 1e-6))])],
     );
 
-    let file = common::temp_path("every-type.pcap");
+    let file = interop::temp_path("every-type.pcap");
     std::fs::write(&file, pcap.finish()).expect("write pcap");
     let packets = tshark::dissect(&file, port).await;
     let mut failures = Vec::new();
@@ -420,8 +420,8 @@ async fn our_client_against_c104_server() {
     if !peer_available("our_client_against_c104_server", Peer::C104) {
         return;
     }
-    let port = common::free_port();
-    let json_path = common::temp_path("c104-server.json");
+    let port = interop::free_port();
+    let json_path = interop::temp_path("c104-server.json");
     let mut server = PeerProcess::python(
         "c104_server.py",
         &[
@@ -765,8 +765,8 @@ async fn wireshark_reads_a_recorded_session_of_ours() {
         .await
         .expect("bind proxy");
     let proxy_port = proxy_listener.local_addr().expect("proxy addr").port();
-    let rec = common::proxy::Recording::new();
-    let proxy = tokio::spawn(common::proxy::relay_one(
+    let rec = interop::proxy::Recording::new();
+    let proxy = tokio::spawn(interop::proxy::relay_one(
         proxy_listener,
         handle.local_addr(),
         rec.clone(),
@@ -837,7 +837,7 @@ async fn wireshark_reads_a_recorded_session_of_ours() {
     );
     assert!(ours.len() >= 16, "only {} APDUs in the session", ours.len());
 
-    let file = common::temp_path("session-of-ours.pcap");
+    let file = interop::temp_path("session-of-ours.pcap");
     std::fs::write(&file, pcap.finish()).expect("write pcap");
     let packets = tshark::dissect(&file, port).await;
     let mut theirs = Vec::new();
@@ -929,8 +929,8 @@ fn u_exchange(apdus: &[(Side, Vec<u8>)], from: Side, act: u8, con: u8) -> bool {
 /// waits until a TESTFR act from `from` has been confirmed by the other side, then checks that
 /// the link still carries a general interrogation.
 async fn testfr_session(test: &str, server_t3: u32, client_t3: Duration, from: Side) {
-    let port = common::free_port();
-    let json_path = common::temp_path("c104-server-t3.json");
+    let port = interop::free_port();
+    let json_path = interop::temp_path("c104-server-t3.json");
     let mut server = PeerProcess::python(
         "c104_server.py",
         &[
@@ -946,8 +946,8 @@ async fn testfr_session(test: &str, server_t3: u32, client_t3: Duration, from: S
         .expect("bind proxy");
     let proxy_port = proxy_listener.local_addr().expect("proxy addr").port();
     let upstream = ([127, 0, 0, 1], port).into();
-    let rec = common::proxy::Recording::new();
-    let proxy = tokio::spawn(common::proxy::relay_one(
+    let rec = interop::proxy::Recording::new();
+    let proxy = tokio::spawn(interop::proxy::relay_one(
         proxy_listener,
         upstream,
         rec.clone(),

@@ -1,5 +1,7 @@
-//! Shared helpers of the interop tests: peer availability (`IEC104_INTEROP`), child processes
-//! that die with the test, free ports, a pcap writer and a tshark runner.
+//! Helpers of the interop tests (`tests/interop_c104.rs`): peer availability
+//! (`IEC104_INTEROP`), child processes that die with the test, free ports, a pcap writer, a
+//! tshark runner, a recording proxy, session steps and a tiny station. (Not `tests/common`:
+//! that module holds the tracing capture shared by the other integration tests.)
 #![allow(dead_code)]
 
 pub mod expect;
