@@ -245,6 +245,25 @@ fn validate_length(
         }
         None => walk_segments(bytes, header, start, ioa)?,
     };
+    if header.sequence {
+        // SQ=1 addresses the elements with consecutive IOAs from the one given
+        // (IEC 60870-5-101 §7.2.2.1); one past the IOA field's width cannot be expressed.
+        let first = bytes.get(start..start + ioa).map(|b| {
+            b.iter()
+                .rev()
+                .fold(0u32, |acc, &o| (acc << 8) | u32::from(o))
+        });
+        if let Some(first) = first {
+            let last = u64::from(first) + count as u64 - 1;
+            if last >= 1u64 << (8 * ioa) {
+                return Err(AsduError::BadAddress {
+                    type_id: header.type_id,
+                    ioa: first,
+                    expected: None,
+                });
+            }
+        }
+    }
     if bytes.len() != expected {
         return Err(AsduError::LengthMismatch {
             type_id: header.type_id,
