@@ -17,6 +17,7 @@ pub mod codec;
 pub mod cot;
 pub mod hex;
 pub mod link;
+pub mod server;
 pub mod time;
 pub mod type_id;
 
