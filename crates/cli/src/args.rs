@@ -195,6 +195,7 @@ pub enum Format {
 
 /// FRZ of the counter interrogation qualifier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[allow(clippy::enum_variant_names)] // the names are the CLI values
 pub enum Freeze {
     /// 0: read only.
     Read,
