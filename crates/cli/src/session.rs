@@ -52,7 +52,8 @@ impl Session {
         let config = config(common)?;
         let timeout = common.timeout;
         let deadline = Instant::now() + timeout;
-        let addr = common.addr.as_str();
+        let addr = with_default_port(&common.addr);
+        let addr = addr.as_str();
         let connect_error = |reason: String| CliError::Connect {
             addr: addr.to_owned(),
             reason,
@@ -136,6 +137,36 @@ impl Session {
     pub async fn close(self) {
         self.client.close();
         let _ = tokio::time::timeout(Duration::from_secs(1), self.connection).await;
+    }
+}
+
+/// `HOST:PORT` as given, or `HOST:2404` when no port is given (an IPv6 address needs brackets
+/// with a port: `[::1]:2404`; a bare `::1` gets the default port).
+pub fn with_default_port(addr: &str) -> String {
+    if addr.parse::<std::net::SocketAddr>().is_ok() {
+        return addr.to_owned();
+    }
+    if let Ok(ip) = addr.parse::<std::net::IpAddr>() {
+        return std::net::SocketAddr::new(ip, 2404).to_string();
+    }
+    match addr.rsplit_once(':') {
+        Some((_, port)) if port.parse::<u16>().is_ok() => addr.to_owned(),
+        _ => format!("{addr}:2404"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_default_port;
+
+    #[test]
+    fn default_port_is_2404() {
+        assert_eq!(with_default_port("10.0.0.1"), "10.0.0.1:2404");
+        assert_eq!(with_default_port("10.0.0.1:2405"), "10.0.0.1:2405");
+        assert_eq!(with_default_port("rtu.example"), "rtu.example:2404");
+        assert_eq!(with_default_port("rtu.example:1"), "rtu.example:1");
+        assert_eq!(with_default_port("::1"), "[::1]:2404");
+        assert_eq!(with_default_port("[::1]:2405"), "[::1]:2405");
     }
 }
 
