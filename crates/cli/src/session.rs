@@ -155,6 +155,16 @@ pub fn with_default_port(addr: &str) -> String {
     }
 }
 
+fn closed(reason: CloseReason, what: &str) -> CliError {
+    let doing = format!("waiting for {what}");
+    match reason {
+        CloseReason::Error(e) => CliError::from_client(&e, &doing),
+        CloseReason::Requested | CloseReason::Aborted => {
+            CliError::Connection(format!("connection closed ({doing})"))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::with_default_port;
@@ -167,15 +177,5 @@ mod tests {
         assert_eq!(with_default_port("rtu.example:1"), "rtu.example:1");
         assert_eq!(with_default_port("::1"), "[::1]:2404");
         assert_eq!(with_default_port("[::1]:2405"), "[::1]:2405");
-    }
-}
-
-fn closed(reason: CloseReason, what: &str) -> CliError {
-    let doing = format!("waiting for {what}");
-    match reason {
-        CloseReason::Error(e) => CliError::from_client(&e, &doing),
-        CloseReason::Requested | CloseReason::Aborted => {
-            CliError::Connection(format!("connection closed ({doing})"))
-        }
     }
 }
