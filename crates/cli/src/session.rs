@@ -91,12 +91,24 @@ impl Session {
         Ok(session)
     }
 
-    /// Queues an ASDU for transmission.
-    pub async fn send(&self, asdu: Asdu) -> Result<(), CliError> {
-        self.client
-            .send(asdu.into_bytes())
-            .await
-            .map_err(|e| CliError::from_client(&e, "sending"))
+    /// Queues an ASDU for transmission. When the connection is gone, the error says why it
+    /// closed (from the events).
+    pub async fn send(&mut self, asdu: Asdu) -> Result<(), CliError> {
+        let Err(e) = self.client.send(asdu.into_bytes()).await else {
+            return Ok(());
+        };
+        let reason = async {
+            while let Some(event) = self.events.recv().await {
+                if let ClientEvent::Closed { reason } = event {
+                    return Some(reason);
+                }
+            }
+            None
+        };
+        match tokio::time::timeout(Duration::from_secs(1), reason).await {
+            Ok(Some(reason)) => Err(closed(reason, "sending")),
+            _ => Err(CliError::from_client(&e, "sending")),
+        }
     }
 
     /// The next ASDU before the overall deadline; `what` names what is awaited (for errors).
@@ -126,7 +138,9 @@ impl Session {
         match event {
             Some(ClientEvent::Asdu { asdu, .. }) => Ok(Some(asdu)),
             Some(ClientEvent::Started) | Some(ClientEvent::Stopped) => Ok(None),
-            Some(ClientEvent::Closed { reason }) => Err(closed(reason, what)),
+            Some(ClientEvent::Closed { reason }) => {
+                Err(closed(reason, &format!("waiting for {what}")))
+            }
             None => Err(CliError::Connection(format!(
                 "connection closed (waiting for {what})"
             ))),
@@ -155,10 +169,10 @@ pub fn with_default_port(addr: &str) -> String {
     }
 }
 
-fn closed(reason: CloseReason, what: &str) -> CliError {
-    let doing = format!("waiting for {what}");
+/// The error of a closed connection; `doing` says what we were doing ("sending").
+fn closed(reason: CloseReason, doing: &str) -> CliError {
     match reason {
-        CloseReason::Error(e) => CliError::from_client(&e, &doing),
+        CloseReason::Error(e) => CliError::from_client(&e, doing),
         CloseReason::Requested | CloseReason::Aborted => {
             CliError::Connection(format!("connection closed ({doing})"))
         }
