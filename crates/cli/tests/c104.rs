@@ -150,10 +150,15 @@ async fn interrogation_commands_and_refusals_against_c104() {
         "--format",
         "json",
         "--timeout",
-        "3",
+        "1",
     ])
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no ActTerm of C_SE_NB_1"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(
         peer.command_line().await,
         r#"CMD {"ioa": 4901, "select": false}"#
