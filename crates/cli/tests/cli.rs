@@ -245,6 +245,31 @@ async fn select_before_operate_succeeds() {
 }
 
 #[tokio::test]
+async fn a_repeated_select_actcon_is_not_taken_for_the_execute_actcon() {
+    // The station confirms the select twice; the second one (S/E = 1) reaches the client
+    // while it waits for the ActCon of the execute (S/E = 0) and must not count as it.
+    let st = station(|asdu| match asdu {
+        DC_SELECT => vec![DC_SELECT_CON, DC_SELECT_CON],
+        DC_EXEC => vec![DC_EXEC_CON, DC_EXEC_TERM],
+        _ => vec![],
+    })
+    .await;
+    let addr = st.addr.to_string();
+    let mut a = args(&addr, &DC_ARGS);
+    a.push("--select");
+    let out = run(&a).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout_lines(&out),
+        [
+            r#"{"ca":1,"ioa":5000,"type":"C_DC_NA_1","cot":"actcon","value":"on","select":true}"#,
+            r#"{"ca":1,"ioa":5000,"type":"C_DC_NA_1","cot":"actcon","value":"on"}"#,
+            r#"{"ca":1,"ioa":5000,"type":"C_DC_NA_1","cot":"actterm","value":"on"}"#,
+        ]
+    );
+}
+
+#[tokio::test]
 async fn rejected_select_exits_1_and_never_executes() {
     // Negative ActCon: 0x47.
     let st = station(|asdu| match asdu {
