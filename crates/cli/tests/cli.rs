@@ -503,3 +503,39 @@ async fn monitor_exits_3_when_the_station_hangs_up() {
     );
     assert_eq!(stdout_lines(&out).len(), 1);
 }
+
+#[tokio::test]
+async fn an_undecodable_asdu_is_reported_and_skipped() {
+    // M_SP_NA_1 claiming one object but carrying two SIQ octets (length 11, expected 10).
+    let st = station(|asdu| match asdu {
+        GI_ACT => vec![GI_CON, "01 01 14 00 01 00 05 00 00 01 01", SP_ON, GI_TERM],
+        _ => vec![],
+    })
+    .await;
+    let addr = st.addr.to_string();
+    let out = run(&args(&addr, &["interrogate", "--format", "json"])).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("ignoring an undecodable ASDU"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        stdout_lines(&out),
+        [r#"{"ca":1,"ioa":1,"type":"M_SP_NA_1","cot":"inrogen","value":true,"quality":[]}"#]
+    );
+}
+
+#[tokio::test]
+async fn help_documents_the_exit_codes() {
+    for sub in ["interrogate", "command", "monitor"] {
+        let out = run(&[sub, "--help"]).await;
+        assert_eq!(out.status.code(), Some(0));
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains("Exit codes:"), "{sub}: {help}");
+        assert!(
+            help.contains("3  connection, timeout or protocol error"),
+            "{sub}"
+        );
+    }
+}
