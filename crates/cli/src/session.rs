@@ -83,7 +83,10 @@ impl Session {
             Ok(Err(e)) => return Err(CliError::from_client(&e, "waiting for STARTDT con")),
             Err(_) => {
                 return Err(CliError::Timeout {
-                    what: "STARTDT con".to_owned(),
+                    what: format!(
+                        "STARTDT con from {addr} (the peer accepted TCP but did not answer \
+                         STARTDT act: is it an IEC 60870-5-104 controlled station?)"
+                    ),
                     after: timeout,
                 })
             }

@@ -539,3 +539,28 @@ async fn help_documents_the_exit_codes() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_peer_that_never_answers_startdt_times_out_with_exit_3() {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let peer = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 64];
+        // Read and say nothing until the client goes away.
+        while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {}
+    });
+    let out = run(&args(
+        &addr,
+        &["interrogate", "--timeout", "0.5", "--format", "json"],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("timeout: no STARTDT con from"),
+        "{}",
+        stderr(&out)
+    );
+    let _ = tokio::time::timeout(BOUND, peer).await;
+}
