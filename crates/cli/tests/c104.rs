@@ -1,5 +1,6 @@
 //! The real `iec104` binary against an independent implementation: a c104 (lib60870-C)
-//! station, tests/peers/c104_station.py. Skipped (with a note) when python3 cannot import c104.
+//! station, tests/peers/c104_station.py. Skipped (with a note) when python3 cannot import c104, unless
+//! IEC104_INTEROP=require, which makes a missing peer a failure.
 
 mod common;
 
@@ -37,6 +38,10 @@ async fn c104_station() -> Option<Peer> {
         .await
         .is_ok_and(|s| s.success());
     if !has_c104 {
+        // Under IEC104_INTEROP=require (CI) a missing peer is a failure, not a skip.
+        if std::env::var("IEC104_INTEROP").as_deref() == Ok("require") {
+            panic!("python3 with the c104 package is missing and IEC104_INTEROP=require");
+        }
         eprintln!("skipped: python3 with the c104 package is not available");
         return None;
     }
