@@ -43,8 +43,9 @@
 //!   [oldest unacknowledged, V(S)] are errors.
 //! - **STARTDT/STOPDT** (§5.3): the controlling station sends act and waits for con (t1); the
 //!   controlled station answers con. A controlled station receiving STOPDT act stops sending
-//!   I frames, acknowledges what it received, waits until all its sent I frames are
-//!   acknowledged, then sends STOPDT con (Ed.2 figure 17). A controlling station waiting for
+//!   I frames, acknowledges what it received (with auto release off: once the application
+//!   released it), waits until all its sent I frames are acknowledged, then sends STOPDT con
+//!   (Ed.2 figure 17). A controlling station waiting for
 //!   STOPDT con acknowledges every released I frame at once.
 //!
 //! Choices where the standard leaves room, with the clause they rest on:
@@ -541,8 +542,15 @@ impl Link {
         let n = usize::from(self.released_unacked());
         self.recv_times.drain(..n.min(self.recv_times.len()));
         self.our_ack = self.released;
-        self.ack_flush = false;
+        if self.all_received_acknowledged() {
+            self.ack_flush = false;
+        }
         self.released
+    }
+
+    /// True when our last N(R) covers every received I frame (none unreleased or unacknowledged).
+    fn all_received_acknowledged(&self) -> bool {
+        seq_distance(self.recv_seq, self.our_ack) == 0
     }
 
     /// The next frame to write, if any. Call until `None` after every other call. I frames
@@ -588,10 +596,13 @@ impl Link {
             if due {
                 return Some(Apdu::s(self.acknowledge_released()));
             }
-        } else {
+        } else if self.all_received_acknowledged() {
             self.ack_flush = false;
         }
-        if self.u_out.take(UFunction::StopDtCon) {
+        // Ed.2 §5.3 figure 17: the con follows the acknowledgement of every received I frame.
+        // With auto release off, frames the application has not released yet hold it back
+        // (and `ack_flush` stays on so their acknowledgement goes out as soon as released).
+        if self.all_received_acknowledged() && self.u_out.take(UFunction::StopDtCon) {
             return Some(Apdu::u(UFunction::StopDtCon));
         }
         None

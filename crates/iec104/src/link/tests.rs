@@ -655,6 +655,42 @@ fn controlled_stopdt_with_nothing_outstanding_confirms_at_once() {
     );
 }
 
+/// Ed.2 §5.3 figure 17: on STOPDT act the controlled station first acknowledges the I frames
+/// it received, then confirms. With `auto_release` off the application may see the STOPDT act
+/// before it released the I frame that preceded it: the con must wait for that release.
+#[test]
+fn controlled_stopdt_con_waits_for_the_release_of_received_frames() {
+    let t = Instant::now();
+    let cfg = LinkConfig {
+        auto_release: false,
+        ..LinkConfig::default()
+    };
+    let mut link = controlled(cfg, t);
+    link.handle_apdu(t, i(0, 0)).unwrap();
+    link.handle_apdu(t, i(1, 0)).unwrap();
+    link.handle_apdu(t, u(UFunction::StopDtAct)).unwrap();
+    let tokens: Vec<ReceiveToken> = events(&mut link)
+        .into_iter()
+        .filter_map(|e| match e {
+            LinkEvent::Asdu { token, .. } => Some(token),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(link.state(), LinkState::Stopped);
+    // Nothing released: nothing may be acknowledged, so no con either.
+    assert_eq!(tx(&mut link, t), vec![]);
+    // One released: acknowledged at once (flush), con still held for the second.
+    link.release(tokens[0]);
+    assert_eq!(tx(&mut link, t), vec![Apci::S { recv_seq: 1 }]);
+    // Both released: the acknowledgement, then the con.
+    link.release(tokens[1]);
+    assert_eq!(
+        tx(&mut link, t),
+        vec![Apci::S { recv_seq: 2 }, Apci::U(UFunction::StopDtCon)]
+    );
+    assert_eq!(tx(&mut link, t + secs(30)), vec![]);
+}
+
 #[test]
 fn controlled_rejects_i_frame_while_draining() {
     let t = Instant::now();
@@ -985,6 +1021,11 @@ proptest::proptest! {
                         }
                         proptest::prop_assert!(recv_seq >= last_ack);
                         last_ack = recv_seq;
+                    }
+                    // Ed.2 §5.3 figure 17: STOPDT con only once every received I frame is
+                    // acknowledged.
+                    Apci::U(UFunction::StopDtCon) => {
+                        proptest::prop_assert_eq!(last_ack, link.recv_seq());
                     }
                     Apci::U(_) => {}
                 }
