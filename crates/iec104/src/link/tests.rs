@@ -589,7 +589,28 @@ fn controlled_stopdt_waits_until_everything_sent_is_acknowledged() {
     link.send_asdu(t, asdu(1)).unwrap();
     link.send_asdu(t, asdu(2)).unwrap();
     link.send_asdu(t, asdu(3)).unwrap();
-    let _ = tx(&mut link, t); // I(0), I(1), I(2), I(3); they carried N(R)=1
+    // The received I(0) is acknowledged by the N(R) = 1 the outgoing I frames carry.
+    assert_eq!(
+        tx(&mut link, t),
+        vec![
+            Apci::I {
+                send_seq: 0,
+                recv_seq: 1
+            },
+            Apci::I {
+                send_seq: 1,
+                recv_seq: 1
+            },
+            Apci::I {
+                send_seq: 2,
+                recv_seq: 1
+            },
+            Apci::I {
+                send_seq: 3,
+                recv_seq: 1
+            },
+        ]
+    );
     events(&mut link);
     link.handle_apdu(t, i(1, 0)).unwrap(); // one more received
     link.handle_apdu(t, u(UFunction::StopDtAct)).unwrap();
