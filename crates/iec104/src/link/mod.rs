@@ -455,14 +455,14 @@ impl Link {
         Ok(())
     }
 
-    /// True when `act` was sent (or is queued) and its con is awaited.
+    /// True when `act` was transmitted and its con is awaited. An act only queued (not yet
+    /// returned by [`Link::poll_transmit`]) awaits nothing: the peer has not seen it (§5.3).
     fn awaiting(&self, act: UFunction) -> bool {
         let expected_state = match act {
             UFunction::StartDtAct => LinkState::PendingStart,
             _ => LinkState::PendingStop,
         };
-        self.state == expected_state
-            && (matches!(self.startstop_sent, Some((f, _)) if f == act) || self.u_out.contains(act))
+        self.state == expected_state && matches!(self.startstop_sent, Some((f, _)) if f == act)
     }
 
     /// Checks the timers against `now`. An error (t1) means: close the connection. A t3 expiry

@@ -817,6 +817,33 @@ fn u_frames_that_make_no_sense_for_the_role_are_errors() {
     );
 }
 
+/// §5.3: a con answers an act; one arriving while our act is only queued (not yet on the
+/// wire) answers nothing the peer has seen, so it is a peer error, not our confirmation.
+#[test]
+fn con_for_an_act_not_yet_sent_is_unexpected() {
+    let t = Instant::now();
+    let mut client = Link::new(Role::Controlling, LinkConfig::default(), t).unwrap();
+    client.start(t).unwrap();
+    assert_eq!(
+        client.handle_apdu(t, u(UFunction::StartDtCon)),
+        Err(LinkError::UnexpectedU {
+            function: UFunction::StartDtCon,
+            state: LinkState::PendingStart,
+            role: Role::Controlling
+        })
+    );
+    let mut client = controlling(LinkConfig::default(), t);
+    client.stop(t).unwrap();
+    assert_eq!(
+        client.handle_apdu(t, u(UFunction::StopDtCon)),
+        Err(LinkError::UnexpectedU {
+            function: UFunction::StopDtCon,
+            state: LinkState::PendingStop,
+            role: Role::Controlling
+        })
+    );
+}
+
 #[test]
 fn sequence_numbers_wrap_at_32768() {
     let t = Instant::now();
