@@ -72,7 +72,7 @@ mod error;
 mod tests;
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -97,6 +97,13 @@ pub enum LinkState {
     /// Controlling station: STOPDT act sent, waiting for con. Controlled station: STOPDT act
     /// received, waiting until all sent I frames are acknowledged before confirming.
     PendingStop,
+}
+
+/// True when `now` has reached `at + timer`. A sum `Instant` cannot represent is a deadline
+/// that never comes (no panic on overflow).
+fn reached(now: Instant, at: Instant, timer: Duration) -> bool {
+    at.checked_add(timer)
+        .is_some_and(|deadline| now >= deadline)
 }
 
 /// Identifies a received I frame for [`Link::release`].
@@ -470,7 +477,7 @@ impl Link {
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), LinkError> {
         let t1 = self.config.t1;
         if let Some(sent) = self.unacked.front() {
-            if now >= sent.at + t1 {
+            if reached(now, sent.at, t1) {
                 return Err(LinkError::T1Timeout {
                     awaited: Awaited::Ack {
                         send_seq: self.peer_ack,
@@ -479,14 +486,14 @@ impl Link {
             }
         }
         if let Some((act, at)) = self.startstop_sent {
-            if now >= at + t1 {
+            if reached(now, at, t1) {
                 return Err(LinkError::T1Timeout {
                     awaited: Awaited::Con(act),
                 });
             }
         }
         if let Some(at) = self.testfr_sent {
-            if now >= at + t1 {
+            if reached(now, at, t1) {
                 return Err(LinkError::T1Timeout {
                     awaited: Awaited::Con(UFunction::TestFrAct),
                 });
@@ -504,7 +511,7 @@ impl Link {
         if self.testfr_sent.is_some() || self.u_out.contains(UFunction::TestFrAct) {
             None
         } else {
-            Some(self.last_rx + self.config.t3)
+            self.last_rx.checked_add(self.config.t3)
         }
     }
 
@@ -515,7 +522,9 @@ impl Link {
 
     fn t2_deadline(&self) -> Option<Instant> {
         if self.released_unacked() > 0 {
-            self.recv_times.front().map(|t| *t + self.config.t2)
+            self.recv_times
+                .front()
+                .and_then(|t| t.checked_add(self.config.t2))
         } else {
             None
         }
@@ -526,9 +535,9 @@ impl Link {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let t1 = self.config.t1;
         [
-            self.unacked.front().map(|s| s.at + t1),
-            self.startstop_sent.map(|(_, at)| at + t1),
-            self.testfr_sent.map(|at| at + t1),
+            self.unacked.front().and_then(|s| s.at.checked_add(t1)),
+            self.startstop_sent.and_then(|(_, at)| at.checked_add(t1)),
+            self.testfr_sent.and_then(|at| at.checked_add(t1)),
             self.t2_deadline(),
             self.t3_deadline(),
         ]

@@ -93,6 +93,23 @@ fn config_validation() {
         Err(ConfigError::ZeroTimer("t3"))
     );
     assert_eq!(bad(|c| c.send_queue = 0), Err(ConfigError::SendQueue));
+    assert_eq!(bad(|c| c.t0 = LinkConfig::MAX_TIMER), Ok(()));
+    assert_eq!(
+        bad(|c| c.t3 = Duration::MAX),
+        Err(ConfigError::TimerTooLong {
+            name: "t3",
+            value: Duration::MAX,
+            max: secs(86_400)
+        })
+    );
+    assert_eq!(
+        bad(|c| c.t0 = secs(86_401)),
+        Err(ConfigError::TimerTooLong {
+            name: "t0",
+            value: secs(86_401),
+            max: secs(86_400)
+        })
+    );
     assert!(Link::new(
         Role::Controlled,
         LinkConfig {
@@ -102,6 +119,30 @@ fn config_validation() {
         Instant::now()
     )
     .is_err());
+}
+
+/// A deadline beyond what `Instant` can represent means "never", not a panic: even with a
+/// timer that validation would refuse, every timer path is overflow-free.
+#[test]
+fn huge_timers_do_not_overflow() {
+    let t = Instant::now();
+    let mut link = controlled(LinkConfig::default(), t);
+    link.config.t1 = Duration::MAX;
+    link.config.t2 = Duration::MAX;
+    link.config.t3 = Duration::MAX;
+    link.handle_apdu(t, i(0, 0)).unwrap();
+    link.send_asdu(t, asdu(0)).unwrap();
+    assert_eq!(
+        tx(&mut link, t),
+        vec![Apci::I {
+            send_seq: 0,
+            recv_seq: 1
+        }]
+    );
+    link.handle_apdu(t, i(1, 0)).unwrap();
+    assert_eq!(link.poll_timeout(), None);
+    link.handle_timeout(t + secs(1_000_000)).unwrap();
+    assert_eq!(tx(&mut link, t + secs(1_000_000)), vec![]);
 }
 
 #[test]
