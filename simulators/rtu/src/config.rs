@@ -70,6 +70,12 @@ pub struct StationConfig {
     /// The points.
     #[serde(default, rename = "point")]
     pub points: Vec<PointConfig>,
+    /// Adds this many points of the generated mixed set (as `--points`).
+    #[serde(default)]
+    pub generate: Option<usize>,
+    /// IOA of the first generated point (default 1).
+    #[serde(default)]
+    pub generate_ioa: Option<u32>,
     /// Faults to inject.
     #[serde(default, rename = "fault")]
     pub faults: Vec<FaultSpec>,
@@ -190,6 +196,20 @@ impl Scenario {
 }
 
 impl StationConfig {
+    /// Every point: the configured ones, then the generated set.
+    pub fn all_points(&self) -> Vec<PointConfig> {
+        let mut points = self.points.clone();
+        if let Some(n) = self.generate {
+            let shift = self.generate_ioa.unwrap_or(1).saturating_sub(1);
+            points.extend(generated_points(n).into_iter().map(|mut p| {
+                p.ioa = p.ioa.saturating_add(shift);
+                p.drives = p.drives.map(|d| d.saturating_add(shift));
+                p
+            }));
+        }
+        points
+    }
+
     /// The station's display name.
     pub fn display_name(&self) -> String {
         self.name
@@ -323,5 +343,32 @@ mod tests {
         assert_eq!(points[17].drives, Some(3));
         assert_eq!(points[37].drives, Some(23));
         assert_eq!(points[39].ioa, 40);
+    }
+}
+
+#[cfg(test)]
+mod shipped {
+    use super::*;
+    use crate::points::PointTable;
+
+    #[test]
+    fn shipped_scenarios_parse_and_build() {
+        for (name, text) in [
+            (
+                "substation-110kv.toml",
+                include_str!("../../scenarios/substation-110kv.toml"),
+            ),
+            (
+                "load-test.toml",
+                include_str!("../../scenarios/load-test.toml"),
+            ),
+        ] {
+            let s = Scenario::parse(text, name).unwrap();
+            assert!(!s.stations.is_empty(), "{name}");
+            for st in &s.stations {
+                let table = PointTable::new(&st.all_points()).unwrap();
+                assert!(table.points.len() > 5, "{name}");
+            }
+        }
     }
 }

@@ -146,6 +146,8 @@ fn scenario(args: &Args) -> Result<Scenario, SimError> {
             max_connections: None,
             select_timeout_ms: None,
             points: points.clone(),
+            generate: None,
+            generate_ioa: None,
             faults: Vec::new(),
         })
         .collect();
@@ -176,7 +178,7 @@ fn setup(
         station: name.clone(),
         message,
     };
-    let table = PointTable::new(&c.points).map_err(|e| invalid(e.to_string()))?;
+    let table = PointTable::new(&c.all_points()).map_err(|e| invalid(e.to_string()))?;
     let mut server = ServerConfig::default();
     let link = &mut server.link;
     if let Some(k) = c.k {
