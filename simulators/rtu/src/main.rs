@@ -243,6 +243,7 @@ fn setup(
 }
 
 async fn run(args: Args) -> Result<(), SimError> {
+    let mut term = Terminate::listen();
     let scenario = scenario(&args)?;
     if args.config.is_some() && args.stations != 1 {
         tracing::warn!("--stations is ignored with --config: the file lists the stations");
@@ -298,7 +299,7 @@ async fn run(args: Args) -> Result<(), SimError> {
     drop(log);
     let begun = tokio::time::Instant::now();
     tracing::info!(stations = tasks.len(), "all stations listening");
-    wait_for_end(args.duration).await;
+    wait_for_end(args.duration, &mut term).await;
     let elapsed = begun.elapsed().as_secs_f64();
     let _ = stop_tx.send(true);
     for t in tasks {
@@ -325,30 +326,41 @@ async fn run(args: Args) -> Result<(), SimError> {
     Ok(())
 }
 
+/// SIGTERM, listened for from the start (a signal before the stations listen is not lost).
+struct Terminate {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl Terminate {
+    fn listen() -> Terminate {
+        Terminate {
+            #[cfg(unix)]
+            signal: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok(),
+        }
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        if let Some(s) = &mut self.signal {
+            s.recv().await;
+            return;
+        }
+        std::future::pending::<()>().await
+    }
+}
+
 /// Until --duration is over, Ctrl-C or SIGTERM.
-async fn wait_for_end(duration: Option<f64>) {
+async fn wait_for_end(duration: Option<f64>, term: &mut Terminate) {
     let timer = async {
         match duration.and_then(|d| Duration::try_from_secs_f64(d).ok()) {
             Some(d) => tokio::time::sleep(d).await,
             None => std::future::pending().await,
         }
     };
-    let term = async {
-        #[cfg(unix)]
-        {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending().await,
-            }
-        }
-        #[cfg(not(unix))]
-        std::future::pending::<()>().await
-    };
     tokio::select! {
         _ = timer => tracing::info!("duration over"),
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupted"),
-        _ = term => tracing::info!("terminated"),
+        _ = term.recv() => tracing::info!("terminated"),
     }
 }
