@@ -180,7 +180,7 @@ impl Point {
             period: c.period.filter(|p| *p > 0.0),
             next_periodic: c.period.unwrap_or(0.0),
             group: c.group,
-            command: is_command.then(|| CommandSpec {
+            command: is_command.then_some(CommandSpec {
                 drives: c.drives,
                 delay_ms: c.delay_ms,
                 sbo: c.sbo,
@@ -358,7 +358,7 @@ impl PointTable {
                 ..
             }) = &p.command
             {
-                if table.get(*target).is_none_or(|t| t.is_command()) {
+                if !table.get(*target).is_some_and(|t| !t.is_command()) {
                     return Err(PointError::BadTarget {
                         ioa: p.ioa,
                         target: *target,
