@@ -9,13 +9,13 @@ use serde::Deserialize;
 pub enum FaultKind {
     /// Close every connection of the station.
     DropConnections,
-    /// Stop acknowledging for `duration` seconds, so the client's t1 expires. Needs a server
-    /// hook that does not exist yet (see `/work/notes/sim-findings.md`): logged and skipped.
+    /// Write nothing for `duration` seconds (for ever without it): no acknowledgement, no
+    /// TESTFR con, no I-frame, so the client's t1 expires.
     StopAcknowledging,
     /// Delay every response by `delay_ms` for `duration` seconds (for ever without it).
     DelayResponses,
-    /// Send a malformed frame. Needs a server hook (see `StopAcknowledging`): logged and
-    /// skipped.
+    /// Send a malformed frame (`octets`, default `68 04 47 00 00 00`: a U-frame asking for
+    /// STARTDT and TESTFR at once) to every connection.
     MalformedFrame,
     /// Shut the station down for `down_ms`, then start it again (end of initialization sent).
     Restart,
@@ -60,7 +60,15 @@ pub struct FaultSpec {
     /// burst: how many events (default 1000).
     #[serde(default)]
     pub events: Option<u32>,
+    /// malformed_frame: the octets, in hex (`"68 04 47 00 00 00"`), 1 to 255 of them.
+    #[serde(default)]
+    pub octets: Option<String>,
 }
+
+/// The default malformed frame: start 0x68, length 4, control field 0x47 0x00 0x00 0x00 — a
+/// U-frame (bits 1-2 = 11) with STARTDT act (0x04) and TESTFR act (0x40) both set, which
+/// IEC 60870-5-104 §5.3 does not allow (exactly one function per U-frame).
+pub const MALFORMED: [u8; 6] = [0x68, 0x04, 0x47, 0x00, 0x00, 0x00];
 
 /// A `--fault` argument that cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -103,12 +111,17 @@ impl FaultSpec {
         FaultSpec::deserialize(toml::Value::Table(table)).map_err(|e| err(e.to_string()))
     }
 
-    /// Whether the simulator can inject it with today's server.
-    pub fn supported(&self) -> bool {
-        !matches!(
-            self.kind,
-            FaultKind::StopAcknowledging | FaultKind::MalformedFrame
-        )
+    /// The octets of a malformed frame: `octets` or [`MALFORMED`]; `None` when `octets` is
+    /// not 1 to 255 hex octets.
+    pub fn frame(&self) -> Option<Vec<u8>> {
+        let Some(text) = &self.octets else {
+            return Some(MALFORMED.to_vec());
+        };
+        let octets = text
+            .split_whitespace()
+            .map(|h| u8::from_str_radix(h, 16).ok())
+            .collect::<Option<Vec<u8>>>()?;
+        (1..=255).contains(&octets.len()).then_some(octets)
     }
 }
 
@@ -170,6 +183,10 @@ mod tests {
             .contains("colour"));
         assert!(FaultSpec::parse_arg("kind=explode,at=5").is_err());
         assert!(FaultSpec::parse_arg("burst").is_err());
+        let f = FaultSpec::parse_arg("kind=malformed_frame,at=1,octets=AA 01").unwrap();
+        assert_eq!(f.frame(), Some(vec![0xAA, 0x01]));
+        let f = FaultSpec::parse_arg("kind=malformed_frame,at=1,octets=ZZ").unwrap();
+        assert_eq!(f.frame(), None);
     }
 
     #[test]

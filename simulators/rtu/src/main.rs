@@ -272,8 +272,11 @@ async fn run(args: Args) -> Result<(), SimError> {
         .collect::<Result<Vec<_>, _>>()?;
     for s in &setups {
         for f in &s.faults {
-            if !f.spec.supported() {
-                tracing::warn!(station = %s.name, kind = ?f.spec.kind, "this fault needs a server hook that does not exist yet; it will be logged, not injected");
+            if f.spec.kind == faults::FaultKind::MalformedFrame && f.spec.frame().is_none() {
+                return Err(SimError::Invalid(format!(
+                    "station {}: malformed_frame octets must be 1 to 255 hex octets",
+                    s.name
+                )));
             }
         }
     }

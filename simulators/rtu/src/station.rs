@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::events_log::EventsLog;
-use crate::faults::{FaultKind, Scheduled};
+use crate::faults::{FaultKind, Scheduled, MALFORMED};
 use crate::points::behaviour::Rng;
 use crate::points::{command_base, PointTable};
 
@@ -142,6 +142,8 @@ struct Station {
     selections: HashMap<u32, Selection>,
     delay_ms: Arc<AtomicU64>,
     delay_until: Option<f64>,
+    /// Stop acknowledging: until then (seconds since start; infinite for ever).
+    mute_until: Option<f64>,
     any_started: bool,
     internal_tx: mpsc::Sender<Internal>,
     /// The running server's handle; `None` while restarting.
@@ -184,6 +186,7 @@ pub async fn start(
         selections: HashMap::new(),
         delay_ms: Arc::new(AtomicU64::new(0)),
         delay_until: None,
+        mute_until: None,
         any_started: false,
         internal_tx,
         handle: Some(server.handle.clone()),
@@ -456,6 +459,13 @@ impl Station {
             self.delay_until = None;
             tracing::info!(station = %self.name, "fault over: responses no longer delayed");
         }
+        if self.mute_until.is_some_and(|until| t >= until) {
+            self.mute_until = None;
+            for c in handle.connections() {
+                handle.set_mute(c.id, false);
+            }
+            tracing::info!(station = %self.name, "fault over: acknowledging again");
+        }
         let mut due = Vec::new();
         for f in &mut self.faults {
             if f.fire(t) {
@@ -480,8 +490,25 @@ impl Station {
                     down = Some(Duration::from_millis(spec.down_ms.unwrap_or(1000)));
                 }
                 FaultKind::Burst => self.burst(t, spec.events.unwrap_or(1000)).await,
-                FaultKind::StopAcknowledging | FaultKind::MalformedFrame => {
-                    tracing::warn!(station = %self.name, kind = ?spec.kind, "fault not injected: the iec104 server has no hook for it yet");
+                FaultKind::StopAcknowledging => {
+                    self.mute_until = Some(spec.duration.map_or(f64::INFINITY, |d| t + d));
+                    for c in handle.connections() {
+                        handle.set_mute(c.id, true);
+                    }
+                }
+                FaultKind::MalformedFrame => {
+                    let octets = Bytes::from(spec.frame().unwrap_or_else(|| MALFORMED.to_vec()));
+                    for c in handle.connections() {
+                        let handle = handle.clone();
+                        let octets = octets.clone();
+                        let name = self.name.clone();
+                        // `send_raw` may wait for the connection: not in the station's loop.
+                        tokio::spawn(async move {
+                            if let Err(error) = handle.send_raw(c.id, octets).await {
+                                tracing::info!(station = %name, conn = %c.id, %error, "malformed frame not sent");
+                            }
+                        });
+                    }
                 }
             }
         }
@@ -536,6 +563,9 @@ impl Station {
         match event {
             ServerEvent::Connected { conn, peer, group } => {
                 tracing::info!(station = %self.name, %conn, %peer, group = group.0, "client connected");
+                if self.mute_until.is_some() {
+                    handle.set_mute(conn, true);
+                }
                 let (tx, rx) = mpsc::channel(RESPONSE_BATCHES);
                 tokio::spawn(respond(handle.clone(), conn, rx, self.delay_ms.clone()));
                 self.responders.insert(conn, tx);

@@ -205,10 +205,52 @@ async fn burst_delivers_every_event() {
 }
 
 #[tokio::test]
-async fn unsupported_faults_are_announced() {
-    let (sim, _port) = quiet_sim("unsupported", "kind=stop_acknowledging,at=0").await;
-    assert!(sim.logged("needs a server hook"));
+async fn stop_acknowledging_makes_the_client_t1_expire() {
+    let (sim, port) = quiet_sim("mute", "kind=stop_acknowledging,at=0,from=startdt").await;
+    // An idle link: after t3 = 1 s the client sends TESTFR act; no con comes, t1 = 1 s expires.
+    let mut config = iec104::client::ClientConfig::default();
+    config.link.t1 = Duration::from_secs(1);
+    config.link.t2 = Duration::from_millis(500);
+    config.link.t3 = Duration::from_secs(1);
+    let mut peer = Peer::connect_with(addr(port), config)
+        .await
+        .expect("connect");
+    peer.client.start_dt().await.expect("STARTDT");
+    let reason = peer.closed(BOUND).await;
+    assert!(
+        reason.contains("T1") || reason.contains("t1") || reason.contains("Timeout"),
+        "{reason}"
+    );
     sim.terminate().await;
+}
+
+#[tokio::test]
+async fn malformed_frame_is_reported_by_the_client() {
+    let (sim, port) = quiet_sim("malformed", "kind=malformed_frame,at=0.1,from=startdt").await;
+    let mut peer = Peer::started(addr(port)).await;
+    let reason = peer.closed(BOUND).await;
+    // The client names the bad frame and shows its octets.
+    assert!(reason.contains("Frame"), "{reason}");
+    assert!(reason.to_lowercase().contains("68 04 47"), "{reason}");
+    sim.terminate().await;
+}
+
+#[tokio::test]
+async fn bad_malformed_octets_are_refused_at_start() {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_iec104-sim"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--points",
+            "1",
+            "--fault",
+            "kind=malformed_frame,at=1,octets=XYZ",
+        ])
+        .output()
+        .await
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("hex octets"));
 }
 
 /// The `iec104` command-line client (built by `cargo build -p iec104-cli`, found next to the

@@ -187,7 +187,15 @@ impl Peer {
     pub async fn connect(addr: SocketAddr, auto_release: bool) -> Result<Peer, ClientError> {
         let mut config = ClientConfig::default();
         config.link.auto_release = auto_release;
-        config.link.t0 = Duration::from_secs(5);
+        Peer::connect_with(addr, config).await
+    }
+
+    /// Connects with `config` (t0 bounded to 5 s).
+    pub async fn connect_with(
+        addr: SocketAddr,
+        mut config: ClientConfig,
+    ) -> Result<Peer, ClientError> {
+        config.link.t0 = config.link.t0.min(Duration::from_secs(5));
         let (client, events, conn) = client::connect(addr, config).await?;
         tokio::spawn(conn);
         Ok(Peer { client, events })
