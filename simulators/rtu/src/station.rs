@@ -433,6 +433,9 @@ impl Station {
         let Some(handle) = &self.handle else { return };
         self.log.asdu(&self.name, &asdu, None, now).await;
         self.stats.asdus.fetch_add(1, Ordering::Relaxed);
+        // Waiting events can be many (queue_size per group and station): keep them in exact-size
+        // buffers, not in the builder's spare capacity.
+        let asdu = Bytes::copy_from_slice(&asdu);
         if let Err(error) = handle.enqueue(asdu) {
             tracing::error!(station = %self.name, %error, "event not enqueued");
         }
