@@ -680,8 +680,12 @@ impl Station {
             },
             Element::C_CI_NA_1(qcc) => match cause {
                 Cause::Activation if object.ioa == 0 => {
-                    self.counter_interrogation(conn, &asdu, qcc);
-                    self.log_command(&asdu, "confirmed").await;
+                    let outcome = if self.counter_interrogation(conn, &asdu, qcc) {
+                        "confirmed"
+                    } else {
+                        "rejected_qualifier"
+                    };
+                    self.log_command(&asdu, outcome).await;
                 }
                 Cause::Activation => {
                     self.refuse(conn, &asdu, Cause::UnknownObjectAddress, "unknown_ioa")
@@ -775,15 +779,16 @@ impl Station {
         self.respond(conn, batch);
     }
 
-    /// ActCon, the counters (for a read, or after a freeze), ActTerm.
-    fn counter_interrogation(&mut self, conn: ConnectionId, asdu: &Bytes, qcc: Qcc) {
+    /// ActCon, the counters (for a read, or after a freeze), ActTerm; false (and a negative
+    /// ActCon) for a request qualifier other than 1..=5.
+    fn counter_interrogation(&mut self, conn: ConnectionId, asdu: &Bytes, qcc: Qcc) -> bool {
         let rqt = qcc.request();
         let group = match rqt {
             5 => None,
             1..=4 => Some(rqt),
             _ => {
                 self.respond(conn, vec![mirror(asdu, Cause::ActivationCon, true)]);
-                return;
+                return false;
             }
         };
         let cause = match group {
@@ -818,6 +823,7 @@ impl Station {
         batch.extend(packer.finish());
         batch.push(mirror(asdu, Cause::ActivationTerm, false));
         self.respond(conn, batch);
+        true
     }
 
     /// A process command (C_SC, C_DC, C_RC, C_SE, C_BO with or without time tag).
