@@ -198,26 +198,22 @@ pub async fn start(
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last = Instant::now();
-        loop {
-            tokio::select! {
-                _ = shutdown.changed() => break,
-                event = next_event(&mut running) => match event {
-                    Some(event) => {
-                        if let Some(server) = &running {
-                            let handle = server.handle.clone();
-                            station.on_server_event(&handle, event).await;
-                        }
-                    }
-                    None => {
-                        tracing::warn!(station = %station.name, "server ended");
-                        running = None;
-                    }
-                },
-                Some(msg) = internal_rx.recv() => {
-                    if running.is_some() {
-                        station.complete(msg).await;
-                    }
+        // Faults due at t = 0 act before anything else (the interval's first tick may come a
+        // millisecond late, after a quick client's first command).
+        if let Some(handle) = station.handle.clone() {
+            if let Some(down) = station.run_faults(&handle, 0.0).await {
+                if let Some(server) = running.take() {
+                    stop_server(server).await;
                 }
+                station.went_down();
+                down_until = Some(Instant::now() + down);
+            }
+        }
+        loop {
+            // Biased, the tick first: faults due at t = 0 act before the first command.
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => break,
                 scheduled = tick.tick() => {
                     let now = Instant::now();
                     station.note_lateness(now.saturating_duration_since(scheduled));
@@ -248,11 +244,26 @@ pub async fn start(
                             if let Some(server) = running.take() {
                                 stop_server(server).await;
                             }
-                            station.handle = None;
-                            station.responders.clear();
-                            station.selections.clear();
+                            station.went_down();
                             down_until = Some(now + down);
                         }
+                    }
+                }
+                event = next_event(&mut running) => match event {
+                    Some(event) => {
+                        if let Some(server) = &running {
+                            let handle = server.handle.clone();
+                            station.on_server_event(&handle, event).await;
+                        }
+                    }
+                    None => {
+                        tracing::warn!(station = %station.name, "server ended");
+                        running = None;
+                    }
+                },
+                Some(msg) = internal_rx.recv() => {
+                    if running.is_some() {
+                        station.complete(msg).await;
                     }
                 }
             }
@@ -343,6 +354,13 @@ impl Packer {
 }
 
 impl Station {
+    /// The server was shut down (restart fault): no handle, no connections, no selects.
+    fn went_down(&mut self) {
+        self.handle = None;
+        self.responders.clear();
+        self.selections.clear();
+    }
+
     fn now_utc(&self) -> DateTime<Utc> {
         Utc::now() + self.clock_offset
     }

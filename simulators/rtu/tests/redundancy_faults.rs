@@ -238,8 +238,9 @@ async fn delayed_responses_arrive_late_but_arrive() {
         .await;
     assert!(
         sent.elapsed() >= Duration::from_millis(600),
-        "{:?}",
-        sent.elapsed()
+        "{:?} {got:#?}\n{}",
+        sent.elapsed(),
+        sim.stderr.lock().unwrap().join("\n")
     );
     assert_eq!(got.len(), 4, "ActCon, two data ASDUs, ActTerm: {got:#?}");
     sim.terminate().await;
