@@ -155,8 +155,18 @@ async fn events_log_is_flushed_while_running() {
             .objects
             .len();
     }
-    // Logged before they were sent; written out within 100 ms (waited 3 times that here).
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Logged before they were sent; written out within 100 ms while the simulator runs (the
+    // file is looked at for up to 1 s, for a loaded machine).
+    let complete_lines = || {
+        std::fs::read_to_string(&log)
+            .map(|t| t.matches('\n').count())
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while complete_lines() < 200 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(complete_lines(), 200);
     assert_eq!(read_jsonl(&log).len(), 200);
     sim.terminate().await;
 }
