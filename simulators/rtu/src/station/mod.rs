@@ -16,6 +16,7 @@ use iec104::server::{
 use iec104::time::Cp56Time2a;
 use iec104::{Cause, Cot, TypeId};
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::events_log::EventsLog;
@@ -113,12 +114,14 @@ enum Internal {
 struct Running {
     handle: ServerHandle,
     events: ServerEvents,
-    task: tokio::task::JoinHandle<Result<(), ServerError>>,
+    /// The server's run future, owned here: aborted when the station future is dropped.
+    task: JoinSet<Result<(), ServerError>>,
 }
 
 async fn start_server(addr: SocketAddr, config: &ServerConfig) -> Result<Running, ServerError> {
     let (handle, events, run) = Server::bind(addr, config.clone()).await?;
-    let task = tokio::spawn(run);
+    let mut task = JoinSet::new();
+    task.spawn(run);
     Ok(Running {
         handle,
         events,
@@ -152,15 +155,19 @@ struct Station {
     internal_tx: mpsc::Sender<Internal>,
     /// The running server's handle; `None` while restarting.
     handle: Option<ServerHandle>,
+    /// Helper tasks (responders, delayed completions, raw sends), owned by the station's
+    /// future: nothing outlives it.
+    tasks: JoinSet<()>,
 }
 
-/// Binds the station's port; the returned future runs it until `shutdown` turns true.
+/// Binds the station's port; returns the bound address and the future that runs the station
+/// until `shutdown` turns true.
 pub async fn start(
     setup: StationSetup,
     log: EventsLog,
     stats: Arc<Stats>,
     mut shutdown: watch::Receiver<bool>,
-) -> Result<impl std::future::Future<Output = ()>, StationError> {
+) -> Result<(SocketAddr, impl std::future::Future<Output = ()> + Send), StationError> {
     let name = setup.name.clone();
     let server = start_server(setup.addr, &setup.server)
         .await
@@ -194,8 +201,9 @@ pub async fn start(
         any_started: false,
         internal_tx,
         handle: Some(server.handle.clone()),
+        tasks: JoinSet::new(),
     };
-    Ok(async move {
+    Ok((addr, async move {
         let mut running = Some(server);
         // While restarting: when the station comes back.
         let mut down_until: Option<Instant> = None;
@@ -270,12 +278,14 @@ pub async fn start(
                         station.complete(msg).await;
                     }
                 }
+                // Reaps finished helper tasks (their results are `()`).
+                Some(_) = station.tasks.join_next(), if !station.tasks.is_empty() => {}
             }
         }
         if let Some(server) = running.take() {
             stop_server(server).await;
         }
-    })
+    }))
 }
 
 async fn next_event(running: &mut Option<Running>) -> Option<ServerEvent> {
@@ -287,7 +297,8 @@ async fn next_event(running: &mut Option<Running>) -> Option<ServerEvent> {
 
 async fn stop_server(server: Running) {
     server.handle.shutdown();
-    let _ = tokio::time::timeout(Duration::from_secs(5), server.task).await;
+    let mut task = server.task;
+    let _ = tokio::time::timeout(Duration::from_secs(5), task.join_next()).await;
 }
 
 impl Station {
@@ -461,7 +472,7 @@ impl Station {
                         let octets = octets.clone();
                         let name = self.name.clone();
                         // `send_raw` may wait for the connection: not in the station's loop.
-                        tokio::spawn(async move {
+                        self.tasks.spawn(async move {
                             if let Err(error) = handle.send_raw(c.id, octets).await {
                                 tracing::info!(station = %name, conn = %c.id, %error, "malformed frame not sent");
                             }
@@ -525,7 +536,8 @@ impl Station {
                     handle.set_mute(conn, true);
                 }
                 let (tx, rx) = mpsc::channel(RESPONSE_BATCHES);
-                tokio::spawn(respond(handle.clone(), conn, rx, self.delay_ms.clone()));
+                self.tasks
+                    .spawn(respond(handle.clone(), conn, rx, self.delay_ms.clone()));
                 self.responders.insert(conn, tx);
             }
             ServerEvent::Refused { peer } => {

@@ -333,7 +333,7 @@ impl Station {
         } else {
             let tx = self.internal_tx.clone();
             let delay = Duration::from_millis(spec.delay_ms);
-            tokio::spawn(async move {
+            self.tasks.spawn(async move {
                 tokio::time::sleep(delay).await;
                 let _ = tx.send(done).await;
             });
