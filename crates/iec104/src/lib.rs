@@ -6,7 +6,9 @@
 //! - [`asdu`]: ASDUs and information elements, with a zero-copy view for decoding;
 //! - [`link`]: the link layer state machine (k/w windows, t0–t3, STARTDT/STOPDT/TESTFR),
 //!   sans-IO: events and time in, frames and events out;
-//! - [`client`] and [`server`]: tokio sessions over the state machine.
+//! - [`client`] and [`server`]: tokio sessions over the state machine;
+//! - `json` (cargo feature `json`, on by default): the JSON representation of objects and
+//!   commands (`docs/json.md`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -16,8 +18,11 @@ pub mod client;
 pub mod codec;
 pub mod cot;
 pub mod hex;
+#[cfg(feature = "json")]
+pub mod json;
 pub mod link;
 pub mod server;
+pub mod time;
 pub mod type_id;
 
 pub use apci::{Apci, Apdu, FrameError, UFunction};
