@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -17,6 +17,7 @@ use crate::apci::Apdu;
 use crate::codec::{ApduCodec, CodecError};
 use crate::hex::HexHead;
 use crate::link::{Link, LinkEvent, LinkState, Role, SendError};
+use crate::session::{apdu_hex, flush_link, now, FlushError, OVERDUE_READS};
 
 /// Unregisters the connection however its future ends (even when dropped): its events in
 /// flight go back to its group.
@@ -136,22 +137,12 @@ struct Conn {
     held: Option<Bytes>,
 }
 
-/// The link's clock: tokio's, so that tests with paused time drive the timers.
-fn now() -> std::time::Instant {
-    Instant::now().into_std()
-}
-
 fn codec_reason(error: CodecError) -> CloseReason {
     match error {
         CodecError::Io(e) => CloseReason::Io(e),
         other => CloseReason::Codec(other),
     }
 }
-
-/// Frames already waiting in the socket that are read before an overdue timer is judged (the
-/// acknowledgement that stops t1 may be among them); bounded so that a peer sending without
-/// pause cannot hold the timers off.
-const OVERDUE_READS: usize = 64;
 
 impl Conn {
     async fn drive(&mut self, stream: TcpStream) -> CloseReason {
@@ -355,18 +346,9 @@ fn on_frame(link: &mut Link, frame: Option<Result<Apdu, CodecError>>) -> Result<
             link.handle_apdu(now(), apdu)
                 .map_err(|error| CloseReason::Link {
                     error,
-                    frame: Some(frame_hex(&received)),
+                    frame: Some(apdu_hex(&received)),
                 })
         }
-    }
-}
-
-/// The received frame's octets (bounded), re-encoded from its decoded form.
-fn frame_hex(apdu: &Apdu) -> HexHead {
-    let mut octets = BytesMut::with_capacity(apdu.wire_len());
-    match crate::apci::encode(&mut octets, apdu) {
-        Ok(()) => HexHead::new(&octets),
-        Err(_) => HexHead::new(&apdu.asdu),
     }
 }
 
@@ -377,8 +359,7 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-/// Writes every frame the link has; a peer that does not read for t1 is dead (the link's
-/// timers cannot run while a write is blocked). Muted: the frames are discarded.
+/// Writes every frame the link has, bounded by t1. Muted: the frames are discarded.
 async fn transmit(
     framed: &mut Framed<TcpStream, ApduCodec>,
     link: &mut Link,
@@ -389,20 +370,10 @@ async fn transmit(
         while link.poll_transmit(now()).is_some() {}
         return Ok(());
     }
-    let write = async {
-        let mut any = false;
-        while let Some(apdu) = link.poll_transmit(now()) {
-            framed.feed(apdu).await.map_err(codec_reason)?;
-            any = true;
-        }
-        if any {
-            SinkExt::<Apdu>::flush(framed).await.map_err(codec_reason)?;
-        }
-        Ok(())
-    };
-    tokio::time::timeout(t1, write)
-        .await
-        .unwrap_or(Err(CloseReason::WriteTimeout))
+    flush_link(framed, link, t1).await.map_err(|e| match e {
+        FlushError::Timeout => CloseReason::WriteTimeout,
+        FlushError::Codec(e) => codec_reason(e),
+    })
 }
 
 /// Writes raw octets (fault injection) after everything written so far.

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, Notify};
@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, Notify};
 use super::group::Group;
 use super::mode::{RedundancyMode, Selection};
 use super::{ConnectionId, ConnectionInfo, GroupId, GroupInfo, LocalClose};
+use crate::session::lock;
 
 /// Responses waiting for one connection (beyond the link's own queue); `send_to` waits
 /// when this is full.
@@ -108,11 +109,6 @@ struct Inner {
 /// Groups and connections of one server.
 pub(crate) struct Registry {
     inner: Mutex<Inner>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding the lock leaves plain data behind; go on with it.
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Registry {
