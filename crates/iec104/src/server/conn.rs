@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::codec::Framed;
 
-use super::registry::{ConnSignal, Registration, Registry};
+use super::registry::{ConnSignal, Registration, Registry, Response};
 use super::{CloseReason, ConnectionId, GroupId, ServerConfig, ServerEvent};
 use crate::apci::Apdu;
 use crate::codec::{ApduCodec, CodecError};
@@ -128,13 +128,14 @@ struct Conn {
     events: mpsc::Sender<ServerEvent>,
     config: Arc<ServerConfig>,
     signal: Arc<ConnSignal>,
-    responses: mpsc::Receiver<Bytes>,
+    responses: mpsc::Receiver<Response>,
     raw: mpsc::Receiver<Bytes>,
     /// For every I-frame handed to the link and not yet acknowledged, in order: whether it
     /// is a group event (true) or a response to this connection (false). At most k long.
     kinds: VecDeque<bool>,
-    /// A response the link refused, sent first when there is room again.
-    held: Option<Bytes>,
+    /// The next response: received but waiting for room, for the events it must follow, or
+    /// because the link refused it.
+    held: Option<Response>,
 }
 
 fn codec_reason(error: CodecError) -> CloseReason {
@@ -193,10 +194,9 @@ impl Conn {
                         return reason;
                     }
                 }
-                response = self.responses.recv(), if room => {
-                    if let Some(asdu) = response {
-                        self.push(&mut link, asdu, false);
-                    }
+                response = self.responses.recv(), if room && self.held.is_none() => {
+                    // Sent by `feed` at the top of the loop.
+                    self.held = response;
                 }
                 _ = self.signal.wake.notified(), if room => {}
                 _ = self.signal.control.notified() => {}
@@ -287,20 +287,28 @@ impl Conn {
             && link.unacknowledged_len() + link.queued_len() < usize::from(link.config().k)
     }
 
-    /// Hands responses (first) and group events to the link while there is room; returns how
-    /// many.
+    /// Hands responses (first, unless they must follow events) and group events to the link
+    /// while there is room; returns how many.
     fn feed(&mut self, link: &mut Link) -> usize {
         let mut fed = 0;
         while self.has_room(link) {
-            let next = match self.held.take() {
-                Some(asdu) => Some((asdu, false)),
-                None => match self.responses.try_recv() {
-                    Ok(asdu) => Some((asdu, false)),
-                    Err(_) => self
-                        .registry
+            let response = self.held.take().or_else(|| self.responses.try_recv().ok());
+            let next = match response {
+                Some(r)
+                    if r.after
+                        .is_some_and(|n| !self.registry.handed_out_before(self.group, n)) =>
+                {
+                    // Events enqueued before this response go first.
+                    self.held = Some(r);
+                    self.registry
                         .next_event(self.id, self.group)
-                        .map(|e| (e, true)),
-                },
+                        .map(|e| (e, true))
+                }
+                Some(r) => Some((r.asdu, false)),
+                None => self
+                    .registry
+                    .next_event(self.id, self.group)
+                    .map(|e| (e, true)),
             };
             let Some((asdu, is_event)) = next else { break };
             if !self.push(link, asdu, is_event) {
@@ -327,7 +335,10 @@ impl Conn {
                 if is_event {
                     self.registry.unsend(self.id, self.group, !drop);
                 } else if !drop {
-                    self.held = Some(error.into_asdu());
+                    self.held = Some(Response {
+                        asdu: error.into_asdu(),
+                        after: None,
+                    });
                 }
                 false
             }
