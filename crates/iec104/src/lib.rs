@@ -22,6 +22,7 @@ pub mod hex;
 pub mod json;
 pub mod link;
 pub mod server;
+mod session;
 pub mod time;
 pub mod type_id;
 

@@ -4,17 +4,17 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use bytes::BytesMut;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::Framed;
 
 use super::{lock, ClientError, ClientEvent, CloseReason, Command, SendRequest, Shared};
-use crate::apci::{self, Apdu};
+use crate::apci::Apdu;
 use crate::codec::{ApduCodec, CodecError};
 use crate::hex::HexHead;
 use crate::link::{Link, LinkError, LinkEvent, SendError};
+use crate::session::{apdu_hex, flush_link, now, FlushError, OVERDUE_READS};
 
 /// Everything the connection future owns besides the stream.
 pub(super) struct Parts {
@@ -27,10 +27,6 @@ pub(super) struct Parts {
 
 type Reply = oneshot::Sender<Result<(), ClientError>>;
 
-fn now() -> std::time::Instant {
-    tokio::time::Instant::now().into_std()
-}
-
 fn codec_error(e: CodecError) -> ClientError {
     match e {
         CodecError::Io(e) => e.into(),
@@ -40,15 +36,6 @@ fn codec_error(e: CodecError) -> ClientError {
             error,
             bytes: HexHead::new(&[]),
         },
-    }
-}
-
-/// Hex of a received APDU for the log (re-serialised: the codec keeps only the ASDU slice).
-fn apdu_hex(apdu: &Apdu) -> HexHead {
-    let mut buf = BytesMut::with_capacity(apdu.wire_len());
-    match apci::encode(&mut buf, apdu) {
-        Ok(()) => HexHead::new(&buf),
-        Err(_) => HexHead::new(&apdu.asdu),
     }
 }
 
@@ -168,21 +155,12 @@ where
     let mut sends_open = true;
     loop {
         // Write everything the link has to say, bounded by t1 so a stuck peer cannot hang us.
-        let write = async {
-            let mut wrote = false;
-            while let Some(apdu) = st.link.poll_transmit(now()) {
-                framed.feed(apdu).await?;
-                wrote = true;
-            }
-            if wrote {
-                SinkExt::<Apdu>::flush(&mut framed).await?;
-            }
-            Ok::<(), CodecError>(())
-        };
-        tokio::time::timeout(t1, write)
+        flush_link(&mut framed, &mut st.link, t1)
             .await
-            .map_err(|_| ClientError::WriteTimeout(t1))?
-            .map_err(codec_error)?;
+            .map_err(|e| match e {
+                FlushError::Timeout => ClientError::WriteTimeout(t1),
+                FlushError::Codec(e) => codec_error(e),
+            })?;
         st.collect_events();
         let deadline = st.link.poll_timeout().map(tokio::time::Instant::from_std);
         let can_send = st.link.can_send();
@@ -199,7 +177,19 @@ where
             }
             _ = async { tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)).await },
                 if deadline.is_some() => {
-                st.link.handle_timeout(now()).map_err(|e| link_error(e, None))?;
+                // Frames already received (reading pauses while the application is behind)
+                // may hold the acknowledgement t1 waits for: read them first, a bounded number,
+                // and no more than a bounded backlog of events.
+                let mut read = 0;
+                while read < OVERDUE_READS && st.pending.len() < OVERDUE_READS {
+                    let Some(frame) = framed.next().now_or_never() else { break };
+                    on_frame(st, frame)?;
+                    st.collect_events();
+                    read += 1;
+                }
+                if st.link.poll_timeout().is_some_and(|at| at <= now()) {
+                    st.link.handle_timeout(now()).map_err(|e| link_error(e, None))?;
+                }
             }
             permit = events.reserve(), if !st.pending.is_empty() => match permit {
                 Ok(permit) => {
@@ -231,15 +221,19 @@ where
                     let _ = reply.send(result);
                 }
             }
-            frame = framed.next(), if read_ok => match frame {
-                Some(Ok(apdu)) => {
-                    if let Err(e) = st.link.handle_apdu(now(), apdu.clone()) {
-                        return Err(link_error(e, Some(&apdu)));
-                    }
-                }
-                Some(Err(e)) => return Err(codec_error(e)),
-                None => return Err(ClientError::PeerClosed),
-            },
+            frame = framed.next(), if read_ok => on_frame(st, frame)?,
         }
+    }
+}
+
+/// Processes one received frame (or the end of the stream).
+fn on_frame(st: &mut State, frame: Option<Result<Apdu, CodecError>>) -> Result<(), ClientError> {
+    match frame {
+        Some(Ok(apdu)) => st
+            .link
+            .handle_apdu(now(), apdu.clone())
+            .map_err(|e| link_error(e, Some(&apdu))),
+        Some(Err(e)) => Err(codec_error(e)),
+        None => Err(ClientError::PeerClosed),
     }
 }

@@ -174,9 +174,7 @@ struct Shared {
     reason: Mutex<Option<CloseReason>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
+use crate::session::lock;
 
 /// Cloneable handle to send commands to a client connection.
 #[derive(Clone)]

@@ -463,3 +463,42 @@ async fn peer_that_stops_acknowledging_over_tcp_is_closed_after_t1() {
         "{elapsed:?}"
     );
 }
+
+/// Review finding F4: while the application is behind, reading pauses; the acknowledgement
+/// that arrived meanwhile must still count before t1 is judged.
+#[tokio::test(start_paused = true)]
+async fn a_slow_application_does_not_make_t1_blame_the_peer() {
+    let mut config = ClientConfig {
+        event_capacity: 1,
+        ..ClientConfig::default()
+    };
+    // No test frames: the peer here answers nothing.
+    config.link.t3 = Duration::from_secs(3600);
+    let mut s = started(setup_mem(config)).await;
+    s.client
+        .send(Bytes::from_static(&[0x64, 0x01]))
+        .await
+        .unwrap();
+    // I frame N(S)=0, N(R)=0, length 4 + 2 = 6.
+    expect(
+        &mut s.peer,
+        &[0x68, 0x06, 0x00, 0x00, 0x00, 0x00, 0x64, 0x01],
+    )
+    .await;
+    // Three I frames fill the event channel (capacity 1) and the pending event, so the
+    // client stops reading; then the S frame N(R)=1 acknowledging our I frame.
+    for ns in 0..3 {
+        s.peer.write_all(&i_frame(ns)).await.unwrap();
+    }
+    s.peer.write_all(&s_frame(1)).await.unwrap();
+    // A minute of virtual time: t1 (15 s) would have expired without that S frame.
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    for ns in 0..3 {
+        assert_eq!(
+            next_asdu(&mut s.events).await.0,
+            Bytes::from(vec![0xAB, ns])
+        );
+    }
+    s.client.close();
+    assert!(s.conn.await.unwrap().is_ok());
+}

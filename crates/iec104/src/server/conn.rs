@@ -4,19 +4,20 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::codec::Framed;
 
-use super::registry::{ConnSignal, Registration, Registry};
+use super::registry::{ConnSignal, Registration, Registry, Response};
 use super::{CloseReason, ConnectionId, GroupId, ServerConfig, ServerEvent};
 use crate::apci::Apdu;
 use crate::codec::{ApduCodec, CodecError};
 use crate::hex::HexHead;
 use crate::link::{Link, LinkEvent, LinkState, Role, SendError};
+use crate::session::{apdu_hex, flush_link, now, FlushError, OVERDUE_READS};
 
 /// Unregisters the connection however its future ends (even when dropped): its events in
 /// flight go back to its group.
@@ -127,18 +128,14 @@ struct Conn {
     events: mpsc::Sender<ServerEvent>,
     config: Arc<ServerConfig>,
     signal: Arc<ConnSignal>,
-    responses: mpsc::Receiver<Bytes>,
+    responses: mpsc::Receiver<Response>,
     raw: mpsc::Receiver<Bytes>,
     /// For every I-frame handed to the link and not yet acknowledged, in order: whether it
     /// is a group event (true) or a response to this connection (false). At most k long.
     kinds: VecDeque<bool>,
-    /// A response the link refused, sent first when there is room again.
-    held: Option<Bytes>,
-}
-
-/// The link's clock: tokio's, so that tests with paused time drive the timers.
-fn now() -> std::time::Instant {
-    Instant::now().into_std()
+    /// The next response: received but waiting for room, for the events it must follow, or
+    /// because the link refused it.
+    held: Option<Response>,
 }
 
 fn codec_reason(error: CodecError) -> CloseReason {
@@ -147,11 +144,6 @@ fn codec_reason(error: CodecError) -> CloseReason {
         other => CloseReason::Codec(other),
     }
 }
-
-/// Frames already waiting in the socket that are read before an overdue timer is judged (the
-/// acknowledgement that stops t1 may be among them); bounded so that a peer sending without
-/// pause cannot hold the timers off.
-const OVERDUE_READS: usize = 64;
 
 impl Conn {
     async fn drive(&mut self, stream: TcpStream) -> CloseReason {
@@ -202,10 +194,9 @@ impl Conn {
                         return reason;
                     }
                 }
-                response = self.responses.recv(), if room => {
-                    if let Some(asdu) = response {
-                        self.push(&mut link, asdu, false);
-                    }
+                response = self.responses.recv(), if room && self.held.is_none() => {
+                    // Sent by `feed` at the top of the loop.
+                    self.held = response;
                 }
                 _ = self.signal.wake.notified(), if room => {}
                 _ = self.signal.control.notified() => {}
@@ -296,20 +287,28 @@ impl Conn {
             && link.unacknowledged_len() + link.queued_len() < usize::from(link.config().k)
     }
 
-    /// Hands responses (first) and group events to the link while there is room; returns how
-    /// many.
+    /// Hands responses (first, unless they must follow events) and group events to the link
+    /// while there is room; returns how many.
     fn feed(&mut self, link: &mut Link) -> usize {
         let mut fed = 0;
         while self.has_room(link) {
-            let next = match self.held.take() {
-                Some(asdu) => Some((asdu, false)),
-                None => match self.responses.try_recv() {
-                    Ok(asdu) => Some((asdu, false)),
-                    Err(_) => self
-                        .registry
+            let response = self.held.take().or_else(|| self.responses.try_recv().ok());
+            let next = match response {
+                Some(r)
+                    if r.after
+                        .is_some_and(|n| !self.registry.handed_out_before(self.group, n)) =>
+                {
+                    // Events enqueued before this response go first.
+                    self.held = Some(r);
+                    self.registry
                         .next_event(self.id, self.group)
-                        .map(|e| (e, true)),
-                },
+                        .map(|e| (e, true))
+                }
+                Some(r) => Some((r.asdu, false)),
+                None => self
+                    .registry
+                    .next_event(self.id, self.group)
+                    .map(|e| (e, true)),
             };
             let Some((asdu, is_event)) = next else { break };
             if !self.push(link, asdu, is_event) {
@@ -336,7 +335,10 @@ impl Conn {
                 if is_event {
                     self.registry.unsend(self.id, self.group, !drop);
                 } else if !drop {
-                    self.held = Some(error.into_asdu());
+                    self.held = Some(Response {
+                        asdu: error.into_asdu(),
+                        after: None,
+                    });
                 }
                 false
             }
@@ -355,18 +357,9 @@ fn on_frame(link: &mut Link, frame: Option<Result<Apdu, CodecError>>) -> Result<
             link.handle_apdu(now(), apdu)
                 .map_err(|error| CloseReason::Link {
                     error,
-                    frame: Some(frame_hex(&received)),
+                    frame: Some(apdu_hex(&received)),
                 })
         }
-    }
-}
-
-/// The received frame's octets (bounded), re-encoded from its decoded form.
-fn frame_hex(apdu: &Apdu) -> HexHead {
-    let mut octets = BytesMut::with_capacity(apdu.wire_len());
-    match crate::apci::encode(&mut octets, apdu) {
-        Ok(()) => HexHead::new(&octets),
-        Err(_) => HexHead::new(&apdu.asdu),
     }
 }
 
@@ -377,8 +370,7 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-/// Writes every frame the link has; a peer that does not read for t1 is dead (the link's
-/// timers cannot run while a write is blocked). Muted: the frames are discarded.
+/// Writes every frame the link has, bounded by t1. Muted: the frames are discarded.
 async fn transmit(
     framed: &mut Framed<TcpStream, ApduCodec>,
     link: &mut Link,
@@ -389,20 +381,10 @@ async fn transmit(
         while link.poll_transmit(now()).is_some() {}
         return Ok(());
     }
-    let write = async {
-        let mut any = false;
-        while let Some(apdu) = link.poll_transmit(now()) {
-            framed.feed(apdu).await.map_err(codec_reason)?;
-            any = true;
-        }
-        if any {
-            SinkExt::<Apdu>::flush(framed).await.map_err(codec_reason)?;
-        }
-        Ok(())
-    };
-    tokio::time::timeout(t1, write)
-        .await
-        .unwrap_or(Err(CloseReason::WriteTimeout))
+    flush_link(framed, link, t1).await.map_err(|e| match e {
+        FlushError::Timeout => CloseReason::WriteTimeout,
+        FlushError::Codec(e) => codec_reason(e),
+    })
 }
 
 /// Writes raw octets (fault injection) after everything written so far.

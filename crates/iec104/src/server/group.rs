@@ -25,10 +25,19 @@ use super::ConnectionId;
 #[derive(Debug)]
 pub struct Group {
     capacity: usize,
-    waiting: VecDeque<Bytes>,
-    in_flight: VecDeque<Bytes>,
+    waiting: VecDeque<Queued>,
+    in_flight: VecDeque<Queued>,
     active: Option<ConnectionId>,
     dropped: u64,
+    /// Number of the next enqueued event (numbers grow by one per event).
+    next_number: u64,
+}
+
+/// An event and its number (for [`Group::handed_out_before`]).
+#[derive(Debug, Clone)]
+struct Queued {
+    number: u64,
+    asdu: Bytes,
 }
 
 impl Group {
@@ -42,6 +51,7 @@ impl Group {
             in_flight: VecDeque::new(),
             active: None,
             dropped: 0,
+            next_number: 0,
         }
     }
 
@@ -58,8 +68,25 @@ impl Group {
         } else {
             None
         };
-        self.waiting.push_back(asdu);
+        self.waiting.push_back(Queued {
+            number: self.next_number,
+            asdu,
+        });
+        self.next_number += 1;
         dropped
+    }
+
+    /// The number the next enqueued event will get: every event enqueued so far has a lower
+    /// one. See [`Group::handed_out_before`].
+    pub fn next_number(&self) -> u64 {
+        self.next_number
+    }
+
+    /// True when no event numbered below `number` waits any more: each was handed to a
+    /// connection ([`Group::next_event`]) or dropped. An event sent and then queued again
+    /// (its connection closed) waits again, so this becomes false until it is resent.
+    pub fn handed_out_before(&self, number: u64) -> bool {
+        self.waiting.front().map_or(true, |q| q.number >= number)
     }
 
     /// Makes `conn` the started connection of the group. Returns the connection that was
@@ -99,8 +126,9 @@ impl Group {
         if self.active != Some(conn) {
             return None;
         }
-        let asdu = self.waiting.pop_front()?;
-        self.in_flight.push_back(asdu.clone());
+        let queued = self.waiting.pop_front()?;
+        let asdu = queued.asdu.clone();
+        self.in_flight.push_back(queued);
         Some(asdu)
     }
 
@@ -123,11 +151,11 @@ impl Group {
         if self.active != Some(conn) {
             return false;
         }
-        let Some(asdu) = self.in_flight.pop_back() else {
+        let Some(queued) = self.in_flight.pop_back() else {
             return false;
         };
         if requeue {
-            self.waiting.push_front(asdu);
+            self.waiting.push_front(queued);
             while self.waiting.len() > self.capacity {
                 self.drop_oldest();
             }
@@ -153,14 +181,14 @@ impl Group {
     fn drop_oldest(&mut self) -> Option<Bytes> {
         let oldest = self.waiting.pop_front()?;
         self.dropped += 1;
-        Some(oldest)
+        Some(oldest.asdu)
     }
 
     /// In-flight events go back to the front of the waiting queue, oldest first; if that
     /// overflows the queue, the oldest are dropped and counted.
     fn requeue_in_flight(&mut self) {
-        while let Some(asdu) = self.in_flight.pop_back() {
-            self.waiting.push_front(asdu);
+        while let Some(queued) = self.in_flight.pop_back() {
+            self.waiting.push_front(queued);
         }
         while self.waiting.len() > self.capacity {
             self.drop_oldest();
@@ -302,6 +330,28 @@ mod tests {
         assert!(g.unsend(A, false));
         assert_eq!(take_all(&mut g, A), Vec::<u8>::new(), "3 forgotten");
         assert_eq!(g.in_flight_len(), 2);
+    }
+
+    #[test]
+    fn numbers_tell_when_earlier_events_are_handed_out() {
+        let mut g = Group::new(8);
+        assert!(g.handed_out_before(g.next_number()), "nothing enqueued");
+        g.enqueue(ev(1));
+        g.enqueue(ev(2));
+        let barrier = g.next_number();
+        g.enqueue(ev(3));
+        assert!(!g.handed_out_before(barrier));
+        g.activate(A);
+        assert_eq!(g.next_event(A).map(|b| b[0]), Some(1));
+        assert!(!g.handed_out_before(barrier));
+        assert_eq!(g.next_event(A).map(|b| b[0]), Some(2));
+        assert!(g.handed_out_before(barrier), "3 is after the barrier");
+        // A closes unacknowledged: 1 and 2 wait again.
+        g.deactivate(A);
+        assert!(!g.handed_out_before(barrier));
+        g.activate(B);
+        assert_eq!(take_all(&mut g, B), [1, 2, 3]);
+        assert!(g.handed_out_before(g.next_number()));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::Notify;
 
-use super::registry::Registry;
+use super::registry::{Registry, Response};
 use super::{ConnectionId, ConnectionInfo, GroupId, GroupInfo, HandleError, LocalClose};
 use crate::apci::{MAX_ASDU_LEN, MAX_FRAME_LEN};
 
@@ -48,15 +48,38 @@ impl ServerHandle {
 
     /// Sends a response (a confirmation, interrogation data, ...) to one connection only;
     /// waits while that connection's queue is full. It is sent once the connection is started
-    /// and is never sent to another connection.
+    /// and is never sent to another connection. Responses go ahead of waiting events; see
+    /// [`ServerHandle::send_to_after_events`] for one that must not.
     pub async fn send_to(&self, conn: ConnectionId, asdu: Bytes) -> Result<(), HandleError> {
+        self.respond(conn, asdu, false).await
+    }
+
+    /// As [`ServerHandle::send_to`], but the response goes after every event enqueued so far
+    /// for the connection's group: e.g. the ActTerm of a command after the status change the
+    /// command caused (enqueued first as a spontaneous event). Responses keep their order
+    /// among themselves, so later responses to the connection wait behind it.
+    pub async fn send_to_after_events(
+        &self,
+        conn: ConnectionId,
+        asdu: Bytes,
+    ) -> Result<(), HandleError> {
+        self.respond(conn, asdu, true).await
+    }
+
+    async fn respond(
+        &self,
+        conn: ConnectionId,
+        asdu: Bytes,
+        after_events: bool,
+    ) -> Result<(), HandleError> {
         check_length(&asdu)?;
-        let sender = self
+        let (sender, next_event) = self
             .registry
             .responses(conn)
             .ok_or(HandleError::UnknownConnection(conn))?;
+        let after = after_events.then_some(next_event);
         sender
-            .send(asdu)
+            .send(Response { asdu, after })
             .await
             .map_err(|_| HandleError::Closed(conn))
     }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, Notify};
@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, Notify};
 use super::group::Group;
 use super::mode::{RedundancyMode, Selection};
 use super::{ConnectionId, ConnectionInfo, GroupId, GroupInfo, LocalClose};
+use crate::session::lock;
 
 /// Responses waiting for one connection (beyond the link's own queue); `send_to` waits
 /// when this is full.
@@ -20,6 +21,15 @@ pub(crate) const RESPONSE_QUEUE: usize = 32;
 
 /// Raw octet strings waiting for one connection (fault injection, `send_raw`).
 pub(crate) const RAW_QUEUE: usize = 8;
+
+/// A response for one connection.
+#[derive(Debug)]
+pub(crate) struct Response {
+    pub(crate) asdu: Bytes,
+    /// Sent only once every group event numbered below this was handed out
+    /// (`ServerHandle::send_to_after_events`).
+    pub(crate) after: Option<u64>,
+}
 
 /// Signals from the rest of the server to one connection's future.
 #[derive(Debug, Default)]
@@ -77,7 +87,7 @@ pub(crate) struct Registration {
     pub(crate) id: ConnectionId,
     pub(crate) group: GroupId,
     pub(crate) signal: Arc<ConnSignal>,
-    pub(crate) responses: mpsc::Receiver<Bytes>,
+    pub(crate) responses: mpsc::Receiver<Response>,
     pub(crate) raw: mpsc::Receiver<Bytes>,
 }
 
@@ -91,7 +101,7 @@ struct ConnSlot {
     group: GroupId,
     started: bool,
     signal: Arc<ConnSignal>,
-    responses: mpsc::Sender<Bytes>,
+    responses: mpsc::Sender<Response>,
     raw: mpsc::Sender<Bytes>,
 }
 
@@ -108,11 +118,6 @@ struct Inner {
 /// Groups and connections of one server.
 pub(crate) struct Registry {
     inner: Mutex<Inner>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding the lock leaves plain data behind; go on with it.
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Registry {
@@ -295,12 +300,23 @@ impl Registry {
         dropped
     }
 
-    /// The response sender of `conn`.
-    pub(crate) fn responses(&self, conn: ConnectionId) -> Option<mpsc::Sender<Bytes>> {
+    /// The response sender of `conn`, and the number its group's next event will get.
+    pub(crate) fn responses(&self, conn: ConnectionId) -> Option<(mpsc::Sender<Response>, u64)> {
+        let inner = lock(&self.inner);
+        let slot = inner.conns.get(&conn)?;
+        let next = inner
+            .groups
+            .get(&slot.group)
+            .map_or(0, |g| g.group.next_number());
+        Some((slot.responses.clone(), next))
+    }
+
+    /// Whether `group` handed out (or dropped) every event numbered below `number`.
+    pub(crate) fn handed_out_before(&self, group: GroupId, number: u64) -> bool {
         lock(&self.inner)
-            .conns
-            .get(&conn)
-            .map(|c| c.responses.clone())
+            .groups
+            .get(&group)
+            .map_or(true, |g| g.group.handed_out_before(number))
     }
 
     /// The raw octet sender of `conn`.

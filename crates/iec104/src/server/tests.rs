@@ -943,3 +943,33 @@ async fn start_timeout_closes_idle_connections() {
     a.sync().await;
     assert_eq!(handle.connections().len(), 1);
 }
+
+/// A response sent with `send_to_after_events` follows the events enqueued before it; one
+/// sent with `send_to` overtakes them.
+#[tokio::test]
+async fn responses_after_events_keep_their_place() {
+    let mut cfg = config(RedundancyMode::SingleGroup, 100);
+    cfg.link.k = 2;
+    cfg.link.w = 1;
+    let (handle, mut events, addr) = server(cfg).await;
+    let mut a = Peer::connect(addr).await;
+    let (a_id, _) = connected(&mut events).await;
+    a.start().await;
+    started(&mut events, a_id).await;
+    enqueue(&handle, [1, 2, 3, 4]);
+    // The window (k = 2) holds 1 and 2; 3 and 4 wait.
+    assert_eq!(a.recv_events(2).await, [1, 2]);
+    // Labels 200 and 100 mark two responses (same layout as the events).
+    handle.send_to(a_id, event(200)).await.unwrap();
+    handle.send_to_after_events(a_id, event(100)).await.unwrap();
+    enqueue(&handle, [5]);
+    // Each acknowledgement opens the window by the frames it covers. 200 overtakes the
+    // waiting events; 100 waits for 3 and 4, not for 5 (enqueued after it).
+    a.write(&s_frame(2)).await;
+    let mut order = a.recv_events(2).await;
+    a.write(&s_frame(4)).await;
+    order.extend(a.recv_events(2).await);
+    a.write(&s_frame(6)).await;
+    order.extend(a.recv_events(1).await);
+    assert_eq!(order, [200, 3, 4, 100, 5]);
+}
