@@ -53,6 +53,11 @@ impl Broker {
         let conf = self.dir.join("mosquitto.conf");
         let persist = self.dir.join("persist/");
         std::fs::create_dir_all(&persist).expect("persist dir");
+        // mosquitto started as root drops to its own user: let it write its session store.
+        use std::os::unix::fs::PermissionsExt;
+        for d in [&self.dir, &persist] {
+            let _ = std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777));
+        }
         std::fs::write(
             &conf,
             format!(

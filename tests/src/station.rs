@@ -139,6 +139,15 @@ impl Station {
         })
     }
 
+    /// Events sent and not yet acknowledged, plus events waiting, over every group.
+    pub fn unacknowledged(&self) -> usize {
+        self.handle
+            .groups()
+            .iter()
+            .map(|g| g.in_flight + g.waiting)
+            .sum()
+    }
+
     /// Number of connections currently open.
     pub fn connections(&self) -> usize {
         self.handle.connections().len()

@@ -41,8 +41,8 @@ impl Subscriber {
             let mut subscribed = false;
             loop {
                 match el.poll().await {
-                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                        if !subscribed {
+                    Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                        if !subscribed || !ack.session_present {
                             let _ = c.subscribe(filter.clone(), QoS::AtLeastOnce).await;
                         }
                     }
