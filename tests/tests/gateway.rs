@@ -432,3 +432,74 @@ fn bad_configuration_gives_clear_errors() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("iec104/a/{ca}/{ioa}"), "{out}");
 }
+
+#[test]
+fn demo_runs_bounded_and_shows_data_and_status() {
+    let port = iec104_e2e::free_port();
+    let out = std::process::Command::new(gateway::binary())
+        .args(["demo", "--duration", "4", "--mqtt-port"])
+        .arg(port.to_string())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!(
+            "mosquitto_sub -h 127.0.0.1 -p {port} -t 'iec104/#' -v"
+        )),
+        "{stdout}"
+    );
+    for rtu in ["north", "south", "east"] {
+        assert!(
+            stdout.contains(&format!("iec104/{rtu}/status")) && stdout.contains("started"),
+            "{rtu}: {stdout}"
+        );
+    }
+    assert!(stdout.contains("DATA     iec104/"), "{stdout}");
+}
+
+#[test]
+fn systemd_unit_verifies() {
+    let Ok(analyze) = which("systemd-analyze") else {
+        eprintln!("SKIPPED: systemd-analyze not installed");
+        return;
+    };
+    let dir = scratch("systemd");
+    // The unit names /usr/bin/iec104-gateway; verify a copy pointing at the built binary.
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../systemd/iec104-gateway.service"
+    ))
+    .expect("unit");
+    let unit = unit.replace(
+        "/usr/bin/iec104-gateway",
+        &gateway::binary().display().to_string(),
+    );
+    let path = dir.join("iec104-gateway.service");
+    std::fs::write(&path, unit).expect("write unit");
+    let out = std::process::Command::new(analyze)
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .expect("verify");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !err.contains("iec104-gateway.service:"),
+        "{err}"
+    );
+}
+
+fn which(name: &str) -> Result<std::path::PathBuf, ()> {
+    for d in ["/usr/bin", "/bin", "/usr/sbin", "/usr/local/bin"] {
+        let p = std::path::Path::new(d).join(name);
+        if p.exists() {
+            return Ok(p);
+        }
+    }
+    Err(())
+}

@@ -27,6 +27,9 @@ pub fn run(path: &Path) -> ExitCode {
         crate::app::store_path(&loaded).display(),
         cfg.gateway.queue_max_messages.get_ref()
     );
+    if let Some(ca) = &cfg.mqtt.ca_file {
+        println!("CA file: {ca}");
+    }
     println!(
         "presence: {prefix}/_gateway/{} (retained, last will offline)",
         loaded.node

@@ -93,11 +93,6 @@ impl Metrics {
         self.dropped.load(Relaxed)
     }
 
-    /// Messages waiting in the store.
-    pub fn queue_depth(&self) -> u64 {
-        self.queue_depth.load(Relaxed)
-    }
-
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut o = String::new();
