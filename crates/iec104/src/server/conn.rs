@@ -45,6 +45,7 @@ pub(crate) async fn run(
         group,
         signal,
         responses,
+        raw,
     } = registration;
     let registered = Registered {
         registry: registry.clone(),
@@ -58,6 +59,7 @@ pub(crate) async fn run(
         config,
         signal: signal.clone(),
         responses,
+        raw,
     };
     let connected = ServerEvent::Connected {
         conn: id,
@@ -121,6 +123,7 @@ struct Conn {
     config: Arc<ServerConfig>,
     signal: Arc<ConnSignal>,
     responses: mpsc::Receiver<Bytes>,
+    raw: mpsc::Receiver<Bytes>,
 }
 
 /// The link's clock: tokio's, so that tests with paused time drive the timers.
@@ -153,7 +156,7 @@ impl Conn {
         loop {
             // Frames first: a STARTDT con goes out before the group's previous connection is
             // closed by the activation below.
-            if let Err(e) = transmit(&mut framed, &mut link, t1).await {
+            if let Err(e) = transmit(&mut framed, &mut link, t1, self.signal.muted()).await {
                 return e;
             }
             while let Some(event) = link.poll_event() {
@@ -162,11 +165,11 @@ impl Conn {
                 }
             }
             self.feed(&mut link, &mut kinds);
-            if let Err(e) = transmit(&mut framed, &mut link, t1).await {
+            if let Err(e) = transmit(&mut framed, &mut link, t1, self.signal.muted()).await {
                 return e;
             }
             let deadline = link.poll_timeout().map(Instant::from_std);
-            let room = has_room(&link);
+            let room = has_room(&link) && !self.signal.muted();
             // Received frames first: acknowledgements waiting in the socket (say, after a
             // wait for the application) must count before a timer is judged.
             tokio::select! {
@@ -188,6 +191,14 @@ impl Conn {
                     }
                 }
                 _ = self.signal.wake.notified(), if room => {}
+                _ = self.signal.control.notified() => {}
+                octets = self.raw.recv() => {
+                    if let Some(octets) = octets {
+                        if let Err(e) = write_raw(&mut framed, &octets, t1).await {
+                            return e;
+                        }
+                    }
+                }
                 _ = sleep_until(deadline) => {}
             }
             // Timers are checked on every turn, so a peer sending without pause cannot hold
@@ -252,7 +263,7 @@ impl Conn {
 
     /// Hands responses (first) and group events to the link while the window has room.
     fn feed(&mut self, link: &mut Link, kinds: &mut VecDeque<bool>) {
-        while has_room(link) {
+        while has_room(link) && !self.signal.muted() {
             if let Ok(asdu) = self.responses.try_recv() {
                 push(link, kinds, asdu, false);
             } else if let Some(asdu) = self.registry.next_event(self.id, self.group) {
@@ -297,12 +308,17 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 /// Writes every frame the link has; a peer that does not read for t1 is dead (the link's
-/// timers cannot run while a write is blocked).
+/// timers cannot run while a write is blocked). Muted: the frames are discarded.
 async fn transmit(
     framed: &mut Framed<TcpStream, ApduCodec>,
     link: &mut Link,
     t1: std::time::Duration,
+    muted: bool,
 ) -> Result<(), CloseReason> {
+    if muted {
+        while link.poll_transmit(now()).is_some() {}
+        return Ok(());
+    }
     let write = async {
         let mut any = false;
         while let Some(apdu) = link.poll_transmit(now()) {
@@ -317,4 +333,17 @@ async fn transmit(
     tokio::time::timeout(t1, write)
         .await
         .unwrap_or(Err(CloseReason::WriteTimeout))
+}
+
+/// Writes raw octets (fault injection) after everything written so far.
+async fn write_raw(
+    framed: &mut Framed<TcpStream, ApduCodec>,
+    octets: &[u8],
+    t1: std::time::Duration,
+) -> Result<(), CloseReason> {
+    framed.write_buffer_mut().extend_from_slice(octets);
+    match tokio::time::timeout(t1, SinkExt::<Apdu>::flush(framed)).await {
+        Err(_) => Err(CloseReason::WriteTimeout),
+        Ok(result) => result.map_err(codec_reason),
+    }
 }

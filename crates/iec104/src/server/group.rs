@@ -37,7 +37,8 @@ impl Group {
         let capacity = capacity.max(1);
         Group {
             capacity,
-            waiting: VecDeque::with_capacity(capacity.min(1024)),
+            // Grows on demand: thousands of idle stations in one process must stay small.
+            waiting: VecDeque::new(),
             in_flight: VecDeque::new(),
             active: None,
             dropped: 0,

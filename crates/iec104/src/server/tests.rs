@@ -478,7 +478,10 @@ async fn stopdt_keeps_events_in_the_group() {
 
 #[tokio::test(start_paused = true)]
 async fn t1_closes_an_unresponsive_client_and_the_others_go_on() {
-    let (handle, mut events, addr) = server(config(RedundancyMode::ConnectionIsGroup, 100)).await;
+    // No t3 test frames: the only timer is t1 on A's event.
+    let mut cfg = config(RedundancyMode::ConnectionIsGroup, 100);
+    cfg.link.t3 = std::time::Duration::from_secs(24 * 3600);
+    let (handle, mut events, addr) = server(cfg).await;
     let mut a = Peer::connect(addr).await;
     let (a_id, _) = connected(&mut events).await;
     let mut b = Peer::connect(addr).await;
@@ -704,6 +707,8 @@ async fn received_asdus_are_acknowledged_only_once_the_application_queue_holds_t
     // exactly what was released.
     let mut config = ServerConfig::default();
     config.link.w = 1;
+    // No t3 test frames while virtual time jumps: only S-frames come.
+    config.link.t3 = std::time::Duration::from_secs(24 * 3600);
     let (handle, mut events, addr) = server(config).await;
     let mut a = Peer::connect(addr).await;
     a.start().await;
@@ -740,4 +745,64 @@ async fn received_asdus_are_acknowledged_only_once_the_application_queue_holds_t
         }
     }
     drop(handle);
+}
+
+#[tokio::test]
+async fn muted_connection_writes_nothing_until_unmuted() {
+    let (handle, mut events, addr) = server(ServerConfig::default()).await;
+    let mut a = Peer::connect(addr).await;
+    let (a_id, _) = connected(&mut events).await;
+    a.start().await;
+    started(&mut events, a_id).await;
+    assert!(handle.set_mute(a_id, true));
+    enqueue(&handle, [1]);
+    a.write(&TESTFR_ACT).await;
+    // It still reads: the command after the TESTFR act reaches the application...
+    a.send_asdu(&event(7)).await;
+    let ev = events.recv().await;
+    assert!(
+        matches!(ev, Some(ServerEvent::Asdu { conn, .. }) if conn == a_id),
+        "{ev:?}"
+    );
+    // ...while the event was not handed to the link.
+    let info = &handle.groups()[0];
+    assert_eq!((info.waiting, info.in_flight), (1, 0));
+    // Unmuted: the TESTFR con was discarded, so the first frame is the event, carrying
+    // N(R) = 1 for the command.
+    assert!(handle.set_mute(a_id, false));
+    let apdu = a.recv().await;
+    assert_eq!(
+        apdu.apci,
+        Apci::I {
+            send_seq: 0,
+            recv_seq: 1
+        }
+    );
+    assert_eq!(label(&apdu.asdu), 1);
+    a.sync().await;
+    assert!(!handle.set_mute(ConnectionId(99), true));
+}
+
+#[tokio::test]
+async fn send_raw_writes_octets_as_they_are() {
+    let (handle, mut events, addr) = server(ServerConfig::default()).await;
+    let mut a = Peer::connect(addr).await;
+    let (a_id, _) = connected(&mut events).await;
+    // TESTFR act with a non-zero fourth control octet: U frames need octets 2-4 = 0 (§5.1).
+    let bad = Bytes::from_static(&[0x68, 0x04, 0x43, 0x00, 0x00, 0x01]);
+    handle.send_raw(a_id, bad).await.unwrap();
+    match a.reader.next().await {
+        Some(Err(e)) => assert!(e.to_string().contains("68 04 43 00 00 01"), "{e}"),
+        other => panic!("expected a bad frame, got {other:?}"),
+    }
+    assert_eq!(
+        handle.send_raw(a_id, Bytes::from(vec![0x68; 256])).await,
+        Err(HandleError::RawLength { length: 256 })
+    );
+    assert_eq!(
+        handle
+            .send_raw(ConnectionId(99), Bytes::from_static(&[0x68]))
+            .await,
+        Err(HandleError::UnknownConnection(ConnectionId(99)))
+    );
 }
