@@ -6,28 +6,34 @@ use std::time::Duration;
 
 use tokio::process::{Child, Command};
 
-/// The built `iec104-gateway` binary (target/<profile>/iec104-gateway next to this test's
-/// deps directory), built with cargo when missing.
+/// The built `iec104-gateway` binary (see [`built`]).
 pub fn binary() -> PathBuf {
+    built("iec104-gateway", "iec104-gateway")
+}
+
+/// The binary `bin` of workspace package `package` in target/<profile>/ next to this test's
+/// deps directory, built with cargo once per test process.
+pub fn built(package: &str, bin: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test exe");
     let dir = exe
         .parent()
         .and_then(Path::parent)
         .expect("target dir")
         .to_owned();
-    let bin = dir.join("iec104-gateway");
-    static BUILD: std::sync::Once = std::sync::Once::new();
-    BUILD.call_once(|| {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut done = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    if !done.iter().any(|b| b == bin) {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = std::process::Command::new(cargo);
-        cmd.args(["build", "-p", "iec104-gateway", "--bin", "iec104-gateway"]);
+        cmd.args(["build", "-p", package, "--bin", bin]);
         if dir.ends_with("release") {
             cmd.arg("--release");
         }
         let status = cmd.status().expect("cargo build");
-        assert!(status.success(), "building iec104-gateway failed");
-    });
-    bin
+        assert!(status.success(), "building {bin} failed");
+        done.push(bin.to_owned());
+    }
+    dir.join(bin)
 }
 
 /// A running gateway.
