@@ -14,10 +14,22 @@ use serde_json::Value;
 const WAIT: Duration = Duration::from_secs(15);
 
 fn config(port: u16, dir: &std::path::Path, rtus: &[(&str, String)]) -> String {
+    config_http(port, dir, rtus, None)
+}
+
+fn config_http(
+    port: u16,
+    dir: &std::path::Path,
+    rtus: &[(&str, String)],
+    http: Option<u16>,
+) -> String {
     let mut s = format!(
         "[mqtt]\nurl = \"mqtt://127.0.0.1:{port}\"\ntopic_prefix = \"e2e\"\n\n[gateway]\nnode = \"gw-test\"\nstore_path = \"{}\"\ncommand_timeout = 1.5\n",
         dir.join("queue.redb").display()
     );
+    if let Some(h) = http {
+        s.push_str(&format!("http_listen = \"127.0.0.1:{h}\"\n"));
+    }
     for (name, addr) in rtus {
         s.push_str(&format!(
             "\n[[rtu]]\nname = \"{name}\"\naddress = \"{addr}\"\ncommon_address = 1\nt0 = 2\n[[rtu.point]]\nioa = {}\ncommands = true\n[[rtu.point]]\nioa = {}\ncommands = true\n[[rtu.point]]\nioa = {}\ncommands = true\nname = \"silent\"\n",
@@ -66,15 +78,25 @@ async fn events_arrive_intact_with_status_and_presence() {
     let broker = Broker::start(&dir).await;
     let st = Station::start(1).await;
     let mut sub = Subscriber::start(broker.port, "e2e/#").await;
+    let http = iec104_e2e::free_port();
     let gw = Gateway::start(
         &dir,
-        &config(broker.port, &dir, &[("north", st.addr.to_string())]),
+        &config_http(
+            broker.port,
+            &dir,
+            &[("north", st.addr.to_string())],
+            Some(http),
+        ),
     );
+    let mut seen = Vec::new();
     let presence = sub
-        .wait_for(WAIT, |m| m.topic == "e2e/_gateway/gw-test")
+        .wait_for(WAIT, |m| {
+            seen.push(format!("{} {} retain={}", m.topic, m.json, m.retain));
+            m.topic == "e2e/_gateway/gw-test"
+        })
         .await
         .expect("presence");
-    assert_eq!(presence.json["status"], "online");
+    assert_eq!(presence.json["status"], "online", "{seen:#?}");
     started(&mut sub, "north").await;
     // The general interrogation after STARTDT.
     let gi = sub
@@ -100,6 +122,23 @@ async fn events_arrive_intact_with_status_and_presence() {
             .unwrap_or_else(|| panic!("event {t} never arrived"));
         assert_intact(t, &got);
     }
+    // The HTTP endpoint: health, readiness and the figures of what just happened.
+    assert!(http_get(http, "/health").await.starts_with("HTTP/1.1 200"));
+    assert!(http_get(http, "/ready").await.starts_with("HTTP/1.1 200"));
+    let metrics = http_get(http, "/metrics").await;
+    assert!(
+        metrics.contains("iec104gw_rtu_state{rtu=\"north\",state=\"started\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("iec104gw_rtu_objects_received_total{rtu=\"north\"} 6"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("iec104gw_mqtt_connected 1"), "{metrics}");
+    assert!(
+        metrics.contains("iec104gw_queue_dropped_total 0"),
+        "{metrics}"
+    );
     gw.stop().await;
     let offline = sub
         .wait_for(WAIT, |m| {
@@ -502,4 +541,17 @@ fn which(name: &str) -> Result<std::path::PathBuf, ()> {
         }
     }
     Err(())
+}
+
+async fn http_get(port: u16, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect http");
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .expect("write");
+    let mut out = String::new();
+    let _ = tokio::time::timeout(WAIT, s.read_to_string(&mut out)).await;
+    out
 }

@@ -161,6 +161,20 @@ impl Publisher {
     ) -> bool {
         let max = usize::from(self.settings.max_inflight);
         let (client, mut el) = AsyncClient::new(self.options(), max + 256);
+        // rumqttc's poll() is not cancel-safe while connecting (a dropped poll drops the
+        // half-open connection: the broker then publishes our last will). It runs in its own
+        // task and hands its events over a channel, so the select below never cancels it.
+        let (ev_tx, mut events) = mpsc::channel(1024);
+        let poller = tokio::spawn(async move {
+            loop {
+                let ev = el.poll().await;
+                let failed = ev.is_err();
+                if ev_tx.send(ev).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        let _abort = AbortOnDrop(poller);
         let mut f = Flight::new();
         let mut connected = false;
         let mut seen_status = BTreeMap::new();
@@ -223,7 +237,7 @@ impl Publisher {
                 }
             }
             tokio::select! {
-                ev = el.poll() => match ev {
+                ev = events.recv() => match ev.unwrap_or(Err(rumqttc::ConnectionError::RequestsDone)) {
                     Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                         tracing::info!(code = ?ack.code, "connected to the MQTT broker");
                         connected = true;
@@ -273,7 +287,7 @@ impl Publisher {
                 }
                 _ = shutdown.changed() => {
                     if connected {
-                        self.goodbye(&client, &mut el).await;
+                        self.goodbye(&client, &mut events).await;
                     }
                     return true;
                 }
@@ -282,7 +296,11 @@ impl Publisher {
     }
 
     /// Publishes the offline presence (retained) and disconnects, within 2 s.
-    async fn goodbye(&self, client: &AsyncClient, el: &mut rumqttc::EventLoop) {
+    async fn goodbye(
+        &self,
+        client: &AsyncClient,
+        events: &mut mpsc::Receiver<Result<Event, rumqttc::ConnectionError>>,
+    ) {
         let _ = client.try_publish(
             self.settings.presence_topic.clone(),
             QoS::AtLeastOnce,
@@ -292,16 +310,25 @@ impl Publisher {
         let _ = tokio::time::timeout(Duration::from_secs(2), async {
             let mut disconnecting = false;
             loop {
-                match el.poll().await {
-                    Ok(Event::Incoming(Packet::PubAck(_))) if !disconnecting => {
+                match events.recv().await {
+                    Some(Ok(Event::Incoming(Packet::PubAck(_)))) if !disconnecting => {
                         disconnecting = client.try_disconnect().is_ok();
                     }
-                    Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_) => return,
-                    Ok(_) => {}
+                    Some(Ok(Event::Outgoing(Outgoing::Disconnect))) | Some(Err(_)) | None => return,
+                    Some(Ok(_)) => {}
                 }
             }
         })
         .await;
+    }
+}
+
+/// Aborts the task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
