@@ -489,7 +489,7 @@ fn demo_runs_bounded_and_shows_data_and_status() {
     );
     assert!(
         stdout.contains(&format!(
-            "mosquitto_sub -h 127.0.0.1 -p {port} -t 'iec104/#' -v"
+            "mosquitto_sub -i watch -h 127.0.0.1 -p {port} -t 'iec104/#' -v"
         )),
         "{stdout}"
     );

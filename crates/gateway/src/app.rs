@@ -147,6 +147,7 @@ pub async fn run(
         settings: MqttSettings {
             host: b.host.clone(),
             port: b.port,
+            v5: *cfg.mqtt.version.get_ref() == 5,
             client_id: cfg
                 .mqtt
                 .client_id

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use crate::config::Rtu;
 use crate::metrics::Metrics;
-use crate::mqtt::Incoming;
+use crate::mqtt::{Direct, Incoming};
 use crate::store::Message;
 
 /// A checked command for one RTU session.
@@ -26,8 +26,10 @@ pub struct CommandJob {
     pub ioa: u32,
     /// The request (its element was checked to build).
     pub request: CommandRequest,
-    /// Where the outcome goes.
+    /// Where the outcome goes: the MQTT v5 response topic, else `{command topic}/result`.
     pub result_topic: String,
+    /// MQTT v5 correlation data to echo in the result.
+    pub correlation: Option<bytes::Bytes>,
 }
 
 /// The result message: `{"id":..,"status":..}` plus `fields`.
@@ -71,7 +73,7 @@ pub struct Router {
     /// RTUs by name with their sessions' command queues.
     pub rtus: HashMap<String, (Arc<Rtu>, mpsc::Sender<CommandJob>)>,
     /// Results (published without storing).
-    pub results: mpsc::Sender<Message>,
+    pub results: mpsc::Sender<Direct>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
 }
@@ -84,7 +86,11 @@ impl Router {
     pub async fn run(self, mut rx: mpsc::Receiver<Incoming>) {
         while let Some(m) = rx.recv().await {
             if let Some(result) = self.handle(&m) {
-                if self.results.try_send(result).is_err() {
+                let direct = Direct {
+                    message: result,
+                    correlation: m.correlation.clone(),
+                };
+                if self.results.try_send(direct).is_err() {
                     tracing::warn!(topic = %m.topic, "result queue full: command result dropped");
                 }
             }
@@ -98,7 +104,11 @@ impl Router {
             return None;
         }
         self.metrics.command();
-        let result_topic = format!("{}/result", m.topic);
+        let result_topic = m
+            .response_topic
+            .clone()
+            .filter(|t| !t.is_empty() && !t.contains(['+', '#']))
+            .unwrap_or_else(|| format!("{}/result", m.topic));
         let parsed: Option<Value> = if m.payload.len() <= MAX_COMMAND {
             serde_json::from_slice(&m.payload).ok()
         } else {
@@ -188,6 +198,7 @@ impl Router {
             ioa,
             request,
             result_topic: result_topic.clone(),
+            correlation: m.correlation.clone(),
         };
         match jobs.try_send(job) {
             Ok(()) => None,
@@ -230,6 +241,8 @@ mod tests {
         Incoming {
             topic: topic.into(),
             payload: bytes::Bytes::copy_from_slice(payload.as_bytes()),
+            response_topic: None,
+            correlation: None,
         }
     }
 
@@ -258,6 +271,28 @@ mod tests {
             ))
             .is_none());
         assert_eq!(rx.try_recv().unwrap().ioa, 100);
+        // MQTT v5: the response topic and correlation data go with the job.
+        let mut m = incoming(
+            "iec104/north/1/100/command",
+            r#"{"type":"C_SC_NA_1","value":true}"#,
+        );
+        m.response_topic = Some("replies/me".into());
+        m.correlation = Some(bytes::Bytes::from_static(b"c-1"));
+        assert!(r.handle(&m).is_none());
+        let job = rx.try_recv().unwrap();
+        assert_eq!(job.result_topic, "replies/me");
+        assert_eq!(job.correlation.as_deref(), Some(&b"c-1"[..]));
+        // MQTT v5: the response topic and correlation data go with the job.
+        let mut m = incoming(
+            "iec104/north/1/100/command",
+            r#"{"type":"C_SC_NA_1","value":true}"#,
+        );
+        m.response_topic = Some("replies/me".into());
+        m.correlation = Some(bytes::Bytes::from_static(b"c-1"));
+        assert!(r.handle(&m).is_none());
+        let job = rx.try_recv().unwrap();
+        assert_eq!(job.result_topic, "replies/me");
+        assert_eq!(job.correlation.as_deref(), Some(&b"c-1"[..]));
     }
 
     #[test]

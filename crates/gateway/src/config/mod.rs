@@ -31,6 +31,10 @@ pub struct Config {
 pub struct MqttConfig {
     /// `mqtt://host:port` (or `mqtts://` for TLS).
     pub url: Spanned<String>,
+    /// MQTT protocol version: 5 (default; response topic and correlation data of commands
+    /// are honoured) or 4 (3.1.1).
+    #[serde(default = "default_version")]
+    pub version: Spanned<u8>,
     /// First level of every topic.
     #[serde(default = "default_prefix")]
     pub topic_prefix: Spanned<String>,
@@ -190,6 +194,9 @@ pub struct PointConfig {
 
 fn default_prefix() -> Spanned<String> {
     Spanned::new(0..0, "iec104".to_owned())
+}
+fn default_version() -> Spanned<u8> {
+    Spanned::new(0..0, 5)
 }
 fn default_qos() -> Spanned<u8> {
     Spanned::new(0..0, 1)

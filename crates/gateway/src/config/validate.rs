@@ -242,6 +242,12 @@ pub fn validate(config: Config, text: &str, origin: &str) -> Result<Loaded, Conf
             "topic_prefix must be one non-empty topic level without '/', '+' or '#'",
         );
     }
+    if !matches!(*config.mqtt.version.get_ref(), 4 | 5) {
+        c.at(
+            config.mqtt.version.span(),
+            "version must be 5 (MQTT 5) or 4 (MQTT 3.1.1)",
+        );
+    }
     if *config.mqtt.qos.get_ref() > 1 {
         c.at(config.mqtt.qos.span(), "qos must be 0 or 1");
     }

@@ -59,10 +59,10 @@ pub async fn run(duration: Option<f64>, mqtt_port: u16) -> Result<(), String> {
         );
     }
     println!("  metrics: http://127.0.0.1:{http}/metrics");
-    println!("Watch from outside:");
-    println!("  mosquitto_sub -h 127.0.0.1 -p {port} -t '{prefix}/#' -v");
+    println!("Watch from outside (the embedded broker wants a client id: -i):");
+    println!("  mosquitto_sub -i watch -h 127.0.0.1 -p {port} -t '{prefix}/#' -v");
     println!("Operate the breaker of 'north' (select-before-operate):");
-    println!("  mosquitto_pub -h 127.0.0.1 -p {port} -t '{prefix}/north/breaker_q1/command' -m '{{\"type\":\"C_DC_NA_1\",\"value\":\"off\",\"select\":true,\"id\":\"op-1\"}}'");
+    println!("  mosquitto_pub -i operator -h 127.0.0.1 -p {port} -t '{prefix}/north/breaker_q1/command' -m '{{\"type\":\"C_DC_NA_1\",\"value\":\"off\",\"select\":true,\"id\":\"op-1\"}}'");
     println!();
     let view = tokio::spawn(view::run(port, prefix));
     let stop: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> = match duration {

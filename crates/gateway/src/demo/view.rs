@@ -27,6 +27,13 @@ pub fn line(topic: &str, payload: &[u8]) -> String {
             v["error"].as_str().unwrap_or("")
         );
     }
+    if topic.ends_with("/command") {
+        return format!(
+            "{now}  COMMAND  {:<28} {}",
+            topic,
+            String::from_utf8_lossy(payload)
+        );
+    }
     if topic.contains("/_gateway/") {
         return format!(
             "{now}  GATEWAY  {:<28} {}",
@@ -74,9 +81,9 @@ pub async fn run(port: u16, prefix: String) {
                     window = Instant::now();
                     shown = 0;
                 }
-                let important = !p.topic.contains('/')
-                    || p.topic.ends_with("/status")
+                let important = p.topic.ends_with("/status")
                     || p.topic.ends_with("/result")
+                    || p.topic.ends_with("/command")
                     || p.topic.contains("/_gateway/");
                 if important || shown < 15 {
                     shown += 1;

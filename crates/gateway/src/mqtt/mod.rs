@@ -6,19 +6,21 @@
 //! order, with the `Outgoing::Publish(pkid)` events of the event loop, then PUBACKs by pkid.
 //! rumqttc keeps its in-flight state only in memory, so after any connection error the
 //! client and event loop are thrown away and a fresh pair republishes everything not yet
-//! acknowledged from the store (at-least-once).
+//! acknowledged from the store (at-least-once). MQTT 5 (default) or 3.1.1 (`mqtt.version`).
 
+pub mod client;
 pub mod status;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Outgoing, Packet, QoS};
+use bytes::Bytes;
 use tokio::sync::{mpsc, watch, Notify};
 
 use crate::metrics::Metrics;
 use crate::store::{Message, Store};
+use client::{Client, Ev};
 use status::StatusBoard;
 
 /// Broker connection settings.
@@ -28,6 +30,8 @@ pub struct MqttSettings {
     pub host: String,
     /// Port.
     pub port: u16,
+    /// MQTT 5 (else 3.1.1).
+    pub v5: bool,
     /// Client id.
     pub client_id: String,
     /// Credentials.
@@ -50,7 +54,20 @@ pub struct Incoming {
     /// Topic.
     pub topic: String,
     /// Payload.
-    pub payload: bytes::Bytes,
+    pub payload: Bytes,
+    /// MQTT v5 response topic, when the sender gave one.
+    pub response_topic: Option<String>,
+    /// MQTT v5 correlation data, when the sender gave it.
+    pub correlation: Option<Bytes>,
+}
+
+/// A message published without storing (a command result), with its MQTT v5 correlation data.
+#[derive(Debug, Clone)]
+pub struct Direct {
+    /// The message.
+    pub message: Message,
+    /// Correlation data to echo (MQTT v5).
+    pub correlation: Option<Bytes>,
 }
 
 /// What the publisher needs.
@@ -64,19 +81,11 @@ pub struct Publisher {
     /// Status messages.
     pub board: Arc<StatusBoard>,
     /// Messages not stored (command results), bounded.
-    pub direct: mpsc::Receiver<Message>,
+    pub direct: mpsc::Receiver<Direct>,
     /// Commands received.
     pub incoming: mpsc::Sender<Incoming>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
-}
-
-fn qos(q: u8) -> QoS {
-    if q == 0 {
-        QoS::AtMostOnce
-    } else {
-        QoS::AtLeastOnce
-    }
 }
 
 /// One broker connection's bookkeeping.
@@ -107,27 +116,16 @@ impl Flight {
     }
 }
 
-impl Publisher {
-    fn options(&self) -> MqttOptions {
-        let s = &self.settings;
-        let mut o = MqttOptions::new(s.client_id.clone(), s.host.clone(), s.port);
-        o.set_keep_alive(s.keep_alive);
-        o.set_clean_session(true);
-        // Twice our own bound so pkids do not collide while the broker acks in order.
-        o.set_inflight(s.max_inflight.saturating_mul(2).max(16));
-        o.set_max_packet_size(1 << 20, 1 << 20);
-        o.set_last_will(LastWill::new(
-            s.presence_topic.clone(),
-            s.presence.1.clone(),
-            QoS::AtLeastOnce,
-            true,
-        ));
-        if let Some((u, p)) = &s.credentials {
-            o.set_credentials(u.clone(), p.clone());
-        }
-        o
-    }
+/// Aborts the task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Publisher {
     /// Runs until `shutdown` turns true; then publishes the offline presence and disconnects.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let (remove_tx, remove_rx) = mpsc::channel::<Vec<u64>>(64);
@@ -137,10 +135,13 @@ impl Publisher {
             if *shutdown.borrow() {
                 break;
             }
-            let done = self.connection(&remove_tx, &mut shutdown).await;
+            let (done, was_connected) = self.connection(&remove_tx, &mut shutdown).await;
             self.metrics.set_mqtt(false);
             if done {
                 break;
+            }
+            if was_connected {
+                backoff = Duration::from_millis(200);
             }
             let jitter = Duration::from_millis(fastrand::u64(0..=backoff.as_millis() as u64 / 4));
             tokio::select! {
@@ -153,28 +154,57 @@ impl Publisher {
         let _ = remover.await;
     }
 
-    /// One broker connection; true when it ended because of shutdown.
+    /// Hands store entries to the client while in-flight room remains.
+    fn fill(&self, client: &Client, f: &mut Flight, acked: &mut Vec<u64>, max: usize) {
+        while f.more && f.in_flight() < max {
+            let want = (max - f.in_flight()).min(256);
+            let entries = match self.store.read_after(f.cursor, want) {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the store");
+                    return;
+                }
+            };
+            if entries.len() < want {
+                f.more = false;
+            }
+            for (id, m) in entries {
+                match m {
+                    Ok(m) => {
+                        let qos = m.qos;
+                        if !client.publish(m.topic, m.qos, m.retain, m.payload, None) {
+                            // Request channel full: read again from here later.
+                            f.more = true;
+                            return;
+                        }
+                        f.cursor = id;
+                        if qos == 0 {
+                            f.unassigned.push_back(None);
+                            acked.push(id);
+                        } else {
+                            f.unassigned.push_back(Some((id, Instant::now())));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(id, error = %e, "dropping an unreadable stored message");
+                        f.cursor = id;
+                        acked.push(id);
+                    }
+                }
+            }
+        }
+    }
+
+    /// One broker connection: (ended because of shutdown, had been connected).
     async fn connection(
         &mut self,
         remove_tx: &mpsc::Sender<Vec<u64>>,
         shutdown: &mut watch::Receiver<bool>,
-    ) -> bool {
+    ) -> (bool, bool) {
         let max = usize::from(self.settings.max_inflight);
-        let (client, mut el) = AsyncClient::new(self.options(), max + 256);
-        // rumqttc's poll() is not cancel-safe while connecting (a dropped poll drops the
-        // half-open connection: the broker then publishes our last will). It runs in its own
-        // task and hands its events over a channel, so the select below never cancels it.
         let (ev_tx, mut events) = mpsc::channel(1024);
-        let poller = tokio::spawn(async move {
-            loop {
-                let ev = el.poll().await;
-                let failed = ev.is_err();
-                if ev_tx.send(ev).await.is_err() || failed {
-                    return;
-                }
-            }
-        });
-        let _abort = AbortOnDrop(poller);
+        let (client, poller) = client::start(&self.settings, max + 256, ev_tx);
+        let _poller = AbortOnDrop(tokio::spawn(poller));
         let mut f = Flight::new();
         let mut connected = false;
         let mut seen_status = BTreeMap::new();
@@ -183,104 +213,63 @@ impl Publisher {
             if connected {
                 // Status first (small, retained), then the store in order.
                 for m in self.board.changed_since(&mut seen_status) {
-                    if client
-                        .try_publish(m.topic, qos(m.qos), m.retain, m.payload)
-                        .is_ok()
-                    {
+                    if client.publish(m.topic, m.qos, m.retain, m.payload, None) {
                         f.unassigned.push_back(None);
                     }
                 }
-                while f.more && f.in_flight() < max {
-                    let want = (max - f.in_flight()).min(256);
-                    let entries = match self.store.read_after(f.cursor, want) {
-                        Ok(e) => e,
-                        Err(e) => {
-                            tracing::error!(error = %e, "cannot read the store");
-                            break;
-                        }
-                    };
-                    if entries.len() < want {
-                        f.more = false;
-                    }
-                    for (id, m) in entries {
-                        f.cursor = id;
-                        match m {
-                            Ok(m) => {
-                                if client
-                                    .try_publish(m.topic, qos(m.qos), m.retain, m.payload)
-                                    .is_err()
-                                {
-                                    // Channel full: read again from here later.
-                                    f.cursor = id - 1;
-                                    f.more = true;
-                                    break;
-                                }
-                                if m.qos == 0 {
-                                    f.unassigned.push_back(None);
-                                    acked.push(id);
-                                } else {
-                                    f.unassigned.push_back(Some((id, Instant::now())));
-                                }
-                            }
-                            Err(e) => {
-                                tracing::error!(id, error = %e, "dropping an unreadable stored message");
-                                acked.push(id);
-                            }
-                        }
-                    }
-                }
+                self.fill(&client, &mut f, &mut acked, max);
                 if !acked.is_empty() {
                     let ids = std::mem::take(&mut acked);
                     if remove_tx.send(ids).await.is_err() {
-                        return true;
+                        return (true, connected);
                     }
                 }
             }
             tokio::select! {
-                ev = events.recv() => match ev.unwrap_or(Err(rumqttc::ConnectionError::RequestsDone)) {
-                    Ok(Event::Incoming(Packet::ConnAck(ack))) => {
-                        tracing::info!(code = ?ack.code, "connected to the MQTT broker");
+                ev = events.recv() => match ev.unwrap_or_else(|| Err("event loop ended".into())) {
+                    Ok(Ev::ConnAck) => {
+                        tracing::info!(v5 = self.settings.v5, "connected to the MQTT broker");
                         connected = true;
                         self.metrics.set_mqtt(true);
-                        let _ = client.try_publish(
-                            self.settings.presence_topic.clone(),
-                            QoS::AtLeastOnce,
-                            true,
-                            self.settings.presence.0.clone(),
-                        );
-                        f.unassigned.push_back(None);
-                        for s in &self.settings.subscriptions {
-                            let _ = client.try_subscribe(s.clone(), QoS::AtLeastOnce);
+                        let s = &self.settings;
+                        if client.publish(s.presence_topic.clone(), 1, true, s.presence.0.clone().into_bytes(), None) {
+                            f.unassigned.push_back(None);
+                        }
+                        for sub in &s.subscriptions {
+                            client.subscribe(sub.clone());
                         }
                     }
-                    Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
+                    Ok(Ev::Sent(pkid)) => {
                         if let Some(Some(entry)) = f.unassigned.pop_front() {
                             f.sent.insert(pkid, entry);
                         }
                     }
-                    Ok(Event::Incoming(Packet::PubAck(ack))) => {
-                        if let Some((id, at)) = f.sent.remove(&ack.pkid) {
+                    Ok(Ev::PubAck(pkid, refused)) => {
+                        if let Some(reason) = refused {
+                            tracing::warn!(%reason, "the broker refused a publication; it is not retried");
+                        }
+                        if let Some((id, at)) = f.sent.remove(&pkid) {
                             acked.push(id);
                             self.metrics.published(at.elapsed());
                         }
                     }
-                    Ok(Event::Incoming(Packet::Publish(p))) => {
-                        let m = Incoming { topic: p.topic.clone(), payload: p.payload.clone() };
+                    Ok(Ev::Message(m)) => {
+                        let topic = m.topic.clone();
                         if self.incoming.try_send(m).is_err() {
-                            tracing::warn!(topic = %p.topic, "command queue full: command dropped");
+                            tracing::warn!(%topic, "command queue full: command dropped");
                         }
                     }
-                    Ok(_) => {}
+                    Ok(Ev::Disconnected | Ev::Other) => {}
                     Err(e) => {
                         tracing::warn!(error = %e, unacknowledged = f.in_flight(), "MQTT connection lost; reconnecting, unacknowledged messages will be published again");
-                        return false;
+                        return (false, connected);
                     }
                 },
                 _ = self.wake.notified() => f.more = true,
                 _ = self.board.changed.notified() => {}
-                m = self.direct.recv(), if connected && f.in_flight() < max + 64 => {
-                    if let Some(m) = m {
-                        if client.try_publish(m.topic, qos(m.qos), m.retain, m.payload).is_ok() {
+                d = self.direct.recv(), if connected && f.in_flight() < max + 64 => {
+                    if let Some(Direct { message: m, correlation }) = d {
+                        if client.publish(m.topic, m.qos, m.retain, m.payload, correlation) {
                             f.unassigned.push_back(None);
                         }
                     }
@@ -289,46 +278,35 @@ impl Publisher {
                     if connected {
                         self.goodbye(&client, &mut events).await;
                     }
-                    return true;
+                    return (true, connected);
                 }
             }
         }
     }
 
     /// Publishes the offline presence (retained) and disconnects, within 2 s.
-    async fn goodbye(
-        &self,
-        client: &AsyncClient,
-        events: &mut mpsc::Receiver<Result<Event, rumqttc::ConnectionError>>,
-    ) {
-        let _ = client.try_publish(
-            self.settings.presence_topic.clone(),
-            QoS::AtLeastOnce,
+    async fn goodbye(&self, client: &Client, events: &mut mpsc::Receiver<Result<Ev, String>>) {
+        let s = &self.settings;
+        let _ = client.publish(
+            s.presence_topic.clone(),
+            1,
             true,
-            self.settings.presence.1.clone(),
+            s.presence.1.clone().into_bytes(),
+            None,
         );
         let _ = tokio::time::timeout(Duration::from_secs(2), async {
             let mut disconnecting = false;
             loop {
                 match events.recv().await {
-                    Some(Ok(Event::Incoming(Packet::PubAck(_)))) if !disconnecting => {
-                        disconnecting = client.try_disconnect().is_ok();
+                    Some(Ok(Ev::PubAck(..))) if !disconnecting => {
+                        disconnecting = client.disconnect()
                     }
-                    Some(Ok(Event::Outgoing(Outgoing::Disconnect))) | Some(Err(_)) | None => return,
+                    Some(Ok(Ev::Disconnected)) | Some(Err(_)) | None => return,
                     Some(Ok(_)) => {}
                 }
             }
         })
         .await;
-    }
-}
-
-/// Aborts the task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

@@ -53,7 +53,7 @@ pub struct Shared {
     /// Retained statuses.
     pub board: Arc<StatusBoard>,
     /// Command results.
-    pub results: mpsc::Sender<Message>,
+    pub results: mpsc::Sender<crate::mqtt::Direct>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Time a command waits for each confirmation.
@@ -139,7 +139,11 @@ impl RtuSession {
             status,
             f,
         );
-        if self.shared.results.try_send(m).is_err() {
+        let direct = crate::mqtt::Direct {
+            message: m,
+            correlation: job.correlation.clone(),
+        };
+        if self.shared.results.try_send(direct).is_err() {
             tracing::warn!(rtu = %self.rtu.name, "result queue full: command result dropped");
         }
     }
