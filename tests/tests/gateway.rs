@@ -555,3 +555,81 @@ async fn http_get(port: u16, path: &str) -> String {
     let _ = tokio::time::timeout(WAIT, s.read_to_string(&mut out)).await;
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt5_response_topic_and_correlation_data_are_honoured() {
+    use rumqttc::v5::mqttbytes::v5::{Packet, PublishProperties};
+    use rumqttc::v5::mqttbytes::QoS;
+    use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+    if !broker::available() {
+        return;
+    }
+    let dir = scratch("v5");
+    let broker = Broker::start(&dir).await;
+    let st = Station::start(1).await;
+    let mut sub = Subscriber::start(broker.port, "e2e/#").await;
+    let gw = Gateway::start(
+        &dir,
+        &config(broker.port, &dir, &[("north", st.addr.to_string())]),
+    );
+    started(&mut sub, "north").await;
+    // An MQTT 5 requester: subscribes to its reply topic, sends the command with a response
+    // topic and correlation data.
+    let mut o = MqttOptions::new("e2e-v5-requester", "127.0.0.1", broker.port);
+    o.set_keep_alive(Duration::from_secs(5));
+    let (client, mut el) = AsyncClient::new(o, 16);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let poll = tokio::spawn(async move {
+        while let Ok(ev) = el.poll().await {
+            let _ = tx.send(ev);
+        }
+    });
+    client
+        .subscribe("replies/op-9", QoS::AtLeastOnce)
+        .await
+        .expect("subscribe");
+    let suback = tokio::time::timeout(WAIT, async {
+        while let Some(ev) = rx.recv().await {
+            if matches!(ev, Event::Incoming(Packet::SubAck(_))) {
+                return true;
+            }
+        }
+        false
+    });
+    assert!(suback.await.unwrap_or(false), "no SUBACK");
+    let props = PublishProperties {
+        response_topic: Some("replies/op-9".into()),
+        correlation_data: Some(bytes::Bytes::from_static(b"\x00corr\xff")),
+        ..Default::default()
+    };
+    client
+        .publish_with_properties(
+            "e2e/north/1/100/command",
+            QoS::AtLeastOnce,
+            false,
+            r#"{"type":"C_SC_NA_1","value":true,"id":"op-9"}"#,
+            props,
+        )
+        .await
+        .expect("publish");
+    let reply = tokio::time::timeout(WAIT, async {
+        while let Some(ev) = rx.recv().await {
+            if let Event::Incoming(Packet::Publish(p)) = ev {
+                return Some(p);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+    .expect("a reply on the response topic");
+    assert_eq!(&reply.topic[..], b"replies/op-9");
+    let json: Value = serde_json::from_slice(&reply.payload).expect("JSON reply");
+    assert_eq!(json["id"], "op-9");
+    assert_eq!(json["status"], "confirmed", "{json}");
+    let corr = reply.properties.and_then(|p| p.correlation_data);
+    assert_eq!(corr.as_deref(), Some(&b"\x00corr\xff"[..]));
+    poll.abort();
+    gw.stop().await;
+}
