@@ -633,3 +633,111 @@ async fn mqtt5_response_topic_and_correlation_data_are_honoured() {
     poll.abort();
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn systemd_notify_ready_and_watchdog() {
+    if !broker::available() {
+        return;
+    }
+    let dir = scratch("notify");
+    let broker = Broker::start(&dir).await;
+    let sock_path = dir.join("notify.sock");
+    let sock = tokio::net::UnixDatagram::bind(&sock_path).expect("bind notify socket");
+    let path = dir.join("gateway.toml");
+    std::fs::write(&path, config(broker.port, &dir, &[])).expect("config");
+    let mut child = tokio::process::Command::new(gateway::binary())
+        .args(["run", "--config"])
+        .arg(&path)
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", "200000")
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start gateway");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    let end = tokio::time::Instant::now() + WAIT;
+    while !(got.iter().any(|m: &String| m.contains("READY=1"))
+        && got.iter().filter(|m| m.contains("WATCHDOG=1")).count() >= 2)
+    {
+        let n = tokio::time::timeout_at(end, sock.recv(&mut buf))
+            .await
+            .expect("notifications in time")
+            .expect("recv");
+        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    let pid = child.id().expect("pid");
+    let _ = tokio::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .await;
+    loop {
+        let n = tokio::time::timeout_at(end, sock.recv(&mut buf))
+            .await
+            .expect("STOPPING=1 in time")
+            .expect("recv");
+        if String::from_utf8_lossy(&buf[..n]).contains("STOPPING=1") {
+            break;
+        }
+    }
+    let status = tokio::time::timeout(WAIT, child.wait())
+        .await
+        .expect("exit")
+        .expect("status");
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_bound_drops_oldest_and_counts() {
+    if !broker::available() {
+        return;
+    }
+    let dir = scratch("bound");
+    let mut broker = Broker::start(&dir).await;
+    let st = Station::start(1).await;
+    let mut sub = Subscriber::start(broker.port, "e2e/#").await;
+    let http = iec104_e2e::free_port();
+    let cfg = config_http(
+        broker.port,
+        &dir,
+        &[("north", st.addr.to_string())],
+        Some(http),
+    )
+    .replace(
+        "command_timeout = 1.5\n",
+        "command_timeout = 1.5\nqueue_max_messages = 50\n",
+    );
+    let gw = Gateway::start(&dir, &cfg);
+    started(&mut sub, "north").await;
+    sub.wait_for(WAIT, |m| m.topic == "e2e/north/1/1")
+        .await
+        .expect("GI done");
+    broker.stop().await;
+    let truth = burst(&st, 0, 200).await;
+    let end = tokio::time::Instant::now() + WAIT;
+    while st.unacknowledged() > 0 {
+        assert!(
+            tokio::time::Instant::now() < end,
+            "events never acknowledged by the gateway"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let metrics = http_get(http, "/metrics").await;
+    assert!(
+        metrics.contains("iec104gw_queue_dropped_total 150"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("iec104gw_queue_depth 50"), "{metrics}");
+    broker.restart().await;
+    // The status says how many were dropped (published first on reconnection), then the
+    // newest 50 arrive.
+    let status = sub
+        .wait_for(WAIT, |m| {
+            m.topic == "e2e/north/status" && m.json["queue_dropped"] == 150
+        })
+        .await;
+    assert!(status.is_some(), "status does not show the drops");
+    all_arrive(&mut sub, &truth[150..]).await;
+    gw.stop().await;
+}

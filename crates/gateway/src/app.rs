@@ -102,6 +102,7 @@ pub async fn run(
         writer_rx,
         wake.clone(),
         metrics.clone(),
+        board.clone(),
     ));
 
     let publish = Publish {

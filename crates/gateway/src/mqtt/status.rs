@@ -35,6 +35,24 @@ impl StatusBoard {
         self.changed.notify_one();
     }
 
+    /// Sets `field` to `value` in every JSON status whose topic ends with `suffix` (e.g. the
+    /// queue's drop count in each RTU status), as a new version of each.
+    pub fn patch(&self, suffix: &str, field: &str, value: serde_json::Value) {
+        let mut e = lock(&self.entries);
+        for (topic, (version, m)) in e.iter_mut() {
+            if !topic.ends_with(suffix) {
+                continue;
+            }
+            if let Ok(serde_json::Value::Object(mut map)) = serde_json::from_slice(&m.payload) {
+                map.insert(field.to_owned(), value.clone());
+                m.payload = serde_json::Value::Object(map).to_string().into_bytes();
+                *version += 1;
+            }
+        }
+        drop(e);
+        self.changed.notify_one();
+    }
+
     /// Entries newer than the versions in `seen` (which is updated).
     pub fn changed_since(&self, seen: &mut BTreeMap<String, u64>) -> Vec<Message> {
         let e = lock(&self.entries);
@@ -69,8 +87,16 @@ mod tests {
         assert!(b.changed_since(&mut seen).is_empty());
         b.set(m("a", "2"));
         assert_eq!(b.changed_since(&mut seen), vec![m("a", "2")]);
+        // A patch touches the JSON of matching topics only.
+        b.set(m("x/status", r#"{"state":"started"}"#));
+        b.changed_since(&mut seen);
+        b.patch("/status", "queue_dropped", serde_json::json!(7));
+        assert_eq!(
+            b.changed_since(&mut seen),
+            vec![m("x/status", r#"{"queue_dropped":7,"state":"started"}"#)]
+        );
         // After a reconnection everything is published again.
         seen.clear();
-        assert_eq!(b.changed_since(&mut seen).len(), 2);
+        assert_eq!(b.changed_since(&mut seen).len(), 3);
     }
 }

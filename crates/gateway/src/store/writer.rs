@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, Notify};
 
 use super::{Message, Store};
 use crate::metrics::Metrics;
+use crate::mqtt::status::StatusBoard;
 
 /// The messages of one received ASDU and what to release once they are durable.
 #[derive(Debug)]
@@ -30,6 +31,7 @@ pub async fn run(
     mut rx: mpsc::Receiver<Batch>,
     wake: Arc<Notify>,
     metrics: Arc<Metrics>,
+    board: Arc<StatusBoard>,
 ) {
     let mut group: Vec<Batch> = Vec::with_capacity(GROUP);
     loop {
@@ -51,7 +53,16 @@ pub async fn run(
         match result {
             Ok(Ok(dropped)) => {
                 if dropped > 0 {
-                    tracing::warn!(dropped, "store bound reached: oldest messages dropped");
+                    tracing::warn!(
+                        dropped,
+                        total = store.dropped(),
+                        "store bound reached: oldest messages dropped"
+                    );
+                    board.patch(
+                        "/status",
+                        "queue_dropped",
+                        serde_json::json!(store.dropped()),
+                    );
                 }
                 for b in group.drain(..) {
                     if let Some((client, token)) = b.release {
