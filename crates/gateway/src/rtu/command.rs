@@ -86,7 +86,7 @@ impl Pending {
     pub fn start(
         job: CommandJob,
         timeout: Duration,
-    ) -> Result<(Pending, Bytes), (CommandJob, String)> {
+    ) -> Result<(Pending, Bytes), Box<(CommandJob, String)>> {
         let select = job.request.select;
         match build(&job, select) {
             Ok((asdu, type_id)) => Ok((
@@ -103,7 +103,7 @@ impl Pending {
                 },
                 asdu,
             )),
-            Err(e) => Err((job, e)),
+            Err(e) => Err(Box::new((job, e))),
         }
     }
 

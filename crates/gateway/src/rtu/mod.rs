@@ -386,7 +386,8 @@ impl RtuSession {
                                 Ok(()) => pending = Some(p),
                                 Err(e) => self.refuse(&p.job, &format!("cannot send: {e}")),
                             },
-                            Err((job, e)) => {
+                            Err(failed) => {
+                                let (job, e) = *failed;
                                 self.result(&job, "invalid", command::error(&e));
                             }
                         }

@@ -23,14 +23,23 @@ const DROPPED: &str = "dropped";
 pub enum StoreError {
     /// The database reported an error.
     #[error("store: {0}")]
-    Db(#[from] redb::Error),
+    Db(Box<redb::Error>),
 }
+
+impl From<redb::Error> for StoreError {
+    fn from(e: redb::Error) -> Self {
+        StoreError::Db(Box::new(e))
+    }
+}
+
+/// Entries read back: id and message (or why it cannot be read).
+pub type Entries = Vec<(u64, Result<Message, MessageError>)>;
 
 macro_rules! from_redb {
     ($($t:ty),*) => {$(
         impl From<$t> for StoreError {
             fn from(e: $t) -> Self {
-                StoreError::Db(e.into())
+                StoreError::Db(Box::new(e.into()))
             }
         }
     )*};
@@ -134,11 +143,7 @@ impl Store {
 
     /// Up to `limit` entries with an id greater than `after`, in order. Entries that cannot be
     /// decoded are returned as errors with their id (the caller removes them).
-    pub fn read_after(
-        &self,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<(u64, Result<Message, MessageError>)>, StoreError> {
+    pub fn read_after(&self, after: u64, limit: usize) -> Result<Entries, StoreError> {
         let tx = self.db.begin_read()?;
         let queue = tx.open_table(QUEUE)?;
         let mut out = Vec::new();
