@@ -34,15 +34,22 @@ pub struct Broker {
     /// Its port on 127.0.0.1.
     pub port: u16,
     dir: PathBuf,
+    extra: String,
 }
 
 impl Broker {
     /// Starts mosquitto on a free port.
     pub async fn start(dir: &std::path::Path) -> Broker {
+        Broker::start_with(dir, String::new()).await
+    }
+
+    /// Starts mosquitto with `extra` appended to its configuration (e.g. a TLS listener).
+    pub async fn start_with(dir: &std::path::Path, extra: String) -> Broker {
         let mut b = Broker {
             child: None,
             port: crate::free_port(),
             dir: dir.to_owned(),
+            extra,
         };
         b.restart().await;
         b
@@ -61,9 +68,10 @@ impl Broker {
         std::fs::write(
             &conf,
             format!(
-                "listener {} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nautosave_interval 0\nmax_queued_messages 100000\nlog_dest stderr\nlog_type error\n",
+                "listener {} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nautosave_interval 0\nmax_queued_messages 100000\nlog_dest stderr\nlog_type error\n{}",
                 self.port,
-                persist.display()
+                persist.display(),
+                self.extra
             ),
         )
         .expect("mosquitto.conf");

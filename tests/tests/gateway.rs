@@ -741,3 +741,111 @@ async fn queue_bound_drops_oldest_and_counts() {
     all_arrive(&mut sub, &truth[150..]).await;
     gw.stop().await;
 }
+
+/// A CA and a server certificate for 127.0.0.1 made with the openssl command; None when
+/// openssl is missing.
+fn certificates(dir: &std::path::Path) -> Option<()> {
+    let run = |args: &[&str]| {
+        std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    };
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .ok()?;
+    let ok = run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=e2e-ca",
+    ]) && run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]) && run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    if !ok {
+        return None;
+    }
+    // mosquitto drops root privileges: let it read its key (test material only).
+    use std::os::unix::fs::PermissionsExt;
+    for f in ["server.key", "server.pem", "ca.pem"] {
+        std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o644)).ok()?;
+    }
+    Some(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_to_the_broker() {
+    if !broker::available() {
+        return;
+    }
+    let dir = scratch("tls");
+    if certificates(&dir).is_none() {
+        eprintln!("SKIPPED: openssl could not make test certificates");
+        return;
+    }
+    let tls_port = iec104_e2e::free_port();
+    let extra = format!(
+        "listener {tls_port} 127.0.0.1\ncafile {d}/ca.pem\ncertfile {d}/server.pem\nkeyfile {d}/server.key\n",
+        d = dir.display()
+    );
+    let broker = Broker::start_with(&dir, extra).await;
+    assert!(
+        iec104_e2e::wait_listening(tls_port, WAIT).await,
+        "TLS listener"
+    );
+    let st = Station::start(1).await;
+    let mut sub = Subscriber::start(broker.port, "e2e/#").await;
+    let cfg = config(broker.port, &dir, &[("north", st.addr.to_string())]).replace(
+        &format!("url = \"mqtt://127.0.0.1:{}\"", broker.port),
+        &format!(
+            "url = \"mqtts://127.0.0.1:{tls_port}\"\nca_file = \"{}/ca.pem\"",
+            dir.display()
+        ),
+    );
+    assert!(cfg.contains("mqtts://"));
+    let gw = Gateway::start(&dir, &cfg);
+    started(&mut sub, "north").await;
+    let truth = burst(&st, 0, 20).await;
+    all_arrive(&mut sub, &truth).await;
+    gw.stop().await;
+}

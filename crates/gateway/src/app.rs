@@ -42,6 +42,9 @@ pub fn store_path(loaded: &Loaded) -> PathBuf {
     }
 }
 
+/// The system CA bundle used for `mqtts://` without `ca_file`.
+pub const SYSTEM_CA: &str = "/etc/ssl/certs/ca-certificates.crt";
+
 /// Resolves on SIGINT or SIGTERM.
 pub async fn signals() {
     #[cfg(unix)]
@@ -144,11 +147,26 @@ pub async fn run(
             .to_string()
     };
     let b = &loaded.broker;
+    let tls = if b.tls {
+        let path = cfg
+            .mqtt
+            .ca_file
+            .as_ref()
+            .map(|c| c.get_ref().as_str())
+            .unwrap_or(SYSTEM_CA);
+        Some(
+            std::fs::read(path)
+                .map_err(|e| format!("cannot read the CA certificates {path}: {e}"))?,
+        )
+    } else {
+        None
+    };
     let publisher = Publisher {
         settings: MqttSettings {
             host: b.host.clone(),
             port: b.port,
             v5: *cfg.mqtt.version.get_ref() == 5,
+            tls,
             client_id: cfg
                 .mqtt
                 .client_id

@@ -27,8 +27,11 @@ pub fn run(path: &Path) -> ExitCode {
         crate::app::store_path(&loaded).display(),
         cfg.gateway.queue_max_messages.get_ref()
     );
-    if let Some(ca) = &cfg.mqtt.ca_file {
-        println!("CA file: {ca}");
+    if loaded.broker.tls {
+        match &cfg.mqtt.ca_file {
+            Some(ca) => println!("TLS with the CA certificates of {}", ca.get_ref()),
+            None => println!("TLS with the system CA bundle ({})", crate::app::SYSTEM_CA),
+        }
     }
     println!(
         "presence: {prefix}/_gateway/{} (retained, last will offline)",

@@ -47,9 +47,9 @@ pub struct MqttConfig {
     /// Password for the broker.
     #[serde(default)]
     pub password: Option<String>,
-    /// CA certificate file (PEM) for `mqtts://`.
+    /// CA certificate file (PEM) for `mqtts://` (default: the system's CA bundle).
     #[serde(default)]
-    pub ca_file: Option<String>,
+    pub ca_file: Option<Spanned<String>>,
     /// QoS of data messages: 0 or 1 (default 1).
     #[serde(default = "default_qos")]
     pub qos: Spanned<u8>,

@@ -222,20 +222,23 @@ pub fn validate(config: Config, text: &str, origin: &str) -> Result<Loaded, Conf
         problems: Vec::new(),
     };
     let broker = match parse_url(config.mqtt.url.get_ref()) {
-        Ok(b) => {
-            if b.tls {
-                c.at(
-                    config.mqtt.url.span(),
-                    "mqtts:// (TLS) is not supported by this build yet; use mqtt://",
-                );
-            }
-            Some(b)
-        }
+        Ok(b) => Some(b),
         Err(e) => {
             c.at(config.mqtt.url.span(), e);
             None
         }
     };
+    if let Some(ca) = &config.mqtt.ca_file {
+        if !std::path::Path::new(ca.get_ref()).is_file() {
+            c.at(
+                ca.span(),
+                format!("ca_file {:?} is not a readable file", ca.get_ref()),
+            );
+        }
+    }
+    if config.mqtt.password.is_some() && config.mqtt.username.is_none() {
+        c.at(config.mqtt.url.span(), "password given without username");
+    }
     if !topic_level_ok(config.mqtt.topic_prefix.get_ref()) {
         c.at(
             config.mqtt.topic_prefix.span(),

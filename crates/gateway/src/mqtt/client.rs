@@ -115,10 +115,20 @@ pub fn start(
     std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
 ) {
     let inflight = s.max_inflight.saturating_mul(2).max(16);
+    let transport = s.tls.as_ref().map(|ca| {
+        rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Simple {
+            ca: ca.clone(),
+            alpn: None,
+            client_auth: None,
+        })
+    });
     if s.v5 {
         let mut o = rumqttc::v5::MqttOptions::new(s.client_id.clone(), s.host.clone(), s.port);
         o.set_keep_alive(s.keep_alive);
         o.set_clean_start(true);
+        if let Some(t) = transport {
+            o.set_transport(t);
+        }
         o.set_outgoing_inflight_upper_limit(inflight);
         o.set_max_packet_size(Some(1 << 20));
         o.set_last_will(p5::LastWill::new(
@@ -169,6 +179,9 @@ pub fn start(
         let mut o = rumqttc::MqttOptions::new(s.client_id.clone(), s.host.clone(), s.port);
         o.set_keep_alive(s.keep_alive);
         o.set_clean_session(true);
+        if let Some(t) = transport {
+            o.set_transport(t);
+        }
         o.set_inflight(inflight);
         o.set_max_packet_size(1 << 20, 1 << 20);
         o.set_last_will(rumqttc::LastWill::new(

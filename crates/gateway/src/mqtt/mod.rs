@@ -32,6 +32,8 @@ pub struct MqttSettings {
     pub port: u16,
     /// MQTT 5 (else 3.1.1).
     pub v5: bool,
+    /// TLS with these CA certificates (PEM) when set.
+    pub tls: Option<Vec<u8>>,
     /// Client id.
     pub client_id: String,
     /// Credentials.
