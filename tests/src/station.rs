@@ -32,6 +32,9 @@ pub struct Station {
     task: tokio::task::JoinHandle<()>,
     /// Commands received (type id, ioa, select).
     pub commands: mpsc::UnboundedReceiver<(u8, u32, u8)>,
+    /// System commands received: type id (100 interrogation, 101 counter interrogation,
+    /// 103 clock sync).
+    pub system: mpsc::UnboundedReceiver<u8>,
 }
 
 /// The ASDU with its cause replaced (and P/N set when `negative`).
@@ -55,6 +58,7 @@ impl Station {
         let addr = handle.local_addr();
         let h = handle.clone();
         let (cmd_tx, commands) = mpsc::unbounded_channel();
+        let (sys_tx, system) = mpsc::unbounded_channel();
         let task = tokio::spawn(async move {
             tokio::pin!(run);
             loop {
@@ -72,6 +76,9 @@ impl Station {
                 let ioa = view.objects().next().map(|o| o.ioa).unwrap_or(0);
                 let select = asdu.last().copied().unwrap_or(0) & 0x80;
                 let mut replies = Vec::new();
+                if matches!(t, 100 | 101 | 103) {
+                    let _ = sys_tx.send(t);
+                }
                 match t {
                     100 => {
                         replies.push(mirror(&asdu, Cause::ActivationCon, false));
@@ -113,6 +120,7 @@ impl Station {
             handle,
             task,
             commands,
+            system,
         }
     }
 

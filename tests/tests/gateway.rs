@@ -849,3 +849,42 @@ async fn tls_to_the_broker() {
     all_arrive(&mut sub, &truth).await;
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_address_and_periodic_system_commands() {
+    if !broker::available() {
+        return;
+    }
+    let dir = scratch("addrs");
+    let broker = Broker::start(&dir).await;
+    let mut st = Station::start(1).await;
+    let mut sub = Subscriber::start(broker.port, "e2e/#").await;
+    // The first address refuses connections (a port nobody listens on): the gateway goes on
+    // to the second one.
+    let dead = iec104_e2e::free_port();
+    let cfg = config(broker.port, &dir, &[("north", st.addr.to_string())]).replace(
+        &format!("address = \"{}\"", st.addr),
+        &format!(
+            "addresses = [\"127.0.0.1:{dead}\", \"{}\"]\ninterrogation_period = 1\ncounter_interrogation_period = 1\nclock_sync_period = 1",
+            st.addr
+        ),
+    );
+    let gw = Gateway::start(&dir, &cfg);
+    let refused = sub
+        .wait_for(WAIT, |m| m.topic == "e2e/north/status" && m.json["state"] == "disconnected")
+        .await
+        .expect("the dead address reported");
+    assert_eq!(refused.json["address"], format!("127.0.0.1:{dead}"));
+    started(&mut sub, "north").await;
+    // At start: clock sync, interrogation, counter interrogation; then each again every second.
+    let mut counts = std::collections::BTreeMap::new();
+    let end = tokio::time::Instant::now() + Duration::from_secs(10);
+    while counts.values().filter(|n| **n >= 3).count() < 3 {
+        let t = tokio::time::timeout_at(end, st.system.recv())
+            .await
+            .unwrap_or_else(|_| panic!("periodic system commands missing: {counts:?}"))
+            .expect("station running");
+        *counts.entry(t).or_insert(0u32) += 1;
+    }
+    gw.stop().await;
+}
