@@ -871,7 +871,9 @@ async fn second_address_and_periodic_system_commands() {
     );
     let gw = Gateway::start(&dir, &cfg);
     let refused = sub
-        .wait_for(WAIT, |m| m.topic == "e2e/north/status" && m.json["state"] == "disconnected")
+        .wait_for(WAIT, |m| {
+            m.topic == "e2e/north/status" && m.json["state"] == "disconnected"
+        })
         .await
         .expect("the dead address reported");
     assert_eq!(refused.json["address"], format!("127.0.0.1:{dead}"));

@@ -471,3 +471,6 @@ fn log_err(rtu: &str, what: &str, r: Result<(), String>) {
         tracing::warn!(%rtu, error = %e, "cannot send {what}");
     }
 }
+
+#[cfg(test)]
+mod tests;
