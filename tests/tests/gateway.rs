@@ -890,3 +890,54 @@ async fn second_address_and_periodic_system_commands() {
     }
     gw.stop().await;
 }
+
+#[test]
+fn shipped_configurations_are_valid() {
+    for name in ["reference.toml", "demo.toml"] {
+        let path = format!("{}/../config/{name}", env!("CARGO_MANIFEST_DIR"));
+        let out = std::process::Command::new(gateway::binary())
+            .args(["check", "--config", &path])
+            .output()
+            .expect("run check");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("is valid"), "{stdout}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_to_a_disconnected_rtu_is_rejected() {
+    if !broker::available() {
+        return;
+    }
+    let dir = scratch("cmd-down");
+    let broker = Broker::start(&dir).await;
+    let mut sub = Subscriber::start(broker.port, "e2e/#").await;
+    let dead = format!("127.0.0.1:{}", iec104_e2e::free_port());
+    let gw = Gateway::start(&dir, &config(broker.port, &dir, &[("north", dead)]));
+    sub.wait_for(WAIT, |m| {
+        m.topic == "e2e/north/status" && m.json["state"] == "disconnected"
+    })
+    .await
+    .expect("disconnected status");
+    let r = command(
+        &mut sub,
+        "e2e/north/1/100/command",
+        r#"{"type":"C_SC_NA_1","value":true,"id":"op-d"}"#,
+        "op-d",
+    )
+    .await;
+    assert_eq!(r["status"], "rejected", "{r}");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not connected"),
+        "{r}"
+    );
+    gw.stop().await;
+}

@@ -172,7 +172,23 @@ impl RtuSession {
                 link: self.rtu.link.clone(),
                 ..ClientConfig::default()
             };
-            let ended = match client::connect(address.as_str(), config).await {
+            // Commands that come while connecting (up to t0) are refused at once.
+            let connecting = client::connect(address.as_str(), config);
+            tokio::pin!(connecting);
+            let connected = loop {
+                tokio::select! {
+                    r = &mut connecting => break Some(r),
+                    _ = shutdown.changed() => break None,
+                    job = self.commands.recv() => match job {
+                        Some(job) => self.refuse(&job, "the RTU is not connected (connecting)"),
+                        None => break None,
+                    },
+                }
+            };
+            let Some(connected) = connected else {
+                return;
+            };
+            let ended = match connected {
                 Ok((client, events, connection)) => {
                     tracing::info!(rtu = %self.rtu.name, %address, "connected");
                     let task = tokio::spawn(connection);
