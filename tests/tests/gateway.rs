@@ -646,11 +646,12 @@ async fn systemd_notify_ready_and_watchdog() {
     let path = dir.join("gateway.toml");
     std::fs::write(&path, config(broker.port, &dir, &[])).expect("config");
     let mut child = tokio::process::Command::new(gateway::binary())
-        .args(["run", "--config"])
+        .args(["--log-format", "json", "run", "--config"])
         .arg(&path)
         .env("NOTIFY_SOCKET", &sock_path)
         .env("WATCHDOG_USEC", "200000")
-        .stderr(std::process::Stdio::null())
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("start gateway");
@@ -681,11 +682,26 @@ async fn systemd_notify_ready_and_watchdog() {
             break;
         }
     }
+    let mut stderr = child.stderr.take().expect("stderr");
     let status = tokio::time::timeout(WAIT, child.wait())
         .await
         .expect("exit")
         .expect("status");
     assert!(status.success());
+    // --log-format json: every log line is a JSON object with a level and a message.
+    let mut logs = String::new();
+    use tokio::io::AsyncReadExt;
+    stderr.read_to_string(&mut logs).await.expect("logs");
+    let lines: Vec<&str> = logs.lines().collect();
+    assert!(lines.len() >= 3, "{logs}");
+    for line in lines {
+        let v: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line}: {e}"));
+        assert!(
+            v["level"].is_string() && v["fields"]["message"].is_string(),
+            "{line}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
