@@ -39,6 +39,7 @@ pub struct Pending {
     stage: Stage,
     timeout: Duration,
     type_id: TypeId,
+    tz: i32,
 }
 
 /// What an ASDU means for the pending command.
@@ -66,10 +67,14 @@ pub fn error(text: &str) -> Map<String, Value> {
     m
 }
 
-fn build(job: &CommandJob, select: bool) -> Result<(Bytes, TypeId), String> {
+/// The command ASDU; time tags of "now" are in the RTU's time zone (`tz` seconds from UTC).
+fn build(job: &CommandJob, select: bool, tz: i32) -> Result<(Bytes, TypeId), String> {
     let element = job
         .request
-        .to_element(select, Utc::now())
+        .to_element(
+            select,
+            Utc::now() + chrono::Duration::seconds(i64::from(tz)),
+        )
         .map_err(|e| e.to_string())?;
     let type_id = element.type_id();
     let asdu = Asdu::single(
@@ -86,9 +91,10 @@ impl Pending {
     pub fn start(
         job: CommandJob,
         timeout: Duration,
+        tz: i32,
     ) -> Result<(Pending, Bytes), Box<(CommandJob, String)>> {
         let select = job.request.select;
-        match build(&job, select) {
+        match build(&job, select, tz) {
             Ok((asdu, type_id)) => Ok((
                 Pending {
                     job,
@@ -100,6 +106,7 @@ impl Pending {
                     },
                     timeout,
                     type_id,
+                    tz,
                 },
                 asdu,
             )),
@@ -163,7 +170,7 @@ impl Pending {
             };
         }
         match (self.stage, cause) {
-            (Stage::Select, Cause::ActivationCon) => match build(&self.job, false) {
+            (Stage::Select, Cause::ActivationCon) => match build(&self.job, false, self.tz) {
                 Ok((asdu, _)) => {
                     self.stage = Stage::Execute;
                     self.deadline = Instant::now() + self.timeout;

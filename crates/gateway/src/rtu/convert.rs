@@ -78,7 +78,9 @@ impl Converter {
         );
         let received_s = received.to_rfc3339_opts(SecondsFormat::Millis, true);
         let mut out = Vec::new();
-        for object in JsonObject::from_view(view, received) {
+        // CP24Time2a tags are completed from the receiver's clock in the RTU's time zone.
+        let local_now = received + chrono::Duration::seconds(i64::from(self.rtu.tz_offset_secs));
+        for object in JsonObject::from_view(view, local_now) {
             let ioa = object.object().map(|o| o.ioa).unwrap_or(0);
             let ca = h.common_address;
             let point = self.rtu.points.get(&(ca, ioa));
@@ -253,6 +255,21 @@ mod tests {
         let m = c.convert(&AsduView::parse(&b, &AsduParams::IEC104).unwrap(), now());
         let v: Value = serde_json::from_slice(&m[0].payload).unwrap();
         assert_eq!(v["time"], "2026-11-24T10:15:30.123Z");
+    }
+
+    #[test]
+    fn cp24_tags_are_completed_in_the_rtu_time_zone() {
+        let mut c = Converter::new(rtu("time_zone = \"+01:00\"\n"), publish());
+        // M_SP_TA_1 (2), COT 3, CA 1, IOA 10, SIQ 1, CP24Time2a: ms 30123 = 0x75AB (LE AB 75),
+        // minute 15. Received 10:00:00Z = 11:00 in the RTU's zone: the tag is 11:15:30.123
+        // local, i.e. 10:15:30.123Z.
+        let b = [
+            0x02, 0x01, 0x03, 0x00, 0x01, 0x00, 0x0A, 0x00, 0x00, 0x01, 0xAB, 0x75, 15,
+        ];
+        let m = c.convert(&AsduView::parse(&b, &AsduParams::IEC104).unwrap(), now());
+        let v: Value = serde_json::from_slice(&m[0].payload).unwrap();
+        assert_eq!(v["time"], "2026-11-24T10:15:30.123Z", "{v}");
+        assert_eq!(v["time_partial"], true);
     }
 
     #[test]

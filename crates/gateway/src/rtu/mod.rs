@@ -252,7 +252,8 @@ impl RtuSession {
         let act = Cot::new(Cause::Activation);
         for &ca in &self.rtu.common_addresses {
             if cs {
-                let t = Utc::now();
+                // The RTU's clock runs in its configured time zone.
+                let t = Utc::now() + chrono::Duration::seconds(i64::from(self.rtu.tz_offset_secs));
                 if (2000..=2099).contains(&t.year()) {
                     let e = Element::C_CS_NA_1(Cp56Time2a::from_datetime(&t));
                     let r = self
@@ -397,7 +398,7 @@ impl RtuSession {
                 job = self.commands.recv(), if pending.is_none() => match job {
                     Some(job) if !started => self.refuse(&job, "the RTU is connected but data transfer is stopped (standby)"),
                     Some(job) => {
-                        match Pending::start(job, self.shared.command_timeout) {
+                        match Pending::start(job, self.shared.command_timeout, self.rtu.tz_offset_secs) {
                             Ok((p, asdu)) => match client.send(asdu).await {
                                 Ok(()) => pending = Some(p),
                                 Err(e) => self.refuse(&p.job, &format!("cannot send: {e}")),
