@@ -177,6 +177,58 @@ pub enum ConfigError {
 }
 
 impl Scenario {
+    /// Reads and parses a TOML scenario file (unknown keys are errors, with line and column).
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Scenario, ConfigError> {
+        Scenario::load(path.as_ref())
+    }
+
+    /// Parses a TOML scenario from a string (errors name it `<string>`).
+    pub fn from_toml_str(text: &str) -> Result<Scenario, ConfigError> {
+        Scenario::parse(text, "<string>")
+    }
+
+    /// One generated station (common address 1) with `points` points of the mixed set,
+    /// `rate` spontaneous events per second, reproducible from `seed`: what
+    /// `iec104-sim --points P --rate R --seed S` runs.
+    pub fn generated(points: usize, rate: f64, seed: u64) -> Scenario {
+        let mut scenario = Scenario::generated_stations(1, 1, points, rate);
+        scenario.seed = Some(seed);
+        scenario
+    }
+
+    /// `stations` generated stations with common addresses `first_ca`, `first_ca + 1`, ...
+    /// (wrapping), each with `points` points of the mixed set and `rate` events per second;
+    /// no seed (set [`Scenario::seed`] or [`crate::Options::seed`]).
+    pub fn generated_stations(stations: u16, first_ca: u16, points: usize, rate: f64) -> Scenario {
+        let points = generated_points(points);
+        let stations = (0..stations)
+            .map(|i| StationConfig {
+                name: None,
+                ca: first_ca.wrapping_add(i),
+                port: None,
+                rate: Some(rate),
+                k: None,
+                w: None,
+                t1: None,
+                t2: None,
+                t3: None,
+                redundancy: Redundancy::Single,
+                groups: Vec::new(),
+                queue_size: None,
+                max_connections: None,
+                select_timeout_ms: None,
+                points: points.clone(),
+                generate: None,
+                generate_ioa: None,
+                faults: Vec::new(),
+            })
+            .collect();
+        Scenario {
+            seed: None,
+            stations,
+        }
+    }
+
     /// Reads and parses a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

@@ -3,28 +3,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod config;
-mod events_log;
-mod faults;
-mod points;
-mod station;
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use iec104::server::{RedundancyGroupConfig, RedundancyMode, ServerConfig};
-use tokio::sync::watch;
-
-use config::{generated_points, Redundancy, Scenario, StationConfig};
-use events_log::EventsLog;
-use faults::{FaultSpec, Scheduled};
-use points::PointTable;
-use station::{StationSetup, Stats};
+use iec104_sim::{Options, Redundancy, Scenario, SimError};
 
 /// Simulated IEC 60870-5-104 controlled stations (RTUs).
 #[derive(Debug, Parser)]
@@ -68,20 +53,13 @@ struct Args {
     redundancy: String,
 }
 
-/// Errors that stop the simulator before it runs.
+/// Errors of the command line.
 #[derive(Debug, thiserror::Error)]
-enum SimError {
+enum CliError {
     #[error(transparent)]
-    Config(#[from] config::ConfigError),
+    Sim(#[from] SimError),
     #[error(transparent)]
-    Fault(#[from] faults::FaultArgError),
-    #[error(transparent)]
-    Station(#[from] station::StationError),
-    #[error("cannot open the events log {path}: {source}")]
-    Log {
-        path: String,
-        source: std::io::Error,
-    },
+    Config(#[from] iec104_sim::ConfigError),
     #[error("{0}")]
     Invalid(String),
 }
@@ -116,214 +94,54 @@ fn main() -> ExitCode {
 }
 
 /// The stations of the run: from the scenario file, or generated.
-fn scenario(args: &Args) -> Result<Scenario, SimError> {
+fn scenario(args: &Args) -> Result<Scenario, CliError> {
     if let Some(path) = &args.config {
-        return Ok(Scenario::load(path)?);
+        return Ok(Scenario::from_file(path)?);
     }
     let redundancy = match args.redundancy.as_str() {
         "single" => Redundancy::Single,
         "connection" => Redundancy::Connection,
         other => {
-            return Err(SimError::Invalid(format!(
+            return Err(CliError::Invalid(format!(
                 "--redundancy {other:?}: expected single or connection (groups need a --config)"
             )))
         }
     };
-    let points = generated_points(args.points);
-    let stations = (0..args.stations)
-        .map(|i| StationConfig {
-            name: None,
-            ca: args.ca.wrapping_add(i),
-            port: None,
-            rate: Some(args.rate),
-            k: None,
-            w: None,
-            t1: None,
-            t2: None,
-            t3: None,
-            redundancy,
-            groups: Vec::new(),
-            queue_size: args.queue_size,
-            max_connections: None,
-            select_timeout_ms: None,
-            points: points.clone(),
-            generate: None,
-            generate_ioa: None,
-            faults: Vec::new(),
-        })
-        .collect();
-    Ok(Scenario {
-        seed: None,
-        stations,
-    })
+    let mut scenario = Scenario::generated_stations(args.stations, args.ca, args.points, args.rate);
+    for s in &mut scenario.stations {
+        s.redundancy = redundancy;
+        s.queue_size = args.queue_size;
+    }
+    Ok(scenario)
 }
 
-fn seconds(name: &str, v: Option<f64>, default: Duration) -> Result<Duration, String> {
-    match v {
-        None => Ok(default),
-        Some(s) => {
-            Duration::try_from_secs_f64(s).map_err(|_| format!("{name} = {s}: not a duration"))
-        }
-    }
-}
-
-fn setup(
-    index: usize,
-    c: &StationConfig,
-    args: &Args,
-    seed: u64,
-    extra_faults: &[FaultSpec],
-) -> Result<StationSetup, SimError> {
-    let name = c.display_name();
-    let invalid = |message: String| config::ConfigError::Invalid {
-        station: name.clone(),
-        message,
-    };
-    let table = PointTable::new(&c.all_points()).map_err(|e| invalid(e.to_string()))?;
-    let mut server = ServerConfig::default();
-    let link = &mut server.link;
-    if let Some(k) = c.k {
-        link.k = k;
-    }
-    if let Some(w) = c.w {
-        link.w = w;
-    }
-    link.t1 = seconds("t1", c.t1, link.t1).map_err(invalid)?;
-    link.t2 = seconds("t2", c.t2, link.t2).map_err(invalid)?;
-    link.t3 = seconds("t3", c.t3, link.t3).map_err(invalid)?;
-    server.mode = match c.redundancy {
-        Redundancy::Single => RedundancyMode::SingleGroup,
-        Redundancy::Connection => RedundancyMode::ConnectionIsGroup,
-        Redundancy::Groups => RedundancyMode::Groups(
-            c.groups
-                .iter()
-                .map(|g| RedundancyGroupConfig::new(g.name.clone(), g.addresses.iter().copied()))
-                .collect(),
-        ),
-    };
-    if let Some(q) = c.queue_size {
-        server.queue_size = q;
-    }
-    if let Some(m) = c.max_connections {
-        server.max_connections = m;
-    }
-    server.validate().map_err(|e| invalid(e.to_string()))?;
-    let port = match c.port {
-        Some(p) => p,
-        None => u16::try_from(usize::from(args.listen.port()) + index).map_err(|_| {
-            invalid(format!(
-                "port {} + {index} is beyond 65535",
-                args.listen.port()
-            ))
-        })?,
-    };
-    let rate = c.rate.unwrap_or(args.rate);
-    if !rate.is_finite() || rate < 0.0 {
-        return Err(invalid(format!("rate {rate} must be a finite number >= 0")).into());
-    }
-    let faults = c
-        .faults
-        .iter()
-        .chain(extra_faults)
-        .cloned()
-        .map(Scheduled::new)
-        .collect();
-    Ok(StationSetup {
-        name: name.clone(),
-        ca: c.ca,
-        addr: SocketAddr::new(args.listen.ip(), port),
-        server,
-        rate,
-        select_timeout: Duration::from_millis(c.select_timeout_ms.unwrap_or(10_000)),
-        table,
-        faults,
-        // A different, reproducible stream per station.
-        seed: seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-    })
-}
-
-async fn run(args: Args) -> Result<(), SimError> {
+async fn run(args: Args) -> Result<(), CliError> {
     let mut term = Terminate::listen();
     let scenario = scenario(&args)?;
     if args.config.is_some() && args.stations != 1 {
         tracing::warn!("--stations is ignored with --config: the file lists the stations");
     }
-    let extra_faults = args
-        .faults
-        .iter()
-        .map(|f| FaultSpec::parse_arg(f))
-        .collect::<Result<Vec<_>, _>>()?;
-    let seed = args.seed.or(scenario.seed).unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0)
-    });
+    let mut options = Options::new(args.listen);
+    options.events_log = args.events_log.clone();
+    options.seed = args.seed;
+    options.default_rate = args.rate;
+    options.faults = args.faults.clone();
+    let sim = iec104_sim::start(&scenario, options).await?;
+    let seed = sim.seed();
     tracing::info!(
         seed,
-        stations = scenario.stations.len(),
-        "starting (repeat with --seed {seed})"
+        stations = sim.stations().len(),
+        "all stations listening (repeat with --seed {seed})"
     );
-    let setups = scenario
-        .stations
-        .iter()
-        .enumerate()
-        .map(|(i, c)| setup(i, c, &args, seed, &extra_faults))
-        .collect::<Result<Vec<_>, _>>()?;
-    for s in &setups {
-        for f in &s.faults {
-            if f.spec.kind == faults::FaultKind::MalformedFrame && f.spec.frame().is_none() {
-                return Err(SimError::Invalid(format!(
-                    "station {}: malformed_frame octets must be 1 to 255 hex octets",
-                    s.name
-                )));
-            }
-        }
-    }
-    let (log, writer) = match &args.events_log {
-        Some(path) => {
-            let (log, writer) = EventsLog::open(path)
-                .await
-                .map_err(|source| SimError::Log {
-                    path: path.display().to_string(),
-                    source,
-                })?;
-            (log, Some(tokio::spawn(writer)))
-        }
-        None => (EventsLog::disabled(), None),
-    };
-    let stats = Arc::new(Stats::default());
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut tasks = Vec::with_capacity(setups.len());
-    for s in setups {
-        let fut = station::start(s, log.clone(), stats.clone(), stop_rx.clone()).await?;
-        tasks.push(tokio::spawn(fut));
-    }
-    drop(log);
-    let begun = tokio::time::Instant::now();
-    tracing::info!(stations = tasks.len(), "all stations listening");
-    wait_for_end(args.duration, &mut term).await;
-    let elapsed = begun.elapsed().as_secs_f64();
-    let _ = stop_tx.send(true);
-    for t in tasks {
-        let _ = t.await;
-    }
-    if let Some(writer) = writer {
-        match writer.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!("events log: {e}"),
-            Err(e) => tracing::error!("events log writer: {e}"),
-        }
-    }
-    let scheduled = stats.scheduled.load(Ordering::Relaxed);
+    let summary = sim.run(wait_for_end(args.duration, &mut term)).await?;
     tracing::info!(
-        elapsed_s = format!("{elapsed:.1}"),
-        objects = stats.objects.load(Ordering::Relaxed),
-        asdus = stats.asdus.load(Ordering::Relaxed),
-        scheduled_updates = scheduled,
-        commands = stats.commands.load(Ordering::Relaxed),
-        max_tick_lateness_ms = stats.max_lateness_us.load(Ordering::Relaxed) as f64 / 1000.0,
-        late_ticks = stats.late_ticks.load(Ordering::Relaxed),
+        elapsed_s = format!("{:.1}", summary.elapsed.as_secs_f64()),
+        objects = summary.objects,
+        asdus = summary.asdus,
+        scheduled_updates = summary.scheduled_updates,
+        commands = summary.commands,
+        max_tick_lateness_ms = summary.max_tick_lateness.as_secs_f64() * 1000.0,
+        late_ticks = summary.late_ticks,
         "stopped"
     );
     Ok(())

@@ -158,6 +158,36 @@ async fn interrogation_lists_exactly_the_configured_points() {
         [(500, json!(12345))].into_iter().collect()
     );
 
+    // Freeze and reset (FRZ 2): ActCon/ActTerm, no data; the next read gives the frozen
+    // reading, the one after it the counter since the reset.
+    peer.send(asdu(
+        Cause::Activation,
+        7,
+        0,
+        Element::C_CI_NA_1(Qcc::new(5, 2)),
+    ))
+    .await;
+    let got = peer
+        .until(|g| is(g, "C_CI_NA_1", Cause::ActivationTerm))
+        .await;
+    assert_eq!(got.len(), 2, "{got:#?}");
+    for expected in [12345, 0] {
+        peer.send(asdu(
+            Cause::Activation,
+            7,
+            0,
+            Element::C_CI_NA_1(Qcc::new(5, 0)),
+        ))
+        .await;
+        let got = peer
+            .until(|g| is(g, "C_CI_NA_1", Cause::ActivationTerm))
+            .await;
+        assert_eq!(
+            data(&got, "reqcogen"),
+            [(500, json!(expected))].into_iter().collect()
+        );
+    }
+
     // Read: the point with COT req; an unknown IOA is refused with 47.
     peer.send(asdu(Cause::Request, 7, 200, Element::C_RD_NA_1))
         .await;

@@ -260,6 +260,14 @@ impl Registry {
             .next_event(conn)
     }
 
+    /// The link refused the event `conn` just took: it goes back to the front of the group's
+    /// queue (`requeue`), or is dropped.
+    pub(crate) fn unsend(&self, conn: ConnectionId, group: GroupId, requeue: bool) {
+        if let Some(g) = lock(&self.inner).groups.get_mut(&group) {
+            g.group.unsend(conn, requeue);
+        }
+    }
+
     /// The peer of `conn` acknowledged `count` of its events.
     pub(crate) fn acknowledge(&self, conn: ConnectionId, group: GroupId, count: usize) {
         if count == 0 {
