@@ -472,15 +472,42 @@ fn bad_configuration_gives_clear_errors() {
     assert!(out.contains("iec104/a/{ca}/{ioa}"), "{out}");
 }
 
-#[test]
-fn demo_runs_bounded_and_shows_data_and_status() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_runs_bounded_shows_data_status_and_operates_the_breaker() {
     let port = iec104_e2e::free_port();
-    let out = std::process::Command::new(gateway::binary())
-        .args(["demo", "--duration", "4", "--mqtt-port"])
+    let child = tokio::process::Command::new(gateway::binary())
+        .args(["demo", "--duration", "8", "--mqtt-port"])
         .arg(port.to_string())
         .env("RUST_LOG", "warn")
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
         .expect("run demo");
+    assert!(
+        iec104_e2e::wait_listening(port, WAIT).await,
+        "embedded broker"
+    );
+    // An operator on the embedded broker (MQTT 3.1.1): open breaker Q0 of line Süd.
+    let mut op = Subscriber::start(port, "iec104/uw-nord/#").await;
+    // Data flowing from the substation means it is started.
+    op.wait_for(WAIT, |m| m.json["rtu"] == "uw-nord").await.expect("uw-nord data");
+    op.publish(
+        "iec104/uw-nord/line_sued_q0_cmd/command",
+        r#"{"type":"C_DC_NA_1","value":"off","select":true,"id":"op-1"}"#,
+    )
+    .await;
+    let state = op
+        .wait_for(WAIT, |m| {
+            m.topic == "iec104/uw-nord/line_sued_q0" && m.json["cot"] == "retrem"
+        })
+        .await
+        .expect("the breaker position follows the command");
+    assert_eq!(state.json["value"], "off");
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("demo ends after --duration")
+        .expect("demo output");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -493,13 +520,20 @@ fn demo_runs_bounded_and_shows_data_and_status() {
         )),
         "{stdout}"
     );
-    for rtu in ["north", "south", "east"] {
+    for rtu in ["uw-nord", "sub-2", "sub-3"] {
         assert!(
-            stdout.contains(&format!("iec104/{rtu}/status")) && stdout.contains("started"),
+            stdout.contains(&format!("iec104/{rtu}/status")),
             "{rtu}: {stdout}"
         );
     }
-    assert!(stdout.contains("DATA     iec104/"), "{stdout}");
+    assert!(
+        stdout.contains("started") && stdout.contains("DATA     iec104/"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("id=\"op-1\" confirmed") && stdout.contains("id=\"op-1\" terminated"),
+        "{stdout}"
+    );
 }
 
 #[test]

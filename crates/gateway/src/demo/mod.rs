@@ -1,5 +1,6 @@
 //! `iec104-gateway demo`: everything in one process — an embedded MQTT broker on
-//! 127.0.0.1:1883 (or a free port), simulated substations, the gateway with
+//! 127.0.0.1:1883 (or a free port), simulated substations (the `iec104_sim` library with
+//! `simulators/scenarios/substation-110kv.toml` and generated stations), the gateway with
 //! `config/demo.toml`, and a live view of what flows.
 
 mod broker;
@@ -37,23 +38,34 @@ pub async fn run(duration: Option<f64>, mqtt_port: u16) -> Result<(), String> {
     loaded.config.gateway.store_path = Some(dir.join("queue.redb").display().to_string());
     let http = broker::pick_port(9104)?;
     loaded.config.gateway.http_listen = Some(Spanned::new(0..0, format!("127.0.0.1:{http}")));
-    for (i, rtu) in loaded.rtus.iter_mut().enumerate() {
-        let ca = rtu
-            .common_addresses
-            .first()
-            .copied()
-            .unwrap_or(i as u16 + 1);
-        let (addr, fut) = stations::station(ca).await?;
-        tokio::spawn(fut);
-        rtu.addresses = vec![addr.to_string()];
+    let (sim_stop, sim_stop_rx) = tokio::sync::watch::channel(false);
+    let mut stations = Vec::new();
+    let mut sims = Vec::new();
+    for (infos, fut) in stations::start(sim_stop_rx).await? {
+        stations.extend(infos);
+        sims.push(tokio::spawn(fut));
+    }
+    for rtu in loaded.rtus.iter_mut() {
+        let ca = rtu.common_addresses.first().copied().unwrap_or(0);
+        let station = stations.iter().find(|s| s.ca == ca).ok_or_else(|| {
+            format!(
+                "no simulated station with common address {ca} for rtu {}",
+                rtu.name
+            )
+        })?;
+        rtu.addresses = vec![station.addr.to_string()];
     }
     let prefix = loaded.config.mqtt.topic_prefix.get_ref().clone();
     println!("iec104-gateway demo");
     println!("  MQTT broker (embedded): 127.0.0.1:{port}");
     for r in &loaded.rtus {
+        let sim = stations
+            .iter()
+            .find(|s| Some(&s.ca) == r.common_addresses.first());
         println!(
-            "  simulated substation {:<6} at {} (common address {:?})",
+            "  rtu {:<8} <- simulated station {:?} (iec104_sim) at {}, common address {:?}",
             r.name,
+            sim.map(|s| s.name.as_str()).unwrap_or("?"),
             r.addresses.join(","),
             r.common_addresses
         );
@@ -61,8 +73,8 @@ pub async fn run(duration: Option<f64>, mqtt_port: u16) -> Result<(), String> {
     println!("  metrics: http://127.0.0.1:{http}/metrics");
     println!("Watch from outside (the embedded broker wants a client id: -i):");
     println!("  mosquitto_sub -i watch -h 127.0.0.1 -p {port} -t '{prefix}/#' -v");
-    println!("Operate the breaker of 'north' (select-before-operate):");
-    println!("  mosquitto_pub -i operator -h 127.0.0.1 -p {port} -t '{prefix}/north/breaker_q1/command' -m '{{\"type\":\"C_DC_NA_1\",\"value\":\"off\",\"select\":true,\"id\":\"op-1\"}}'");
+    println!("Open breaker Q0 of line Süd in the 110 kV substation (select-before-operate):");
+    println!("  mosquitto_pub -i operator -h 127.0.0.1 -p {port} -t '{prefix}/uw-nord/line_sued_q0_cmd/command' -m '{{\"type\":\"C_DC_NA_1\",\"value\":\"off\",\"select\":true,\"id\":\"op-1\"}}'");
     println!();
     let view = tokio::spawn(view::run(port, prefix));
     let stop: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> = match duration {
@@ -75,6 +87,10 @@ pub async fn run(duration: Option<f64>, mqtt_port: u16) -> Result<(), String> {
         _ => Box::pin(crate::app::signals()),
     };
     let result = crate::app::run(loaded, Some(stop)).await;
+    let _ = sim_stop.send(true);
+    for s in sims {
+        let _ = tokio::time::timeout(Duration::from_secs(3), s).await;
+    }
     view.abort();
     let _ = std::fs::remove_dir_all(&dir);
     result
