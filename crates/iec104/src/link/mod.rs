@@ -107,8 +107,14 @@ fn reached(now: Instant, at: Instant, timer: Duration) -> bool {
 }
 
 /// Identifies a received I frame for [`Link::release`].
+///
+/// It names the link that received the frame and the frame's position among every I frame
+/// that link received, so a token never aliases a later frame with the same 15-bit N(S)
+/// (32768 frames on) nor a frame of another connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ReceiveToken {
+    link: u64,
+    index: u64,
     seq: u16,
 }
 
@@ -118,6 +124,9 @@ impl ReceiveToken {
         self.seq
     }
 }
+
+/// Source of link identities for [`ReceiveToken`].
+static NEXT_LINK_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Something the application should know about, from [`Link::poll_event`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,6 +204,12 @@ pub struct Link {
     recv_seq: u16,
     /// Frames with N(S) below this are released by the application.
     released: u16,
+    /// This link's identity, carried by its tokens.
+    id: u64,
+    /// I frames received on this link so far.
+    received_total: u64,
+    /// I frames released by the application so far (always <= `received_total`).
+    released_total: u64,
     /// The last N(R) we sent.
     our_ack: u16,
     /// Receipt time of each received, unacknowledged frame (oldest first).
@@ -223,6 +238,9 @@ impl Link {
             queue: VecDeque::new(),
             recv_seq: 0,
             released: 0,
+            id: NEXT_LINK_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            received_total: 0,
+            released_total: 0,
             our_ack: 0,
             recv_times: VecDeque::new(),
             ack_flush: false,
@@ -367,12 +385,19 @@ impl Link {
         }
         self.recv_times.push_back(now);
         self.recv_seq = seq_add(self.recv_seq, 1);
+        let index = self.received_total;
+        self.received_total += 1;
         if self.config.auto_release {
             self.released = self.recv_seq;
+            self.released_total = self.received_total;
         }
         self.events.push_back(LinkEvent::Asdu {
             asdu,
-            token: ReceiveToken { seq: send_seq },
+            token: ReceiveToken {
+                link: self.id,
+                index,
+                seq: send_seq,
+            },
         });
         Ok(())
     }
@@ -626,10 +651,14 @@ impl Link {
     /// one of `upto`; they may now be acknowledged. Tokens of frames already released (or of
     /// another connection) are ignored.
     pub fn release(&mut self, upto: ReceiveToken) {
-        let ahead = seq_distance(upto.seq, self.released);
-        if ahead < seq_distance(self.recv_seq, self.released) {
-            self.released = seq_add(upto.seq, 1);
+        if upto.link != self.id
+            || upto.index < self.released_total
+            || upto.index >= self.received_total
+        {
+            return;
         }
+        self.released_total = upto.index + 1;
+        self.released = seq_add(upto.seq, 1);
     }
 
     /// ASDUs sent and not yet acknowledged by the peer, oldest first.

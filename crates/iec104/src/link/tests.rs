@@ -669,13 +669,14 @@ fn controlled_stopdt_waits_until_everything_sent_is_acknowledged() {
     assert_eq!(link.state(), LinkState::PendingStop);
     link.handle_apdu(t, Apdu::s(4)).unwrap();
     assert_eq!(link.state(), LinkState::Stopped);
+    let evs = events(&mut link);
+    assert!(
+        matches!(&evs[0], LinkEvent::Asdu { asdu: a, token } if *a == asdu(1) && token.seq() == 1),
+        "{evs:?}"
+    );
     assert_eq!(
-        events(&mut link),
+        evs[1..],
         vec![
-            LinkEvent::Asdu {
-                asdu: asdu(1),
-                token: ReceiveToken { seq: 1 }
-            },
             LinkEvent::Acknowledged { count: 3 },
             LinkEvent::Acknowledged { count: 1 },
             LinkEvent::Stopped
@@ -1133,4 +1134,56 @@ proptest::proptest! {
             }
         }
     }
+}
+
+/// Fuzz finding F2: a token from 32768 frames ago has the same N(S) as a frame of the current
+/// window; releasing it must not release (and so acknowledge) frames the application never
+/// processed. Tokens of another link are ignored too.
+#[test]
+fn stale_and_foreign_tokens_release_nothing() {
+    let t = Instant::now();
+    let config = LinkConfig {
+        auto_release: false,
+        ..LinkConfig::default()
+    };
+    let mut link = Link::new(Role::Controlled, config.clone(), t).unwrap();
+    let mut other = Link::new(Role::Controlled, config, t).unwrap();
+    for l in [&mut link, &mut other] {
+        l.handle_apdu(t, u(UFunction::StartDtAct)).unwrap();
+        while l.poll_transmit(t).is_some() {}
+        while l.poll_event().is_some() {}
+    }
+    let token_of = |l: &mut Link| loop {
+        match l.poll_event() {
+            Some(LinkEvent::Asdu { token, .. }) => break token,
+            Some(_) => continue,
+            None => panic!("no ASDU event"),
+        }
+    };
+    // 32768 frames, N(S) 0..=32767, each released and acknowledged.
+    let mut first = None;
+    for n in 0..32768u32 {
+        let seq = n as u16;
+        link.handle_apdu(t, Apdu::i(seq, 0, asdu(1))).unwrap();
+        let token = token_of(&mut link);
+        first.get_or_insert(token);
+        link.release(token);
+        while link.poll_transmit(t).is_some() {}
+    }
+    let first = first.unwrap();
+    // Frames 32768 and 32769 carry N(S) 0 and 1 again; the application does not release them.
+    link.handle_apdu(t, Apdu::i(0, 0, asdu(1))).unwrap();
+    link.handle_apdu(t, Apdu::i(1, 0, asdu(1))).unwrap();
+    while link.poll_event().is_some() {}
+    assert_eq!(first.seq(), 0);
+    link.release(first);
+    // A token of another link with N(S) 1.
+    other.handle_apdu(t, Apdu::i(0, 0, asdu(1))).unwrap();
+    other.handle_apdu(t, Apdu::i(1, 0, asdu(1))).unwrap();
+    let _ = token_of(&mut other);
+    link.release(token_of(&mut other));
+    // Even after t2 nothing may be acknowledged: neither frame was released.
+    let later = t + LinkConfig::default().t2 + Duration::from_secs(1);
+    let _ = link.handle_timeout(later);
+    assert_eq!(tx(&mut link, later), vec![]);
 }
