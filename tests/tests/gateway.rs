@@ -491,7 +491,9 @@ async fn demo_runs_bounded_shows_data_status_and_operates_the_breaker() {
     // An operator on the embedded broker (MQTT 3.1.1): open breaker Q0 of line Süd.
     let mut op = Subscriber::start(port, "iec104/uw-nord/#").await;
     // Data flowing from the substation means it is started.
-    op.wait_for(WAIT, |m| m.json["rtu"] == "uw-nord").await.expect("uw-nord data");
+    op.wait_for(WAIT, |m| m.json["rtu"] == "uw-nord")
+        .await
+        .expect("uw-nord data");
     op.publish(
         "iec104/uw-nord/line_sued_q0_cmd/command",
         r#"{"type":"C_DC_NA_1","value":"off","select":true,"id":"op-1"}"#,
@@ -810,6 +812,11 @@ fn certificates(dir: &std::path::Path) -> Option<()> {
         "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
     )
     .ok()?;
+    std::fs::write(
+        dir.join("client.cnf"),
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n",
+    )
+    .ok()?;
     let ok = run(&[
         "req",
         "-x509",
@@ -851,20 +858,53 @@ fn certificates(dir: &std::path::Path) -> Option<()> {
         "2",
         "-extfile",
         "ext.cnf",
+    ]) && run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "client.key",
+        "-out",
+        "client.csr",
+        "-subj",
+        "/CN=gateway",
+    ]) && run(&[
+        "x509",
+        "-req",
+        "-in",
+        "client.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "client.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "client.cnf",
     ]);
     if !ok {
         return None;
     }
     // mosquitto drops root privileges: let it read its key (test material only).
     use std::os::unix::fs::PermissionsExt;
-    for f in ["server.key", "server.pem", "ca.pem"] {
+    for f in [
+        "server.key",
+        "server.pem",
+        "ca.pem",
+        "client.key",
+        "client.pem",
+    ] {
         std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o644)).ok()?;
     }
     Some(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tls_to_the_broker() {
+async fn mutual_tls_to_the_broker() {
     if !broker::available() {
         return;
     }
@@ -875,7 +915,7 @@ async fn tls_to_the_broker() {
     }
     let tls_port = iec104_e2e::free_port();
     let extra = format!(
-        "listener {tls_port} 127.0.0.1\ncafile {d}/ca.pem\ncertfile {d}/server.pem\nkeyfile {d}/server.key\n",
+        "listener {tls_port} 127.0.0.1\ncafile {d}/ca.pem\ncertfile {d}/server.pem\nkeyfile {d}/server.key\nrequire_certificate true\n",
         d = dir.display()
     );
     let broker = Broker::start_with(&dir, extra).await;
@@ -888,8 +928,8 @@ async fn tls_to_the_broker() {
     let cfg = config(broker.port, &dir, &[("north", st.addr.to_string())]).replace(
         &format!("url = \"mqtt://127.0.0.1:{}\"", broker.port),
         &format!(
-            "url = \"mqtts://127.0.0.1:{tls_port}\"\nca_file = \"{}/ca.pem\"",
-            dir.display()
+            "url = \"mqtts://127.0.0.1:{tls_port}\"\nca_file = \"{d}/ca.pem\"\ncert_file = \"{d}/client.pem\"\nkey_file = \"{d}/client.key\"",
+            d = dir.display()
         ),
     );
     assert!(cfg.contains("mqtts://"));

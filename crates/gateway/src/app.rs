@@ -161,12 +161,24 @@ pub async fn run(
     } else {
         None
     };
+    let read = |f: &Option<toml::Spanned<String>>| -> Result<Option<Vec<u8>>, String> {
+        f.as_ref()
+            .map(|f| {
+                std::fs::read(f.get_ref()).map_err(|e| format!("cannot read {}: {e}", f.get_ref()))
+            })
+            .transpose()
+    };
+    let client_auth = match (read(&cfg.mqtt.cert_file)?, read(&cfg.mqtt.key_file)?) {
+        (Some(c), Some(k)) => Some((c, k)),
+        _ => None,
+    };
     let publisher = Publisher {
         settings: MqttSettings {
             host: b.host.clone(),
             port: b.port,
             v5: *cfg.mqtt.version.get_ref() == 5,
             tls,
+            client_auth,
             client_id: cfg
                 .mqtt
                 .client_id

@@ -32,6 +32,9 @@ pub fn run(path: &Path) -> ExitCode {
             Some(ca) => println!("TLS with the CA certificates of {}", ca.get_ref()),
             None => println!("TLS with the system CA bundle ({})", crate::app::SYSTEM_CA),
         }
+        if let Some(cert) = &cfg.mqtt.cert_file {
+            println!("client certificate {} (mutual TLS)", cert.get_ref());
+        }
     }
     println!(
         "presence: {prefix}/_gateway/{} (retained, last will offline)",

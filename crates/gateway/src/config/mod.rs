@@ -50,6 +50,12 @@ pub struct MqttConfig {
     /// CA certificate file (PEM) for `mqtts://` (default: the system's CA bundle).
     #[serde(default)]
     pub ca_file: Option<Spanned<String>>,
+    /// Client certificate (PEM) presented to the broker (mutual TLS); needs `key_file`.
+    #[serde(default)]
+    pub cert_file: Option<Spanned<String>>,
+    /// Private key (PEM) of `cert_file`.
+    #[serde(default)]
+    pub key_file: Option<Spanned<String>>,
     /// QoS of data messages: 0 or 1 (default 1).
     #[serde(default = "default_qos")]
     pub qos: Spanned<u8>,

@@ -119,7 +119,7 @@ pub fn start(
         rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Simple {
             ca: ca.clone(),
             alpn: None,
-            client_auth: None,
+            client_auth: s.client_auth.clone(),
         })
     });
     if s.v5 {

@@ -34,6 +34,8 @@ pub struct MqttSettings {
     pub v5: bool,
     /// TLS with these CA certificates (PEM) when set.
     pub tls: Option<Vec<u8>>,
+    /// Client certificate and key (PEM) for mutual TLS.
+    pub client_auth: Option<(Vec<u8>, Vec<u8>)>,
     /// Client id.
     pub client_id: String,
     /// Credentials.
