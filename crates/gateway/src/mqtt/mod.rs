@@ -217,8 +217,12 @@ impl Publisher {
             if connected {
                 // Status first (small, retained), then the store in order.
                 for m in self.board.changed_since(&mut seen_status) {
+                    let topic = m.topic.clone();
                     if client.publish(m.topic, m.qos, m.retain, m.payload, None) {
                         f.unassigned.push_back(None);
+                    } else {
+                        // Request channel full: publish this status on a later turn.
+                        seen_status.remove(&topic);
                     }
                 }
                 self.fill(&client, &mut f, &mut acked, max);
