@@ -114,6 +114,11 @@ impl Pending {
         }
     }
 
+    /// Confirmed, only an optional ActTerm is awaited: the next command may go.
+    pub fn confirmed(&self) -> bool {
+        self.stage == Stage::Term
+    }
+
     /// The outcome when the deadline passed (None once confirmed: the ActTerm is optional).
     pub fn timed_out(&self) -> Option<(&'static str, Map<String, Value>)> {
         if self.stage == Stage::Term {
@@ -191,12 +196,102 @@ impl Pending {
                     done: false,
                 }
             }
-            (Stage::Execute | Stage::Term, Cause::ActivationTerm) => Step::Result {
+            // An ActTerm counts only after this command's ActCon (an earlier command's ActTerm
+            // to the same point is not ours).
+            (Stage::Term, Cause::ActivationTerm) => Step::Result {
                 status: "terminated",
                 fields,
                 done: true,
             },
             _ => Step::Ignore,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iec104::asdu::AsduParams;
+    use iec104::json::CommandRequest;
+
+    fn job(select: bool) -> CommandJob {
+        let mut request = CommandRequest::new("C_DC_NA_1", serde_json::json!("on"));
+        request.select = select;
+        CommandJob {
+            ca: 1,
+            ioa: 100,
+            request,
+            result_topic: "r".into(),
+            correlation: None,
+        }
+    }
+
+    /// C_DC_NA_1 (46), one object, COT octet `cot` (cause | 0x40 for P/N), OA 0, CA 1,
+    /// IOA 100 (0x64 0x00 0x00), DCO `dco` (0x82 = select ON, 0x02 = execute ON).
+    fn answer(cot: u8, dco: u8) -> Vec<u8> {
+        vec![46, 1, cot, 0, 1, 0, 0x64, 0, 0, dco]
+    }
+
+    fn step(p: &mut Pending, bytes: &[u8]) -> Step {
+        p.answer(&AsduView::parse(bytes, &AsduParams::IEC104).unwrap())
+    }
+
+    #[test]
+    fn select_then_execute_then_term() {
+        let (mut p, first) = Pending::start(job(true), Duration::from_secs(5), 0).unwrap();
+        // The select: S/E bit set, DCS 2 (ON).
+        assert_eq!(first.last(), Some(&0x82));
+        // An ActTerm before any ActCon is not ours.
+        assert!(matches!(step(&mut p, &answer(10, 0x02)), Step::Ignore));
+        let Step::Execute(exec) = step(&mut p, &answer(7, 0x82)) else {
+            panic!("no execute")
+        };
+        assert_eq!(exec.last(), Some(&0x02));
+        assert!(!p.confirmed());
+        let Step::Result { status, done, .. } = step(&mut p, &answer(7, 0x02)) else {
+            panic!()
+        };
+        assert_eq!((status, done), ("confirmed", false));
+        assert!(p.confirmed());
+        // Confirmed: a missing ActTerm is no failure.
+        assert!(p.timed_out().is_none());
+        let Step::Result { status, done, .. } = step(&mut p, &answer(10, 0x02)) else {
+            panic!()
+        };
+        assert_eq!((status, done), ("terminated", true));
+    }
+
+    #[test]
+    fn negative_answers_reject_with_cause() {
+        let (mut p, _) = Pending::start(job(false), Duration::from_secs(5), 0).unwrap();
+        // Another point's answer is ignored: IOA 101.
+        let other = [46, 1, 7, 0, 1, 0, 0x65, 0, 0, 0x02];
+        assert!(matches!(step(&mut p, &other), Step::Ignore));
+        // ActCon with P/N = 1 (0x47).
+        let Step::Result {
+            status,
+            fields,
+            done,
+        } = step(&mut p, &answer(0x47, 0x02))
+        else {
+            panic!()
+        };
+        assert_eq!((status, done), ("rejected", true));
+        assert_eq!(fields["negative"], true);
+        assert_eq!(fields["cause"], "actcon");
+        // Unknown IOA (47) with P/N.
+        let (mut p, _) = Pending::start(job(false), Duration::from_secs(5), 0).unwrap();
+        let Step::Result { status, fields, .. } = step(&mut p, &answer(0x40 | 47, 0x02)) else {
+            panic!()
+        };
+        assert_eq!(status, "rejected");
+        assert_eq!(fields["cause_code"], 47);
+        // No answer: timeout naming the stage.
+        let (p, _) = Pending::start(job(true), Duration::from_secs(5), 0).unwrap();
+        let (status, fields) = p.timed_out().unwrap();
+        assert_eq!(
+            (status, fields["stage"].as_str()),
+            ("timeout", Some("select"))
+        );
     }
 }

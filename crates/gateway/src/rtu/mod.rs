@@ -395,7 +395,7 @@ impl RtuSession {
                         }
                     }
                 }
-                job = self.commands.recv(), if pending.is_none() => match job {
+                job = self.commands.recv(), if pending.as_ref().map_or(true, |p| p.confirmed()) => match job {
                     Some(job) if !started => self.refuse(&job, "the RTU is connected but data transfer is stopped (standby)"),
                     Some(job) => {
                         match Pending::start(job, self.shared.command_timeout, self.rtu.tz_offset_secs) {
