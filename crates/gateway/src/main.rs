@@ -7,6 +7,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+/// `println!` that ignores a closed stdout (e.g. `| head`) instead of panicking.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 mod app;
 mod check;
 mod commands;

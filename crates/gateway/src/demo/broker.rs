@@ -12,7 +12,7 @@ pub fn pick_port(wanted: u16) -> Result<u16, String> {
         Err(e) => {
             let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
             let port = l.local_addr().map_err(|e| e.to_string())?.port();
-            println!("port {wanted} is taken ({e}); the embedded broker uses port {port} instead");
+            say!("port {wanted} is taken ({e}); the embedded broker uses port {port} instead");
             Ok(port)
         }
     }

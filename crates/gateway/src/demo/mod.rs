@@ -56,13 +56,13 @@ pub async fn run(duration: Option<f64>, mqtt_port: u16) -> Result<(), String> {
         rtu.addresses = vec![station.addr.to_string()];
     }
     let prefix = loaded.config.mqtt.topic_prefix.get_ref().clone();
-    println!("iec104-gateway demo");
-    println!("  MQTT broker (embedded): 127.0.0.1:{port}");
+    say!("iec104-gateway demo");
+    say!("  MQTT broker (embedded): 127.0.0.1:{port}");
     for r in &loaded.rtus {
         let sim = stations
             .iter()
             .find(|s| Some(&s.ca) == r.common_addresses.first());
-        println!(
+        say!(
             "  rtu {:<8} <- simulated station {:?} (iec104_sim) at {}, common address {:?}",
             r.name,
             sim.map(|s| s.name.as_str()).unwrap_or("?"),
@@ -70,12 +70,12 @@ pub async fn run(duration: Option<f64>, mqtt_port: u16) -> Result<(), String> {
             r.common_addresses
         );
     }
-    println!("  metrics: http://127.0.0.1:{http}/metrics");
-    println!("Watch from outside (the embedded broker wants a client id: -i):");
-    println!("  mosquitto_sub -i watch -h 127.0.0.1 -p {port} -t '{prefix}/#' -v");
-    println!("Open breaker Q0 of line Süd in the 110 kV substation (select-before-operate):");
-    println!("  mosquitto_pub -i operator -h 127.0.0.1 -p {port} -t '{prefix}/uw-nord/line_sued_q0_cmd/command' -m '{{\"type\":\"C_DC_NA_1\",\"value\":\"off\",\"select\":true,\"id\":\"op-1\"}}'");
-    println!();
+    say!("  metrics: http://127.0.0.1:{http}/metrics");
+    say!("Watch from outside (the embedded broker wants a client id: -i):");
+    say!("  mosquitto_sub -i watch -h 127.0.0.1 -p {port} -t '{prefix}/#' -v");
+    say!("Open breaker Q0 of line Süd in the 110 kV substation (select-before-operate):");
+    say!("  mosquitto_pub -i operator -h 127.0.0.1 -p {port} -t '{prefix}/uw-nord/line_sued_q0_cmd/command' -m '{{\"type\":\"C_DC_NA_1\",\"value\":\"off\",\"select\":true,\"id\":\"op-1\"}}'");
+    say!("");
     let view = tokio::spawn(view::run(port, prefix));
     let stop: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> = match duration {
         Some(s) if s.is_finite() && s > 0.0 => Box::pin(async move {

@@ -87,10 +87,10 @@ pub async fn run(port: u16, prefix: String) {
                     || p.topic.contains("/_gateway/");
                 if important || shown < 15 {
                     shown += 1;
-                    println!("{}", line(&p.topic, &p.payload));
+                    say!("{}", line(&p.topic, &p.payload));
                 }
                 if summary.elapsed() >= Duration::from_secs(5) {
-                    println!(
+                    say!(
                         "--- {count} messages in the last {:.0} s (lines are throttled to 15/s) ---",
                         summary.elapsed().as_secs_f64()
                     );
