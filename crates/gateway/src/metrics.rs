@@ -222,6 +222,8 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
             return;
         };
         let Ok((mut sock, _)) = listener.accept().await else {
+            // E.g. out of file descriptors: do not spin.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             continue;
         };
         let metrics = metrics.clone();
