@@ -1,0 +1,607 @@
+//! Validation: every problem of a configuration at once, each with its line and column.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::time::Duration;
+
+use iec104::LinkConfig;
+use toml::Spanned;
+
+use super::{Config, Loaded, PointMap};
+
+/// One problem in a configuration file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    /// 1-based line (0 when unknown).
+    pub line: usize,
+    /// 1-based column (0 when unknown).
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Why a configuration cannot be used.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read {path}: {error}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The OS error.
+        error: String,
+    },
+    /// Syntax or validation errors.
+    #[error("{}", render(.origin, .problems))]
+    Invalid {
+        /// The file.
+        origin: String,
+        /// Every problem found.
+        problems: Vec<Problem>,
+    },
+}
+
+fn render(origin: &str, problems: &[Problem]) -> String {
+    let mut out = format!("invalid configuration {origin}:");
+    for p in problems {
+        out.push_str(&format!(
+            "\n  {origin}:{}:{}: {}",
+            p.line, p.column, p.message
+        ));
+    }
+    out
+}
+
+/// 1-based line and column of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let mut line = 1;
+    let mut col = 1;
+    for (i, c) in text.char_indices() {
+        if i >= offset {
+            break;
+        }
+        if c == '\n' {
+            line += 1;
+            col = 1;
+        } else {
+            col += 1;
+        }
+    }
+    (line, col)
+}
+
+/// Resolved settings of one point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point {
+    /// Topic name in place of `{ca}/{ioa}`.
+    pub name: Option<String>,
+    /// Scale factor.
+    pub scale: Option<f64>,
+    /// Offset after scaling.
+    pub offset: Option<f64>,
+    /// Deadband for spontaneous numeric values.
+    pub deadband: Option<f64>,
+    /// Accepts commands.
+    pub commands: bool,
+}
+
+/// Resolved settings of one RTU.
+#[derive(Debug, Clone)]
+pub struct Rtu {
+    /// Unique name.
+    pub name: String,
+    /// Addresses tried in turn.
+    pub addresses: Vec<String>,
+    /// Common addresses.
+    pub common_addresses: Vec<u16>,
+    /// Link parameters (auto release off: the gateway releases after storing).
+    pub link: LinkConfig,
+    /// Period of general interrogation (None: only after STARTDT).
+    pub interrogation_period: Option<Duration>,
+    /// Period of counter interrogation.
+    pub counter_interrogation_period: Option<Duration>,
+    /// Period of clock synchronisation.
+    pub clock_sync_period: Option<Duration>,
+    /// Offset of the RTU's time tags from UTC in seconds.
+    pub tz_offset_secs: i32,
+    /// Per-point settings by (ca, ioa).
+    pub points: PointMap,
+    /// (ca, ioa) by point name.
+    pub names: HashMap<String, (u16, u32)>,
+}
+
+/// The broker endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Broker {
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// `mqtts://`.
+    pub tls: bool,
+}
+
+struct Checker<'t> {
+    text: &'t str,
+    problems: Vec<Problem>,
+}
+
+impl Checker<'_> {
+    fn at(&mut self, span: std::ops::Range<usize>, message: impl Into<String>) {
+        let (line, column) = if span == (0..0) {
+            (0, 0)
+        } else {
+            line_col(self.text, span.start)
+        };
+        self.problems.push(Problem {
+            line,
+            column,
+            message: message.into(),
+        });
+    }
+
+    fn seconds(&mut self, v: &Option<Spanned<f64>>, key: &str, min: f64) -> Option<Duration> {
+        let v = v.as_ref()?;
+        let s = *v.get_ref();
+        if !s.is_finite() || s < min || s > 1e7 {
+            self.at(
+                v.span(),
+                format!("{key} = {s}: must be a number of seconds from {min} to 10000000"),
+            );
+            return None;
+        }
+        Some(Duration::from_secs_f64(s))
+    }
+}
+
+/// A topic level: non-empty, no MQTT wildcard or separator.
+fn topic_level_ok(s: &str) -> bool {
+    !s.is_empty() && !s.contains(['/', '+', '#', '\0']) && s.len() <= 128
+}
+
+fn parse_tz(s: &str) -> Option<i32> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("utc") || s == "Z" {
+        return Some(0);
+    }
+    let (sign, rest) = match s.as_bytes().first() {
+        Some(b'+') => (1, s.get(1..)?),
+        Some(b'-') => (-1, s.get(1..)?),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':')?;
+    let h: i32 = h.parse().ok()?;
+    let m: i32 = m.parse().ok()?;
+    if !(0..=14).contains(&h) || !(0..60).contains(&m) {
+        return None;
+    }
+    Some(sign * (h * 3600 + m * 60))
+}
+
+fn parse_url(url: &str) -> Result<Broker, String> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| format!("url {url:?}: expected mqtt://host:port or mqtts://host:port"))?;
+    let tls = match scheme {
+        "mqtt" | "tcp" => false,
+        "mqtts" | "ssl" => true,
+        other => return Err(format!("url scheme {other:?}: expected mqtt or mqtts")),
+    };
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) => (
+            h,
+            p.parse::<u16>()
+                .map_err(|_| format!("url {url:?}: port {p:?} is not a number 1..=65535"))?,
+        ),
+        None => (rest, if tls { 8883 } else { 1883 }),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || port == 0 {
+        return Err(format!("url {url:?}: host and port 1..=65535 needed"));
+    }
+    Ok(Broker {
+        host: host.to_owned(),
+        port,
+        tls,
+    })
+}
+
+fn default_node() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| topic_level_ok(s))
+        .unwrap_or_else(|| "gateway".to_owned())
+}
+
+/// Checks everything, resolving defaults; returns every problem at once.
+pub fn validate(config: Config, text: &str, origin: &str) -> Result<Loaded, ConfigError> {
+    let mut c = Checker {
+        text,
+        problems: Vec::new(),
+    };
+    let broker = match parse_url(config.mqtt.url.get_ref()) {
+        Ok(b) => Some(b),
+        Err(e) => {
+            c.at(config.mqtt.url.span(), e);
+            None
+        }
+    };
+    if let Some(ca) = &config.mqtt.ca_file {
+        if !std::path::Path::new(ca.get_ref()).is_file() {
+            c.at(
+                ca.span(),
+                format!("ca_file {:?} is not a readable file", ca.get_ref()),
+            );
+        }
+    }
+    if config.mqtt.password.is_some() && config.mqtt.username.is_none() {
+        c.at(config.mqtt.url.span(), "password given without username");
+    }
+    if !topic_level_ok(config.mqtt.topic_prefix.get_ref()) {
+        c.at(
+            config.mqtt.topic_prefix.span(),
+            "topic_prefix must be one non-empty topic level without '/', '+' or '#'",
+        );
+    }
+    if !matches!(*config.mqtt.version.get_ref(), 4 | 5) {
+        c.at(
+            config.mqtt.version.span(),
+            "version must be 5 (MQTT 5) or 4 (MQTT 3.1.1)",
+        );
+    }
+    if *config.mqtt.qos.get_ref() > 1 {
+        c.at(config.mqtt.qos.span(), "qos must be 0 or 1");
+    }
+    if *config.mqtt.max_inflight.get_ref() == 0 {
+        c.at(
+            config.mqtt.max_inflight.span(),
+            "max_inflight must be at least 1",
+        );
+    }
+    if *config.mqtt.keep_alive.get_ref() < 5 || *config.mqtt.keep_alive.get_ref() > 65535 {
+        c.at(
+            config.mqtt.keep_alive.span(),
+            "keep_alive must be 5..=65535 seconds",
+        );
+    }
+    if *config.gateway.queue_max_messages.get_ref() == 0 {
+        c.at(
+            config.gateway.queue_max_messages.span(),
+            "queue_max_messages must be at least 1",
+        );
+    }
+    let ct = *config.gateway.command_timeout.get_ref();
+    if !(0.1..=3600.0).contains(&ct) {
+        c.at(
+            config.gateway.command_timeout.span(),
+            "command_timeout must be 0.1..=3600 seconds",
+        );
+    }
+    if let Some(h) = &config.gateway.http_listen {
+        if h.get_ref().parse::<std::net::SocketAddr>().is_err() {
+            c.at(
+                h.span(),
+                format!("http_listen {:?} is not ip:port", h.get_ref()),
+            );
+        }
+    }
+    let node = match &config.gateway.node {
+        Some(n) if topic_level_ok(n.get_ref()) => n.get_ref().clone(),
+        Some(n) => {
+            c.at(
+                n.span(),
+                "node must be one topic level without '/', '+' or '#'",
+            );
+            String::new()
+        }
+        None => default_node(),
+    };
+
+    let mut names = HashSet::new();
+    let mut rtus = Vec::new();
+    for r in &config.rtu {
+        let name = r.name.get_ref().clone();
+        if !topic_level_ok(&name) || name.starts_with('_') {
+            c.at(
+                r.name.span(),
+                format!("rtu name {name:?} must be one topic level without '/', '+', '#' and not start with '_'"),
+            );
+        } else if !names.insert(name.clone()) {
+            c.at(r.name.span(), format!("duplicate rtu name {name:?}"));
+        }
+        let addresses = match (&r.address, &r.addresses) {
+            (Some(a), None) => vec![(a.get_ref().clone(), a.span())],
+            (None, Some(list)) => list
+                .get_ref()
+                .iter()
+                .map(|a| (a.clone(), list.span()))
+                .collect(),
+            (Some(a), Some(_)) => {
+                c.at(
+                    a.span(),
+                    format!("rtu {name:?}: give address or addresses, not both"),
+                );
+                Vec::new()
+            }
+            (None, None) => {
+                c.at(
+                    r.name.span(),
+                    format!("rtu {name:?}: address or addresses missing"),
+                );
+                Vec::new()
+            }
+        };
+        if addresses.is_empty() && r.addresses.is_some() {
+            c.at(
+                r.name.span(),
+                format!("rtu {name:?}: addresses must not be empty"),
+            );
+        }
+        for (a, span) in &addresses {
+            let ok = a
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+            if !ok {
+                c.at(
+                    span.clone(),
+                    format!("rtu {name:?}: address {a:?} is not host:port"),
+                );
+            }
+        }
+        let cas = r.common_address.get_ref().to_vec();
+        let mut seen = HashSet::new();
+        if cas.is_empty() {
+            c.at(
+                r.common_address.span(),
+                format!("rtu {name:?}: common_address list is empty"),
+            );
+        }
+        for ca in &cas {
+            if *ca == 0 || *ca == 0xFFFF {
+                c.at(
+                    r.common_address.span(),
+                    format!(
+                        "rtu {name:?}: common_address {ca} is not a station address (1..=65534)"
+                    ),
+                );
+            }
+            if !seen.insert(*ca) {
+                c.at(
+                    r.common_address.span(),
+                    format!("rtu {name:?}: duplicate common_address {ca}"),
+                );
+            }
+        }
+        let mut link = LinkConfig {
+            auto_release: false,
+            ..LinkConfig::default()
+        };
+        if let Some(k) = &r.k {
+            link.k = *k.get_ref();
+        }
+        if let Some(w) = &r.w {
+            link.w = *w.get_ref();
+        }
+        for (v, key, slot) in [
+            (&r.t0, "t0", &mut link.t0),
+            (&r.t1, "t1", &mut link.t1),
+            (&r.t2, "t2", &mut link.t2),
+            (&r.t3, "t3", &mut link.t3),
+        ] {
+            if let Some(d) = c.seconds(v, key, 0.001) {
+                *slot = d;
+            }
+        }
+        if let Err(e) = link.validate() {
+            let span = r.k.as_ref().map(|k| k.span()).unwrap_or(r.name.span());
+            c.at(span, format!("rtu {name:?}: link parameters: {e}"));
+        }
+        let interrogation_period = c
+            .seconds(&r.interrogation_period, "interrogation_period", 0.0)
+            .filter(|d| !d.is_zero());
+        let counter_interrogation_period = c.seconds(
+            &r.counter_interrogation_period,
+            "counter_interrogation_period",
+            1.0,
+        );
+        let clock_sync_period = c.seconds(&r.clock_sync_period, "clock_sync_period", 1.0);
+        let tz_offset_secs = match &r.time_zone {
+            None => 0,
+            Some(tz) => parse_tz(tz.get_ref()).unwrap_or_else(|| {
+                c.at(
+                    tz.span(),
+                    format!(
+                        "time_zone {:?}: expected \"UTC\" or an offset like \"+01:00\"",
+                        tz.get_ref()
+                    ),
+                );
+                0
+            }),
+        };
+        let mut points = PointMap::new();
+        let mut point_names = HashMap::new();
+        for p in &r.point {
+            let ca = p.ca.or(cas.first().copied()).unwrap_or(0);
+            let ioa = *p.ioa.get_ref();
+            if ioa > 0xFF_FFFF {
+                c.at(
+                    p.ioa.span(),
+                    format!("ioa {ioa} exceeds 3 octets (16777215)"),
+                );
+            }
+            if p.ca.is_some_and(|pca| !cas.contains(&pca)) {
+                c.at(
+                    p.ioa.span(),
+                    format!("point ca {ca} is not a common_address of rtu {name:?}"),
+                );
+            }
+            let point_name = p.name.as_ref().map(|n| {
+                let s = n.get_ref().clone();
+                if !topic_level_ok(&s) || s == "status" || s.parse::<u32>().is_ok() {
+                    c.at(
+                        n.span(),
+                        format!("point name {s:?} must be one topic level without '/', '+', '#', not a number and not \"status\""),
+                    );
+                } else if point_names.insert(s.clone(), (ca, ioa)).is_some() {
+                    c.at(n.span(), format!("duplicate point name {s:?} in rtu {name:?}"));
+                }
+                s
+            });
+            for (v, key) in [(&p.scale, "scale"), (&p.offset, "offset")] {
+                if let Some(v) = v {
+                    if !v.get_ref().is_finite() {
+                        c.at(v.span(), format!("{key} must be a finite number"));
+                    }
+                }
+            }
+            if let Some(d) = &p.deadband {
+                if !d.get_ref().is_finite() || *d.get_ref() < 0.0 {
+                    c.at(d.span(), "deadband must be a finite number >= 0");
+                }
+            }
+            let point = Point {
+                name: point_name,
+                scale: p.scale.as_ref().map(|v| *v.get_ref()),
+                offset: p.offset.as_ref().map(|v| *v.get_ref()),
+                deadband: p.deadband.as_ref().map(|v| *v.get_ref()),
+                commands: p.commands,
+            };
+            if points.insert((ca, ioa), point).is_some() {
+                c.at(
+                    p.ioa.span(),
+                    format!("duplicate point ca {ca} ioa {ioa} in rtu {name:?}"),
+                );
+            }
+        }
+        rtus.push(Rtu {
+            name,
+            addresses: addresses.into_iter().map(|(a, _)| a).collect(),
+            common_addresses: cas,
+            link,
+            interrogation_period,
+            counter_interrogation_period,
+            clock_sync_period,
+            tz_offset_secs,
+            points,
+            names: point_names,
+        });
+    }
+    match (c.problems.is_empty(), broker) {
+        (true, Some(broker)) => Ok(Loaded {
+            config,
+            rtus,
+            broker,
+            node,
+        }),
+        _ => Err(ConfigError::Invalid {
+            origin: origin.to_owned(),
+            problems: c.problems,
+        }),
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.line, self.column, self.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse;
+    use super::*;
+
+    const GOOD: &str = r#"
+[mqtt]
+url = "mqtt://127.0.0.1:1883"
+topic_prefix = "iec104"
+
+[[rtu]]
+name = "sub1"
+address = "127.0.0.1:2404"
+common_address = 1
+
+[[rtu]]
+name = "sub2"
+addresses = ["127.0.0.1:2405", "127.0.0.2:2405"]
+common_address = [2, 3]
+t1 = 20
+interrogation_period = 600
+time_zone = "+01:00"
+[[rtu.point]]
+ioa = 100
+name = "breaker_q1"
+commands = true
+"#;
+
+    #[test]
+    fn good_config_resolves() {
+        let loaded = parse(GOOD, "good.toml").unwrap();
+        assert_eq!(loaded.rtus.len(), 2);
+        let sub2 = &loaded.rtus[1];
+        assert_eq!(sub2.addresses.len(), 2);
+        assert_eq!(sub2.common_addresses, vec![2, 3]);
+        assert_eq!(sub2.link.t1, Duration::from_secs(20));
+        assert!(!sub2.link.auto_release);
+        assert_eq!(sub2.tz_offset_secs, 3600);
+        assert_eq!(sub2.names.get("breaker_q1"), Some(&(2, 100)));
+        assert!(sub2.points[&(2, 100)].commands);
+        assert_eq!(loaded.broker.port, 1883);
+    }
+
+    fn problems(text: &str) -> Vec<Problem> {
+        match parse(text, "t.toml") {
+            Err(ConfigError::Invalid { problems, .. }) => problems,
+            other => panic!("expected errors, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn duplicate_names_have_line_and_column() {
+        let text = GOOD.replace("name = \"sub2\"", "name = \"sub1\"");
+        let p = problems(&text);
+        assert_eq!(p.len(), 1, "{p:?}");
+        // The second `name = "sub1"` is on line 12 of GOOD (line 1 is empty); the value starts
+        // at column 8.
+        assert_eq!((p[0].line, p[0].column), (12, 8));
+        assert!(p[0].message.contains("duplicate rtu name \"sub1\""));
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_with_position() {
+        let text = GOOD.replace("t1 = 20", "t9 = 10");
+        let p = problems(&text);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].line, 15);
+        assert!(
+            p[0].message.contains("unknown field `t9`"),
+            "{}",
+            p[0].message
+        );
+    }
+
+    #[test]
+    fn every_impossible_value_is_reported() {
+        let text = GOOD
+            .replace("common_address = 1\n", "common_address = 0\n")
+            .replace("t1 = 20", "t1 = -1")
+            .replace("\"+01:00\"", "\"Mars/Olympus\"");
+        let p = problems(&text);
+        let all: Vec<String> = p.iter().map(|p| p.to_string()).collect();
+        assert_eq!(p.len(), 3, "{all:?}");
+        assert!(
+            all[0].starts_with("9:18: rtu \"sub1\": common_address 0"),
+            "{all:?}"
+        );
+        assert!(all[1].starts_with("15:6: t1 = -1"), "{all:?}");
+        assert!(all[2].starts_with("17:13: time_zone"), "{all:?}");
+    }
+
+    #[test]
+    fn line_col_counts_from_one() {
+        assert_eq!(line_col("ab\ncd", 0), (1, 1));
+        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+    }
+}

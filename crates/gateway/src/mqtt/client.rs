@@ -1,0 +1,222 @@
+//! One face for rumqttc's MQTT 3.1.1 and MQTT 5 clients: the publisher sees the same calls
+//! and the same few events whichever protocol the configuration chose.
+
+use bytes::Bytes;
+use rumqttc::v5::mqttbytes::v5 as p5;
+use rumqttc::Outgoing;
+use tokio::sync::mpsc;
+
+use super::{Incoming, MqttSettings};
+
+/// What the publisher needs to know from the event loop.
+#[derive(Debug)]
+pub enum Ev {
+    /// The broker accepted the connection.
+    ConnAck,
+    /// A publication was written with this packet id (in request order).
+    Sent(u16),
+    /// The broker acknowledged this packet id; `refused` names a v5 failure reason.
+    PubAck(u16, Option<String>),
+    /// A message from a subscription.
+    Message(Incoming),
+    /// Our DISCONNECT was written.
+    Disconnected,
+    /// Anything else.
+    Other,
+}
+
+/// A connected client of either protocol.
+#[derive(Clone)]
+pub enum Client {
+    /// MQTT 3.1.1.
+    V4(rumqttc::AsyncClient),
+    /// MQTT 5.
+    V5(rumqttc::v5::AsyncClient),
+}
+
+fn qos4(q: u8) -> rumqttc::QoS {
+    if q == 0 {
+        rumqttc::QoS::AtMostOnce
+    } else {
+        rumqttc::QoS::AtLeastOnce
+    }
+}
+
+fn qos5(q: u8) -> rumqttc::v5::mqttbytes::QoS {
+    if q == 0 {
+        rumqttc::v5::mqttbytes::QoS::AtMostOnce
+    } else {
+        rumqttc::v5::mqttbytes::QoS::AtLeastOnce
+    }
+}
+
+impl Client {
+    /// Queues a publication without waiting; false when the request channel is full.
+    pub fn publish(
+        &self,
+        topic: String,
+        qos: u8,
+        retain: bool,
+        payload: Vec<u8>,
+        correlation: Option<Bytes>,
+    ) -> bool {
+        match self {
+            Client::V4(c) => c.try_publish(topic, qos4(qos), retain, payload).is_ok(),
+            Client::V5(c) => match correlation {
+                Some(data) => {
+                    let props = p5::PublishProperties {
+                        correlation_data: Some(data),
+                        ..Default::default()
+                    };
+                    c.try_publish_with_properties(topic, qos5(qos), retain, payload, props)
+                        .is_ok()
+                }
+                None => c.try_publish(topic, qos5(qos), retain, payload).is_ok(),
+            },
+        }
+    }
+
+    /// Subscribes with QoS 1.
+    pub fn subscribe(&self, filter: String) {
+        let _ = match self {
+            Client::V4(c) => c.try_subscribe(filter, rumqttc::QoS::AtLeastOnce).is_ok(),
+            Client::V5(c) => c
+                .try_subscribe(filter, rumqttc::v5::mqttbytes::QoS::AtLeastOnce)
+                .is_ok(),
+        };
+    }
+
+    /// Queues a DISCONNECT.
+    pub fn disconnect(&self) -> bool {
+        match self {
+            Client::V4(c) => c.try_disconnect().is_ok(),
+            Client::V5(c) => c.try_disconnect().is_ok(),
+        }
+    }
+}
+
+fn outgoing(o: Outgoing) -> Ev {
+    match o {
+        Outgoing::Publish(pkid) => Ev::Sent(pkid),
+        Outgoing::Disconnect => Ev::Disconnected,
+        _ => Ev::Other,
+    }
+}
+
+/// Connects (lazily: the event loop connects on its first poll) and returns the client and
+/// the event loop future that forwards events to `tx` until an error, which it sends last.
+/// rumqttc's poll is not cancel-safe while connecting, so it runs apart from any select.
+pub fn start(
+    s: &MqttSettings,
+    cap: usize,
+    tx: mpsc::Sender<Result<Ev, String>>,
+) -> (
+    Client,
+    std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+) {
+    let inflight = s.max_inflight.saturating_mul(2).max(16);
+    let transport = s.tls.as_ref().map(|ca| {
+        rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Simple {
+            ca: ca.clone(),
+            alpn: None,
+            client_auth: s.client_auth.clone(),
+        })
+    });
+    if s.v5 {
+        let mut o = rumqttc::v5::MqttOptions::new(s.client_id.clone(), s.host.clone(), s.port);
+        o.set_keep_alive(s.keep_alive);
+        o.set_clean_start(true);
+        if let Some(t) = transport {
+            o.set_transport(t);
+        }
+        o.set_outgoing_inflight_upper_limit(inflight);
+        o.set_max_packet_size(Some(1 << 20));
+        o.set_last_will(p5::LastWill::new(
+            s.presence_topic.clone(),
+            s.presence.1.clone().into_bytes(),
+            rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
+            true,
+            None,
+        ));
+        if let Some((u, p)) = &s.credentials {
+            o.set_credentials(u.clone(), p.clone());
+        }
+        let (client, mut el) = rumqttc::v5::AsyncClient::new(o, cap);
+        let fut = async move {
+            loop {
+                let ev = match el.poll().await {
+                    Ok(rumqttc::v5::Event::Incoming(p)) => Ok(match p {
+                        p5::Packet::ConnAck(_) => Ev::ConnAck,
+                        p5::Packet::PubAck(a) => {
+                            let bad = !matches!(
+                                a.reason,
+                                p5::PubAckReason::Success | p5::PubAckReason::NoMatchingSubscribers
+                            );
+                            Ev::PubAck(a.pkid, bad.then(|| format!("{:?}", a.reason)))
+                        }
+                        p5::Packet::Publish(p) => {
+                            let props = p.properties.as_ref();
+                            Ev::Message(Incoming {
+                                topic: String::from_utf8_lossy(&p.topic).into_owned(),
+                                payload: p.payload.clone(),
+                                response_topic: props.and_then(|p| p.response_topic.clone()),
+                                correlation: props.and_then(|p| p.correlation_data.clone()),
+                            })
+                        }
+                        _ => Ev::Other,
+                    }),
+                    Ok(rumqttc::v5::Event::Outgoing(o)) => Ok(outgoing(o)),
+                    Err(e) => Err(e.to_string()),
+                };
+                let failed = ev.is_err();
+                if tx.send(ev).await.is_err() || failed {
+                    return;
+                }
+            }
+        };
+        (Client::V5(client), Box::pin(fut))
+    } else {
+        let mut o = rumqttc::MqttOptions::new(s.client_id.clone(), s.host.clone(), s.port);
+        o.set_keep_alive(s.keep_alive);
+        o.set_clean_session(true);
+        if let Some(t) = transport {
+            o.set_transport(t);
+        }
+        o.set_inflight(inflight);
+        o.set_max_packet_size(1 << 20, 1 << 20);
+        o.set_last_will(rumqttc::LastWill::new(
+            s.presence_topic.clone(),
+            s.presence.1.clone(),
+            rumqttc::QoS::AtLeastOnce,
+            true,
+        ));
+        if let Some((u, p)) = &s.credentials {
+            o.set_credentials(u.clone(), p.clone());
+        }
+        let (client, mut el) = rumqttc::AsyncClient::new(o, cap);
+        let fut = async move {
+            loop {
+                let ev = match el.poll().await {
+                    Ok(rumqttc::Event::Incoming(p)) => Ok(match p {
+                        rumqttc::Packet::ConnAck(_) => Ev::ConnAck,
+                        rumqttc::Packet::PubAck(a) => Ev::PubAck(a.pkid, None),
+                        rumqttc::Packet::Publish(p) => Ev::Message(Incoming {
+                            topic: p.topic.clone(),
+                            payload: p.payload.clone(),
+                            response_topic: None,
+                            correlation: None,
+                        }),
+                        _ => Ev::Other,
+                    }),
+                    Ok(rumqttc::Event::Outgoing(o)) => Ok(outgoing(o)),
+                    Err(e) => Err(e.to_string()),
+                };
+                let failed = ev.is_err();
+                if tx.send(ev).await.is_err() || failed {
+                    return;
+                }
+            }
+        };
+        (Client::V4(client), Box::pin(fut))
+    }
+}

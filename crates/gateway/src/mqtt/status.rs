@@ -1,0 +1,102 @@
+//! The status board: the latest retained status message per topic, republished after every
+//! reconnection to the broker.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
+
+use crate::store::Message;
+
+/// Latest retained status per topic, with a version per update.
+#[derive(Debug, Default)]
+pub struct StatusBoard {
+    entries: Mutex<BTreeMap<String, (u64, Message)>>,
+    /// Woken on every update.
+    pub changed: Notify,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl StatusBoard {
+    /// A new, empty board.
+    pub fn new() -> Arc<StatusBoard> {
+        Arc::new(StatusBoard::default())
+    }
+
+    /// Sets the status message of its topic.
+    pub fn set(&self, message: Message) {
+        let mut e = lock(&self.entries);
+        let version = e.get(&message.topic).map(|(v, _)| v + 1).unwrap_or(1);
+        e.insert(message.topic.clone(), (version, message));
+        drop(e);
+        self.changed.notify_one();
+    }
+
+    /// Sets `field` to `value` in every JSON status whose topic ends with `suffix` (e.g. the
+    /// queue's drop count in each RTU status), as a new version of each.
+    pub fn patch(&self, suffix: &str, field: &str, value: serde_json::Value) {
+        let mut e = lock(&self.entries);
+        for (topic, (version, m)) in e.iter_mut() {
+            if !topic.ends_with(suffix) {
+                continue;
+            }
+            if let Ok(serde_json::Value::Object(mut map)) = serde_json::from_slice(&m.payload) {
+                map.insert(field.to_owned(), value.clone());
+                m.payload = serde_json::Value::Object(map).to_string().into_bytes();
+                *version += 1;
+            }
+        }
+        drop(e);
+        self.changed.notify_one();
+    }
+
+    /// Entries newer than the versions in `seen` (which is updated).
+    pub fn changed_since(&self, seen: &mut BTreeMap<String, u64>) -> Vec<Message> {
+        let e = lock(&self.entries);
+        let mut out = Vec::new();
+        for (topic, (version, m)) in e.iter() {
+            if seen.get(topic) != Some(version) {
+                seen.insert(topic.clone(), *version);
+                out.push(m.clone());
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_changes_are_returned() {
+        let b = StatusBoard::new();
+        let m = |t: &str, p: &str| Message {
+            topic: t.into(),
+            payload: p.as_bytes().to_vec(),
+            qos: 1,
+            retain: true,
+        };
+        b.set(m("a", "1"));
+        b.set(m("b", "1"));
+        let mut seen = BTreeMap::new();
+        assert_eq!(b.changed_since(&mut seen).len(), 2);
+        assert!(b.changed_since(&mut seen).is_empty());
+        b.set(m("a", "2"));
+        assert_eq!(b.changed_since(&mut seen), vec![m("a", "2")]);
+        // A patch touches the JSON of matching topics only.
+        b.set(m("x/status", r#"{"state":"started"}"#));
+        b.changed_since(&mut seen);
+        b.patch("/status", "queue_dropped", serde_json::json!(7));
+        assert_eq!(
+            b.changed_since(&mut seen),
+            vec![m("x/status", r#"{"queue_dropped":7,"state":"started"}"#)]
+        );
+        // After a reconnection everything is published again.
+        seen.clear();
+        assert_eq!(b.changed_since(&mut seen).len(), 3);
+    }
+}

@@ -1,0 +1,168 @@
+//! The session against a station on the iec104 server: active/standby switching (STARTDT,
+//! STOPDT, interrogation after every start) and release only after the writer took the batch.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use iec104::server::{Server, ServerConfig, ServerEvent, ServerHandle};
+use tokio::sync::{mpsc, watch};
+
+use super::*;
+use crate::config;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn station() -> (ServerHandle, mpsc::UnboundedReceiver<String>) {
+    let (handle, mut events, run) =
+        Server::bind("127.0.0.1:0".parse().unwrap(), ServerConfig::default())
+            .await
+            .unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let h = handle.clone();
+    tokio::spawn(async move {
+        tokio::pin!(run);
+        loop {
+            let ev = tokio::select! {
+                _ = &mut run => return,
+                ev = events.recv() => match ev { Some(ev) => ev, None => return },
+            };
+            match ev {
+                ServerEvent::Started { .. } => {
+                    let _ = tx.send("started".to_owned());
+                }
+                ServerEvent::Stopped { .. } => {
+                    let _ = tx.send("stopped".to_owned());
+                }
+                ServerEvent::Asdu { conn, asdu } => {
+                    let t = asdu.first().copied().unwrap_or(0);
+                    let _ = tx.send(format!("asdu {t}"));
+                    if t == 100 {
+                        // ActCon: the same ASDU with cause 7 (octet 2).
+                        let mut v = asdu.to_vec();
+                        v[2] = 7;
+                        let _ = h.send_to(conn, Bytes::from(v)).await;
+                    }
+                }
+                _ => {}
+            }
+        }
+    });
+    (handle, rx)
+}
+
+async fn expect(rx: &mut mpsc::UnboundedReceiver<String>, what: &str) {
+    loop {
+        let got = tokio::time::timeout(WAIT, rx.recv())
+            .await
+            .expect(what)
+            .expect("station alive");
+        if got == what {
+            return;
+        }
+    }
+}
+
+fn state(board: &StatusBoard, seen: &mut BTreeMap<String, u64>) -> Option<String> {
+    board.changed_since(seen).last().map(|m| {
+        let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+        v["state"].as_str().unwrap().to_owned()
+    })
+}
+
+#[tokio::test]
+async fn active_standby_active() {
+    let (station, mut seen_by_station) = station().await;
+    let text = format!(
+        "[mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\n[[rtu]]\nname = \"r\"\naddress = \"{}\"\ncommon_address = 1\nt2 = 0.1\n",
+        station.local_addr()
+    );
+    let rtu = Arc::new(config::parse(&text, "t").unwrap().rtus.remove(0));
+    let (writer, mut batches) = mpsc::channel(16);
+    let (results, _results_rx) = mpsc::channel(16);
+    let board = StatusBoard::new();
+    let shared = Shared {
+        publish: Publish {
+            prefix: "p".into(),
+            node: "n".into(),
+            qos: 1,
+            retain: false,
+        },
+        writer,
+        board: board.clone(),
+        results,
+        metrics: Arc::default(),
+        command_timeout: Duration::from_secs(1),
+    };
+    let (role_tx, role_rx) = watch::channel(Role::Active);
+    let (_cmd_tx, cmd_rx) = mpsc::channel(4);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let session = tokio::spawn(RtuSession::new(rtu, shared, role_rx, cmd_rx).run(stop_rx));
+
+    // Active: STARTDT, then a general interrogation.
+    expect(&mut seen_by_station, "started").await;
+    expect(&mut seen_by_station, "asdu 100").await;
+    // M_SP_NA_1 spont CA 1 IOA 5 ON (SIQ 1): one message on p/r/1/5, handed to the writer
+    // together with the token that releases its I-frame.
+    station
+        .enqueue(Bytes::from_static(&[1, 1, 3, 0, 1, 0, 5, 0, 0, 1]))
+        .unwrap();
+    let batch = loop {
+        let b = tokio::time::timeout(WAIT, batches.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if !b.messages.is_empty() {
+            break b;
+        }
+        if let Some((c, t)) = b.release {
+            c.release(t);
+        }
+    };
+    assert_eq!(batch.messages[0].topic, "p/r/1/5");
+    // Not released yet: three times t2 (0.1 s) later the station still counts it
+    // unacknowledged, where an automatic acknowledgement would have gone out after t2.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(station.groups()[0].in_flight, 1);
+    let (client, token) = batch.release.unwrap();
+    client.release(token);
+    let end = tokio::time::Instant::now() + WAIT;
+    while station.groups()[0].in_flight > 0 {
+        assert!(
+            tokio::time::Instant::now() < end,
+            "never acknowledged after release"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut seen = BTreeMap::new();
+    assert_eq!(state(&board, &mut seen).as_deref(), Some("started"));
+
+    // Standby: STOPDT on the same connection.
+    role_tx.send(Role::Standby).unwrap();
+    expect(&mut seen_by_station, "stopped").await;
+    let end = tokio::time::Instant::now() + WAIT;
+    loop {
+        if state(&board, &mut seen).as_deref() == Some("stopped") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < end,
+            "status never said stopped"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        station.connections().len(),
+        1,
+        "standby keeps the connection"
+    );
+
+    // Active again: STARTDT and a fresh interrogation.
+    role_tx.send(Role::Active).unwrap();
+    expect(&mut seen_by_station, "started").await;
+    expect(&mut seen_by_station, "asdu 100").await;
+
+    stop_tx.send(true).unwrap();
+    tokio::time::timeout(WAIT, session).await.unwrap().unwrap();
+}

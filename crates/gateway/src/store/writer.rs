@@ -1,0 +1,85 @@
+//! The group-commit writer: batches from every RTU session are appended to the store in one
+//! transaction, THEN their I-frames are released to the RTUs (so an event the RTU considers
+//! delivered is on disk), then the publisher is woken.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use iec104::client::Client;
+use iec104::ReceiveToken;
+use tokio::sync::{mpsc, Notify};
+
+use super::{Message, Store};
+use crate::metrics::Metrics;
+use crate::mqtt::status::StatusBoard;
+
+/// The messages of one received ASDU and what to release once they are durable.
+#[derive(Debug)]
+pub struct Batch {
+    /// Messages to store (may be empty: the ASDU is still released in order).
+    pub messages: Vec<Message>,
+    /// The RTU connection and the token of the I-frame.
+    pub release: Option<(Client, ReceiveToken)>,
+}
+
+/// Batches per transaction, at most.
+const GROUP: usize = 512;
+
+/// Runs until every sender is dropped.
+pub async fn run(
+    store: Arc<Store>,
+    mut rx: mpsc::Receiver<Batch>,
+    wake: Arc<Notify>,
+    metrics: Arc<Metrics>,
+    board: Arc<StatusBoard>,
+) {
+    let mut group: Vec<Batch> = Vec::with_capacity(GROUP);
+    loop {
+        if group.is_empty() {
+            match rx.recv().await {
+                Some(b) => group.push(b),
+                None => return,
+            }
+        }
+        while group.len() < GROUP {
+            match rx.try_recv() {
+                Ok(b) => group.push(b),
+                Err(_) => break,
+            }
+        }
+        let messages: Vec<Message> = group.iter().flat_map(|b| b.messages.clone()).collect();
+        let s = store.clone();
+        let result = tokio::task::spawn_blocking(move || s.append(&messages)).await;
+        match result {
+            Ok(Ok(dropped)) => {
+                if dropped > 0 {
+                    tracing::warn!(
+                        dropped,
+                        total = store.dropped(),
+                        "store bound reached: oldest messages dropped"
+                    );
+                    board.patch(
+                        "/status",
+                        "queue_dropped",
+                        serde_json::json!(store.dropped()),
+                    );
+                }
+                for b in group.drain(..) {
+                    if let Some((client, token)) = b.release {
+                        client.release(token);
+                    }
+                }
+                metrics.set_queue(store.len(), store.dropped());
+                wake.notify_one();
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot append to the store; retrying in 1 s (RTUs are not acknowledged meanwhile)");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "store task failed; retrying in 1 s");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
