@@ -170,7 +170,9 @@ async fn run(args: Args) -> Result<(), String> {
         args.qos,
         dir.display()
     );
-    let mut broker = Broker::start(&dir).await;
+    // mosquitto's default of 20 QoS 1 messages in flight per client would make the subscriber,
+    // not the gateway, the bottleneck.
+    let mut broker = Broker::start_with(&dir, "max_inflight_messages 1000\n".into()).await;
     let started = Instant::now();
     let (stats, sub_task) = collect::start(broker.port, points, started).await?;
 
