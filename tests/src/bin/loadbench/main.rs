@@ -95,7 +95,7 @@ fn scenario_toml(stations: u16, points: usize, rate_per_station: f64) -> String 
         for j in 0..points {
             let _ = write!(
                 s,
-                "[[station.point]]\nioa = {}\ntype = \"M_ME_TF_1\"\nbehaviour = {{ kind = \"random_walk\", step = 1.0, min = 0.0, max = 1000.0 }}\n",
+                "[[station.point]]\nioa = {}\ntype = \"M_ME_TF_1\"\nvalue = 500.0\nbehaviour = {{ kind = \"random_walk\", step = 1.0, min = 0.0, max = 1000.0 }}\n",
                 1001 + j
             );
         }
