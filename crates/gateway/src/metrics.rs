@@ -215,12 +215,20 @@ impl Metrics {
 
 /// Serves `/metrics`, `/health` and `/ready` on `listener` until the future is dropped.
 pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
+    // At most this many requests are served at once; further connections wait in the backlog.
+    let slots = Arc::new(tokio::sync::Semaphore::new(16));
     loop {
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
         let Ok((mut sock, _)) = listener.accept().await else {
+            // E.g. out of file descriptors: do not spin.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             continue;
         };
         let metrics = metrics.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let mut buf = [0u8; 1024];
             let read =
                 tokio::time::timeout(std::time::Duration::from_secs(5), sock.read(&mut buf)).await;

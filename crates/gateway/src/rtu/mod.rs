@@ -188,6 +188,7 @@ impl RtuSession {
             let Some(connected) = connected else {
                 return;
             };
+            let since = Instant::now();
             let ended = match connected {
                 Ok((client, events, connection)) => {
                     tracing::info!(rtu = %self.rtu.name, %address, "connected");
@@ -213,7 +214,9 @@ impl RtuSession {
             if ended.shutdown {
                 return;
             }
-            if ended.started {
+            // A connection that started and lasted resets the backoff; one that breaks at once
+            // (e.g. an RTU sending malformed frames) keeps backing off.
+            if ended.started && since.elapsed() >= Duration::from_secs(10) {
                 backoff.reset();
             }
             // Try the other addresses of this round at once, then back off.
