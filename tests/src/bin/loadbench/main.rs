@@ -60,6 +60,9 @@ struct Args {
     /// The gateway's max_inflight (also the bare loop's in-flight window).
     #[arg(long, default_value_t = 100)]
     inflight: u16,
+    /// Keep the scratch directory (events log, gateway config and log, broker files).
+    #[arg(long)]
+    keep: bool,
     /// The gateway binary (default: iec104-gateway next to this program).
     #[arg(long)]
     gateway: Option<PathBuf>,
@@ -439,6 +442,11 @@ async fn run(args: Args) -> Result<(), String> {
     broker.stop().await;
     for line in report {
         println!("{line}");
+    }
+    if args.keep {
+        println!("kept {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
     }
     Ok(())
 }
