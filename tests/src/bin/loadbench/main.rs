@@ -235,11 +235,7 @@ async fn run(args: Args) -> Result<(), String> {
     let pid = gw.id().ok_or("the gateway exited at once")?;
 
     // Every station's initial interrogation, in full, at the subscriber.
-    let gi_limit = Duration::from_secs(if args.scenario == Which::Connections {
-        60
-    } else {
-        60
-    });
+    let gi_limit = Duration::from_secs(60);
     let since = started.elapsed();
     let gi_deadline = Instant::now() + gi_limit;
     loop {
@@ -348,13 +344,14 @@ async fn run(args: Args) -> Result<(), String> {
                 logged.insert(k);
             }
         }
-        let st = lock(&stats);
-        let lost = logged.iter().filter(|k| !st.events.contains(*k)).count();
-        let mut lat = st.latencies_ms.clone();
-        lat.sort_unstable();
         let secs = window.as_secs_f64();
-        let fmt = |p: Option<i64>| p.map(|v| format!("{v} ms")).unwrap_or("-".into());
-        report.push(format!(
+        let samples = {
+            let st = lock(&stats);
+            let lost = logged.iter().filter(|k| !st.events.contains(*k)).count();
+            let mut lat = st.latencies_ms.clone();
+            lat.sort_unstable();
+            let fmt = |p: Option<i64>| p.map(|v| format!("{v} ms")).unwrap_or("-".into());
+            report.push(format!(
             "window {:.1} s: logged (sent) {} events = {:.0}/s; received {} distinct = {:.0}/s; lost {lost}; duplicates {}",
             secs,
             logged.len(),
@@ -363,32 +360,32 @@ async fn run(args: Args) -> Result<(), String> {
             st.events.len() as f64 / secs,
             st.duplicates
         ));
-        report.push(format!(
-            "subscriber receive rate in the window: {:.0} messages/s ({} messages)",
-            (m1 - m0) as f64 / secs,
-            m1 - m0
-        ));
-        report.push(format!(
-            "latency source time tag → subscriber (1 ms resolution): p50 {} p99 {} max {}",
-            fmt(collect::percentile(&lat, 50.0)),
-            fmt(collect::percentile(&lat, 99.0)),
-            fmt(lat.last().copied())
-        ));
-        if let (Some(a), Some(b)) = (cpu0, cpu1) {
             report.push(format!(
+                "subscriber receive rate in the window: {:.0} messages/s ({} messages)",
+                (m1 - m0) as f64 / secs,
+                m1 - m0
+            ));
+            report.push(format!(
+                "latency source time tag → subscriber (1 ms resolution): p50 {} p99 {} max {}",
+                fmt(collect::percentile(&lat, 50.0)),
+                fmt(collect::percentile(&lat, 99.0)),
+                fmt(lat.last().copied())
+            ));
+            if let (Some(a), Some(b)) = (cpu0, cpu1) {
+                report.push(format!(
                 "gateway CPU in the window: {:.1} s = {:.0}% of one core (total until stop {:.1} s)",
                 b - a,
                 100.0 * (b - a) / secs,
                 cpu_end.unwrap_or(b)
             ));
-        }
-        report.push(format!(
-            "gateway peak RSS (VmHWM): {}",
-            rss.map(|r| format!("{r:.1} MiB")).unwrap_or("-".into())
-        ));
-        report.push(format!("topics with messages: {}", st.per_topic.len()));
-        let samples = st.samples.clone();
-        drop(st);
+            }
+            report.push(format!(
+                "gateway peak RSS (VmHWM): {}",
+                rss.map(|r| format!("{r:.1} MiB")).unwrap_or("-".into())
+            ));
+            report.push(format!("topics with messages: {}", st.per_topic.len()));
+            st.samples.clone()
+        };
 
         if args.scenario == Which::Max {
             report.push(
