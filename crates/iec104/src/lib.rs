@@ -17,6 +17,7 @@ pub mod codec;
 pub mod cot;
 pub mod hex;
 pub mod link;
+pub mod time;
 pub mod type_id;
 
 pub use apci::{Apci, Apdu, FrameError, UFunction};

@@ -7,8 +7,9 @@ macro_rules! type_ids {
     ($( $(#[$doc:meta])* $name:ident = $value:literal ),* $(,)?) => {
         /// Every type identification defined by the companion standard (IEC 60870-5-101 and -104).
         ///
-        /// Values outside this list decode to [`crate::asdu::Element::Unknown`] at the ASDU
-        /// level; a raw octet that is not one of these is kept as `u8` by [`TypeId::from_u8`].
+        /// An ASDU whose type octet is not one of these is kept as a raw view at the ASDU
+        /// level ([`crate::asdu::AsduView::raw_body`], no objects); [`TypeId::from_u8`] gives
+        /// `None` for it and the header keeps the raw octet.
         #[allow(non_camel_case_types)]
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         #[repr(u8)]

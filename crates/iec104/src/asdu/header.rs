@@ -71,25 +71,26 @@ pub struct AsduHeader {
 
 impl AsduHeader {
     /// Decodes the data unit identifier from the start of `bytes`, or `None` when it is too
-    /// short for `params`.
+    /// short for `params` or `params` is not valid ([`AsduParams::is_valid`]).
     #[inline]
     pub fn decode(bytes: &[u8], params: &AsduParams) -> Option<AsduHeader> {
-        if bytes.len() < params.header_len() {
+        if !params.is_valid() {
             return None;
         }
-        let vsq = bytes[1];
-        let (cot, next) = if params.cot_size == 2 {
-            (Cot::from_octets(bytes[2], bytes[3]), 4)
+        let (&[type_id, vsq, cot0], rest) = bytes.split_first_chunk::<3>()?;
+        let (cot, rest) = if params.cot_size == 2 {
+            let (&originator, rest) = rest.split_first()?;
+            (Cot::from_octets(cot0, originator), rest)
         } else {
-            (Cot::from_octets(bytes[2], 0), 3)
+            (Cot::from_octets(cot0, 0), rest)
         };
         let common_address = if params.ca_size == 2 {
-            u16::from_le_bytes([bytes[next], bytes[next + 1]])
+            u16::from_le_bytes(*rest.first_chunk::<2>()?)
         } else {
-            u16::from(bytes[next])
+            u16::from(*rest.first()?)
         };
         Some(AsduHeader {
-            type_id: bytes[0],
+            type_id,
             sequence: vsq & 0x80 != 0,
             count: vsq & 0x7F,
             cot,
@@ -137,6 +138,20 @@ mod tests {
         assert_eq!(h.cot.originator, 2);
         assert_eq!(h.common_address, 303);
         assert!(AsduHeader::decode(&[0x0B, 0x85, 0x14, 0x02, 0x2F], &AsduParams::IEC104).is_none());
+        // Invalid sizes never index past the end.
+        for cot_size in 0..4 {
+            for ca_size in 0..4 {
+                let p = AsduParams {
+                    cot_size,
+                    ca_size,
+                    ioa_size: 3,
+                };
+                for n in 0..8 {
+                    let h = AsduHeader::decode(&[0u8; 8][..n], &p);
+                    assert_eq!(h.is_some(), p.is_valid() && n >= p.header_len());
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,141 @@
+//! Errors of ASDU decoding and building.
+
+use std::fmt;
+
+use super::header::AsduParams;
+
+/// Up to the first 16 octets of a refused ASDU, shown in hex in error messages.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HexPrefix {
+    bytes: [u8; 16],
+    len: u8,
+    total: usize,
+}
+
+impl HexPrefix {
+    /// Keeps the first 16 octets of `bytes` and its full length.
+    pub fn new(bytes: &[u8]) -> HexPrefix {
+        let mut out = [0u8; 16];
+        let n = bytes.len().min(16);
+        for (o, b) in out.iter_mut().zip(bytes) {
+            *o = *b;
+        }
+        HexPrefix {
+            bytes: out,
+            len: n as u8,
+            total: bytes.len(),
+        }
+    }
+
+    /// The kept octets.
+    pub fn as_slice(&self) -> &[u8] {
+        self.bytes.get(..usize::from(self.len)).unwrap_or(&[])
+    }
+}
+
+impl fmt::Display for HexPrefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, b) in self.as_slice().iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{b:02X}")?;
+        }
+        if self.total > usize::from(self.len) {
+            write!(f, " … ({} octets)", self.total)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for HexPrefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{self}\"")
+    }
+}
+
+/// Why an ASDU could not be decoded or built.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AsduError {
+    /// The field sizes are not ones the standard allows.
+    #[error("invalid ASDU parameters: COT {} octets, CA {}, IOA {}", .0.cot_size, .0.ca_size, .0.ioa_size)]
+    InvalidParams(AsduParams),
+    /// Shorter than the data unit identifier.
+    #[error("ASDU of {actual} octets is shorter than its {expected}-octet header: {bytes}")]
+    TruncatedHeader {
+        /// Header length for the parameters.
+        expected: usize,
+        /// Octets received.
+        actual: usize,
+        /// The start of the ASDU.
+        bytes: HexPrefix,
+    },
+    /// The variable structure qualifier says zero objects; an ASDU carries at least one.
+    #[error("type {type_id}: ASDU without information objects (VSQ number 0): {bytes}")]
+    NoObjects {
+        /// Raw type id.
+        type_id: u8,
+        /// The start of the ASDU.
+        bytes: HexPrefix,
+    },
+    /// The ASDU length does not match the type id, SQ bit and number of objects.
+    #[error("type {type_id}: ASDU length {actual} octets, expected {expected}: {bytes}")]
+    LengthMismatch {
+        /// Raw type id.
+        type_id: u8,
+        /// Length implied by the header (for segments: up to the end of the last whole one).
+        expected: usize,
+        /// Octets received.
+        actual: usize,
+        /// The start of the ASDU.
+        bytes: HexPrefix,
+    },
+    /// A file segment's LOS runs past the end of the ASDU.
+    #[error("type {type_id}: segment at offset {offset} needs {needed} octets, {available} left")]
+    SegmentOverrun {
+        /// Raw type id.
+        type_id: u8,
+        /// Offset of the segment's NOF within the ASDU.
+        offset: usize,
+        /// Octets the segment needs (header and LOS).
+        needed: usize,
+        /// Octets left in the ASDU.
+        available: usize,
+    },
+    /// The builder got an element of another type than the ASDU's.
+    #[error("element of type {actual} pushed to an ASDU of type {expected}")]
+    TypeMismatch {
+        /// The ASDU's type id.
+        expected: u8,
+        /// The element's type id.
+        actual: u8,
+    },
+    /// The ASDU would exceed the 249 octets an APDU can carry, or 127 objects.
+    #[error("type {type_id}: ASDU would be {len} octets / {count} objects (max 249 / 127)")]
+    TooLong {
+        /// Raw type id.
+        type_id: u8,
+        /// Length it would have.
+        len: usize,
+        /// Objects it would have.
+        count: usize,
+    },
+    /// An IOA does not fit the IOA size, or a sequence (SQ=1) is not consecutive.
+    #[error(
+        "type {type_id}: information object address {ioa} not allowed here (expected {expected:?})"
+    )]
+    BadAddress {
+        /// Raw type id.
+        type_id: u8,
+        /// The address pushed.
+        ioa: u32,
+        /// The address a sequence needed next, if that was the problem.
+        expected: Option<u32>,
+    },
+    /// A segment longer than 255 octets (LOS is one octet).
+    #[error("segment of {len} octets is longer than 255")]
+    SegmentTooLong {
+        /// The data length.
+        len: usize,
+    },
+}
