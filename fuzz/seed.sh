@@ -34,16 +34,34 @@ for i, (_, seg) in enumerate(segments):
         write("apdu_stream", f"c104-{i:03}-{sel:02x}", bytes([sel]) + b"".join(seg))
 write("apdu_stream", "c104-session", b"\x03" + b"".join(apdus))
 
-# link: the controlling station's view of the session. Config octets (see
-# fuzz_targets/link.rs): mode 0 (one link, peer driven by the input), role controlling,
-# k 12, w 8, queue 16, auto release; then op 0x00 (raw frame: length octet, frame) for
-# every frame the RTU sent, with a transmit drain (0x07) after each.
+# link (layout in fuzz_targets/link.rs): config [mode, role, k-1, w, queue-1, flags].
+# 1. The controlling station's side of the session: start, drain (STARTDT act), then every
+#    frame the RTU sent: U frames raw (op 0x00, length, frame), I frames as well-formed I
+#    frames carrying the session's ASDU (op 0x04, length, ASDU), S frames acknowledging all
+#    (op 0x05), each followed by a drain (0x07) and a time step (0x09, 100 ms).
 cfg = bytes([0x00, 0x00, 11, 7, 15, 0x01])
-ops = bytearray(b"\x01\x07")  # start, drain (STARTDT act)
-for direction, seg in segments:
-    if direction == "rtu->master":
+for name, flags in (("c104-master", 0x01), ("c104-master-noauto", 0x00)):
+    ops = bytearray(b"\x01\x07")
+    for direction, seg in segments:
+        if direction != "rtu->master":
+            continue
         for a in seg:
-            ops += bytes([0x00, len(a)]) + a + b"\x07"
-write("link", "c104-master", cfg + bytes(ops))
+            if a[2] & 1 == 0:
+                ops += bytes([0x04, len(a) - 6]) + a[6:]
+            elif a[2] & 3 == 1:
+                ops += b"\x05"
+            else:
+                ops += bytes([0x00, len(a)]) + a
+            ops += b"\x07\x09\x01\x0a\xff"
+    write("link", name, cfg[:5] + bytes([flags]) + bytes(ops))
+# 2. The controlled station: STARTDT act, interrogation, its own data, acks, STOPDT.
+ops = bytes([0x00, 6, 0x68, 4, 0x07, 0, 0, 0, 0x07, 0x04, 0, 0x07])
+ops += bytes([0x03, 20, 0x03, 30, 0x07, 0x05, 0x07, 0x09, 0x64, 0x07, 0x08, 2, 0x07, 0x09, 0xC8])
+write("link", "controlled", bytes([0x00, 0x01, 11, 7, 15, 0x03]) + ops)
+# 3. Back to back: start, data both ways, time, stop, restart.
+ops = bytes([0x00, 0x07, 0x08, 0x02, 10, 0x03, 20, 0x03, 40, 0x07, 0x08, 0x04, 50, 0x06, 0, 0x05, 0,
+             0x04, 200, 0x01, 0x07, 0x08, 0x04, 10, 0x00, 0x04, 1])
+write("link", "pair", bytes([0x01, 0x00, 2, 1, 3, 0x03]) + ops)
+write("link", "pair-noauto", bytes([0x01, 0x00, 2, 1, 3, 0x00]) + ops)
 PY
 echo "seeded: $(ls corpus/apci | wc -l) apci, $(ls corpus/asdu | wc -l) asdu, $(ls corpus/apdu_stream | wc -l) apdu_stream, $(ls corpus/link | wc -l) link"
