@@ -16,7 +16,10 @@ pub mod client;
 pub mod codec;
 pub mod cot;
 pub mod hex;
+#[cfg(feature = "json")]
+pub mod json;
 pub mod link;
+pub mod server;
 pub mod time;
 pub mod type_id;
 

@@ -180,6 +180,33 @@ impl Cp24Time2a {
     }
 }
 
+impl Cp24Time2a {
+    /// The UTC instant closest to `now` whose minute and milliseconds are this tag's: CP24Time2a
+    /// only carries those, so the receiver completes date and hour from its own clock (the
+    /// hour before or after `now`'s is taken when closer, e.g. a tag of minute 59 received at
+    /// 10:00:05 is 09:59). `None` when the minute or milliseconds are out of range.
+    pub fn to_utc_near(&self, now: &DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if self.minute >= 60 || self.millis >= 60_000 {
+            return None;
+        }
+        let hour = now
+            .naive_utc()
+            .date()
+            .and_hms_opt(now.hour(), 0, 0)?
+            .and_utc();
+        let candidate = hour
+            + chrono::Duration::minutes(i64::from(self.minute))
+            + chrono::Duration::milliseconds(i64::from(self.millis));
+        [
+            candidate - chrono::Duration::hours(1),
+            candidate,
+            candidate + chrono::Duration::hours(1),
+        ]
+        .into_iter()
+        .min_by_key(|c| (*c - *now).num_milliseconds().abs())
+    }
+}
+
 /// Two-octet binary time, IEC 60870-5-4 CP16Time2a: milliseconds 0..=59999 (elapsed, relay
 /// duration or operating time in protection events; delay in C_CD_NA_1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -297,6 +324,45 @@ mod tests {
         );
         assert_eq!(t.encode(), [0x34, 0x12, 0xC5]);
         assert_eq!(Cp16Time2a::decode(&[0x60, 0xEA]).millis, 60000);
+    }
+
+    #[test]
+    fn cp24_is_completed_from_the_receiver_clock() {
+        let at = |h, m, s, ms| {
+            Utc.with_ymd_and_hms(2026, 11, 24, h, m, s).unwrap()
+                + chrono::Duration::milliseconds(ms)
+        };
+        // 15:30.123 received at 10:15:31 → 10:15:30.123.
+        let t = Cp24Time2a {
+            millis: 30123,
+            minute: 15,
+            ..Default::default()
+        };
+        assert_eq!(t.to_utc_near(&at(10, 15, 31, 0)), Some(at(10, 15, 30, 123)));
+        // Minute 59 received at 10:00:05 belongs to the previous hour.
+        let t = Cp24Time2a {
+            millis: 58000,
+            minute: 59,
+            ..Default::default()
+        };
+        assert_eq!(t.to_utc_near(&at(10, 0, 5, 0)), Some(at(9, 59, 58, 0)));
+        // Across midnight: minute 59 received at 00:00:01 is 23:59 of the day before.
+        let t = Cp24Time2a {
+            millis: 59999,
+            minute: 59,
+            ..Default::default()
+        };
+        let now = Utc.with_ymd_and_hms(2026, 11, 25, 0, 0, 1).unwrap();
+        assert_eq!(t.to_utc_near(&now), Some(at(23, 59, 59, 999)));
+        // A sender clock slightly ahead: minute 0 received at 09:59:59 is 10:00.
+        let t = Cp24Time2a {
+            millis: 500,
+            minute: 0,
+            ..Default::default()
+        };
+        assert_eq!(t.to_utc_near(&at(9, 59, 59, 0)), Some(at(10, 0, 0, 500)));
+        assert_eq!(Cp24Time2a { minute: 60, ..t }.to_utc_near(&now), None);
+        assert_eq!(Cp24Time2a { millis: 60000, ..t }.to_utc_near(&now), None);
         assert_eq!(Cp16Time2a { millis: 1 }.encode(), [1, 0]);
     }
 }

@@ -17,6 +17,12 @@ fn sq0_each_object_has_its_address() {
     let v = AsduView::parse(&b, &AsduParams::IEC104).unwrap();
     assert_eq!(v.header().cot.cause, Cause::InterrogatedByStation);
     assert_eq!(v.len(), 2);
+    let mut it = v.objects();
+    assert_eq!(it.len(), 2);
+    it.next();
+    assert_eq!(it.len(), 1);
+    assert_eq!((&v).into_iter().count(), 2);
+    assert_eq!(decode_all(&b, &AsduParams::IEC104), Ok(2));
     let o: Vec<_> = v.objects().collect();
     assert_eq!(
         o[0],
@@ -139,6 +145,33 @@ fn cs101_field_sizes() {
         AsduView::parse(&b, &bad),
         Err(AsduError::InvalidParams(_))
     ));
+    for ioa_size in [0, 4, 255] {
+        let bad = AsduParams {
+            cot_size: 2,
+            ca_size: 2,
+            ioa_size,
+        };
+        let mut builder =
+            AsduBuilder::new(TypeId::M_ME_NC_1, Cot::new(Cause::Spontaneous), 7).params(bad);
+        let obj = InformationObject::new(1, Element::M_ME_NC_1(1.0, Qds(0)));
+        assert_eq!(builder.push(obj), Err(AsduError::InvalidParams(bad)));
+    }
+    // A CA of 300 and an originator do not fit CS101 one-octet fields: the header of the
+    // result says what was sent (CA 300 & 0xFF = 44, originator 0).
+    let mut builder = AsduBuilder::new(
+        TypeId::M_ME_NC_1,
+        Cot::new(Cause::Spontaneous).with_originator(5),
+        300,
+    )
+    .params(p2);
+    builder.push(o[0]).unwrap();
+    let a = builder.build().unwrap();
+    assert_eq!(&a.as_bytes()[..4], &[0x0D, 0x01, 0x03, 0x2C]);
+    assert_eq!(
+        (a.header().common_address, a.header().cot.originator),
+        (44, 0)
+    );
+    assert_eq!(a.view().header(), a.header());
 }
 
 #[test]
@@ -280,8 +313,8 @@ fn segment_lengths_are_walked() {
 
 #[test]
 fn unknown_type_ids_are_raw_views() {
-    // 0 and 22 are unassigned, 41 lies between the monitor and command ranges, 128..=255 are
-    // reserved for private use; none may be an error nor a panic.
+    // 0 and 22 are unassigned, 41 is S_IT_TC_1 of the IEC 60870-5-7 security extension (not a
+    // 101/104 type), 128..=255 are reserved for private use; none may be an error nor a panic.
     for t in [0u8, 22, 41, 128, 255] {
         for body in [&[][..], &[0x01, 0x02, 0x03][..], &[0xFF; 300][..]] {
             let mut b = vec![t, 0x85, 0x03, 0x00, 0x2F, 0x00];
@@ -364,6 +397,51 @@ fn builder_limits() {
     assert_eq!(asdu.as_bytes()[1], 0x80 | 127);
     let v = asdu.view();
     assert_eq!(v.objects().last().unwrap().ioa, 226);
+}
+
+#[test]
+fn one_object_types_take_one_object() {
+    // §7.3.2/7.3.4/7.3.6: commands, system commands and file transfer (except the directory)
+    // have VSQ = 0x01.
+    let cot = Cot::new(Cause::Activation);
+    for (t, e) in [
+        (TypeId::C_SC_NA_1, Element::C_SC_NA_1(SingleCommand(1))),
+        (TypeId::C_IC_NA_1, Element::C_IC_NA_1(Qoi::STATION)),
+        (TypeId::M_EI_NA_1, Element::M_EI_NA_1(Coi(0))),
+        (
+            TypeId::F_AF_NA_1,
+            Element::F_AF_NA_1(FileCommand::default()),
+        ),
+    ] {
+        let mut b = AsduBuilder::new(t, cot, 1);
+        b.push(InformationObject::new(1, e)).unwrap();
+        assert_eq!(
+            b.push(InformationObject::new(2, e)),
+            Err(AsduError::SingleObjectType { type_id: t.as_u8() })
+        );
+    }
+    // A directory may list several files; monitor types many objects.
+    let mut b =
+        AsduBuilder::new(TypeId::F_DR_TA_1, Cot::new(Cause::FileTransfer), 1).sequence(true);
+    for ioa in 0..3 {
+        b.push(InformationObject::new(
+            ioa,
+            Element::F_DR_TA_1(DirectoryEntry::default()),
+        ))
+        .unwrap();
+    }
+    // Decoding stays lenient: two single commands in one ASDU are read as they are.
+    // C_SC_NA_1, VSQ 0x02, COT 06 00, CA 01 00; IOA 01 00 00 SCO 01; IOA 02 00 00 SCO 00.
+    let two = [
+        0x2D, 0x02, 0x06, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x01, 0x02, 0x00, 0x00, 0x00,
+    ];
+    assert_eq!(
+        AsduView::parse(&two, &AsduParams::IEC104)
+            .unwrap()
+            .objects()
+            .count(),
+        2
+    );
 }
 
 #[test]

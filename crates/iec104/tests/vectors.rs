@@ -10,6 +10,19 @@
 //!   so bit 1 is the least significant bit of the little-endian value. The test compares our
 //!   value with Wireshark's after swapping the octets.
 //!
+//!
+//! Where the three readings agree (checked in lib60870-C's `cs101_information_objects.c`):
+//! NVA is raw / 32768 (IEC 60870-5-101 §7.2.6.6: F16, range −1 ..= 1 − 2⁻¹⁵; Wireshark shows
+//! 0x7FDF as 0.998993 = 32735 / 32768; older lib60870.NET divided by 32767); VTI is a
+//! seven-bit two's complement value (0x40 = −64); BCR, SVA, R32 and CP56Time2a are little
+//! endian, CP56 milliseconds include the seconds, and RES1 of octet 3 is Wireshark's "gen"
+//! (genuine/substituted), our `substituted`.
+//!
+//! Where this crate is deliberately stricter than lib60870-C (`CS101_ASDU_createFromBuffer`
+//! checks only a minimum payload): an ASDU with trailing octets or with VSQ number 0 is an
+//! error here (the VSQ number defines the length exactly; §7.2.2 numbers objects 1..=127).
+//! No frame of the session is affected.
+//!
 //! Wireshark does not dissect C_TS_TA_1 (it shows `rawdata`) nor C_RD_NA_1's (empty) element;
 //! for those the raw octets after the IOA are compared.
 

@@ -108,6 +108,16 @@ pub enum DoubleState {
 }
 
 impl DoubleState {
+    /// Lowercase name: `"intermediate"`, `"off"`, `"on"`, `"indeterminate"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DoubleState::Intermediate => "intermediate",
+            DoubleState::Off => "off",
+            DoubleState::On => "on",
+            DoubleState::Indeterminate => "indeterminate",
+        }
+    }
+
     /// From the low two bits of `raw`.
     #[inline]
     pub const fn from_bits(raw: u8) -> DoubleState {
@@ -339,6 +349,14 @@ impl StartEvents {
     pub const fn reverse(self) -> bool {
         self.0 & 0x20 != 0
     }
+    /// The names of the set flags among GS, SL1, SL2, SL3, SIE, SRD (bits 0–5), in that order.
+    pub fn iter_names(self) -> impl Iterator<Item = &'static str> {
+        ["GS", "SL1", "SL2", "SL3", "SIE", "SRD"]
+            .into_iter()
+            .enumerate()
+            .filter(move |(i, _)| self.0 & (1 << i) != 0)
+            .map(|(_, n)| n)
+    }
 }
 
 octet_element! {
@@ -356,6 +374,14 @@ impl OutputCircuit {
     /// CL1, CL2, CL3: command to output circuit phase L1, L2, L3.
     pub const fn phases(self) -> [bool; 3] {
         [self.0 & 0x02 != 0, self.0 & 0x04 != 0, self.0 & 0x08 != 0]
+    }
+    /// The names of the set flags among GC, CL1, CL2, CL3 (bits 0–3), in that order.
+    pub fn iter_names(self) -> impl Iterator<Item = &'static str> {
+        ["GC", "CL1", "CL2", "CL3"]
+            .into_iter()
+            .enumerate()
+            .filter(move |(i, _)| self.0 & (1 << i) != 0)
+            .map(|(_, n)| n)
     }
 }
 
@@ -456,5 +482,16 @@ mod tests {
         assert_eq!(StartEvents(0x3F).phases(), [true; 3]);
         assert!(StartEvents(0x20).reverse() && !StartEvents(0x20).earth());
         assert!(OutputCircuit(0x09).general());
+        // SPE 0x23 = GS, SL1, SRD; OCI 0x0A = CL1, CL3; reserved bits 6-7 / 4-7 ignored.
+        assert_eq!(
+            StartEvents(0xE3).iter_names().collect::<Vec<_>>(),
+            ["GS", "SL1", "SRD"]
+        );
+        assert_eq!(
+            OutputCircuit(0xFA).iter_names().collect::<Vec<_>>(),
+            ["CL1", "CL3"]
+        );
+        assert_eq!(DoubleState::from_bits(0).as_str(), "intermediate");
+        assert_eq!(DoubleState::from_bits(7).as_str(), "indeterminate");
     }
 }

@@ -132,10 +132,45 @@ pub enum AsduError {
         /// The address a sequence needed next, if that was the problem.
         expected: Option<u32>,
     },
+    /// A second object pushed to a type that carries exactly one (commands, system commands,
+    /// M_EI_NA_1, file transfer except F_DR_TA_1).
+    #[error("type {type_id} carries exactly one information object per ASDU")]
+    SingleObjectType {
+        /// Raw type id.
+        type_id: u8,
+    },
     /// A segment longer than 255 octets (LOS is one octet).
     #[error("segment of {len} octets is longer than 255")]
     SegmentTooLong {
         /// The data length.
         len: usize,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_prefix_is_bounded() {
+        assert_eq!(HexPrefix::new(&[0x01, 0xAB]).to_string(), "01 AB");
+        assert_eq!(HexPrefix::new(&[]).to_string(), "");
+        let long: Vec<u8> = (0..40).collect();
+        let h = HexPrefix::new(&long);
+        assert_eq!(h.as_slice().len(), 16);
+        assert_eq!(
+            h.to_string(),
+            "00 01 02 03 04 05 06 07 08 09 0A 0B 0C 0D 0E 0F … (40 octets)"
+        );
+        let e = AsduError::LengthMismatch {
+            type_id: 13,
+            expected: 14,
+            actual: 40,
+            bytes: h,
+        };
+        assert_eq!(
+            e.to_string(),
+            format!("type 13: ASDU length 40 octets, expected 14: {h}")
+        );
+    }
 }

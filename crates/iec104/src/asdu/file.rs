@@ -2,7 +2,8 @@
 //! LOF, LOS, FRQ, SRQ, SCQ, LSQ, AFQ, CHS, SOF and the segment.
 //!
 //! Each file-transfer type id has one struct holding its elements in wire order. Qualifier
-//! octets (FRQ, SRQ, SCQ, LSQ, AFQ) are kept raw.
+//! octets (FRQ, SRQ, SCQ, LSQ, AFQ) are kept raw. LOF is 24 bits on the wire: a larger
+//! `length` is sent truncated to its low 24 bits.
 
 use bytes::BufMut;
 

@@ -4,6 +4,7 @@
 //! yields every [`InformationObject`] without allocating and without failing. Encoding:
 //! [`AsduBuilder`] produces an owned, validated [`Asdu`].
 
+pub mod access;
 pub mod commands;
 pub mod elements;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod quality;
 pub mod view;
 mod wire;
 
+pub use access::TimeTag;
 pub use commands::{
     Coi, DoubleCommand, Fbp, Qcc, Qoi, Qos, Qpa, Qpm, Qrp, SingleCommand, StepCommand, Tsc,
 };

@@ -283,27 +283,86 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_type_id_has_a_variant_and_size() {
-        // The match in `fixed_size` is exhaustive over TypeId, so this only spot checks the
-        // sums against IEC 60870-5-101 §7.3 / -104 §8.
-        let expect = [
-            (TypeId::M_SP_NA_1, 1),
-            (TypeId::M_SP_TA_1, 4),
-            (TypeId::M_ME_NC_1, 5),
-            (TypeId::M_ME_TF_1, 12),
-            (TypeId::M_IT_TB_1, 12),
-            (TypeId::M_EP_TA_1, 6),
-            (TypeId::M_EP_TE_1, 11),
-            (TypeId::M_PS_NA_1, 5),
-            (TypeId::C_TS_TA_1, 9),
-            (TypeId::C_RD_NA_1, 0),
-            (TypeId::F_DR_TA_1, 13),
-            (TypeId::F_SC_NB_1, 16),
+    fn every_type_id_has_its_standard_size() {
+        // Octets of the element(s) per object, IOA excluded, summed by hand from the element
+        // lists of IEC 60870-5-101 §7.3 and IEC 60870-5-104 §8 (SIQ/DIQ/VTI/QDS/QDP/SEP/SPE/
+        // OCI and the qualifiers 1, NVA/SVA/FBP/TSC/CP16 2, CP24 3, SCD/BSI/R32 4, BCR 5,
+        // CP56 7, NOF 2, NOS 1, LOF 3). lib60870-C's getElementDataSize agrees on every one.
+        use TypeId as T;
+        let table: &[(TypeId, usize)] = &[
+            (T::M_SP_NA_1, 1),
+            (T::M_SP_TA_1, 4),
+            (T::M_DP_NA_1, 1),
+            (T::M_DP_TA_1, 4),
+            (T::M_ST_NA_1, 2),
+            (T::M_ST_TA_1, 5),
+            (T::M_BO_NA_1, 5),
+            (T::M_BO_TA_1, 8),
+            (T::M_ME_NA_1, 3),
+            (T::M_ME_TA_1, 6),
+            (T::M_ME_NB_1, 3),
+            (T::M_ME_TB_1, 6),
+            (T::M_ME_NC_1, 5),
+            (T::M_ME_TC_1, 8),
+            (T::M_IT_NA_1, 5),
+            (T::M_IT_TA_1, 8),
+            (T::M_EP_TA_1, 6),
+            (T::M_EP_TB_1, 7),
+            (T::M_EP_TC_1, 7),
+            (T::M_PS_NA_1, 5),
+            (T::M_ME_ND_1, 2),
+            (T::M_SP_TB_1, 8),
+            (T::M_DP_TB_1, 8),
+            (T::M_ST_TB_1, 9),
+            (T::M_BO_TB_1, 12),
+            (T::M_ME_TD_1, 10),
+            (T::M_ME_TE_1, 10),
+            (T::M_ME_TF_1, 12),
+            (T::M_IT_TB_1, 12),
+            (T::M_EP_TD_1, 10),
+            (T::M_EP_TE_1, 11),
+            (T::M_EP_TF_1, 11),
+            (T::C_SC_NA_1, 1),
+            (T::C_DC_NA_1, 1),
+            (T::C_RC_NA_1, 1),
+            (T::C_SE_NA_1, 3),
+            (T::C_SE_NB_1, 3),
+            (T::C_SE_NC_1, 5),
+            (T::C_BO_NA_1, 4),
+            (T::C_SC_TA_1, 8),
+            (T::C_DC_TA_1, 8),
+            (T::C_RC_TA_1, 8),
+            (T::C_SE_TA_1, 10),
+            (T::C_SE_TB_1, 10),
+            (T::C_SE_TC_1, 12),
+            (T::C_BO_TA_1, 11),
+            (T::M_EI_NA_1, 1),
+            (T::C_IC_NA_1, 1),
+            (T::C_CI_NA_1, 1),
+            (T::C_RD_NA_1, 0),
+            (T::C_CS_NA_1, 7),
+            (T::C_TS_NA_1, 2),
+            (T::C_RP_NA_1, 1),
+            (T::C_CD_NA_1, 2),
+            (T::C_TS_TA_1, 9),
+            (T::P_ME_NA_1, 3),
+            (T::P_ME_NB_1, 3),
+            (T::P_ME_NC_1, 5),
+            (T::P_AC_NA_1, 1),
+            (T::F_FR_NA_1, 6),
+            (T::F_SR_NA_1, 7),
+            (T::F_SC_NA_1, 4),
+            (T::F_LS_NA_1, 5),
+            (T::F_AF_NA_1, 4),
+            (T::F_DR_TA_1, 13),
+            (T::F_SC_NB_1, 16),
         ];
-        for (t, n) in expect {
+        for &(t, n) in table {
             assert_eq!(Element::fixed_size(t), Some(n), "{t}");
         }
-        assert_eq!(Element::fixed_size(TypeId::F_SG_NA_1), None);
+        // F_SG_NA_1 is variable (NOF, NOS, LOS and LOS octets); every other type is listed.
+        assert_eq!(Element::fixed_size(T::F_SG_NA_1), None);
+        assert_eq!(table.len(), TypeId::ALL.len() - 1);
     }
 
     #[test]

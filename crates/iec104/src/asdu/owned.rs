@@ -124,6 +124,18 @@ impl Asdu {
     }
 }
 
+impl AsRef<[u8]> for Asdu {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl From<Asdu> for Bytes {
+    fn from(asdu: Asdu) -> Bytes {
+        asdu.bytes
+    }
+}
+
 /// Appends one object (IOA in `params.ioa_size` octets, then the element) to `out`.
 /// The IOA is truncated to its size; [`AsduBuilder`] checks it first.
 pub fn encode_object(object: &InformationObject<'_>, params: &AsduParams, out: &mut BytesMut) {
@@ -137,6 +149,13 @@ fn put_ioa(out: &mut BytesMut, ioa: u32, size: u8) {
         2 => out.put_u16_le(ioa as u16),
         _ => put_u24(out, ioa),
     }
+}
+
+/// Types whose ASDU carries exactly one object (VSQ = 0x01) in IEC 60870-5-101 §7.3: process
+/// and system commands, end of initialization, and file transfer except the directory.
+fn single_object_type(t: TypeId) -> bool {
+    let v = t.as_u8();
+    t.is_command() || v == 70 || (100..=107).contains(&v) || (120..=125).contains(&v)
 }
 
 /// Builds an [`Asdu`] object by object, checking type, size and addresses as it goes.
@@ -210,10 +229,15 @@ impl AsduBuilder {
     }
 
     /// Appends one object. Refused (and nothing appended) when the element is of another type,
-    /// the IOA does not fit the IOA size or breaks an SQ=1 sequence, the ASDU would exceed
-    /// [`MAX_ASDU_LEN`] octets or [`MAX_OBJECTS`] objects, or a segment exceeds 255 octets.
+    /// the type allows only one object per ASDU (commands, system commands, M_EI_NA_1, file
+    /// transfer except F_DR_TA_1) and one is there, the IOA does not fit the IOA size or breaks
+    /// an SQ=1 sequence, the ASDU would exceed [`MAX_ASDU_LEN`] octets or [`MAX_OBJECTS`]
+    /// objects, or a segment exceeds 255 octets. (Decoding accepts what it can walk.)
     pub fn push(&mut self, object: InformationObject<'_>) -> Result<(), AsduError> {
         let type_id = self.type_id.as_u8();
+        if !self.params.is_valid() {
+            return Err(AsduError::InvalidParams(self.params));
+        }
         let actual = object.element.type_id();
         if actual != self.type_id {
             return Err(AsduError::TypeMismatch {
@@ -225,6 +249,9 @@ impl AsduBuilder {
             if s.data.len() > 255 {
                 return Err(AsduError::SegmentTooLong { len: s.data.len() });
             }
+        }
+        if self.count >= 1 && single_object_type(self.type_id) {
+            return Err(AsduError::SingleObjectType { type_id });
         }
         let ioa_bits = 8 * u32::from(self.params.ioa_size);
         if object.ioa >> ioa_bits != 0 {
@@ -273,7 +300,8 @@ impl AsduBuilder {
     }
 
     /// The finished ASDU. Refused when no object was pushed. A common address wider than a
-    /// one-octet CA is truncated.
+    /// one-octet CA is truncated, and the originator is dropped with a one-octet COT; the
+    /// returned [`Asdu::header`] shows the octets as sent.
     pub fn build(self) -> Result<Asdu, AsduError> {
         let AsduBuilder {
             type_id,
@@ -303,6 +331,9 @@ impl AsduBuilder {
         if let Some(slot) = buf.get_mut(..head.len()) {
             slot.copy_from_slice(&head);
         }
+        // Read the header back so that it says what the octets say (a CA or originator the
+        // sizes cannot carry is dropped by the encoding).
+        let header = AsduHeader::decode(&buf, &params).unwrap_or(header);
         Ok(Asdu {
             bytes: buf.freeze(),
             params,

@@ -17,6 +17,20 @@ use crate::TypeId;
 /// [`AsduView::parse`] checks the whole length up front, so [`AsduView::objects`] cannot fail.
 /// An ASDU with a type id the standard does not define is accepted as a raw view: its header
 /// is decoded, [`AsduView::objects`] yields nothing and [`AsduView::raw_body`] gives the rest.
+///
+/// ```
+/// use iec104::asdu::{AsduParams, AsduView, Element};
+/// // M_ME_NC_1, one object, spont, CA 47, IOA 100, R32 21.5 (0x41AC0000), QDS 0.
+/// let bytes = [0x0D, 0x01, 0x03, 0x00, 0x2F, 0x00, 0x64, 0x00, 0x00, 0x00, 0x00, 0xAC, 0x41, 0x00];
+/// let view = AsduView::parse(&bytes, &AsduParams::IEC104)?;
+/// for obj in view.objects() {
+///     if let Element::M_ME_NC_1(value, qds) = obj.element {
+///         assert_eq!((obj.ioa, value), (100, 21.5));
+///         assert!(qds.quality().is_good());
+///     }
+/// }
+/// # Ok::<(), iec104::asdu::AsduError>(())
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct AsduView<'a> {
     bytes: &'a [u8],
@@ -59,7 +73,8 @@ impl<'a> AsduView<'a> {
     ///
     /// Errors: invalid `params`; shorter than the header; a known type id with zero objects;
     /// a length that is not exactly what the type id, SQ bit and number imply (short or with
-    /// trailing octets); a segment running past the end.
+    /// trailing octets); a segment running past the end. The 249-octet limit of an APDU is
+    /// the APCI layer's to enforce; the SQ bit is accepted for every type.
     pub fn parse(bytes: &'a [u8], params: &AsduParams) -> Result<AsduView<'a>, AsduError> {
         if !params.is_valid() {
             return Err(AsduError::InvalidParams(*params));
@@ -129,7 +144,7 @@ impl<'a> AsduView<'a> {
     }
 
     /// The information objects, in order. With SQ=1 the address of element k is the first
-    /// address + k.
+    /// address + k (not wrapped at the IOA width).
     #[inline]
     pub fn objects(&self) -> Objects<'a> {
         let body = self.raw_body();
@@ -230,6 +245,25 @@ fn validate_length(
         }
         None => walk_segments(bytes, header, start, ioa)?,
     };
+    if header.sequence {
+        // SQ=1 addresses the elements with consecutive IOAs from the one given
+        // (IEC 60870-5-101 §7.2.2.1); one past the IOA field's width cannot be expressed.
+        let first = bytes.get(start..start + ioa).map(|b| {
+            b.iter()
+                .rev()
+                .fold(0u32, |acc, &o| (acc << 8) | u32::from(o))
+        });
+        if let Some(first) = first {
+            let last = u64::from(first) + count as u64 - 1;
+            if last >= 1u64 << (8 * ioa) {
+                return Err(AsduError::BadAddress {
+                    type_id: header.type_id,
+                    ioa: first,
+                    expected: None,
+                });
+            }
+        }
+    }
     if bytes.len() != expected {
         return Err(AsduError::LengthMismatch {
             type_id: header.type_id,

@@ -1,0 +1,92 @@
+//! The application's handle on a running server.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+use super::registry::Registry;
+use super::{ConnectionId, ConnectionInfo, GroupId, GroupInfo, HandleError, LocalClose};
+use crate::apci::MAX_ASDU_LEN;
+
+/// A cloneable handle to a running server: enqueue events, answer one connection, close
+/// connections, read counters.
+#[derive(Clone)]
+pub struct ServerHandle {
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) shutdown: Arc<Notify>,
+    pub(crate) local_addr: SocketAddr,
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerHandle {
+    /// The address the server listens on (the real port after binding port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Queues an event (a spontaneous or periodic ASDU) for every redundancy group; each
+    /// group's started connection sends it, or the group keeps it until one starts. Never
+    /// waits: a full group queue drops its oldest event. Returns how many groups dropped one
+    /// (see [`ServerHandle::dropped_events`]), or an error for an ASDU no I-frame can carry.
+    pub fn enqueue(&self, asdu: Bytes) -> Result<usize, HandleError> {
+        check_length(&asdu)?;
+        Ok(self.registry.enqueue(&asdu))
+    }
+
+    /// Sends a response (a confirmation, interrogation data, ...) to one connection only;
+    /// waits while that connection's queue is full. It is sent once the connection is started
+    /// and is never sent to another connection.
+    pub async fn send_to(&self, conn: ConnectionId, asdu: Bytes) -> Result<(), HandleError> {
+        check_length(&asdu)?;
+        let sender = self
+            .registry
+            .responses(conn)
+            .ok_or(HandleError::UnknownConnection(conn))?;
+        sender
+            .send(asdu)
+            .await
+            .map_err(|_| HandleError::Closed(conn))
+    }
+
+    /// Closes one connection; false when it is not open.
+    pub fn close(&self, conn: ConnectionId) -> bool {
+        self.registry.close(conn, LocalClose::Application)
+    }
+
+    /// Closes every connection and ends the server's run future.
+    pub fn shutdown(&self) {
+        self.registry.close_all(LocalClose::Shutdown);
+        self.shutdown.notify_one();
+    }
+
+    /// Events `group` dropped because its queue was full; `None` for an unknown group.
+    pub fn dropped_events(&self, group: GroupId) -> Option<u64> {
+        self.registry.dropped_events(group)
+    }
+
+    /// A snapshot of the redundancy groups.
+    pub fn groups(&self) -> Vec<GroupInfo> {
+        self.registry.groups()
+    }
+
+    /// A snapshot of the open connections.
+    pub fn connections(&self) -> Vec<ConnectionInfo> {
+        self.registry.connections()
+    }
+}
+
+fn check_length(asdu: &Bytes) -> Result<(), HandleError> {
+    if asdu.is_empty() || asdu.len() > MAX_ASDU_LEN {
+        return Err(HandleError::BadLength { length: asdu.len() });
+    }
+    Ok(())
+}
