@@ -63,5 +63,17 @@ ops = bytes([0x00, 0x07, 0x08, 0x02, 10, 0x03, 20, 0x03, 40, 0x07, 0x08, 0x04, 5
              0x04, 200, 0x01, 0x07, 0x08, 0x04, 10, 0x00, 0x04, 1])
 write("link", "pair", bytes([0x01, 0x00, 2, 1, 3, 0x03]) + ops)
 write("link", "pair-noauto", bytes([0x01, 0x00, 2, 1, 3, 0x00]) + ops)
+# json_command: command requests as the gateway receives them over MQTT (docs/json.md).
+for name, text in (
+    ("dc", '{"type":"C_DC_NA_1","value":"on","select":true,"id":"op-17"}'),
+    ("se", '{"type":"c_se_nc_1","value":1.5e3,"ql":3,"time":"2026-11-24T10:15:30.123Z","ca":47,"ioa":1193046}'),
+    ("bo", '{"type":"C_BO_TA_1","value":"0x01020304","time":true}'),
+    ("sc", '{"type":"C_SC_NA_1","value":1,"qu":31}'),
+    ("rc", '{"type":"C_RC_TA_1","value":"higher"}'),
+    ("sena", '{"type":"C_SE_NA_1","value":-1.0}'),
+    ("senb", '{"type":"C_SE_NB_1","value":-32768}'),
+    ("notcmd", '{"type":"M_SP_NA_1","value":true}'),
+):
+    write("json_command", name, text.encode())
 PY
-echo "seeded: $(ls corpus/apci | wc -l) apci, $(ls corpus/asdu | wc -l) asdu, $(ls corpus/apdu_stream | wc -l) apdu_stream, $(ls corpus/link | wc -l) link"
+echo "seeded: $(ls corpus/apci | wc -l) apci, $(ls corpus/asdu | wc -l) asdu, $(ls corpus/apdu_stream | wc -l) apdu_stream, $(ls corpus/link | wc -l) link, $(ls corpus/json_command | wc -l) json_command"

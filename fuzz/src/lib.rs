@@ -5,7 +5,7 @@
 use std::fmt::{self, Write};
 use std::hint::black_box;
 
-use iec104::asdu::{AsduHeader, AsduView};
+use iec104::asdu::{AsduHeader, AsduView, DoubleState, TimeTag};
 use iec104::asdu::{
     BinaryCounter, Bitstring, Coi, DirectoryEntry, DoubleCommand, DoublePoint, Element, Fbp,
     FileCommand, FileReady, InformationObject, LastSection, Normalized, OutputCircuit,
@@ -13,6 +13,7 @@ use iec104::asdu::{
     SectionReady, SingleCommand, SinglePoint, StartEvents, StatusChange, StepCommand, StepPosition,
     Tsc,
 };
+use iec104::json::JsonObject;
 use iec104::time::{Cp16Time2a, Cp24Time2a, Cp56Time2a};
 
 /// A `fmt::Write` that only counts: formatting reads every field without allocating.
@@ -76,6 +77,7 @@ touch!(SinglePoint, |v| {
 });
 touch!(DoublePoint, |v| {
     black_box((v.raw(), v.state(), v.dpi()));
+    touch_state(v.state());
     quality(v.quality());
 });
 touch!(Qds, |v| {
@@ -108,13 +110,16 @@ touch!(BinaryCounter, |v| {
 });
 touch!(ProtectionEvent, |v| {
     black_box((v.raw(), v.state()));
+    touch_state(v.state());
     quality(v.quality());
 });
 touch!(StartEvents, |v| {
     black_box((v.raw(), v.general(), v.phases(), v.earth(), v.reverse()));
+    assert!(v.iter_names().count() <= 6);
 });
 touch!(OutputCircuit, |v| {
     black_box((v.raw(), v.general(), v.phases()));
+    assert!(v.iter_names().count() <= 4);
 });
 touch!(Qdp, |v| {
     black_box(v.raw());
@@ -128,9 +133,11 @@ touch!(SingleCommand, |v| {
 });
 touch!(DoubleCommand, |v| {
     black_box((v.raw(), v.state(), v.qualifier(), v.select()));
+    touch_state(v.state());
 });
 touch!(StepCommand, |v| {
     black_box((v.raw(), v.state(), v.qualifier(), v.select()));
+    touch_state(v.state());
 });
 touch!(Qos, |v| {
     black_box((v.raw(), v.ql(), v.select()));
@@ -164,6 +171,18 @@ touch!(Cp16Time2a, |v| {
 });
 touch!(Cp24Time2a, |v| {
     black_box((v.millis, v.minute, v.substituted, v.invalid));
+    // Completing the tag from a receiver clock: the result is within half an hour of it
+    // and carries the tag's minute and milliseconds.
+    let now = reference_now();
+    if let Some(t) = v.to_utc_near(&now) {
+        use chrono::Timelike;
+        assert!((t - now).num_minutes().abs() <= 31, "{v:?} -> {t}");
+        assert_eq!(
+            (t.minute(), t.second() * 1000 + t.nanosecond() / 1_000_000),
+            (u32::from(v.minute), u32::from(v.millis)),
+            "{v:?} -> {t}"
+        );
+    }
 });
 touch!(Cp56Time2a, |v| {
     // Range checks live in to_naive: it must refuse, never panic; what it accepts must
@@ -214,10 +233,28 @@ touch!(QueryLog, |v| {
     v.stop.touch();
 });
 
+/// A fixed receiver clock for time completion and JSON (2026-11-24 10:00:05 UTC).
+pub fn reference_now() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(1_795_514_405, 0).unwrap_or_default()
+}
+
+fn touch_state(s: DoubleState) {
+    assert_eq!(DoubleState::from_bits(s as u8), s);
+    black_box(s.as_str());
+}
+
 /// Reads every field of one element (every variant, every accessor).
 pub fn touch_element(e: &Element<'_>) {
     black_box(debug_len(e));
     black_box(e.type_id());
+    if let Some(q) = e.quality() {
+        quality(q);
+    }
+    match e.time_tag() {
+        Some(TimeTag::Cp56(t)) => t.touch(),
+        Some(TimeTag::Cp24(t)) => t.touch(),
+        None => {}
+    }
     match *e {
         Element::M_SP_NA_1(a) => {
             a.touch();
@@ -530,10 +567,10 @@ pub fn touch_header(h: &AsduHeader) {
 
 /// Reads the whole view: header, every object, every field. Returns the number of objects.
 ///
-/// Finding F1 (fuzz-findings.md): with SQ=1 the addresses after the first may run past the
-/// IOA width; until that is decided the check is only applied where the address was read
-/// from the wire (SQ=0, or the first object of a sequence), and sequences are checked to be
-/// consecutive.
+/// Every address fits the IOA width (finding F1, fixed: an SQ=1 sequence running past it is
+/// refused by `parse`) and SQ=1 addresses are consecutive. Every object is also serialized
+/// to JSON (the gateway's path from the peer to MQTT): it must not fail and must be one
+/// JSON object.
 pub fn touch_view(v: &AsduView<'_>) -> usize {
     touch_header(v.header());
     black_box((v.type_id(), v.raw_body().len(), v.as_bytes().len()));
@@ -544,7 +581,6 @@ pub fn touch_view(v: &AsduView<'_>) -> usize {
     let mut first = None;
     let mut n = 0u32;
     for o in objects {
-        let from_wire = !sequence || n == 0;
         if sequence {
             let start = *first.get_or_insert(o.ioa);
             assert_eq!(
@@ -553,12 +589,40 @@ pub fn touch_view(v: &AsduView<'_>) -> usize {
                 "SQ=1 addresses not consecutive"
             );
         }
-        touch_object(&o, v.params().ioa_size, from_wire);
+        touch_object(&o, v.params().ioa_size, true);
         n += 1;
     }
     assert_eq!(
         n as usize, expected,
         "iterator yielded fewer objects than the header says"
     );
+    touch_json(v);
     expected
+}
+
+/// Serializes every object of `v` as the JSON layer does; each must serialize and be one
+/// JSON object with the header's common address.
+pub fn touch_json(v: &AsduView<'_>) -> usize {
+    let mut n = 0;
+    for o in JsonObject::from_view(v, reference_now()) {
+        let line = match serde_json::to_string(&o) {
+            Ok(l) => l,
+            Err(e) => panic!("JSON serialization failed: {e} for {:?}", o.object()),
+        };
+        let value: serde_json::Value = serde_json::from_str(&line).expect("invalid JSON");
+        let map = value.as_object().expect("not a JSON object");
+        assert_eq!(
+            map.get("ca").and_then(|c| c.as_u64()),
+            Some(u64::from(v.header().common_address)),
+            "{line}"
+        );
+        black_box(display_len(&o));
+        n += 1;
+    }
+    if v.type_id().is_some() {
+        assert_eq!(n, v.len());
+    } else {
+        assert_eq!(n, 1, "unknown type id: one raw JSON object");
+    }
+    n
 }
