@@ -8,6 +8,9 @@
 //! - w is taken modulo k, plus 1; flags bit 0: auto release; bit 1: short timers
 //!   (t1 3 s, t2 1 s, t3 5 s instead of 15/10/20 s); bit 7: use w and k raw (may be invalid).
 //!
+//! Both modes have a burst operation (128 × n exchanges with acknowledgements) so that the
+//! 15-bit sequence numbers wrap around within one input.
+//!
 //! Invariants checked after every operation: never more than k unacknowledged I frames and
 //! never more than `send_queue` queued ASDUs; N(S) of sent I frames counts up by one;
 //! an N(R) the link sends never acknowledges a frame the application has not released and
@@ -249,6 +252,14 @@ impl Observer {
         }
     }
 
+    /// Releases every received frame.
+    fn release_all(&mut self, link: &mut Link) {
+        if let Some(&(count, token)) = self.tokens.last() {
+            link.release(token);
+            self.released = self.released.max(count + 1);
+        }
+    }
+
     /// Sends until `poll_transmit` runs dry; returns the frames.
     fn drain(&mut self, link: &mut Link, now: Instant) -> Vec<Apdu> {
         let mut out = Vec::new();
@@ -292,7 +303,8 @@ fn single(role: Role, c: LinkConfig, inp: &mut Input<'_>) {
     let mut next_id = 0u32;
     while !inp.is_empty() {
         let op = inp.byte();
-        let result: Result<(), LinkError> = match op % 13 {
+        let mut burst = false;
+        let result: Result<(), LinkError> = match op % 14 {
             0 => {
                 // A raw frame from the peer, as the codec would decode it.
                 let len = usize::from(inp.byte());
@@ -368,16 +380,51 @@ fn single(role: Role, c: LinkConfig, inp: &mut Input<'_>) {
                 let (ns, nr) = (inp.u16() % SEQ_MODULUS, inp.u16() % SEQ_MODULUS);
                 link.handle_apdu(now, Apdu::i(ns, nr, asdu(next_id, 4)))
             }
-            _ => {
+            12 => {
                 // Acknowledge part of what is outstanding.
                 let outstanding = obs.sent_i - obs.acked;
                 let n = u32::from(inp.byte()) % (outstanding + 1);
                 let nr = ((obs.acked + n) % u32::from(SEQ_MODULUS)) as u16;
                 link.handle_apdu(now, Apdu::s(nr))
             }
+            _ => {
+                // A burst of 128 × n exchanges (an I frame each way, acknowledged), so that
+                // the sequence numbers wrap around 2^15 within one input.
+                burst = true;
+                let n = u32::from(inp.byte()) * 128;
+                let mut r = Ok(());
+                for _ in 0..n {
+                    if link.state() != LinkState::Started {
+                        break;
+                    }
+                    let a = asdu(next_id, 3);
+                    next_id += 1;
+                    if link.send_asdu(now, a.clone()).is_ok() {
+                        obs.accepted.push_back(a);
+                    }
+                    let nr = (obs.sent_i % u32::from(SEQ_MODULUS)) as u16;
+                    r = link.handle_apdu(now, Apdu::i(link.recv_seq(), nr, asdu(next_id, 3)));
+                    obs.events(&mut link);
+                    if r.is_err() {
+                        break;
+                    }
+                    obs.release_all(&mut link);
+                    obs.drain(&mut link, now);
+                    let nr = (obs.sent_i % u32::from(SEQ_MODULUS)) as u16;
+                    r = link.handle_apdu(now, Apdu::s(nr));
+                    obs.events(&mut link);
+                    obs.check(&link);
+                    obs.delivered.clear();
+                    if r.is_err() {
+                        break;
+                    }
+                }
+                r
+            }
         };
         let events = obs.events(&mut link);
-        assert!(events <= 3, "{events} events from one operation");
+        obs.delivered.clear();
+        assert!(burst || events <= 3, "{events} events from one operation");
         obs.check(&link);
         if let Err(e) = result {
             let _ = iec104_fuzz::display_len(&e);
@@ -470,7 +517,7 @@ fn pair(c: LinkConfig, inp: &mut Input<'_>) {
     let mut next_id = 0u32;
     while !inp.is_empty() {
         let op = inp.byte();
-        match op % 9 {
+        match op % 10 {
             0 => {
                 let _ = a.start(now);
             }
@@ -478,7 +525,7 @@ fn pair(c: LinkConfig, inp: &mut Input<'_>) {
                 let _ = a.stop(now);
             }
             2 | 3 => {
-                let (link, obs) = if op % 9 == 2 {
+                let (link, obs) = if op % 10 == 2 {
                     (&mut a, &mut ao)
                 } else {
                     (&mut b, &mut bo)
@@ -542,8 +589,32 @@ fn pair(c: LinkConfig, inp: &mut Input<'_>) {
             7 => {
                 pump(&mut a, &mut ao, &mut b, &mut bo, now);
             }
-            _ => {
+            8 => {
                 pump(&mut b, &mut bo, &mut a, &mut ao, now);
+            }
+            _ => {
+                // A burst of 128 × n ASDUs each way, so that the sequence numbers wrap
+                // around 2^15 within one input.
+                let n = u32::from(inp.byte()) * 128;
+                for _ in 0..n {
+                    if a.state() != LinkState::Started || b.state() != LinkState::Started {
+                        break;
+                    }
+                    for (link, obs) in [(&mut a, &mut ao), (&mut b, &mut bo)] {
+                        let x = asdu(next_id, 3);
+                        next_id += 1;
+                        if link.send_asdu(now, x.clone()).is_ok() {
+                            obs.accepted.push_back(x.clone());
+                            obs.outbox.push_back(x);
+                        }
+                    }
+                    pump_all(&mut a, &mut ao, &mut b, &mut bo, now);
+                    ao.release_all(&mut a);
+                    bo.release_all(&mut b);
+                    pump_all(&mut a, &mut ao, &mut b, &mut bo, now);
+                    delivered_in_order(&mut ao, &mut bo);
+                    delivered_in_order(&mut bo, &mut ao);
+                }
             }
         }
         ao.events(&mut a);
