@@ -1,5 +1,6 @@
 //! A byte stream through `ApduCodec` in arbitrary chunkings; every ASDU is parsed with the
-//! IEC 60870-5-104 sizes and read field by field.
+//! IEC 60870-5-104 sizes, read field by field and serialized to JSON (`iec104::json`, what
+//! the gateway publishes).
 //!
 //! Input: byte 0 picks the chunk sizes (bits 0-6: first chunk 1..=128; bit 7: vary the size
 //! from the stream itself), the rest is the stream. Checks: no panic; the buffer never holds
@@ -77,6 +78,8 @@ fuzz_target!(|data: &[u8]| {
             assert!(!apdu.asdu.is_empty());
             if let Ok(view) = AsduView::parse(&apdu.asdu, &AsduParams::IEC104) {
                 iec104_fuzz::touch_view(&view);
+                // The gateway's path from the peer to MQTT.
+                iec104_fuzz::touch_json(&view);
             }
         } else {
             assert!(apdu.asdu.is_empty());
