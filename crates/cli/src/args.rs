@@ -54,7 +54,8 @@ pub enum Op {
     /// until --timeout. A station that sends no ActTerm (it is optional for some commands)
     /// still gives exit 0, with a note on stderr; --no-actterm does not wait for it.
     /// With --select, the command is first sent with S/E = select and executed only after a
-    /// positive ActCon of the select.
+    /// positive ActCon of the select. Only the confirmations are printed (use monitor to see
+    /// the data the command changes).
     #[command(after_help = EXIT_CODES)]
     Command {
         /// Connection options.
@@ -151,7 +152,7 @@ pub enum Op {
 /// Options of every subcommand.
 #[derive(Debug, Args)]
 pub struct Common {
-    /// The controlled station, HOST:PORT (the standard port is 2404).
+    /// The controlled station, HOST:PORT (HOST alone: port 2404).
     #[arg(value_name = "HOST:PORT")]
     pub addr: String,
     /// k: unacknowledged I frames sent, at most.

@@ -52,7 +52,8 @@ impl Session {
         let config = config(common)?;
         let timeout = common.timeout;
         let deadline = Instant::now() + timeout;
-        let addr = common.addr.as_str();
+        let addr = with_default_port(&common.addr);
+        let addr = addr.as_str();
         let connect_error = |reason: String| CliError::Connect {
             addr: addr.to_owned(),
             reason,
@@ -82,7 +83,10 @@ impl Session {
             Ok(Err(e)) => return Err(CliError::from_client(&e, "waiting for STARTDT con")),
             Err(_) => {
                 return Err(CliError::Timeout {
-                    what: "STARTDT con".to_owned(),
+                    what: format!(
+                        "STARTDT con from {addr} (the peer accepted TCP but did not answer \
+                         STARTDT act: is it an IEC 60870-5-104 controlled station?)"
+                    ),
                     after: timeout,
                 })
             }
@@ -90,12 +94,24 @@ impl Session {
         Ok(session)
     }
 
-    /// Queues an ASDU for transmission.
-    pub async fn send(&self, asdu: Asdu) -> Result<(), CliError> {
-        self.client
-            .send(asdu.into_bytes())
-            .await
-            .map_err(|e| CliError::from_client(&e, "sending"))
+    /// Queues an ASDU for transmission. When the connection is gone, the error says why it
+    /// closed (from the events).
+    pub async fn send(&mut self, asdu: Asdu) -> Result<(), CliError> {
+        let Err(e) = self.client.send(asdu.into_bytes()).await else {
+            return Ok(());
+        };
+        let reason = async {
+            while let Some(event) = self.events.recv().await {
+                if let ClientEvent::Closed { reason } = event {
+                    return Some(reason);
+                }
+            }
+            None
+        };
+        match tokio::time::timeout(Duration::from_secs(1), reason).await {
+            Ok(Some(reason)) => Err(closed(reason, "sending")),
+            _ => Err(CliError::from_client(&e, "sending")),
+        }
     }
 
     /// The next ASDU before the overall deadline; `what` names what is awaited (for errors).
@@ -125,7 +141,9 @@ impl Session {
         match event {
             Some(ClientEvent::Asdu { asdu, .. }) => Ok(Some(asdu)),
             Some(ClientEvent::Started) | Some(ClientEvent::Stopped) => Ok(None),
-            Some(ClientEvent::Closed { reason }) => Err(closed(reason, what)),
+            Some(ClientEvent::Closed { reason }) => {
+                Err(closed(reason, &format!("waiting for {what}")))
+            }
             None => Err(CliError::Connection(format!(
                 "connection closed (waiting for {what})"
             ))),
@@ -139,12 +157,42 @@ impl Session {
     }
 }
 
-fn closed(reason: CloseReason, what: &str) -> CliError {
-    let doing = format!("waiting for {what}");
+/// `HOST:PORT` as given, or `HOST:2404` when no port is given (an IPv6 address needs brackets
+/// with a port: `[::1]:2404`; a bare `::1` gets the default port).
+pub fn with_default_port(addr: &str) -> String {
+    if addr.parse::<std::net::SocketAddr>().is_ok() {
+        return addr.to_owned();
+    }
+    if let Ok(ip) = addr.parse::<std::net::IpAddr>() {
+        return std::net::SocketAddr::new(ip, 2404).to_string();
+    }
+    match addr.rsplit_once(':') {
+        Some((_, port)) if port.parse::<u16>().is_ok() => addr.to_owned(),
+        _ => format!("{addr}:2404"),
+    }
+}
+
+/// The error of a closed connection; `doing` says what we were doing ("sending").
+fn closed(reason: CloseReason, doing: &str) -> CliError {
     match reason {
-        CloseReason::Error(e) => CliError::from_client(&e, &doing),
+        CloseReason::Error(e) => CliError::from_client(&e, doing),
         CloseReason::Requested | CloseReason::Aborted => {
             CliError::Connection(format!("connection closed ({doing})"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_default_port;
+
+    #[test]
+    fn default_port_is_2404() {
+        assert_eq!(with_default_port("10.0.0.1"), "10.0.0.1:2404");
+        assert_eq!(with_default_port("10.0.0.1:2405"), "10.0.0.1:2405");
+        assert_eq!(with_default_port("rtu.example"), "rtu.example:2404");
+        assert_eq!(with_default_port("rtu.example:1"), "rtu.example:1");
+        assert_eq!(with_default_port("::1"), "[::1]:2404");
+        assert_eq!(with_default_port("[::1]:2405"), "[::1]:2405");
     }
 }

@@ -245,6 +245,31 @@ async fn select_before_operate_succeeds() {
 }
 
 #[tokio::test]
+async fn a_repeated_select_actcon_is_not_taken_for_the_execute_actcon() {
+    // The station confirms the select twice; the second one (S/E = 1) reaches the client
+    // while it waits for the ActCon of the execute (S/E = 0) and must not count as it.
+    let st = station(|asdu| match asdu {
+        DC_SELECT => vec![DC_SELECT_CON, DC_SELECT_CON],
+        DC_EXEC => vec![DC_EXEC_CON, DC_EXEC_TERM],
+        _ => vec![],
+    })
+    .await;
+    let addr = st.addr.to_string();
+    let mut a = args(&addr, &DC_ARGS);
+    a.push("--select");
+    let out = run(&a).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout_lines(&out),
+        [
+            r#"{"ca":1,"ioa":5000,"type":"C_DC_NA_1","cot":"actcon","value":"on","select":true}"#,
+            r#"{"ca":1,"ioa":5000,"type":"C_DC_NA_1","cot":"actcon","value":"on"}"#,
+            r#"{"ca":1,"ioa":5000,"type":"C_DC_NA_1","cot":"actterm","value":"on"}"#,
+        ]
+    );
+}
+
+#[tokio::test]
 async fn rejected_select_exits_1_and_never_executes() {
     // Negative ActCon: 0x47.
     let st = station(|asdu| match asdu {
@@ -477,4 +502,65 @@ async fn monitor_exits_3_when_the_station_hangs_up() {
         stderr(&out)
     );
     assert_eq!(stdout_lines(&out).len(), 1);
+}
+
+#[tokio::test]
+async fn an_undecodable_asdu_is_reported_and_skipped() {
+    // M_SP_NA_1 claiming one object but carrying two SIQ octets (length 11, expected 10).
+    let st = station(|asdu| match asdu {
+        GI_ACT => vec![GI_CON, "01 01 14 00 01 00 05 00 00 01 01", SP_ON, GI_TERM],
+        _ => vec![],
+    })
+    .await;
+    let addr = st.addr.to_string();
+    let out = run(&args(&addr, &["interrogate", "--format", "json"])).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("ignoring an undecodable ASDU"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        stdout_lines(&out),
+        [r#"{"ca":1,"ioa":1,"type":"M_SP_NA_1","cot":"inrogen","value":true,"quality":[]}"#]
+    );
+}
+
+#[tokio::test]
+async fn help_documents_the_exit_codes() {
+    for sub in ["interrogate", "command", "monitor"] {
+        let out = run(&[sub, "--help"]).await;
+        assert_eq!(out.status.code(), Some(0));
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains("Exit codes:"), "{sub}: {help}");
+        assert!(
+            help.contains("3  connection, timeout or protocol error"),
+            "{sub}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_peer_that_never_answers_startdt_times_out_with_exit_3() {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let peer = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 64];
+        // Read and say nothing until the client goes away.
+        while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {}
+    });
+    let out = run(&args(
+        &addr,
+        &["interrogate", "--timeout", "0.5", "--format", "json"],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("timeout: no STARTDT con from"),
+        "{}",
+        stderr(&out)
+    );
+    let _ = tokio::time::timeout(BOUND, peer).await;
 }

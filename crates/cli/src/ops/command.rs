@@ -6,7 +6,7 @@ use iec104::json::CommandRequest;
 use iec104::{Cause, Cot};
 use serde_json::Value;
 
-use super::{await_answer, Answer, Request};
+use super::{await_answer, select_bit, Answer, Request};
 use crate::args::Common;
 use crate::error::CliError;
 use crate::output::Printer;
@@ -58,6 +58,7 @@ pub async fn command(
         type_id: execute.type_id(),
         ca,
         ioa,
+        select: None,
     };
     let mut printer = Printer::new(common.format);
     let mut session = Session::open(common).await?;
@@ -67,25 +68,37 @@ pub async fn command(
             session
                 .send(asdu(request.to_element(true, Utc::now())?)?)
                 .await?;
-            wait_con(&mut session, &mut printer, &target, "select").await?;
+            let select = Request {
+                select: select_bit(&execute).map(|_| true),
+                ..target
+            };
+            wait_con(&mut session, &mut printer, &select, "select").await?;
         }
         session
             .send(asdu(request.to_element(false, Utc::now())?)?)
             .await?;
+        let target = Request {
+            select: select_bit(&execute),
+            ..target
+        };
         wait_con(&mut session, &mut printer, &target, "execute").await?;
         if !wait_term {
             return Ok(());
         }
-        match await_answer(&mut session, &mut printer, &target, "ActTerm", false, true).await {
-            Ok(_) => Ok(()),
-            Err(CliError::Timeout { .. }) => {
-                printer.note(&format!(
-                    "note: no ActTerm of {} within the timeout; the command was confirmed",
-                    target.type_id
-                ));
-                Ok(())
+        loop {
+            match await_answer(&mut session, &mut printer, &target, "ActTerm", false, true).await {
+                Ok(Answer::Term) => return Ok(()),
+                // A repeated ActCon: keep waiting for the termination.
+                Ok(Answer::Con) => continue,
+                Err(CliError::Timeout { .. }) => {
+                    printer.note(&format!(
+                        "note: no ActTerm of {} within the timeout; the command was confirmed",
+                        target.type_id
+                    ));
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => Err(e),
         }
     }
     .await;

@@ -18,6 +18,7 @@ pub async fn interrogate(common: &Common, ca: u16, group: Option<u8>) -> Result<
         type_id: TypeId::C_IC_NA_1,
         ca,
         ioa: 0,
+        select: None,
     };
     until_term(common, request, Asdu::interrogation(ca, qoi, cot)).await
 }
@@ -30,6 +31,7 @@ pub async fn counter(common: &Common, ca: u16, group: Option<u8>, frz: u8) -> Re
         type_id: TypeId::C_CI_NA_1,
         ca,
         ioa: 0,
+        select: None,
     };
     until_term(common, request, Asdu::counter_interrogation(ca, qcc, cot)).await
 }

@@ -6,7 +6,7 @@ mod monitor;
 mod simple;
 
 use chrono::Utc;
-use iec104::asdu::{broadcast_address, AsduParams, AsduView};
+use iec104::asdu::{broadcast_address, AsduParams, AsduView, Element};
 use iec104::cot::Cause;
 use iec104::json::JsonObject;
 use iec104::TypeId;
@@ -66,6 +66,8 @@ pub struct Request {
     pub ca: u16,
     /// Object address (process commands; 0 for system commands).
     pub ioa: u32,
+    /// The S/E bit sent (process commands with one): an ActCon must mirror it.
+    pub select: Option<bool>,
 }
 
 impl Request {
@@ -105,12 +107,37 @@ impl Request {
                 if h.cot.negative { ", P/N=1" } else { "" },
             ))));
         }
+        let mirrored = match (
+            self.select,
+            view.objects().next().and_then(|o| select_bit(&o.element)),
+        ) {
+            (Some(sent), Some(got)) => sent == got,
+            _ => true,
+        };
         match cause {
-            Cause::ActivationCon => Some(Ok(Answer::Con)),
+            // An ActCon of the select is not the ActCon of the execute (and vice versa).
+            Cause::ActivationCon if mirrored => Some(Ok(Answer::Con)),
             Cause::ActivationTerm => Some(Ok(Answer::Term)),
             _ => None,
         }
     }
+}
+
+/// The S/E bit of a command element (C_SC, C_DC, C_RC, C_SE), `None` for other types.
+pub fn select_bit(element: &Element<'_>) -> Option<bool> {
+    use Element as E;
+    Some(match *element {
+        E::C_SC_NA_1(c) | E::C_SC_TA_1(c, _) => c.select(),
+        E::C_DC_NA_1(c) | E::C_DC_TA_1(c, _) => c.select(),
+        E::C_RC_NA_1(c) | E::C_RC_TA_1(c, _) => c.select(),
+        E::C_SE_NA_1(_, q)
+        | E::C_SE_TA_1(_, q, _)
+        | E::C_SE_NB_1(_, q)
+        | E::C_SE_TB_1(_, q, _)
+        | E::C_SE_NC_1(_, q)
+        | E::C_SE_TC_1(_, q, _) => q.select(),
+        _ => return None,
+    })
 }
 
 /// Waits for the next answer to `request`. Every other ASDU is printed when `print_others`;

@@ -18,12 +18,19 @@ pub async fn monitor(
     let mut session = Session::open(common).await?;
     let end = duration.map(|d| Instant::now() + d);
     let result = async {
+        let ctrl_c = tokio::signal::ctrl_c();
+        tokio::pin!(ctrl_c);
+        // Without signal support (an error at once), run on without the Ctrl-C branch.
+        let mut signals = true;
         loop {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {
-                    printer.note("interrupted");
-                    return Ok(());
-                }
+                r = &mut ctrl_c, if signals => match r {
+                    Ok(()) => {
+                        printer.note("interrupted");
+                        return Ok(());
+                    }
+                    Err(_) => signals = false,
+                },
                 _ = async { tokio::time::sleep_until(end.unwrap_or_else(Instant::now)).await },
                     if end.is_some() => return Ok(()),
                 next = session.next_until(None, "data") => {

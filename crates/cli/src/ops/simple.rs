@@ -20,6 +20,7 @@ async fn confirmed(common: &Common, ca: u16, element: Element<'_>) -> Result<(),
         type_id: element.type_id(),
         ca,
         ioa: 0,
+        select: None,
     };
     let mut printer = Printer::new(common.format);
     let mut session = Session::open(common).await?;
@@ -74,6 +75,7 @@ pub async fn read(common: &Common, ca: u16, ioa: u32) -> Result<(), CliError> {
         type_id: TypeId::C_RD_NA_1,
         ca,
         ioa,
+        select: None,
     };
     let mut printer = Printer::new(common.format);
     let mut session = Session::open(common).await?;

@@ -6,11 +6,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::asdu::{
-    Bitstring, DoubleCommand, DoubleState, Element, Normalized, Qos, Scaled, SingleCommand,
-    StepCommand,
+    Asdu, AsduError, Bitstring, DoubleCommand, DoubleState, Element, InformationObject, Normalized,
+    Qos, Scaled, SingleCommand, StepCommand,
 };
 use crate::time::Cp56Time2a;
-use crate::TypeId;
+use crate::{Cause, Cot, TypeId};
 
 /// A process command request, e.g.
 /// `{"type":"C_DC_NA_1","value":"on","select":true,"id":"op-17"}`.
@@ -109,6 +109,9 @@ pub enum CommandError {
     /// The instant cannot be carried by CP56Time2a (years 2000 to 2099).
     #[error("time {0} cannot be sent as CP56Time2a (years 2000..=2099)")]
     TimeOutOfRange(String),
+    /// The ASDU cannot be built (e.g. an IOA wider than three octets).
+    #[error("cannot build the command ASDU: {0}")]
+    Asdu(#[from] AsduError),
 }
 
 /// The `_TA_1` form of a command type `_NA_1` (45..=51 → 58..=64).
@@ -181,6 +184,20 @@ impl CommandRequest {
             return Err(CommandError::TimeOutOfRange(at.to_rfc3339()));
         }
         Ok(Cp56Time2a::from_datetime(&at))
+    }
+
+    /// The activation ASDU of the command (cause act, IEC 60870-5-104 sizes) to `ca`/`ioa`,
+    /// with S/E = `select` (see [`CommandRequest::to_element`]).
+    pub fn to_asdu(
+        &self,
+        ca: u16,
+        ioa: u32,
+        select: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Asdu, CommandError> {
+        let element = self.to_element(select, now)?;
+        let cot = Cot::new(Cause::Activation);
+        Ok(Asdu::single(cot, ca, InformationObject::new(ioa, element))?)
     }
 
     /// The command element with S/E = `select` (the caller runs select-before-operate by

@@ -267,3 +267,20 @@ fn gateway_shaped_request_deserializes() {
         Ok(Element::C_DC_NA_1(crate::asdu::DoubleCommand(0x02)))
     );
 }
+
+#[test]
+fn activation_asdu() {
+    // C_DC_NA_1 (46 = 0x2E), VSQ 01, COT act 06, OA 00, CA 0x0102 → 02 01, IOA 5000 = 0x001388
+    // → 88 13 00, DCO select + on = 0x82.
+    let req = CommandRequest::new("C_DC_NA_1", json!("on"));
+    let asdu = req.to_asdu(0x0102, 5000, true, now()).unwrap();
+    assert_eq!(
+        asdu.as_bytes(),
+        [0x2E, 0x01, 0x06, 0x00, 0x02, 0x01, 0x88, 0x13, 0x00, 0x82]
+    );
+    // An IOA wider than three octets is refused.
+    assert!(matches!(
+        req.to_asdu(1, 0x0100_0000, false, now()),
+        Err(CommandError::Asdu(_))
+    ));
+}
