@@ -63,16 +63,14 @@ ops = bytes([0x00, 0x07, 0x08, 0x02, 10, 0x03, 20, 0x03, 40, 0x07, 0x08, 0x04, 5
              0x04, 200, 0x01, 0x07, 0x08, 0x04, 10, 0x00, 0x04, 1])
 write("link", "pair", bytes([0x01, 0x00, 2, 1, 3, 0x03]) + ops)
 write("link", "pair-noauto", bytes([0x01, 0x00, 2, 1, 3, 0x00]) + ops)
-# 4. Sequence numbers wrapping around 2^15: five bursts (op 0x09 back to back, 0x0D one
-#    link) of 255 × 32 exchanges (the target caps an input at 34000).
-bursts = bytes([0x09, 255] * 5)
-burst = bytes([0x00, 0x07, 0x08]) + bursts + bytes([0x04, 5])
-write("link", "wrap-pair", bytes([0x01, 0x00, 11, 7, 15, 0x01]) + burst)
-write("link", "wrap-pair-noauto", bytes([0x01, 0x00, 11, 7, 15, 0x00]) + burst)
-bursts = bytes([13, 255] * 5)
-write("link", "wrap-single", bytes([0x00, 0x01, 11, 7, 15, 0x01, 0x08, 0, 0x07]) + bursts)
-write("link", "wrap-single-noauto",
-      bytes([0x00, 0x00, 11, 7, 15, 0x00, 0x01, 0x07, 0x08, 1]) + bursts)
+# 4. Sequence numbers wrapping around 2^15: mode 0xAA/0xAB runs a prelude of 32760
+#    exchanges, then these operations carry N(S)/N(R) across 32767 -> 0.
+ops = bytes([0x03, 5, 0x07, 0x04, 0, 0x05, 0x0A, 0] * 16)
+write("link", "wrap-single", bytes([0xAA, 0x01, 11, 7, 15, 0x01]) + ops)
+write("link", "wrap-single-noauto", bytes([0xAA, 0x00, 11, 7, 15, 0x00]) + ops)
+ops = bytes([0x02, 5, 0x03, 6, 0x07, 0x08, 0x05, 0, 0x06, 0] * 16 + [0x04, 200])
+write("link", "wrap-pair", bytes([0xAB, 0x00, 11, 7, 15, 0x01]) + ops)
+write("link", "wrap-pair-noauto", bytes([0xAB, 0x00, 11, 7, 15, 0x00]) + ops)
 # json_command: command requests as the gateway receives them over MQTT (docs/json.md).
 for name, text in (
     ("dc", '{"type":"C_DC_NA_1","value":"on","select":true,"id":"op-17"}'),
