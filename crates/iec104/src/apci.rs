@@ -241,6 +241,15 @@ pub enum FrameError {
         /// The number.
         value: u16,
     },
+    /// The stream ended inside a frame.
+    #[error("stream ended inside a frame: {have} of {need} octets received")]
+    Truncated {
+        /// Octets of the frame received.
+        have: usize,
+        /// Octets the frame needs (start and length octets included); the shortest frame
+        /// (6) when the length octet itself is missing.
+        need: usize,
+    },
 }
 
 /// Checks the start and length octets at the beginning of `buf`.

@@ -52,11 +52,11 @@ impl ApduCodec {
     }
 }
 
-impl Decoder for ApduCodec {
-    type Item = Apdu;
-    type Error = CodecError;
+/// The stateless frame splitter behind [`ApduCodec`]'s `decode` and `decode_eof`.
+struct ApduDecoder;
 
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Apdu>, CodecError> {
+impl ApduDecoder {
+    fn decode(src: &mut BytesMut) -> Result<Option<Apdu>, CodecError> {
         match apci::decode(src) {
             Ok(Some((apci, total))) => {
                 let frame = src.split_to(total).freeze();
@@ -75,6 +75,38 @@ impl Decoder for ApduCodec {
             Err(error) => {
                 let bytes = HexHead::new(src);
                 // Nothing after a bad frame is trustworthy: drop it all.
+                src.advance(src.len());
+                Err(CodecError::Frame { error, bytes })
+            }
+        }
+    }
+}
+
+/// §5.1: start octet, length octet, then `length` octets.
+fn frame_need(buf: &[u8]) -> usize {
+    2 + usize::from(buf.get(1).copied().unwrap_or(apci::MIN_LENGTH))
+}
+
+impl Decoder for ApduCodec {
+    type Item = Apdu;
+    type Error = CodecError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Apdu>, CodecError> {
+        ApduDecoder::decode(src)
+    }
+
+    /// At the end of the stream a partial frame is bad input from the peer, reported as
+    /// [`FrameError::Truncated`] with its octets (not as an untyped IO error).
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Apdu>, CodecError> {
+        match ApduDecoder::decode(src)? {
+            Some(apdu) => Ok(Some(apdu)),
+            None if src.is_empty() => Ok(None),
+            None => {
+                let error = FrameError::Truncated {
+                    have: src.len(),
+                    need: frame_need(src),
+                };
+                let bytes = HexHead::new(src);
                 src.advance(src.len());
                 Err(CodecError::Frame { error, bytes })
             }
@@ -208,6 +240,41 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         assert!(err.to_string().contains("16 01 02"), "{err}");
+    }
+
+    /// A peer that sends the first 4 octets of a frame announcing length 0x0e (§5.1: 2 + 14 =
+    /// 16 octets) and closes: a typed, truncated-frame error carrying those octets.
+    #[tokio::test]
+    async fn stream_ending_mid_frame_is_a_typed_error_with_the_octets() {
+        use futures_util::StreamExt;
+        let wire: &[u8] = &[0x68, 0x04, 0x83, 0, 0, 0, 0x68, 0x0e, 0x00, 0x00];
+        let mut framed = tokio_util::codec::FramedRead::new(wire, ApduCodec::new());
+        let first = framed.next().await.unwrap().unwrap();
+        assert_eq!(first.apci, Apci::U(UFunction::TestFrCon));
+        let err = framed.next().await.unwrap().unwrap_err();
+        match &err {
+            CodecError::Frame {
+                error: FrameError::Truncated { have: 4, need: 16 },
+                bytes,
+            } => assert_eq!(bytes.bytes(), &[0x68, 0x0e, 0x00, 0x00]),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(err.to_string().contains("68 0e 00 00"), "{err}");
+        // A lone start octet: the length is unknown, the shortest frame (6) is needed.
+        let mut buf = BytesMut::from(&[0x68][..]);
+        assert!(matches!(
+            ApduCodec::new().decode_eof(&mut buf),
+            Err(CodecError::Frame {
+                error: FrameError::Truncated { have: 1, need: 6 },
+                ..
+            })
+        ));
+        assert!(buf.is_empty());
+        // A clean end of stream is no error.
+        assert!(ApduCodec::new()
+            .decode_eof(&mut BytesMut::new())
+            .unwrap()
+            .is_none());
     }
 
     #[test]

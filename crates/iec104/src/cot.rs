@@ -82,7 +82,8 @@ impl Cause {
         }
     }
 
-    /// The 6-bit value. Out-of-range group numbers or `Other` values are masked to 6 bits.
+    /// The 6-bit value. Out-of-range group numbers or `Other` values are masked to 6 bits
+    /// (group numbers wrap modulo 256 first; never an overflow).
     #[inline]
     pub const fn as_u8(self) -> u8 {
         (match self {
@@ -100,9 +101,9 @@ impl Cause {
             Cause::ReturnLocal => 12,
             Cause::FileTransfer => 13,
             Cause::InterrogatedByStation => 20,
-            Cause::InterrogatedByGroup(g) => 20 + g,
+            Cause::InterrogatedByGroup(g) => 20u8.wrapping_add(g),
             Cause::RequestedByGeneralCounter => 37,
-            Cause::RequestedByGroupCounter(g) => 37 + g,
+            Cause::RequestedByGroupCounter(g) => 37u8.wrapping_add(g),
             Cause::UnknownTypeId => 44,
             Cause::UnknownCause => 45,
             Cause::UnknownCommonAddress => 46,
@@ -266,5 +267,17 @@ mod tests {
         assert_eq!(Cause::from_u8(41), Cause::RequestedByGroupCounter(4));
         assert_eq!(Cause::from_u8(20).abbreviation(), "inrogen");
         assert_eq!(Cause::from_u8(1).abbreviation(), "per/cyc");
+    }
+
+    /// The variants are public, so a caller may build a group number out of 1..=16 / 1..=4:
+    /// the value wraps and is masked to 6 bits as documented instead of overflowing.
+    #[test]
+    fn out_of_range_group_numbers_are_masked_not_overflowing() {
+        // (20 + 250) mod 256 = 14; 14 & 0x3F = 14.
+        assert_eq!(Cause::InterrogatedByGroup(250).as_u8(), 14);
+        // (37 + 255) mod 256 = 36; 36 & 0x3F = 36.
+        assert_eq!(Cause::RequestedByGroupCounter(255).as_u8(), 36);
+        // 20 + 100 = 120 = 0b111_1000; & 0x3F = 0b11_1000 = 56.
+        assert_eq!(Cause::InterrogatedByGroup(100).as_u8(), 56);
     }
 }

@@ -7,8 +7,8 @@
 //! - [`link`]: the link layer state machine (k/w windows, t0–t3, STARTDT/STOPDT/TESTFR),
 //!   sans-IO: events and time in, frames and events out;
 //! - [`client`] and [`server`]: tokio sessions over the state machine;
-//! - `json` (cargo feature `json`): the JSON representation of objects and commands
-//!   (`docs/json.md`).
+//! - `json` (cargo feature `json`, on by default): the JSON representation of objects and
+//!   commands (`docs/json.md`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

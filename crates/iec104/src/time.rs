@@ -45,14 +45,16 @@ impl Cp56Time2a {
     /// Encoded size in octets.
     pub const SIZE: usize = 7;
 
-    /// Decodes the seven octets. Out-of-range values are kept as received.
+    /// Decodes the seven octets. Out-of-range values are kept as received. Octets 1–3 are a
+    /// CP24Time2a (milliseconds, minute, GEN, IV).
     #[inline]
     pub const fn decode(b: &[u8; 7]) -> Cp56Time2a {
+        let low = Cp24Time2a::decode(&[b[0], b[1], b[2]]);
         Cp56Time2a {
-            millis: u16::from_le_bytes([b[0], b[1]]),
-            minute: b[2] & 0x3F,
-            substituted: b[2] & 0x40 != 0,
-            invalid: b[2] & 0x80 != 0,
+            millis: low.millis,
+            minute: low.minute,
+            substituted: low.substituted,
+            invalid: low.invalid,
             hour: b[3] & 0x1F,
             summer_time: b[3] & 0x80 != 0,
             day: b[4] & 0x1F,
@@ -65,13 +67,17 @@ impl Cp56Time2a {
     /// Encodes to seven octets; each field is masked to its bit width.
     #[inline]
     pub const fn encode(&self) -> [u8; 7] {
-        let ms = self.millis.to_le_bytes();
+        let [o1, o2, o3] = Cp24Time2a {
+            millis: self.millis,
+            minute: self.minute,
+            substituted: self.substituted,
+            invalid: self.invalid,
+        }
+        .encode();
         [
-            ms[0],
-            ms[1],
-            (self.minute & 0x3F)
-                | if self.substituted { 0x40 } else { 0 }
-                | if self.invalid { 0x80 } else { 0 },
+            o1,
+            o2,
+            o3,
             (self.hour & 0x1F) | if self.summer_time { 0x80 } else { 0 },
             (self.day & 0x1F) | ((self.weekday & 0x07) << 5),
             self.month & 0x0F,

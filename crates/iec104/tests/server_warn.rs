@@ -2,48 +2,17 @@
 //! garbage, and only that connection closes. In its own test binary: the tracing subscriber
 //! is global.
 
-use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
+mod common;
 
 use bytes::Bytes;
+use common::Capture;
 use iec104::server::{CloseReason, Server, ServerConfig, ServerEvent};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Records every tracing event as (level, fields).
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<(tracing::Level, String)>>>);
-
-struct Fields<'a>(&'a mut String);
-
-impl tracing::field::Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        let _ = write!(self.0, "{}={:?} ", field.name(), value);
-    }
-}
-
-impl tracing::Subscriber for Capture {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let mut s = String::new();
-        event.record(&mut Fields(&mut s));
-        self.0.lock().unwrap().push((*event.metadata().level(), s));
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
 #[tokio::test]
 async fn garbage_closes_one_connection_with_one_warning() {
-    let capture = Capture::default();
-    tracing::subscriber::set_global_default(capture.clone()).unwrap();
+    let capture = Capture::install_global();
     let (handle, mut events, run) =
         Server::bind("127.0.0.1:0".parse().unwrap(), ServerConfig::default())
             .await
@@ -89,7 +58,7 @@ async fn garbage_closes_one_connection_with_one_warning() {
     assert_eq!(frame[..6], [0x68, 0x0E, 0x00, 0x00, 0x00, 0x00]);
     assert_eq!(frame[6..], asdu);
 
-    let lines = capture.0.lock().unwrap().clone();
+    let lines = capture.lines();
     let warns: Vec<_> = lines
         .iter()
         .filter(|(l, _)| *l == tracing::Level::WARN)

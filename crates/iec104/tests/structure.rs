@@ -185,7 +185,7 @@ fn zero_objects_is_an_error() {
         "{err}"
     );
     // The message carries the octets for the log.
-    assert!(err.to_string().contains("01 00 03 00 2F 00"), "{err}");
+    assert!(err.to_string().contains("01 00 03 00 2f 00"), "{err}");
     // A builder with nothing pushed is refused the same way.
     let b = AsduBuilder::new(TypeId::M_SP_NA_1, Cot::new(Cause::Spontaneous), 1);
     assert!(matches!(b.build(), Err(AsduError::NoObjects { .. })));

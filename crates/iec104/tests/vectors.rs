@@ -66,16 +66,17 @@ fn flatten<'a>(m: &'a Map<String, Value>, out: &mut Vec<(&'a str, &'a Value)>) {
 fn ours(field: &str, o: &InformationObject<'_>) -> Option<f64> {
     use Element as E;
     let e = &o.element;
-    let (siq, diq, qds, time) = parts(e);
+    let (siq, diq, qds) = raw_quality_octets(e);
+    let time = cp56(e);
     Some(match field {
         "ioa" => f64::from(o.ioa),
         "siq" => f64::from(siq?.0),
         "siq.spi" => b(siq?.value()),
-        "siq.bl" | "diq.bl" | "qds.bl" => b(quality(e)?.contains(Quality::BL)),
-        "siq.sb" | "diq.sb" | "qds.sb" => b(quality(e)?.contains(Quality::SB)),
-        "siq.nt" | "diq.nt" | "qds.nt" => b(quality(e)?.contains(Quality::NT)),
-        "siq.iv" | "diq.iv" | "qds.iv" => b(quality(e)?.contains(Quality::IV)),
-        "qds.ov" => b(quality(e)?.contains(Quality::OV)),
+        "siq.bl" | "diq.bl" | "qds.bl" => b(e.quality()?.contains(Quality::BL)),
+        "siq.sb" | "diq.sb" | "qds.sb" => b(e.quality()?.contains(Quality::SB)),
+        "siq.nt" | "diq.nt" | "qds.nt" => b(e.quality()?.contains(Quality::NT)),
+        "siq.iv" | "diq.iv" | "qds.iv" => b(e.quality()?.contains(Quality::IV)),
+        "qds.ov" => b(e.quality()?.contains(Quality::OV)),
         "diq" => f64::from(diq?.0),
         "diq.dpi" => f64::from(diq?.dpi()),
         "qds" => f64::from(qds?.0),
@@ -218,21 +219,9 @@ fn ours(field: &str, o: &InformationObject<'_>) -> Option<f64> {
     })
 }
 
-fn quality(e: &Element<'_>) -> Option<Quality> {
-    let (siq, diq, qds, _) = parts(e);
-    siq.map(|s| s.quality())
-        .or(diq.map(|d| d.quality()))
-        .or(qds.map(|q| q.quality()))
-}
-
-fn parts(
-    e: &Element<'_>,
-) -> (
-    Option<SinglePoint>,
-    Option<DoublePoint>,
-    Option<Qds>,
-    Option<iec104::time::Cp56Time2a>,
-) {
+/// The SIQ, DIQ or QDS octet as received (Wireshark shows the whole octets too, reserved
+/// bits included). The quality flags themselves are compared through `Element::quality`.
+fn raw_quality_octets(e: &Element<'_>) -> (Option<SinglePoint>, Option<DoublePoint>, Option<Qds>) {
     use Element as E;
     let siq = match e {
         E::M_SP_NA_1(s) | E::M_SP_TA_1(s, _) | E::M_SP_TB_1(s, _) => Some(*s),
@@ -261,27 +250,16 @@ fn parts(
         | E::M_PS_NA_1(_, q) => Some(*q),
         _ => None,
     };
-    let time = match e {
-        E::M_SP_TB_1(_, t)
-        | E::M_DP_TB_1(_, t)
-        | E::M_ST_TB_1(_, _, t)
-        | E::M_BO_TB_1(_, _, t)
-        | E::M_ME_TD_1(_, _, t)
-        | E::M_ME_TE_1(_, _, t)
-        | E::M_ME_TF_1(_, _, t)
-        | E::M_IT_TB_1(_, t)
-        | E::C_SC_TA_1(_, t)
-        | E::C_DC_TA_1(_, t)
-        | E::C_RC_TA_1(_, t)
-        | E::C_SE_TA_1(_, _, t)
-        | E::C_SE_TB_1(_, _, t)
-        | E::C_SE_TC_1(_, _, t)
-        | E::C_BO_TA_1(_, t)
-        | E::C_CS_NA_1(t)
-        | E::C_TS_TA_1(_, t) => Some(*t),
-        _ => None,
-    };
-    (siq, diq, qds, time)
+    (siq, diq, qds)
+}
+
+/// The CP56Time2a of the object, through the crate's own `Element::time_tag` accessor (so the
+/// accessor is checked against Wireshark too).
+fn cp56(e: &Element<'_>) -> Option<iec104::time::Cp56Time2a> {
+    match e.time_tag()? {
+        TimeTag::Cp56(t) => Some(t),
+        TimeTag::Cp24(_) => None,
+    }
 }
 
 fn close(a: f64, b: f64) -> bool {
@@ -368,8 +346,7 @@ fn every_i_frame_matches_wireshark() {
                 if field == "cp56time" {
                     // The formatted date; its fields are compared one by one, and here the
                     // whole instant via chrono.
-                    let (_, _, _, time) = parts(&o.element);
-                    let utc = time.unwrap().to_utc().unwrap();
+                    let utc = cp56(&o.element).unwrap().to_utc().unwrap();
                     let ws_text = value.as_str().unwrap();
                     let ours_text = utc.format("%b %d, %Y %H:%M:%S%.3f000000 UTC").to_string();
                     assert_eq!(ws_text, ours_text, "frame {frame}");

@@ -216,7 +216,7 @@ fn wire_field(v: &serde_json::Value, key: &str) -> Option<u64> {
 /// Wireshark's reading of its control field.
 #[test]
 fn agrees_with_wireshark_on_the_c104_session() {
-    let text = include_str!("../../testdata/c104-session.jsonl");
+    let text = include_str!("../../tests/data/c104-session.jsonl");
     let mut counts = [0usize; 3];
     for (line_no, line) in text.lines().enumerate() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();

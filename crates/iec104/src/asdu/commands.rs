@@ -4,16 +4,32 @@
 
 use bytes::BufMut;
 
-use super::elements::{int_element, octet_element, DoubleState};
+use super::elements::{bit, int_element, octet_element, DoubleState};
 use super::wire::{arr, Wire};
 
+/// QU (bits 2–6, truncated to five bits) and S/E (bit 7) of an SCO, DCO or RCO octet.
 #[inline(always)]
-const fn bit(b: bool, mask: u8) -> u8 {
-    if b {
-        mask
-    } else {
-        0
-    }
+const fn qu_se(qualifier: u8, select: bool) -> u8 {
+    ((qualifier & 0x1F) << 2) | bit(select, 0x80)
+}
+
+/// The QU (bits 2–6) and S/E (bit 7) accessors SCO, DCO and RCO share (§7.2.6.15–17).
+macro_rules! qu_select_accessors {
+    ($name:ident) => {
+        impl $name {
+            /// QU, qualifier of command: 0 no additional definition, 1 short pulse, 2 long
+            /// pulse, 3 persistent output.
+            #[inline]
+            pub const fn qualifier(self) -> u8 {
+                (self.0 >> 2) & 0x1F
+            }
+            /// S/E: true = select, false = execute.
+            #[inline]
+            pub const fn select(self) -> bool {
+                self.0 & 0x80 != 0
+            }
+        }
+    };
 }
 
 octet_element! {
@@ -25,24 +41,16 @@ octet_element! {
 impl SingleCommand {
     /// An SCO octet; `qualifier` is truncated to five bits.
     pub const fn new(on: bool, qualifier: u8, select: bool) -> SingleCommand {
-        SingleCommand(bit(on, 0x01) | ((qualifier & 0x1F) << 2) | bit(select, 0x80))
+        SingleCommand(bit(on, 0x01) | qu_se(qualifier, select))
     }
     /// SCS: true = ON.
     #[inline]
     pub const fn value(self) -> bool {
         self.0 & 0x01 != 0
     }
-    /// QU: 0 no additional definition, 1 short pulse, 2 long pulse, 3 persistent output.
-    #[inline]
-    pub const fn qualifier(self) -> u8 {
-        (self.0 >> 2) & 0x1F
-    }
-    /// S/E: true = select, false = execute.
-    #[inline]
-    pub const fn select(self) -> bool {
-        self.0 & 0x80 != 0
-    }
 }
+
+qu_select_accessors!(SingleCommand);
 
 octet_element! {
     /// DCO, double command (§7.2.6.16): DCS bits 0–1 (1 = OFF, 2 = ON, 0 and 3 not
@@ -53,24 +61,16 @@ octet_element! {
 impl DoubleCommand {
     /// A DCO octet; `qualifier` is truncated to five bits.
     pub const fn new(state: DoubleState, qualifier: u8, select: bool) -> DoubleCommand {
-        DoubleCommand(state as u8 | ((qualifier & 0x1F) << 2) | bit(select, 0x80))
+        DoubleCommand(state as u8 | qu_se(qualifier, select))
     }
     /// DCS as a state.
     #[inline]
     pub const fn state(self) -> DoubleState {
         DoubleState::from_bits(self.0)
     }
-    /// QU: qualifier of command.
-    #[inline]
-    pub const fn qualifier(self) -> u8 {
-        (self.0 >> 2) & 0x1F
-    }
-    /// S/E: true = select.
-    #[inline]
-    pub const fn select(self) -> bool {
-        self.0 & 0x80 != 0
-    }
 }
+
+qu_select_accessors!(DoubleCommand);
 
 octet_element! {
     /// RCO, regulating step command (§7.2.6.17): RCS bits 0–1 (1 = next step LOWER,
@@ -81,24 +81,16 @@ octet_element! {
 impl StepCommand {
     /// An RCO octet (`state` Off = lower, On = higher).
     pub const fn new(state: DoubleState, qualifier: u8, select: bool) -> StepCommand {
-        StepCommand(state as u8 | ((qualifier & 0x1F) << 2) | bit(select, 0x80))
+        StepCommand(state as u8 | qu_se(qualifier, select))
     }
     /// RCS as a state (Off = lower, On = higher).
     #[inline]
     pub const fn state(self) -> DoubleState {
         DoubleState::from_bits(self.0)
     }
-    /// QU: qualifier of command.
-    #[inline]
-    pub const fn qualifier(self) -> u8 {
-        (self.0 >> 2) & 0x1F
-    }
-    /// S/E: true = select.
-    #[inline]
-    pub const fn select(self) -> bool {
-        self.0 & 0x80 != 0
-    }
 }
+
+qu_select_accessors!(StepCommand);
 
 octet_element! {
     /// QOS, qualifier of set-point command (§7.2.6.39): QL bits 0–6, S/E bit 7.
@@ -260,6 +252,18 @@ mod tests {
         assert_eq!(DoubleCommand(0x8E).state(), DoubleState::On);
         assert_eq!(DoubleCommand(0x8E).qualifier(), 3);
         assert_eq!(StepCommand(0x01).state(), DoubleState::Off);
+        // RCO 0x8A = 1000_1010: RCS 2 (higher), QU 0b00010 = 2 (long pulse), S/E 1.
+        let r = StepCommand(0x8A);
+        assert_eq!(r.state(), DoubleState::On);
+        assert_eq!(r.qualifier(), 2);
+        assert!(r.select());
+        assert_eq!(StepCommand::new(DoubleState::On, 2, true), r);
+        // DCO 0x8E = 1000_1110: DCS 2 (ON), QU 0b00011 = 3, S/E 1.
+        assert!(DoubleCommand(0x8E).select());
+        assert_eq!(
+            DoubleCommand::new(DoubleState::On, 3, true),
+            DoubleCommand(0x8E)
+        );
         assert_eq!(Qos(0x85).ql(), 5);
         assert_eq!(Qcc(0x45).request(), 5);
         assert_eq!(Qcc(0x45).freeze(), 1);

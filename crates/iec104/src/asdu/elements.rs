@@ -61,8 +61,9 @@ macro_rules! int_element {
 }
 pub(crate) use int_element;
 
+/// `mask` when `b`, else 0: one flag bit of an element octet.
 #[inline(always)]
-const fn bit(b: bool, mask: u8) -> u8 {
+pub(crate) const fn bit(b: bool, mask: u8) -> u8 {
     if b {
         mask
     } else {

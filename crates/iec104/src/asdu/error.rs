@@ -1,58 +1,8 @@
 //! Errors of ASDU decoding and building.
-
-use std::fmt;
-
 use super::header::AsduParams;
 
 /// Up to the first 16 octets of a refused ASDU, shown in hex in error messages.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct HexPrefix {
-    bytes: [u8; 16],
-    len: u8,
-    total: usize,
-}
-
-impl HexPrefix {
-    /// Keeps the first 16 octets of `bytes` and its full length.
-    pub fn new(bytes: &[u8]) -> HexPrefix {
-        let mut out = [0u8; 16];
-        let n = bytes.len().min(16);
-        for (o, b) in out.iter_mut().zip(bytes) {
-            *o = *b;
-        }
-        HexPrefix {
-            bytes: out,
-            len: n as u8,
-            total: bytes.len(),
-        }
-    }
-
-    /// The kept octets.
-    pub fn as_slice(&self) -> &[u8] {
-        self.bytes.get(..usize::from(self.len)).unwrap_or(&[])
-    }
-}
-
-impl fmt::Display for HexPrefix {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, b) in self.as_slice().iter().enumerate() {
-            if i > 0 {
-                f.write_str(" ")?;
-            }
-            write!(f, "{b:02X}")?;
-        }
-        if self.total > usize::from(self.len) {
-            write!(f, " … ({} octets)", self.total)?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Debug for HexPrefix {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "\"{self}\"")
-    }
-}
+pub type HexPrefix = crate::hex::HexHead<16>;
 
 /// Why an ASDU could not be decoded or built.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -153,14 +103,14 @@ mod tests {
 
     #[test]
     fn hex_prefix_is_bounded() {
-        assert_eq!(HexPrefix::new(&[0x01, 0xAB]).to_string(), "01 AB");
+        assert_eq!(HexPrefix::new(&[0x01, 0xAB]).to_string(), "01 ab");
         assert_eq!(HexPrefix::new(&[]).to_string(), "");
         let long: Vec<u8> = (0..40).collect();
         let h = HexPrefix::new(&long);
-        assert_eq!(h.as_slice().len(), 16);
+        assert_eq!(h.bytes().len(), 16);
         assert_eq!(
             h.to_string(),
-            "00 01 02 03 04 05 06 07 08 09 0A 0B 0C 0D 0E 0F … (40 octets)"
+            "00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f … (40 octets)"
         );
         let e = AsduError::LengthMismatch {
             type_id: 13,

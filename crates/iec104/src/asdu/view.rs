@@ -39,9 +39,10 @@ pub struct AsduView<'a> {
     type_id: Option<TypeId>,
 }
 
-/// Reads an IOA of 1, 2 or 3 octets (little endian) from the start of `b`.
+/// Reads an IOA of 1, 2 or 3 octets (little endian) from the start of `b`; `None` when `b`
+/// is shorter than `size`.
 #[inline(always)]
-fn read_ioa(b: &[u8], size: u8) -> Option<u32> {
+pub(crate) fn read_ioa(b: &[u8], size: u8) -> Option<u32> {
     match size {
         1 => b.first().map(|&x| u32::from(x)),
         2 => b
@@ -248,11 +249,9 @@ fn validate_length(
     if header.sequence {
         // SQ=1 addresses the elements with consecutive IOAs from the one given
         // (IEC 60870-5-101 §7.2.2.1); one past the IOA field's width cannot be expressed.
-        let first = bytes.get(start..start + ioa).map(|b| {
-            b.iter()
-                .rev()
-                .fold(0u32, |acc, &o| (acc << 8) | u32::from(o))
-        });
+        let first = bytes
+            .get(start..)
+            .and_then(|b| read_ioa(b, params.ioa_size));
         if let Some(first) = first {
             let last = u64::from(first) + count as u64 - 1;
             if last >= 1u64 << (8 * ioa) {

@@ -55,15 +55,7 @@ impl<'a> JsonObject<'a> {
     pub fn from_view(view: &AsduView<'a>, now: DateTime<Utc>) -> JsonObjects<'a> {
         let unknown = if view.type_id().is_none() {
             let raw = view.raw_body();
-            let size = usize::from(view.params().ioa_size);
-            let ioa = raw
-                .get(..size)
-                .map(|b| {
-                    b.iter()
-                        .rev()
-                        .fold(0u32, |acc, &x| (acc << 8) | u32::from(x))
-                })
-                .unwrap_or(0);
+            let ioa = crate::asdu::view::read_ioa(raw, view.params().ioa_size).unwrap_or(0);
             Some(Body::Unknown { ioa, raw })
         } else {
             None

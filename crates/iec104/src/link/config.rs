@@ -67,6 +67,16 @@ pub enum ConfigError {
     /// A timer is zero.
     #[error("{0} must be greater than zero")]
     ZeroTimer(&'static str),
+    /// A timer (named) is longer than [`LinkConfig::MAX_TIMER`]; §9.6 ranges are 1..255 s.
+    #[error("{name} = {value:?} is longer than the maximum {max:?}")]
+    TimerTooLong {
+        /// Which timer.
+        name: &'static str,
+        /// The duration given.
+        value: Duration,
+        /// The maximum accepted ([`LinkConfig::MAX_TIMER`]).
+        max: Duration,
+    },
     /// t2 must be shorter than t1 (§5.5), or the peer times out before we acknowledge.
     #[error("t2 ({t2:?}) must be shorter than t1 ({t1:?})")]
     T2NotBelowT1 {
@@ -84,8 +94,12 @@ pub enum ConfigError {
 }
 
 impl LinkConfig {
+    /// The longest timer accepted: 24 h. The standard's ranges (§9.6) end at 255 s; anything
+    /// beyond a day is a mistake (or "never"), not a time-out.
+    pub const MAX_TIMER: Duration = Duration::from_secs(24 * 60 * 60);
+
     /// Checks the ranges: k 1..=32767, w 1..=k (the standard recommends w <= 2k/3), all timers
-    /// non-zero, t2 < t1, send_queue >= 1.
+    /// non-zero and at most [`LinkConfig::MAX_TIMER`], t2 < t1, send_queue >= 1.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !(1..=32767).contains(&self.k) {
             return Err(ConfigError::K(self.k));
@@ -104,6 +118,13 @@ impl LinkConfig {
         ] {
             if t.is_zero() {
                 return Err(ConfigError::ZeroTimer(name));
+            }
+            if t > Self::MAX_TIMER {
+                return Err(ConfigError::TimerTooLong {
+                    name,
+                    value: t,
+                    max: Self::MAX_TIMER,
+                });
             }
         }
         if self.t2 >= self.t1 {

@@ -43,8 +43,9 @@
 //!   [oldest unacknowledged, V(S)] are errors.
 //! - **STARTDT/STOPDT** (§5.3): the controlling station sends act and waits for con (t1); the
 //!   controlled station answers con. A controlled station receiving STOPDT act stops sending
-//!   I frames, acknowledges what it received, waits until all its sent I frames are
-//!   acknowledged, then sends STOPDT con (Ed.2 figure 17). A controlling station waiting for
+//!   I frames, acknowledges what it received (with auto release off: once the application
+//!   released it), waits until all its sent I frames are acknowledged, then sends STOPDT con
+//!   (Ed.2 figure 17). A controlling station waiting for
 //!   STOPDT con acknowledges every released I frame at once.
 //!
 //! Choices where the standard leaves room, with the clause they rest on:
@@ -71,7 +72,7 @@ mod error;
 mod tests;
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -98,9 +99,22 @@ pub enum LinkState {
     PendingStop,
 }
 
+/// True when `now` has reached `at + timer`. A sum `Instant` cannot represent is a deadline
+/// that never comes (no panic on overflow).
+fn reached(now: Instant, at: Instant, timer: Duration) -> bool {
+    at.checked_add(timer)
+        .is_some_and(|deadline| now >= deadline)
+}
+
 /// Identifies a received I frame for [`Link::release`].
+///
+/// It names the link that received the frame and the frame's position among every I frame
+/// that link received, so a token never aliases a later frame with the same 15-bit N(S)
+/// (32768 frames on) nor a frame of another connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ReceiveToken {
+    link: u64,
+    index: u64,
     seq: u16,
 }
 
@@ -110,6 +124,9 @@ impl ReceiveToken {
         self.seq
     }
 }
+
+/// Source of link identities for [`ReceiveToken`].
+static NEXT_LINK_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Something the application should know about, from [`Link::poll_event`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,6 +204,12 @@ pub struct Link {
     recv_seq: u16,
     /// Frames with N(S) below this are released by the application.
     released: u16,
+    /// This link's identity, carried by its tokens.
+    id: u64,
+    /// I frames received on this link so far.
+    received_total: u64,
+    /// I frames released by the application so far (always <= `received_total`).
+    released_total: u64,
     /// The last N(R) we sent.
     our_ack: u16,
     /// Receipt time of each received, unacknowledged frame (oldest first).
@@ -215,6 +238,9 @@ impl Link {
             queue: VecDeque::new(),
             recv_seq: 0,
             released: 0,
+            id: NEXT_LINK_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            received_total: 0,
+            released_total: 0,
             our_ack: 0,
             recv_times: VecDeque::new(),
             ack_flush: false,
@@ -359,12 +385,19 @@ impl Link {
         }
         self.recv_times.push_back(now);
         self.recv_seq = seq_add(self.recv_seq, 1);
+        let index = self.received_total;
+        self.received_total += 1;
         if self.config.auto_release {
             self.released = self.recv_seq;
+            self.released_total = self.received_total;
         }
         self.events.push_back(LinkEvent::Asdu {
             asdu,
-            token: ReceiveToken { seq: send_seq },
+            token: ReceiveToken {
+                link: self.id,
+                index,
+                seq: send_seq,
+            },
         });
         Ok(())
     }
@@ -454,14 +487,14 @@ impl Link {
         Ok(())
     }
 
-    /// True when `act` was sent (or is queued) and its con is awaited.
+    /// True when `act` was transmitted and its con is awaited. An act only queued (not yet
+    /// returned by [`Link::poll_transmit`]) awaits nothing: the peer has not seen it (§5.3).
     fn awaiting(&self, act: UFunction) -> bool {
         let expected_state = match act {
             UFunction::StartDtAct => LinkState::PendingStart,
             _ => LinkState::PendingStop,
         };
-        self.state == expected_state
-            && (matches!(self.startstop_sent, Some((f, _)) if f == act) || self.u_out.contains(act))
+        self.state == expected_state && matches!(self.startstop_sent, Some((f, _)) if f == act)
     }
 
     /// Checks the timers against `now`. An error (t1) means: close the connection. A t3 expiry
@@ -469,7 +502,7 @@ impl Link {
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), LinkError> {
         let t1 = self.config.t1;
         if let Some(sent) = self.unacked.front() {
-            if now >= sent.at + t1 {
+            if reached(now, sent.at, t1) {
                 return Err(LinkError::T1Timeout {
                     awaited: Awaited::Ack {
                         send_seq: self.peer_ack,
@@ -478,14 +511,14 @@ impl Link {
             }
         }
         if let Some((act, at)) = self.startstop_sent {
-            if now >= at + t1 {
+            if reached(now, at, t1) {
                 return Err(LinkError::T1Timeout {
                     awaited: Awaited::Con(act),
                 });
             }
         }
         if let Some(at) = self.testfr_sent {
-            if now >= at + t1 {
+            if reached(now, at, t1) {
                 return Err(LinkError::T1Timeout {
                     awaited: Awaited::Con(UFunction::TestFrAct),
                 });
@@ -503,7 +536,7 @@ impl Link {
         if self.testfr_sent.is_some() || self.u_out.contains(UFunction::TestFrAct) {
             None
         } else {
-            Some(self.last_rx + self.config.t3)
+            self.last_rx.checked_add(self.config.t3)
         }
     }
 
@@ -514,7 +547,9 @@ impl Link {
 
     fn t2_deadline(&self) -> Option<Instant> {
         if self.released_unacked() > 0 {
-            self.recv_times.front().map(|t| *t + self.config.t2)
+            self.recv_times
+                .front()
+                .and_then(|t| t.checked_add(self.config.t2))
         } else {
             None
         }
@@ -525,9 +560,9 @@ impl Link {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let t1 = self.config.t1;
         [
-            self.unacked.front().map(|s| s.at + t1),
-            self.startstop_sent.map(|(_, at)| at + t1),
-            self.testfr_sent.map(|at| at + t1),
+            self.unacked.front().and_then(|s| s.at.checked_add(t1)),
+            self.startstop_sent.and_then(|(_, at)| at.checked_add(t1)),
+            self.testfr_sent.and_then(|at| at.checked_add(t1)),
             self.t2_deadline(),
             self.t3_deadline(),
         ]
@@ -541,8 +576,15 @@ impl Link {
         let n = usize::from(self.released_unacked());
         self.recv_times.drain(..n.min(self.recv_times.len()));
         self.our_ack = self.released;
-        self.ack_flush = false;
+        if self.all_received_acknowledged() {
+            self.ack_flush = false;
+        }
         self.released
+    }
+
+    /// True when our last N(R) covers every received I frame (none unreleased or unacknowledged).
+    fn all_received_acknowledged(&self) -> bool {
+        seq_distance(self.recv_seq, self.our_ack) == 0
     }
 
     /// The next frame to write, if any. Call until `None` after every other call. I frames
@@ -588,10 +630,13 @@ impl Link {
             if due {
                 return Some(Apdu::s(self.acknowledge_released()));
             }
-        } else {
+        } else if self.all_received_acknowledged() {
             self.ack_flush = false;
         }
-        if self.u_out.take(UFunction::StopDtCon) {
+        // Ed.2 §5.3 figure 17: the con follows the acknowledgement of every received I frame.
+        // With auto release off, frames the application has not released yet hold it back
+        // (and `ack_flush` stays on so their acknowledgement goes out as soon as released).
+        if self.all_received_acknowledged() && self.u_out.take(UFunction::StopDtCon) {
             return Some(Apdu::u(UFunction::StopDtCon));
         }
         None
@@ -606,10 +651,14 @@ impl Link {
     /// one of `upto`; they may now be acknowledged. Tokens of frames already released (or of
     /// another connection) are ignored.
     pub fn release(&mut self, upto: ReceiveToken) {
-        let ahead = seq_distance(upto.seq, self.released);
-        if ahead < seq_distance(self.recv_seq, self.released) {
-            self.released = seq_add(upto.seq, 1);
+        if upto.link != self.id
+            || upto.index < self.released_total
+            || upto.index >= self.received_total
+        {
+            return;
         }
+        self.released_total = upto.index + 1;
+        self.released = seq_add(upto.seq, 1);
     }
 
     /// ASDUs sent and not yet acknowledged by the peer, oldest first.

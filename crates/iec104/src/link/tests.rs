@@ -93,6 +93,23 @@ fn config_validation() {
         Err(ConfigError::ZeroTimer("t3"))
     );
     assert_eq!(bad(|c| c.send_queue = 0), Err(ConfigError::SendQueue));
+    assert_eq!(bad(|c| c.t0 = LinkConfig::MAX_TIMER), Ok(()));
+    assert_eq!(
+        bad(|c| c.t3 = Duration::MAX),
+        Err(ConfigError::TimerTooLong {
+            name: "t3",
+            value: Duration::MAX,
+            max: secs(86_400)
+        })
+    );
+    assert_eq!(
+        bad(|c| c.t0 = secs(86_401)),
+        Err(ConfigError::TimerTooLong {
+            name: "t0",
+            value: secs(86_401),
+            max: secs(86_400)
+        })
+    );
     assert!(Link::new(
         Role::Controlled,
         LinkConfig {
@@ -102,6 +119,30 @@ fn config_validation() {
         Instant::now()
     )
     .is_err());
+}
+
+/// A deadline beyond what `Instant` can represent means "never", not a panic: even with a
+/// timer that validation would refuse, every timer path is overflow-free.
+#[test]
+fn huge_timers_do_not_overflow() {
+    let t = Instant::now();
+    let mut link = controlled(LinkConfig::default(), t);
+    link.config.t1 = Duration::MAX;
+    link.config.t2 = Duration::MAX;
+    link.config.t3 = Duration::MAX;
+    link.handle_apdu(t, i(0, 0)).unwrap();
+    link.send_asdu(t, asdu(0)).unwrap();
+    assert_eq!(
+        tx(&mut link, t),
+        vec![Apci::I {
+            send_seq: 0,
+            recv_seq: 1
+        }]
+    );
+    link.handle_apdu(t, i(1, 0)).unwrap();
+    assert_eq!(link.poll_timeout(), None);
+    link.handle_timeout(t + secs(1_000_000)).unwrap();
+    assert_eq!(tx(&mut link, t + secs(1_000_000)), vec![]);
 }
 
 #[test]
@@ -589,7 +630,28 @@ fn controlled_stopdt_waits_until_everything_sent_is_acknowledged() {
     link.send_asdu(t, asdu(1)).unwrap();
     link.send_asdu(t, asdu(2)).unwrap();
     link.send_asdu(t, asdu(3)).unwrap();
-    let _ = tx(&mut link, t); // I(0), I(1), I(2), I(3); they carried N(R)=1
+    // The received I(0) is acknowledged by the N(R) = 1 the outgoing I frames carry.
+    assert_eq!(
+        tx(&mut link, t),
+        vec![
+            Apci::I {
+                send_seq: 0,
+                recv_seq: 1
+            },
+            Apci::I {
+                send_seq: 1,
+                recv_seq: 1
+            },
+            Apci::I {
+                send_seq: 2,
+                recv_seq: 1
+            },
+            Apci::I {
+                send_seq: 3,
+                recv_seq: 1
+            },
+        ]
+    );
     events(&mut link);
     link.handle_apdu(t, i(1, 0)).unwrap(); // one more received
     link.handle_apdu(t, u(UFunction::StopDtAct)).unwrap();
@@ -607,13 +669,14 @@ fn controlled_stopdt_waits_until_everything_sent_is_acknowledged() {
     assert_eq!(link.state(), LinkState::PendingStop);
     link.handle_apdu(t, Apdu::s(4)).unwrap();
     assert_eq!(link.state(), LinkState::Stopped);
+    let evs = events(&mut link);
+    assert!(
+        matches!(&evs[0], LinkEvent::Asdu { asdu: a, token } if *a == asdu(1) && token.seq() == 1),
+        "{evs:?}"
+    );
     assert_eq!(
-        events(&mut link),
+        evs[1..],
         vec![
-            LinkEvent::Asdu {
-                asdu: asdu(1),
-                token: ReceiveToken { seq: 1 }
-            },
             LinkEvent::Acknowledged { count: 3 },
             LinkEvent::Acknowledged { count: 1 },
             LinkEvent::Stopped
@@ -653,6 +716,42 @@ fn controlled_stopdt_with_nothing_outstanding_confirms_at_once() {
             role: Role::Controlled
         })
     );
+}
+
+/// Ed.2 §5.3 figure 17: on STOPDT act the controlled station first acknowledges the I frames
+/// it received, then confirms. With `auto_release` off the application may see the STOPDT act
+/// before it released the I frame that preceded it: the con must wait for that release.
+#[test]
+fn controlled_stopdt_con_waits_for_the_release_of_received_frames() {
+    let t = Instant::now();
+    let cfg = LinkConfig {
+        auto_release: false,
+        ..LinkConfig::default()
+    };
+    let mut link = controlled(cfg, t);
+    link.handle_apdu(t, i(0, 0)).unwrap();
+    link.handle_apdu(t, i(1, 0)).unwrap();
+    link.handle_apdu(t, u(UFunction::StopDtAct)).unwrap();
+    let tokens: Vec<ReceiveToken> = events(&mut link)
+        .into_iter()
+        .filter_map(|e| match e {
+            LinkEvent::Asdu { token, .. } => Some(token),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(link.state(), LinkState::Stopped);
+    // Nothing released: nothing may be acknowledged, so no con either.
+    assert_eq!(tx(&mut link, t), vec![]);
+    // One released: acknowledged at once (flush), con still held for the second.
+    link.release(tokens[0]);
+    assert_eq!(tx(&mut link, t), vec![Apci::S { recv_seq: 1 }]);
+    // Both released: the acknowledgement, then the con.
+    link.release(tokens[1]);
+    assert_eq!(
+        tx(&mut link, t),
+        vec![Apci::S { recv_seq: 2 }, Apci::U(UFunction::StopDtCon)]
+    );
+    assert_eq!(tx(&mut link, t + secs(30)), vec![]);
 }
 
 #[test]
@@ -755,6 +854,33 @@ fn u_frames_that_make_no_sense_for_the_role_are_errors() {
         client.handle_apdu(t, i(0, 0)),
         Err(LinkError::UnexpectedIFrame {
             state: LinkState::PendingStart,
+            role: Role::Controlling
+        })
+    );
+}
+
+/// §5.3: a con answers an act; one arriving while our act is only queued (not yet on the
+/// wire) answers nothing the peer has seen, so it is a peer error, not our confirmation.
+#[test]
+fn con_for_an_act_not_yet_sent_is_unexpected() {
+    let t = Instant::now();
+    let mut client = Link::new(Role::Controlling, LinkConfig::default(), t).unwrap();
+    client.start(t).unwrap();
+    assert_eq!(
+        client.handle_apdu(t, u(UFunction::StartDtCon)),
+        Err(LinkError::UnexpectedU {
+            function: UFunction::StartDtCon,
+            state: LinkState::PendingStart,
+            role: Role::Controlling
+        })
+    );
+    let mut client = controlling(LinkConfig::default(), t);
+    client.stop(t).unwrap();
+    assert_eq!(
+        client.handle_apdu(t, u(UFunction::StopDtCon)),
+        Err(LinkError::UnexpectedU {
+            function: UFunction::StopDtCon,
+            state: LinkState::PendingStop,
             role: Role::Controlling
         })
     );
@@ -986,6 +1112,11 @@ proptest::proptest! {
                         proptest::prop_assert!(recv_seq >= last_ack);
                         last_ack = recv_seq;
                     }
+                    // Ed.2 §5.3 figure 17: STOPDT con only once every received I frame is
+                    // acknowledged.
+                    Apci::U(UFunction::StopDtCon) => {
+                        proptest::prop_assert_eq!(last_ack, link.recv_seq());
+                    }
                     Apci::U(_) => {}
                 }
             }
@@ -996,9 +1127,63 @@ proptest::proptest! {
             }
             proptest::prop_assert!(link.unacknowledged_len() <= 4);
             proptest::prop_assert!(link.queued_len() <= 5);
+            // Every timer that was due has been served (t1 would have been an error, t3 sent
+            // TESTFR act, t2 sent the S frame): nothing is left overdue.
             if let Some(deadline) = link.poll_timeout() {
-                proptest::prop_assert!(deadline >= t0);
+                proptest::prop_assert!(deadline > now, "overdue {:?}", now - deadline);
             }
         }
     }
+}
+
+/// Fuzz finding F2: a token from 32768 frames ago has the same N(S) as a frame of the current
+/// window; releasing it must not release (and so acknowledge) frames the application never
+/// processed. Tokens of another link are ignored too.
+#[test]
+fn stale_and_foreign_tokens_release_nothing() {
+    let t = Instant::now();
+    let config = LinkConfig {
+        auto_release: false,
+        ..LinkConfig::default()
+    };
+    let mut link = Link::new(Role::Controlled, config.clone(), t).unwrap();
+    let mut other = Link::new(Role::Controlled, config, t).unwrap();
+    for l in [&mut link, &mut other] {
+        l.handle_apdu(t, u(UFunction::StartDtAct)).unwrap();
+        while l.poll_transmit(t).is_some() {}
+        while l.poll_event().is_some() {}
+    }
+    let token_of = |l: &mut Link| loop {
+        match l.poll_event() {
+            Some(LinkEvent::Asdu { token, .. }) => break token,
+            Some(_) => continue,
+            None => panic!("no ASDU event"),
+        }
+    };
+    // 32768 frames, N(S) 0..=32767, each released and acknowledged.
+    let mut first = None;
+    for n in 0..32768u32 {
+        let seq = n as u16;
+        link.handle_apdu(t, Apdu::i(seq, 0, asdu(1))).unwrap();
+        let token = token_of(&mut link);
+        first.get_or_insert(token);
+        link.release(token);
+        while link.poll_transmit(t).is_some() {}
+    }
+    let first = first.unwrap();
+    // Frames 32768 and 32769 carry N(S) 0 and 1 again; the application does not release them.
+    link.handle_apdu(t, Apdu::i(0, 0, asdu(1))).unwrap();
+    link.handle_apdu(t, Apdu::i(1, 0, asdu(1))).unwrap();
+    while link.poll_event().is_some() {}
+    assert_eq!(first.seq(), 0);
+    link.release(first);
+    // A token of another link with N(S) 1.
+    other.handle_apdu(t, Apdu::i(0, 0, asdu(1))).unwrap();
+    other.handle_apdu(t, Apdu::i(1, 0, asdu(1))).unwrap();
+    let _ = token_of(&mut other);
+    link.release(token_of(&mut other));
+    // Even after t2 nothing may be acknowledged: neither frame was released.
+    let later = t + LinkConfig::default().t2 + Duration::from_secs(1);
+    let _ = link.handle_timeout(later);
+    assert_eq!(tx(&mut link, later), vec![]);
 }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -16,7 +16,7 @@ use super::{CloseReason, ConnectionId, GroupId, ServerConfig, ServerEvent};
 use crate::apci::Apdu;
 use crate::codec::{ApduCodec, CodecError};
 use crate::hex::HexHead;
-use crate::link::{Link, LinkEvent, LinkState, Role};
+use crate::link::{Link, LinkEvent, LinkState, Role, SendError};
 
 /// Unregisters the connection however its future ends (even when dropped): its events in
 /// flight go back to its group.
@@ -45,6 +45,7 @@ pub(crate) async fn run(
         group,
         signal,
         responses,
+        raw,
     } = registration;
     let registered = Registered {
         registry: registry.clone(),
@@ -58,6 +59,9 @@ pub(crate) async fn run(
         config,
         signal: signal.clone(),
         responses,
+        raw,
+        kinds: VecDeque::new(),
+        held: None,
     };
     let connected = ServerEvent::Connected {
         conn: id,
@@ -121,6 +125,12 @@ struct Conn {
     config: Arc<ServerConfig>,
     signal: Arc<ConnSignal>,
     responses: mpsc::Receiver<Bytes>,
+    raw: mpsc::Receiver<Bytes>,
+    /// For every I-frame handed to the link and not yet acknowledged, in order: whether it
+    /// is a group event (true) or a response to this connection (false). At most k long.
+    kinds: VecDeque<bool>,
+    /// A response the link refused, sent first when there is room again.
+    held: Option<Bytes>,
 }
 
 /// The link's clock: tokio's, so that tests with paused time drive the timers.
@@ -135,6 +145,11 @@ fn codec_reason(error: CodecError) -> CloseReason {
     }
 }
 
+/// Frames already waiting in the socket that are read before an overdue timer is judged (the
+/// acknowledgement that stops t1 may be among them); bounded so that a peer sending without
+/// pause cannot hold the timers off.
+const OVERDUE_READS: usize = 64;
+
 impl Conn {
     async fn drive(&mut self, stream: TcpStream) -> CloseReason {
         let _ = stream.set_nodelay(true);
@@ -146,66 +161,78 @@ impl Conn {
                 return CloseReason::Io(std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
             }
         };
-        // For every I-frame handed to the link and not yet acknowledged, in order: whether it
-        // is a group event (true) or a response to this connection (false). At most k long.
-        let mut kinds: VecDeque<bool> = VecDeque::new();
         let t1 = self.config.link.t1;
+        let mut overdue_reads = 0;
         loop {
             // Frames first: a STARTDT con goes out before the group's previous connection is
             // closed by the activation below.
-            if let Err(e) = transmit(&mut framed, &mut link, t1).await {
+            if let Err(e) = transmit(&mut framed, &mut link, t1, self.signal.muted()).await {
                 return e;
             }
             while let Some(event) = link.poll_event() {
-                if let Err(reason) = self.on_event(&mut link, &mut kinds, event).await {
+                if let Err(reason) = self.on_event(&mut link, event).await {
                     return reason;
                 }
             }
-            self.feed(&mut link, &mut kinds);
-            if let Err(e) = transmit(&mut framed, &mut link, t1).await {
-                return e;
+            // Fill the window: hand over what fits, send it, repeat while something moved
+            // (the link's own queue may be shorter than k).
+            loop {
+                let fed = self.feed(&mut link);
+                if let Err(e) = transmit(&mut framed, &mut link, t1, self.signal.muted()).await {
+                    return e;
+                }
+                if fed == 0 {
+                    break;
+                }
             }
             let deadline = link.poll_timeout().map(Instant::from_std);
-            let room = has_room(&link);
-            // Received frames first: acknowledgements waiting in the socket (say, after a
-            // wait for the application) must count before a timer is judged.
+            let room = self.has_room(&link);
             tokio::select! {
                 biased;
-                frame = framed.next() => match frame {
-                    None => return CloseReason::PeerClosed,
-                    Some(Err(e)) => return codec_reason(e),
-                    Some(Ok(apdu)) => {
-                        // A cheap copy (the ASDU is reference counted) for the log line.
-                        let received = apdu.clone();
-                        if let Err(error) = link.handle_apdu(now(), apdu) {
-                            return CloseReason::Link { error, frame: Some(frame_hex(&received)) };
-                        }
+                frame = framed.next() => {
+                    if let Err(reason) = on_frame(&mut link, frame) {
+                        return reason;
                     }
-                },
+                }
                 response = self.responses.recv(), if room => {
                     if let Some(asdu) = response {
-                        push(&mut link, &mut kinds, asdu, false);
+                        self.push(&mut link, asdu, false);
                     }
                 }
                 _ = self.signal.wake.notified(), if room => {}
+                _ = self.signal.control.notified() => {}
+                octets = self.raw.recv() => {
+                    if let Some(octets) = octets {
+                        if let Err(e) = write_raw(&mut framed, &octets, t1).await {
+                            return e;
+                        }
+                    }
+                }
                 _ = sleep_until(deadline) => {}
             }
-            // Timers are checked on every turn, so a peer sending without pause cannot hold
-            // them off.
+            // Timers are judged on every turn, after the frames already received (say, while
+            // the application was slow to take an event) are read, up to a bound.
             if link.poll_timeout().is_some_and(|at| at <= now()) {
+                if overdue_reads < OVERDUE_READS {
+                    if let Some(frame) = framed.next().now_or_never() {
+                        overdue_reads += 1;
+                        if let Err(reason) = on_frame(&mut link, frame) {
+                            return reason;
+                        }
+                        continue;
+                    }
+                }
+                overdue_reads = 0;
                 if let Err(error) = link.handle_timeout(now()) {
                     return CloseReason::Link { error, frame: None };
                 }
+            } else {
+                overdue_reads = 0;
             }
         }
     }
 
-    async fn on_event(
-        &mut self,
-        link: &mut Link,
-        kinds: &mut VecDeque<bool>,
-        event: LinkEvent,
-    ) -> Result<(), CloseReason> {
+    async fn on_event(&mut self, link: &mut Link, event: LinkEvent) -> Result<(), CloseReason> {
         match event {
             LinkEvent::Started => {
                 self.registry.activate(self.id);
@@ -241,8 +268,8 @@ impl Conn {
                 link.release(token);
             }
             LinkEvent::Acknowledged { count } => {
-                let n = count.min(kinds.len());
-                let acked_events = kinds.drain(..n).filter(|is_event| *is_event).count();
+                let n = count.min(self.kinds.len());
+                let acked_events = self.kinds.drain(..n).filter(|is_event| *is_event).count();
                 self.registry.acknowledge(self.id, self.group, acked_events);
             }
             LinkEvent::TestFrameConfirmed => {}
@@ -250,33 +277,78 @@ impl Conn {
         Ok(())
     }
 
-    /// Hands responses (first) and group events to the link while the window has room.
-    fn feed(&mut self, link: &mut Link, kinds: &mut VecDeque<bool>) {
-        while has_room(link) {
-            if let Ok(asdu) = self.responses.try_recv() {
-                push(link, kinds, asdu, false);
-            } else if let Some(asdu) = self.registry.next_event(self.id, self.group) {
-                push(link, kinds, asdu, true);
-            } else {
+    /// Started, not muted, and what the link holds fits in the k window and in its queue: a
+    /// new ASDU is sent at once, so the link's queue stays (nearly) empty and events wait in
+    /// their group instead.
+    fn has_room(&self, link: &Link) -> bool {
+        link.state() == LinkState::Started
+            && !self.signal.muted()
+            && link.can_send()
+            && link.unacknowledged_len() + link.queued_len() < usize::from(link.config().k)
+    }
+
+    /// Hands responses (first) and group events to the link while there is room; returns how
+    /// many.
+    fn feed(&mut self, link: &mut Link) -> usize {
+        let mut fed = 0;
+        while self.has_room(link) {
+            let next = match self.held.take() {
+                Some(asdu) => Some((asdu, false)),
+                None => match self.responses.try_recv() {
+                    Ok(asdu) => Some((asdu, false)),
+                    Err(_) => self
+                        .registry
+                        .next_event(self.id, self.group)
+                        .map(|e| (e, true)),
+                },
+            };
+            let Some((asdu, is_event)) = next else { break };
+            if !self.push(link, asdu, is_event) {
                 break;
+            }
+            fed += 1;
+        }
+        fed
+    }
+
+    /// Hands one ASDU to the link. If the link refuses it (not expected: callers check
+    /// `has_room`, the handle checks lengths), nothing is lost or reordered: an event goes
+    /// back to the front of its group, a response is held for the next turn; only an ASDU no
+    /// I-frame can carry is dropped.
+    fn push(&mut self, link: &mut Link, asdu: Bytes, is_event: bool) -> bool {
+        match link.send_asdu(now(), asdu) {
+            Ok(()) => {
+                self.kinds.push_back(is_event);
+                true
+            }
+            Err(error) => {
+                let drop = matches!(error, SendError::BadLength(_));
+                tracing::error!(conn = %self.id, "link refused an ASDU: {error}");
+                if is_event {
+                    self.registry.unsend(self.id, self.group, !drop);
+                } else if !drop {
+                    self.held = Some(error.into_asdu());
+                }
+                false
             }
         }
     }
 }
 
-/// Started, and what the link holds fits in the k window: a new ASDU is sent at once, so the
-/// link's own queue stays empty and events wait in their group instead.
-fn has_room(link: &Link) -> bool {
-    link.state() == LinkState::Started
-        && link.unacknowledged_len() + link.queued_len() < usize::from(link.config().k)
-}
-
-fn push(link: &mut Link, kinds: &mut VecDeque<bool>, asdu: Bytes, is_event: bool) {
-    match link.send_asdu(now(), asdu) {
-        Ok(()) => kinds.push_back(is_event),
-        // Not reachable: the handle checks lengths and `has_room` was true. An event lost
-        // here stays in its group's in-flight list and is sent again on the next connection.
-        Err(error) => tracing::error!("link refused an ASDU: {error}"),
+/// Processes one received frame (or the end of the stream).
+fn on_frame(link: &mut Link, frame: Option<Result<Apdu, CodecError>>) -> Result<(), CloseReason> {
+    match frame {
+        None => Err(CloseReason::PeerClosed),
+        Some(Err(e)) => Err(codec_reason(e)),
+        Some(Ok(apdu)) => {
+            // A cheap copy (the ASDU is reference counted) for the log line.
+            let received = apdu.clone();
+            link.handle_apdu(now(), apdu)
+                .map_err(|error| CloseReason::Link {
+                    error,
+                    frame: Some(frame_hex(&received)),
+                })
+        }
     }
 }
 
@@ -297,12 +369,17 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 /// Writes every frame the link has; a peer that does not read for t1 is dead (the link's
-/// timers cannot run while a write is blocked).
+/// timers cannot run while a write is blocked). Muted: the frames are discarded.
 async fn transmit(
     framed: &mut Framed<TcpStream, ApduCodec>,
     link: &mut Link,
     t1: std::time::Duration,
+    muted: bool,
 ) -> Result<(), CloseReason> {
+    if muted {
+        while link.poll_transmit(now()).is_some() {}
+        return Ok(());
+    }
     let write = async {
         let mut any = false;
         while let Some(apdu) = link.poll_transmit(now()) {
@@ -317,4 +394,17 @@ async fn transmit(
     tokio::time::timeout(t1, write)
         .await
         .unwrap_or(Err(CloseReason::WriteTimeout))
+}
+
+/// Writes raw octets (fault injection) after everything written so far.
+async fn write_raw(
+    framed: &mut Framed<TcpStream, ApduCodec>,
+    octets: &[u8],
+    t1: std::time::Duration,
+) -> Result<(), CloseReason> {
+    framed.write_buffer_mut().extend_from_slice(octets);
+    match tokio::time::timeout(t1, SinkExt::<Apdu>::flush(framed)).await {
+        Err(_) => Err(CloseReason::WriteTimeout),
+        Ok(result) => result.map_err(codec_reason),
+    }
 }

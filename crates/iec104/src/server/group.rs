@@ -37,7 +37,8 @@ impl Group {
         let capacity = capacity.max(1);
         Group {
             capacity,
-            waiting: VecDeque::with_capacity(capacity.min(1024)),
+            // Grows on demand: thousands of idle stations in one process must stay small.
+            waiting: VecDeque::new(),
             in_flight: VecDeque::new(),
             active: None,
             dropped: 0,
@@ -113,6 +114,25 @@ impl Group {
         let n = count.min(self.in_flight.len());
         self.in_flight.drain(..n);
         n
+    }
+
+    /// `conn` could not send the event it took last ([`Group::next_event`]): it goes back to
+    /// the front of the queue when `requeue` (oldest dropped if that overflows), or is
+    /// forgotten. Returns whether there was such an event.
+    pub fn unsend(&mut self, conn: ConnectionId, requeue: bool) -> bool {
+        if self.active != Some(conn) {
+            return false;
+        }
+        let Some(asdu) = self.in_flight.pop_back() else {
+            return false;
+        };
+        if requeue {
+            self.waiting.push_front(asdu);
+            while self.waiting.len() > self.capacity {
+                self.drop_oldest();
+            }
+        }
+        true
     }
 
     /// Events dropped because the queue was full, since the group was created.
@@ -265,6 +285,23 @@ mod tests {
         g.deactivate(A);
         g.activate(B);
         assert_eq!(take_all(&mut g, B), Vec::<u8>::new());
+    }
+
+    #[test]
+    fn unsend_puts_the_last_taken_event_back_in_front() {
+        let mut g = Group::new(4);
+        g.activate(A);
+        for n in 1..=3 {
+            g.enqueue(ev(n));
+        }
+        assert_eq!(take_all(&mut g, A), [1, 2, 3]);
+        assert!(g.unsend(A, true));
+        assert!(!g.unsend(B, true), "B is not started");
+        assert_eq!(g.in_flight_len(), 2);
+        assert_eq!(take_all(&mut g, A), [3]);
+        assert!(g.unsend(A, false));
+        assert_eq!(take_all(&mut g, A), Vec::<u8>::new(), "3 forgotten");
+        assert_eq!(g.in_flight_len(), 2);
     }
 
     #[test]

@@ -266,6 +266,12 @@ pub enum HandleError {
         /// Its length.
         length: usize,
     },
+    /// Raw octets for [`ServerHandle::send_raw`] are empty or longer than 255.
+    #[error("{length} raw octets cannot be sent (allowed 1..=255)")]
+    RawLength {
+        /// Their length.
+        length: usize,
+    },
     /// No such connection is open.
     #[error("{0} is not open")]
     UnknownConnection(ConnectionId),

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -17,6 +18,9 @@ use super::{ConnectionId, ConnectionInfo, GroupId, GroupInfo, LocalClose};
 /// when this is full.
 pub(crate) const RESPONSE_QUEUE: usize = 32;
 
+/// Raw octet strings waiting for one connection (fault injection, `send_raw`).
+pub(crate) const RAW_QUEUE: usize = 8;
+
 /// Signals from the rest of the server to one connection's future.
 #[derive(Debug, Default)]
 pub(crate) struct ConnSignal {
@@ -25,6 +29,10 @@ pub(crate) struct ConnSignal {
     /// The connection must close; the reason is in `reason`.
     pub(crate) close: Notify,
     reason: Mutex<Option<LocalClose>>,
+    /// Fault injection: the connection writes nothing (see `ServerHandle::set_mute`).
+    muted: AtomicBool,
+    /// `muted` changed.
+    pub(crate) control: Notify,
 }
 
 impl ConnSignal {
@@ -36,6 +44,17 @@ impl ConnSignal {
         }
         drop(reason);
         self.close.notify_one();
+    }
+
+    /// Whether the connection must write nothing.
+    pub(crate) fn muted(&self) -> bool {
+        self.muted.load(Ordering::Relaxed)
+    }
+
+    /// Mutes or unmutes the connection.
+    pub(crate) fn set_muted(&self, mute: bool) {
+        self.muted.store(mute, Ordering::Relaxed);
+        self.control.notify_one();
     }
 
     /// Why the connection was asked to close, if it was.
@@ -59,6 +78,7 @@ pub(crate) struct Registration {
     pub(crate) group: GroupId,
     pub(crate) signal: Arc<ConnSignal>,
     pub(crate) responses: mpsc::Receiver<Bytes>,
+    pub(crate) raw: mpsc::Receiver<Bytes>,
 }
 
 struct GroupSlot {
@@ -72,6 +92,7 @@ struct ConnSlot {
     started: bool,
     signal: Arc<ConnSignal>,
     responses: mpsc::Sender<Bytes>,
+    raw: mpsc::Sender<Bytes>,
 }
 
 struct Inner {
@@ -162,6 +183,7 @@ impl Registry {
         inner.next_conn += 1;
         let signal = Arc::new(ConnSignal::default());
         let (tx, rx) = mpsc::channel(RESPONSE_QUEUE);
+        let (raw_tx, raw_rx) = mpsc::channel(RAW_QUEUE);
         inner.conns.insert(
             id,
             ConnSlot {
@@ -170,6 +192,7 @@ impl Registry {
                 started: false,
                 signal: signal.clone(),
                 responses: tx,
+                raw: raw_tx,
             },
         );
         Ok(Registration {
@@ -177,6 +200,7 @@ impl Registry {
             group,
             signal,
             responses: rx,
+            raw: raw_rx,
         })
     }
 
@@ -236,6 +260,14 @@ impl Registry {
             .next_event(conn)
     }
 
+    /// The link refused the event `conn` just took: it goes back to the front of the group's
+    /// queue (`requeue`), or is dropped.
+    pub(crate) fn unsend(&self, conn: ConnectionId, group: GroupId, requeue: bool) {
+        if let Some(g) = lock(&self.inner).groups.get_mut(&group) {
+            g.group.unsend(conn, requeue);
+        }
+    }
+
     /// The peer of `conn` acknowledged `count` of its events.
     pub(crate) fn acknowledge(&self, conn: ConnectionId, group: GroupId, count: usize) {
         if count == 0 {
@@ -250,18 +282,13 @@ impl Registry {
     /// groups dropped their oldest event to make room.
     pub(crate) fn enqueue(&self, asdu: &Bytes) -> usize {
         let mut inner = lock(&self.inner);
+        let Inner { groups, conns, .. } = &mut *inner;
         let mut dropped = 0;
-        let mut wake = Vec::new();
-        for g in inner.groups.values_mut() {
+        for g in groups.values_mut() {
             if g.group.enqueue(asdu.clone()).is_some() {
                 dropped += 1;
             }
-            if let Some(active) = g.group.active() {
-                wake.push(active);
-            }
-        }
-        for conn in wake {
-            if let Some(slot) = inner.conns.get(&conn) {
+            if let Some(slot) = g.group.active().and_then(|active| conns.get(&active)) {
                 slot.signal.wake.notify_one();
             }
         }
@@ -274,6 +301,22 @@ impl Registry {
             .conns
             .get(&conn)
             .map(|c| c.responses.clone())
+    }
+
+    /// The raw octet sender of `conn`.
+    pub(crate) fn raw(&self, conn: ConnectionId) -> Option<mpsc::Sender<Bytes>> {
+        lock(&self.inner).conns.get(&conn).map(|c| c.raw.clone())
+    }
+
+    /// Mutes or unmutes `conn`; false when it is unknown.
+    pub(crate) fn set_muted(&self, conn: ConnectionId, mute: bool) -> bool {
+        match lock(&self.inner).conns.get(&conn) {
+            Some(slot) => {
+                slot.signal.set_muted(mute);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Asks `conn` to close; false when it is unknown.

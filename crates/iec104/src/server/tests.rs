@@ -94,8 +94,12 @@ impl Peer {
             .expect("bad frame")
     }
 
+    /// The next frame other than an S-frame (acknowledgements may come at any time).
     async fn expect_u(&mut self, f: UFunction) {
-        let apdu = self.recv().await;
+        let mut apdu = self.recv().await;
+        while matches!(apdu.apci, Apci::S { .. }) {
+            apdu = self.recv().await;
+        }
         assert_eq!(apdu.apci, Apci::U(f), "expected {}", f.name());
     }
 
@@ -137,8 +141,13 @@ impl Peer {
 
     /// Sends an ASDU in an I-frame acknowledging everything received.
     async fn send_asdu(&mut self, asdu: &[u8]) {
+        self.send_asdu_acking(asdu, self.vr).await;
+    }
+
+    /// Sends an ASDU in an I-frame carrying N(R) = `recv_seq`.
+    async fn send_asdu_acking(&mut self, asdu: &[u8], recv_seq: u16) {
         let [o1, o2] = (self.vs << 1).to_le_bytes();
-        let [o3, o4] = (self.vr << 1).to_le_bytes();
+        let [o3, o4] = (recv_seq << 1).to_le_bytes();
         let mut frame = vec![0x68, (4 + asdu.len()) as u8, o1, o2, o3, o4];
         frame.extend_from_slice(asdu);
         self.write(&frame).await;
@@ -272,6 +281,9 @@ async fn overflow_drops_the_oldest_and_counts() {
     a.sync().await;
 }
 
+/// Connects from 127.0.0.2 and 127.0.0.3: Linux routes all of 127.0.0.0/8 to loopback; other
+/// systems configure only 127.0.0.1.
+#[cfg(target_os = "linux")]
 #[tokio::test]
 async fn groups_by_address() {
     let mode = RedundancyMode::Groups(vec![
@@ -306,6 +318,8 @@ async fn groups_by_address() {
     assert_eq!(handle.connections().iter().filter(|c| c.started).count(), 2);
 }
 
+/// Linux only, as [`groups_by_address`].
+#[cfg(target_os = "linux")]
 #[tokio::test]
 async fn catch_all_group_takes_unlisted_addresses() {
     let mode = RedundancyMode::Groups(vec![
@@ -478,7 +492,10 @@ async fn stopdt_keeps_events_in_the_group() {
 
 #[tokio::test(start_paused = true)]
 async fn t1_closes_an_unresponsive_client_and_the_others_go_on() {
-    let (handle, mut events, addr) = server(config(RedundancyMode::ConnectionIsGroup, 100)).await;
+    // No t3 test frames: the only timer is t1 on A's event.
+    let mut cfg = config(RedundancyMode::ConnectionIsGroup, 100);
+    cfg.link.t3 = std::time::Duration::from_secs(3600);
+    let (handle, mut events, addr) = server(cfg).await;
     let mut a = Peer::connect(addr).await;
     let (a_id, _) = connected(&mut events).await;
     let mut b = Peer::connect(addr).await;
@@ -704,6 +721,8 @@ async fn received_asdus_are_acknowledged_only_once_the_application_queue_holds_t
     // exactly what was released.
     let mut config = ServerConfig::default();
     config.link.w = 1;
+    // No t3 test frames while virtual time jumps: only S-frames come.
+    config.link.t3 = std::time::Duration::from_secs(3600);
     let (handle, mut events, addr) = server(config).await;
     let mut a = Peer::connect(addr).await;
     a.start().await;
@@ -729,8 +748,10 @@ async fn received_asdus_are_acknowledged_only_once_the_application_queue_holds_t
     // The application reads: the rest is acknowledged.
     let mut got = 0;
     while got < total {
-        if let Some(ServerEvent::Asdu { .. }) = events.recv().await {
-            got += 1;
+        match events.recv().await {
+            Some(ServerEvent::Asdu { .. }) => got += 1,
+            Some(_) => {}
+            None => panic!("event stream ended"),
         }
     }
     while acked < total {
@@ -740,4 +761,160 @@ async fn received_asdus_are_acknowledged_only_once_the_application_queue_holds_t
         }
     }
     drop(handle);
+}
+
+#[tokio::test]
+async fn muted_connection_writes_nothing_until_unmuted() {
+    let (handle, mut events, addr) = server(ServerConfig::default()).await;
+    let mut a = Peer::connect(addr).await;
+    let (a_id, _) = connected(&mut events).await;
+    a.start().await;
+    started(&mut events, a_id).await;
+    assert!(handle.set_mute(a_id, true));
+    enqueue(&handle, [1]);
+    a.write(&TESTFR_ACT).await;
+    // It still reads: the command after the TESTFR act reaches the application...
+    a.send_asdu(&event(7)).await;
+    let ev = events.recv().await;
+    assert!(
+        matches!(ev, Some(ServerEvent::Asdu { conn, .. }) if conn == a_id),
+        "{ev:?}"
+    );
+    // ...while the event was not handed to the link.
+    let info = &handle.groups()[0];
+    assert_eq!((info.waiting, info.in_flight), (1, 0));
+    // Unmuted: the TESTFR con was discarded, so the first frame is the event, carrying
+    // N(R) = 1 for the command.
+    assert!(handle.set_mute(a_id, false));
+    let apdu = a.recv().await;
+    assert_eq!(
+        apdu.apci,
+        Apci::I {
+            send_seq: 0,
+            recv_seq: 1
+        }
+    );
+    assert_eq!(label(&apdu.asdu), 1);
+    a.sync().await;
+    assert!(!handle.set_mute(ConnectionId(99), true));
+}
+
+#[tokio::test]
+async fn send_raw_writes_octets_as_they_are() {
+    let (handle, mut events, addr) = server(ServerConfig::default()).await;
+    let mut a = Peer::connect(addr).await;
+    let (a_id, _) = connected(&mut events).await;
+    // TESTFR act with a non-zero fourth control octet: U frames need octets 2-4 = 0 (§5.1).
+    let bad = Bytes::from_static(&[0x68, 0x04, 0x43, 0x00, 0x00, 0x01]);
+    handle.send_raw(a_id, bad).await.unwrap();
+    match a.reader.next().await {
+        Some(Err(e)) => assert!(e.to_string().contains("68 04 43 00 00 01"), "{e}"),
+        other => panic!("expected a bad frame, got {other:?}"),
+    }
+    assert_eq!(
+        handle.send_raw(a_id, Bytes::from(vec![0x68; 256])).await,
+        Err(HandleError::RawLength { length: 256 })
+    );
+    assert_eq!(
+        handle
+            .send_raw(ConnectionId(99), Bytes::from_static(&[0x68]))
+            .await,
+        Err(HandleError::UnknownConnection(ConnectionId(99)))
+    );
+}
+
+/// Review finding F3: a link queue shorter than k must not strand events.
+#[tokio::test]
+async fn a_short_link_queue_sends_every_event() {
+    let mut cfg = config(RedundancyMode::SingleGroup, 100);
+    cfg.link.send_queue = 1;
+    let (handle, mut events, addr) = server(cfg).await;
+    let mut a = Peer::connect(addr).await;
+    let (a_id, _) = connected(&mut events).await;
+    a.start().await;
+    started(&mut events, a_id).await;
+    enqueue(&handle, 1..=5);
+    assert_eq!(a.recv_events(5).await, [1, 2, 3, 4, 5]);
+    a.ack_upto(5).await;
+    let info = &handle.groups()[0];
+    assert_eq!((info.waiting, info.in_flight), (0, 0));
+}
+
+/// k = 2: responses and events share the window; each acknowledgement frees exactly the
+/// events it covers (responses are not the group's).
+#[tokio::test]
+async fn responses_and_events_share_the_window() {
+    let mut cfg = config(RedundancyMode::SingleGroup, 100);
+    cfg.link.k = 2;
+    cfg.link.w = 1;
+    let (handle, mut events, addr) = server(cfg).await;
+    let mut a = Peer::connect(addr).await;
+    let (a_id, _) = connected(&mut events).await;
+    a.start().await;
+    started(&mut events, a_id).await;
+
+    // A response first (COT 7 reply to nothing in particular: the server does not look).
+    let response =
+        Bytes::from_static(&[0x64, 0x01, 0x07, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x14]);
+    handle.send_to(a_id, response.clone()).await.unwrap();
+    let first = a.recv().await;
+    assert_eq!(
+        first.apci,
+        Apci::I {
+            send_seq: 0,
+            recv_seq: 0
+        }
+    );
+    assert_eq!(first.asdu, response);
+    a.vr = 1;
+    enqueue(&handle, [1, 2, 3]);
+    // One place left in the window: event 1.
+    assert_eq!(a.recv_event().await, 1);
+    let in_flight = |h: &ServerHandle| h.groups()[0].in_flight;
+    assert_eq!(in_flight(&handle), 1);
+    // Acknowledging the response frees a place (event 2 follows, so the server has read the
+    // S-frame) but no event.
+    a.write(&s_frame(1)).await;
+    assert_eq!(a.recv_event().await, 2);
+    assert_eq!(in_flight(&handle), 2);
+    // Acknowledging event 1: event 3 follows.
+    a.write(&s_frame(2)).await;
+    assert_eq!(a.recv_event().await, 3);
+    assert_eq!(in_flight(&handle), 2);
+    a.ack_upto(4).await;
+    assert_eq!(in_flight(&handle), 0);
+}
+
+/// Review finding F4: after the application held the connection up for longer than t1, the
+/// acknowledgement waiting in the socket counts before t1 is judged.
+#[tokio::test(start_paused = true)]
+async fn a_slow_application_does_not_make_t1_blame_the_peer() {
+    let mut cfg = config(RedundancyMode::SingleGroup, 100);
+    cfg.link.t3 = std::time::Duration::from_secs(3600);
+    let (handle, mut events, addr) = server(cfg).await;
+    let mut a = Peer::connect(addr).await;
+    a.start().await;
+    enqueue(&handle, [1]);
+    assert_eq!(a.recv_event().await, 1);
+    // More commands than the event queue holds, none acknowledging event 1; then the
+    // acknowledgement. The application reads nothing yet.
+    let total = EVENT_QUEUE as u16 + 4;
+    for n in 0..total {
+        a.send_asdu_acking(&event(n), 0).await;
+    }
+    a.write(&s_frame(1)).await;
+    // A minute of virtual time: t1 (15 s) of event 1 is long overdue.
+    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+    let mut got = 0;
+    while got < total {
+        match events.recv().await {
+            Some(ServerEvent::Asdu { .. }) => got += 1,
+            Some(ServerEvent::Closed { reason, .. }) => panic!("closed: {reason:?}"),
+            Some(_) => {}
+            None => panic!("event stream ended"),
+        }
+    }
+    a.sync().await;
+    assert_eq!(handle.groups()[0].in_flight, 0);
+    assert_eq!(handle.connections().len(), 1);
 }

@@ -1,0 +1,207 @@
+//! Fault injection: what can go wrong with a station, when, from a scenario (`[[station.fault]]`)
+//! or from `--fault kind=burst,at=5,events=500` (the same keys).
+
+use serde::Deserialize;
+
+/// What to inject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// Close every connection of the station.
+    DropConnections,
+    /// Write nothing for `duration` seconds (for ever without it): no acknowledgement, no
+    /// TESTFR con, no I-frame, so the client's t1 expires.
+    StopAcknowledging,
+    /// Delay every response by `delay_ms` for `duration` seconds (for ever without it).
+    DelayResponses,
+    /// Send a malformed frame (`octets`, default `68 04 47 00 00 00`: a U-frame asking for
+    /// STARTDT and TESTFR at once) to every connection.
+    MalformedFrame,
+    /// Shut the station down for `down_ms`, then start it again (end of initialization sent).
+    Restart,
+    /// `events` spontaneous events at once (the avalanche after a grid fault).
+    Burst,
+}
+
+/// When the fault's clock starts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeBase {
+    /// When the station starts.
+    #[default]
+    Start,
+    /// When a client first starts data transfer (STARTDT) on the station.
+    Startdt,
+}
+
+/// One fault to inject.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    /// What.
+    pub kind: FaultKind,
+    /// Seconds after `from`.
+    pub at: f64,
+    /// Repeat every this many seconds.
+    #[serde(default)]
+    pub every: Option<f64>,
+    /// What `at` counts from.
+    #[serde(default)]
+    pub from: TimeBase,
+    /// How long the fault lasts, in seconds (delay_responses, stop_acknowledging).
+    #[serde(default)]
+    pub duration: Option<f64>,
+    /// delay_responses: the delay.
+    #[serde(default)]
+    pub delay_ms: Option<u64>,
+    /// restart: how long the station stays down (default 1000).
+    #[serde(default)]
+    pub down_ms: Option<u64>,
+    /// burst: how many events (default 1000).
+    #[serde(default)]
+    pub events: Option<u32>,
+    /// malformed_frame: the octets, in hex (`"68 04 47 00 00 00"`), 1 to 255 of them.
+    #[serde(default)]
+    pub octets: Option<String>,
+}
+
+/// The default malformed frame: start 0x68, length 4, control field 0x47 0x00 0x00 0x00 — a
+/// U-frame (bits 1-2 = 11) with STARTDT act (0x04) and TESTFR act (0x40) both set, which
+/// IEC 60870-5-104 §5.3 does not allow (exactly one function per U-frame).
+pub const MALFORMED: [u8; 6] = [0x68, 0x04, 0x47, 0x00, 0x00, 0x00];
+
+/// A `--fault` argument that cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("bad --fault {given:?}: {message} (expected e.g. kind=burst,at=5,events=500)")]
+pub struct FaultArgError {
+    given: String,
+    message: String,
+}
+
+impl FaultSpec {
+    /// Reads `kind=burst,at=5,events=500`: comma-separated `key=value` with the keys of a
+    /// scenario's `[[station.fault]]`; numbers are numbers, anything else a string.
+    pub fn parse_arg(s: &str) -> Result<FaultSpec, FaultArgError> {
+        let err = |message: String| FaultArgError {
+            given: s.chars().take(100).collect(),
+            message,
+        };
+        let mut table = toml::Table::new();
+        for pair in s.split(',').filter(|p| !p.trim().is_empty()) {
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| err(format!("{pair:?} is not key=value")))?;
+            let value = value.trim();
+            let value = if let Ok(i) = value.parse::<i64>() {
+                toml::Value::Integer(i)
+            } else if let Ok(f) = value.parse::<f64>() {
+                toml::Value::Float(f)
+            } else {
+                toml::Value::String(value.to_string())
+            };
+            table.insert(key.trim().to_string(), value);
+        }
+        // An integer `at` or `every` is fine too.
+        for key in ["at", "every", "duration"] {
+            if let Some(toml::Value::Integer(i)) = table.get(key) {
+                let f = *i as f64;
+                table.insert(key.to_string(), toml::Value::Float(f));
+            }
+        }
+        FaultSpec::deserialize(toml::Value::Table(table)).map_err(|e| err(e.to_string()))
+    }
+
+    /// The octets of a malformed frame: `octets` or [`MALFORMED`]; `None` when `octets` is
+    /// not 1 to 255 hex octets.
+    pub fn frame(&self) -> Option<Vec<u8>> {
+        let Some(text) = &self.octets else {
+            return Some(MALFORMED.to_vec());
+        };
+        let octets = text
+            .split_whitespace()
+            .map(|h| u8::from_str_radix(h, 16).ok())
+            .collect::<Option<Vec<u8>>>()?;
+        (1..=255).contains(&octets.len()).then_some(octets)
+    }
+}
+
+/// A fault's schedule inside a station (seconds since its time base).
+#[derive(Debug, Clone)]
+pub struct Scheduled {
+    /// The fault.
+    pub spec: FaultSpec,
+    /// When it fires next, in seconds since the station start; `None` until the time base is
+    /// known (STARTDT) or after a one-shot fault fired.
+    pub due: Option<f64>,
+}
+
+impl Scheduled {
+    /// Schedules `spec` for a station started at t = 0.
+    pub fn new(spec: FaultSpec) -> Scheduled {
+        let due = (spec.from == TimeBase::Start).then_some(spec.at);
+        Scheduled { spec, due }
+    }
+
+    /// A client started data transfer at `t`: faults counted from STARTDT get their time.
+    pub fn on_startdt(&mut self, t: f64, first: bool) {
+        if first && self.spec.from == TimeBase::Startdt && self.due.is_none() {
+            self.due = Some(t + self.spec.at);
+        }
+    }
+
+    /// Whether it fires at `t`; moves on to the next repetition if so.
+    pub fn fire(&mut self, t: f64) -> bool {
+        match self.due {
+            Some(due) if t >= due => {
+                self.due = self
+                    .spec
+                    .every
+                    .filter(|e| *e > 0.0)
+                    .map(|every| (due + every).max(t));
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_arg_reads_keys_and_refuses_unknown_ones() {
+        let f = FaultSpec::parse_arg("kind=burst,at=5,events=500").unwrap();
+        assert_eq!(f.kind, FaultKind::Burst);
+        assert_eq!(f.at, 5.0);
+        assert_eq!(f.events, Some(500));
+        let f = FaultSpec::parse_arg("kind=restart,at=0.5,from=startdt,down_ms=200").unwrap();
+        assert_eq!(f.from, TimeBase::Startdt);
+        assert!(FaultSpec::parse_arg("kind=burst,at=5,colour=red")
+            .unwrap_err()
+            .to_string()
+            .contains("colour"));
+        assert!(FaultSpec::parse_arg("kind=explode,at=5").is_err());
+        assert!(FaultSpec::parse_arg("burst").is_err());
+        let f = FaultSpec::parse_arg("kind=malformed_frame,at=1,octets=AA 01").unwrap();
+        assert_eq!(f.frame(), Some(vec![0xAA, 0x01]));
+        let f = FaultSpec::parse_arg("kind=malformed_frame,at=1,octets=ZZ").unwrap();
+        assert_eq!(f.frame(), None);
+    }
+
+    #[test]
+    fn schedule_repeats_and_waits_for_startdt() {
+        let mut s =
+            Scheduled::new(FaultSpec::parse_arg("kind=drop_connections,at=2,every=3").unwrap());
+        assert!(!s.fire(1.9));
+        assert!(s.fire(2.0));
+        assert!(!s.fire(4.9));
+        assert!(s.fire(5.0));
+        let mut s = Scheduled::new(FaultSpec::parse_arg("kind=burst,at=1,from=startdt").unwrap());
+        assert!(!s.fire(100.0));
+        s.on_startdt(10.0, true);
+        assert!(!s.fire(10.5));
+        assert!(s.fire(11.0));
+        assert!(!s.fire(20.0));
+    }
+}

@@ -1,0 +1,612 @@
+//! One simulated controlled station: an `iec104` server, its point table, the schedule of
+//! spontaneous and periodic events, command handling and faults.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use iec104::asdu::{AsduBuilder, Coi, Element, InformationObject};
+use iec104::server::{
+    ConnectionId, Server, ServerConfig, ServerError, ServerEvent, ServerEvents, ServerHandle,
+};
+use iec104::time::Cp56Time2a;
+use iec104::{Cause, Cot, TypeId};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::events_log::EventsLog;
+use crate::faults::{FaultKind, Scheduled, MALFORMED};
+use crate::points::behaviour::Rng;
+use crate::points::PointTable;
+
+mod packer;
+mod requests;
+
+use packer::Packer;
+use requests::mirror;
+
+/// How often a station generates its events.
+pub const TICK: Duration = Duration::from_millis(100);
+
+/// Response batches waiting per connection, at most (beyond, responses are dropped with a
+/// warning: the client does not read).
+const RESPONSE_BATCHES: usize = 64;
+
+/// Everything a station needs to run.
+#[derive(Debug)]
+pub struct StationSetup {
+    /// Display name (events log `"station"`).
+    pub name: String,
+    /// Common address.
+    pub ca: u16,
+    /// Listening address.
+    pub addr: SocketAddr,
+    /// Server configuration (link parameters, redundancy mode, queue size).
+    pub server: ServerConfig,
+    /// Spontaneous events per second of the points sharing the station rate.
+    pub rate: f64,
+    /// How long a select stays valid.
+    pub select_timeout: Duration,
+    /// The points.
+    pub table: PointTable,
+    /// Faults to inject.
+    pub faults: Vec<Scheduled>,
+    /// Seed of the station's random generator.
+    pub seed: u64,
+}
+
+/// Counters of all stations, for the summary at exit.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Information objects sent spontaneously or periodically.
+    pub objects: AtomicU64,
+    /// ASDUs enqueued.
+    pub asdus: AtomicU64,
+    /// Updates the shared rates asked for (the schedule).
+    pub scheduled: AtomicU64,
+    /// Largest lateness of a tick, in microseconds.
+    pub max_lateness_us: AtomicU64,
+    /// Ticks more than one tick late.
+    pub late_ticks: AtomicU64,
+    /// Commands received.
+    pub commands: AtomicU64,
+}
+
+/// A station that cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum StationError {
+    /// The server could not start.
+    #[error("station {name}: {source}")]
+    Server {
+        /// The station.
+        name: String,
+        /// Why.
+        source: ServerError,
+    },
+}
+
+/// A select waiting for its execute.
+#[derive(Debug, Clone, Copy)]
+struct Selection {
+    conn: ConnectionId,
+    base: u8,
+    value: f64,
+    deadline: Instant,
+}
+
+/// Messages from the station's helper tasks.
+#[derive(Debug)]
+enum Internal {
+    /// A command's operation time is over: apply it and send ActTerm.
+    Complete {
+        conn: ConnectionId,
+        asdu: Bytes,
+        ioa: u32,
+        value: f64,
+    },
+}
+
+struct Running {
+    handle: ServerHandle,
+    events: ServerEvents,
+    /// The server's run future, owned here: aborted when the station future is dropped.
+    task: JoinSet<Result<(), ServerError>>,
+}
+
+async fn start_server(addr: SocketAddr, config: &ServerConfig) -> Result<Running, ServerError> {
+    let (handle, events, run) = Server::bind(addr, config.clone()).await?;
+    let mut task = JoinSet::new();
+    task.spawn(run);
+    Ok(Running {
+        handle,
+        events,
+        task,
+    })
+}
+
+/// One station's state.
+struct Station {
+    name: String,
+    ca: u16,
+    addr: SocketAddr,
+    server_config: ServerConfig,
+    rate: f64,
+    select_timeout: Duration,
+    table: PointTable,
+    faults: Vec<Scheduled>,
+    rng: Rng,
+    log: EventsLog,
+    stats: Arc<Stats>,
+    started: Instant,
+    shared_credit: f64,
+    clock_offset: chrono::TimeDelta,
+    responders: HashMap<ConnectionId, mpsc::Sender<Vec<Bytes>>>,
+    selections: HashMap<u32, Selection>,
+    delay_ms: Arc<AtomicU64>,
+    delay_until: Option<f64>,
+    /// Stop acknowledging: until then (seconds since start; infinite for ever).
+    mute_until: Option<f64>,
+    any_started: bool,
+    internal_tx: mpsc::Sender<Internal>,
+    /// The running server's handle; `None` while restarting.
+    handle: Option<ServerHandle>,
+    /// Helper tasks (responders, delayed completions, raw sends), owned by the station's
+    /// future: nothing outlives it.
+    tasks: JoinSet<()>,
+}
+
+/// Binds the station's port; returns the bound address and the future that runs the station
+/// until `shutdown` turns true.
+pub async fn start(
+    setup: StationSetup,
+    log: EventsLog,
+    stats: Arc<Stats>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(SocketAddr, impl std::future::Future<Output = ()> + Send), StationError> {
+    let name = setup.name.clone();
+    let server = start_server(setup.addr, &setup.server)
+        .await
+        .map_err(|source| StationError::Server {
+            name: name.clone(),
+            source,
+        })?;
+    let addr = server.handle.local_addr();
+    tracing::info!(station = %name, ca = setup.ca, %addr, points = setup.table.points.len(), "station listening");
+    let (internal_tx, mut internal_rx) = mpsc::channel(256);
+    let mut station = Station {
+        name,
+        ca: setup.ca,
+        addr,
+        server_config: setup.server,
+        rate: setup.rate,
+        select_timeout: setup.select_timeout,
+        table: setup.table,
+        faults: setup.faults,
+        rng: Rng::new(setup.seed),
+        log,
+        stats,
+        started: Instant::now(),
+        shared_credit: 0.0,
+        clock_offset: chrono::TimeDelta::zero(),
+        responders: HashMap::new(),
+        selections: HashMap::new(),
+        delay_ms: Arc::new(AtomicU64::new(0)),
+        delay_until: None,
+        mute_until: None,
+        any_started: false,
+        internal_tx,
+        handle: Some(server.handle.clone()),
+        tasks: JoinSet::new(),
+    };
+    Ok((addr, async move {
+        let mut running = Some(server);
+        // While restarting: when the station comes back.
+        let mut down_until: Option<Instant> = None;
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last = Instant::now();
+        // Faults due at t = 0 act before anything else (the interval's first tick may come a
+        // millisecond late, after a quick client's first command).
+        if let Some(handle) = station.handle.clone() {
+            if let Some(down) = station.run_faults(&handle, 0.0).await {
+                if let Some(server) = running.take() {
+                    stop_server(server).await;
+                }
+                station.went_down();
+                down_until = Some(Instant::now() + down);
+            }
+        }
+        loop {
+            // Biased, the tick first: faults due at t = 0 act before the first command.
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => break,
+                scheduled = tick.tick() => {
+                    let now = Instant::now();
+                    station.note_lateness(now.saturating_duration_since(scheduled));
+                    let dt = now.saturating_duration_since(last).as_secs_f64();
+                    last = now;
+                    let t = now.saturating_duration_since(station.started).as_secs_f64();
+                    if let Some(until) = down_until {
+                        if now >= until {
+                            match start_server(station.addr, &station.server_config).await {
+                                Ok(server) => {
+                                    tracing::info!(station = %station.name, "station restarted");
+                                    station.handle = Some(server.handle.clone());
+                                    station.end_of_initialization().await;
+                                    running = Some(server);
+                                    down_until = None;
+                                }
+                                Err(error) => {
+                                    tracing::warn!(station = %station.name, %error, "restart failed; trying again");
+                                    down_until = Some(now + Duration::from_millis(500));
+                                }
+                            }
+                        }
+                    }
+                    if let Some(server) = &running {
+                        let handle = server.handle.clone();
+                        station.generate(t, dt).await;
+                        if let Some(down) = station.run_faults(&handle, t).await {
+                            if let Some(server) = running.take() {
+                                stop_server(server).await;
+                            }
+                            station.went_down();
+                            down_until = Some(now + down);
+                        }
+                    }
+                }
+                event = next_event(&mut running) => match event {
+                    Some(event) => {
+                        if let Some(server) = &running {
+                            let handle = server.handle.clone();
+                            station.on_server_event(&handle, event).await;
+                        }
+                    }
+                    None => {
+                        tracing::warn!(station = %station.name, "server ended");
+                        running = None;
+                    }
+                },
+                Some(msg) = internal_rx.recv() => {
+                    if running.is_some() {
+                        station.complete(msg).await;
+                    }
+                }
+                // Reaps finished helper tasks (their results are `()`).
+                Some(_) = station.tasks.join_next(), if !station.tasks.is_empty() => {}
+            }
+        }
+        if let Some(server) = running.take() {
+            stop_server(server).await;
+        }
+    }))
+}
+
+async fn next_event(running: &mut Option<Running>) -> Option<ServerEvent> {
+    match running {
+        Some(server) => server.events.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn stop_server(server: Running) {
+    server.handle.shutdown();
+    let mut task = server.task;
+    let _ = tokio::time::timeout(Duration::from_secs(5), task.join_next()).await;
+}
+
+impl Station {
+    /// The server was shut down (restart fault): no handle, no connections, no selects.
+    fn went_down(&mut self) {
+        self.handle = None;
+        self.responders.clear();
+        self.selections.clear();
+    }
+
+    fn now_utc(&self) -> DateTime<Utc> {
+        Utc::now() + self.clock_offset
+    }
+
+    fn note_lateness(&self, late: Duration) {
+        let us = u64::try_from(late.as_micros()).unwrap_or(u64::MAX);
+        self.stats.max_lateness_us.fetch_max(us, Ordering::Relaxed);
+        if late > TICK {
+            self.stats.late_ticks.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Spontaneous (shared and own rates) and periodic events due at `t`, `dt` after the last.
+    async fn generate(&mut self, t: f64, dt: f64) {
+        let mut updates: Vec<usize> = Vec::new();
+        if !self.table.shared.is_empty() {
+            self.shared_credit += self.rate * dt;
+            let n = self.shared_credit.floor();
+            self.shared_credit -= n;
+            let n = n as usize;
+            self.stats.scheduled.fetch_add(n as u64, Ordering::Relaxed);
+            for _ in 0..n {
+                let pick = self.rng.below(self.table.shared.len());
+                if let Some(&index) = self.table.shared.get(pick) {
+                    updates.push(index);
+                }
+            }
+        }
+        for &index in &self.table.own_rate {
+            if let Some(p) = self.table.points.get_mut(index) {
+                p.credit += p.rate.unwrap_or(0.0) * dt;
+                while p.credit >= 1.0 {
+                    p.credit -= 1.0;
+                    updates.push(index);
+                }
+            }
+        }
+        let mut spont = Packer::new(Cause::Spontaneous, self.ca);
+        let mut cyclic = Packer::new(Cause::Periodic, self.ca);
+        let now = self.now_utc();
+        let time = Cp56Time2a::from_datetime(&now);
+        let mut count = 0u64;
+        for index in updates {
+            if let Some(object) = self.update(index, t, &time) {
+                spont.push(object);
+                count += 1;
+            }
+        }
+        for &index in &self.table.periodic {
+            if let Some(p) = self.table.points.get_mut(index) {
+                let period = p.period.unwrap_or(1.0);
+                if t >= p.next_periodic {
+                    p.next_periodic = (p.next_periodic + period).max(t);
+                    if let Some(e) = p.element(&time) {
+                        cyclic.push(InformationObject::new(p.ioa, e));
+                        count += 1;
+                    }
+                }
+            }
+        }
+        self.stats.objects.fetch_add(count, Ordering::Relaxed);
+        for asdu in spont.finish().into_iter().chain(cyclic.finish()) {
+            self.emit(asdu, now).await;
+        }
+    }
+
+    /// Moves point `index` by its behaviour; the object to report when the change passes the
+    /// deadband.
+    fn update(
+        &mut self,
+        index: usize,
+        t: f64,
+        time: &Cp56Time2a,
+    ) -> Option<InformationObject<'static>> {
+        let p = self.table.points.get_mut(index)?;
+        let kind = p.kind();
+        p.value = p.behaviour.next(p.value, t, kind, &mut self.rng);
+        if p.deadband > 0.0 && (p.value - p.last_sent).abs() < p.deadband {
+            return None;
+        }
+        p.last_sent = p.value;
+        let e = p.element(time)?;
+        Some(InformationObject::new(p.ioa, e))
+    }
+
+    /// Enqueues an event ASDU for every redundancy group and logs it.
+    async fn emit(&self, asdu: Bytes, now: DateTime<Utc>) {
+        let Some(handle) = &self.handle else { return };
+        self.log.asdu(&self.name, &asdu, None, now).await;
+        self.stats.asdus.fetch_add(1, Ordering::Relaxed);
+        // Waiting events can be many (queue_size per group and station): keep them in exact-size
+        // buffers, not in the builder's spare capacity.
+        let asdu = Bytes::copy_from_slice(&asdu);
+        if let Err(error) = handle.enqueue(asdu) {
+            tracing::error!(station = %self.name, %error, "event not enqueued");
+        }
+    }
+
+    async fn end_of_initialization(&self) {
+        let mut b = AsduBuilder::new(TypeId::M_EI_NA_1, Cot::new(Cause::Initialized), self.ca);
+        if b.push(InformationObject::new(
+            0,
+            Element::M_EI_NA_1(Coi::new(0, false)),
+        ))
+        .is_ok()
+        {
+            if let Ok(asdu) = b.build() {
+                self.emit(asdu.into_bytes(), self.now_utc()).await;
+            }
+        }
+    }
+
+    /// Runs the faults due at `t`; returns how long to stay down for a restart.
+    async fn run_faults(&mut self, handle: &ServerHandle, t: f64) -> Option<Duration> {
+        if self.delay_until.is_some_and(|until| t >= until) {
+            self.delay_ms.store(0, Ordering::Relaxed);
+            self.delay_until = None;
+            tracing::info!(station = %self.name, "fault over: responses no longer delayed");
+        }
+        if self.mute_until.is_some_and(|until| t >= until) {
+            self.mute_until = None;
+            for c in handle.connections() {
+                handle.set_mute(c.id, false);
+            }
+            tracing::info!(station = %self.name, "fault over: acknowledging again");
+        }
+        let mut due = Vec::new();
+        for f in &mut self.faults {
+            if f.fire(t) {
+                due.push(f.spec.clone());
+            }
+        }
+        let mut down = None;
+        for spec in due {
+            tracing::info!(station = %self.name, kind = ?spec.kind, t, "injecting fault");
+            match spec.kind {
+                FaultKind::DropConnections => {
+                    for c in handle.connections() {
+                        handle.close(c.id);
+                    }
+                }
+                FaultKind::DelayResponses => {
+                    self.delay_ms
+                        .store(spec.delay_ms.unwrap_or(1000), Ordering::Relaxed);
+                    self.delay_until = spec.duration.map(|d| t + d);
+                }
+                FaultKind::Restart => {
+                    down = Some(Duration::from_millis(spec.down_ms.unwrap_or(1000)));
+                }
+                FaultKind::Burst => self.burst(t, spec.events.unwrap_or(1000)).await,
+                FaultKind::StopAcknowledging => {
+                    self.mute_until = Some(spec.duration.map_or(f64::INFINITY, |d| t + d));
+                    for c in handle.connections() {
+                        handle.set_mute(c.id, true);
+                    }
+                }
+                FaultKind::MalformedFrame => {
+                    let octets = Bytes::from(spec.frame().unwrap_or_else(|| MALFORMED.to_vec()));
+                    for c in handle.connections() {
+                        let handle = handle.clone();
+                        let octets = octets.clone();
+                        let name = self.name.clone();
+                        // `send_raw` may wait for the connection: not in the station's loop.
+                        self.tasks.spawn(async move {
+                            if let Err(error) = handle.send_raw(c.id, octets).await {
+                                tracing::info!(station = %name, conn = %c.id, %error, "malformed frame not sent");
+                            }
+                        });
+                    }
+                }
+            }
+        }
+        down
+    }
+
+    /// `n` spontaneous events at once, from the points that change by themselves (or any
+    /// monitored point when none does).
+    async fn burst(&mut self, t: f64, n: u32) {
+        let pool: Vec<usize> = if self.table.shared.is_empty() && self.table.own_rate.is_empty() {
+            (0..self.table.points.len())
+                .filter(|&i| self.table.points.get(i).is_some_and(|p| !p.is_command()))
+                .collect()
+        } else {
+            self.table
+                .shared
+                .iter()
+                .chain(&self.table.own_rate)
+                .copied()
+                .collect()
+        };
+        if pool.is_empty() {
+            return;
+        }
+        let now = self.now_utc();
+        let time = Cp56Time2a::from_datetime(&now);
+        let mut spont = Packer::new(Cause::Spontaneous, self.ca);
+        let mut count = 0;
+        for _ in 0..n {
+            let pick = self.rng.below(pool.len());
+            if let Some(&index) = pool.get(pick) {
+                let object = match self.table.points.get(index) {
+                    Some(p) if !p.behaviour.is_active() => {
+                        // A constant point in a burst: report its value as it is.
+                        p.element(&time).map(|e| InformationObject::new(p.ioa, e))
+                    }
+                    _ => self.update(index, t, &time),
+                };
+                if let Some(object) = object {
+                    spont.push(object);
+                    count += 1;
+                }
+            }
+        }
+        self.stats.objects.fetch_add(count, Ordering::Relaxed);
+        for asdu in spont.finish() {
+            self.emit(asdu, now).await;
+        }
+    }
+
+    async fn on_server_event(&mut self, handle: &ServerHandle, event: ServerEvent) {
+        match event {
+            ServerEvent::Connected { conn, peer, group } => {
+                tracing::info!(station = %self.name, %conn, %peer, group = group.0, "client connected");
+                if self.mute_until.is_some() {
+                    handle.set_mute(conn, true);
+                }
+                let (tx, rx) = mpsc::channel(RESPONSE_BATCHES);
+                self.tasks
+                    .spawn(respond(handle.clone(), conn, rx, self.delay_ms.clone()));
+                self.responders.insert(conn, tx);
+            }
+            ServerEvent::Refused { peer } => {
+                tracing::info!(station = %self.name, %peer, "client refused");
+            }
+            ServerEvent::Started { conn } => {
+                tracing::info!(station = %self.name, %conn, "data transfer started");
+                let t = self.started.elapsed().as_secs_f64();
+                let first = !self.any_started;
+                self.any_started = true;
+                for f in &mut self.faults {
+                    f.on_startdt(t, first);
+                }
+            }
+            ServerEvent::Stopped { conn } => {
+                tracing::info!(station = %self.name, %conn, "data transfer stopped");
+            }
+            ServerEvent::Closed { conn, reason } => {
+                tracing::info!(station = %self.name, %conn, ?reason, "client closed");
+                self.responders.remove(&conn);
+                self.selections.retain(|_, s| s.conn != conn);
+            }
+            ServerEvent::Asdu { conn, asdu } => {
+                self.stats.commands.fetch_add(1, Ordering::Relaxed);
+                self.on_asdu(conn, asdu).await;
+            }
+        }
+    }
+
+    /// Sends responses to one connection, in order, through its responder task.
+    fn respond(&self, conn: ConnectionId, batch: Vec<Bytes>) {
+        if let Some(tx) = self.responders.get(&conn) {
+            if tx.try_send(batch).is_err() {
+                tracing::warn!(station = %self.name, %conn, "responses dropped: the client reads too slowly");
+            }
+        }
+    }
+
+    /// Logs a received ASDU with its outcome.
+    async fn log_command(&self, asdu: &[u8], outcome: &str) {
+        tracing::debug!(station = %self.name, outcome, "command");
+        self.log
+            .asdu(&self.name, asdu, Some(outcome), self.now_utc())
+            .await;
+    }
+
+    /// Refuses `asdu` with a negative mirror of `cause` and logs the outcome.
+    async fn refuse(&self, conn: ConnectionId, asdu: &Bytes, cause: Cause, outcome: &str) {
+        self.respond(conn, vec![mirror(asdu, cause, true)]);
+        self.log_command(asdu, outcome).await;
+    }
+}
+
+/// Sends a connection's response batches in order, after the fault delay if one is set.
+async fn respond(
+    handle: ServerHandle,
+    conn: ConnectionId,
+    mut rx: mpsc::Receiver<Vec<Bytes>>,
+    delay_ms: Arc<AtomicU64>,
+) {
+    while let Some(batch) = rx.recv().await {
+        let delay = delay_ms.load(Ordering::Relaxed);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        for asdu in batch {
+            if handle.send_to(conn, asdu).await.is_err() {
+                return;
+            }
+        }
+    }
+}
