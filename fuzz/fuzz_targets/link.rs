@@ -250,12 +250,6 @@ impl Observer {
             return;
         }
         let (count, token) = self.tokens[usize::from(pick) % self.tokens.len()];
-        // Finding F2 (fuzz-findings.md): a token 32768 or more frames old aliases a frame of
-        // the current window, because it carries only the 15-bit N(S). Until the link
-        // ignores such tokens, only tokens of the last 32767 frames are released here.
-        if count + u32::from(SEQ_MODULUS) <= self.received {
-            return;
-        }
         link.release(token);
         // Releasing an already released frame is ignored; a newer one releases up to it.
         if count + 1 > self.released {
