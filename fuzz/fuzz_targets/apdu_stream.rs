@@ -4,13 +4,14 @@
 //!
 //! Input: byte 0 picks the chunk sizes (bits 0-6: first chunk 1..=128; bit 7: vary the size
 //! from the stream itself), the rest is the stream. Checks: no panic; the buffer never holds
-//! more than one incomplete frame; after an error the buffer is empty; every decoded frame
-//! re-encodes to the octets it was cut from; the frames are the same as when the whole stream
-//! is decoded at once.
+//! more than one incomplete frame; after an error the buffer is empty; at the end,
+//! `decode_eof` reports a partial frame as `FrameError::Truncated` with its length; every
+//! decoded frame re-encodes to the octets it was cut from; the frames are the same as when
+//! the whole stream is decoded at once.
 #![no_main]
 
 use bytes::BytesMut;
-use iec104::apci::{self, Apci, MAX_FRAME_LEN};
+use iec104::apci::{self, Apci, FrameError, MAX_FRAME_LEN};
 use iec104::asdu::{AsduParams, AsduView};
 use iec104::ApduCodec;
 use libfuzzer_sys::fuzz_target;
@@ -43,6 +44,24 @@ fn run(stream: &[u8], mut next_chunk: impl FnMut(usize) -> usize) -> (Vec<iec104
             }
         }
         assert!(buf.len() < MAX_FRAME_LEN, "{} octets buffered", buf.len());
+    }
+    // End of stream: nothing left is the end; a partial frame is a typed Truncated error
+    // with its octets, and nothing stays buffered.
+    let left = buf.len();
+    match codec.decode_eof(&mut buf) {
+        Ok(None) => assert_eq!(left, 0, "decode_eof dropped {left} octets silently"),
+        Ok(Some(_)) => panic!("decode_eof found a frame decode did not"),
+        Err(e) => {
+            match e.frame_error() {
+                Some(FrameError::Truncated { have, need }) => {
+                    assert_eq!(*have, left);
+                    assert!(*need > *have && *need <= MAX_FRAME_LEN, "{e}");
+                }
+                other => panic!("decode_eof: {other:?} for {left} buffered octets"),
+            }
+            assert!(buf.is_empty());
+            return (frames, true);
+        }
     }
     (frames, false)
 }
