@@ -1,10 +1,10 @@
 #!/bin/sh
 # Writes seed corpora for every target to fuzz/corpus/<target>/ from the APDUs of the c104
-# session (/work/shared/vectors/c104-session.jsonl, override with $1). The corpus directory
+# session (the copy in crates/iec104/tests/data/, override with $1). The corpus directory
 # is git-ignored: run this once before fuzzing.
 set -eu
 cd "$(dirname "$0")"
-VECTORS="${1:-/work/shared/vectors/c104-session.jsonl}"
+VECTORS="${1:-../crates/iec104/tests/data/c104-session.jsonl}"
 python3 - "$VECTORS" <<'PY'
 import json, os, sys
 

@@ -1,5 +1,5 @@
 //! Inputs the fuzz targets (fuzz/) found, kept as regression tests. A test marked `#[ignore]`
-//! documents a finding reported in /work/notes/fuzz-findings.md that is not fixed yet: the
+//! documents a finding reported in fuzz/FINDINGS.md that is not fixed yet: the
 //! owner removes the `ignore` together with the fix.
 
 use iec104::asdu::{AsduError, AsduParams, AsduView};

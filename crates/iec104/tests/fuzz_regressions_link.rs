@@ -1,5 +1,5 @@
 //! Link-layer inputs the `link` fuzz target (fuzz/) found, kept as regression tests. A test
-//! marked `#[ignore]` documents a finding of /work/notes/fuzz-findings.md that is not fixed
+//! marked `#[ignore]` documents a finding of fuzz/FINDINGS.md that is not fixed
 //! yet: the owner removes the `ignore` together with the fix.
 
 use std::time::{Duration, Instant};

@@ -20,7 +20,7 @@ name = "c104-peer"
 ca = 47
 rate = 0.0
 # c104 2.2.1's client loses an answer that arrives within microseconds of its command (a lost
-# wake-up, see /work/notes/interop-findings.md): every response waits 100 ms, like a real RTU.
+# wake-up, see docs/interop-findings.md): every response waits 100 ms, like a real RTU.
 fault = [{ kind = "delay_responses", at = 0.0, delay_ms = 100 }]
 point = [
   { ioa = 4600, type = "M_DP_TB_1", value = "off" },

@@ -123,7 +123,7 @@ pub async fn tiny_station(handle: ServerHandle, mut events: ServerEvents) -> Vec
                 // variable without first checking for an answer that already arrived), so a
                 // station answering within microseconds makes c104's select-and-execute give
                 // up after its command timeout without sending the execute. Any real RTU takes
-                // this long to operate; see /work/notes/interop-findings.md.
+                // this long to operate; see docs/interop-findings.md.
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 if d.select() {
                     log.push(format!("select {:?}", d.state()));
