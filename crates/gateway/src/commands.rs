@@ -282,17 +282,6 @@ mod tests {
         let job = rx.try_recv().unwrap();
         assert_eq!(job.result_topic, "replies/me");
         assert_eq!(job.correlation.as_deref(), Some(&b"c-1"[..]));
-        // MQTT v5: the response topic and correlation data go with the job.
-        let mut m = incoming(
-            "iec104/north/1/100/command",
-            r#"{"type":"C_SC_NA_1","value":true}"#,
-        );
-        m.response_topic = Some("replies/me".into());
-        m.correlation = Some(bytes::Bytes::from_static(b"c-1"));
-        assert!(r.handle(&m).is_none());
-        let job = rx.try_recv().unwrap();
-        assert_eq!(job.result_topic, "replies/me");
-        assert_eq!(job.correlation.as_deref(), Some(&b"c-1"[..]));
     }
 
     #[test]
