@@ -238,11 +238,20 @@ pub async fn run(
             v5,
             tls,
             client_auth,
-            client_id: cfg
-                .mqtt
-                .client_id
-                .clone()
-                .unwrap_or_else(|| format!("iec104-gateway-{node}")),
+            client_id: match (&loaded.cluster, &cfg.mqtt.client_id) {
+                (None, Some(id)) => id.clone(),
+                (None, None) => format!("iec104-gateway-{node}"),
+                // One file for every node: the client id must still differ per node, and per
+                // process, so that a second process with our node id is not silently kicked
+                // off by the broker (client id takeover) but seen and reported.
+                (Some(_), Some(id)) => {
+                    format!("{id}-{node}-{}", incarnation.get(..8).unwrap_or(""))
+                }
+                (Some(_), None) => format!(
+                    "iec104-gateway-{node}-{}",
+                    incarnation.get(..8).unwrap_or("")
+                ),
+            },
             credentials: cfg
                 .mqtt
                 .username

@@ -121,6 +121,7 @@ impl Task {
         let me = self.state.view().me().to_owned();
         let c = &self.metrics.cluster;
         c.enabled.store(true, Relaxed);
+        self.state.set_started(&now_s());
         let (mut connected, mut connects) = self.metrics.mqtt_state();
         self.state.mqtt(connected);
         let mut leave_deadline: Option<Instant> = None;

@@ -182,6 +182,11 @@ impl ClusterState {
         self.since = since;
     }
 
+    /// Sets the RFC 3339 time this process started (see [`View::set_started`]).
+    pub fn set_started(&mut self, started: &str) {
+        self.view.set_started(started);
+    }
+
     /// Leaving and nothing started any more, and that was published and echoed (or the
     /// broker is unreachable, when nobody can be told anyway).
     pub fn left(&self) -> bool {
