@@ -124,6 +124,16 @@ impl Task {
         self.state.set_started(&now_s());
         let (mut connected, mut connects) = self.metrics.mqtt_state();
         self.state.mqtt(connected);
+        // Applies a change of the broker connection before anything that came over it.
+        let mut follow_mqtt = |state: &mut ClusterState, metrics: &Metrics| {
+            let (now_connected, now_connects) = metrics.mqtt_state();
+            if now_connected != connected || now_connects != connects {
+                connected = now_connected;
+                connects = now_connects;
+                tracing::info!(connected, "cluster: broker connection changed; waiting for our presence echo before acting");
+                state.mqtt(connected);
+            }
+        };
         let mut leave_deadline: Option<Instant> = None;
         loop {
             self.state.set_since(now_s());
@@ -178,17 +188,10 @@ impl Task {
                 (a, b) => a.or(b),
             };
             tokio::select! {
-                _ = self.metrics.mqtt_changed.notified() => {
-                    let (now_connected, now_connects) = self.metrics.mqtt_state();
-                    if now_connected != connected || now_connects != connects {
-                        connected = now_connected;
-                        connects = now_connects;
-                        tracing::info!(connected, "cluster: broker connection changed; waiting for our presence echo before acting");
-                        self.state.mqtt(connected);
-                    }
-                }
+                _ = self.metrics.mqtt_changed.notified() => follow_mqtt(&mut self.state, &self.metrics),
                 m = self.presence.recv() => match m {
                     Some(m) => {
+                        follow_mqtt(&mut self.state, &self.metrics);
                         let node = m.topic.strip_prefix(&self.topic_base).unwrap_or_default().to_owned();
                         if !node.is_empty() && !node.contains('/') {
                             for a in self.state.presence(&node, &m.payload) {
