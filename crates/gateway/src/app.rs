@@ -99,6 +99,7 @@ pub async fn run(
     let wake = Arc::new(Notify::new());
     let board = StatusBoard::new();
     let (results_tx, results_rx) = mpsc::channel(256);
+    let beats_tx = results_tx.clone();
     let (incoming_tx, incoming_rx) = mpsc::channel::<crate::mqtt::Incoming>(256);
     let writer = tokio::spawn(writer::run(
         store.clone(),
@@ -230,6 +231,7 @@ pub async fn run(
             crate::cluster::offline_payload(&node, &incarnation, &c.config_hash),
         );
         subscriptions.push(format!("{cluster_base}+"));
+        subscriptions.push(format!("{cluster_base}+/beat"));
     }
     let publisher = Publisher {
         settings: MqttSettings {
@@ -299,6 +301,8 @@ pub async fn run(
                 topic_base: cluster_base.clone(),
                 leave: leave_rx,
                 leave_timeout: max_t1 + Duration::from_secs(2),
+                beats: beats_tx.clone(),
+                beat_every: c.heartbeat / 4,
             };
             Some(tokio::spawn(task.run()))
         }

@@ -74,6 +74,10 @@ pub struct Task {
     pub leave: watch::Receiver<bool>,
     /// Leaving takes at most this long (then the node goes anyway).
     pub leave_timeout: Duration,
+    /// Where our beats go (published QoS 0, not stored).
+    pub beats: mpsc::Sender<crate::mqtt::Direct>,
+    /// Time between two beats.
+    pub beat_every: Duration,
 }
 
 impl Task {
@@ -85,6 +89,8 @@ impl Task {
             config_hash: cluster.config_hash.clone(),
             standby: cluster.standby,
             handover_timeout: cluster.handover_timeout,
+            liveness: cluster.heartbeat * 3 / 2,
+            startup_grace: cluster.heartbeat,
         }
     }
 
@@ -121,6 +127,10 @@ impl Task {
         let me = self.state.view().me().to_owned();
         let c = &self.metrics.cluster;
         c.enabled.store(true, Relaxed);
+        let beat_topic = format!("{}{me}/beat", self.topic_base);
+        let incarnation = self.state.incarnation().to_owned();
+        let mut beat_tick = tokio::time::interval(self.beat_every);
+        beat_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.state.set_started(&now_s());
         let (mut connected, mut connects) = self.metrics.mqtt_state();
         self.state.mqtt(connected);
@@ -189,12 +199,29 @@ impl Task {
             };
             tokio::select! {
                 _ = self.metrics.mqtt_changed.notified() => follow_mqtt(&mut self.state, &self.metrics),
+                _ = beat_tick.tick() => {
+                    if self.metrics.mqtt_state().0 {
+                        let _ = self.beats.try_send(crate::mqtt::Direct {
+                            message: Message {
+                                topic: beat_topic.clone(),
+                                payload: incarnation.clone().into_bytes(),
+                                qos: 0,
+                                retain: false,
+                            },
+                            correlation: None,
+                        });
+                    }
+                }
                 m = self.presence.recv() => match m {
                     Some(m) => {
                         follow_mqtt(&mut self.state, &self.metrics);
-                        let node = m.topic.strip_prefix(&self.topic_base).unwrap_or_default().to_owned();
+                        let rest = m.topic.strip_prefix(&self.topic_base).unwrap_or_default();
+                        if let Some(node) = rest.strip_suffix("/beat").filter(|n| !n.is_empty() && !n.contains('/')) {
+                            self.state.beat(node, &m.payload, std::time::Instant::now());
+                        }
+                        let node = rest.to_owned();
                         if !node.is_empty() && !node.contains('/') {
-                            for a in self.state.presence(&node, &m.payload) {
+                            for a in self.state.presence(&node, &m.payload, std::time::Instant::now()) {
                                 self.alarm(a);
                             }
                         }

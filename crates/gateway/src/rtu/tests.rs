@@ -218,7 +218,7 @@ async fn cluster_off_stops_with_events_in_flight_then_closes() {
             .changed_since(seen)
             .into_iter()
             .filter(|m| m.topic == "p/r/status")
-            .last()
+            .next_back()
     };
     assert!(
         main(&mut seen).is_some(),
