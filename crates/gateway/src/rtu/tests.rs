@@ -217,8 +217,7 @@ async fn cluster_off_stops_with_events_in_flight_then_closes() {
         board
             .changed_since(seen)
             .into_iter()
-            .filter(|m| m.topic == "p/r/status")
-            .next_back()
+            .rfind(|m| m.topic == "p/r/status")
     };
     assert!(
         main(&mut seen).is_some(),
