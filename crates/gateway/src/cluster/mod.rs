@@ -128,7 +128,8 @@ impl Task {
         let c = &self.metrics.cluster;
         c.enabled.store(true, Relaxed);
         let beat_topic = format!("{}{me}/beat", self.topic_base);
-        let incarnation = self.state.incarnation().to_owned();
+        let beat_payload =
+            serde_json::json!({"node": me, "incarnation": self.state.incarnation()}).to_string();
         let mut beat_tick = tokio::time::interval(self.beat_every);
         beat_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.state.set_started(&now_s());
@@ -204,7 +205,7 @@ impl Task {
                         let _ = self.beats.try_send(crate::mqtt::Direct {
                             message: Message {
                                 topic: beat_topic.clone(),
-                                payload: incarnation.clone().into_bytes(),
+                                payload: beat_payload.clone().into_bytes(),
                                 qos: 0,
                                 retain: false,
                             },
@@ -217,7 +218,11 @@ impl Task {
                         follow_mqtt(&mut self.state, &self.metrics);
                         let rest = m.topic.strip_prefix(&self.topic_base).unwrap_or_default();
                         if let Some(node) = rest.strip_suffix("/beat").filter(|n| !n.is_empty() && !n.contains('/')) {
-                            self.state.beat(node, &m.payload, std::time::Instant::now());
+                            let inc = serde_json::from_slice::<serde_json::Value>(&m.payload)
+                                .ok()
+                                .and_then(|v| v.get("incarnation").and_then(|i| i.as_str()).map(str::to_owned))
+                                .unwrap_or_default();
+                            self.state.beat(node, inc.as_bytes(), std::time::Instant::now());
                         }
                         let node = rest.to_owned();
                         if !node.is_empty() && !node.contains('/') {
