@@ -234,6 +234,15 @@ impl ClusterState {
         self.leaving && self.rtus.iter().all(|r| !r.started) && (self.synced || !self.connected)
     }
 
+    /// Live nodes at `now`: other online nodes heard within the liveness window, and us.
+    pub fn live_members(&self, now: Instant) -> usize {
+        self.view
+            .live_others()
+            .filter(|n| self.fresh(n, now))
+            .count()
+            + 1
+    }
+
     /// Our incarnation.
     pub fn incarnation(&self) -> &str {
         &self.settings.incarnation
