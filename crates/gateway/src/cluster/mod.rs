@@ -187,8 +187,10 @@ impl Task {
                 rtus.iter().filter(|r| r.role == Role::Standby).count() as u64,
                 Relaxed,
             );
-            c.members
-                .store(self.state.view().live_others().count() as u64 + 1, Relaxed);
+            c.members.store(
+                self.state.live_members(std::time::Instant::now()) as u64,
+                Relaxed,
+            );
             let wake_at = out.wake_at.map(Instant::from_std);
             if leave_deadline.is_some() && self.state.left() {
                 tracing::info!("cluster: every RTU handed over; leaving");
