@@ -333,6 +333,19 @@ pub async fn run(
         // Hand every started RTU over (STOPDT confirmed, presence without it) first.
         let _ = leave_tx.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(120), task).await;
+        // Everything the RTUs sent is acknowledged, so durable here: let the publisher empty the
+        // queue while the broker is reachable, so the data does not wait for this node's restart
+        // (bounded: 5 s).
+        let until = tokio::time::Instant::now() + Duration::from_secs(5);
+        while store.len() > 0 && metrics.mqtt_state().0 && tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if store.len() > 0 {
+            tracing::warn!(
+                waiting = store.len(),
+                "leaving with messages still queued (published at the next start)"
+            );
+        }
     }
     let _ = shutdown_tx.send(true);
     for s in sessions {
