@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 /// One presence message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Presence {
     /// Node id.
     pub node: String,
@@ -23,6 +23,10 @@ pub struct Presence {
     /// RTUs with data transfer started on this node.
     #[serde(default)]
     pub active: Vec<String>,
+    /// RTUs this node has a connection to (standby or started): it can take them over with
+    /// one STARTDT. An added field: absent means none.
+    #[serde(default)]
+    pub ready: Vec<String>,
     /// RFC 3339 time of the publication.
     #[serde(default)]
     pub since: String,
@@ -149,7 +153,10 @@ impl View {
         let old = self.nodes.insert(node.to_owned(), p.clone());
         out.changed = match old {
             Some(o) => {
-                o.status != p.status || o.active != p.active || o.incarnation != p.incarnation
+                o.status != p.status
+                    || o.active != p.active
+                    || o.ready != p.ready
+                    || o.incarnation != p.incarnation
             }
             None => true,
         };
@@ -186,6 +193,13 @@ impl View {
             .map(|p| p.node.as_str())
     }
 
+    /// Whether `node` has a connection to `rtu` (lists it in `ready` or `active`).
+    pub fn ready(&self, node: &str, rtu: &str) -> bool {
+        self.nodes
+            .get(node)
+            .is_some_and(|p| p.ready.iter().any(|r| r == rtu) || p.active.iter().any(|r| r == rtu))
+    }
+
     /// Our node id.
     pub fn me(&self) -> &str {
         &self.me
@@ -203,7 +217,7 @@ mod tests {
             incarnation: inc.into(),
             config_hash: hash.into(),
             active: active.iter().map(|s| s.to_string()).collect(),
-            since: String::new(),
+            ..Default::default()
         })
         .unwrap()
     }
@@ -256,6 +270,7 @@ mod tests {
             config_hash: "h".into(),
             active: vec![],
             since: "2026-11-24T03:00:01.000Z".into(),
+            ..Default::default()
         };
         assert_eq!(
             v.apply("a", &serde_json::to_vec(&late).unwrap(), false)

@@ -49,6 +49,7 @@ pub fn offline_payload(node: &str, incarnation: &str, config_hash: &str) -> Stri
         incarnation: incarnation.to_owned(),
         config_hash: config_hash.to_owned(),
         active: Vec::new(),
+        ready: Vec::new(),
         since: now_s(),
     })
     .unwrap_or_default()
