@@ -72,6 +72,8 @@ pub struct Applied {
     pub echo: Option<Presence>,
     /// Problems to report.
     pub alarms: Vec<Alarm>,
+    /// RTUs that node listed as started and no longer does (or it went offline).
+    pub released: Vec<String>,
 }
 
 /// The view of the cluster as seen by one node.
@@ -106,7 +108,12 @@ impl View {
     pub fn apply(&mut self, node: &str, payload: &[u8], own_online_confirmed: bool) -> Applied {
         let mut out = Applied::default();
         if payload.is_empty() {
-            out.changed = self.nodes.remove(node).is_some();
+            if let Some(old) = self.nodes.remove(node) {
+                out.changed = true;
+                if old.status != OFFLINE {
+                    out.released = old.active;
+                }
+            }
             return out;
         }
         let p: Presence = match serde_json::from_slice(payload) {
@@ -151,6 +158,14 @@ impl View {
             });
         }
         let old = self.nodes.insert(node.to_owned(), p.clone());
+        if let Some(o) = old.as_ref().filter(|o| o.status != OFFLINE) {
+            out.released = o
+                .active
+                .iter()
+                .filter(|r| p.status == OFFLINE || !p.active.contains(r))
+                .cloned()
+                .collect();
+        }
         out.changed = match old {
             Some(o) => {
                 o.status != p.status
@@ -240,7 +255,14 @@ mod tests {
         assert_eq!(v.holders("s2").count(), 0);
         // The same message again changes nothing; deleting does.
         assert!(!v.apply("b", &msg("b", ONLINE, "x", "h", &[]), true).changed);
-        assert!(v.apply("b", b"", true).changed);
+        // c releases s1 by dropping it, b (now with s3) by being deleted.
+        assert_eq!(
+            v.apply("c", &msg("c", LEAVING, "y", "h", &[]), true)
+                .released,
+            vec!["s1".to_owned()]
+        );
+        v.apply("b", &msg("b", ONLINE, "x", "h", &["s3"]), true);
+        assert_eq!(v.apply("b", b"", true).released, vec!["s3".to_owned()]);
         assert_eq!(v.live_others().count(), 0);
     }
 

@@ -232,6 +232,15 @@ impl Task {
                             for a in self.state.presence(&node, &m.payload, std::time::Instant::now()) {
                                 self.alarm(a);
                             }
+                            // Another node stopped holding an RTU we carry: its status may be the
+                            // last the broker retains; ours goes out again.
+                            for i in self.state.take_refresh() {
+                                if let Some(r) = self.state.rtus().get(i) {
+                                    let prefix = self.topic_base.strip_suffix("_cluster/").unwrap_or_default();
+                                    tracing::info!(rtu = %r.name, from = %node, "cluster: another node released an RTU we carry; status published again");
+                                    self.board.touch(&format!("{prefix}{}/status", r.name));
+                                }
+                            }
                         }
                     }
                     None => return,

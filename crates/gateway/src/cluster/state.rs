@@ -121,6 +121,9 @@ pub struct ClusterState {
     own_heard: Option<Instant>,
     /// When the process first synced.
     first_sync: Option<Instant>,
+    /// Our started RTUs that another node just stopped holding: our status must be published
+    /// again (theirs may be the last one the broker retains).
+    refresh: Vec<usize>,
 }
 
 impl ClusterState {
@@ -152,6 +155,7 @@ impl ClusterState {
             heard: std::collections::BTreeMap::new(),
             own_heard: None,
             first_sync: None,
+            refresh: Vec::new(),
         }
     }
 
@@ -188,6 +192,13 @@ impl ClusterState {
     /// A message on `{prefix}/_cluster/{node}` at `now`.
     pub fn presence(&mut self, node: &str, payload: &[u8], now: Instant) -> Vec<Alarm> {
         let applied = self.view.apply(node, payload, self.echoed_on_connection);
+        for name in &applied.released {
+            if let Some(i) = self.rtus.iter().position(|r| r.started && r.name == *name) {
+                if !self.refresh.contains(&i) {
+                    self.refresh.push(i);
+                }
+            }
+        }
         if node != self.settings.me {
             self.heard.insert(node.to_owned(), now);
         }
@@ -225,6 +236,11 @@ impl ClusterState {
                 }
             }
         }
+    }
+
+    /// Our started RTUs whose status must be published again, since the last call.
+    pub fn take_refresh(&mut self) -> Vec<usize> {
+        std::mem::take(&mut self.refresh)
     }
 
     /// SIGTERM: hand every RTU over and leave.
@@ -817,6 +833,10 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
+        // (b releasing nothing we carry asks for no refresh.)
+        a.presence("b", &presence("b", ONLINE, &["x"]), now);
+        a.presence("b", &presence("b", ONLINE, &[]), now);
+        assert!(a.take_refresh().is_empty());
         let alarms = a.presence("a", &other, now);
         assert_eq!(
             alarms,
@@ -961,5 +981,28 @@ mod tests {
         c.step(now + grace);
         assert_eq!(role_of(&c, &ra), Role::Active);
         assert_eq!(role_of(&c, &rb), Role::Active);
+    }
+
+    #[test]
+    fn another_node_releasing_what_we_carry_asks_for_our_status_again() {
+        // Per-connection groups: b took ra over while we were silent, and gives it back; our
+        // connection was never fenced, so our status must be published again (b's "started"
+        // would otherwise stay the retained one).
+        let now = Instant::now();
+        let (ra, _) = split();
+        let mut a = synced_with("a", "b", &[], &[&ra], now);
+        a.step(now);
+        a.session(0, Report::Started);
+        let out = a.step(now);
+        echo(&mut a, &out, now);
+        a.presence("b", &presence("b", ONLINE, &[&ra]), now);
+        assert!(a.take_refresh().is_empty());
+        a.presence("b", &presence("b", ONLINE, &[]), now);
+        assert_eq!(a.take_refresh(), vec![0]);
+        assert!(a.take_refresh().is_empty());
+        // Its will while it listed ra: the same.
+        a.presence("b", &presence("b", ONLINE, &[&ra]), now);
+        a.presence("b", &presence("b", "offline", &[]), now);
+        assert_eq!(a.take_refresh(), vec![0]);
     }
 }
