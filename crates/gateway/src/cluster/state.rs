@@ -121,6 +121,9 @@ pub struct ClusterState {
     own_heard: Option<Instant>,
     /// When the process first synced.
     first_sync: Option<Instant>,
+    /// Another node was heard online (presence or beat) at least once: the startup grace,
+    /// there to hear of the others, is over for good.
+    heard_live_peer: bool,
     /// Our started RTUs that another node just stopped holding: our status must be published
     /// again (theirs may be the last one the broker retains).
     refresh: Vec<usize>,
@@ -155,6 +158,7 @@ impl ClusterState {
             heard: std::collections::BTreeMap::new(),
             own_heard: None,
             first_sync: None,
+            heard_live_peer: false,
             refresh: Vec::new(),
         }
     }
@@ -175,6 +179,7 @@ impl ClusterState {
             }
         } else {
             self.heard.insert(node.to_owned(), now);
+            self.heard_live_peer = true;
         }
     }
 
@@ -201,6 +206,9 @@ impl ClusterState {
         }
         if node != self.settings.me {
             self.heard.insert(node.to_owned(), now);
+            if self.view.live_others().any(|n| n == node) {
+                self.heard_live_peer = true;
+            }
         }
         if let Some(echo) = applied.echo {
             let mut active = echo.active.clone();
@@ -391,8 +399,9 @@ impl ClusterState {
                     } else if !self.view.holders(&r.name).any(|h| self.fresh(h, now)) {
                         // Nobody else (live) holds it; a frozen holder is fenced by our STARTDT.
                         match grace_end {
-                            // Alone in our view: others started with us may not be heard yet.
-                            Some(end) if now < end && candidates.len() == 1 => {
+                            // Never heard of another live node: others started with us may
+                            // not be heard yet.
+                            Some(end) if now < end && !self.heard_live_peer => {
                                 wake(end, &mut out);
                                 (
                                     Role::Standby,
@@ -969,9 +978,15 @@ mod tests {
             Role::Standby,
             "b's share is never started by a"
         );
-        // Alone for the whole grace: then everything is ours.
+        // b dies within a's grace: a heard of it, so the grace is over: ra and rb at once.
+        a.presence("b", &presence("b", "offline", &[]), t);
+        a.step(t);
+        assert_eq!(role_of(&a, &rb), Role::Active);
+        // Alone for the whole grace (only old offline presences retained): then everything is
+        // ours.
         let mut c = node_hb("a", &[&ra, &rb], grace);
         c.mqtt(true);
+        c.presence("b", &presence("b", "offline", &[]), now);
         let out = c.step(now);
         echo(&mut c, &out, now);
         c.step(now);
