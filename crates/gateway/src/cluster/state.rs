@@ -1,20 +1,25 @@
-//! The cluster's decisions, sans I/O: inputs are presence messages, the broker connection,
-//! session reports and the time (passed in); outputs are the wanted [`Role`] of every RTU and
-//! our own presence to publish.
+//! The cluster's decisions, sans I/O: inputs are presence messages, beats, the broker
+//! connection, session reports and the time (passed in); outputs are the wanted [`Role`] of
+//! every RTU and our own presence to publish.
 //!
-//! Rules (see docs/failover.md):
-//! - *Synced* means: connected to the broker and the echo of our latest presence publication
-//!   came back through our subscription, so the retained presence of every node (delivered on
-//!   subscribe, before the echo) is in the view. Every change of our presence unsyncs until its
-//!   echo; a node cut from the broker therefore never acts on a stale view.
-//! - Unsynced (partition, startup, a presence change in flight): no new RTU is taken; roles are
-//!   kept, except that an RTU whose connection was lost goes to Standby (we may have been
-//!   fenced by a node that took it over: do not fight back).
-//! - Synced: owner = preferred node if live, else the highest rendezvous score among the live
-//!   (online) nodes. If the owner is us: Active, unless another node (online or leaving) still
-//!   lists the RTU as started: then Standby until it drops it or `handover_timeout` passes. If
-//!   the owner is someone else: Standby when we are among the next `standby` nodes of the
-//!   ranking, else Off; a started session first stops data transfer (STOPDT, confirmed).
+//! Rules (see docs/failover.md and docs/gateway.md, "Cluster"):
+//! - *Acting* means: connected to the broker, the echo of our latest presence publication came
+//!   back through our subscription (so the retained presence of every node, delivered on
+//!   subscribe before the echo, is in the view), and our own beats come back within the
+//!   liveness window (1.5 heartbeats). Every change of our presence stops acting until its
+//!   echo: a node whose broker link is dead or stalled never acts on a stale view.
+//! - Not acting (partition, startup, a presence change in flight): no new RTU is taken; roles
+//!   are kept, except that an Active RTU whose connection was lost goes to Standby (we may have
+//!   been fenced by a node that took it over: do not fight back).
+//! - Acting: the live nodes are the online ones heard (presence or beat) within the liveness
+//!   window. Owner = preferred node if live, else the highest rendezvous score. If the owner is
+//!   us: Active, unless another live node (online or leaving) still lists the RTU as started:
+//!   then Standby, first until our own connection is up, then until it drops it or
+//!   `handover_timeout` passes. Before any other node was heard, RTUs nobody holds wait for the
+//!   startup grace. If the owner is someone else: we keep carrying a started RTU until the
+//!   owner lists it as `ready` (connected); then Standby when we are among the next `standby`
+//!   nodes of the ranking, else Off; a started session first stops data transfer (STOPDT,
+//!   confirmed).
 //! - Leaving (SIGTERM): presence `leaving`, every RTU Off (STOPDT first); done when nothing
 //!   is started any more and that presence was echoed.
 
