@@ -279,6 +279,13 @@ pub fn validate(config: Config, text: &str, origin: &str) -> Result<Loaded, Conf
             "command_timeout must be 0.1..=3600 seconds",
         );
     }
+    let sa = *config.gateway.spill_after.get_ref();
+    if !(0.01..=60.0).contains(&sa) {
+        c.at(
+            config.gateway.spill_after.span(),
+            "spill_after must be 0.01..=60 seconds",
+        );
+    }
     if let Some(h) = &config.gateway.http_listen {
         if h.get_ref().parse::<std::net::SocketAddr>().is_err() {
             c.at(
@@ -393,6 +400,17 @@ pub fn validate(config: Config, text: &str, origin: &str) -> Result<Loaded, Conf
             if let Some(d) = c.seconds(v, key, 0.001) {
                 *slot = d;
             }
+        }
+        // An I-frame waits up to spill_after (plus a disk commit) for its release: the RTU must
+        // not time out on it meanwhile.
+        if sa * 2.0 >= link.t1.as_secs_f64() {
+            c.at(
+                config.gateway.spill_after.span(),
+                format!(
+                    "rtu {name:?}: spill_after ({sa} s) must stay below half of t1 ({} s)",
+                    link.t1.as_secs_f64()
+                ),
+            );
         }
         if let Err(e) = link.validate() {
             let span = r.k.as_ref().map(|k| k.span()).unwrap_or(r.name.span());
