@@ -249,7 +249,9 @@ impl Publisher {
         if tx.send(batch).await.is_ok() {
             path.forwarded += 1;
         } else {
-            tracing::error!("the store writer stopped: a batch is not stored (its I-frame is not acknowledged)");
+            tracing::error!(
+                "the store writer stopped: a batch is not stored (its I-frame is not acknowledged)"
+            );
         }
     }
 
@@ -373,8 +375,8 @@ impl Publisher {
                 if path.pipeline.mode() == Mode::Disk {
                     // Everything sent to the writer is committed and nothing from the store
                     // is in flight: one more read tells whether the store is drained.
-                    let settled = f.stored == 0
-                        && path.forwarded == self.committed.load(Ordering::SeqCst);
+                    let settled =
+                        f.stored == 0 && path.forwarded == self.committed.load(Ordering::SeqCst);
                     if settled {
                         f.more = true;
                     }
@@ -412,7 +414,8 @@ impl Publisher {
                     // What the broker has not acknowledged goes to the store.
                     self.spill_all(path).await;
                     if connected {
-                        self.goodbye(&client, &mut events, &mut seen_status, &f).await;
+                        self.goodbye(&client, &mut events, &mut seen_status, &f)
+                            .await;
                     }
                     return (true, connected);
                 }

@@ -330,7 +330,10 @@ mod tests {
         let mut p = memory(100, 100);
         p.admit(vec![m(1)], Some(1), Instant::now());
         p.spill();
-        assert!(!p.has_room(0), "newer batches go to disk behind the spilled ones");
+        assert!(
+            !p.has_room(0),
+            "newer batches go to disk behind the spilled ones"
+        );
         p.drained();
         assert!(p.has_room(0));
     }
