@@ -415,8 +415,9 @@ async fn gateway_killed_with_broker_up_loses_nothing_without_restart() {
     let dir_b = dir.join("second");
     std::fs::create_dir_all(&dir_b).expect("second dir");
     let broker = Broker::start(&dir).await;
-    // The station keeps every event of the burst until a connection acknowledges it.
-    let st = Station::start_with_queue(1, 2 * N as usize).await;
+    // The station keeps every event of the burst until a connection acknowledges it, and
+    // sends up to 100 I-frames ahead (a disk-acknowledging node takes them 100 per commit).
+    let st = Station::start_with_queue(1, 2 * N as usize, 100).await;
     let mut sub = Subscriber::start(broker.port, "e2e/#").await;
     let slow = |d: &std::path::Path| {
         config(broker.port, d, &[("north", st.addr.to_string())]).replace(
