@@ -166,6 +166,8 @@ struct Path {
     stopping: Option<Instant>,
     /// Releases to do (reused).
     releases: Vec<Release>,
+    /// The oldest batch taken from the sessions and not yet placed (waiting for room).
+    next: Option<Batch>,
 }
 
 /// After shutdown, how long the publisher waits for the sessions to end.
@@ -196,6 +198,7 @@ impl Publisher {
             sessions_done: false,
             stopping: None,
             releases: Vec::new(),
+            next: None,
         };
         let mut backoff = Duration::from_millis(200);
         loop {
@@ -255,18 +258,73 @@ impl Publisher {
         }
     }
 
-    /// Sends every batch held in memory to the store writer, in order.
+    /// Sends every batch held in memory to the store writer, in order (switching to disk).
     async fn spill_all(&mut self, path: &mut Path) {
         let spilled = path.pipeline.spill();
         for s in spilled {
-            self.to_disk(
-                path,
-                Batch {
-                    messages: s.messages,
-                    release: s.release,
-                },
-            )
-            .await;
+            self.to_disk(path, Batch::new(s.messages, s.release)).await;
+        }
+        if let Some(b) = path.next.take() {
+            self.to_disk(path, b).await;
+        }
+    }
+
+    /// Takes more waiting batches at once while they can be placed (at most 256); see
+    /// `place_one`.
+    async fn place(&mut self, client: &Client, f: &mut Flight, path: &mut Path, connected: bool) {
+        for _ in 0..256 {
+            self.place_one(client, f, path, connected).await;
+            if path.next.is_some() || path.sessions_done {
+                return;
+            }
+            let room = match path.pipeline.mode() {
+                Mode::Memory => connected && path.pipeline.has_room(f.in_flight()),
+                Mode::Disk => self.spill.as_ref().is_some_and(|s| s.capacity() > 0),
+            };
+            if !room {
+                return;
+            }
+            match self.batches.try_recv() {
+                Ok(b) => path.next = Some(b),
+                Err(mpsc::error::TryRecvError::Empty) => return,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    path.sessions_done = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Places the oldest batch taken from the sessions: published from memory when there is
+    /// room, to disk in disk mode or when it has waited `spill_after` for room.
+    async fn place_one(
+        &mut self,
+        client: &Client,
+        f: &mut Flight,
+        path: &mut Path,
+        connected: bool,
+    ) {
+        let Some(b) = path.next.take() else {
+            return;
+        };
+        if path.pipeline.mode() == Mode::Disk {
+            self.to_disk(path, b).await;
+        } else if connected && path.pipeline.has_room(f.in_flight()) {
+            if !self.publish_batch(client, f, path, b) {
+                tracing::info!(
+                    "MQTT request channel full: writing the messages in memory to the store"
+                );
+                self.spill_all(path).await;
+            }
+        } else if b.at.elapsed() >= self.spill_after {
+            tracing::info!(
+                waiting = path.pipeline.waiting(),
+                "no room to publish within spill_after: writing the messages to the store"
+            );
+            path.next = Some(b);
+            self.spill_all(path).await;
+        } else {
+            path.next = Some(b);
         }
     }
 
@@ -420,13 +478,8 @@ impl Publisher {
                     return (true, connected);
                 }
             }
-            let memory = path.pipeline.mode() == Mode::Memory;
-            let take = !path.sessions_done
-                && if memory {
-                    connected && path.pipeline.has_room(f.in_flight())
-                } else {
-                    self.spill.as_ref().is_some_and(|s| s.capacity() > 0)
-                };
+            self.place(&client, &mut f, path, connected).await;
+            let take = !path.sessions_done && path.next.is_none();
             tokio::select! {
                 ev = events.recv() => match ev.unwrap_or_else(|| Err("event loop ended".into())) {
                     Ok(Ev::ConnAck) => {
@@ -489,16 +542,10 @@ impl Publisher {
                     }
                 }
                 b = self.batches.recv(), if take => match b {
-                    Some(b) if memory => {
-                        if !self.publish_batch(&client, &mut f, path, b) {
-                            tracing::info!("MQTT request channel full: writing the messages in memory to the store");
-                            self.spill_all(path).await;
-                        }
-                    }
-                    Some(b) => self.to_disk(path, b).await,
+                    Some(b) => path.next = Some(b),
                     None => path.sessions_done = true,
                 },
-                _ = tick.tick(), if path.pipeline.batches() > 0 || path.stopping.is_some() => {}
+                _ = tick.tick(), if path.pipeline.batches() > 0 || path.next.is_some() || path.stopping.is_some() => {}
                 _ = shutdown.changed(), if path.stopping.is_none() => path.stopping = Some(Instant::now()),
             }
         }

@@ -477,10 +477,7 @@ impl RtuSession {
         }
         self.shared
             .writer
-            .send(Batch {
-                messages,
-                release: Some((client.clone(), token)),
-            })
+            .send(Batch::new(messages, Some((client.clone(), token))))
             .await
             .map_err(|_| "store writer stopped".to_owned())
     }

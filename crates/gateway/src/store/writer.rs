@@ -22,6 +22,19 @@ pub struct Batch {
     pub messages: Vec<Message>,
     /// The RTU connection and the token of the I-frame.
     pub release: Option<(Client, ReceiveToken)>,
+    /// When the ASDU was received (bounds its wait before memory-first gives up on it).
+    pub at: std::time::Instant,
+}
+
+impl Batch {
+    /// The messages of an ASDU received now and the release of its I-frame.
+    pub fn new(messages: Vec<Message>, release: Option<(Client, ReceiveToken)>) -> Batch {
+        Batch {
+            messages,
+            release,
+            at: std::time::Instant::now(),
+        }
+    }
 }
 
 /// Batches per transaction, at most.
