@@ -419,11 +419,19 @@ async fn gateway_killed_with_broker_up_loses_nothing_without_restart() {
     // sends up to 100 I-frames ahead (a disk-acknowledging node takes them 100 per commit).
     let st = Station::start_with_queue(1, 2 * N as usize, 100).await;
     let mut sub = Subscriber::start(broker.port, "e2e/#").await;
+    // spill_after 5 s (below half of t1 = 15 s): on this loaded test machine a batch may
+    // wait over the default 1 s behind the in-flight window of 2, and a spilled batch is
+    // acknowledged from the node's disk, which the kill strands (the documented limit).
     let slow = |d: &std::path::Path| {
-        config(broker.port, d, &[("north", st.addr.to_string())]).replace(
-            "topic_prefix = \"e2e\"\n",
-            "topic_prefix = \"e2e\"\nmax_inflight = 2\n",
-        )
+        config(broker.port, d, &[("north", st.addr.to_string())])
+            .replace(
+                "topic_prefix = \"e2e\"\n",
+                "topic_prefix = \"e2e\"\nmax_inflight = 2\n",
+            )
+            .replace(
+                "command_timeout = 1.5\n",
+                "command_timeout = 1.5\nspill_after = 5\n",
+            )
     };
     let gw = Gateway::start(&dir, &slow(&dir));
     started(&mut sub, "north").await;
