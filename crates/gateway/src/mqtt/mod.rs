@@ -200,6 +200,11 @@ impl Publisher {
             releases: Vec::new(),
             next: None,
         };
+        if self.store.len() == 0 {
+            // Nothing on disk: memory-first from the start (a batch that comes before the
+            // broker's CONNACK waits for it up to spill_after, then goes to disk).
+            path.pipeline.drained();
+        }
         let mut backoff = Duration::from_millis(200);
         loop {
             let (done, was_connected) = self.connection(&remove_tx, &mut path, &mut shutdown).await;
