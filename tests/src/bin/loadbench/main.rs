@@ -371,6 +371,17 @@ async fn run(args: Args) -> Result<(), String> {
                 fmt(collect::percentile(&lat, 99.0)),
                 fmt(lat.last().copied())
             ));
+            let mut to_gw = st.to_gateway_ms.clone();
+            to_gw.sort_unstable();
+            let mut from_gw = st.from_gateway_ms.clone();
+            from_gw.sort_unstable();
+            report.push(format!(
+                "  of which time tag → gateway receipt (\"received\"): p50 {} p99 {}; gateway receipt → subscriber: p50 {} p99 {}",
+                fmt(collect::percentile(&to_gw, 50.0)),
+                fmt(collect::percentile(&to_gw, 99.0)),
+                fmt(collect::percentile(&from_gw, 50.0)),
+                fmt(collect::percentile(&from_gw, 99.0)),
+            ));
             if let (Some(a), Some(b)) = (cpu0, cpu1) {
                 report.push(format!(
                 "gateway CPU in the window: {:.1} s = {:.0}% of one core (total until stop {:.1} s)",
