@@ -140,12 +140,21 @@ async fn events_arrive_intact_with_status_and_presence() {
         "{metrics}"
     );
     gw.stop().await;
+    // The RTU's final status reaches the broker before the presence goes offline.
+    let mut final_status = false;
     let offline = sub
         .wait_for(WAIT, |m| {
+            if m.topic == "e2e/north/status" && m.json["state"] == "disconnected" {
+                final_status = true;
+            }
             m.topic == "e2e/_gateway/gw-test" && m.json["status"] == "offline"
         })
         .await;
     assert!(offline.is_some(), "no offline presence after a clean stop");
+    assert!(
+        final_status,
+        "the final RTU status did not arrive before the offline presence"
+    );
 }
 
 async fn command(sub: &mut Subscriber, topic: &str, payload: &str, id: &str) -> Value {

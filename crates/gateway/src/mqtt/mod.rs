@@ -229,7 +229,7 @@ impl Publisher {
                     _ = tokio::time::sleep_until(until) => break,
                     _ = shutdown.changed(), if path.stopping.is_none() => path.stopping = Some(Instant::now()),
                     b = self.batches.recv(), if room && !path.sessions_done => match b {
-                        Some(b) => self.to_disk(&mut path, b).await,
+                        Some(b) => self.send_to_disk(&mut path, b).await,
                         None => path.sessions_done = true,
                     },
                     _ = tokio::time::sleep(Duration::from_millis(100)), if path.stopping.is_some() => {}
@@ -250,7 +250,7 @@ impl Publisher {
     }
 
     /// Sends one batch to the store writer.
-    async fn to_disk(&mut self, path: &mut Path, batch: Batch) {
+    async fn send_to_disk(&mut self, path: &mut Path, batch: Batch) {
         let Some(tx) = &self.spill else {
             return;
         };
@@ -267,10 +267,11 @@ impl Publisher {
     async fn spill_all(&mut self, path: &mut Path) {
         let spilled = path.pipeline.spill();
         for s in spilled {
-            self.to_disk(path, Batch::new(s.messages, s.release)).await;
+            self.send_to_disk(path, Batch::new(s.messages, s.release))
+                .await;
         }
         if let Some(b) = path.next.take() {
-            self.to_disk(path, b).await;
+            self.send_to_disk(path, b).await;
         }
     }
 
@@ -313,7 +314,7 @@ impl Publisher {
             return;
         };
         if path.pipeline.mode() == Mode::Disk {
-            self.to_disk(path, b).await;
+            self.send_to_disk(path, b).await;
         } else if connected && path.pipeline.has_room(f.in_flight()) {
             if !self.publish_batch(client, f, path, b) {
                 tracing::info!(
@@ -516,10 +517,8 @@ impl Publisher {
                                 acked.push(id);
                                 self.metrics.published(at.elapsed());
                             }
-                            Some(Tag::Memory(seq, idx, at)) => {
-                                if path.pipeline.acked(seq, idx) {
-                                    self.metrics.published(at.elapsed());
-                                }
+                            Some(Tag::Memory(seq, idx, at)) if path.pipeline.acked(seq, idx) => {
+                                self.metrics.published(at.elapsed());
                             }
                             _ => {}
                         }
