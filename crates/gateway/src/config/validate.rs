@@ -618,6 +618,26 @@ commands = true
     }
 
     #[test]
+    fn spill_after_must_stay_below_half_of_every_t1() {
+        // sub1 has the default t1 of 15 s, sub2 t1 = 20 s: 8 s is too long for sub1 only.
+        let with = |v: &str| {
+            GOOD.replace(
+                "topic_prefix = \"iec104\"\n",
+                &format!("topic_prefix = \"iec104\"\n[gateway]\nspill_after = {v}\n"),
+            )
+        };
+        assert!(parse(&with("7.4"), "t.toml").is_ok());
+        let p = problems(&with("8"));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].message.contains("rtu \"sub1\": spill_after (8 s)"),
+            "{}",
+            p[0].message
+        );
+        assert_eq!(problems(&with("0")).len(), 1);
+    }
+
+    #[test]
     fn line_col_counts_from_one() {
         assert_eq!(line_col("ab\ncd", 0), (1, 1));
         assert_eq!(line_col("ab\ncd", 4), (2, 2));
