@@ -256,6 +256,7 @@ impl Publisher {
         };
         if tx.send(batch).await.is_ok() {
             path.forwarded += 1;
+            self.metrics.to_disk();
         } else {
             tracing::error!(
                 "the store writer stopped: a batch is not stored (its I-frame is not acknowledged)"

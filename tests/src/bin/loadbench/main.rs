@@ -350,10 +350,8 @@ async fn run(args: Args) -> Result<(), String> {
             let missing: Vec<&String> = logged.iter().filter(|k| !st.events.contains(*k)).collect();
             let lost = missing.len();
             // The newest lost time tags say whether they were cut off at the stop.
-            let mut lost_times: Vec<&str> = missing
-                .iter()
-                .filter_map(|k| k.split('|').nth(1))
-                .collect();
+            let mut lost_times: Vec<&str> =
+                missing.iter().filter_map(|k| k.split('|').nth(1)).collect();
             lost_times.sort_unstable();
             let mut lat = st.latencies_ms.clone();
             lat.sort_unstable();
