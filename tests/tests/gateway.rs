@@ -139,6 +139,11 @@ async fn events_arrive_intact_with_status_and_presence() {
         metrics.contains("iec104gw_queue_dropped_total 0"),
         "{metrics}"
     );
+    // Broker up and quick: every ASDU went straight from memory, none through the disk.
+    assert!(
+        metrics.contains("iec104gw_batches_to_disk_total 0"),
+        "{metrics}"
+    );
     gw.stop().await;
     // The RTU's final status reaches the broker before the presence goes offline.
     let mut final_status = false;
