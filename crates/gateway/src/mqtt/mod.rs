@@ -52,7 +52,7 @@ pub struct MqttSettings {
     pub credentials: Option<(String, String)>,
     /// Keep-alive.
     pub keep_alive: Duration,
-    /// Store messages in flight at most.
+    /// Data messages in flight (published, not yet PUBACKed) at most.
     pub max_inflight: u16,
     /// Presence topic (`{prefix}/_gateway/{node}`).
     pub presence_topic: String,
