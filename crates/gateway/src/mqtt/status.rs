@@ -2,6 +2,7 @@
 //! reconnection to the broker.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
@@ -12,6 +13,8 @@ use crate::store::Message;
 #[derive(Debug, Default)]
 pub struct StatusBoard {
     entries: Mutex<BTreeMap<String, (u64, Message)>>,
+    /// Bumped on every update (a cheap "anything new?" for the publisher).
+    version: AtomicU64,
     /// Woken on every update.
     pub changed: Notify,
 }
@@ -31,6 +34,7 @@ impl StatusBoard {
         let mut e = lock(&self.entries);
         let version = e.get(&message.topic).map(|(v, _)| v + 1).unwrap_or(1);
         e.insert(message.topic.clone(), (version, message));
+        self.version.fetch_add(1, Ordering::SeqCst);
         drop(e);
         self.changed.notify_one();
     }
@@ -49,8 +53,14 @@ impl StatusBoard {
                 *version += 1;
             }
         }
+        self.version.fetch_add(1, Ordering::SeqCst);
         drop(e);
         self.changed.notify_one();
+    }
+
+    /// A number that changes whenever an entry changes.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::SeqCst)
     }
 
     /// Entries newer than the versions in `seen` (which is updated).
