@@ -155,6 +155,9 @@ pub struct ClusterState {
     /// Resumed from a pause: publish our presence again once acting (a fresh claim, newer
     /// than what the others did meanwhile).
     republish: bool,
+    /// Another node newly claims an RTU we carry too (RTUs that do not fence): publish our
+    /// presence again, so that the one that is not the owner yields.
+    reannounce: bool,
     /// The previous step (steps come at least every beat period while the process runs).
     last_step: Option<Instant>,
     /// We were not running for longer than the liveness window (SIGSTOP, a stalled VM) and
@@ -209,6 +212,7 @@ impl ClusterState {
             seq: 0,
             presence_seq: std::collections::BTreeMap::new(),
             republish: false,
+            reannounce: false,
             refresh: Vec::new(),
         }
     }
@@ -260,6 +264,14 @@ impl ClusterState {
         if node != self.settings.me {
             self.seq += 1;
             self.presence_seq.insert(node.to_owned(), self.seq);
+        }
+        if node != self.settings.me
+            && applied
+                .claimed
+                .iter()
+                .any(|c| self.rtus.iter().any(|r| r.started && r.name == *c))
+        {
+            self.reannounce = true;
         }
         if applied.still_there && node != self.settings.me {
             self.handed.extend(applied.released.iter().cloned());
@@ -428,6 +440,10 @@ impl ClusterState {
         {
             // Resumed and our link works: announce what we carry now, as a new claim.
             self.republish = false;
+            self.published = None;
+        }
+        if self.reannounce && self.synced {
+            self.reannounce = false;
             self.published = None;
         }
         let status = if self.leaving { LEAVING } else { ONLINE };
@@ -1316,5 +1332,40 @@ mod tests {
         a.presence("b", &presence("b", ONLINE, &[&ra]), now);
         a.presence("b", &presence("b", "offline", &[]), now);
         assert_eq!(a.take_refresh(), vec![0]);
+    }
+
+    #[test]
+    fn two_nodes_carrying_one_rtu_end_with_the_owner_only() {
+        // RTUs with per-connection groups do not fence: after a disturbance both a (owner) and
+        // b carry ra. a, seeing b newly claim ra, announces itself again; b sees a claim newer
+        // than its own start and yields.
+        let now = Instant::now();
+        let (ra, _) = split();
+        // The owner's side.
+        let mut a = synced_with("a", "b", &[], &[&ra], now);
+        a.step(now);
+        a.session(0, Report::Started);
+        let out = a.step(now);
+        echo(&mut a, &out, now);
+        a.presence("b", &presence("b", ONLINE, &[&ra]), now);
+        let out = a.step(now);
+        assert!(out.publish.is_some(), "a announces itself again");
+        assert_eq!(role_of(&a, &ra), Role::Active);
+        // The other side: b started ra after a's last presence.
+        let mut b = synced_with("b", "a", &[&ra], &[&ra], now);
+        b.step(now);
+        b.session(0, Report::Started);
+        let out = b.step(now);
+        echo(&mut b, &out, now);
+        b.step(now);
+        assert_eq!(
+            role_of(&b, &ra),
+            Role::Active,
+            "a's old claim is not enough"
+        );
+        // a's re-announcement arrives.
+        b.presence("a", &presence("a", ONLINE, &[&ra]), now);
+        b.step(now);
+        assert_eq!(role_of(&b, &ra), Role::Standby);
     }
 }
