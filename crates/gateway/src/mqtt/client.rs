@@ -15,6 +15,9 @@ pub enum Ev {
     ConnAck,
     /// A publication was written with this packet id (in request order).
     Sent(u16),
+    /// The next publication's packet id is still in flight: it waits for that id's PUBACK
+    /// (`Outgoing::AwaitAck`).
+    Collision(u16),
     /// The broker acknowledged this packet id; `refused` names a v5 failure reason.
     PubAck(u16, Option<String>),
     /// A message from a subscription.
@@ -98,6 +101,7 @@ impl Client {
 fn outgoing(o: Outgoing) -> Ev {
     match o {
         Outgoing::Publish(pkid) => Ev::Sent(pkid),
+        Outgoing::AwaitAck(pkid) => Ev::Collision(pkid),
         Outgoing::Disconnect => Ev::Disconnected,
         _ => Ev::Other,
     }

@@ -131,6 +131,9 @@ struct Flight {
     unassigned: VecDeque<Tag>,
     /// Tracked publications sent, by packet id.
     sent: HashMap<u16, Tag>,
+    /// A publication rumqttc parked because its packet id was still in flight
+    /// (`Outgoing::AwaitAck`), and whether it has been written since (see `on_collision`).
+    parked: Option<(u16, Tag, bool)>,
     /// Highest store id handed to the client.
     cursor: u64,
     /// The store may hold entries after `cursor`.
@@ -144,6 +147,7 @@ impl Flight {
         Flight {
             unassigned: VecDeque::new(),
             sent: HashMap::new(),
+            parked: None,
             cursor: 0,
             more: true,
             stored: 0,
@@ -151,7 +155,49 @@ impl Flight {
     }
 
     fn in_flight(&self) -> usize {
-        self.unassigned.len() + self.sent.len()
+        self.unassigned.len() + self.sent.len() + usize::from(self.parked.is_some())
+    }
+
+    /// `Outgoing::Publish(pkid)`: the oldest unassigned publication was written with `pkid`.
+    fn on_sent(&mut self, pkid: u16) {
+        if let Some((p, _, written)) = &mut self.parked {
+            if *p == pkid && !*written {
+                // The parked publication, written just before the PUBACK that freed its id.
+                *written = true;
+                return;
+            }
+        }
+        if let Some(tag) = self.unassigned.pop_front() {
+            if !matches!(tag, Tag::Other) {
+                self.sent.insert(pkid, tag);
+            }
+        }
+    }
+
+    /// `Outgoing::AwaitAck(pkid)`: rumqttc got the oldest unassigned publication but `pkid`
+    /// is still in flight (the broker acknowledged out of order), so it parks it and takes no
+    /// request until that id's PUBACK. Then it writes the parked publication and reports its
+    /// `Outgoing::Publish(pkid)` BEFORE the `Incoming::PubAck(pkid)` that freed the id
+    /// (rumqttc 0.24 `handle_incoming_puback`): that PUBACK is the older publication's.
+    fn on_collision(&mut self, pkid: u16) {
+        if let Some(tag) = self.unassigned.pop_front() {
+            self.parked = Some((pkid, tag, false));
+        }
+    }
+
+    /// PUBACK of `pkid`: the publication it acknowledges, when tracked.
+    fn on_puback(&mut self, pkid: u16) -> Option<Tag> {
+        let acked = self.sent.remove(&pkid);
+        if let Some((p, tag, true)) = self.parked {
+            if p == pkid {
+                // The parked publication now holds the id until its own PUBACK.
+                self.parked = None;
+                if !matches!(tag, Tag::Other) {
+                    self.sent.insert(pkid, tag);
+                }
+            }
+        }
+        acked
     }
 }
 
@@ -501,18 +547,13 @@ impl Publisher {
                             client.subscribe(sub.clone());
                         }
                     }
-                    Ok(Ev::Sent(pkid)) => {
-                        if let Some(tag) = f.unassigned.pop_front() {
-                            if !matches!(tag, Tag::Other) {
-                                f.sent.insert(pkid, tag);
-                            }
-                        }
-                    }
+                    Ok(Ev::Sent(pkid)) => f.on_sent(pkid),
+                    Ok(Ev::Collision(pkid)) => f.on_collision(pkid),
                     Ok(Ev::PubAck(pkid, refused)) => {
                         if let Some(reason) = refused {
                             tracing::warn!(%reason, "the broker refused a publication; it is not retried");
                         }
-                        match f.sent.remove(&pkid) {
+                        match f.on_puback(pkid) {
                             Some(Tag::Stored(id, at)) => {
                                 f.stored = f.stored.saturating_sub(1);
                                 acked.push(id);
@@ -569,7 +610,7 @@ impl Publisher {
         // Publications are written in order: the final statuses reach the broker before the
         // offline presence. The goodbye's packet id comes with the Sent event after those of
         // everything handed over before it.
-        let mut before = f.unassigned.len();
+        let mut before = f.unassigned.len() + usize::from(matches!(f.parked, Some((_, _, false))));
         for m in self.board.changed_since(seen_status) {
             if client.publish(m.topic, m.qos, m.retain, m.payload, None) {
                 before += 1;
@@ -621,5 +662,69 @@ async fn remover(store: Arc<Store>, mut rx: mpsc::Receiver<Vec<u64>>, metrics: A
             Err(e) => tracing::error!(error = %e, "store task failed"),
         }
         metrics.set_queue(store.len(), store.dropped());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn memory(seq: u64, at: Instant) -> Tag {
+        Tag::Memory(seq, 0, at)
+    }
+
+    fn seq_of(t: Option<Tag>) -> Option<u64> {
+        match t {
+            Some(Tag::Memory(seq, _, _)) => Some(seq),
+            _ => None,
+        }
+    }
+
+    /// rumqttc (0.24, v4 and v5 `state.rs`) assigns packet ids 1..=inflight in turn. When the
+    /// next id is still in flight (the broker acknowledged out of order), the publication is
+    /// parked: `Outgoing::AwaitAck(pkid)`, and no `Outgoing::Publish`. When the PUBACK of that
+    /// id comes, `handle_incoming_puback` writes the parked publication and pushes its
+    /// `Outgoing::Publish(pkid)` BEFORE `handle_incoming_packet` pushes the
+    /// `Incoming::PubAck(pkid)` of the older one. The PUBACK must still count for the older
+    /// publication, and the parked one only for the next PUBACK of that id.
+    #[test]
+    fn a_pkid_collision_does_not_acknowledge_the_parked_publication() {
+        let t = Instant::now();
+        let mut f = Flight::new();
+        // A, B handed over; the client's in-flight window is 2 packet ids.
+        f.unassigned.push_back(memory(1, t));
+        f.unassigned.push_back(memory(2, t));
+        f.on_sent(1);
+        f.on_sent(2);
+        // The broker acknowledges B first.
+        assert_eq!(seq_of(f.on_puback(2)), Some(2));
+        // C gets the next id, 1, still held by A: parked.
+        f.unassigned.push_back(memory(3, t));
+        f.on_collision(1);
+        assert_eq!(f.in_flight(), 2, "A in flight and C parked");
+        // A's PUBACK arrives: rumqttc reports C written with id 1, then A's PUBACK.
+        f.on_sent(1);
+        assert_eq!(
+            seq_of(f.on_puback(1)),
+            Some(1),
+            "the PUBACK is A's: C is not acknowledged yet"
+        );
+        assert_eq!(f.in_flight(), 1, "C in flight");
+        assert_eq!(seq_of(f.on_puback(1)), Some(3), "C's own PUBACK");
+        assert_eq!(f.in_flight(), 0);
+    }
+
+    #[test]
+    fn a_collision_behind_an_untracked_publication_is_paired_too() {
+        let t = Instant::now();
+        let mut f = Flight::new();
+        // A status (untracked, QoS 1) holds id 1 when the data message collides with it.
+        f.unassigned.push_back(Tag::Other);
+        f.on_sent(1);
+        f.unassigned.push_back(memory(5, t));
+        f.on_collision(1);
+        f.on_sent(1);
+        assert_eq!(seq_of(f.on_puback(1)), None, "the status's PUBACK");
+        assert_eq!(seq_of(f.on_puback(1)), Some(5));
     }
 }
