@@ -363,7 +363,7 @@ impl Publisher {
         if path.pipeline.mode() == Mode::Disk {
             self.send_to_disk(path, b).await;
         } else if connected && path.pipeline.has_room(f.in_flight()) {
-            if !self.publish_batch(client, f, path, b) {
+            if !Publisher::publish_batch(client, f, path, b) {
                 tracing::info!(
                     "MQTT request channel full: writing the messages in memory to the store"
                 );
@@ -383,10 +383,11 @@ impl Publisher {
 
     /// Publishes a batch from memory; false when the client's request channel was full (the
     /// caller spills).
-    fn publish_batch(&self, client: &Client, f: &mut Flight, path: &mut Path, b: Batch) -> bool {
+    fn publish_batch(client: &Client, f: &mut Flight, path: &mut Path, b: Batch) -> bool {
         let n = b.messages.len();
         let now = Instant::now();
-        let seq = path.pipeline.admit(b.messages, b.release, now);
+        // The deadline counts from the receipt: the wait for room is part of the RTU's wait.
+        let seq = path.pipeline.admit(b.messages, b.release, b.at);
         for idx in 0..n {
             let Some(m) = path.pipeline.get(seq, idx) else {
                 continue;
@@ -712,6 +713,55 @@ mod tests {
         assert_eq!(f.in_flight(), 1, "C in flight");
         assert_eq!(seq_of(f.on_puback(1)), Some(3), "C's own PUBACK");
         assert_eq!(f.in_flight(), 0);
+    }
+
+    /// A batch can wait up to `spill_after` for in-flight room before it is published from
+    /// memory; its deadline must still count from its receipt, or the RTU waits up to twice
+    /// `spill_after` (plus a commit) for the acknowledgement, which the configuration check
+    /// (`spill_after` < t1 / 2) does not keep below t1.
+    #[tokio::test]
+    async fn a_batch_published_after_waiting_for_room_is_due_spill_after_after_its_receipt() {
+        let settings = MqttSettings {
+            host: "127.0.0.1".into(),
+            port: 1,
+            v5: false,
+            tls: None,
+            client_auth: None,
+            client_id: "t".into(),
+            credentials: None,
+            keep_alive: Duration::from_secs(30),
+            max_inflight: 8,
+            presence_topic: "p".into(),
+            presence: ("on".into(), "off".into()),
+            subscriptions: Vec::new(),
+        };
+        // The event loop is never polled: publications only go into the request channel.
+        let (tx, _rx) = mpsc::channel(1);
+        let (client, _poller) = client::start(&settings, 64, tx);
+        let spill_after = Duration::from_secs(1);
+        let mut path = Path {
+            pipeline: Pipeline::new(8, 8, spill_after),
+            forwarded: 0,
+            sessions_done: false,
+            stopping: None,
+            releases: Vec::new(),
+            next: None,
+        };
+        path.pipeline.drained();
+        let mut f = Flight::new();
+        let message = Message {
+            topic: "t/1".into(),
+            payload: b"1".to_vec(),
+            qos: 1,
+            retain: false,
+        };
+        let mut b = Batch::new(vec![message], None);
+        // Received 900 ms ago (it waited for room).
+        let received = b.at.checked_sub(Duration::from_millis(900)).unwrap();
+        b.at = received;
+        assert!(Publisher::publish_batch(&client, &mut f, &mut path, b));
+        assert_eq!(path.pipeline.next_deadline(), Some(received + spill_after));
+        assert!(path.pipeline.overdue(received + spill_after));
     }
 
     #[test]
