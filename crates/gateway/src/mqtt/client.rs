@@ -20,6 +20,10 @@ pub enum Ev {
     Collision(u16),
     /// The broker acknowledged this packet id; `refused` names a v5 failure reason.
     PubAck(u16, Option<String>),
+    /// MQTT 5: the broker refused the oldest publication in flight with this reason. rumqttc
+    /// reports such a PUBACK only as a connection error (`PubAckFail`, without its packet
+    /// id), which follows this event.
+    Refused(String),
     /// A message from a subscription.
     Message(Incoming),
     /// Our DISCONNECT was written.
@@ -107,6 +111,33 @@ fn outgoing(o: Outgoing) -> Ev {
     }
 }
 
+/// One MQTT 5 event for the publisher.
+fn event5(e: rumqttc::v5::Event) -> Ev {
+    match e {
+        rumqttc::v5::Event::Incoming(p) => match p {
+            p5::Packet::ConnAck(_) => Ev::ConnAck,
+            p5::Packet::PubAck(a) => {
+                let bad = !matches!(
+                    a.reason,
+                    p5::PubAckReason::Success | p5::PubAckReason::NoMatchingSubscribers
+                );
+                Ev::PubAck(a.pkid, bad.then(|| format!("{:?}", a.reason)))
+            }
+            p5::Packet::Publish(p) => {
+                let props = p.properties.as_ref();
+                Ev::Message(Incoming {
+                    topic: String::from_utf8_lossy(&p.topic).into_owned(),
+                    payload: p.payload.clone(),
+                    response_topic: props.and_then(|p| p.response_topic.clone()),
+                    correlation: props.and_then(|p| p.correlation_data.clone()),
+                })
+            }
+            _ => Ev::Other,
+        },
+        rumqttc::v5::Event::Outgoing(o) => outgoing(o),
+    }
+}
+
 /// Connects (lazily: the event loop connects on its first poll) and returns the client and
 /// the event loop future that forwards events to `tx` until an error, which it sends last.
 /// rumqttc's poll is not cancel-safe while connecting, so it runs apart from any select.
@@ -149,27 +180,22 @@ pub fn start(
         let fut = async move {
             loop {
                 let ev = match el.poll().await {
-                    Ok(rumqttc::v5::Event::Incoming(p)) => Ok(match p {
-                        p5::Packet::ConnAck(_) => Ev::ConnAck,
-                        p5::Packet::PubAck(a) => {
-                            let bad = !matches!(
-                                a.reason,
-                                p5::PubAckReason::Success | p5::PubAckReason::NoMatchingSubscribers
-                            );
-                            Ev::PubAck(a.pkid, bad.then(|| format!("{:?}", a.reason)))
+                    Ok(e) => Ok(event5(e)),
+                    Err(rumqttc::v5::ConnectionError::MqttState(
+                        rumqttc::v5::StateError::PubAckFail { reason },
+                    )) => {
+                        // rumqttc stopped at the refused PUBACK: the events of the packets
+                        // read before it in the same batch (PUBACKs of older publications)
+                        // are still queued; they come first, then the refusal.
+                        let mut before: Vec<Ev> = el.state.events.drain(..).map(event5).collect();
+                        before.push(Ev::Refused(format!("{reason:?}")));
+                        for e in before {
+                            if tx.send(Ok(e)).await.is_err() {
+                                return;
+                            }
                         }
-                        p5::Packet::Publish(p) => {
-                            let props = p.properties.as_ref();
-                            Ev::Message(Incoming {
-                                topic: String::from_utf8_lossy(&p.topic).into_owned(),
-                                payload: p.payload.clone(),
-                                response_topic: props.and_then(|p| p.response_topic.clone()),
-                                correlation: props.and_then(|p| p.correlation_data.clone()),
-                            })
-                        }
-                        _ => Ev::Other,
-                    }),
-                    Ok(rumqttc::v5::Event::Outgoing(o)) => Ok(outgoing(o)),
+                        Err(format!("the broker refused a publication: {reason:?}"))
+                    }
                     Err(e) => Err(e.to_string()),
                 };
                 let failed = ev.is_err();

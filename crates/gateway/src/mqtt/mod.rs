@@ -134,6 +134,10 @@ struct Flight {
     /// A publication rumqttc parked because its packet id was still in flight
     /// (`Outgoing::AwaitAck`), and whether it has been written since (see `on_collision`).
     parked: Option<(u16, Tag, bool)>,
+    /// Packet ids of QoS 1 publications written and not yet acknowledged, in writing order
+    /// (the broker acknowledges in this order; see `on_refused`). At most rumqttc's in-flight
+    /// window, plus a parked publication.
+    order: VecDeque<u16>,
     /// Highest store id handed to the client.
     cursor: u64,
     /// The store may hold entries after `cursor`.
@@ -148,6 +152,7 @@ impl Flight {
             unassigned: VecDeque::new(),
             sent: HashMap::new(),
             parked: None,
+            order: VecDeque::new(),
             cursor: 0,
             more: true,
             stored: 0,
@@ -160,6 +165,9 @@ impl Flight {
 
     /// `Outgoing::Publish(pkid)`: the oldest unassigned publication was written with `pkid`.
     fn on_sent(&mut self, pkid: u16) {
+        if pkid != 0 {
+            self.order.push_back(pkid);
+        }
         if let Some((p, _, written)) = &mut self.parked {
             if *p == pkid && !*written {
                 // The parked publication, written just before the PUBACK that freed its id.
@@ -187,6 +195,11 @@ impl Flight {
 
     /// PUBACK of `pkid`: the publication it acknowledges, when tracked.
     fn on_puback(&mut self, pkid: u16) -> Option<Tag> {
+        if self.order.front() == Some(&pkid) {
+            self.order.pop_front();
+        } else if let Some(i) = self.order.iter().position(|p| *p == pkid) {
+            self.order.remove(i);
+        }
         let acked = self.sent.remove(&pkid);
         if let Some((p, tag, true)) = self.parked {
             if p == pkid {
@@ -198,6 +211,14 @@ impl Flight {
             }
         }
         acked
+    }
+
+    /// MQTT 5 refusal (`Ev::Refused`): PUBACKs come in the order of the publications (MQTT
+    /// 4.6), so the refused one is the oldest written and not acknowledged. It counts as
+    /// acknowledged (dropped, not retried: it would be refused again, forever).
+    fn on_refused(&mut self) -> Option<Tag> {
+        let pkid = *self.order.front()?;
+        self.on_puback(pkid)
     }
 }
 
@@ -550,11 +571,16 @@ impl Publisher {
                     }
                     Ok(Ev::Sent(pkid)) => f.on_sent(pkid),
                     Ok(Ev::Collision(pkid)) => f.on_collision(pkid),
-                    Ok(Ev::PubAck(pkid, refused)) => {
+                    Ok(ev @ (Ev::PubAck(..) | Ev::Refused(_))) => {
+                        let (tag, refused) = match ev {
+                            Ev::PubAck(pkid, refused) => (f.on_puback(pkid), refused),
+                            Ev::Refused(reason) => (f.on_refused(), Some(reason)),
+                            _ => (None, None),
+                        };
                         if let Some(reason) = refused {
-                            tracing::warn!(%reason, "the broker refused a publication; it is not retried");
+                            tracing::warn!(%reason, "the broker refused a publication; it is dropped, not retried");
                         }
-                        match f.on_puback(pkid) {
+                        match tag {
                             Some(Tag::Stored(id, at)) => {
                                 f.stored = f.stored.saturating_sub(1);
                                 acked.push(id);
@@ -575,6 +601,10 @@ impl Publisher {
                     Ok(Ev::Disconnected | Ev::Other) => {}
                     Err(e) => {
                         tracing::warn!(error = %e, unacknowledged = f.in_flight(), "MQTT connection lost; reconnecting, unacknowledged messages will be published again");
+                        // Acknowledged (or refused) store entries leave the store.
+                        if !acked.is_empty() {
+                            let _ = remove_tx.send(std::mem::take(&mut acked)).await;
+                        }
                         self.spill_all(path).await;
                         return (false, connected);
                     }
@@ -762,6 +792,31 @@ mod tests {
         assert!(Publisher::publish_batch(&client, &mut f, &mut path, b));
         assert_eq!(path.pipeline.next_deadline(), Some(received + spill_after));
         assert!(path.pipeline.overdue(received + spill_after));
+    }
+
+    /// MQTT 5 refusal: PUBACKs come in publication order (MQTT 4.6), so the refused PUBACK
+    /// that rumqttc reports without its packet id is the oldest written and unacknowledged,
+    /// whether tracked or not, and a parked publication is not it.
+    #[test]
+    fn a_refusal_is_the_oldest_publication_in_flight() {
+        let t = Instant::now();
+        let mut f = Flight::new();
+        f.unassigned.push_back(memory(1, t));
+        f.unassigned.push_back(Tag::Other);
+        f.unassigned.push_back(memory(3, t));
+        f.on_sent(1);
+        f.on_sent(2);
+        f.on_sent(3);
+        assert_eq!(seq_of(f.on_refused()), Some(1));
+        assert_eq!(seq_of(f.on_refused()), None, "the untracked status, id 2");
+        assert_eq!(seq_of(f.on_refused()), Some(3));
+        assert!(f.on_refused().is_none(), "nothing in flight");
+        // After a collision: id 1 held by A, C parked behind it.
+        f.unassigned.push_back(memory(4, t));
+        f.on_sent(1);
+        f.unassigned.push_back(memory(5, t));
+        f.on_collision(1);
+        assert_eq!(seq_of(f.on_refused()), Some(4), "A, not the parked C");
     }
 
     #[test]
