@@ -1136,7 +1136,8 @@ async fn a_refused_publication_does_not_block_the_others() {
     }
     let dir = scratch("refused");
     let acl = dir.join("acl");
-    // Anonymous clients: read everything under e2e/, write all but point 1/2001 of north.
+    // Anonymous clients: read everything under e2e/; write only the presence, the statuses
+    // and point 1/2000 of north (1/2001 and whatever the interrogation brings are refused).
     std::fs::write(
         &acl,
         "topic read e2e/#\ntopic write e2e/_gateway/#\ntopic write e2e/+/status\ntopic write e2e/north/1/2000\n",
