@@ -20,10 +20,6 @@ pub enum Ev {
     Collision(u16),
     /// The broker acknowledged this packet id; `refused` names a v5 failure reason.
     PubAck(u16, Option<String>),
-    /// MQTT 5: the broker refused the oldest publication in flight with this reason. rumqttc
-    /// reports such a PUBACK only as a connection error (`PubAckFail`, without its packet
-    /// id), which follows this event.
-    Refused(String),
     /// A message from a subscription.
     Message(Incoming),
     /// Our DISCONNECT was written.
@@ -176,26 +172,16 @@ pub fn start(
         if let Some((u, p)) = &s.credentials {
             o.set_credentials(u.clone(), p.clone());
         }
+        let mut net = o.network_options();
+        // Small publications are written one by one: Nagle's algorithm would hold them
+        // back behind unacknowledged segments (tens of milliseconds with delayed ACKs).
+        net.set_tcp_nodelay(true);
+        o.set_network_options(net);
         let (client, mut el) = rumqttc::v5::AsyncClient::new(o, cap);
         let fut = async move {
             loop {
                 let ev = match el.poll().await {
                     Ok(e) => Ok(event5(e)),
-                    Err(rumqttc::v5::ConnectionError::MqttState(
-                        rumqttc::v5::StateError::PubAckFail { reason },
-                    )) => {
-                        // rumqttc stopped at the refused PUBACK: the events of the packets
-                        // read before it in the same batch (PUBACKs of older publications)
-                        // are still queued; they come first, then the refusal.
-                        let mut before: Vec<Ev> = el.state.events.drain(..).map(event5).collect();
-                        before.push(Ev::Refused(format!("{reason:?}")));
-                        for e in before {
-                            if tx.send(Ok(e)).await.is_err() {
-                                return;
-                            }
-                        }
-                        Err(format!("the broker refused a publication: {reason:?}"))
-                    }
                     Err(e) => Err(e.to_string()),
                 };
                 let failed = ev.is_err();
@@ -224,6 +210,10 @@ pub fn start(
             o.set_credentials(u.clone(), p.clone());
         }
         let (client, mut el) = rumqttc::AsyncClient::new(o, cap);
+        let mut net = el.network_options();
+        // As for MQTT 5: no Nagle delay for small publications.
+        net.set_tcp_nodelay(true);
+        el.set_network_options(net);
         let fut = async move {
             loop {
                 let ev = match el.poll().await {

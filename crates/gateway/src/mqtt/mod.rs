@@ -132,12 +132,8 @@ struct Flight {
     /// Tracked publications sent, by packet id.
     sent: HashMap<u16, Tag>,
     /// A publication rumqttc parked because its packet id was still in flight
-    /// (`Outgoing::AwaitAck`), and whether it has been written since (see `on_collision`).
-    parked: Option<(u16, Tag, bool)>,
-    /// Packet ids of QoS 1 publications written and not yet acknowledged, in writing order
-    /// (the broker acknowledges in this order; see `on_refused`). At most rumqttc's in-flight
-    /// window, plus a parked publication.
-    order: VecDeque<u16>,
+    /// (`Outgoing::AwaitAck`; see `on_collision`).
+    parked: Option<Parked>,
     /// Highest store id handed to the client.
     cursor: u64,
     /// The store may hold entries after `cursor`.
@@ -152,7 +148,6 @@ impl Flight {
             unassigned: VecDeque::new(),
             sent: HashMap::new(),
             parked: None,
-            order: VecDeque::new(),
             cursor: 0,
             more: true,
             stored: 0,
@@ -165,61 +160,78 @@ impl Flight {
 
     /// `Outgoing::Publish(pkid)`: the oldest unassigned publication was written with `pkid`.
     fn on_sent(&mut self, pkid: u16) {
-        if pkid != 0 {
-            self.order.push_back(pkid);
-        }
-        if let Some((p, _, written)) = &mut self.parked {
-            if *p == pkid && !*written {
-                // The parked publication, written just before the PUBACK that freed its id.
-                *written = true;
+        if let Some(parked) = &mut self.parked {
+            if parked.pkid == pkid && !parked.written {
+                // The parked publication, written once the PUBACK of the older one freed its id.
+                if parked.freed {
+                    let tag = parked.tag;
+                    self.parked = None;
+                    self.track(pkid, tag);
+                } else {
+                    parked.written = true;
+                }
                 return;
             }
         }
         if let Some(tag) = self.unassigned.pop_front() {
-            if !matches!(tag, Tag::Other) {
-                self.sent.insert(pkid, tag);
-            }
+            self.track(pkid, tag);
+        }
+    }
+
+    fn track(&mut self, pkid: u16, tag: Tag) {
+        if !matches!(tag, Tag::Other) {
+            self.sent.insert(pkid, tag);
         }
     }
 
     /// `Outgoing::AwaitAck(pkid)`: rumqttc got the oldest unassigned publication but `pkid`
     /// is still in flight (the broker acknowledged out of order), so it parks it and takes no
     /// request until that id's PUBACK. Then it writes the parked publication and reports its
-    /// `Outgoing::Publish(pkid)` BEFORE the `Incoming::PubAck(pkid)` that freed the id
-    /// (rumqttc 0.24 `handle_incoming_puback`): that PUBACK is the older publication's.
+    /// `Outgoing::Publish(pkid)` next to the `Incoming::PubAck(pkid)` that freed the id —
+    /// after it (rumqttc 0.25) or before it (0.24). Either way that PUBACK is the older
+    /// publication's, and the parked one is acknowledged only by the next PUBACK of the id.
     fn on_collision(&mut self, pkid: u16) {
         if let Some(tag) = self.unassigned.pop_front() {
-            self.parked = Some((pkid, tag, false));
+            self.parked = Some(Parked {
+                pkid,
+                tag,
+                written: false,
+                freed: false,
+            });
         }
     }
 
     /// PUBACK of `pkid`: the publication it acknowledges, when tracked.
     fn on_puback(&mut self, pkid: u16) -> Option<Tag> {
-        if self.order.front() == Some(&pkid) {
-            self.order.pop_front();
-        } else if let Some(i) = self.order.iter().position(|p| *p == pkid) {
-            self.order.remove(i);
-        }
         let acked = self.sent.remove(&pkid);
-        if let Some((p, tag, true)) = self.parked {
-            if p == pkid {
-                // The parked publication now holds the id until its own PUBACK.
-                self.parked = None;
-                if !matches!(tag, Tag::Other) {
-                    self.sent.insert(pkid, tag);
+        if let Some(parked) = &mut self.parked {
+            if parked.pkid == pkid && !parked.freed {
+                if parked.written {
+                    // Written before this PUBACK was reported: it holds the id from now on.
+                    let tag = parked.tag;
+                    self.parked = None;
+                    self.track(pkid, tag);
+                } else {
+                    // Its `Outgoing::Publish` follows.
+                    parked.freed = true;
                 }
             }
         }
         acked
     }
+}
 
-    /// MQTT 5 refusal (`Ev::Refused`): PUBACKs come in the order of the publications (MQTT
-    /// 4.6), so the refused one is the oldest written and not acknowledged. It counts as
-    /// acknowledged (dropped, not retried: it would be refused again, forever).
-    fn on_refused(&mut self) -> Option<Tag> {
-        let pkid = *self.order.front()?;
-        self.on_puback(pkid)
-    }
+/// A publication parked by rumqttc behind a packet id still in flight.
+#[derive(Debug, Clone, Copy)]
+struct Parked {
+    /// The id it waits for (and gets).
+    pkid: u16,
+    /// What it is.
+    tag: Tag,
+    /// Its `Outgoing::Publish` was reported.
+    written: bool,
+    /// The PUBACK of the older publication holding the id was reported.
+    freed: bool,
 }
 
 /// The data path's state across connections.
@@ -571,12 +583,8 @@ impl Publisher {
                     }
                     Ok(Ev::Sent(pkid)) => f.on_sent(pkid),
                     Ok(Ev::Collision(pkid)) => f.on_collision(pkid),
-                    Ok(ev @ (Ev::PubAck(..) | Ev::Refused(_))) => {
-                        let (tag, refused) = match ev {
-                            Ev::PubAck(pkid, refused) => (f.on_puback(pkid), refused),
-                            Ev::Refused(reason) => (f.on_refused(), Some(reason)),
-                            _ => (None, None),
-                        };
+                    Ok(Ev::PubAck(pkid, refused)) => {
+                        let tag = f.on_puback(pkid);
                         if let Some(reason) = refused {
                             tracing::warn!(%reason, "the broker refused a publication; it is dropped, not retried");
                         }
@@ -641,7 +649,7 @@ impl Publisher {
         // Publications are written in order: the final statuses reach the broker before the
         // offline presence. The goodbye's packet id comes with the Sent event after those of
         // everything handed over before it.
-        let mut before = f.unassigned.len() + usize::from(matches!(f.parked, Some((_, _, false))));
+        let mut before = f.unassigned.len() + usize::from(f.parked.is_some_and(|p| !p.written));
         for m in self.board.changed_since(seen_status) {
             if client.publish(m.topic, m.qos, m.retain, m.payload, None) {
                 before += 1;
@@ -794,29 +802,26 @@ mod tests {
         assert!(path.pipeline.overdue(received + spill_after));
     }
 
-    /// MQTT 5 refusal: PUBACKs come in publication order (MQTT 4.6), so the refused PUBACK
-    /// that rumqttc reports without its packet id is the oldest written and unacknowledged,
-    /// whether tracked or not, and a parked publication is not it.
+    /// rumqttc 0.25 reports the PUBACK that frees a parked publication's id BEFORE the
+    /// parked publication's `Outgoing::Publish` (`handle_incoming_packet` pushes the incoming
+    /// event first, then `handle_incoming_puback` writes the parked one).
     #[test]
-    fn a_refusal_is_the_oldest_publication_in_flight() {
+    fn a_collision_reported_puback_first_is_paired_too() {
         let t = Instant::now();
         let mut f = Flight::new();
         f.unassigned.push_back(memory(1, t));
-        f.unassigned.push_back(Tag::Other);
-        f.unassigned.push_back(memory(3, t));
+        f.unassigned.push_back(memory(2, t));
         f.on_sent(1);
         f.on_sent(2);
-        f.on_sent(3);
-        assert_eq!(seq_of(f.on_refused()), Some(1));
-        assert_eq!(seq_of(f.on_refused()), None, "the untracked status, id 2");
-        assert_eq!(seq_of(f.on_refused()), Some(3));
-        assert!(f.on_refused().is_none(), "nothing in flight");
-        // After a collision: id 1 held by A, C parked behind it.
-        f.unassigned.push_back(memory(4, t));
-        f.on_sent(1);
-        f.unassigned.push_back(memory(5, t));
+        assert_eq!(seq_of(f.on_puback(2)), Some(2));
+        f.unassigned.push_back(memory(3, t));
         f.on_collision(1);
-        assert_eq!(seq_of(f.on_refused()), Some(4), "A, not the parked C");
+        assert_eq!(seq_of(f.on_puback(1)), Some(1), "A's PUBACK, not C's");
+        assert_eq!(f.in_flight(), 1, "C parked, its write reported next");
+        f.on_sent(1);
+        assert_eq!(f.in_flight(), 1, "C in flight");
+        assert_eq!(seq_of(f.on_puback(1)), Some(3), "C's own PUBACK");
+        assert_eq!(f.in_flight(), 0);
     }
 
     #[test]
