@@ -233,7 +233,7 @@ pub async fn run(
     if let Some(c) = &loaded.cluster {
         keep_alive = c.heartbeat;
         if v5 && c.heartbeat < Duration::from_secs(5) {
-            // rumqttc 0.24's MQTT 5 client refuses keep-alives under 5 s.
+            // rumqttc's MQTT 5 client (0.24 and 0.25) refuses keep-alives under 5 s (it asserts).
             tracing::warn!(heartbeat = ?c.heartbeat, "cluster heartbeat under 5 s: this node speaks MQTT 3.1.1 (the MQTT 5 client allows no keep-alive under 5 s); command results go to .../command/result");
             v5 = false;
         }
