@@ -1,0 +1,140 @@
+//! What the recorded messages say about the cluster: the last status of an RTU and the node
+//! it names, the presence of each node and its `active` list, standby states, and data
+//! messages.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use serde_json::Value;
+
+use super::PREFIX;
+use crate::subscriber::Received;
+
+/// `{prefix}/{rtu}/status`.
+pub fn status_topic(rtu: &str) -> String {
+    format!("{PREFIX}/{rtu}/status")
+}
+
+/// `{prefix}/_cluster/{node}`.
+pub fn presence_topic(node: &str) -> String {
+    format!("{PREFIX}/_cluster/{node}")
+}
+
+/// `{prefix}/{rtu}/standby/{node}`.
+pub fn standby_topic(rtu: &str, node: &str) -> String {
+    format!("{PREFIX}/{rtu}/standby/{node}")
+}
+
+/// The last message on `topic`.
+pub fn last<'a>(msgs: &'a [Received], topic: &str) -> Option<&'a Received> {
+    msgs.iter().rev().find(|m| m.topic == topic)
+}
+
+/// Whether `m` is a data message (an information object of an RTU).
+pub fn is_data(m: &Received) -> bool {
+    m.json.get("ioa").is_some()
+        && m.json.get("rtu").is_some()
+        && !m.topic.ends_with("/result")
+        && !m.topic.ends_with("/command")
+}
+
+/// The node an RTU's last status names, when that status says "started".
+pub fn owner(msgs: &[Received], rtu: &str) -> Option<String> {
+    let s = last(msgs, &status_topic(rtu))?;
+    (s.json["state"] == "started")
+        .then(|| s.json["node"].as_str().map(str::to_owned))
+        .flatten()
+}
+
+/// The last presence payload of `node`.
+pub fn presence<'a>(msgs: &'a [Received], node: &str) -> Option<&'a Value> {
+    last(msgs, &presence_topic(node)).map(|m| &m.json)
+}
+
+/// The `active` list of `node`'s last presence.
+pub fn active(msgs: &[Received], node: &str) -> BTreeSet<String> {
+    presence(msgs, node)
+        .and_then(|p| p["active"].as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The state of `node`'s last standby report for `rtu`.
+pub fn standby_state(msgs: &[Received], rtu: &str, node: &str) -> Option<String> {
+    last(msgs, &standby_topic(rtu, node)).and_then(|m| m.json["state"].as_str().map(str::to_owned))
+}
+
+/// The ownership once the cluster is settled on the nodes `live`: every RTU's last status is
+/// "started" naming a node of `live`; each live node's last presence is "online" and its
+/// `active` list is exactly the RTUs whose status names it. None while not so.
+pub fn settled(
+    msgs: &[Received],
+    rtus: &[String],
+    live: &[&str],
+) -> Option<BTreeMap<String, String>> {
+    let mut map = BTreeMap::new();
+    for r in rtus {
+        let o = owner(msgs, r)?;
+        if !live.contains(&o.as_str()) {
+            return None;
+        }
+        map.insert(r.clone(), o);
+    }
+    for n in live {
+        if presence(msgs, n)?["status"] != "online" {
+            return None;
+        }
+        let mine: BTreeSet<String> = map
+            .iter()
+            .filter(|(_, o)| o.as_str() == *n)
+            .map(|(r, _)| r.clone())
+            .collect();
+        if active(msgs, n) != mine {
+            return None;
+        }
+    }
+    Some(map)
+}
+
+/// RTUs owned by `node` in `map`.
+pub fn owned_by(map: &BTreeMap<String, String>, node: &str) -> Vec<String> {
+    map.iter()
+        .filter(|(_, o)| o.as_str() == node)
+        .map(|(r, _)| r.clone())
+        .collect()
+}
+
+/// The node owning the most RTUs in `map` (ties: the first by name).
+pub fn busiest(map: &BTreeMap<String, String>) -> String {
+    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+    for o in map.values() {
+        *count.entry(o).or_default() += 1;
+    }
+    count
+        .iter()
+        .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+        .map(|(n, _)| (*n).to_owned())
+        .unwrap_or_default()
+}
+
+/// Data messages of `rtu` that arrived after `after`.
+pub fn data_after<'a>(
+    msgs: &'a [Received],
+    rtu: &'a str,
+    after: Instant,
+) -> impl Iterator<Item = &'a Received> + 'a {
+    msgs.iter()
+        .filter(move |m| m.at > after && is_data(m) && m.json["rtu"] == rtu)
+}
+
+/// Status messages of `rtu` (in arrival order) that arrived after `after`.
+pub fn statuses_after<'a>(msgs: &'a [Received], rtu: &str, after: Instant) -> Vec<&'a Received> {
+    let t = status_topic(rtu);
+    msgs.iter()
+        .filter(|m| m.at > after && m.topic == t)
+        .collect()
+}
