@@ -54,12 +54,7 @@ pub fn presence<'a>(msgs: &'a [Received], node: &str) -> Option<&'a Value> {
 /// The `active` list of `node`'s last presence.
 pub fn active(msgs: &[Received], node: &str) -> BTreeSet<String> {
     presence(msgs, node)
-        .and_then(|p| p["active"].as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
+        .map(PresenceExt::active_list)
         .unwrap_or_default()
 }
 
@@ -137,4 +132,23 @@ pub fn statuses_after<'a>(msgs: &'a [Received], rtu: &str, after: Instant) -> Ve
     msgs.iter()
         .filter(|m| m.at > after && m.topic == t)
         .collect()
+}
+
+/// Reading a presence payload.
+pub trait PresenceExt {
+    /// Its `active` list.
+    fn active_list(&self) -> BTreeSet<String>;
+}
+
+impl PresenceExt for Value {
+    fn active_list(&self) -> BTreeSet<String> {
+        self["active"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }

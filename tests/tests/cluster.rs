@@ -1,0 +1,611 @@
+//! End-to-end: a gateway cluster of real `iec104-gateway run --node-id` processes sharing one
+//! configuration, the `iec104-sim` process (redundancy "single": a STARTDT on a new
+//! connection closes the old one) and a real mosquitto. Ground truth is the simulator's events
+//! log; ownership is read from the retained status and presence topics; the simulator's log
+//! shows every STARTDT/STOPDT per station.
+//!
+//! The tests run one at a time (they measure takeover times on a small shared machine).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use iec104_e2e::broker::{self, Broker};
+use iec104_e2e::cluster::proxy::{Mode, Proxy};
+use iec104_e2e::cluster::recorder::Recorder;
+use iec104_e2e::cluster::sim::{self, Sim};
+use iec104_e2e::cluster::truth::{self, Delivery};
+use iec104_e2e::cluster::view::{self, PresenceExt as _};
+use iec104_e2e::cluster::{self, Cluster, Settings, PREFIX};
+use iec104_e2e::scratch;
+use iec104_e2e::subscriber::Received;
+
+/// Bound of every wait for the cluster to settle.
+const SETTLE: Duration = Duration::from_secs(30);
+
+/// One test at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+struct Env {
+    rec: Recorder,
+    sim: Sim,
+    proxy: Option<Proxy>,
+    cluster: Cluster,
+    _broker: Broker,
+    _serial: tokio::sync::MutexGuard<'static, ()>,
+}
+
+/// Broker, simulator (`stations` stations at `rate` events/s each), recorder on `cl/#`,
+/// then the nodes `ids` on one configuration (through the proxy when `via_proxy`).
+async fn setup(
+    name: &str,
+    stations: u16,
+    rate: f64,
+    ids: &[&str],
+    via_proxy: bool,
+    tweak: impl FnOnce(&mut Settings),
+) -> Option<Env> {
+    if !broker::available() {
+        return None;
+    }
+    let serial = SERIAL.lock().await;
+    let dir = scratch(name);
+    let broker = Broker::start(&dir).await;
+    let sim = Sim::start(&dir, stations, rate).await;
+    let rec = Recorder::start(broker.port, &format!("{PREFIX}/#")).await;
+    let proxy = if via_proxy {
+        Some(Proxy::start(([127, 0, 0, 1], broker.port).into()).await)
+    } else {
+        None
+    };
+    let mut s = Settings::new(proxy.as_ref().map_or(broker.port, |p| p.port));
+    tweak(&mut s);
+    let mut cluster = Cluster::start(&dir, &cluster::config(&s, &sim.stations), ids);
+    cluster.extra_logs.push(sim.log.clone());
+    Some(Env {
+        rec,
+        sim,
+        proxy,
+        cluster,
+        _broker: broker,
+        _serial: serial,
+    })
+}
+
+impl Env {
+    fn rtus(&self) -> Vec<String> {
+        self.sim.names()
+    }
+
+    /// What the record says about ownership (for failure messages).
+    fn describe(&self, nodes: &[&str]) -> String {
+        let rtus = self.rtus();
+        self.rec.with(|m| {
+            let mut s = String::new();
+            for r in &rtus {
+                s.push_str(&format!(
+                    "\n  {r}: status {}",
+                    view::last(m, &view::status_topic(r))
+                        .map(|x| x.json.to_string())
+                        .unwrap_or("-".into())
+                ));
+            }
+            for n in nodes {
+                s.push_str(&format!(
+                    "\n  {n}: presence {}",
+                    view::presence(m, n)
+                        .map(|x| x.to_string())
+                        .unwrap_or("-".into())
+                ));
+            }
+            s
+        })
+    }
+
+    /// Waits until every RTU is started on exactly one node of `live` and the presence topics
+    /// agree; the ownership and when it was seen.
+    async fn settle(&self, live: &[&str]) -> (BTreeMap<String, String>, Instant) {
+        let rtus = self.rtus();
+        match self
+            .rec
+            .wait(SETTLE, |m| view::settled(m, &rtus, live))
+            .await
+        {
+            Some(map) => (map, Instant::now()),
+            None => panic!(
+                "the cluster did not settle on {live:?} within {SETTLE:?}:{}",
+                self.describe(live)
+            ),
+        }
+    }
+
+    /// Waits until each of `rtus` has `n` data messages after `after` (from `node` if given).
+    async fn flowing(&self, rtus: &[String], after: Instant, n: usize, node: Option<&str>) {
+        let ok = self
+            .rec
+            .wait(SETTLE, |m| {
+                rtus.iter()
+                    .all(|r| {
+                        view::data_after(m, r, after)
+                            .filter(|d| node.map_or(true, |x| d.json["node"] == x))
+                            .count()
+                            >= n
+                    })
+                    .then_some(())
+            })
+            .await;
+        assert!(
+            ok.is_some(),
+            "data of {rtus:?} (node {node:?}) did not flow:{}",
+            self.describe(&[])
+        );
+    }
+
+    async fn delivered(&self) -> Delivery {
+        truth::delivered(&self.rec, &self.sim.events_log, Duration::from_secs(30)).await
+    }
+
+    fn preemptions(&self) -> BTreeMap<String, usize> {
+        self.sim
+            .transfers()
+            .iter()
+            .map(|(s, log)| (s.clone(), sim::preemptions(log)))
+            .collect()
+    }
+}
+
+fn other<'a>(ids: &[&'a str], not: &str) -> &'a str {
+    ids.iter()
+        .copied()
+        .find(|i| *i != not)
+        .expect("another node")
+}
+
+fn print_gaps(what: &str, gaps: &BTreeMap<String, Option<Duration>>) {
+    for (r, g) in gaps {
+        eprintln!("{what}: {r} gap {:?}", g);
+    }
+}
+
+/// Status messages after `since` that name `node` as started without `from` having released
+/// the RTU first (a presence of `from` without it in `active`, after `since` and before).
+fn flaps(
+    msgs: &[Received],
+    rtus: &[String],
+    node: &str,
+    from: &str,
+    since: Instant,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in rtus {
+        for s in view::statuses_after(msgs, r, since) {
+            if s.json["state"] != "started" || s.json["node"] != node {
+                continue;
+            }
+            let released = msgs.iter().any(|p| {
+                p.at > since
+                    && p.at < s.at
+                    && p.topic == view::presence_topic(from)
+                    && !p.json.active_list().contains(r)
+            });
+            if !released {
+                out.push(format!("{r}: {}", s.json));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_each_rtu_has_one_owner_and_a_hot_standby() {
+    let ids = ["gw-a", "gw-b"];
+    let Some(env) = setup("cl-owner", 3, 20.0, &ids, false, |_| {}).await else {
+        return;
+    };
+    let (map, at) = env.settle(&ids).await;
+    let rtus = env.rtus();
+    // The standby node of each RTU holds a connection in STOPDT and says so.
+    for (r, owner) in &map {
+        let standby = other(&ids, owner);
+        let state = env
+            .rec
+            .wait(SETTLE, |m| {
+                (view::standby_state(m, r, standby).as_deref() == Some("stopped")).then_some(())
+            })
+            .await;
+        assert!(
+            state.is_some(),
+            "{r}: no standby \"stopped\" from {standby}:{}",
+            env.describe(&ids)
+        );
+    }
+    env.flowing(&rtus, at, 5, None).await;
+    // Every data message of an RTU comes from its owner and names it.
+    env.rec.with(|m| {
+        for d in m.iter().filter(|d| view::is_data(d)) {
+            let r = d.json["rtu"].as_str().unwrap_or_default();
+            assert_eq!(d.json["node"], map[r].as_str(), "{r}: {}", d.json);
+        }
+    });
+    // At the stations: one STARTDT each, and a second (standby) connection open.
+    let transfers = env.sim.transfers();
+    for r in &rtus {
+        let log = &transfers[r];
+        assert_eq!(sim::starts(log), 1, "{r}: {log:?}");
+        let connected = log
+            .iter()
+            .filter(|t| matches!(t, sim::Transfer::Connected(_)))
+            .count();
+        let closed = log
+            .iter()
+            .filter(|t| matches!(t, sim::Transfer::Closed(_)))
+            .count();
+        assert_eq!(connected - closed, 2, "{r}: {log:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_owner_is_taken_over_and_nothing_is_lost() {
+    let ids = ["gw-a", "gw-b"];
+    let Some(mut env) = setup("cl-kill", 3, 40.0, &ids, false, |_| {}).await else {
+        return;
+    };
+    let (map, at) = env.settle(&ids).await;
+    let rtus = env.rtus();
+    let victim = view::busiest(&map);
+    let survivor = other(&ids, &victim);
+    let affected = view::owned_by(&map, &victim);
+    env.flowing(&rtus, at, 10, None).await;
+    let kill_at = Instant::now();
+    env.cluster.node(&victim).kill9().await;
+    let (after, _) = env.settle(&[survivor]).await;
+    assert!(after.values().all(|o| o == survivor), "{after:?}");
+    env.flowing(&affected, kill_at, 5, Some(survivor)).await;
+    let gaps = env.rec.with(|m| truth::gaps(m, &affected, kill_at));
+    print_gaps("kill -9", &gaps);
+    for (r, g) in &gaps {
+        assert!(
+            g.is_some_and(|g| g < Duration::from_secs(5)),
+            "{r}: gap {g:?}"
+        );
+    }
+    // The broker published the victim's last will.
+    let p = env.rec.with(|m| view::presence(m, &victim).cloned());
+    assert_eq!(
+        p.as_ref().map(|p| p["status"].clone()),
+        Some("offline".into()),
+        "{p:?}"
+    );
+    let d = env.delivered().await;
+    assert!(d.lost.is_empty(), "{}", d.summary());
+    eprintln!("kill -9: {}", d.summary());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_one_killed_ownership_settles_without_loss() {
+    let ids = ["gw-a", "gw-b", "gw-c"];
+    let Some(mut env) = setup("cl-three", 4, 30.0, &ids, false, |s| s.standby = 1).await else {
+        return;
+    };
+    let (map, at) = env.settle(&ids).await;
+    let rtus = env.rtus();
+    env.flowing(&rtus, at, 10, None).await;
+    let victim = view::busiest(&map);
+    let live: Vec<&str> = ids.iter().copied().filter(|i| *i != victim).collect();
+    env.cluster.node(&victim).kill9().await;
+    let (after, _) = env.settle(&live).await;
+    // Only the victim's RTUs moved.
+    for (r, o) in &map {
+        if *o != victim {
+            assert_eq!(&after[r], o, "{r} moved from a live node");
+        }
+    }
+    // standby = 1 with two live nodes: the non-owner holds the standby connection.
+    for (r, owner) in &after {
+        let standby = other(&live, owner);
+        let ok = env
+            .rec
+            .wait(SETTLE, |m| {
+                (view::standby_state(m, r, standby).as_deref() == Some("stopped")).then_some(())
+            })
+            .await;
+        assert!(ok.is_some(), "{r}: {standby} holds no standby connection");
+    }
+    let d = env.delivered().await;
+    assert!(d.lost.is_empty(), "{}", d.summary());
+    eprintln!("three nodes, kill -9: {}", d.summary());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_hands_over_without_loss_or_duplicates() {
+    let ids = ["gw-a", "gw-b"];
+    let Some(mut env) = setup("cl-term", 3, 40.0, &ids, false, |_| {}).await else {
+        return;
+    };
+    let (map, at) = env.settle(&ids).await;
+    let rtus = env.rtus();
+    env.flowing(&rtus, at, 10, None).await;
+    let victim = view::busiest(&map);
+    let survivor = other(&ids, &victim);
+    let affected = view::owned_by(&map, &victim);
+    let term_at = Instant::now();
+    let code = env
+        .cluster
+        .node(&victim)
+        .term(Duration::from_secs(20))
+        .await;
+    assert_eq!(code, Some(0), "{victim} did not exit cleanly after SIGTERM");
+    let (after, _) = env.settle(&[survivor]).await;
+    assert!(after.values().all(|o| o == survivor));
+    // Presence: "leaving" first, "offline" last.
+    let statuses: Vec<String> = env.rec.with(|m| {
+        m.iter()
+            .filter(|p| p.at > term_at && p.topic == view::presence_topic(&victim))
+            .map(|p| p.json["status"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    });
+    assert_eq!(
+        statuses.first().map(String::as_str),
+        Some("leaving"),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.last().map(String::as_str),
+        Some("offline"),
+        "{statuses:?}"
+    );
+    env.flowing(&affected, term_at, 5, Some(survivor)).await;
+    print_gaps(
+        "SIGTERM",
+        &env.rec.with(|m| truth::gaps(m, &affected, term_at)),
+    );
+    let d = env.delivered().await;
+    assert!(d.lost.is_empty(), "{}", d.summary());
+    assert!(d.duplicated.is_empty(), "{}", d.summary());
+    // Graceful: every STARTDT came after the previous connection stopped.
+    let pre = env.preemptions();
+    assert!(pre.values().all(|n| *n == 0), "preempted STARTDTs: {pre:?}");
+    let transfers = env.sim.transfers();
+    for r in &affected {
+        assert!(
+            transfers[r]
+                .iter()
+                .any(|t| matches!(t, sim::Transfer::Stopped(_))),
+            "{r}: no STOPDT: {:?}",
+            transfers[r]
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frozen_owner_is_taken_over_and_does_not_fight_back() {
+    let ids = ["gw-a", "gw-b"];
+    let Some(mut env) = setup("cl-stop", 3, 40.0, &ids, false, |s| s.heartbeat = 1).await else {
+        return;
+    };
+    let (map, at) = env.settle(&ids).await;
+    let rtus = env.rtus();
+    env.flowing(&rtus, at, 10, None).await;
+    let victim = view::busiest(&map);
+    let survivor = other(&ids, &victim);
+    let affected = view::owned_by(&map, &victim);
+    let stop_at = Instant::now();
+    env.cluster.node(&victim).freeze();
+    let (_, taken) = env.settle(&[survivor]).await;
+    let took = taken - stop_at;
+    eprintln!("SIGSTOP (heartbeat 1 s): taken over after {took:?}");
+    assert!(took < Duration::from_secs(5), "takeover took {took:?}");
+    env.flowing(&affected, stop_at, 5, Some(survivor)).await;
+    print_gaps(
+        "SIGSTOP",
+        &env.rec.with(|m| truth::gaps(m, &affected, stop_at)),
+    );
+    let cont_at = Instant::now();
+    env.cluster.node(&victim).thaw();
+    // It comes back online (same process, new MQTT session) ...
+    let back = env
+        .rec
+        .wait(SETTLE, |m| {
+            m.iter()
+                .any(|p| {
+                    p.at > cont_at
+                        && p.topic == view::presence_topic(&victim)
+                        && p.json["status"] == "online"
+                })
+                .then_some(())
+        })
+        .await;
+    assert!(back.is_some(), "{victim} not online again after SIGCONT");
+    // ... and the cluster settles again, with data flowing on every RTU.
+    let (_, again) = env.settle(&ids).await;
+    env.flowing(&rtus, again, 20, None).await;
+    let flapped = env.rec.with(|m| flaps(m, &rtus, &victim, survivor, taken));
+    assert!(
+        flapped.is_empty(),
+        "status back to {victim} without a handover by {survivor}: {flapped:?}"
+    );
+    // One fencing STARTDT per RTU at most: no second one from the thawed node.
+    let pre = env.preemptions();
+    assert!(pre.values().all(|n| *n <= 1), "preempted STARTDTs: {pre:?}");
+    let d = env.delivered().await;
+    assert!(d.lost.is_empty(), "{}", d.summary());
+    eprintln!("SIGSTOP: {}", d.summary());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_cut_from_the_broker_is_taken_over_and_rejoins_without_loss() {
+    let ids = ["gw-a", "gw-b"];
+    let Some(env) = setup("cl-cut", 3, 40.0, &ids, true, |_| {}).await else {
+        return;
+    };
+    let proxy = env.proxy.as_ref().expect("proxy");
+    let (map, at) = env.settle(&ids).await;
+    let rtus = env.rtus();
+    env.flowing(&rtus, at, 10, None).await;
+    let victim = view::busiest(&map);
+    let survivor = other(&ids, &victim);
+    let affected = view::owned_by(&map, &victim);
+    let cut_at = Instant::now();
+    proxy.set(&victim, Mode::Cut);
+    let (_, taken) = env.settle(&[survivor]).await;
+    eprintln!("broker cut: taken over after {:?}", taken - cut_at);
+    // The survivor's data flows steadily: the cut node does not start the RTUs again.
+    env.flowing(&affected, taken, 40, Some(survivor)).await;
+    let pre = env.preemptions();
+    assert!(
+        pre.values().all(|n| *n <= 1),
+        "preempted STARTDTs during the cut: {pre:?}"
+    );
+    let heal_at = Instant::now();
+    proxy.set(&victim, Mode::Pass);
+    let back = env
+        .rec
+        .wait(SETTLE, |m| {
+            m.iter()
+                .any(|p| {
+                    p.at > heal_at
+                        && p.topic == view::presence_topic(&victim)
+                        && p.json["status"] == "online"
+                })
+                .then_some(())
+        })
+        .await;
+    assert!(
+        back.is_some(),
+        "{victim} did not rejoin after the cut healed"
+    );
+    let (_, again) = env.settle(&ids).await;
+    env.flowing(&rtus, again, 10, None).await;
+    let flapped = env.rec.with(|m| flaps(m, &rtus, &victim, survivor, taken));
+    assert!(flapped.is_empty(), "status flapped back: {flapped:?}");
+    let pre = env.preemptions();
+    assert!(pre.values().all(|n| *n <= 1), "preempted STARTDTs: {pre:?}");
+    // What it buffered during the cut was published after the heal.
+    let late = env.rec.with(|m| {
+        m.iter()
+            .filter(|d| view::is_data(d) && d.at > heal_at && d.json["node"] == victim.as_str())
+            .count()
+    });
+    eprintln!("broker cut: {late} data messages from {victim} after the heal");
+    let d = env.delivered().await;
+    assert!(d.lost.is_empty(), "{}", d.summary());
+    eprintln!("broker cut: {}", d.summary());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joining_node_takes_only_its_share_by_graceful_handover() {
+    let ids = ["gw-a", "gw-b"];
+    let Some(mut env) = setup("cl-join", 6, 20.0, &ids, false, |_| {}).await else {
+        return;
+    };
+    let (before, at) = env.settle(&ids).await;
+    let rtus = env.rtus();
+    env.flowing(&rtus, at, 5, None).await;
+    let join_at = Instant::now();
+    env.cluster.add("gw-c");
+    let all = ["gw-a", "gw-b", "gw-c"];
+    let (after, settled) = env.settle(&all).await;
+    let moved: Vec<&String> = rtus.iter().filter(|r| before[*r] != after[*r]).collect();
+    eprintln!(
+        "join: moved {moved:?} in {:?}",
+        settled.saturating_duration_since(join_at)
+    );
+    assert!(!moved.is_empty(), "gw-c got no RTU: {after:?}");
+    for r in &moved {
+        assert_eq!(after[*r], "gw-c", "{r} moved between old nodes");
+    }
+    env.flowing(&rtus, settled, 5, None).await;
+    let d = env.delivered().await;
+    assert!(d.lost.is_empty(), "{}", d.summary());
+    assert!(d.duplicated.is_empty(), "{}", d.summary());
+    let pre = env.preemptions();
+    assert!(pre.values().all(|n| *n == 0), "preempted STARTDTs: {pre:?}");
+}
+
+/// Waits (bounded) for a line of `node`'s stderr for which `pred` holds.
+async fn log_line(
+    cluster: &mut Cluster,
+    index: usize,
+    within: Duration,
+    pred: impl Fn(&str) -> bool,
+) -> Option<String> {
+    let end = Instant::now() + within;
+    while Instant::now() < end {
+        if let Some(l) = cluster.nodes[index].log().lines().find(|l| pred(l)) {
+            return Some(l.to_owned());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_node_id_and_config_mismatch_are_reported() {
+    let ids = ["gw-a"];
+    let Some(mut env) = setup("cl-dup", 1, 5.0, &ids, false, |_| {}).await else {
+        return;
+    };
+    env.settle(&ids).await;
+    // A second process with the same id (same configuration, own store).
+    let text = std::fs::read_to_string(&env.cluster.config).expect("config");
+    env.cluster.add_with_config("gw-a", "twin", &text);
+    let dup = |l: &str| {
+        let l = l.to_lowercase();
+        (l.contains("error") || l.contains("warn")) && l.contains("duplicate") && l.contains("gw-a")
+    };
+    let a = log_line(&mut env.cluster, 0, SETTLE, dup).await;
+    let b = log_line(&mut env.cluster, 1, Duration::from_secs(1), dup).await;
+    assert!(
+        a.is_some() || b.is_some(),
+        "no node reported the duplicate id gw-a"
+    );
+    eprintln!("duplicate id: {:?} / {:?}", a, b);
+    // A node on a different configuration (one more RTU): the hash differs.
+    let changed = format!(
+        "{text}\n[[rtu]]\nname = \"extra\"\naddress = \"127.0.0.1:9\"\ncommon_address = 9\n"
+    );
+    env.cluster.add_with_config("gw-b", "other", &changed);
+    let mismatch = |l: &str| {
+        let l = l.to_lowercase();
+        l.contains("error") && l.contains("config") && l.contains("gw-b") && l.contains("gw-a")
+    };
+    let a = log_line(&mut env.cluster, 0, SETTLE, mismatch).await;
+    let b = log_line(&mut env.cluster, 2, Duration::from_secs(1), mismatch).await;
+    assert!(
+        a.is_some() || b.is_some(),
+        "no node reported the configuration mismatch of gw-a and gw-b"
+    );
+    eprintln!("config mismatch: {:?} / {:?}", a, b);
+}
+
+/// The control: with nobody left to take over, the same checks do fail — the loss check and
+/// the gap measure are not vacuous.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_without_a_survivor_the_checks_report_loss() {
+    let ids = ["gw-a"];
+    let Some(mut env) = setup("cl-control", 1, 40.0, &ids, false, |s| s.standby = 0).await else {
+        return;
+    };
+    let (_, at) = env.settle(&ids).await;
+    let rtus = env.rtus();
+    env.flowing(&rtus, at, 10, None).await;
+    let kill_at = Instant::now();
+    let killed_ms = chrono::Utc::now().timestamp_millis();
+    env.cluster.node("gw-a").kill9().await;
+    // Let the station log a second of events nobody can take.
+    let end = Instant::now() + SETTLE;
+    while !truth::logged(&env.sim.events_log)
+        .last()
+        .is_some_and(|e| e.time_ms > killed_ms + 1500)
+    {
+        assert!(Instant::now() < end, "the simulator logs nothing");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let d = truth::delivered(&env.rec, &env.sim.events_log, Duration::from_secs(2)).await;
+    assert!(
+        !d.lost.is_empty(),
+        "the loss check saw no loss: {}",
+        d.summary()
+    );
+    let gaps = env.rec.with(|m| truth::gaps(m, &rtus, kill_at));
+    assert!(gaps.values().all(Option::is_none), "{gaps:?}");
+}
