@@ -174,6 +174,12 @@ impl Node {
     /// killed, or killed by a signal).
     pub async fn term(&mut self, within: Duration) -> Option<i32> {
         self.signal("TERM");
+        self.wait_exit(within).await
+    }
+
+    /// Waits at most `within` for the process to exit (after a signal); its exit code, None
+    /// when killed by a signal or when it had to be killed (SIGKILL) at the deadline.
+    pub async fn wait_exit(&mut self, within: Duration) -> Option<i32> {
         let mut c = self.child.take()?;
         match tokio::time::timeout(within, c.wait()).await {
             Ok(Ok(status)) => status.code(),
@@ -278,9 +284,8 @@ impl Cluster {
         std::fs::write(&path, config).expect("write config");
         let root = self.dir.join(dir_name);
         std::fs::create_dir_all(&root).expect("dir");
-        let mut n = Node::start(&root, &path, id);
-        // Keep the id, but a distinct directory (the same id may run twice).
-        n.dir = root.join(id);
+        // The same id may run twice: a distinct directory root.
+        let n = Node::start(&root, &path, id);
         self.nodes.push(n);
         self.nodes.last_mut().expect("just pushed")
     }

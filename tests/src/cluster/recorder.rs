@@ -63,10 +63,16 @@ impl Recorder {
         mut f: impl FnMut(&[Received]) -> Option<T>,
     ) -> Option<T> {
         let end = Instant::now() + within;
+        let mut evaluated: Option<Instant> = None;
         loop {
+            // At most one evaluation per 20 ms: conditions over a long record are not free.
+            if let Some(e) = evaluated {
+                tokio::time::sleep_until(e + Duration::from_millis(20)).await;
+            }
             let more = self.shared.more.notified();
             tokio::pin!(more);
             more.as_mut().enable();
+            evaluated = Some(Instant::now());
             if let Some(t) = self.with(&mut f) {
                 return Some(t);
             }

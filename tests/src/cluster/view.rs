@@ -122,8 +122,11 @@ pub fn data_after<'a>(
     rtu: &'a str,
     after: Instant,
 ) -> impl Iterator<Item = &'a Received> + 'a {
+    // The record is in arrival order: walk back from the end.
     msgs.iter()
-        .filter(move |m| m.at > after && is_data(m) && m.json["rtu"] == rtu)
+        .rev()
+        .take_while(move |m| m.at > after)
+        .filter(move |m| is_data(m) && m.json["rtu"] == rtu)
 }
 
 /// Status messages of `rtu` (in arrival order) that arrived after `after`.
