@@ -18,7 +18,7 @@ use crate::mqtt::status::StatusBoard;
 use crate::mqtt::{MqttSettings, Publisher};
 use crate::notify;
 use crate::rtu::convert::Publish;
-use crate::rtu::{Role, RtuSession, Shared};
+use crate::rtu::{ClusterLink, Role, RtuSession, Shared};
 use crate::store::{writer, Store};
 
 /// Where the queue lives: the configured path, else `$STATE_DIRECTORY/queue.redb`, else
@@ -99,7 +99,7 @@ pub async fn run(
     let wake = Arc::new(Notify::new());
     let board = StatusBoard::new();
     let (results_tx, results_rx) = mpsc::channel(256);
-    let (incoming_tx, incoming_rx) = mpsc::channel(256);
+    let (incoming_tx, incoming_rx) = mpsc::channel::<crate::mqtt::Incoming>(256);
     let writer = tokio::spawn(writer::run(
         store.clone(),
         writer_rx,
@@ -125,23 +125,58 @@ pub async fn run(
     let mut roles = Vec::new();
     let mut sessions = Vec::new();
     let mut routes = HashMap::new();
-    for rtu in &loaded.rtus {
+    let (reports_tx, reports_rx) = mpsc::channel(1024);
+    let first_role = if loaded.cluster.is_some() {
+        Role::Off
+    } else {
+        Role::Active
+    };
+    for (index, rtu) in loaded.rtus.iter().enumerate() {
         let rtu = Arc::new(rtu.clone());
-        let (role_tx, role_rx) = watch::channel(Role::Active);
+        let (role_tx, role_rx) = watch::channel(first_role);
         let (cmd_tx, cmd_rx) = mpsc::channel(16);
         routes.insert(rtu.name.clone(), (rtu.clone(), cmd_tx));
-        let session = RtuSession::new(rtu, shared.clone(), role_rx, cmd_rx);
+        let mut session = RtuSession::new(rtu, shared.clone(), role_rx, cmd_rx);
+        if loaded.cluster.is_some() {
+            session = session.with_cluster(ClusterLink {
+                index,
+                reports: reports_tx.clone(),
+            });
+        }
         sessions.push(tokio::spawn(session.run(shutdown_rx.clone())));
         roles.push(role_tx);
     }
+    drop(reports_tx);
     drop(shared);
+    // Cluster mode: presence messages go to the cluster task, commands to the router.
+    let incarnation = crate::cluster::incarnation();
+    let cluster_base = format!("{prefix}/_cluster/");
+    let (incoming_tx, router_rx, presence_rx) = if loaded.cluster.is_some() {
+        let (to_router, router_rx) = mpsc::channel::<crate::mqtt::Incoming>(256);
+        let (to_cluster, presence_rx) = mpsc::channel::<crate::mqtt::Incoming>(1024);
+        let base = cluster_base.clone();
+        let mut from_mqtt = incoming_rx;
+        tokio::spawn(async move {
+            while let Some(m) = from_mqtt.recv().await {
+                let to = if m.topic.starts_with(&base) {
+                    &to_cluster
+                } else {
+                    &to_router
+                };
+                let _ = to.send(m).await;
+            }
+        });
+        (incoming_tx, router_rx, Some(presence_rx))
+    } else {
+        (incoming_tx, incoming_rx, None)
+    };
     let router = Router {
         prefix: prefix.clone(),
         rtus: routes,
         results: results_tx,
         metrics: metrics.clone(),
     };
-    let router = tokio::spawn(router.run(incoming_rx));
+    let router = tokio::spawn(router.run(router_rx));
     let presence = |status: &str| {
         json!({"node": node, "status": status, "since": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)})
             .to_string()
@@ -172,11 +207,35 @@ pub async fn run(
         (Some(c), Some(k)) => Some((c, k)),
         _ => None,
     };
+    let mut v5 = *cfg.mqtt.version.get_ref() == 5;
+    let mut keep_alive = Duration::from_secs(*cfg.mqtt.keep_alive.get_ref());
+    let mut presence_topic = format!("{prefix}/_gateway/{node}");
+    let mut presence_pair = (presence("online"), presence("offline"));
+    let mut subscriptions = vec![
+        format!("{prefix}/+/+/+/command"),
+        format!("{prefix}/+/+/command"),
+    ];
+    if let Some(c) = &loaded.cluster {
+        keep_alive = c.heartbeat;
+        if v5 && c.heartbeat < Duration::from_secs(5) {
+            // rumqttc 0.24's MQTT 5 client refuses keep-alives under 5 s.
+            tracing::warn!(heartbeat = ?c.heartbeat, "cluster heartbeat under 5 s: this node speaks MQTT 3.1.1 (the MQTT 5 client allows no keep-alive under 5 s); command results go to .../command/result");
+            v5 = false;
+        }
+        presence_topic = crate::cluster::presence_topic(&prefix, &node);
+        // The online presence is a board entry kept by the cluster task; only the will and
+        // the goodbye are the publisher's.
+        presence_pair = (
+            String::new(),
+            crate::cluster::offline_payload(&node, &incarnation, &c.config_hash),
+        );
+        subscriptions.push(format!("{cluster_base}+"));
+    }
     let publisher = Publisher {
         settings: MqttSettings {
             host: b.host.clone(),
             port: b.port,
-            v5: *cfg.mqtt.version.get_ref() == 5,
+            v5,
             tls,
             client_auth,
             client_id: cfg
@@ -189,23 +248,56 @@ pub async fn run(
                 .username
                 .clone()
                 .map(|u| (u, cfg.mqtt.password.clone().unwrap_or_default())),
-            keep_alive: Duration::from_secs(*cfg.mqtt.keep_alive.get_ref()),
+            keep_alive,
             max_inflight: *cfg.mqtt.max_inflight.get_ref(),
-            presence_topic: format!("{prefix}/_gateway/{node}"),
-            presence: (presence("online"), presence("offline")),
-            subscriptions: vec![
-                format!("{prefix}/+/+/+/command"),
-                format!("{prefix}/+/+/command"),
-            ],
+            presence_topic,
+            presence: presence_pair,
+            subscriptions,
         },
         store: store.clone(),
         wake,
-        board,
+        board: board.clone(),
         direct: results_rx,
         incoming: incoming_tx,
         metrics: metrics.clone(),
     };
     let publisher = tokio::spawn(publisher.run(shutdown_rx.clone()));
+    let (leave_tx, leave_rx) = watch::channel(false);
+    let cluster_task = match (&loaded.cluster, presence_rx) {
+        (Some(c), Some(presence_rx)) => {
+            let rtus = loaded
+                .rtus
+                .iter()
+                .map(|r| (r.name.clone(), c.preferred.get(&r.name).cloned()))
+                .collect();
+            let max_t1 = loaded
+                .rtus
+                .iter()
+                .map(|r| r.link.t1)
+                .max()
+                .unwrap_or(Duration::from_secs(15));
+            tracing::info!(%node, %incarnation, config_hash = %c.config_hash, standby = c.standby, heartbeat = ?c.heartbeat, "cluster mode");
+            let task = crate::cluster::Task {
+                state: crate::cluster::state::ClusterState::new(
+                    crate::cluster::Task::settings(&node, &incarnation, c),
+                    rtus,
+                ),
+                roles: std::mem::take(&mut roles),
+                reports: reports_rx,
+                presence: presence_rx,
+                board: board.clone(),
+                metrics: metrics.clone(),
+                topic_base: cluster_base.clone(),
+                leave: leave_rx,
+                leave_timeout: max_t1 + Duration::from_secs(2),
+            };
+            Some(tokio::spawn(task.run()))
+        }
+        _ => {
+            drop(reports_rx);
+            None
+        }
+    };
 
     notify::notify("READY=1\nSTATUS=running");
     let watchdog = notify::watchdog_interval().map(|every| {
@@ -224,6 +316,11 @@ pub async fn run(
     }
     tracing::info!("shutting down");
     notify::notify("STOPPING=1");
+    if let Some(task) = cluster_task {
+        // Hand every started RTU over (STOPDT confirmed, presence without it) first.
+        let _ = leave_tx.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(120), task).await;
+    }
     let _ = shutdown_tx.send(true);
     for s in sessions {
         let _ = tokio::time::timeout(Duration::from_secs(3), s).await;

@@ -6,14 +6,22 @@ use std::process::ExitCode;
 use crate::config;
 
 /// Prints the plan, or every error with its line and column (exit code 2).
-pub fn run(path: &Path) -> ExitCode {
-    let loaded = match config::load(path) {
+pub fn run(path: &Path, node_id: Option<String>) -> ExitCode {
+    let mut loaded = match config::load(path) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
+    let overrides = config::Overrides {
+        node_id,
+        ..Default::default()
+    };
+    if let Err(e) = loaded.apply(&overrides) {
+        eprintln!("{e}");
+        return ExitCode::from(2);
+    }
     let cfg = &loaded.config;
     let prefix = cfg.mqtt.topic_prefix.get_ref();
     say!("configuration {} is valid", path.display());
@@ -53,10 +61,30 @@ pub fn run(path: &Path) -> ExitCode {
             say!("client certificate {} (mutual TLS)", cert.get_ref());
         }
     }
-    say!(
-        "presence: {prefix}/_gateway/{} (retained, last will offline)",
-        loaded.node
-    );
+    match &loaded.cluster {
+        None => say!(
+            "presence: {prefix}/_gateway/{} (retained, last will offline)",
+            loaded.node
+        ),
+        Some(c) => {
+            say!(
+                "cluster: node {:?}, {} standby node(s) per RTU, heartbeat {} s (MQTT keep-alive), handover timeout {:?}, config hash {}",
+                loaded.node,
+                c.standby,
+                c.heartbeat.as_secs(),
+                c.handover_timeout,
+                c.config_hash
+            );
+            if *cfg.mqtt.version.get_ref() == 5 && c.heartbeat.as_secs() < 5 {
+                say!("cluster: heartbeat under 5 s: the node speaks MQTT 3.1.1 (the MQTT 5 client needs a keep-alive of 5 s or more)");
+            }
+            say!(
+                "cluster presence: {prefix}/_cluster/{} (retained, last will offline); standby status: {prefix}/{{rtu}}/standby/{}",
+                loaded.node,
+                loaded.node
+            );
+        }
+    }
     for r in &loaded.rtus {
         say!(
             "rtu {:?}: {} common address(es) {:?}",
@@ -84,6 +112,13 @@ pub fn run(path: &Path) -> ExitCode {
             period(r.counter_interrogation_period),
             period(r.clock_sync_period)
         );
+        if let Some(p) = loaded
+            .cluster
+            .as_ref()
+            .and_then(|c| c.preferred.get(&r.name))
+        {
+            say!("  preferred node: {p}");
+        }
         say!("  status: {prefix}/{}/status (retained)", r.name);
         say!("  data:   {prefix}/{}/{{ca}}/{{ioa}}", r.name);
         let mut points: Vec<_> = r.points.iter().collect();

@@ -17,6 +17,7 @@ macro_rules! say {
 
 mod app;
 mod check;
+mod cluster;
 mod commands;
 mod config;
 mod demo;
@@ -55,12 +56,24 @@ enum Command {
         /// Configuration file (TOML).
         #[arg(long)]
         config: PathBuf,
+        /// This node's id (cluster; overrides `[cluster] node_id` and `[gateway] node`).
+        #[arg(long)]
+        node_id: Option<String>,
+        /// HTTP endpoint address (overrides `[gateway] http_listen`).
+        #[arg(long)]
+        http_listen: Option<String>,
+        /// Queue path (overrides `[gateway] store_path`).
+        #[arg(long)]
+        store_path: Option<String>,
     },
     /// Validate a configuration and print what it would do.
     Check {
         /// Configuration file (TOML).
         #[arg(long)]
         config: PathBuf,
+        /// This node's id (cluster).
+        #[arg(long)]
+        node_id: Option<String>,
     },
     /// Everything in one process: embedded broker, simulated substations, the gateway.
     Demo {
@@ -89,16 +102,30 @@ fn init_logs(format: LogFormat) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { config } => check::run(&config),
-        Command::Run { config } => {
+        Command::Check { config, node_id } => check::run(&config, node_id),
+        Command::Run {
+            config,
+            node_id,
+            http_listen,
+            store_path,
+        } => {
             init_logs(cli.log_format);
-            let loaded = match config::load(&config) {
+            let mut loaded = match config::load(&config) {
                 Ok(l) => l,
                 Err(e) => {
                     eprintln!("{e}");
                     return ExitCode::from(2);
                 }
             };
+            let overrides = config::Overrides {
+                node_id,
+                http_listen,
+                store_path,
+            };
+            if let Err(e) = loaded.apply(&overrides) {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
             runtime(app::run(loaded, None))
         }
         Command::Demo {

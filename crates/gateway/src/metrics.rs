@@ -38,6 +38,32 @@ pub struct Metrics {
     mqtt_connects: AtomicU64,
     commands: AtomicU64,
     ready: AtomicBool,
+    /// Woken whenever the broker connection state changes (the cluster task watches it).
+    pub mqtt_changed: tokio::sync::Notify,
+    /// Cluster figures (rendered only in cluster mode).
+    pub cluster: ClusterFigures,
+}
+
+/// Cluster gauges and counters.
+#[derive(Debug, Default)]
+pub struct ClusterFigures {
+    /// Set in cluster mode.
+    pub enabled: AtomicBool,
+    /// Live nodes (online, us included).
+    pub members: AtomicU64,
+    /// RTUs this node is Active for.
+    pub owned: AtomicU64,
+    /// RTUs this node keeps a standby connection to.
+    pub standby: AtomicU64,
+    /// RTUs taken (role set to Active).
+    pub takeovers: AtomicU64,
+    /// RTUs handed to another node (a started RTU stopped because another node owns it, or
+    /// because we leave).
+    pub handovers: AtomicU64,
+    /// Nodes seen with another configuration hash.
+    pub config_mismatches: AtomicU64,
+    /// Another process seen with our node id.
+    pub duplicate_ids: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -81,6 +107,15 @@ impl Metrics {
             self.ready.store(true, Relaxed);
         }
         self.mqtt_connected.store(connected, Relaxed);
+        self.mqtt_changed.notify_one();
+    }
+
+    /// Whether the broker connection is up, and how many connections were made so far.
+    pub fn mqtt_state(&self) -> (bool, u64) {
+        (
+            self.mqtt_connected.load(Relaxed),
+            self.mqtt_connects.load(Relaxed),
+        )
     }
 
     /// A command was handled.
@@ -155,6 +190,55 @@ impl Metrics {
             "counter",
             self.commands.load(Relaxed),
         );
+        let c = &self.cluster;
+        if c.enabled.load(Relaxed) {
+            for (name, help, kind, v) in [
+                (
+                    "iec104gw_cluster_members_live",
+                    "Live cluster nodes (online), this one included.",
+                    "gauge",
+                    &c.members,
+                ),
+                (
+                    "iec104gw_cluster_rtus_owned",
+                    "RTUs this node carries (role active).",
+                    "gauge",
+                    &c.owned,
+                ),
+                (
+                    "iec104gw_cluster_rtus_standby",
+                    "RTUs this node holds a standby connection to.",
+                    "gauge",
+                    &c.standby,
+                ),
+                (
+                    "iec104gw_cluster_takeovers_total",
+                    "RTUs this node took (role set to active).",
+                    "counter",
+                    &c.takeovers,
+                ),
+                (
+                    "iec104gw_cluster_handovers_total",
+                    "Started RTUs this node stopped for another owner or on leaving.",
+                    "counter",
+                    &c.handovers,
+                ),
+                (
+                    "iec104gw_cluster_config_mismatches_total",
+                    "Nodes seen with a different configuration hash.",
+                    "counter",
+                    &c.config_mismatches,
+                ),
+                (
+                    "iec104gw_cluster_duplicate_ids_total",
+                    "Other processes seen with this node's id.",
+                    "counter",
+                    &c.duplicate_ids,
+                ),
+            ] {
+                g(&mut o, name, help, kind, v.load(Relaxed));
+            }
+        }
         let map = lock(&self.rtus);
         let fam = |o: &mut String,
                    name: &str,
@@ -196,7 +280,7 @@ impl Metrics {
         );
         let _ = writeln!(o, "# HELP iec104gw_rtu_state 1 for the current connection state.\n# TYPE iec104gw_rtu_state gauge");
         for (rtu, f) in map.iter() {
-            for s in ["connecting", "started", "stopped", "disconnected"] {
+            for s in ["connecting", "started", "stopped", "disconnected", "off"] {
                 let _ = writeln!(
                     o,
                     "iec104gw_rtu_state{{rtu=\"{rtu}\",state=\"{s}\"}} {}",

@@ -23,6 +23,27 @@ pub struct Config {
     /// The RTUs (controlled stations) to connect to.
     #[serde(default)]
     pub rtu: Vec<RtuConfig>,
+    /// Several gateway nodes sharing the RTUs (absent: this node runs alone).
+    #[serde(default)]
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// `[cluster]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// This node's id (overridden by `--node-id`).
+    #[serde(default)]
+    pub node_id: Option<Spanned<String>>,
+    /// Further nodes keeping a hot standby connection to each RTU (default 1).
+    #[serde(default = "default_standby")]
+    pub standby: Spanned<u32>,
+    /// MQTT keep-alive of the node in whole seconds (>= 1), replacing `mqtt.keep_alive`.
+    #[serde(default = "default_heartbeat")]
+    pub heartbeat: Spanned<u64>,
+    /// Seconds a new owner waits for the previous owner to release an RTU (default 5).
+    #[serde(default = "default_handover_timeout")]
+    pub handover_timeout: Spanned<f64>,
 }
 
 /// `[mqtt]`.
@@ -167,6 +188,9 @@ pub struct RtuConfig {
     /// Time zone of the RTU's time tags: `"UTC"` (default) or a fixed offset `"+01:00"`.
     #[serde(default)]
     pub time_zone: Option<Spanned<String>>,
+    /// Cluster: the node that owns this RTU whenever it is live.
+    #[serde(default)]
+    pub preferred_node: Option<Spanned<String>>,
     /// Per-point settings.
     #[serde(default)]
     pub point: Vec<PointConfig>,
@@ -213,6 +237,15 @@ fn default_inflight() -> Spanned<u16> {
 fn default_keep_alive() -> Spanned<u64> {
     Spanned::new(0..0, 30)
 }
+fn default_standby() -> Spanned<u32> {
+    Spanned::new(0..0, 1)
+}
+fn default_heartbeat() -> Spanned<u64> {
+    Spanned::new(0..0, 2)
+}
+fn default_handover_timeout() -> Spanned<f64> {
+    Spanned::new(0..0, 5.0)
+}
 fn default_queue_max() -> Spanned<u64> {
     Spanned::new(0..0, 1_000_000)
 }
@@ -231,6 +264,59 @@ pub struct Loaded {
     pub broker: validate::Broker,
     /// Name of this node.
     pub node: String,
+    /// Cluster settings when `[cluster]` is present.
+    pub cluster: Option<Cluster>,
+}
+
+/// Resolved `[cluster]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cluster {
+    /// Further nodes with a hot standby connection per RTU.
+    pub standby: usize,
+    /// MQTT keep-alive.
+    pub heartbeat: std::time::Duration,
+    /// Wait for the previous owner's release.
+    pub handover_timeout: std::time::Duration,
+    /// FNV-1a 64 of the configuration without node-specific keys, 16 hex digits.
+    pub config_hash: String,
+    /// Preferred node by RTU name.
+    pub preferred: HashMap<String, String>,
+}
+
+/// Per-node overrides from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--node-id`.
+    pub node_id: Option<String>,
+    /// `--http-listen`.
+    pub http_listen: Option<String>,
+    /// `--store-path`.
+    pub store_path: Option<String>,
+}
+
+impl Loaded {
+    /// Applies command-line overrides (node id first in precedence, then the listen address
+    /// and the queue path); an invalid value is an error naming the option.
+    pub fn apply(&mut self, o: &Overrides) -> Result<(), String> {
+        if let Some(n) = &o.node_id {
+            if !validate::topic_level_ok(n) {
+                return Err(format!(
+                    "--node-id {n:?}: must be one topic level without '/', '+' or '#'"
+                ));
+            }
+            self.node = n.clone();
+        }
+        if let Some(h) = &o.http_listen {
+            if h.parse::<std::net::SocketAddr>().is_err() {
+                return Err(format!("--http-listen {h:?} is not ip:port"));
+            }
+            self.config.gateway.http_listen = Some(Spanned::new(0..0, h.clone()));
+        }
+        if let Some(p) = &o.store_path {
+            self.config.gateway.store_path = Some(p.clone());
+        }
+        Ok(())
+    }
 }
 
 pub use validate::{Point, Rtu};

@@ -155,7 +155,7 @@ impl Checker<'_> {
 }
 
 /// A topic level: non-empty, no MQTT wildcard or separator.
-fn topic_level_ok(s: &str) -> bool {
+pub(super) fn topic_level_ok(s: &str) -> bool {
     !s.is_empty() && !s.contains(['/', '+', '#', '\0']) && s.len() <= 128
 }
 
@@ -205,6 +205,74 @@ fn parse_url(url: &str) -> Result<Broker, String> {
         port,
         tls,
     })
+}
+
+/// The configuration hash shared by the nodes of a cluster: FNV-1a 64 over the TOML
+/// re-serialised (keys sorted) without the node-specific keys `cluster.node_id`,
+/// `gateway.node`, `gateway.http_listen` and `gateway.store_path`, in a canonical rendering
+/// (sorted keys, so the order and formatting of the file do not matter); 16 hex digits.
+pub fn config_hash(text: &str) -> String {
+    let mut table: toml::Table = match text.parse() {
+        Ok(t) => t,
+        Err(_) => {
+            return format!(
+                "{:016x}",
+                crate::cluster::ownership::fnv1a64(text.as_bytes())
+            )
+        }
+    };
+    if let Some(toml::Value::Table(c)) = table.get_mut("cluster") {
+        c.remove("node_id");
+    }
+    if let Some(toml::Value::Table(g)) = table.get_mut("gateway") {
+        g.remove("node");
+        g.remove("http_listen");
+        g.remove("store_path");
+        if g.is_empty() {
+            table.remove("gateway");
+        }
+    }
+    let mut canonical = String::new();
+    canonical_toml(&toml::Value::Table(table), &mut canonical);
+    format!(
+        "{:016x}",
+        crate::cluster::ownership::fnv1a64(canonical.as_bytes())
+    )
+}
+
+/// A canonical rendering of a TOML value: tables with sorted keys, whatever the map type
+/// (toml's `preserve_order` feature may be switched on by another crate).
+fn canonical_toml(v: &toml::Value, out: &mut String) {
+    use std::fmt::Write as _;
+    match v {
+        toml::Value::Table(t) => {
+            let mut keys: Vec<&String> = t.keys().collect();
+            keys.sort();
+            out.push('{');
+            for k in keys {
+                let _ = write!(out, "{k:?}=");
+                if let Some(v) = t.get(k) {
+                    canonical_toml(v, out);
+                }
+                out.push(',');
+            }
+            out.push('}');
+        }
+        toml::Value::Array(a) => {
+            out.push('[');
+            for v in a {
+                canonical_toml(v, out);
+                out.push(',');
+            }
+            out.push(']');
+        }
+        toml::Value::String(s) => {
+            let _ = write!(out, "{s:?}");
+        }
+        other => {
+            let _ = write!(out, "{other}");
+        }
+    }
 }
 
 fn default_node() -> String {
@@ -287,17 +355,68 @@ pub fn validate(config: Config, text: &str, origin: &str) -> Result<Loaded, Conf
             );
         }
     }
-    let node = match &config.gateway.node {
-        Some(n) if topic_level_ok(n.get_ref()) => n.get_ref().clone(),
-        Some(n) => {
+    let cluster_node = config.cluster.as_ref().and_then(|c| c.node_id.as_ref());
+    let node = match (cluster_node, &config.gateway.node) {
+        (Some(n), _) | (None, Some(n))
+            if topic_level_ok(n.get_ref()) && !n.get_ref().starts_with('_') =>
+        {
+            n.get_ref().clone()
+        }
+        (Some(n), _) | (None, Some(n)) => {
             c.at(
                 n.span(),
-                "node must be one topic level without '/', '+' or '#'",
+                "node id must be one topic level without '/', '+' or '#' and not start with '_'",
             );
             String::new()
         }
-        None => default_node(),
+        (None, None) => default_node(),
     };
+    let cluster = config.cluster.as_ref().map(|k| {
+        let standby = *k.standby.get_ref();
+        if standby > 64 {
+            c.at(k.standby.span(), format!("standby = {standby}: must be 0..=64"));
+        }
+        let hb = *k.heartbeat.get_ref();
+        if !(1..=65535).contains(&hb) {
+            c.at(
+                k.heartbeat.span(),
+                format!("heartbeat = {hb}: must be 1..=65535 whole seconds"),
+            );
+        }
+        let ht = *k.handover_timeout.get_ref();
+        if !ht.is_finite() || !(0.1..=3600.0).contains(&ht) {
+            c.at(
+                k.handover_timeout.span(),
+                format!("handover_timeout = {ht}: must be 0.1..=3600 seconds"),
+            );
+        }
+        let mut preferred = HashMap::new();
+        for r in &config.rtu {
+            if let Some(p) = &r.preferred_node {
+                if !topic_level_ok(p.get_ref()) || p.get_ref().starts_with('_') {
+                    c.at(
+                        p.span(),
+                        "preferred_node must be one topic level without '/', '+' or '#' and not start with '_'",
+                    );
+                }
+                preferred.insert(r.name.get_ref().clone(), p.get_ref().clone());
+            }
+        }
+        super::Cluster {
+            standby: standby as usize,
+            heartbeat: Duration::from_secs(hb.clamp(1, 65535)),
+            handover_timeout: Duration::from_secs_f64(if ht.is_finite() { ht.clamp(0.1, 3600.0) } else { 5.0 }),
+            config_hash: config_hash(text),
+            preferred,
+        }
+    });
+    if cluster.is_none() {
+        for r in &config.rtu {
+            if let Some(p) = &r.preferred_node {
+                c.at(p.span(), "preferred_node needs a [cluster] section");
+            }
+        }
+    }
 
     let mut names = HashSet::new();
     let mut rtus = Vec::new();
@@ -494,6 +613,7 @@ pub fn validate(config: Config, text: &str, origin: &str) -> Result<Loaded, Conf
             rtus,
             broker,
             node,
+            cluster,
         }),
         _ => Err(ConfigError::Invalid {
             origin: origin.to_owned(),

@@ -46,7 +46,8 @@ pub struct MqttSettings {
     pub max_inflight: u16,
     /// Presence topic (`{prefix}/_gateway/{node}`).
     pub presence_topic: String,
-    /// Presence payloads: online, offline.
+    /// Presence payloads: online (empty: not published here), offline (the last will and the
+    /// goodbye).
     pub presence: (String, String),
     /// Topic filters to subscribe to (commands).
     pub subscriptions: Vec<String>,
@@ -240,7 +241,8 @@ impl Publisher {
                         connected = true;
                         self.metrics.set_mqtt(true);
                         let s = &self.settings;
-                        if client.publish(s.presence_topic.clone(), 1, true, s.presence.0.clone().into_bytes(), None) {
+                        // An empty online presence: someone else keeps it on the status board.
+                        if !s.presence.0.is_empty() && client.publish(s.presence_topic.clone(), 1, true, s.presence.0.clone().into_bytes(), None) {
                             f.unassigned.push_back(None);
                         }
                         for sub in &s.subscriptions {

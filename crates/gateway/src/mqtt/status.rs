@@ -12,6 +12,8 @@ use crate::store::Message;
 #[derive(Debug, Default)]
 pub struct StatusBoard {
     entries: Mutex<BTreeMap<String, (u64, Message)>>,
+    /// Versions are board-wide, so a topic removed and set again never reuses a version.
+    counter: std::sync::atomic::AtomicU64,
     /// Woken on every update.
     pub changed: Notify,
 }
@@ -29,10 +31,22 @@ impl StatusBoard {
     /// Sets the status message of its topic.
     pub fn set(&self, message: Message) {
         let mut e = lock(&self.entries);
-        let version = e.get(&message.topic).map(|(v, _)| v + 1).unwrap_or(1);
+        let version = self.next_version();
         e.insert(message.topic.clone(), (version, message));
         drop(e);
         self.changed.notify_one();
+    }
+
+    fn next_version(&self) -> u64 {
+        self.counter
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .wrapping_add(1)
+    }
+
+    /// Forgets the status of `topic`: it is not published again (after a reconnection
+    /// either); what the broker retains stays until someone else overwrites it.
+    pub fn remove(&self, topic: &str) {
+        lock(&self.entries).remove(topic);
     }
 
     /// Sets `field` to `value` in every JSON status whose topic ends with `suffix` (e.g. the
@@ -46,7 +60,7 @@ impl StatusBoard {
             if let Ok(serde_json::Value::Object(mut map)) = serde_json::from_slice(&m.payload) {
                 map.insert(field.to_owned(), value.clone());
                 m.payload = serde_json::Value::Object(map).to_string().into_bytes();
-                *version += 1;
+                *version = self.next_version();
             }
         }
         drop(e);

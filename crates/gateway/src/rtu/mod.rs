@@ -3,9 +3,13 @@
 //! every ASDU into messages for the store writer (which releases the I-frame once they are
 //! durable) and carries out commands.
 //!
-//! The session is told from outside whether to be [`Role::Active`] (STARTDT: data flows) or
-//! [`Role::Standby`] (connected, STOPDT: a hot standby for redundancy). The single-node
-//! daemon makes every session active; a cluster decides ownership elsewhere.
+//! The session is told from outside whether to be [`Role::Active`] (STARTDT: data flows),
+//! [`Role::Standby`] (connected, STOPDT: a hot standby for redundancy) or [`Role::Off`] (no
+//! connection; a started one is stopped with STOPDT first). The single-node daemon makes every
+//! session active; in a cluster ([`RtuSession::with_cluster`]) the cluster task decides and
+//! the session reports back what happened, publishes its status on `{prefix}/{rtu}/status`
+//! only while Active and on `{prefix}/{rtu}/standby/{node}` otherwise, and leaves commands to
+//! the active node.
 
 pub mod backoff;
 mod command;
@@ -41,6 +45,17 @@ pub enum Role {
     Active,
     /// Connected but stopped (STOPDT): ready to take over.
     Standby,
+    /// No connection (a started one is stopped with STOPDT, then closed).
+    Off,
+}
+
+/// The link of a session to the cluster task: its index and where its reports go.
+#[derive(Debug, Clone)]
+pub struct ClusterLink {
+    /// Index of the RTU in the cluster's list.
+    pub index: usize,
+    /// Session reports.
+    pub reports: mpsc::Sender<(usize, crate::cluster::state::Report)>,
 }
 
 /// Everything a session needs besides its RTU's settings.
@@ -69,6 +84,7 @@ pub struct RtuSession {
     commands: mpsc::Receiver<CommandJob>,
     converter: Converter,
     since: String,
+    cluster: Option<ClusterLink>,
 }
 
 /// How one connection ended.
@@ -77,6 +93,9 @@ struct Ended {
     started: bool,
     shutdown: bool,
 }
+
+/// The reason of a connection closed because the role became Off.
+const OFF: &str = "off: neither owner nor standby";
 
 fn now_s() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -98,12 +117,68 @@ impl RtuSession {
             commands,
             converter,
             since: now_s(),
+            cluster: None,
+        }
+    }
+
+    /// Cluster mode: reports go to the cluster task; statuses follow the role.
+    pub fn with_cluster(mut self, link: ClusterLink) -> RtuSession {
+        self.cluster = Some(link);
+        self
+    }
+
+    async fn report(&self, r: crate::cluster::state::Report) {
+        if let Some(c) = &self.cluster {
+            let _ = c.reports.send((c.index, r)).await;
+        }
+    }
+
+    fn main_topic(&self) -> String {
+        format!("{}/{}/status", self.shared.publish.prefix, self.rtu.name)
+    }
+
+    fn standby_topic(&self) -> String {
+        let p = &self.shared.publish;
+        format!("{}/{}/standby/{}", p.prefix, self.rtu.name, p.node)
+    }
+
+    /// Cluster mode: the role changed; the topic we do not speak on any more is cleared from
+    /// the board (a node that no longer carries the RTU never republishes its old status).
+    fn role_topics(&self, role: Role) {
+        if self.cluster.is_none() {
+            return;
+        }
+        if role == Role::Active {
+            self.shared.board.set(Message {
+                topic: self.standby_topic(),
+                payload: Vec::new(),
+                qos: 1,
+                retain: true,
+            });
+        } else {
+            self.shared.board.remove(&self.main_topic());
+            if role == Role::Off {
+                self.shared.board.set(Message {
+                    topic: self.standby_topic(),
+                    payload: Vec::new(),
+                    qos: 1,
+                    retain: true,
+                });
+            }
         }
     }
 
     fn status(&mut self, state: &'static str, reason: Option<&str>, address: Option<&str>) {
         self.since = now_s();
         self.shared.metrics.rtu(&self.rtu.name, |f| f.state = state);
+        let topic = match &self.cluster {
+            None => self.main_topic(),
+            Some(_) => match *self.role.borrow() {
+                Role::Active => self.main_topic(),
+                Role::Standby => self.standby_topic(),
+                Role::Off => return,
+            },
+        };
         let p = &self.shared.publish;
         let payload = json!({
             "rtu": self.rtu.name,
@@ -115,7 +190,7 @@ impl RtuSession {
             "queue_dropped": self.shared.metrics.dropped(),
         });
         self.shared.board.set(Message {
-            topic: format!("{}/{}/status", p.prefix, self.rtu.name),
+            topic,
             payload: payload.to_string().into_bytes(),
             qos: 1,
             retain: true,
@@ -149,9 +224,38 @@ impl RtuSession {
     }
 
     fn refuse(&self, job: &CommandJob, why: &str) {
+        if self.cluster.is_some() && *self.role.borrow() != Role::Active {
+            // Another node carries the RTU and answers.
+            tracing::debug!(rtu = %self.rtu.name, "command left to the active node");
+            return;
+        }
         let mut f = serde_json::Map::new();
         f.insert("error".into(), json!(why));
         self.result(job, "rejected", f);
+    }
+
+    /// Waits while the role is Off (commands are left to the active node). False on shutdown.
+    async fn wait_not_off(&mut self, shutdown: &mut watch::Receiver<bool>) -> bool {
+        let mut last = None;
+        loop {
+            let role = *self.role.borrow_and_update();
+            if last != Some(role) {
+                self.role_topics(role);
+                last = Some(role);
+            }
+            if role != Role::Off {
+                return true;
+            }
+            self.shared.metrics.rtu(&self.rtu.name, |f| f.state = "off");
+            tokio::select! {
+                changed = self.role.changed() => if changed.is_err() { return false },
+                _ = shutdown.changed() => return false,
+                job = self.commands.recv() => match job {
+                    Some(job) => self.refuse(&job, "the RTU is not connected"),
+                    None => return false,
+                },
+            }
+        }
     }
 
     /// Runs until `shutdown` turns true.
@@ -161,6 +265,9 @@ impl RtuSession {
         let mut index = 0usize;
         loop {
             if *shutdown.borrow() {
+                return;
+            }
+            if !self.wait_not_off(&mut shutdown).await {
                 return;
             }
             let Some(address) = addresses.get(index % addresses.len().max(1)).cloned() else {
@@ -177,8 +284,18 @@ impl RtuSession {
             tokio::pin!(connecting);
             let connected = loop {
                 tokio::select! {
-                    r = &mut connecting => break Some(r),
+                    r = &mut connecting => break Some(Some(r)),
                     _ = shutdown.changed() => break None,
+                    changed = self.role.changed() => {
+                        if changed.is_err() {
+                            break None;
+                        }
+                        let role = *self.role.borrow_and_update();
+                        self.role_topics(role);
+                        if role == Role::Off {
+                            break Some(None);
+                        }
+                    }
                     job = self.commands.recv() => match job {
                         Some(job) => self.refuse(&job, "the RTU is not connected (connecting)"),
                         None => break None,
@@ -187,6 +304,10 @@ impl RtuSession {
             };
             let Some(connected) = connected else {
                 return;
+            };
+            let Some(connected) = connected else {
+                // Off while connecting: abandoned.
+                continue;
             };
             let since = Instant::now();
             let ended = match connected {
@@ -201,6 +322,7 @@ impl RtuSession {
                     self.shared
                         .metrics
                         .rtu(&self.rtu.name, |f| f.reconnects += 1);
+                    self.report(crate::cluster::state::Report::Closed).await;
                     ended
                 }
                 Err(e) => Ended {
@@ -209,6 +331,10 @@ impl RtuSession {
                     shutdown: false,
                 },
             };
+            if ended.reason == OFF {
+                tracing::info!(rtu = %self.rtu.name, %address, "connection closed: neither owner nor standby");
+                continue;
+            }
             tracing::warn!(rtu = %self.rtu.name, %address, reason = %ended.reason, "disconnected");
             self.status("disconnected", Some(&ended.reason), Some(&address));
             if ended.shutdown {
@@ -230,6 +356,16 @@ impl RtuSession {
                 tokio::select! {
                     _ = tokio::time::sleep_until(until) => break,
                     _ = shutdown.changed() => return,
+                    changed = self.role.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                        let role = *self.role.borrow_and_update();
+                        self.role_topics(role);
+                        if role == Role::Off {
+                            break;
+                        }
+                    }
                     job = self.commands.recv() => match job {
                         Some(job) => self.refuse(&job, "the RTU is not connected"),
                         None => return,
@@ -302,6 +438,19 @@ impl RtuSession {
         if want_role == Some(Role::Standby) {
             self.status("stopped", Some("standby"), Some(address));
         }
+        // STOPDT in progress: events keep being processed (and released) meanwhile, since the
+        // station confirms only once everything it sent is acknowledged.
+        type Stopping = std::pin::Pin<
+            Box<
+                dyn std::future::Future<
+                        Output = Result<
+                            Result<(), client::ClientError>,
+                            tokio::time::error::Elapsed,
+                        >,
+                    > + Send,
+            >,
+        >;
+        let mut stopping: Option<Stopping> = None;
         let ended = |reason: String, started: bool, shutdown: bool| Ended {
             reason,
             started,
@@ -311,6 +460,12 @@ impl RtuSession {
             // Act on a role change: STARTDT or STOPDT, awaiting its confirmation.
             if let Some(role) = want_role.take() {
                 match role {
+                    Role::Off if !started && stopping.is_none() => {
+                        return ended(OFF.into(), ever_started, false);
+                    }
+                    _ if stopping.is_some() => {
+                        // Decided again once the STOPDT is confirmed.
+                    }
                     Role::Active if !started => {
                         match tokio::time::timeout(t1 + Duration::from_secs(1), client.start_dt())
                             .await
@@ -318,6 +473,7 @@ impl RtuSession {
                             Ok(Ok(())) => {
                                 started = true;
                                 ever_started = true;
+                                self.report(crate::cluster::state::Report::Started).await;
                                 self.status("started", None, Some(address));
                                 self.system_commands(
                                     client,
@@ -337,22 +493,14 @@ impl RtuSession {
                             Err(_) => return ended("no STARTDT con".into(), ever_started, false),
                         }
                     }
-                    Role::Standby if started => {
-                        match tokio::time::timeout(t1 + Duration::from_secs(1), client.stop_dt())
-                            .await
-                        {
-                            Ok(Ok(())) => {
-                                started = false;
-                                gi_next = None;
-                                ci_next = None;
-                                cs_next = None;
-                                self.status("stopped", Some("standby"), Some(address));
-                            }
-                            Ok(Err(e)) => {
-                                return ended(format!("STOPDT: {e}"), ever_started, false)
-                            }
-                            Err(_) => return ended("no STOPDT con".into(), ever_started, false),
-                        }
+                    Role::Standby | Role::Off if started => {
+                        let c = client.clone();
+                        stopping = Some(Box::pin(async move {
+                            tokio::time::timeout(t1 + Duration::from_secs(1), c.stop_dt()).await
+                        }));
+                        gi_next = None;
+                        ci_next = None;
+                        cs_next = None;
                     }
                     _ => {}
                 }
@@ -360,6 +508,24 @@ impl RtuSession {
             let next_timer = [gi_next, ci_next, cs_next].into_iter().flatten().min();
             let cmd_deadline = pending.as_ref().map(|p| p.deadline);
             tokio::select! {
+                r = async {
+                    match stopping.as_mut() {
+                        Some(f) => f.await,
+                        None => std::future::pending().await,
+                    }
+                }, if stopping.is_some() => {
+                    stopping = None;
+                    match r {
+                        Ok(Ok(())) => {
+                            started = false;
+                            self.report(crate::cluster::state::Report::Stopped).await;
+                            self.status("stopped", Some("standby"), Some(address));
+                            want_role = Some(*self.role.borrow());
+                        }
+                        Ok(Err(e)) => return ended(format!("STOPDT: {e}"), ever_started, false),
+                        Err(_) => return ended("no STOPDT con".into(), ever_started, false),
+                    }
+                }
                 ev = events.recv() => match ev {
                     Some(ClientEvent::Asdu { asdu, token }) => {
                         if let Err(reason) = self.asdu(client, asdu, token, &mut pending).await {
@@ -418,7 +584,9 @@ impl RtuSession {
                     if changed.is_err() {
                         return ended("shutdown".into(), ever_started, true);
                     }
-                    want_role = Some(*self.role.borrow_and_update());
+                    let role = *self.role.borrow_and_update();
+                    self.role_topics(role);
+                    want_role = Some(role);
                 }
                 _ = shutdown.changed() => return ended("gateway shutting down".into(), ever_started, true),
             }

@@ -1,0 +1,663 @@
+//! The cluster's decisions, sans I/O: inputs are presence messages, the broker connection,
+//! session reports and the time (passed in); outputs are the wanted [`Role`] of every RTU and
+//! our own presence to publish.
+//!
+//! Rules (see docs/failover.md):
+//! - *Synced* means: connected to the broker and the echo of our latest presence publication
+//!   came back through our subscription, so the retained presence of every node (delivered on
+//!   subscribe, before the echo) is in the view. Every change of our presence unsyncs until its
+//!   echo; a node cut from the broker therefore never acts on a stale view.
+//! - Unsynced (partition, startup, a presence change in flight): no new RTU is taken; roles are
+//!   kept, except that an RTU whose connection was lost goes to Standby (we may have been
+//!   fenced by a node that took it over: do not fight back).
+//! - Synced: owner = preferred node if live, else the highest rendezvous score among the live
+//!   (online) nodes. If the owner is us: Active, unless another node (online or leaving) still
+//!   lists the RTU as started: then Standby until it drops it or `handover_timeout` passes. If
+//!   the owner is someone else: Standby when we are among the next `standby` nodes of the
+//!   ranking, else Off; a started session first stops data transfer (STOPDT, confirmed).
+//! - Leaving (SIGTERM): presence `leaving`, every RTU Off (STOPDT first); done when nothing
+//!   is started any more and that presence was echoed.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use super::membership::{Alarm, Presence, View, LEAVING, ONLINE};
+use super::ownership::ranking;
+use crate::rtu::Role;
+
+/// What a session reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    /// Data transfer started (STARTDT con).
+    Started,
+    /// Data transfer stopped (STOPDT con).
+    Stopped,
+    /// The connection ended (closed by the peer, lost, or closed by us).
+    Closed,
+}
+
+/// Fixed settings of the state machine.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Our node id.
+    pub me: String,
+    /// Random hex, new per process.
+    pub incarnation: String,
+    /// Hash of the shared configuration.
+    pub config_hash: String,
+    /// Further nodes keeping a hot standby connection per RTU.
+    pub standby: usize,
+    /// Time a new owner waits for the previous one to release an RTU.
+    pub handover_timeout: Duration,
+}
+
+/// One RTU as the cluster sees it.
+#[derive(Debug, Clone)]
+pub struct RtuState {
+    /// Name.
+    pub name: String,
+    /// Preferred owner.
+    pub preferred: Option<String>,
+    /// The session reported data transfer started (and not stopped or closed since).
+    pub started: bool,
+    /// The role we asked for.
+    pub role: Role,
+    /// Connection lost since the last synced decision.
+    lost: bool,
+    /// Since when we own it but wait for another holder to release it.
+    waiting_since: Option<Instant>,
+}
+
+/// A decided change of role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Index of the RTU.
+    pub rtu: usize,
+    /// The new role.
+    pub role: Role,
+    /// Why (for logs).
+    pub reason: &'static str,
+}
+
+/// The result of one step.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// Roles to hand to the sessions.
+    pub changes: Vec<Change>,
+    /// Our presence, to publish (retained) when it changed.
+    pub publish: Option<Presence>,
+    /// Call `step` again at this time at the latest.
+    pub wake_at: Option<Instant>,
+}
+
+/// The decision state of one node.
+#[derive(Debug, Clone)]
+pub struct ClusterState {
+    settings: Settings,
+    view: View,
+    rtus: Vec<RtuState>,
+    connected: bool,
+    synced: bool,
+    ever_synced: bool,
+    /// Our presence has been echoed at least once on this broker connection.
+    echoed_on_connection: bool,
+    leaving: bool,
+    /// (status, active) of our latest publication.
+    published: Option<(String, Vec<String>)>,
+    since: String,
+}
+
+impl ClusterState {
+    /// A node with `rtus` (name, preferred node), every role Off until the first sync.
+    pub fn new(settings: Settings, rtus: Vec<(String, Option<String>)>) -> ClusterState {
+        let view = View::new(&settings.me, &settings.incarnation, &settings.config_hash);
+        ClusterState {
+            settings,
+            view,
+            rtus: rtus
+                .into_iter()
+                .map(|(name, preferred)| RtuState {
+                    name,
+                    preferred,
+                    started: false,
+                    role: Role::Off,
+                    lost: false,
+                    waiting_since: None,
+                })
+                .collect(),
+            connected: false,
+            synced: false,
+            ever_synced: false,
+            echoed_on_connection: false,
+            leaving: false,
+            published: None,
+            since: String::new(),
+        }
+    }
+
+    /// The broker connection came up or went down. Up: the view is trusted again only after
+    /// the echo of our presence (republished on every connection).
+    pub fn mqtt(&mut self, connected: bool) {
+        self.connected = connected;
+        self.synced = false;
+        self.echoed_on_connection = false;
+    }
+
+    /// A message on `{prefix}/_cluster/{node}`.
+    pub fn presence(&mut self, node: &str, payload: &[u8]) -> Vec<Alarm> {
+        let applied = self.view.apply(node, payload, self.echoed_on_connection);
+        if let Some(echo) = applied.echo {
+            let mut active = echo.active.clone();
+            active.sort();
+            if self.connected && self.published.as_ref() == Some(&(echo.status.clone(), active)) {
+                self.synced = true;
+                self.ever_synced = true;
+                self.echoed_on_connection = true;
+            }
+        }
+        applied.alarms
+    }
+
+    /// A session report for RTU `rtu`.
+    pub fn session(&mut self, rtu: usize, report: Report) {
+        if let Some(r) = self.rtus.get_mut(rtu) {
+            match report {
+                Report::Started => r.started = true,
+                Report::Stopped => r.started = false,
+                Report::Closed => {
+                    r.started = false;
+                    r.lost = true;
+                }
+            }
+        }
+    }
+
+    /// SIGTERM: hand every RTU over and leave.
+    pub fn leave(&mut self) {
+        self.leaving = true;
+    }
+
+    /// Sets the RFC 3339 time put in the next presence publications.
+    pub fn set_since(&mut self, since: String) {
+        self.since = since;
+    }
+
+    /// Leaving and nothing started any more, and that was published and echoed (or the
+    /// broker is unreachable, when nobody can be told anyway).
+    pub fn left(&self) -> bool {
+        self.leaving && self.rtus.iter().all(|r| !r.started) && (self.synced || !self.connected)
+    }
+
+    /// Whether the view can be acted on.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub fn synced(&self) -> bool {
+        self.synced
+    }
+
+    /// The RTUs.
+    pub fn rtus(&self) -> &[RtuState] {
+        &self.rtus
+    }
+
+    /// The view.
+    pub fn view(&self) -> &View {
+        &self.view
+    }
+
+    /// Our presence as it should be now.
+    pub fn presence_now(&self, status: &str) -> Presence {
+        Presence {
+            node: self.settings.me.clone(),
+            status: status.to_owned(),
+            incarnation: self.settings.incarnation.clone(),
+            config_hash: self.settings.config_hash.clone(),
+            active: self.active(),
+            since: self.since.clone(),
+        }
+    }
+
+    fn active(&self) -> Vec<String> {
+        let set: BTreeSet<&str> = self
+            .rtus
+            .iter()
+            .filter(|r| r.started)
+            .map(|r| r.name.as_str())
+            .collect();
+        set.into_iter().map(str::to_owned).collect()
+    }
+
+    /// Decides: our presence first (a change unsyncs until its echo), then every role.
+    pub fn step(&mut self, now: Instant) -> Output {
+        let mut out = Output::default();
+        let status = if self.leaving { LEAVING } else { ONLINE };
+        let want = (status.to_owned(), self.active());
+        if self.published.as_ref() != Some(&want) {
+            out.publish = Some(self.presence_now(status));
+            self.published = Some(want);
+            self.synced = false;
+        }
+        let me = self.settings.me.clone();
+        let mut candidates: Vec<&str> = self.view.live_others().collect();
+        if !self.leaving {
+            candidates.push(&me);
+        }
+        let standby = self.settings.standby;
+        let timeout = self.settings.handover_timeout;
+        let mut decided = Vec::with_capacity(self.rtus.len());
+        for r in &self.rtus {
+            let (role, reason, waiting) = if self.leaving {
+                (Role::Off, "leaving", None)
+            } else if !self.synced {
+                if !self.ever_synced {
+                    (r.role, "not synced yet", None)
+                } else if r.role == Role::Active && r.lost && !r.started {
+                    (
+                        Role::Standby,
+                        "connection lost while unsynced: maybe fenced",
+                        None,
+                    )
+                } else {
+                    (r.role, "unsynced: roles kept", r.waiting_since)
+                }
+            } else {
+                let rank = ranking(&r.name, r.preferred.as_deref(), &candidates);
+                if rank.first() == Some(&me.as_str()) {
+                    if r.started {
+                        (Role::Active, "owner", None)
+                    } else if self.view.holders(&r.name).next().is_none() {
+                        (Role::Active, "owner, nobody else holds it", None)
+                    } else {
+                        let since = r.waiting_since.unwrap_or(now);
+                        if now.saturating_duration_since(since) >= timeout {
+                            (Role::Active, "owner, handover timeout passed", Some(since))
+                        } else {
+                            let at = since + timeout;
+                            out.wake_at = Some(out.wake_at.map_or(at, |w: Instant| w.min(at)));
+                            (
+                                Role::Standby,
+                                "owner, waiting for the holder to release",
+                                Some(since),
+                            )
+                        }
+                    }
+                } else {
+                    let in_set = rank.iter().skip(1).take(standby).any(|n| *n == me.as_str());
+                    if in_set {
+                        (Role::Standby, "standby", None)
+                    } else {
+                        (Role::Off, "neither owner nor standby", None)
+                    }
+                }
+            };
+            decided.push((role, reason, waiting));
+        }
+        let synced = self.synced;
+        for (i, (r, (role, reason, waiting))) in self.rtus.iter_mut().zip(decided).enumerate() {
+            r.waiting_since = waiting;
+            if synced {
+                r.lost = false;
+            }
+            if r.role != role {
+                r.role = role;
+                out.changes.push(Change {
+                    rtu: i,
+                    role,
+                    reason,
+                });
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::ownership::owner;
+
+    const T: Duration = Duration::from_secs(5);
+
+    fn node(me: &str, rtus: &[&str]) -> ClusterState {
+        ClusterState::new(
+            Settings {
+                me: me.into(),
+                incarnation: format!("inc-{me}"),
+                config_hash: "h".into(),
+                standby: 1,
+                handover_timeout: T,
+            },
+            rtus.iter().map(|r| (r.to_string(), None)).collect(),
+        )
+    }
+
+    fn presence(node: &str, status: &str, active: &[&str]) -> Vec<u8> {
+        serde_json::to_vec(&Presence {
+            node: node.into(),
+            status: status.into(),
+            incarnation: format!("inc-{node}"),
+            config_hash: "h".into(),
+            active: active.iter().map(|s| s.to_string()).collect(),
+            since: String::new(),
+        })
+        .unwrap()
+    }
+
+    /// Delivers the echo of what `out` published (as the broker would).
+    fn echo(s: &mut ClusterState, out: &Output) {
+        if let Some(p) = &out.publish {
+            let me = s.settings.me.clone();
+            s.presence(&me, &serde_json::to_vec(p).unwrap());
+        }
+    }
+
+    fn role_of(s: &ClusterState, rtu: &str) -> Role {
+        s.rtus().iter().find(|r| r.name == rtu).unwrap().role
+    }
+
+    /// An RTU owned by `a` among {a, b} and one owned by `b`.
+    fn split() -> (String, String) {
+        let nodes = ["a", "b"];
+        let mut of_a = None;
+        let mut of_b = None;
+        for i in 0..50 {
+            let r = format!("s{i}");
+            match owner(&r, None, &nodes) {
+                Some("a") if of_a.is_none() => of_a = Some(r),
+                Some("b") if of_b.is_none() => of_b = Some(r),
+                _ => {}
+            }
+        }
+        (of_a.unwrap(), of_b.unwrap())
+    }
+
+    /// Node `me` connected and synced with peer `other` online holding `held`.
+    fn synced_with(
+        me: &str,
+        other: &str,
+        held: &[&str],
+        rtus: &[&str],
+        now: Instant,
+    ) -> ClusterState {
+        let mut s = node(me, rtus);
+        s.mqtt(true);
+        s.presence(other, &presence(other, ONLINE, held));
+        let out = s.step(now);
+        assert!(out.publish.is_some());
+        assert!(!s.synced());
+        echo(&mut s, &out);
+        assert!(s.synced());
+        s
+    }
+
+    #[test]
+    fn nothing_happens_before_the_first_echo() {
+        let now = Instant::now();
+        let mut s = node("a", &["s1"]);
+        s.mqtt(true);
+        let out = s.step(now);
+        assert_eq!(
+            out.publish.as_ref().map(|p| p.status.as_str()),
+            Some(ONLINE)
+        );
+        assert!(out.changes.is_empty());
+        assert_eq!(role_of(&s, "s1"), Role::Off);
+        // An echo of a different publication (an old retained one) does not sync.
+        s.presence("a", &presence("a", ONLINE, &["s1"]));
+        assert!(!s.synced());
+        echo(&mut s, &out);
+        let out = s.step(now);
+        assert_eq!(out.changes.len(), 1);
+        assert_eq!(role_of(&s, "s1"), Role::Active);
+    }
+
+    #[test]
+    fn each_rtu_has_one_owner_and_a_standby() {
+        let now = Instant::now();
+        let (ra, rb) = split();
+        let rtus = [ra.as_str(), rb.as_str()];
+        let mut a = synced_with("a", "b", &[], &rtus, now);
+        let mut b = synced_with("b", "a", &[], &rtus, now);
+        a.step(now);
+        b.step(now);
+        assert_eq!(role_of(&a, &ra), Role::Active);
+        assert_eq!(role_of(&a, &rb), Role::Standby);
+        assert_eq!(role_of(&b, &rb), Role::Active);
+        assert_eq!(role_of(&b, &ra), Role::Standby);
+    }
+
+    #[test]
+    fn takeover_on_will() {
+        let now = Instant::now();
+        let (ra, _) = split();
+        let mut b = synced_with("b", "a", &[&ra], &[&ra], now);
+        assert!(b.step(now).changes.iter().all(|c| c.role == Role::Standby));
+        // a's last will: offline (its active list no longer counts).
+        b.presence("a", &presence("a", "offline", &[]));
+        let out = b.step(now);
+        assert_eq!(out.changes[0].role, Role::Active);
+    }
+
+    #[test]
+    fn new_owner_waits_for_release_then_starts() {
+        let now = Instant::now();
+        let (_, rb) = split();
+        // b joins while a holds rb (which b owns among {a, b}).
+        let mut b = synced_with("b", "a", &[&rb], &[&rb], now);
+        let out = b.step(now);
+        assert_eq!(role_of(&b, &rb), Role::Standby);
+        assert_eq!(out.wake_at, Some(now + T));
+        // Still held a second later.
+        b.step(now + Duration::from_secs(1));
+        assert_eq!(role_of(&b, &rb), Role::Standby);
+        // a drops it after its STOPDT con.
+        b.presence("a", &presence("a", ONLINE, &[]));
+        b.step(now + Duration::from_secs(2));
+        assert_eq!(role_of(&b, &rb), Role::Active);
+    }
+
+    #[test]
+    fn handover_timeout_starts_anyway() {
+        let now = Instant::now();
+        let (_, rb) = split();
+        let mut b = synced_with("b", "a", &[&rb], &[&rb], now);
+        b.step(now);
+        b.step(now + T - Duration::from_millis(1));
+        assert_eq!(role_of(&b, &rb), Role::Standby);
+        let out = b.step(now + T);
+        assert_eq!(out.changes[0].role, Role::Active);
+        assert_eq!(out.changes[0].reason, "owner, handover timeout passed");
+    }
+
+    #[test]
+    fn yield_when_no_longer_owner() {
+        let now = Instant::now();
+        let (_, rb) = split();
+        // a alone: owns rb and starts it.
+        let mut a = node("a", &[&rb]);
+        a.mqtt(true);
+        let out = a.step(now);
+        echo(&mut a, &out);
+        a.step(now);
+        assert_eq!(role_of(&a, &rb), Role::Active);
+        a.session(0, Report::Started);
+        let out = a.step(now);
+        assert_eq!(
+            out.publish.as_ref().map(|p| p.active.clone()),
+            Some(vec![rb.clone()])
+        );
+        echo(&mut a, &out);
+        // b comes online: rb is b's; a stops data transfer (Standby: a is b's standby).
+        a.presence("b", &presence("b", ONLINE, &[]));
+        let out = a.step(now);
+        assert_eq!(out.changes[0].role, Role::Standby);
+        // STOPDT con: rb leaves our active list.
+        a.session(0, Report::Stopped);
+        let out = a.step(now);
+        assert_eq!(out.publish.map(|p| p.active), Some(vec![]));
+    }
+
+    #[test]
+    fn off_when_not_in_the_standby_set() {
+        let now = Instant::now();
+        let rtus: Vec<String> = (0..20).map(|i| format!("s{i}")).collect();
+        let names: Vec<&str> = rtus.iter().map(|s| s.as_str()).collect();
+        let mut a = node("a", &names);
+        a.mqtt(true);
+        a.presence("b", &presence("b", ONLINE, &[]));
+        a.presence("c", &presence("c", ONLINE, &[]));
+        let out = a.step(now);
+        echo(&mut a, &out);
+        a.step(now);
+        for r in &rtus {
+            let rank = ranking(r, None, &["a", "b", "c"]);
+            let want = match rank.iter().position(|n| *n == "a") {
+                Some(0) => Role::Active,
+                Some(1) => Role::Standby,
+                _ => Role::Off,
+            };
+            assert_eq!(role_of(&a, r), want, "{r}: {rank:?}");
+        }
+    }
+
+    #[test]
+    fn preferred_node_owns_while_live() {
+        let now = Instant::now();
+        let (ra, _) = split();
+        // ra is a's by score; prefer b.
+        let mut b = node("b", &[]);
+        b.rtus.push(RtuState {
+            name: ra.clone(),
+            preferred: Some("b".into()),
+            started: false,
+            role: Role::Off,
+            lost: false,
+            waiting_since: None,
+        });
+        b.mqtt(true);
+        b.presence("a", &presence("a", ONLINE, &[]));
+        let out = b.step(now);
+        echo(&mut b, &out);
+        b.step(now);
+        assert_eq!(role_of(&b, &ra), Role::Active);
+    }
+
+    #[test]
+    fn partition_keeps_started_and_takes_nothing_new() {
+        let now = Instant::now();
+        let (ra, rb) = split();
+        let rtus = [ra.as_str(), rb.as_str()];
+        let mut a = synced_with("a", "b", &[&rb], &rtus, now);
+        a.step(now);
+        a.session(0, Report::Started);
+        let out = a.step(now);
+        echo(&mut a, &out);
+        // Cut from the broker.
+        a.mqtt(false);
+        // b's will arrives... it cannot (we are cut), but even a stale message must not act.
+        a.presence("b", &presence("b", "offline", &[]));
+        let out = a.step(now);
+        assert!(out.changes.is_empty(), "{out:?}");
+        assert_eq!(role_of(&a, &ra), Role::Active);
+        assert_eq!(role_of(&a, &rb), Role::Standby);
+        // The RTU closes our connection (another node took it over): do not fight back.
+        a.session(0, Report::Closed);
+        let out = a.step(now);
+        assert_eq!(out.changes[0].role, Role::Standby);
+        assert_eq!(role_of(&a, &rb), Role::Standby);
+        // Reconnected: nothing before the echo; then the fresh view decides.
+        a.mqtt(true);
+        a.presence("b", &presence("b", ONLINE, &[&ra, &rb]));
+        assert!(a.step(now).changes.is_empty());
+        a.presence("a", &presence("a", ONLINE, &[]));
+        assert!(a.synced());
+        // a owns ra by score but b holds it: wait for b to hand it back.
+        a.step(now);
+        assert_eq!(role_of(&a, &ra), Role::Standby);
+    }
+
+    #[test]
+    fn a_lost_connection_with_a_dead_broker_link_does_not_restart() {
+        // Frozen and resumed (SIGSTOP/SIGCONT): the broker link looks up but is dead; the RTU
+        // closed our connection. Dropping the RTU from our presence unsyncs until the echo,
+        // which never comes over a dead link: no STARTDT.
+        let now = Instant::now();
+        let (ra, _) = split();
+        let mut a = synced_with("a", "b", &[], &[&ra], now);
+        a.step(now);
+        a.session(0, Report::Started);
+        let out = a.step(now);
+        echo(&mut a, &out);
+        a.session(0, Report::Closed);
+        let out = a.step(now);
+        assert!(out.publish.is_some());
+        assert_eq!(role_of(&a, &ra), Role::Standby);
+        // With the echo (the link is alive) and nobody else holding it: started again.
+        echo(&mut a, &out);
+        a.step(now);
+        assert_eq!(role_of(&a, &ra), Role::Active);
+    }
+
+    #[test]
+    fn leaving_stops_everything_then_is_done() {
+        let now = Instant::now();
+        let (ra, _) = split();
+        let mut a = synced_with("a", "b", &[], &[&ra], now);
+        a.step(now);
+        a.session(0, Report::Started);
+        let out = a.step(now);
+        echo(&mut a, &out);
+        a.leave();
+        let out = a.step(now);
+        assert_eq!(
+            out.publish.as_ref().map(|p| p.status.as_str()),
+            Some(LEAVING)
+        );
+        assert_eq!(out.changes[0].role, Role::Off);
+        echo(&mut a, &out);
+        assert!(!a.left());
+        a.session(0, Report::Stopped);
+        let out = a.step(now);
+        assert_eq!(out.publish.as_ref().map(|p| p.active.len()), Some(0));
+        assert!(!a.left());
+        echo(&mut a, &out);
+        assert!(a.left());
+    }
+
+    #[test]
+    fn others_do_not_count_a_leaving_node_as_candidate() {
+        let now = Instant::now();
+        let (ra, _) = split();
+        let mut b = synced_with("b", "a", &[&ra], &[&ra], now);
+        b.step(now);
+        assert_eq!(role_of(&b, &ra), Role::Standby);
+        b.presence("a", &presence("a", LEAVING, &[&ra]));
+        b.step(now);
+        // b owns it now, but a still holds it: wait for its release.
+        assert_eq!(role_of(&b, &ra), Role::Standby);
+        b.presence("a", &presence("a", LEAVING, &[]));
+        b.step(now);
+        assert_eq!(role_of(&b, &ra), Role::Active);
+    }
+
+    #[test]
+    fn duplicate_id_after_our_echo() {
+        let now = Instant::now();
+        let mut a = synced_with("a", "b", &[], &[], now);
+        let other = serde_json::to_vec(&Presence {
+            node: "a".into(),
+            status: ONLINE.into(),
+            incarnation: "someone-else".into(),
+            config_hash: "h".into(),
+            active: vec![],
+            since: String::new(),
+        })
+        .unwrap();
+        let alarms = a.presence("a", &other);
+        assert_eq!(
+            alarms,
+            vec![Alarm::DuplicateId {
+                incarnation: "someone-else".into()
+            }]
+        );
+    }
+}
