@@ -98,8 +98,9 @@ async fn settle(
     live: &[String],
 ) -> Result<BTreeMap<String, String>, String> {
     let live_ref: Vec<&str> = live.iter().map(String::as_str).collect();
-    rec.wait(SETTLE, |m| view::settled(m, rtus, &live_ref))
+    rec.wait(SETTLE, |m| view::settled(m, rtus, &live_ref, 1))
         .await
+        .map(|(map, _)| map)
         .ok_or_else(|| format!("the cluster did not settle on {live:?} within {SETTLE:?}"))
 }
 

@@ -63,18 +63,44 @@ pub fn standby_state(msgs: &[Received], rtu: &str, node: &str) -> Option<String>
     last(msgs, &standby_topic(rtu, node)).and_then(|m| m.json["state"].as_str().map(str::to_owned))
 }
 
-/// The ownership once the cluster is settled on the nodes `live`: every RTU's last status is
-/// "started" naming a node of `live`; each live node's last presence is "online" and its
-/// `active` list is exactly the RTUs whose status names it. None while not so.
-pub fn settled(
+/// How long the cluster topics must stay unchanged before a consistent state counts as
+/// settled (a consistent snapshot can be a transient: two nodes starting together each take
+/// the RTUs before they hear of each other, and a joining node is online before it acts).
+pub const QUIET: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Whether `m` is on a cluster topic: an RTU status, a standby report or a presence.
+pub fn is_cluster_topic(m: &Received) -> bool {
+    m.topic.ends_with("/status")
+        || m.topic.contains("/standby/")
+        || m.topic.starts_with(&format!("{PREFIX}/_cluster/"))
+}
+
+/// The ownership when the record shows the cluster consistent on the nodes `live` with
+/// `standby` standby connections per RTU: every RTU's last status is "started" naming a node
+/// of `live`; each live node's last presence is "online" and its `active` list is exactly the
+/// RTUs whose status names it; for every RTU, min(standby, live − 1) live non-owners report
+/// their standby connection "stopped" and the owner reports none. Also returns when the last
+/// cluster message arrived. None while not consistent.
+pub fn consistent(
     msgs: &[Received],
     rtus: &[String],
     live: &[&str],
-) -> Option<BTreeMap<String, String>> {
+    standby: usize,
+) -> Option<(BTreeMap<String, String>, Instant)> {
     let mut map = BTreeMap::new();
     for r in rtus {
         let o = owner(msgs, r)?;
         if !live.contains(&o.as_str()) {
+            return None;
+        }
+        if standby_state(msgs, r, &o).is_some() {
+            return None;
+        }
+        let standbys = live
+            .iter()
+            .filter(|n| **n != o && standby_state(msgs, r, n).as_deref() == Some("stopped"))
+            .count();
+        if standbys != standby.min(live.len() - 1) {
             return None;
         }
         map.insert(r.clone(), o);
@@ -92,7 +118,19 @@ pub fn settled(
             return None;
         }
     }
-    Some(map)
+    let last = msgs.iter().rev().find(|m| is_cluster_topic(m))?.at;
+    Some((map, last))
+}
+
+/// [`consistent`] and nothing changed on the cluster topics for [`QUIET`]: the ownership and
+/// when the last cluster message arrived.
+pub fn settled(
+    msgs: &[Received],
+    rtus: &[String],
+    live: &[&str],
+    standby: usize,
+) -> Option<(BTreeMap<String, String>, Instant)> {
+    consistent(msgs, rtus, live, standby).filter(|(_, last)| last.elapsed() >= QUIET)
 }
 
 /// RTUs owned by `node` in `map`.
