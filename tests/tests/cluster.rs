@@ -266,7 +266,9 @@ async fn killed_owner_is_taken_over_and_nothing_is_lost() {
     let (after, _) = env.settle(&[survivor]).await;
     assert!(after.values().all(|o| o == survivor), "{after:?}");
     env.flowing(&affected, kill_at, 5, Some(survivor)).await;
-    let gaps = env.rec.with(|m| truth::gaps(m, &affected, kill_at));
+    let gaps = env
+        .rec
+        .with(|m| truth::gaps(m, &affected, kill_at, &victim));
     print_gaps("kill -9", &gaps);
     for (r, g) in &gaps {
         assert!(
@@ -362,7 +364,8 @@ async fn sigterm_hands_over_without_loss_or_duplicates() {
     env.flowing(&affected, term_at, 5, Some(survivor)).await;
     print_gaps(
         "SIGTERM",
-        &env.rec.with(|m| truth::gaps(m, &affected, term_at)),
+        &env.rec
+            .with(|m| truth::gaps(m, &affected, term_at, &victim)),
     );
     let d = env.delivered().await;
     assert!(d.lost.is_empty(), "{}", d.summary());
@@ -403,7 +406,8 @@ async fn frozen_owner_is_taken_over_and_does_not_fight_back() {
     env.flowing(&affected, stop_at, 5, Some(survivor)).await;
     print_gaps(
         "SIGSTOP",
-        &env.rec.with(|m| truth::gaps(m, &affected, stop_at)),
+        &env.rec
+            .with(|m| truth::gaps(m, &affected, stop_at, &victim)),
     );
     let cont_at = Instant::now();
     env.cluster.node(&victim).thaw();
@@ -545,18 +549,18 @@ async fn log_line(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn duplicate_node_id_and_config_mismatch_are_reported() {
+async fn duplicate_node_id_is_reported() {
     let ids = ["gw-a"];
     let Some(mut env) = setup("cl-dup", 1, 5.0, &ids, false, |_| {}).await else {
         return;
     };
     env.settle(&ids).await;
-    // A second process with the same id (same configuration, own store).
+    // A second process with the same id (same configuration, own store and HTTP port).
     let text = std::fs::read_to_string(&env.cluster.config).expect("config");
     env.cluster.add_with_config("gw-a", "twin", &text);
     let dup = |l: &str| {
         let l = l.to_lowercase();
-        (l.contains("error") || l.contains("warn")) && l.contains("duplicate") && l.contains("gw-a")
+        l.contains("error") && l.contains("duplicate") && l.contains("gw-a")
     };
     let a = log_line(&mut env.cluster, 0, SETTLE, dup).await;
     let b = log_line(&mut env.cluster, 1, Duration::from_secs(1), dup).await;
@@ -564,8 +568,18 @@ async fn duplicate_node_id_and_config_mismatch_are_reported() {
         a.is_some() || b.is_some(),
         "no node reported the duplicate id gw-a"
     );
-    eprintln!("duplicate id: {:?} / {:?}", a, b);
-    // A node on a different configuration (one more RTU): the hash differs.
+    eprintln!("duplicate id: {a:?} / {b:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configuration_mismatch_is_reported() {
+    let ids = ["gw-a"];
+    let Some(mut env) = setup("cl-mismatch", 1, 5.0, &ids, false, |_| {}).await else {
+        return;
+    };
+    env.settle(&ids).await;
+    // gw-b on a different configuration (one more RTU): its hash differs.
+    let text = std::fs::read_to_string(&env.cluster.config).expect("config");
     let changed = format!(
         "{text}\n[[rtu]]\nname = \"extra\"\naddress = \"127.0.0.1:9\"\ncommon_address = 9\n"
     );
@@ -575,12 +589,16 @@ async fn duplicate_node_id_and_config_mismatch_are_reported() {
         l.contains("error") && l.contains("config") && l.contains("gw-b") && l.contains("gw-a")
     };
     let a = log_line(&mut env.cluster, 0, SETTLE, mismatch).await;
-    let b = log_line(&mut env.cluster, 2, Duration::from_secs(1), mismatch).await;
+    let b = log_line(&mut env.cluster, 1, Duration::from_secs(1), mismatch).await;
     assert!(
-        a.is_some() || b.is_some(),
-        "no node reported the configuration mismatch of gw-a and gw-b"
+        a.is_some() && b.is_some(),
+        "both nodes must report the configuration mismatch: gw-a {a:?}, gw-b {b:?}"
     );
-    eprintln!("config mismatch: {:?} / {:?}", a, b);
+    // The same configuration file under another node id is not a mismatch.
+    assert!(
+        !env.cluster.nodes[0].log().contains("MISMATCH: node gw-a"),
+        "gw-a reported itself"
+    );
 }
 
 /// The control: with nobody left to take over, the same checks do fail — the loss check and
@@ -612,6 +630,6 @@ async fn control_without_a_survivor_the_checks_report_loss() {
         "the loss check saw no loss: {}",
         d.summary()
     );
-    let gaps = env.rec.with(|m| truth::gaps(m, &rtus, kill_at));
+    let gaps = env.rec.with(|m| truth::gaps(m, &rtus, kill_at, "gw-a"));
     assert!(gaps.values().all(Option::is_none), "{gaps:?}");
 }

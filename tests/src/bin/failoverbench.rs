@@ -176,14 +176,17 @@ async fn run(args: Args) -> Result<(), String> {
                 .wait(SETTLE, |m| {
                     affected
                         .iter()
-                        .all(|r| view::data_after(m, r, fault_at).next().is_some())
+                        .all(|r| {
+                            view::data_after(m, r, fault_at)
+                                .any(|d| d.json["node"] != victim.as_str())
+                        })
                         .then_some(())
                 })
                 .await;
             if resumed.is_none() {
                 misses += affected.len();
             }
-            let round_gaps = rec.with(|m| truth::gaps(m, &affected, fault_at));
+            let round_gaps = rec.with(|m| truth::gaps(m, &affected, fault_at, &victim));
             let mut line = format!(
                 "round {:>3}: {:?} {victim} (owner of {}), settled after {}, gaps:",
                 round + 1,

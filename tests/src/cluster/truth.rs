@@ -135,9 +135,16 @@ pub async fn delivered(rec: &Recorder, events_log: &Path, within: Duration) -> D
     r.unwrap_or(last)
 }
 
-/// The gap per RTU around `at` as the subscriber saw it: the last data message before `at` →
-/// the first data message after it (None when no data came after).
-pub fn gaps(msgs: &[Received], rtus: &[String], at: Instant) -> BTreeMap<String, Option<Duration>> {
+/// The gap per RTU around a fault at `at` as the subscriber saw it: the last data message
+/// before `at` → the first data message after it published by another node than `victim`
+/// (messages the victim published just before it died may still arrive after `at`). None when
+/// no other node published data of the RTU after `at`.
+pub fn gaps(
+    msgs: &[Received],
+    rtus: &[String],
+    at: Instant,
+    victim: &str,
+) -> BTreeMap<String, Option<Duration>> {
     rtus.iter()
         .map(|r| {
             let data = || {
@@ -145,7 +152,10 @@ pub fn gaps(msgs: &[Received], rtus: &[String], at: Instant) -> BTreeMap<String,
                     .filter(|m| is_data(m) && m.json["rtu"] == r.as_str())
             };
             let before = data().filter(|m| m.at <= at).map(|m| m.at).max();
-            let after = data().filter(|m| m.at > at).map(|m| m.at).min();
+            let after = data()
+                .filter(|m| m.at > at && m.json["node"] != victim)
+                .map(|m| m.at)
+                .min();
             let gap = match (before, after) {
                 (Some(b), Some(a)) => Some(a - b),
                 (None, Some(a)) => Some(a - at),
