@@ -82,26 +82,7 @@ impl Env {
     /// What the record says about ownership (for failure messages).
     fn describe(&self, nodes: &[&str]) -> String {
         let rtus = self.rtus();
-        self.rec.with(|m| {
-            let mut s = String::new();
-            for r in &rtus {
-                s.push_str(&format!(
-                    "\n  {r}: status {}",
-                    view::last(m, &view::status_topic(r))
-                        .map(|x| x.json.to_string())
-                        .unwrap_or("-".into())
-                ));
-            }
-            for n in nodes {
-                s.push_str(&format!(
-                    "\n  {n}: presence {}",
-                    view::presence(m, n)
-                        .map(|x| x.to_string())
-                        .unwrap_or("-".into())
-                ));
-            }
-            s
-        })
+        self.rec.with(|m| view::describe(m, &rtus, nodes))
     }
 
     /// Waits until every RTU is started on exactly one node of `live`, the presence and

@@ -92,16 +92,21 @@ fn ms(d: Option<Duration>) -> String {
         .unwrap_or("-".into())
 }
 
+/// The ownership once settled on `live`, and when the last cluster message arrived.
 async fn settle(
     rec: &Recorder,
     rtus: &[String],
     live: &[String],
-) -> Result<BTreeMap<String, String>, String> {
+) -> Result<(BTreeMap<String, String>, Instant), String> {
     let live_ref: Vec<&str> = live.iter().map(String::as_str).collect();
     rec.wait(SETTLE, |m| view::settled(m, rtus, &live_ref, 1))
         .await
-        .map(|(map, _)| map)
-        .ok_or_else(|| format!("the cluster did not settle on {live:?} within {SETTLE:?}"))
+        .ok_or_else(|| {
+            format!(
+                "the cluster did not settle on {live:?} within {SETTLE:?}:{}",
+                rec.with(|m| view::describe(m, rtus, &live_ref))
+            )
+        })
 }
 
 async fn flowing(rec: &Recorder, rtus: &[String], after: Instant, n: usize) -> Result<(), String> {
@@ -151,7 +156,7 @@ async fn run(args: Args) -> Result<(), String> {
     let mut misses = 0usize;
     let outcome: Result<(), String> = async {
         for round in 0..rounds {
-            let map = settle(&rec, &rtus, &ids).await?;
+            let (map, _) = settle(&rec, &rtus, &ids).await?;
             let at = Instant::now();
             flowing(&rec, &rtus, at, 10).await?;
             let station = &rtus[round as usize % rtus.len()];
@@ -169,8 +174,8 @@ async fn run(args: Args) -> Result<(), String> {
                 Fault::Freeze => cl.nodes[index].freeze(),
                 Fault::Term => cl.nodes[index].signal("TERM"),
             }
-            settle(&rec, &rtus, &live).await?;
-            let took = fault_at.elapsed();
+            let (_, last) = settle(&rec, &rtus, &live).await?;
+            let took = last.saturating_duration_since(fault_at);
             takeovers.push(took);
             let resumed = rec
                 .wait(SETTLE, |m| {

@@ -193,3 +193,32 @@ impl PresenceExt for Value {
             .unwrap_or_default()
     }
 }
+
+/// The last status of each RTU, the standby reports of `nodes` and their presence, one per
+/// line (for failure messages).
+pub fn describe(msgs: &[Received], rtus: &[String], nodes: &[&str]) -> String {
+    let mut s = String::new();
+    for r in rtus {
+        s.push_str(&format!(
+            "\n  {r}: status {}",
+            last(msgs, &status_topic(r))
+                .map(|x| x.json.to_string())
+                .unwrap_or("-".into())
+        ));
+        for n in nodes {
+            s.push_str(&format!(
+                "\n    standby {n}: {:?}",
+                standby_state(msgs, r, n)
+            ));
+        }
+    }
+    for n in nodes {
+        s.push_str(&format!(
+            "\n  {n}: presence {}",
+            presence(msgs, n)
+                .map(|x| x.to_string())
+                .unwrap_or("-".into())
+        ));
+    }
+    s
+}
