@@ -46,13 +46,26 @@ async fn setup(
     via_proxy: bool,
     tweak: impl FnOnce(&mut Settings),
 ) -> Option<Env> {
+    setup_with(name, stations, rate, ids, via_proxy, "single", tweak).await
+}
+
+/// [`setup`] with the stations' redundancy mode.
+async fn setup_with(
+    name: &str,
+    stations: u16,
+    rate: f64,
+    ids: &[&str],
+    via_proxy: bool,
+    redundancy: &str,
+    tweak: impl FnOnce(&mut Settings),
+) -> Option<Env> {
     if !broker::available() {
         return None;
     }
     let serial = SERIAL.lock().await;
     let dir = scratch(name);
     let broker = Broker::start(&dir).await;
-    let sim = Sim::start(&dir, stations, rate).await;
+    let sim = Sim::start_with(&dir, stations, rate, redundancy).await;
     let rec = Recorder::start(broker.port, &format!("{PREFIX}/#")).await;
     let proxy = if via_proxy {
         Some(Proxy::start(([127, 0, 0, 1], broker.port).into()).await)
@@ -383,7 +396,9 @@ async fn frozen_owner_is_taken_over_and_does_not_fight_back() {
     let (_, taken) = env.settle(&[survivor]).await;
     let took = taken - stop_at;
     eprintln!("SIGSTOP (heartbeat 1 s): taken over after {took:?}");
-    assert!(took < Duration::from_secs(5), "takeover took {took:?}");
+    // 1.5 keep-alives, plus mosquitto 2.0's coarse keep-alive check (it publishes the will of a
+    // client frozen with keep-alive 1 s after 3-5 s; see docs/benchmarks.md, "Failover").
+    assert!(took < Duration::from_secs(7), "takeover took {took:?}");
     env.flowing(&affected, stop_at, 5, Some(survivor)).await;
     print_gaps(
         "SIGSTOP",
@@ -436,6 +451,7 @@ async fn node_cut_from_the_broker_is_taken_over_and_rejoins_without_loss() {
     let survivor = other(&ids, &victim);
     let affected = view::owned_by(&map, &victim);
     let cut_at = Instant::now();
+    let cut_ms = chrono::Utc::now().timestamp_millis();
     proxy.set(&victim, Mode::Cut);
     let (_, taken) = env.settle(&[survivor]).await;
     eprintln!("broker cut: taken over after {:?}", taken - cut_at);
@@ -447,6 +463,7 @@ async fn node_cut_from_the_broker_is_taken_over_and_rejoins_without_loss() {
         "preempted STARTDTs during the cut: {pre:?}"
     );
     let heal_at = Instant::now();
+    let heal_ms = chrono::Utc::now().timestamp_millis();
     proxy.set(&victim, Mode::Pass);
     let back = env
         .rec
@@ -470,16 +487,100 @@ async fn node_cut_from_the_broker_is_taken_over_and_rejoins_without_loss() {
     assert!(flapped.is_empty(), "status flapped back: {flapped:?}");
     let pre = env.preemptions();
     assert!(pre.values().all(|n| *n <= 1), "preempted STARTDTs: {pre:?}");
-    // What it buffered during the cut was published after the heal.
+    // What it received during the cut was published after the heal (the loss check below
+    // covers every such event; this says how many there were).
     let late = env.rec.with(|m| {
         m.iter()
-            .filter(|d| view::is_data(d) && d.at > heal_at && d.json["node"] == victim.as_str())
+            .filter(|d| {
+                view::is_data(d)
+                    && d.at > heal_at
+                    && d.json["node"] == victim.as_str()
+                    && d.json["received"]
+                        .as_str()
+                        .and_then(truth::time_ms)
+                        .is_some_and(|r| r >= cut_ms && r <= heal_ms)
+            })
             .count()
     });
-    eprintln!("broker cut: {late} data messages from {victim} after the heal");
+    eprintln!(
+        "broker cut: {late} objects received by {victim} during the cut published after the heal"
+    );
     let d = env.delivered().await;
     assert!(d.lost.is_empty(), "{}", d.summary());
     eprintln!("broker cut: {}", d.summary());
+}
+
+/// RTUs whose connections are each their own group close nothing on a STARTDT: after the
+/// frozen owner is thawed, the cluster must still end with one started connection per RTU.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_fencing_by_the_rtu_one_started_connection_remains() {
+    let ids = ["gw-a", "gw-b"];
+    let Some(mut env) = setup_with("cl-nofence", 2, 20.0, &ids, false, "connection", |s| {
+        s.heartbeat = 1
+    })
+    .await
+    else {
+        return;
+    };
+    let (map, at) = env.settle(&ids).await;
+    let rtus = env.rtus();
+    env.flowing(&rtus, at, 5, None).await;
+    let victim = view::busiest(&map);
+    let survivor = other(&ids, &victim);
+    env.cluster.node(&victim).freeze();
+    env.settle(&[survivor]).await;
+    let cont_at = Instant::now();
+    env.cluster.node(&victim).thaw();
+    let back = env
+        .rec
+        .wait(SETTLE, |m| {
+            m.iter()
+                .any(|p| {
+                    p.at > cont_at
+                        && p.topic == view::presence_topic(&victim)
+                        && p.json["status"] == "online"
+                })
+                .then_some(())
+        })
+        .await;
+    assert!(back.is_some(), "{victim} not online again after SIGCONT");
+    let (map, again) = env.settle(&ids).await;
+    env.flowing(&rtus, again, 10, None).await;
+    // At each station exactly one connection is started (bounded wait on its log).
+    let end = Instant::now() + SETTLE;
+    loop {
+        let transfers = env.sim.transfers();
+        let started: BTreeMap<&String, Vec<String>> = rtus
+            .iter()
+            .map(|r| {
+                (
+                    r,
+                    transfers
+                        .get(r)
+                        .map(|l| sim::started_now(l))
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
+        if started.values().all(|c| c.len() == 1) {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "started connections per station: {started:?} (owners {map:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // And data of each RTU comes from its owner only.
+    let since = Instant::now();
+    env.flowing(&rtus, since, 10, None).await;
+    env.rec.with(|m| {
+        for r in &rtus {
+            for d in view::data_after(m, r, since) {
+                assert_eq!(d.json["node"], map[r].as_str(), "{r}: {}", d.json);
+            }
+        }
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

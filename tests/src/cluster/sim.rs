@@ -38,12 +38,12 @@ pub struct Sim {
 /// an integrated total, a scaled value and a bitstring), all counting up so that no two events
 /// of a point share (time tag, value) even within one millisecond; `rate` events per second
 /// per station.
-pub fn scenario(stations: &[StationAddr], rate: f64) -> String {
+pub fn scenario(stations: &[StationAddr], rate: f64, redundancy: &str) -> String {
     let mut s = String::from("seed = 7\n");
     for st in stations {
         let _ = write!(
             s,
-            "[[station]]\nname = \"{}\"\nca = {}\nport = {}\nrate = {rate}\nredundancy = \"single\"\nqueue_size = 100000\nmax_connections = 8\n",
+            "[[station]]\nname = \"{}\"\nca = {}\nport = {}\nrate = {rate}\nredundancy = \"{redundancy}\"\nqueue_size = 100000\nmax_connections = 8\n",
             st.name, st.ca, st.port
         );
         for (ioa, ty, behaviour) in [
@@ -62,8 +62,15 @@ pub fn scenario(stations: &[StationAddr], rate: f64) -> String {
 }
 
 impl Sim {
-    /// Starts `n` stations at `rate` events/s each, on free ports, and waits until all listen.
+    /// Starts `n` stations at `rate` events/s each, on free ports, redundancy "single", and
+    /// waits until all listen.
     pub async fn start(dir: &Path, n: u16, rate: f64) -> Sim {
+        Sim::start_with(dir, n, rate, "single").await
+    }
+
+    /// [`Sim::start`] with another redundancy mode ("connection": every connection is its own
+    /// group, so a STARTDT closes nothing).
+    pub async fn start_with(dir: &Path, n: u16, rate: f64, redundancy: &str) -> Sim {
         let stations: Vec<StationAddr> = (1..=n)
             .map(|i| StationAddr {
                 name: format!("s{i}"),
@@ -72,7 +79,7 @@ impl Sim {
             })
             .collect();
         let path = dir.join("scenario.toml");
-        std::fs::write(&path, scenario(&stations, rate)).expect("scenario");
+        std::fs::write(&path, scenario(&stations, rate, redundancy)).expect("scenario");
         let events_log = dir.join("events.jsonl");
         let log = dir.join("sim.log");
         let err = std::fs::File::create(&log).expect("sim log");
@@ -185,6 +192,23 @@ pub fn preemptions(log: &[Transfer]) -> usize {
     n
 }
 
+/// The connections of a station started now (at the end of its log).
+pub fn started_now(log: &[Transfer]) -> Vec<String> {
+    let mut started: Vec<String> = Vec::new();
+    for t in log {
+        match t {
+            Transfer::Started(c) => {
+                if !started.contains(c) {
+                    started.push(c.clone());
+                }
+            }
+            Transfer::Stopped(c) | Transfer::Closed(c) => started.retain(|s| s != c),
+            Transfer::Connected(_) => {}
+        }
+    }
+    started
+}
+
 /// How many STARTDTs the station saw.
 pub fn starts(log: &[Transfer]) -> usize {
     log.iter()
@@ -210,5 +234,7 @@ mod tests {
         assert_eq!(preemptions(&log["s1"]), 1);
         assert_eq!(starts(&log["s1"]), 3);
         assert_eq!(preemptions(&log["s2"]), 0);
+        assert_eq!(started_now(&log["s1"]), vec!["#3".to_string()]);
+        assert_eq!(started_now(&log["s2"]), vec!["#1".to_string()]);
     }
 }
