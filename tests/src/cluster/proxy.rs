@@ -78,8 +78,18 @@ async fn serve(inbound: TcpStream, target: SocketAddr, mut rules: watch::Receive
     let Some((first, client_id)) = read_connect(&mut inbound).await else {
         return;
     };
-    if mode_of(&rules.borrow(), &client_id) == Mode::Cut {
-        return;
+    // A frozen node's new connection waits (its CONNECT held) until the rule changes.
+    loop {
+        let mode = mode_of(&rules.borrow_and_update(), &client_id);
+        match mode {
+            Mode::Cut => return,
+            Mode::Freeze => {
+                if rules.changed().await.is_err() {
+                    return;
+                }
+            }
+            Mode::Pass => break,
+        }
     }
     let Ok(out) = TcpStream::connect(target).await else {
         return;
