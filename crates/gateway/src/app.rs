@@ -99,6 +99,7 @@ pub async fn run(
     let wake = Arc::new(Notify::new());
     let board = StatusBoard::new();
     let (results_tx, results_rx) = mpsc::channel(256);
+    let beats_tx = results_tx.clone();
     let (incoming_tx, incoming_rx) = mpsc::channel::<crate::mqtt::Incoming>(256);
     let writer = tokio::spawn(writer::run(
         store.clone(),
@@ -230,6 +231,7 @@ pub async fn run(
             crate::cluster::offline_payload(&node, &incarnation, &c.config_hash),
         );
         subscriptions.push(format!("{cluster_base}+"));
+        subscriptions.push(format!("{cluster_base}+/beat"));
     }
     let publisher = Publisher {
         settings: MqttSettings {
@@ -238,11 +240,20 @@ pub async fn run(
             v5,
             tls,
             client_auth,
-            client_id: cfg
-                .mqtt
-                .client_id
-                .clone()
-                .unwrap_or_else(|| format!("iec104-gateway-{node}")),
+            client_id: match (&loaded.cluster, &cfg.mqtt.client_id) {
+                (None, Some(id)) => id.clone(),
+                (None, None) => format!("iec104-gateway-{node}"),
+                // One file for every node: the client id must still differ per node, and per
+                // process, so that a second process with our node id is not silently kicked
+                // off by the broker (client id takeover) but seen and reported.
+                (Some(_), Some(id)) => {
+                    format!("{id}-{node}-{}", incarnation.get(..8).unwrap_or(""))
+                }
+                (Some(_), None) => format!(
+                    "iec104-gateway-{node}-{}",
+                    incarnation.get(..8).unwrap_or("")
+                ),
+            },
             credentials: cfg
                 .mqtt
                 .username
@@ -290,6 +301,8 @@ pub async fn run(
                 topic_base: cluster_base.clone(),
                 leave: leave_rx,
                 leave_timeout: max_t1 + Duration::from_secs(2),
+                beats: beats_tx.clone(),
+                beat_every: c.heartbeat / 4,
             };
             Some(tokio::spawn(task.run()))
         }
@@ -320,6 +333,19 @@ pub async fn run(
         // Hand every started RTU over (STOPDT confirmed, presence without it) first.
         let _ = leave_tx.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(120), task).await;
+        // Everything the RTUs sent is acknowledged, so durable here: let the publisher empty the
+        // queue while the broker is reachable, so the data does not wait for this node's restart
+        // (bounded: 5 s).
+        let until = tokio::time::Instant::now() + Duration::from_secs(5);
+        while store.len() > 0 && metrics.mqtt_state().0 && tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if store.len() > 0 {
+            tracing::warn!(
+                waiting = store.len(),
+                "leaving with messages still queued (published at the next start)"
+            );
+        }
     }
     let _ = shutdown_tx.send(true);
     for s in sessions {

@@ -78,6 +78,7 @@ pub struct View {
     config_hash: String,
     nodes: BTreeMap<String, Presence>,
     mismatches: BTreeSet<(String, String)>,
+    started: Option<chrono::DateTime<chrono::FixedOffset>>,
 }
 
 impl View {
@@ -89,12 +90,15 @@ impl View {
             config_hash: config_hash.to_owned(),
             nodes: BTreeMap::new(),
             mismatches: BTreeSet::new(),
+            started: None,
         }
     }
 
     /// Applies a message of `{prefix}/_cluster/{node}` (empty payload: deleted).
     /// `own_online_confirmed`: our own presence was already echoed on this broker connection,
     /// so another incarnation under our id is a live second process, not an old retained one.
+    /// Another incarnation under our id whose `since` is after our start (`started`, RFC
+    /// 3339) is one too.
     pub fn apply(&mut self, node: &str, payload: &[u8], own_online_confirmed: bool) -> Applied {
         let mut out = Applied::default();
         if payload.is_empty() {
@@ -121,7 +125,9 @@ impl View {
         if node == self.me {
             if p.incarnation == self.incarnation {
                 out.echo = Some(p);
-            } else if own_online_confirmed && p.status != OFFLINE {
+            } else if p.status != OFFLINE
+                && (own_online_confirmed || self.after_our_start(&p.since))
+            {
                 out.alarms.push(Alarm::DuplicateId {
                     incarnation: p.incarnation,
                 });
@@ -148,6 +154,19 @@ impl View {
             None => true,
         };
         out
+    }
+
+    /// Sets the RFC 3339 time this process started (a presence of another process under our
+    /// id published after it is not an old retained message).
+    pub fn set_started(&mut self, started: &str) {
+        self.started = chrono::DateTime::parse_from_rfc3339(started).ok();
+    }
+
+    fn after_our_start(&self, since: &str) -> bool {
+        match (self.started, chrono::DateTime::parse_from_rfc3339(since)) {
+            (Some(start), Ok(t)) => t > start,
+            _ => false,
+        }
     }
 
     /// Other nodes whose latest presence is `online`.
@@ -228,6 +247,27 @@ mod tests {
                 incarnation: "i2".into()
             }]
         );
+        // Before our echo, one published after our start is a second process too.
+        v.set_started("2026-11-24T03:00:00.000Z");
+        let mut late = Presence {
+            node: "a".into(),
+            status: ONLINE.into(),
+            incarnation: "i3".into(),
+            config_hash: "h".into(),
+            active: vec![],
+            since: "2026-11-24T03:00:01.000Z".into(),
+        };
+        assert_eq!(
+            v.apply("a", &serde_json::to_vec(&late).unwrap(), false)
+                .alarms
+                .len(),
+            1
+        );
+        late.since = "2026-11-24T02:59:59.000Z".into();
+        assert!(v
+            .apply("a", &serde_json::to_vec(&late).unwrap(), false)
+            .alarms
+            .is_empty());
         // Its will (offline) is not.
         assert!(v
             .apply("a", &msg("a", OFFLINE, "i2", "h", &[]), true)

@@ -74,6 +74,10 @@ pub struct Task {
     pub leave: watch::Receiver<bool>,
     /// Leaving takes at most this long (then the node goes anyway).
     pub leave_timeout: Duration,
+    /// Where our beats go (published QoS 0, not stored).
+    pub beats: mpsc::Sender<crate::mqtt::Direct>,
+    /// Time between two beats.
+    pub beat_every: Duration,
 }
 
 impl Task {
@@ -85,6 +89,8 @@ impl Task {
             config_hash: cluster.config_hash.clone(),
             standby: cluster.standby,
             handover_timeout: cluster.handover_timeout,
+            liveness: cluster.heartbeat * 3 / 2,
+            startup_grace: cluster.heartbeat,
         }
     }
 
@@ -121,8 +127,24 @@ impl Task {
         let me = self.state.view().me().to_owned();
         let c = &self.metrics.cluster;
         c.enabled.store(true, Relaxed);
+        let beat_topic = format!("{}{me}/beat", self.topic_base);
+        let beat_payload =
+            serde_json::json!({"node": me, "incarnation": self.state.incarnation()}).to_string();
+        let mut beat_tick = tokio::time::interval(self.beat_every);
+        beat_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.state.set_started(&now_s());
         let (mut connected, mut connects) = self.metrics.mqtt_state();
         self.state.mqtt(connected);
+        // Applies a change of the broker connection before anything that came over it.
+        let mut follow_mqtt = |state: &mut ClusterState, metrics: &Metrics| {
+            let (now_connected, now_connects) = metrics.mqtt_state();
+            if now_connected != connected || now_connects != connects {
+                connected = now_connected;
+                connects = now_connects;
+                tracing::info!(connected, "cluster: broker connection changed; waiting for our presence echo before acting");
+                state.mqtt(connected);
+            }
+        };
         let mut leave_deadline: Option<Instant> = None;
         loop {
             self.state.set_since(now_s());
@@ -165,8 +187,10 @@ impl Task {
                 rtus.iter().filter(|r| r.role == Role::Standby).count() as u64,
                 Relaxed,
             );
-            c.members
-                .store(self.state.view().live_others().count() as u64 + 1, Relaxed);
+            c.members.store(
+                self.state.live_members(std::time::Instant::now()) as u64,
+                Relaxed,
+            );
             let wake_at = out.wake_at.map(Instant::from_std);
             if leave_deadline.is_some() && self.state.left() {
                 tracing::info!("cluster: every RTU handed over; leaving");
@@ -177,20 +201,34 @@ impl Task {
                 (a, b) => a.or(b),
             };
             tokio::select! {
-                _ = self.metrics.mqtt_changed.notified() => {
-                    let (now_connected, now_connects) = self.metrics.mqtt_state();
-                    if now_connected != connected || now_connects != connects {
-                        connected = now_connected;
-                        connects = now_connects;
-                        tracing::info!(connected, "cluster: broker connection changed; waiting for our presence echo before acting");
-                        self.state.mqtt(connected);
+                _ = self.metrics.mqtt_changed.notified() => follow_mqtt(&mut self.state, &self.metrics),
+                _ = beat_tick.tick() => {
+                    if self.metrics.mqtt_state().0 {
+                        let _ = self.beats.try_send(crate::mqtt::Direct {
+                            message: Message {
+                                topic: beat_topic.clone(),
+                                payload: beat_payload.clone().into_bytes(),
+                                qos: 0,
+                                retain: false,
+                            },
+                            correlation: None,
+                        });
                     }
                 }
                 m = self.presence.recv() => match m {
                     Some(m) => {
-                        let node = m.topic.strip_prefix(&self.topic_base).unwrap_or_default().to_owned();
+                        follow_mqtt(&mut self.state, &self.metrics);
+                        let rest = m.topic.strip_prefix(&self.topic_base).unwrap_or_default();
+                        if let Some(node) = rest.strip_suffix("/beat").filter(|n| !n.is_empty() && !n.contains('/')) {
+                            let inc = serde_json::from_slice::<serde_json::Value>(&m.payload)
+                                .ok()
+                                .and_then(|v| v.get("incarnation").and_then(|i| i.as_str()).map(str::to_owned))
+                                .unwrap_or_default();
+                            self.state.beat(node, inc.as_bytes(), std::time::Instant::now());
+                        }
+                        let node = rest.to_owned();
                         if !node.is_empty() && !node.contains('/') {
-                            for a in self.state.presence(&node, &m.payload) {
+                            for a in self.state.presence(&node, &m.payload, std::time::Instant::now()) {
                                 self.alarm(a);
                             }
                         }

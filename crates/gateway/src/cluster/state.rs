@@ -49,6 +49,12 @@ pub struct Settings {
     pub standby: usize,
     /// Time a new owner waits for the previous one to release an RTU.
     pub handover_timeout: Duration,
+    /// A node not heard from (presence or beat) for this long is not live, and we do not act
+    /// while our own beats do not come back within it (1.5 heartbeats).
+    pub liveness: Duration,
+    /// After the first sync of the process, RTUs nobody holds are started only after this
+    /// (nodes started together hear of each other first).
+    pub startup_grace: Duration,
 }
 
 /// One RTU as the cluster sees it.
@@ -105,6 +111,12 @@ pub struct ClusterState {
     /// (status, active) of our latest publication.
     published: Option<(String, Vec<String>)>,
     since: String,
+    /// When each other node was last heard from (presence or beat).
+    heard: std::collections::BTreeMap<String, Instant>,
+    /// When our own presence or beat last came back.
+    own_heard: Option<Instant>,
+    /// When the process first synced.
+    first_sync: Option<Instant>,
 }
 
 impl ClusterState {
@@ -132,6 +144,9 @@ impl ClusterState {
             leaving: false,
             published: None,
             since: String::new(),
+            heard: std::collections::BTreeMap::new(),
+            own_heard: None,
+            first_sync: None,
         }
     }
 
@@ -143,9 +158,34 @@ impl ClusterState {
         self.echoed_on_connection = false;
     }
 
-    /// A message on `{prefix}/_cluster/{node}`.
-    pub fn presence(&mut self, node: &str, payload: &[u8]) -> Vec<Alarm> {
+    /// A beat of `node` (`{prefix}/_cluster/{node}/beat`, carrying its incarnation) at `now`.
+    pub fn beat(&mut self, node: &str, incarnation: &[u8], now: Instant) {
+        if node == self.settings.me {
+            if incarnation == self.settings.incarnation.as_bytes() && self.connected {
+                self.own_heard = Some(now);
+            }
+        } else {
+            self.heard.insert(node.to_owned(), now);
+        }
+    }
+
+    fn fresh(&self, node: &str, now: Instant) -> bool {
+        self.heard
+            .get(node)
+            .is_some_and(|t| now.saturating_duration_since(*t) <= self.settings.liveness)
+    }
+
+    fn own_fresh(&self, now: Instant) -> bool {
+        self.own_heard
+            .is_some_and(|t| now.saturating_duration_since(t) <= self.settings.liveness)
+    }
+
+    /// A message on `{prefix}/_cluster/{node}` at `now`.
+    pub fn presence(&mut self, node: &str, payload: &[u8], now: Instant) -> Vec<Alarm> {
         let applied = self.view.apply(node, payload, self.echoed_on_connection);
+        if node != self.settings.me {
+            self.heard.insert(node.to_owned(), now);
+        }
         if let Some(echo) = applied.echo {
             let mut active = echo.active.clone();
             active.sort();
@@ -153,6 +193,7 @@ impl ClusterState {
                 self.synced = true;
                 self.ever_synced = true;
                 self.echoed_on_connection = true;
+                self.own_heard = Some(now);
             }
         }
         applied.alarms
@@ -182,10 +223,29 @@ impl ClusterState {
         self.since = since;
     }
 
+    /// Sets the RFC 3339 time this process started (see [`View::set_started`]).
+    pub fn set_started(&mut self, started: &str) {
+        self.view.set_started(started);
+    }
+
     /// Leaving and nothing started any more, and that was published and echoed (or the
     /// broker is unreachable, when nobody can be told anyway).
     pub fn left(&self) -> bool {
         self.leaving && self.rtus.iter().all(|r| !r.started) && (self.synced || !self.connected)
+    }
+
+    /// Live nodes at `now`: other online nodes heard within the liveness window, and us.
+    pub fn live_members(&self, now: Instant) -> usize {
+        self.view
+            .live_others()
+            .filter(|n| self.fresh(n, now))
+            .count()
+            + 1
+    }
+
+    /// Our incarnation.
+    pub fn incarnation(&self) -> &str {
+        &self.settings.incarnation
     }
 
     /// Whether the view can be acted on.
@@ -237,17 +297,40 @@ impl ClusterState {
             self.synced = false;
         }
         let me = self.settings.me.clone();
-        let mut candidates: Vec<&str> = self.view.live_others().collect();
+        // Acting needs the echo of our latest presence and our own beats coming back.
+        let acting = self.synced && self.own_fresh(now);
+        if acting && self.first_sync.is_none() {
+            self.first_sync = Some(now);
+        }
+        let wake = |at: Instant, out: &mut Output| {
+            if at > now {
+                out.wake_at = Some(out.wake_at.map_or(at, |w: Instant| w.min(at)));
+            }
+        };
+        let margin = Duration::from_millis(1);
+        if let Some(t) = self.own_heard {
+            wake(t + self.settings.liveness + margin, &mut out);
+        }
+        let mut candidates: Vec<&str> = Vec::new();
+        for n in self.view.live_others() {
+            if self.fresh(n, now) {
+                candidates.push(n);
+            }
+        }
+        for t in self.heard.values() {
+            wake(*t + self.settings.liveness + margin, &mut out);
+        }
         if !self.leaving {
             candidates.push(&me);
         }
+        let grace_end = self.first_sync.map(|t| t + self.settings.startup_grace);
         let standby = self.settings.standby;
         let timeout = self.settings.handover_timeout;
         let mut decided = Vec::with_capacity(self.rtus.len());
         for r in &self.rtus {
             let (role, reason, waiting) = if self.leaving {
                 (Role::Off, "leaving", None)
-            } else if !self.synced {
+            } else if !acting {
                 if !self.ever_synced {
                     (r.role, "not synced yet", None)
                 } else if r.role == Role::Active && r.lost && !r.started {
@@ -264,15 +347,25 @@ impl ClusterState {
                 if rank.first() == Some(&me.as_str()) {
                     if r.started {
                         (Role::Active, "owner", None)
-                    } else if self.view.holders(&r.name).next().is_none() {
-                        (Role::Active, "owner, nobody else holds it", None)
+                    } else if !self.view.holders(&r.name).any(|h| self.fresh(h, now)) {
+                        // Nobody else (live) holds it; a frozen holder is fenced by our STARTDT.
+                        match grace_end {
+                            Some(end) if now < end => {
+                                wake(end, &mut out);
+                                (
+                                    Role::Standby,
+                                    "owner, startup grace (hearing of the other nodes)",
+                                    None,
+                                )
+                            }
+                            _ => (Role::Active, "owner, nobody else holds it", None),
+                        }
                     } else {
                         let since = r.waiting_since.unwrap_or(now);
                         if now.saturating_duration_since(since) >= timeout {
                             (Role::Active, "owner, handover timeout passed", Some(since))
                         } else {
-                            let at = since + timeout;
-                            out.wake_at = Some(out.wake_at.map_or(at, |w: Instant| w.min(at)));
+                            wake(since + timeout, &mut out);
                             (
                                 Role::Standby,
                                 "owner, waiting for the holder to release",
@@ -291,7 +384,7 @@ impl ClusterState {
             };
             decided.push((role, reason, waiting));
         }
-        let synced = self.synced;
+        let synced = acting;
         for (i, (r, (role, reason, waiting))) in self.rtus.iter_mut().zip(decided).enumerate() {
             r.waiting_since = waiting;
             if synced {
@@ -325,6 +418,8 @@ mod tests {
                 config_hash: "h".into(),
                 standby: 1,
                 handover_timeout: T,
+                liveness: Duration::from_secs(3600),
+                startup_grace: Duration::ZERO,
             },
             rtus.iter().map(|r| (r.to_string(), None)).collect(),
         )
@@ -343,10 +438,10 @@ mod tests {
     }
 
     /// Delivers the echo of what `out` published (as the broker would).
-    fn echo(s: &mut ClusterState, out: &Output) {
+    fn echo(s: &mut ClusterState, out: &Output, now: Instant) {
         if let Some(p) = &out.publish {
             let me = s.settings.me.clone();
-            s.presence(&me, &serde_json::to_vec(p).unwrap());
+            s.presence(&me, &serde_json::to_vec(p).unwrap(), now);
         }
     }
 
@@ -380,11 +475,11 @@ mod tests {
     ) -> ClusterState {
         let mut s = node(me, rtus);
         s.mqtt(true);
-        s.presence(other, &presence(other, ONLINE, held));
+        s.presence(other, &presence(other, ONLINE, held), now);
         let out = s.step(now);
         assert!(out.publish.is_some());
         assert!(!s.synced());
-        echo(&mut s, &out);
+        echo(&mut s, &out, now);
         assert!(s.synced());
         s
     }
@@ -402,9 +497,9 @@ mod tests {
         assert!(out.changes.is_empty());
         assert_eq!(role_of(&s, "s1"), Role::Off);
         // An echo of a different publication (an old retained one) does not sync.
-        s.presence("a", &presence("a", ONLINE, &["s1"]));
+        s.presence("a", &presence("a", ONLINE, &["s1"]), now);
         assert!(!s.synced());
-        echo(&mut s, &out);
+        echo(&mut s, &out, now);
         let out = s.step(now);
         assert_eq!(out.changes.len(), 1);
         assert_eq!(role_of(&s, "s1"), Role::Active);
@@ -432,7 +527,7 @@ mod tests {
         let mut b = synced_with("b", "a", &[&ra], &[&ra], now);
         assert!(b.step(now).changes.iter().all(|c| c.role == Role::Standby));
         // a's last will: offline (its active list no longer counts).
-        b.presence("a", &presence("a", "offline", &[]));
+        b.presence("a", &presence("a", "offline", &[]), now);
         let out = b.step(now);
         assert_eq!(out.changes[0].role, Role::Active);
     }
@@ -450,7 +545,7 @@ mod tests {
         b.step(now + Duration::from_secs(1));
         assert_eq!(role_of(&b, &rb), Role::Standby);
         // a drops it after its STOPDT con.
-        b.presence("a", &presence("a", ONLINE, &[]));
+        b.presence("a", &presence("a", ONLINE, &[]), now);
         b.step(now + Duration::from_secs(2));
         assert_eq!(role_of(&b, &rb), Role::Active);
     }
@@ -476,7 +571,7 @@ mod tests {
         let mut a = node("a", &[&rb]);
         a.mqtt(true);
         let out = a.step(now);
-        echo(&mut a, &out);
+        echo(&mut a, &out, now);
         a.step(now);
         assert_eq!(role_of(&a, &rb), Role::Active);
         a.session(0, Report::Started);
@@ -485,9 +580,9 @@ mod tests {
             out.publish.as_ref().map(|p| p.active.clone()),
             Some(vec![rb.clone()])
         );
-        echo(&mut a, &out);
+        echo(&mut a, &out, now);
         // b comes online: rb is b's; a stops data transfer (Standby: a is b's standby).
-        a.presence("b", &presence("b", ONLINE, &[]));
+        a.presence("b", &presence("b", ONLINE, &[]), now);
         let out = a.step(now);
         assert_eq!(out.changes[0].role, Role::Standby);
         // STOPDT con: rb leaves our active list.
@@ -503,10 +598,10 @@ mod tests {
         let names: Vec<&str> = rtus.iter().map(|s| s.as_str()).collect();
         let mut a = node("a", &names);
         a.mqtt(true);
-        a.presence("b", &presence("b", ONLINE, &[]));
-        a.presence("c", &presence("c", ONLINE, &[]));
+        a.presence("b", &presence("b", ONLINE, &[]), now);
+        a.presence("c", &presence("c", ONLINE, &[]), now);
         let out = a.step(now);
-        echo(&mut a, &out);
+        echo(&mut a, &out, now);
         a.step(now);
         for r in &rtus {
             let rank = ranking(r, None, &["a", "b", "c"]);
@@ -534,9 +629,9 @@ mod tests {
             waiting_since: None,
         });
         b.mqtt(true);
-        b.presence("a", &presence("a", ONLINE, &[]));
+        b.presence("a", &presence("a", ONLINE, &[]), now);
         let out = b.step(now);
-        echo(&mut b, &out);
+        echo(&mut b, &out, now);
         b.step(now);
         assert_eq!(role_of(&b, &ra), Role::Active);
     }
@@ -550,11 +645,11 @@ mod tests {
         a.step(now);
         a.session(0, Report::Started);
         let out = a.step(now);
-        echo(&mut a, &out);
+        echo(&mut a, &out, now);
         // Cut from the broker.
         a.mqtt(false);
         // b's will arrives... it cannot (we are cut), but even a stale message must not act.
-        a.presence("b", &presence("b", "offline", &[]));
+        a.presence("b", &presence("b", "offline", &[]), now);
         let out = a.step(now);
         assert!(out.changes.is_empty(), "{out:?}");
         assert_eq!(role_of(&a, &ra), Role::Active);
@@ -566,9 +661,9 @@ mod tests {
         assert_eq!(role_of(&a, &rb), Role::Standby);
         // Reconnected: nothing before the echo; then the fresh view decides.
         a.mqtt(true);
-        a.presence("b", &presence("b", ONLINE, &[&ra, &rb]));
+        a.presence("b", &presence("b", ONLINE, &[&ra, &rb]), now);
         assert!(a.step(now).changes.is_empty());
-        a.presence("a", &presence("a", ONLINE, &[]));
+        a.presence("a", &presence("a", ONLINE, &[]), now);
         assert!(a.synced());
         // a owns ra by score but b holds it: wait for b to hand it back.
         a.step(now);
@@ -586,13 +681,13 @@ mod tests {
         a.step(now);
         a.session(0, Report::Started);
         let out = a.step(now);
-        echo(&mut a, &out);
+        echo(&mut a, &out, now);
         a.session(0, Report::Closed);
         let out = a.step(now);
         assert!(out.publish.is_some());
         assert_eq!(role_of(&a, &ra), Role::Standby);
         // With the echo (the link is alive) and nobody else holding it: started again.
-        echo(&mut a, &out);
+        echo(&mut a, &out, now);
         a.step(now);
         assert_eq!(role_of(&a, &ra), Role::Active);
     }
@@ -605,7 +700,7 @@ mod tests {
         a.step(now);
         a.session(0, Report::Started);
         let out = a.step(now);
-        echo(&mut a, &out);
+        echo(&mut a, &out, now);
         a.leave();
         let out = a.step(now);
         assert_eq!(
@@ -613,13 +708,13 @@ mod tests {
             Some(LEAVING)
         );
         assert_eq!(out.changes[0].role, Role::Off);
-        echo(&mut a, &out);
+        echo(&mut a, &out, now);
         assert!(!a.left());
         a.session(0, Report::Stopped);
         let out = a.step(now);
         assert_eq!(out.publish.as_ref().map(|p| p.active.len()), Some(0));
         assert!(!a.left());
-        echo(&mut a, &out);
+        echo(&mut a, &out, now);
         assert!(a.left());
     }
 
@@ -630,11 +725,11 @@ mod tests {
         let mut b = synced_with("b", "a", &[&ra], &[&ra], now);
         b.step(now);
         assert_eq!(role_of(&b, &ra), Role::Standby);
-        b.presence("a", &presence("a", LEAVING, &[&ra]));
+        b.presence("a", &presence("a", LEAVING, &[&ra]), now);
         b.step(now);
         // b owns it now, but a still holds it: wait for its release.
         assert_eq!(role_of(&b, &ra), Role::Standby);
-        b.presence("a", &presence("a", LEAVING, &[]));
+        b.presence("a", &presence("a", LEAVING, &[]), now);
         b.step(now);
         assert_eq!(role_of(&b, &ra), Role::Active);
     }
@@ -652,12 +747,142 @@ mod tests {
             since: String::new(),
         })
         .unwrap();
-        let alarms = a.presence("a", &other);
+        let alarms = a.presence("a", &other, now);
         assert_eq!(
             alarms,
             vec![Alarm::DuplicateId {
                 incarnation: "someone-else".into()
             }]
+        );
+    }
+
+    fn node_hb(me: &str, rtus: &[&str], grace: Duration) -> ClusterState {
+        ClusterState::new(
+            Settings {
+                me: me.into(),
+                incarnation: format!("inc-{me}"),
+                config_hash: "h".into(),
+                standby: 1,
+                handover_timeout: T,
+                liveness: Duration::from_millis(1500),
+                startup_grace: grace,
+            },
+            rtus.iter().map(|r| (r.to_string(), None)).collect(),
+        )
+    }
+
+    #[test]
+    fn a_silent_owner_is_taken_over_after_the_liveness_window() {
+        // a holds ra and is frozen: its presence still says online and lists ra, but neither
+        // beats nor presence come any more. b takes over after 1.5 s without waiting for the
+        // release (the RTU fences a's connection), while its own beats keep coming back.
+        let now = Instant::now();
+        let (ra, _) = split();
+        let mut b = node_hb("b", &[&ra], Duration::ZERO);
+        b.mqtt(true);
+        b.presence("a", &presence("a", ONLINE, &[&ra]), now);
+        let out = b.step(now);
+        echo(&mut b, &out, now);
+        let out = b.step(now);
+        assert_eq!(role_of(&b, &ra), Role::Standby);
+        // Woken when a would become stale.
+        assert!(out
+            .wake_at
+            .is_some_and(|w| w <= now + Duration::from_millis(1501)));
+        let mut t = now;
+        for _ in 0..5 {
+            t += Duration::from_millis(250);
+            b.beat("b", b"inc-b", t);
+            b.beat("a", b"inc-a", t);
+            b.step(t);
+        }
+        assert_eq!(role_of(&b, &ra), Role::Standby, "a is beating: not taken");
+        let frozen_at = t;
+        for _ in 0..6 {
+            t += Duration::from_millis(250);
+            b.beat("b", b"inc-b", t);
+            b.step(t);
+            assert_eq!(
+                role_of(&b, &ra),
+                Role::Standby,
+                "a silent for {:?} only",
+                t - frozen_at
+            );
+        }
+        t += Duration::from_millis(2);
+        b.beat("b", b"inc-b", t);
+        let out = b.step(t);
+        assert_eq!(out.changes[0].role, Role::Active, "{out:?}");
+        assert_eq!(out.changes[0].reason, "owner, nobody else holds it");
+        // a beats again (resumed): live again; ra is a's by score, b holds it now: b yields
+        // once a is a candidate again... but a must first see b and wait for b's release.
+        b.session(0, Report::Started);
+        let out = b.step(t);
+        echo(&mut b, &out, t);
+        b.beat("a", b"inc-a", t);
+        b.step(t);
+        assert_eq!(role_of(&b, &ra), Role::Standby, "handed back by STOPDT");
+    }
+
+    #[test]
+    fn no_action_while_our_own_beats_do_not_come_back() {
+        // Our inbound or outbound broker traffic is stalled (the link looks up): the others
+        // look silent, but so do we: nothing is taken.
+        let now = Instant::now();
+        let (ra, _) = split();
+        let mut b = node_hb("b", &[&ra], Duration::ZERO);
+        b.mqtt(true);
+        b.presence("a", &presence("a", ONLINE, &[&ra]), now);
+        let out = b.step(now);
+        echo(&mut b, &out, now);
+        b.step(now);
+        let t = now + Duration::from_secs(3);
+        let out = b.step(t);
+        assert!(out.changes.is_empty(), "{out:?}");
+        assert_eq!(role_of(&b, &ra), Role::Standby);
+        // Our beat comes back (the link works): now a's silence counts.
+        b.beat("b", b"inc-b", t);
+        b.step(t);
+        assert_eq!(role_of(&b, &ra), Role::Active);
+        // A beat of another process under our id is not ours.
+        let mut c = node_hb("b", &[&ra], Duration::ZERO);
+        c.mqtt(true);
+        let out = c.step(now);
+        echo(&mut c, &out, now);
+        c.beat("b", b"someone-else", t);
+        c.step(t);
+        assert_eq!(role_of(&c, &ra), Role::Off);
+    }
+
+    #[test]
+    fn startup_grace_lets_nodes_started_together_hear_of_each_other() {
+        let now = Instant::now();
+        let (ra, rb) = split();
+        let grace = Duration::from_secs(1);
+        let mut a = node_hb("a", &[&ra, &rb], grace);
+        a.mqtt(true);
+        let out = a.step(now);
+        echo(&mut a, &out, now);
+        let out = a.step(now);
+        // Alone in its view, a would own both; during the grace it only prepares.
+        assert_eq!(role_of(&a, &ra), Role::Standby);
+        assert_eq!(role_of(&a, &rb), Role::Standby);
+        assert!(out.wake_at.is_some_and(|w| w <= now + grace));
+        // b appears within the grace.
+        let t = now + Duration::from_millis(300);
+        a.presence("b", &presence("b", ONLINE, &[]), t);
+        a.beat("a", b"inc-a", t);
+        a.step(t);
+        assert_eq!(role_of(&a, &ra), Role::Standby);
+        let t = now + grace;
+        a.beat("a", b"inc-a", t);
+        a.beat("b", b"inc-b", t);
+        a.step(t);
+        assert_eq!(role_of(&a, &ra), Role::Active);
+        assert_eq!(
+            role_of(&a, &rb),
+            Role::Standby,
+            "b's share is never started by a"
         );
     }
 }

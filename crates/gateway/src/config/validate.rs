@@ -719,6 +719,134 @@ commands = true
         assert!(all[2].starts_with("17:13: time_zone"), "{all:?}");
     }
 
+    const CLUSTER: &str = r#"
+[mqtt]
+url = "mqtt://127.0.0.1:1883"
+
+[cluster]
+node_id = "gw-a"
+standby = 2
+heartbeat = 1
+handover_timeout = 2.5
+
+[[rtu]]
+name = "sub1"
+address = "127.0.0.1:2404"
+common_address = 1
+preferred_node = "gw-b"
+"#;
+
+    #[test]
+    fn cluster_section_resolves() {
+        let l = parse(CLUSTER, "c.toml").unwrap();
+        assert_eq!(l.node, "gw-a");
+        let c = l.cluster.unwrap();
+        assert_eq!(c.standby, 2);
+        assert_eq!(c.heartbeat, Duration::from_secs(1));
+        assert_eq!(c.handover_timeout, Duration::from_millis(2500));
+        assert_eq!(c.preferred.get("sub1").map(String::as_str), Some("gw-b"));
+        // Defaults.
+        let minimal = CLUSTER
+            .replace("standby = 2\n", "")
+            .replace("heartbeat = 1\n", "")
+            .replace("handover_timeout = 2.5\n", "");
+        let c = parse(&minimal, "c.toml").unwrap().cluster.unwrap();
+        assert_eq!(
+            (c.standby, c.heartbeat, c.handover_timeout),
+            (1, Duration::from_secs(2), Duration::from_secs(5))
+        );
+        // Without [cluster]: alone, as before.
+        assert!(parse(GOOD, "g.toml").unwrap().cluster.is_none());
+    }
+
+    #[test]
+    fn node_id_precedence() {
+        // [cluster] node_id before [gateway] node.
+        let text = format!("[gateway]\nnode = \"other\"\n{CLUSTER}");
+        let mut l = parse(&text, "c.toml").unwrap();
+        assert_eq!(l.node, "gw-a");
+        // --node-id before both.
+        l.apply(&super::super::Overrides {
+            node_id: Some("gw-z".into()),
+            http_listen: Some("127.0.0.1:0".into()),
+            store_path: Some("/tmp/q.redb".into()),
+        })
+        .unwrap();
+        assert_eq!(l.node, "gw-z");
+        assert_eq!(l.config.gateway.store_path.as_deref(), Some("/tmp/q.redb"));
+        assert!(l
+            .apply(&super::super::Overrides {
+                node_id: Some("a/b".into()),
+                ..Default::default()
+            })
+            .unwrap_err()
+            .contains("--node-id"));
+        assert!(l
+            .apply(&super::super::Overrides {
+                http_listen: Some("nowhere".into()),
+                ..Default::default()
+            })
+            .unwrap_err()
+            .contains("--http-listen"));
+    }
+
+    #[test]
+    fn bad_cluster_values_have_line_and_column() {
+        let text = CLUSTER
+            .replace("node_id = \"gw-a\"", "node_id = \"gw/a\"")
+            .replace("standby = 2", "standby = 65")
+            .replace("heartbeat = 1", "heartbeat = 0")
+            .replace("handover_timeout = 2.5", "handover_timeout = -1.0")
+            .replace("preferred_node = \"gw-b\"", "preferred_node = \"#\"");
+        let p = problems(&text);
+        let all: Vec<String> = p.iter().map(|p| p.to_string()).collect();
+        assert_eq!(p.len(), 5, "{all:?}");
+        // Line 6 is `node_id = "gw/a"` (line 1 is empty), the value at column 11; the
+        // others follow on lines 7-9 (values at columns 11, 13, 20) and line 15 (column 18).
+        assert!(all[0].starts_with("6:11: node id"), "{all:?}");
+        assert!(all[1].starts_with("7:11: standby = 65"), "{all:?}");
+        assert!(all[2].starts_with("8:13: heartbeat = 0"), "{all:?}");
+        assert!(all[3].starts_with("9:20: handover_timeout = -1"), "{all:?}");
+        assert!(all[4].starts_with("15:18: preferred_node"), "{all:?}");
+        // Unknown keys in [cluster] are errors too.
+        let p = problems(&CLUSTER.replace("standby = 2", "standbys = 2"));
+        assert_eq!(p[0].line, 7, "{p:?}");
+        assert!(p[0].message.contains("unknown field `standbys`"));
+        // preferred_node without [cluster].
+        let p = problems(&GOOD.replace(
+            "common_address = 1\n",
+            "common_address = 1\npreferred_node = \"gw-a\"\n",
+        ));
+        assert!(p[0].message.contains("needs a [cluster]"), "{p:?}");
+    }
+
+    #[test]
+    fn config_hash_ignores_node_specific_keys_and_layout() {
+        let base = config_hash(CLUSTER);
+        assert_eq!(base.len(), 16);
+        let other_node = CLUSTER.replace("node_id = \"gw-a\"", "node_id = \"gw-b\"");
+        assert_eq!(config_hash(&other_node), base);
+        let with_gateway = format!(
+            "[gateway]\nnode = \"x\"\nhttp_listen = \"127.0.0.1:9000\"\nstore_path = \"/q\"\n{CLUSTER}"
+        );
+        assert_eq!(config_hash(&with_gateway), base);
+        // Comments, spacing and the order of keys do not matter.
+        let reordered = CLUSTER.replace(
+            "standby = 2\nheartbeat = 1",
+            "heartbeat   = 1 # beat\nstandby = 2",
+        );
+        assert_eq!(config_hash(&reordered), base);
+        // Anything shared does.
+        assert_ne!(
+            config_hash(&CLUSTER.replace("standby = 2", "standby = 1")),
+            base
+        );
+        assert_ne!(
+            config_hash(&format!("[gateway]\nqueue_max_messages = 5\n{CLUSTER}")),
+            base
+        );
+    }
+
     #[test]
     fn line_col_counts_from_one() {
         assert_eq!(line_col("ab\ncd", 0), (1, 1));

@@ -85,6 +85,10 @@ pub struct RtuSession {
     converter: Converter,
     since: String,
     cluster: Option<ClusterLink>,
+    /// Cluster mode: an established connection just ended. It may have been closed by the
+    /// station because another node started (the fence): until the next attempt, statuses
+    /// go to the standby topic so a fenced node never overwrites the new owner's.
+    after_loss: bool,
 }
 
 /// How one connection ended.
@@ -118,6 +122,7 @@ impl RtuSession {
             converter,
             since: now_s(),
             cluster: None,
+            after_loss: false,
         }
     }
 
@@ -173,6 +178,7 @@ impl RtuSession {
         self.shared.metrics.rtu(&self.rtu.name, |f| f.state = state);
         let topic = match &self.cluster {
             None => self.main_topic(),
+            Some(_) if self.after_loss => self.standby_topic(),
             Some(_) => match *self.role.borrow() {
                 Role::Active => self.main_topic(),
                 Role::Standby => self.standby_topic(),
@@ -274,6 +280,7 @@ impl RtuSession {
                 return;
             };
             index = index.wrapping_add(1);
+            self.after_loss = false;
             self.status("connecting", None, Some(&address));
             let config = ClientConfig {
                 link: self.rtu.link.clone(),
@@ -322,6 +329,7 @@ impl RtuSession {
                     self.shared
                         .metrics
                         .rtu(&self.rtu.name, |f| f.reconnects += 1);
+                    self.after_loss = true;
                     self.report(crate::cluster::state::Report::Closed).await;
                     ended
                 }

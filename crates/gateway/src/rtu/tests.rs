@@ -166,3 +166,134 @@ async fn active_standby_active() {
     stop_tx.send(true).unwrap();
     tokio::time::timeout(WAIT, session).await.unwrap().unwrap();
 }
+
+/// Cluster mode: Off on a started session sends STOPDT while events keep flowing (the station
+/// confirms only once everything it sent is acknowledged, which needs those events processed
+/// and released), then closes; the session reports Started, Stopped, Closed; the main status
+/// topic is left to the new owner and the standby topic is cleared.
+#[tokio::test]
+async fn cluster_off_stops_with_events_in_flight_then_closes() {
+    use crate::cluster::state::Report;
+    let (station, mut seen_by_station) = station().await;
+    let text = format!(
+        "[mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\n[[rtu]]\nname = \"r\"\naddress = \"{}\"\ncommon_address = 1\n",
+        station.local_addr()
+    );
+    let rtu = Arc::new(config::parse(&text, "t").unwrap().rtus.remove(0));
+    // Room for one batch: the session blocks on the second until the test drains.
+    let (writer, mut batches) = mpsc::channel(1);
+    let (results, _results_rx) = mpsc::channel(16);
+    let board = StatusBoard::new();
+    let shared = Shared {
+        publish: Publish {
+            prefix: "p".into(),
+            node: "n".into(),
+            qos: 1,
+            retain: false,
+        },
+        writer,
+        board: board.clone(),
+        results,
+        metrics: Arc::default(),
+        command_timeout: Duration::from_secs(1),
+    };
+    let (role_tx, role_rx) = watch::channel(Role::Active);
+    let (_cmd_tx, cmd_rx) = mpsc::channel(4);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (reports_tx, mut reports) = mpsc::channel(16);
+    let session = RtuSession::new(rtu, shared, role_rx, cmd_rx).with_cluster(ClusterLink {
+        index: 3,
+        reports: reports_tx,
+    });
+    let session = tokio::spawn(session.run(stop_rx));
+    expect(&mut seen_by_station, "started").await;
+    assert_eq!(
+        tokio::time::timeout(WAIT, reports.recv()).await.unwrap(),
+        Some((3, Report::Started))
+    );
+    expect(&mut seen_by_station, "asdu 100").await;
+    let mut seen = BTreeMap::new();
+    let main = |seen: &mut BTreeMap<String, u64>| {
+        board
+            .changed_since(seen)
+            .into_iter()
+            .rfind(|m| m.topic == "p/r/status")
+    };
+    assert!(
+        main(&mut seen).is_some(),
+        "active: status on the main topic"
+    );
+    // Ten spontaneous events (M_SP_NA_1 spont CA 1 IOA 5..14): while the session waits on
+    // the full writer, several are queued behind the role change; if the session stopped
+    // processing events during its STOPDT, one of them would stay unacknowledged and the
+    // station would never confirm (fails with probability 1 - 2^-7 or so, as select! picks
+    // among ready branches at random).
+    for ioa in 5u8..15 {
+        station
+            .enqueue(Bytes::from(vec![1, 1, 3, 0, 1, 0, ioa, 0, 0, 1]))
+            .unwrap();
+    }
+    // The first data batch is taken but not released: an event is unacknowledged.
+    let first = loop {
+        let b = tokio::time::timeout(WAIT, batches.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if !b.messages.is_empty() {
+            break b;
+        }
+        if let Some((c, t)) = b.release {
+            c.release(t);
+        }
+    };
+    role_tx.send(Role::Off).unwrap();
+    // Release everything as it comes (as the writer does once durable) until the station
+    // has confirmed the STOPDT: the session must go on processing events meanwhile.
+    if let Some((c, t)) = first.release {
+        c.release(t);
+    }
+    let end = tokio::time::Instant::now() + WAIT;
+    let mut stopped = false;
+    while !stopped {
+        assert!(
+            tokio::time::Instant::now() < end,
+            "no STOPDT con within {WAIT:?}"
+        );
+        tokio::select! {
+            b = batches.recv() => {
+                if let Some(Batch { release: Some((c, t)), .. }) = b {
+                    c.release(t);
+                }
+            }
+            s = seen_by_station.recv() => stopped = s.as_deref() == Some("stopped"),
+            _ = tokio::time::sleep_until(end) => {}
+        }
+    }
+    assert_eq!(
+        tokio::time::timeout(WAIT, reports.recv()).await.unwrap(),
+        Some((3, Report::Stopped))
+    );
+    assert_eq!(
+        tokio::time::timeout(WAIT, reports.recv()).await.unwrap(),
+        Some((3, Report::Closed))
+    );
+    // Off: no connection left, nothing in flight at the station.
+    let end = tokio::time::Instant::now() + WAIT;
+    while !station.connections().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < end,
+            "connection kept while Off"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(station.groups()[0].in_flight, 0);
+    // The main status is not ours any more (not republished), the standby topic is cleared.
+    let mut fresh = BTreeMap::new();
+    let all = board.changed_since(&mut fresh);
+    assert!(all.iter().all(|m| m.topic != "p/r/status"), "{all:?}");
+    let standby = all.iter().find(|m| m.topic == "p/r/standby/n").unwrap();
+    assert!(standby.payload.is_empty());
+
+    stop_tx.send(true).unwrap();
+    tokio::time::timeout(WAIT, session).await.unwrap().unwrap();
+}
