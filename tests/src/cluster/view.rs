@@ -68,11 +68,12 @@ pub fn standby_state(msgs: &[Received], rtu: &str, node: &str) -> Option<String>
 /// the RTUs before they hear of each other, and a joining node is online before it acts).
 pub const QUIET: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// Whether `m` is on a cluster topic: an RTU status, a standby report or a presence.
+/// Whether `m` is on a cluster topic: an RTU status, a standby report or a presence (not the
+/// nodes' periodic beats `{prefix}/_cluster/{node}/beat`).
 pub fn is_cluster_topic(m: &Received) -> bool {
     m.topic.ends_with("/status")
         || m.topic.contains("/standby/")
-        || m.topic.starts_with(&format!("{PREFIX}/_cluster/"))
+        || (m.topic.starts_with(&format!("{PREFIX}/_cluster/")) && !m.topic.ends_with("/beat"))
 }
 
 /// The ownership when the record shows the cluster consistent on the nodes `live` with
