@@ -221,12 +221,15 @@ async fn run(args: Args) -> Result<(), String> {
                     cl.nodes[index].restart();
                 }
             }
+            // Heard again: its presence or its beats (a node frozen for less than the broker's
+            // keep-alive check was never declared offline).
             let topic = view::presence_topic(&victim);
+            let beat = format!("{topic}/beat");
             rec.wait(SETTLE, |m| {
                 m.iter()
                     .rev()
                     .take_while(|p| p.at > back_at)
-                    .any(|p| p.topic == topic && p.json["status"] == "online")
+                    .any(|p| p.topic == beat || (p.topic == topic && p.json["status"] == "online"))
                     .then_some(())
             })
             .await
