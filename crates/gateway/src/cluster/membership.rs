@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 /// One presence message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Presence {
     /// Node id.
     pub node: String,
@@ -23,6 +23,10 @@ pub struct Presence {
     /// RTUs with data transfer started on this node.
     #[serde(default)]
     pub active: Vec<String>,
+    /// RTUs this node has a connection to (standby or started): it can take them over with
+    /// one STARTDT. An added field: absent means none.
+    #[serde(default)]
+    pub ready: Vec<String>,
     /// RFC 3339 time of the publication.
     #[serde(default)]
     pub since: String,
@@ -68,6 +72,8 @@ pub struct Applied {
     pub echo: Option<Presence>,
     /// Problems to report.
     pub alarms: Vec<Alarm>,
+    /// RTUs that node listed as started and no longer does (or it went offline).
+    pub released: Vec<String>,
 }
 
 /// The view of the cluster as seen by one node.
@@ -102,7 +108,12 @@ impl View {
     pub fn apply(&mut self, node: &str, payload: &[u8], own_online_confirmed: bool) -> Applied {
         let mut out = Applied::default();
         if payload.is_empty() {
-            out.changed = self.nodes.remove(node).is_some();
+            if let Some(old) = self.nodes.remove(node) {
+                out.changed = true;
+                if old.status != OFFLINE {
+                    out.released = old.active;
+                }
+            }
             return out;
         }
         let p: Presence = match serde_json::from_slice(payload) {
@@ -147,9 +158,20 @@ impl View {
             });
         }
         let old = self.nodes.insert(node.to_owned(), p.clone());
+        if let Some(o) = old.as_ref().filter(|o| o.status != OFFLINE) {
+            out.released = o
+                .active
+                .iter()
+                .filter(|r| p.status == OFFLINE || !p.active.contains(r))
+                .cloned()
+                .collect();
+        }
         out.changed = match old {
             Some(o) => {
-                o.status != p.status || o.active != p.active || o.incarnation != p.incarnation
+                o.status != p.status
+                    || o.active != p.active
+                    || o.ready != p.ready
+                    || o.incarnation != p.incarnation
             }
             None => true,
         };
@@ -186,6 +208,13 @@ impl View {
             .map(|p| p.node.as_str())
     }
 
+    /// Whether `node` has a connection to `rtu` (lists it in `ready` or `active`).
+    pub fn ready(&self, node: &str, rtu: &str) -> bool {
+        self.nodes
+            .get(node)
+            .is_some_and(|p| p.ready.iter().any(|r| r == rtu) || p.active.iter().any(|r| r == rtu))
+    }
+
     /// Our node id.
     pub fn me(&self) -> &str {
         &self.me
@@ -203,7 +232,7 @@ mod tests {
             incarnation: inc.into(),
             config_hash: hash.into(),
             active: active.iter().map(|s| s.to_string()).collect(),
-            since: String::new(),
+            ..Default::default()
         })
         .unwrap()
     }
@@ -226,7 +255,14 @@ mod tests {
         assert_eq!(v.holders("s2").count(), 0);
         // The same message again changes nothing; deleting does.
         assert!(!v.apply("b", &msg("b", ONLINE, "x", "h", &[]), true).changed);
-        assert!(v.apply("b", b"", true).changed);
+        // c releases s1 by dropping it, b (now with s3) by being deleted.
+        assert_eq!(
+            v.apply("c", &msg("c", LEAVING, "y", "h", &[]), true)
+                .released,
+            vec!["s1".to_owned()]
+        );
+        v.apply("b", &msg("b", ONLINE, "x", "h", &["s3"]), true);
+        assert_eq!(v.apply("b", b"", true).released, vec!["s3".to_owned()]);
         assert_eq!(v.live_others().count(), 0);
     }
 
@@ -256,6 +292,7 @@ mod tests {
             config_hash: "h".into(),
             active: vec![],
             since: "2026-11-24T03:00:01.000Z".into(),
+            ..Default::default()
         };
         assert_eq!(
             v.apply("a", &serde_json::to_vec(&late).unwrap(), false)

@@ -49,6 +49,7 @@ pub fn offline_payload(node: &str, incarnation: &str, config_hash: &str) -> Stri
         incarnation: incarnation.to_owned(),
         config_hash: config_hash.to_owned(),
         active: Vec::new(),
+        ready: Vec::new(),
         since: now_s(),
     })
     .unwrap_or_default()
@@ -231,6 +232,15 @@ impl Task {
                             for a in self.state.presence(&node, &m.payload, std::time::Instant::now()) {
                                 self.alarm(a);
                             }
+                            // Another node stopped holding an RTU we carry: its status may be the
+                            // last the broker retains; ours goes out again.
+                            for i in self.state.take_refresh() {
+                                if let Some(r) = self.state.rtus().get(i) {
+                                    let prefix = self.topic_base.strip_suffix("_cluster/").unwrap_or_default();
+                                    tracing::info!(rtu = %r.name, from = %node, "cluster: another node released an RTU we carry; status published again");
+                                    self.board.touch(&format!("{prefix}{}/status", r.name));
+                                }
+                            }
                         }
                     }
                     None => return,
@@ -254,5 +264,191 @@ impl Task {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The glue with its real channels and status board, the broker played by the test: what
+    //! the node puts on the board is echoed back on its subscription.
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::cluster::ownership::owner;
+
+    const WAIT: Duration = Duration::from_secs(5);
+
+    struct Rig {
+        board: Arc<StatusBoard>,
+        seen: BTreeMap<String, u64>,
+        presence: mpsc::Sender<Incoming>,
+        reports: mpsc::Sender<(usize, Report)>,
+        roles: Vec<watch::Receiver<Role>>,
+        leave: watch::Sender<bool>,
+        beats: mpsc::Receiver<crate::mqtt::Direct>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    fn incoming(topic: &str, payload: Vec<u8>) -> Incoming {
+        Incoming {
+            topic: topic.into(),
+            payload: payload.into(),
+            response_topic: None,
+            correlation: None,
+        }
+    }
+
+    fn other(node: &str, status: &str, active: &[&str]) -> Incoming {
+        let p = Presence {
+            node: node.into(),
+            status: status.into(),
+            incarnation: format!("inc-{node}"),
+            config_hash: "h".into(),
+            active: active.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
+        incoming(
+            &format!("p/_cluster/{node}"),
+            serde_json::to_vec(&p).unwrap(),
+        )
+    }
+
+    fn rig(rtus: &[&str]) -> Rig {
+        let board = StatusBoard::new();
+        let metrics = Arc::new(Metrics::default());
+        metrics.set_mqtt(true);
+        let (presence_tx, presence_rx) = mpsc::channel(64);
+        let (reports_tx, reports_rx) = mpsc::channel(64);
+        let (beats_tx, beats_rx) = mpsc::channel(64);
+        let (leave_tx, leave_rx) = watch::channel(false);
+        let mut senders = Vec::new();
+        let mut receivers = Vec::new();
+        for _ in rtus {
+            let (tx, rx) = watch::channel(Role::Off);
+            senders.push(tx);
+            receivers.push(rx);
+        }
+        let settings = Settings {
+            me: "a".into(),
+            incarnation: "inc-a".into(),
+            config_hash: "h".into(),
+            standby: 1,
+            handover_timeout: Duration::from_secs(5),
+            liveness: Duration::from_secs(60),
+            startup_grace: Duration::ZERO,
+        };
+        let task = Task {
+            state: ClusterState::new(
+                settings,
+                rtus.iter().map(|r| (r.to_string(), None)).collect(),
+            ),
+            roles: senders,
+            reports: reports_rx,
+            presence: presence_rx,
+            board: board.clone(),
+            metrics,
+            topic_base: "p/_cluster/".into(),
+            leave: leave_rx,
+            leave_timeout: Duration::from_secs(5),
+            beats: beats_tx,
+            beat_every: Duration::from_millis(100),
+        };
+        Rig {
+            board,
+            seen: BTreeMap::new(),
+            presence: presence_tx,
+            reports: reports_tx,
+            roles: receivers,
+            leave: leave_tx,
+            beats: beats_rx,
+            task: tokio::spawn(task.run()),
+        }
+    }
+
+    impl Rig {
+        /// Waits for our next presence on the board, echoes it (as the broker would) and
+        /// returns it.
+        async fn echo_presence(&mut self) -> Presence {
+            let end = Instant::now() + WAIT;
+            loop {
+                let mine = self
+                    .board
+                    .changed_since(&mut self.seen)
+                    .into_iter()
+                    .rfind(|m| m.topic == "p/_cluster/a");
+                if let Some(m) = mine {
+                    self.presence
+                        .send(incoming(&m.topic, m.payload.clone()))
+                        .await
+                        .unwrap();
+                    return serde_json::from_slice(&m.payload).unwrap();
+                }
+                assert!(Instant::now() < end, "no presence published");
+                let _ =
+                    tokio::time::timeout(Duration::from_millis(50), self.board.changed.notified())
+                        .await;
+            }
+        }
+
+        async fn role(&mut self, i: usize, want: Role) {
+            let rx = &mut self.roles[i];
+            let ok = tokio::time::timeout(WAIT, rx.wait_for(|r| *r == want))
+                .await
+                .is_ok();
+            assert!(ok, "rtu {i} never became {want:?} (is {:?})", *rx.borrow());
+        }
+    }
+
+    #[tokio::test]
+    async fn roles_presence_beats_takeover_and_leave() {
+        let nodes = ["a", "b"];
+        let mine = (0..50)
+            .map(|i| format!("s{i}"))
+            .find(|r| owner(r, None, &nodes) == Some("a"))
+            .unwrap();
+        let theirs = (0..50)
+            .map(|i| format!("s{i}"))
+            .find(|r| owner(r, None, &nodes) == Some("b"))
+            .unwrap();
+        let mut r = rig(&[&mine, &theirs]);
+        // b is online (retained) and carries its RTU.
+        r.presence
+            .send(other("b", "online", &[&theirs]))
+            .await
+            .unwrap();
+        let p = r.echo_presence().await;
+        assert_eq!((p.status.as_str(), p.active.len()), ("online", 0));
+        r.role(0, Role::Active).await;
+        r.role(1, Role::Standby).await;
+        // Beats go out on the direct path, QoS 0, not retained, with our incarnation.
+        let beat = tokio::time::timeout(WAIT, r.beats.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(beat.message.topic, "p/_cluster/a/beat");
+        assert_eq!((beat.message.qos, beat.message.retain), (0, false));
+        assert!(String::from_utf8_lossy(&beat.message.payload).contains("inc-a"));
+        // Our RTU started: the presence lists it.
+        r.reports.send((0, Report::Started)).await.unwrap();
+        let p = r.echo_presence().await;
+        assert_eq!(p.active, vec![mine.clone()]);
+        // b's last will: its RTU is taken over.
+        r.presence.send(other("b", "offline", &[])).await.unwrap();
+        r.role(1, Role::Active).await;
+        r.reports.send((1, Report::Started)).await.unwrap();
+        let p = r.echo_presence().await;
+        assert_eq!(p.active.len(), 2);
+        // SIGTERM: leaving, everything Off; done once both stopped and that was echoed.
+        r.leave.send(true).unwrap();
+        let p = r.echo_presence().await;
+        assert_eq!(p.status, "leaving");
+        r.role(0, Role::Off).await;
+        r.role(1, Role::Off).await;
+        assert!(!r.task.is_finished());
+        r.reports.send((0, Report::Stopped)).await.unwrap();
+        r.reports.send((1, Report::Stopped)).await.unwrap();
+        let p = r.echo_presence().await;
+        assert_eq!((p.status.as_str(), p.active.len()), ("leaving", 0));
+        tokio::time::timeout(WAIT, r.task).await.unwrap().unwrap();
     }
 }

@@ -28,6 +28,8 @@ use crate::rtu::Role;
 /// What a session reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Report {
+    /// Connected (TCP and link up), data transfer not started.
+    Connected,
     /// Data transfer started (STARTDT con).
     Started,
     /// Data transfer stopped (STOPDT con).
@@ -66,6 +68,8 @@ pub struct RtuState {
     pub preferred: Option<String>,
     /// The session reported data transfer started (and not stopped or closed since).
     pub started: bool,
+    /// The session has a connection (reported connected, not closed since).
+    pub connected: bool,
     /// The role we asked for.
     pub role: Role,
     /// Connection lost since the last synced decision.
@@ -108,8 +112,8 @@ pub struct ClusterState {
     /// Our presence has been echoed at least once on this broker connection.
     echoed_on_connection: bool,
     leaving: bool,
-    /// (status, active) of our latest publication.
-    published: Option<(String, Vec<String>)>,
+    /// (status, active, ready) of our latest publication.
+    published: Option<(String, Vec<String>, Vec<String>)>,
     since: String,
     /// When each other node was last heard from (presence or beat).
     heard: std::collections::BTreeMap<String, Instant>,
@@ -117,6 +121,9 @@ pub struct ClusterState {
     own_heard: Option<Instant>,
     /// When the process first synced.
     first_sync: Option<Instant>,
+    /// Our started RTUs that another node just stopped holding: our status must be published
+    /// again (theirs may be the last one the broker retains).
+    refresh: Vec<usize>,
 }
 
 impl ClusterState {
@@ -132,6 +139,7 @@ impl ClusterState {
                     name,
                     preferred,
                     started: false,
+                    connected: false,
                     role: Role::Off,
                     lost: false,
                     waiting_since: None,
@@ -147,6 +155,7 @@ impl ClusterState {
             heard: std::collections::BTreeMap::new(),
             own_heard: None,
             first_sync: None,
+            refresh: Vec::new(),
         }
     }
 
@@ -183,13 +192,24 @@ impl ClusterState {
     /// A message on `{prefix}/_cluster/{node}` at `now`.
     pub fn presence(&mut self, node: &str, payload: &[u8], now: Instant) -> Vec<Alarm> {
         let applied = self.view.apply(node, payload, self.echoed_on_connection);
+        for name in &applied.released {
+            if let Some(i) = self.rtus.iter().position(|r| r.started && r.name == *name) {
+                if !self.refresh.contains(&i) {
+                    self.refresh.push(i);
+                }
+            }
+        }
         if node != self.settings.me {
             self.heard.insert(node.to_owned(), now);
         }
         if let Some(echo) = applied.echo {
             let mut active = echo.active.clone();
             active.sort();
-            if self.connected && self.published.as_ref() == Some(&(echo.status.clone(), active)) {
+            let mut ready = echo.ready.clone();
+            ready.sort();
+            if self.connected
+                && self.published.as_ref() == Some(&(echo.status.clone(), active, ready))
+            {
                 self.synced = true;
                 self.ever_synced = true;
                 self.echoed_on_connection = true;
@@ -203,14 +223,24 @@ impl ClusterState {
     pub fn session(&mut self, rtu: usize, report: Report) {
         if let Some(r) = self.rtus.get_mut(rtu) {
             match report {
-                Report::Started => r.started = true,
+                Report::Connected => r.connected = true,
+                Report::Started => {
+                    r.started = true;
+                    r.connected = true;
+                }
                 Report::Stopped => r.started = false,
                 Report::Closed => {
                     r.started = false;
+                    r.connected = false;
                     r.lost = true;
                 }
             }
         }
+    }
+
+    /// Our started RTUs whose status must be published again, since the last call.
+    pub fn take_refresh(&mut self) -> Vec<usize> {
+        std::mem::take(&mut self.refresh)
     }
 
     /// SIGTERM: hand every RTU over and leave.
@@ -272,8 +302,19 @@ impl ClusterState {
             incarnation: self.settings.incarnation.clone(),
             config_hash: self.settings.config_hash.clone(),
             active: self.active(),
+            ready: self.ready(),
             since: self.since.clone(),
         }
+    }
+
+    fn ready(&self) -> Vec<String> {
+        let set: BTreeSet<&str> = self
+            .rtus
+            .iter()
+            .filter(|r| r.connected && !r.started)
+            .map(|r| r.name.as_str())
+            .collect();
+        set.into_iter().map(str::to_owned).collect()
     }
 
     fn active(&self) -> Vec<String> {
@@ -290,7 +331,7 @@ impl ClusterState {
     pub fn step(&mut self, now: Instant) -> Output {
         let mut out = Output::default();
         let status = if self.leaving { LEAVING } else { ONLINE };
-        let want = (status.to_owned(), self.active());
+        let want = (status.to_owned(), self.active(), self.ready());
         if self.published.as_ref() != Some(&want) {
             out.publish = Some(self.presence_now(status));
             self.published = Some(want);
@@ -350,7 +391,8 @@ impl ClusterState {
                     } else if !self.view.holders(&r.name).any(|h| self.fresh(h, now)) {
                         // Nobody else (live) holds it; a frozen holder is fenced by our STARTDT.
                         match grace_end {
-                            Some(end) if now < end => {
+                            // Alone in our view: others started with us may not be heard yet.
+                            Some(end) if now < end && candidates.len() == 1 => {
                                 wake(end, &mut out);
                                 (
                                     Role::Standby,
@@ -360,6 +402,11 @@ impl ClusterState {
                             }
                             _ => (Role::Active, "owner, nobody else holds it", None),
                         }
+                    } else if !r.connected {
+                        // The holder hands over once we are connected (ready); the timeout
+                        // runs from then, so a slow connection does not turn a graceful
+                        // handover into a fence.
+                        (Role::Standby, "owner, connecting before the handover", None)
                     } else {
                         let since = r.waiting_since.unwrap_or(now);
                         if now.saturating_duration_since(since) >= timeout {
@@ -375,7 +422,17 @@ impl ClusterState {
                     }
                 } else {
                     let in_set = rank.iter().skip(1).take(standby).any(|n| *n == me.as_str());
-                    if in_set {
+                    let owner = rank.first().copied().unwrap_or_default();
+                    if r.started && !self.view.ready(owner, &r.name) {
+                        // Hand over only to an owner that has its connection up: the takeover
+                        // is then one STARTDT, and an owner that cannot reach the RTU never
+                        // gets it from us.
+                        (
+                            Role::Active,
+                            "carrying it until the owner is connected",
+                            None,
+                        )
+                    } else if in_set {
                         (Role::Standby, "standby", None)
                     } else {
                         (Role::Off, "neither owner nor standby", None)
@@ -432,7 +489,7 @@ mod tests {
             incarnation: format!("inc-{node}"),
             config_hash: "h".into(),
             active: active.iter().map(|s| s.to_string()).collect(),
-            since: String::new(),
+            ..Default::default()
         })
         .unwrap()
     }
@@ -538,6 +595,9 @@ mod tests {
         let (_, rb) = split();
         // b joins while a holds rb (which b owns among {a, b}).
         let mut b = synced_with("b", "a", &[&rb], &[&rb], now);
+        b.session(0, Report::Connected);
+        let out = b.step(now);
+        echo(&mut b, &out, now);
         let out = b.step(now);
         assert_eq!(role_of(&b, &rb), Role::Standby);
         assert_eq!(out.wake_at, Some(now + T));
@@ -555,6 +615,16 @@ mod tests {
         let now = Instant::now();
         let (_, rb) = split();
         let mut b = synced_with("b", "a", &[&rb], &[&rb], now);
+        // Not connected yet: no timer runs (the holder hands over once we are ready).
+        b.step(now);
+        let out = b.step(now + T * 2);
+        assert!(out.changes.is_empty(), "{out:?}");
+        assert_eq!(role_of(&b, &rb), Role::Standby);
+        let now = now + T * 2;
+        b.beat("b", b"inc-b", now);
+        b.session(0, Report::Connected);
+        let out = b.step(now);
+        echo(&mut b, &out, now);
         b.step(now);
         b.step(now + T - Duration::from_millis(1));
         assert_eq!(role_of(&b, &rb), Role::Standby);
@@ -581,8 +651,23 @@ mod tests {
             Some(vec![rb.clone()])
         );
         echo(&mut a, &out, now);
-        // b comes online: rb is b's; a stops data transfer (Standby: a is b's standby).
+        // b comes online: rb is b's, but b has no connection to it yet: a keeps carrying it.
         a.presence("b", &presence("b", ONLINE, &[]), now);
+        let out = a.step(now);
+        assert!(out.changes.is_empty(), "{out:?}");
+        assert_eq!(role_of(&a, &rb), Role::Active);
+        // b's standby connection is up (ready): a stops data transfer (Standby: a is b's
+        // standby).
+        let ready = serde_json::to_vec(&Presence {
+            node: "b".into(),
+            status: ONLINE.into(),
+            incarnation: "inc-b".into(),
+            config_hash: "h".into(),
+            ready: vec![rb.clone()],
+            ..Default::default()
+        })
+        .unwrap();
+        a.presence("b", &ready, now);
         let out = a.step(now);
         assert_eq!(out.changes[0].role, Role::Standby);
         // STOPDT con: rb leaves our active list.
@@ -624,6 +709,7 @@ mod tests {
             name: ra.clone(),
             preferred: Some("b".into()),
             started: false,
+            connected: false,
             role: Role::Off,
             lost: false,
             waiting_since: None,
@@ -744,9 +830,13 @@ mod tests {
             incarnation: "someone-else".into(),
             config_hash: "h".into(),
             active: vec![],
-            since: String::new(),
+            ..Default::default()
         })
         .unwrap();
+        // (b releasing nothing we carry asks for no refresh.)
+        a.presence("b", &presence("b", ONLINE, &["x"]), now);
+        a.presence("b", &presence("b", ONLINE, &[]), now);
+        assert!(a.take_refresh().is_empty());
         let alarms = a.presence("a", &other, now);
         assert_eq!(
             alarms,
@@ -868,15 +958,10 @@ mod tests {
         assert_eq!(role_of(&a, &ra), Role::Standby);
         assert_eq!(role_of(&a, &rb), Role::Standby);
         assert!(out.wake_at.is_some_and(|w| w <= now + grace));
-        // b appears within the grace.
+        // b appears within the grace: a is not alone any more, the view decides at once.
         let t = now + Duration::from_millis(300);
         a.presence("b", &presence("b", ONLINE, &[]), t);
         a.beat("a", b"inc-a", t);
-        a.step(t);
-        assert_eq!(role_of(&a, &ra), Role::Standby);
-        let t = now + grace;
-        a.beat("a", b"inc-a", t);
-        a.beat("b", b"inc-b", t);
         a.step(t);
         assert_eq!(role_of(&a, &ra), Role::Active);
         assert_eq!(
@@ -884,5 +969,40 @@ mod tests {
             Role::Standby,
             "b's share is never started by a"
         );
+        // Alone for the whole grace: then everything is ours.
+        let mut c = node_hb("a", &[&ra, &rb], grace);
+        c.mqtt(true);
+        let out = c.step(now);
+        echo(&mut c, &out, now);
+        c.step(now);
+        c.step(now + grace - Duration::from_millis(1));
+        assert_eq!(role_of(&c, &ra), Role::Standby);
+        c.beat("a", b"inc-a", now + grace);
+        c.step(now + grace);
+        assert_eq!(role_of(&c, &ra), Role::Active);
+        assert_eq!(role_of(&c, &rb), Role::Active);
+    }
+
+    #[test]
+    fn another_node_releasing_what_we_carry_asks_for_our_status_again() {
+        // Per-connection groups: b took ra over while we were silent, and gives it back; our
+        // connection was never fenced, so our status must be published again (b's "started"
+        // would otherwise stay the retained one).
+        let now = Instant::now();
+        let (ra, _) = split();
+        let mut a = synced_with("a", "b", &[], &[&ra], now);
+        a.step(now);
+        a.session(0, Report::Started);
+        let out = a.step(now);
+        echo(&mut a, &out, now);
+        a.presence("b", &presence("b", ONLINE, &[&ra]), now);
+        assert!(a.take_refresh().is_empty());
+        a.presence("b", &presence("b", ONLINE, &[]), now);
+        assert_eq!(a.take_refresh(), vec![0]);
+        assert!(a.take_refresh().is_empty());
+        // Its will while it listed ra: the same.
+        a.presence("b", &presence("b", ONLINE, &[&ra]), now);
+        a.presence("b", &presence("b", "offline", &[]), now);
+        assert_eq!(a.take_refresh(), vec![0]);
     }
 }

@@ -43,6 +43,23 @@ impl StatusBoard {
             .wrapping_add(1)
     }
 
+    /// Publishes the status of `topic` again (as a new version), if there is one.
+    pub fn touch(&self, topic: &str) {
+        let mut e = lock(&self.entries);
+        let version = self.next_version();
+        let touched = match e.get_mut(topic) {
+            Some((v, _)) => {
+                *v = version;
+                true
+            }
+            None => false,
+        };
+        drop(e);
+        if touched {
+            self.changed.notify_one();
+        }
+    }
+
     /// Forgets the status of `topic`: it is not published again (after a reconnection
     /// either); what the broker retains stays until someone else overwrites it.
     pub fn remove(&self, topic: &str) {
@@ -112,5 +129,17 @@ mod tests {
         // After a reconnection everything is published again.
         seen.clear();
         assert_eq!(b.changed_since(&mut seen).len(), 3);
+        // A touched entry goes out again, unchanged; an unknown topic is ignored.
+        b.touch("a");
+        b.touch("nowhere");
+        assert_eq!(b.changed_since(&mut seen), vec![m("a", "2")]);
+        // A removed topic is not published again; set again later, it is (its version is new
+        // even though the publisher saw an older one under the same topic).
+        let mut fresh = BTreeMap::new();
+        b.remove("b");
+        assert_eq!(b.changed_since(&mut fresh).len(), 2, "b is gone");
+        // (Per-topic versions would restart at 1, which `seen` already holds for "b".)
+        b.set(m("b", "3"));
+        assert_eq!(b.changed_since(&mut seen), vec![m("b", "3")]);
     }
 }

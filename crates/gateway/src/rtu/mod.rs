@@ -321,6 +321,7 @@ impl RtuSession {
                 Ok((client, events, connection)) => {
                     tracing::info!(rtu = %self.rtu.name, %address, "connected");
                     let task = tokio::spawn(connection);
+                    self.report(crate::cluster::state::Report::Connected).await;
                     let ended = self
                         .connected(&client, events, &address, &mut shutdown)
                         .await;

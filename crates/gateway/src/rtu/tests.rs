@@ -209,6 +209,10 @@ async fn cluster_off_stops_with_events_in_flight_then_closes() {
     expect(&mut seen_by_station, "started").await;
     assert_eq!(
         tokio::time::timeout(WAIT, reports.recv()).await.unwrap(),
+        Some((3, Report::Connected))
+    );
+    assert_eq!(
+        tokio::time::timeout(WAIT, reports.recv()).await.unwrap(),
         Some((3, Report::Started))
     );
     expect(&mut seen_by_station, "asdu 100").await;
