@@ -58,12 +58,13 @@ pub fn logged(path: &Path) -> Vec<Logged> {
         .collect()
 }
 
-/// How many times each key arrived as a data message.
-pub fn received(msgs: &[Received]) -> BTreeMap<String, usize> {
-    let mut out: BTreeMap<String, usize> = BTreeMap::new();
+/// The publishing node of every arrival of each key, as data messages.
+pub fn received(msgs: &[Received]) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for m in msgs.iter().filter(|m| is_data(m)) {
         if let Some(k) = key(&m.json["rtu"], &m.json) {
-            *out.entry(k).or_default() += 1;
+            let node = m.json["node"].as_str().unwrap_or("?").to_owned();
+            out.entry(k).or_default().push(node);
         }
     }
     out
@@ -76,8 +77,8 @@ pub struct Delivery {
     pub logged: usize,
     /// Keys of the logged events that never arrived.
     pub lost: Vec<String>,
-    /// Keys of the logged events that arrived more than once (with the count).
-    pub duplicated: Vec<(String, usize)>,
+    /// Keys of the logged events that arrived more than once, with the node of each arrival.
+    pub duplicated: Vec<(String, Vec<String>)>,
 }
 
 impl Delivery {
@@ -104,10 +105,10 @@ pub fn compare(logged: &[Logged], msgs: &[Received], cutoff_ms: i64) -> Delivery
             continue;
         }
         d.logged += 1;
-        match got.get(&e.key).copied().unwrap_or(0) {
-            0 => d.lost.push(e.key.clone()),
-            1 => {}
-            n => d.duplicated.push((e.key.clone(), n)),
+        match got.get(&e.key) {
+            None => d.lost.push(e.key.clone()),
+            Some(nodes) if nodes.len() == 1 => {}
+            Some(nodes) => d.duplicated.push((e.key.clone(), nodes.clone())),
         }
     }
     d
