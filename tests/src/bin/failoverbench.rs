@@ -275,6 +275,12 @@ async fn run(args: Args) -> Result<(), String> {
         dr.logged,
         dr.duplicated.len()
     );
+    if !dr.duplicated.is_empty() {
+        println!(
+            "duplicated from the first round on, e.g. (event, publishing node of each arrival): {:?}",
+            dr.duplicated.iter().take(5).collect::<Vec<_>>()
+        );
+    }
     if !d.lost.is_empty() {
         println!("lost e.g. {:?}", d.lost.iter().take(5).collect::<Vec<_>>());
     }

@@ -1,9 +1,10 @@
 //! Ground truth and delivery: the simulator's events log against the recorded messages.
 //!
 //! An event is identified by (station = RTU, CA, IOA, time tag, value): the scenario's
-//! points count up or toggle and every event has a CP56Time2a tag, so two distinct events
-//! never share a key. "Lost" = a logged spontaneous event with a time tag up to a cut-off and
-//! no message with its key; "duplicated" = a logged event that arrived more than once.
+//! points count up and every event has a CP56Time2a tag, so two distinct events never share a
+//! key. "Lost" = a logged spontaneous event with a time tag up to a cut-off and no spontaneous
+//! message with its key; "duplicated" = a logged event that arrived more than once as a
+//! spontaneous message (interrogation answers are state, not events, and are not counted).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -58,10 +59,15 @@ pub fn logged(path: &Path) -> Vec<Logged> {
         .collect()
 }
 
-/// The publishing node of every arrival of each key, as data messages.
+/// The publishing node of every arrival of each key, as spontaneous data messages (an
+/// interrogation answer can carry the same time tag and value as the last event of its point:
+/// it is state, not the event).
 pub fn received(msgs: &[Received]) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for m in msgs.iter().filter(|m| is_data(m)) {
+    for m in msgs
+        .iter()
+        .filter(|m| is_data(m) && m.json["cot"] == "spont")
+    {
         if let Some(k) = key(&m.json["rtu"], &m.json) {
             let node = m.json["node"].as_str().unwrap_or("?").to_owned();
             out.entry(k).or_default().push(node);
@@ -210,6 +216,11 @@ mod tests {
             // Same time, other value: not the logged event.
             data("2026-11-24T10:00:00.100Z", 2.5),
         ];
+        let mut gi = data("2026-11-24T10:00:00.000Z", 1.0);
+        gi.json["cot"] = json!("inrogen");
+        // An interrogation answer equal to an event is neither its delivery nor a duplicate.
+        let mut msgs = msgs;
+        msgs.push(gi);
         let cutoff = time_ms("2026-11-24T10:00:01.000Z").unwrap();
         let d = compare(&log, &msgs, cutoff);
         assert_eq!(d.logged, 3);
