@@ -171,7 +171,16 @@ pub async fn run(
     } else {
         (incoming_tx, incoming_rx, None)
     };
+    let router_roles = loaded.cluster.as_ref().map(|_| {
+        loaded
+            .rtus
+            .iter()
+            .zip(&roles)
+            .map(|(r, tx)| (r.name.clone(), tx.subscribe()))
+            .collect()
+    });
     let router = Router {
+        roles: router_roles,
         prefix: prefix.clone(),
         rtus: routes,
         results: results_tx,

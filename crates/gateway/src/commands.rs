@@ -76,6 +76,9 @@ pub struct Router {
     pub results: mpsc::Sender<Direct>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// Cluster mode: the role of each RTU's session. A refusal for an RTU this node does not
+    /// carry is left to the node that carries it (one answer per command).
+    pub roles: Option<HashMap<String, tokio::sync::watch::Receiver<crate::rtu::Role>>>,
 }
 
 /// Payloads larger than this are refused without parsing.
@@ -86,6 +89,10 @@ impl Router {
     pub async fn run(self, mut rx: mpsc::Receiver<Incoming>) {
         while let Some(m) = rx.recv().await {
             if let Some(result) = self.handle(&m) {
+                if !self.answers_for(&m.topic) {
+                    tracing::debug!(topic = %m.topic, "command refusal left to the node carrying the RTU");
+                    continue;
+                }
                 let direct = Direct {
                     message: result,
                     correlation: m.correlation.clone(),
@@ -95,6 +102,21 @@ impl Router {
                 }
             }
         }
+    }
+
+    /// Cluster mode: whether this node answers for the RTU named in `topic` (it carries it, or
+    /// the RTU is unknown, which every node answers alike).
+    fn answers_for(&self, topic: &str) -> bool {
+        let Some(roles) = &self.roles else {
+            return true;
+        };
+        let rtu = topic
+            .strip_prefix(&format!("{}/", self.prefix))
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or_default();
+        roles
+            .get(rtu)
+            .map_or(true, |r| *r.borrow() == crate::rtu::Role::Active)
     }
 
     /// Checks one command; returns its `invalid`/`rejected` result, or None when it was
@@ -232,9 +254,25 @@ mod tests {
                 rtus,
                 results,
                 metrics: Arc::default(),
+                roles: None,
             },
             rx,
         )
+    }
+
+    #[test]
+    fn in_a_cluster_only_the_carrying_node_answers() {
+        let (mut r, _jobs) = router();
+        let (tx, rx) = tokio::sync::watch::channel(crate::rtu::Role::Standby);
+        r.roles = Some(HashMap::from([("north".to_owned(), rx)]));
+        assert!(!r.answers_for("iec104/north/1/101/command"));
+        // Unknown RTUs are answered by every node alike.
+        assert!(r.answers_for("iec104/south/1/101/command"));
+        tx.send(crate::rtu::Role::Active).unwrap();
+        assert!(r.answers_for("iec104/north/1/101/command"));
+        r.roles = None;
+        let _ = tx.send(crate::rtu::Role::Off);
+        assert!(r.answers_for("iec104/north/1/101/command"));
     }
 
     fn incoming(topic: &str, payload: &str) -> Incoming {

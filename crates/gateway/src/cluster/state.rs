@@ -1,20 +1,25 @@
-//! The cluster's decisions, sans I/O: inputs are presence messages, the broker connection,
-//! session reports and the time (passed in); outputs are the wanted [`Role`] of every RTU and
-//! our own presence to publish.
+//! The cluster's decisions, sans I/O: inputs are presence messages, beats, the broker
+//! connection, session reports and the time (passed in); outputs are the wanted [`Role`] of
+//! every RTU and our own presence to publish.
 //!
-//! Rules (see docs/failover.md):
-//! - *Synced* means: connected to the broker and the echo of our latest presence publication
-//!   came back through our subscription, so the retained presence of every node (delivered on
-//!   subscribe, before the echo) is in the view. Every change of our presence unsyncs until its
-//!   echo; a node cut from the broker therefore never acts on a stale view.
-//! - Unsynced (partition, startup, a presence change in flight): no new RTU is taken; roles are
-//!   kept, except that an RTU whose connection was lost goes to Standby (we may have been
-//!   fenced by a node that took it over: do not fight back).
-//! - Synced: owner = preferred node if live, else the highest rendezvous score among the live
-//!   (online) nodes. If the owner is us: Active, unless another node (online or leaving) still
-//!   lists the RTU as started: then Standby until it drops it or `handover_timeout` passes. If
-//!   the owner is someone else: Standby when we are among the next `standby` nodes of the
-//!   ranking, else Off; a started session first stops data transfer (STOPDT, confirmed).
+//! Rules (see docs/failover.md and docs/gateway.md, "Cluster"):
+//! - *Acting* means: connected to the broker, the echo of our latest presence publication came
+//!   back through our subscription (so the retained presence of every node, delivered on
+//!   subscribe before the echo, is in the view), and our own beats come back within the
+//!   liveness window (1.5 heartbeats). Every change of our presence stops acting until its
+//!   echo: a node whose broker link is dead or stalled never acts on a stale view.
+//! - Not acting (partition, startup, a presence change in flight): no new RTU is taken; roles
+//!   are kept, except that an Active RTU whose connection was lost goes to Standby (we may have
+//!   been fenced by a node that took it over: do not fight back).
+//! - Acting: the live nodes are the online ones heard (presence or beat) within the liveness
+//!   window. Owner = preferred node if live, else the highest rendezvous score. If the owner is
+//!   us: Active, unless another live node (online or leaving) still lists the RTU as started:
+//!   then Standby, first until our own connection is up, then until it drops it or
+//!   `handover_timeout` passes. Before any other node was heard, RTUs nobody holds wait for the
+//!   startup grace. If the owner is someone else: we keep carrying a started RTU until the
+//!   owner lists it as `ready` (connected); then Standby when we are among the next `standby`
+//!   nodes of the ranking, else Off; a started session first stops data transfer (STOPDT,
+//!   confirmed).
 //! - Leaving (SIGTERM): presence `leaving`, every RTU Off (STOPDT first); done when nothing
 //!   is started any more and that presence was echoed.
 
@@ -121,6 +126,9 @@ pub struct ClusterState {
     own_heard: Option<Instant>,
     /// When the process first synced.
     first_sync: Option<Instant>,
+    /// Another node was heard online (presence or beat) at least once: the startup grace,
+    /// there to hear of the others, is over for good.
+    heard_live_peer: bool,
     /// Our started RTUs that another node just stopped holding: our status must be published
     /// again (theirs may be the last one the broker retains).
     refresh: Vec<usize>,
@@ -155,6 +163,7 @@ impl ClusterState {
             heard: std::collections::BTreeMap::new(),
             own_heard: None,
             first_sync: None,
+            heard_live_peer: false,
             refresh: Vec::new(),
         }
     }
@@ -175,6 +184,7 @@ impl ClusterState {
             }
         } else {
             self.heard.insert(node.to_owned(), now);
+            self.heard_live_peer = true;
         }
     }
 
@@ -201,6 +211,9 @@ impl ClusterState {
         }
         if node != self.settings.me {
             self.heard.insert(node.to_owned(), now);
+            if self.view.live_others().any(|n| n == node) {
+                self.heard_live_peer = true;
+            }
         }
         if let Some(echo) = applied.echo {
             let mut active = echo.active.clone();
@@ -391,8 +404,9 @@ impl ClusterState {
                     } else if !self.view.holders(&r.name).any(|h| self.fresh(h, now)) {
                         // Nobody else (live) holds it; a frozen holder is fenced by our STARTDT.
                         match grace_end {
-                            // Alone in our view: others started with us may not be heard yet.
-                            Some(end) if now < end && candidates.len() == 1 => {
+                            // Never heard of another live node: others started with us may
+                            // not be heard yet.
+                            Some(end) if now < end && !self.heard_live_peer => {
                                 wake(end, &mut out);
                                 (
                                     Role::Standby,
@@ -969,9 +983,15 @@ mod tests {
             Role::Standby,
             "b's share is never started by a"
         );
-        // Alone for the whole grace: then everything is ours.
+        // b dies within a's grace: a heard of it, so the grace is over: ra and rb at once.
+        a.presence("b", &presence("b", "offline", &[]), t);
+        a.step(t);
+        assert_eq!(role_of(&a, &rb), Role::Active);
+        // Alone for the whole grace (only old offline presences retained): then everything is
+        // ours.
         let mut c = node_hb("a", &[&ra, &rb], grace);
         c.mqtt(true);
+        c.presence("b", &presence("b", "offline", &[]), now);
         let out = c.step(now);
         echo(&mut c, &out, now);
         c.step(now);
