@@ -98,6 +98,11 @@ impl Subscriber {
             .flatten()
     }
 
+    /// A handle of its MQTT client (to publish while the subscriber is elsewhere).
+    pub fn client(&self) -> AsyncClient {
+        self.client.clone()
+    }
+
     /// Publishes `payload` on `topic` with QoS 1.
     pub async fn publish(&self, topic: &str, payload: &str) {
         self.client

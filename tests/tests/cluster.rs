@@ -623,6 +623,88 @@ async fn joining_node_takes_only_its_share_by_graceful_handover() {
     assert!(pre.values().all(|n| *n == 0), "preempted STARTDTs: {pre:?}");
 }
 
+/// Publishes command `id` (C_SC_NA_1 on IOA 2001 of `rtu`) and waits for its "terminated"
+/// result; every result of `id` seen by then.
+async fn command(env: &Env, rtu: &str, ca: u16, id: &str) -> Vec<serde_json::Value> {
+    let topic = format!("{PREFIX}/{rtu}/{ca}/2001/command");
+    let result = format!("{topic}/result");
+    let sent = Instant::now();
+    env.rec
+        .publish(
+            &topic,
+            &format!(r#"{{"type":"C_SC_NA_1","value":true,"id":"{id}"}}"#),
+        )
+        .await;
+    let results = |m: &[Received]| -> Vec<serde_json::Value> {
+        m.iter()
+            .filter(|r| r.at > sent && r.topic == result && r.json["id"] == id)
+            .map(|r| r.json.clone())
+            .collect()
+    };
+    env.rec
+        .wait(SETTLE, |m| {
+            let r = results(m);
+            r.iter().any(|x| x["status"] == "terminated").then_some(r)
+        })
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "command {id} on {rtu} not terminated: {:?}",
+                env.rec.with(results)
+            )
+        })
+}
+
+/// Commands go to the RTU once, through the node that carries it, and follow a takeover:
+/// exactly one "confirmed" and one "terminated" per command (the standby node answers
+/// nothing), and the station executes each command once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_are_carried_out_once_by_the_owner_and_follow_a_takeover() {
+    let ids = ["gw-a", "gw-b"];
+    let Some(mut env) = setup("cl-cmd", 2, 10.0, &ids, false, |_| {}).await else {
+        return;
+    };
+    let (map, _) = env.settle(&ids).await;
+    let owner = map["s1"].clone();
+    let survivor = other(&ids, &owner);
+    // op-2 is a barrier: once it terminated, any stray answer to op-1 would have come.
+    let op1 = command(&env, "s1", 1, "op-1").await;
+    command(&env, "s1", 1, "op-2").await;
+    let op1_now: Vec<serde_json::Value> = env.rec.with(|m| {
+        m.iter()
+            .filter(|r| r.topic.ends_with("/2001/command/result") && r.json["id"] == "op-1")
+            .map(|r| r.json.clone())
+            .collect()
+    });
+    let statuses: Vec<&str> = op1_now
+        .iter()
+        .map(|r| r["status"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["confirmed", "terminated"],
+        "{op1:?} / {op1_now:?}"
+    );
+    let executed = |env: &Env| {
+        env.sim
+            .commands("s1")
+            .iter()
+            .filter(|c| c["outcome"] == "executed")
+            .count()
+    };
+    assert_eq!(executed(&env), 2, "{:?}", env.sim.commands("s1"));
+    // The owner dies; the survivor carries the RTU and its commands.
+    env.cluster.node(&owner).kill9().await;
+    env.settle(&[survivor]).await;
+    let op3 = command(&env, "s1", 1, "op-3").await;
+    let statuses: Vec<&str> = op3
+        .iter()
+        .map(|r| r["status"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(statuses, ["confirmed", "terminated"], "{op3:?}");
+    assert_eq!(executed(&env), 3, "{:?}", env.sim.commands("s1"));
+}
+
 /// Waits (bounded) for a line of `node`'s stderr for which `pred` holds.
 async fn log_line(
     cluster: &mut Cluster,

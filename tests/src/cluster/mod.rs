@@ -58,7 +58,7 @@ pub fn config(s: &Settings, stations: &[sim::StationAddr]) -> String {
     for st in stations {
         let _ = write!(
             c,
-            "\n[[rtu]]\nname = \"{}\"\naddress = \"127.0.0.1:{}\"\ncommon_address = {}\nt0 = 2\n",
+            "\n[[rtu]]\nname = \"{}\"\naddress = \"127.0.0.1:{}\"\ncommon_address = {}\nt0 = 2\n[[rtu.point]]\nioa = 2001\ncommands = true\n",
             st.name, st.port, st.ca
         );
     }

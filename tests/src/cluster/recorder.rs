@@ -18,6 +18,7 @@ struct Shared {
 /// The recording subscriber.
 pub struct Recorder {
     shared: Arc<Shared>,
+    client: rumqttc::AsyncClient,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -25,6 +26,7 @@ impl Recorder {
     /// Subscribes to `filter` on 127.0.0.1:`port` and records from now on.
     pub async fn start(port: u16, filter: &str) -> Recorder {
         let mut sub = Subscriber::start(port, filter).await;
+        let client = sub.client();
         let shared = Arc::new(Shared {
             msgs: Mutex::new(Vec::new()),
             more: Notify::new(),
@@ -36,7 +38,24 @@ impl Recorder {
                 s.more.notify_waiters();
             }
         });
-        Recorder { shared, task }
+        Recorder {
+            shared,
+            client,
+            task,
+        }
+    }
+
+    /// Publishes `payload` on `topic` with QoS 1 (e.g. a command).
+    pub async fn publish(&self, topic: &str, payload: &str) {
+        self.client
+            .publish(
+                topic,
+                rumqttc::QoS::AtLeastOnce,
+                false,
+                payload.as_bytes().to_vec(),
+            )
+            .await
+            .expect("publish");
     }
 
     /// Runs `f` on everything recorded so far.

@@ -37,7 +37,7 @@ pub struct Sim {
 /// The scenario: `n` stations `s1..sn` (CA 1..n) with four time-tagged points each (a float,
 /// an integrated total, a scaled value and a bitstring), all counting up so that no two events
 /// of a point share (time tag, value) even within one millisecond; `rate` events per second
-/// per station.
+/// per station; and a command point, IOA 2001 (C_SC_NA_1), driving IOA 1005.
 pub fn scenario(stations: &[StationAddr], rate: f64, redundancy: &str) -> String {
     let mut s = String::from("seed = 7\n");
     for st in stations {
@@ -57,6 +57,10 @@ pub fn scenario(stations: &[StationAddr], rate: f64, redundancy: &str) -> String
                 "[[station.point]]\nioa = {ioa}\ntype = \"{ty}\"\nbehaviour = {behaviour}\n"
             );
         }
+        // A command point (IOA 2001) driving a single point (IOA 1005) that changes only then.
+        s.push_str(
+            "[[station.point]]\nioa = 1005\ntype = \"M_SP_NA_1\"\nrate = 0.0\n[[station.point]]\nioa = 2001\ntype = \"C_SC_NA_1\"\ndrives = 1005\n",
+        );
     }
     s
 }
@@ -118,6 +122,16 @@ impl Sim {
     /// Every data transfer change per station, in log order.
     pub fn transfers(&self) -> BTreeMap<String, Vec<Transfer>> {
         transfers(&std::fs::read_to_string(&self.log).unwrap_or_default())
+    }
+
+    /// The commands station `station` logged (with their outcome), in order.
+    pub fn commands(&self, station: &str) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.events_log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v.get("outcome").is_some() && v["station"] == station)
+            .collect()
     }
 
     /// Stops the simulator.
