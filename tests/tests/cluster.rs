@@ -32,7 +32,7 @@ struct Env {
     sim: Sim,
     proxy: Option<Proxy>,
     cluster: Cluster,
-    _broker: Broker,
+    broker: Broker,
     _serial: tokio::sync::MutexGuard<'static, ()>,
 }
 
@@ -82,7 +82,7 @@ async fn setup_with(
         sim,
         proxy,
         cluster,
-        _broker: broker,
+        broker,
         _serial: serial,
     })
 }
@@ -530,6 +530,53 @@ async fn partition(mode: Mode) {
     let d = env.delivered().await;
     assert!(d.lost.is_empty(), "{}", d.summary());
     eprintln!("{mode:?}: {}", d.summary());
+}
+
+/// The broker itself goes away for a while: every node is cut off at once. Nobody takes
+/// anything over (no STARTDT at any station), the owners keep their RTUs and store what they
+/// receive, and after the broker is back the same owners carry on and nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_outage_moves_nothing_and_loses_nothing() {
+    let ids = ["gw-a", "gw-b"];
+    let Some(mut env) = setup("cl-outage", 3, 40.0, &ids, false, |_| {}).await else {
+        return;
+    };
+    let (before, at) = env.settle(&ids).await;
+    let rtus = env.rtus();
+    env.flowing(&rtus, at, 10, None).await;
+    let starts_before: usize = env.sim.transfers().values().map(|l| sim::starts(l)).sum();
+    env.broker.stop().await;
+    let stopped_ms = chrono::Utc::now().timestamp_millis();
+    // Two seconds of events while the broker is down (bounded wait on the events log).
+    let end = Instant::now() + SETTLE;
+    while !truth::logged(&env.sim.events_log)
+        .last()
+        .is_some_and(|e| e.time_ms > stopped_ms + 2000)
+    {
+        assert!(Instant::now() < end, "the simulator logs nothing");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    env.broker.restart().await;
+    let back_at = Instant::now();
+    for n in &ids {
+        assert!(
+            env.heard_from(n, back_at).await.is_some(),
+            "{n} not heard after the broker came back"
+        );
+    }
+    let (after, again) = env.settle(&ids).await;
+    env.flowing(&rtus, again, 10, None).await;
+    let d = env.delivered().await;
+    eprintln!("broker outage: {}", d.summary());
+    assert!(d.lost.is_empty(), "{}", d.summary());
+    let starts_after: usize = env.sim.transfers().values().map(|l| sim::starts(l)).sum();
+    assert_eq!(
+        starts_before,
+        starts_after,
+        "STARTDTs during the outage (owners before {before:?}, after {after:?}): {:?}",
+        env.sim.transfers()
+    );
+    assert_eq!(before, after, "owners changed across a broker outage");
 }
 
 /// RTUs whose connections are each their own group close nothing on a STARTDT: after the
