@@ -579,6 +579,43 @@ async fn broker_outage_moves_nothing_and_loses_nothing() {
     assert_eq!(before, after, "owners changed across a broker outage");
 }
 
+/// `preferred_node`: the RTU is carried by its preferred node whenever that node is live,
+/// falls to the others when it dies, and comes back to it by graceful handover (no STARTDT
+/// over a started connection) when it returns; nothing lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preferred_node_carries_its_rtu_whenever_it_is_live() {
+    let ids = ["gw-a", "gw-b"];
+    let Some(mut env) = setup("cl-pref", 3, 30.0, &ids, false, |s| {
+        s.preferred = vec![("s1".into(), "gw-a".into()), ("s2".into(), "gw-b".into())];
+    })
+    .await
+    else {
+        return;
+    };
+    let (map, at) = env.settle(&ids).await;
+    assert_eq!(map["s1"], "gw-a", "{map:?}");
+    assert_eq!(map["s2"], "gw-b", "{map:?}");
+    let rtus = env.rtus();
+    env.flowing(&rtus, at, 10, None).await;
+    env.cluster.node("gw-a").kill9().await;
+    let (after, _) = env.settle(&["gw-b"]).await;
+    assert_eq!(after["s1"], "gw-b");
+    let pre_before = env.preemptions();
+    let back_at = Instant::now();
+    env.cluster.node("gw-a").restart();
+    assert!(env.heard_from("gw-a", back_at).await.is_some());
+    let (again, settled) = env.settle(&ids).await;
+    assert_eq!(again["s1"], "gw-a", "{again:?}");
+    env.flowing(&rtus, settled, 10, None).await;
+    let pre_after = env.preemptions();
+    assert_eq!(
+        pre_before, pre_after,
+        "the preferred node took its RTU back by force"
+    );
+    let d = env.delivered().await;
+    assert!(d.lost.is_empty(), "{}", d.summary());
+}
+
 /// RTUs whose connections are each their own group close nothing on a STARTDT: after the
 /// frozen owner is thawed, the cluster must still end with one started connection per RTU.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

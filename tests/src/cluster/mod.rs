@@ -33,6 +33,8 @@ pub struct Settings {
     pub handover_timeout: f64,
     /// Appended to the `[gateway]` table (e.g. `command_timeout = 2`).
     pub gateway_extra: String,
+    /// `preferred_node` per RTU name.
+    pub preferred: Vec<(String, String)>,
 }
 
 impl Settings {
@@ -44,6 +46,7 @@ impl Settings {
             heartbeat: 2,
             handover_timeout: 5.0,
             gateway_extra: String::new(),
+            preferred: Vec::new(),
         }
     }
 }
@@ -58,9 +61,13 @@ pub fn config(s: &Settings, stations: &[sim::StationAddr]) -> String {
     for st in stations {
         let _ = write!(
             c,
-            "\n[[rtu]]\nname = \"{}\"\naddress = \"127.0.0.1:{}\"\ncommon_address = {}\nt0 = 2\n[[rtu.point]]\nioa = 2001\ncommands = true\n",
+            "\n[[rtu]]\nname = \"{}\"\naddress = \"127.0.0.1:{}\"\ncommon_address = {}\nt0 = 2\n",
             st.name, st.port, st.ca
         );
+        if let Some((_, node)) = s.preferred.iter().find(|(r, _)| *r == st.name) {
+            let _ = writeln!(c, "preferred_node = \"{node}\"");
+        }
+        c.push_str("[[rtu.point]]\nioa = 2001\ncommands = true\n");
     }
     c
 }
