@@ -126,9 +126,9 @@ pub struct ClusterState {
     own_heard: Option<Instant>,
     /// When the process first synced.
     first_sync: Option<Instant>,
-    /// Another node was heard online (presence or beat) at least once: the startup grace,
-    /// there to hear of the others, is over for good.
-    heard_live_peer: bool,
+    /// RTUs another node (online or leaving) listed as started since our start: known to be
+    /// carried, they need no startup grace when released (their holder is known).
+    seen_held: BTreeSet<String>,
     /// Our started RTUs that another node just stopped holding: our status must be published
     /// again (theirs may be the last one the broker retains).
     refresh: Vec<usize>,
@@ -163,7 +163,7 @@ impl ClusterState {
             heard: std::collections::BTreeMap::new(),
             own_heard: None,
             first_sync: None,
-            heard_live_peer: false,
+            seen_held: BTreeSet::new(),
             refresh: Vec::new(),
         }
     }
@@ -184,7 +184,6 @@ impl ClusterState {
             }
         } else {
             self.heard.insert(node.to_owned(), now);
-            self.heard_live_peer = true;
         }
     }
 
@@ -211,8 +210,10 @@ impl ClusterState {
         }
         if node != self.settings.me {
             self.heard.insert(node.to_owned(), now);
-            if self.view.live_others().any(|n| n == node) {
-                self.heard_live_peer = true;
+            for r in &self.rtus {
+                if self.view.holders(&r.name).any(|h| h == node) {
+                    self.seen_held.insert(r.name.clone());
+                }
             }
         }
         if let Some(echo) = applied.echo {
@@ -404,9 +405,9 @@ impl ClusterState {
                     } else if !self.view.holders(&r.name).any(|h| self.fresh(h, now)) {
                         // Nobody else (live) holds it; a frozen holder is fenced by our STARTDT.
                         match grace_end {
-                            // Never heard of another live node: others started with us may
-                            // not be heard yet.
-                            Some(end) if now < end && !self.heard_live_peer => {
+                            // An RTU we never saw carried, in our first heartbeat: nodes
+                            // started with us may not be heard yet (their views differ).
+                            Some(end) if now < end && !self.seen_held.contains(&r.name) => {
                                 wake(end, &mut out);
                                 (
                                     Role::Standby,
@@ -972,10 +973,18 @@ mod tests {
         assert_eq!(role_of(&a, &ra), Role::Standby);
         assert_eq!(role_of(&a, &rb), Role::Standby);
         assert!(out.wake_at.is_some_and(|w| w <= now + grace));
-        // b appears within the grace: a is not alone any more, the view decides at once.
+        // b appears within the grace. A node just heard of may not have heard of a third one
+        // yet (B1b: views differ for a moment), so an RTU nobody was seen carrying still
+        // waits for the end of the grace.
         let t = now + Duration::from_millis(300);
         a.presence("b", &presence("b", ONLINE, &[]), t);
         a.beat("a", b"inc-a", t);
+        a.step(t);
+        assert_eq!(role_of(&a, &ra), Role::Standby);
+        assert_eq!(role_of(&a, &rb), Role::Standby);
+        let t = now + grace;
+        a.beat("a", b"inc-a", t);
+        a.beat("b", b"inc-b", t);
         a.step(t);
         assert_eq!(role_of(&a, &ra), Role::Active);
         assert_eq!(
@@ -983,15 +992,26 @@ mod tests {
             Role::Standby,
             "b's share is never started by a"
         );
-        // b dies within a's grace: a heard of it, so the grace is over: ra and rb at once.
+
+        // B4: b carries rb and dies within a's grace: rb was seen carried, a takes it at once.
+        let mut a = node_hb("a", &[&ra, &rb], grace);
+        a.mqtt(true);
+        a.presence("b", &presence("b", ONLINE, &[&rb]), now);
+        let out = a.step(now);
+        echo(&mut a, &out, now);
+        a.step(now);
+        let t = now + Duration::from_millis(300);
         a.presence("b", &presence("b", "offline", &[]), t);
+        a.beat("a", b"inc-a", t);
         a.step(t);
-        assert_eq!(role_of(&a, &rb), Role::Active);
-        // Alone for the whole grace (only old offline presences retained): then everything is
-        // ours.
+        assert_eq!(role_of(&a, &rb), Role::Active, "known carried: no grace");
+        assert_eq!(role_of(&a, &ra), Role::Standby, "never seen carried: grace");
+
+        // Alone for the whole grace (only old offline presences retained): then everything
+        // is ours.
         let mut c = node_hb("a", &[&ra, &rb], grace);
         c.mqtt(true);
-        c.presence("b", &presence("b", "offline", &[]), now);
+        c.presence("b", &presence("b", "offline", &[&ra]), now);
         let out = c.step(now);
         echo(&mut c, &out, now);
         c.step(now);

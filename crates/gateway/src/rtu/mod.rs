@@ -280,7 +280,13 @@ impl RtuSession {
                 return;
             };
             index = index.wrapping_add(1);
-            self.after_loss = false;
+            if std::mem::take(&mut self.after_loss) {
+                // Still (or again) the carrying node: the standby topic is not ours to use.
+                let role = *self.role.borrow();
+                if role == Role::Active {
+                    self.role_topics(role);
+                }
+            }
             self.status("connecting", None, Some(&address));
             let config = ClientConfig {
                 link: self.rtu.link.clone(),
