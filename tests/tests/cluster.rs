@@ -776,6 +776,10 @@ async fn commands_are_carried_out_once_by_the_owner_and_follow_a_takeover() {
             .filter(|c| c["outcome"] == "executed")
             .count()
     };
+    let end = Instant::now() + Duration::from_secs(5);
+    while executed(&env) < 2 && Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(executed(&env), 2, "{:?}", env.sim.commands("s1"));
     // The owner dies; the survivor carries the RTU and its commands.
     env.cluster.node(&owner).kill9().await;
@@ -786,6 +790,11 @@ async fn commands_are_carried_out_once_by_the_owner_and_follow_a_takeover() {
         .map(|r| r["status"].as_str().unwrap_or_default())
         .collect();
     assert_eq!(statuses, ["confirmed", "terminated"], "{op3:?}");
+    // The simulator flushes its log every 100 ms: wait (bounded) for the third execution.
+    let end = Instant::now() + Duration::from_secs(5);
+    while executed(&env) < 3 && Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(executed(&env), 3, "{:?}", env.sim.commands("s1"));
 }
 
