@@ -299,6 +299,40 @@ async fn killed_owner_is_taken_over_and_nothing_is_lost() {
     eprintln!("kill -9: {}", d.summary());
 }
 
+/// The owner's link to the broker is slow for a moment (held 500 ms: less than the 1.5
+/// heartbeats after which the others would take over) and the owner is killed meanwhile. What
+/// it had received from the RTUs in that moment must still reach the consumers through the new
+/// owner: the RTU must not consider delivered what never reached the broker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_owner_with_a_slow_broker_link_loses_nothing() {
+    let ids = ["gw-a", "gw-b"];
+    let Some(mut env) = setup("cl-slowkill", 3, 40.0, &ids, true, |_| {}).await else {
+        return;
+    };
+    let (map, at) = env.settle(&ids).await;
+    let rtus = env.rtus();
+    env.flowing(&rtus, at, 10, None).await;
+    let victim = view::busiest(&map);
+    let survivor = other(&ids, &victim);
+    let proxy = env.proxy.as_ref().expect("proxy");
+    proxy.set(&victim, Mode::Freeze);
+    // Half a second of events goes to the victim while its publications wait.
+    let held_ms = chrono::Utc::now().timestamp_millis();
+    let end = Instant::now() + SETTLE;
+    while !truth::logged(&env.sim.events_log)
+        .last()
+        .is_some_and(|e| e.time_ms > held_ms + 500)
+    {
+        assert!(Instant::now() < end, "the simulator logs nothing");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    env.cluster.node(&victim).kill9().await;
+    env.settle(&[survivor]).await;
+    let d = env.delivered().await;
+    eprintln!("slow link + kill -9: {}", d.summary());
+    assert!(d.lost.is_empty(), "{}", d.summary());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_one_killed_ownership_settles_without_loss() {
     let ids = ["gw-a", "gw-b", "gw-c"];

@@ -75,13 +75,20 @@ impl Sim {
     /// [`Sim::start`] with another redundancy mode ("connection": every connection is its own
     /// group, so a STARTDT closes nothing).
     pub async fn start_with(dir: &Path, n: u16, rate: f64, redundancy: &str) -> Sim {
+        // Distinct ports: hold every probe listener until all are chosen (a released port can
+        // be handed out again at once).
+        let probes: Vec<std::net::TcpListener> = (0..n)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("free port"))
+            .collect();
         let stations: Vec<StationAddr> = (1..=n)
-            .map(|i| StationAddr {
+            .zip(&probes)
+            .map(|(i, l)| StationAddr {
                 name: format!("s{i}"),
-                port: crate::free_port(),
+                port: l.local_addr().expect("addr").port(),
                 ca: i,
             })
             .collect();
+        drop(probes);
         let path = dir.join("scenario.toml");
         std::fs::write(&path, scenario(&stations, rate, redundancy)).expect("scenario");
         let events_log = dir.join("events.jsonl");
