@@ -5,6 +5,23 @@
 //! shows every STARTDT/STOPDT per station.
 //!
 //! The tests run one at a time (they measure takeover times on a small shared machine).
+//!
+//! - one owner per RTU named by its status, a hot standby connection on the other node;
+//! - kill -9 of the owner: data resumes from the other node, nothing lost, the will says offline;
+//!   with a slow broker link at that moment: still nothing lost (what the RTU considers delivered
+//!   must have reached the broker);
+//! - three nodes, one killed: only its RTUs move, standby connections re-established;
+//! - SIGTERM: "leaving" then "offline", handover by STOPDT, no loss, no duplicate, no preemption;
+//! - SIGSTOP/SIGCONT: taken over after ~1.5 heartbeats, the thawed node does not start an RTU
+//!   again by force nor flap a status back without a handover; with per-connection groups (the
+//!   RTU fences nothing) one started connection per RTU remains and the topics name it;
+//! - broker link cut / silently partitioned (proxy): taken over, no fight back, rejoin, the
+//!   partitioned node's stored data published after the heal, nothing lost;
+//! - broker outage: nobody takes anything over, nothing lost;
+//! - a joining node takes only its share, by graceful handover; `preferred_node`;
+//! - commands: carried out once, by the owner, and after a takeover by the new owner;
+//! - a duplicate node id and a configuration mismatch are reported on stderr;
+//! - a control: with no survivor the loss check does report loss (the checks are not vacuous).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
