@@ -74,6 +74,8 @@ pub struct Applied {
     pub alarms: Vec<Alarm>,
     /// RTUs that node listed as started and no longer does (or it went offline).
     pub released: Vec<String>,
+    /// That node was online or leaving and is now offline (its will, or its goodbye).
+    pub went_offline: bool,
 }
 
 /// The view of the cluster as seen by one node.
@@ -112,6 +114,7 @@ impl View {
                 out.changed = true;
                 if old.status != OFFLINE {
                     out.released = old.active;
+                    out.went_offline = true;
                 }
             }
             return out;
@@ -159,6 +162,7 @@ impl View {
         }
         let old = self.nodes.insert(node.to_owned(), p.clone());
         if let Some(o) = old.as_ref().filter(|o| o.status != OFFLINE) {
+            out.went_offline = p.status == OFFLINE;
             out.released = o
                 .active
                 .iter()

@@ -92,6 +92,8 @@ impl Task {
             handover_timeout: cluster.handover_timeout,
             liveness: cluster.heartbeat * 3 / 2,
             startup_grace: cluster.heartbeat,
+            // The publisher retries the broker with a backoff of at most 5 s (+25 % jitter).
+            reconnect_hold: cluster.heartbeat * 3 / 2 + Duration::from_millis(6500),
         }
     }
 
@@ -121,6 +123,21 @@ impl Task {
             qos: 1,
             retain: true,
         });
+    }
+
+    /// Publishes one beat (QoS 0, not stored) while the broker is connected.
+    fn beat(&self, topic: &str, payload: &str) {
+        if self.metrics.mqtt_state().0 {
+            let _ = self.beats.try_send(crate::mqtt::Direct {
+                message: Message {
+                    topic: topic.to_owned(),
+                    payload: payload.as_bytes().to_vec(),
+                    qos: 0,
+                    retain: false,
+                },
+                correlation: None,
+            });
+        }
     }
 
     /// Runs until the node has left (after `leave` turned true) or `leave` is dropped.
@@ -153,6 +170,10 @@ impl Task {
             if let Some(p) = &out.publish {
                 tracing::info!(status = %p.status, active = ?p.active, "cluster presence");
                 self.publish(p, &me);
+            }
+            if out.probe {
+                // A node went offline: act once a beat of ours came back after it.
+                self.beat(&beat_topic, &beat_payload);
             }
             for ch in &out.changes {
                 let name = self
@@ -203,19 +224,7 @@ impl Task {
             };
             tokio::select! {
                 _ = self.metrics.mqtt_changed.notified() => follow_mqtt(&mut self.state, &self.metrics),
-                _ = beat_tick.tick() => {
-                    if self.metrics.mqtt_state().0 {
-                        let _ = self.beats.try_send(crate::mqtt::Direct {
-                            message: Message {
-                                topic: beat_topic.clone(),
-                                payload: beat_payload.clone().into_bytes(),
-                                qos: 0,
-                                retain: false,
-                            },
-                            correlation: None,
-                        });
-                    }
-                }
+                _ = beat_tick.tick() => self.beat(&beat_topic, &beat_payload),
                 m = self.presence.recv() => match m {
                     Some(m) => {
                         follow_mqtt(&mut self.state, &self.metrics);
@@ -336,6 +345,7 @@ mod tests {
             handover_timeout: Duration::from_secs(5),
             liveness: Duration::from_secs(60),
             startup_grace: Duration::ZERO,
+            reconnect_hold: Duration::from_secs(60),
         };
         let task = Task {
             state: ClusterState::new(
@@ -432,8 +442,26 @@ mod tests {
         r.reports.send((0, Report::Started)).await.unwrap();
         let p = r.echo_presence().await;
         assert_eq!(p.active, vec![mine.clone()]);
-        // b's last will: its RTU is taken over.
+        // b's last will: its RTU is taken over, once a beat of ours made the round trip.
         r.presence.send(other("b", "offline", &[])).await.unwrap();
+        let probe = tokio::time::timeout(WAIT, r.beats.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        let ok = tokio::time::timeout(
+            Duration::from_millis(50),
+            r.roles[1].wait_for(|x| *x == Role::Active),
+        )
+        .await
+        .is_err();
+        assert!(ok, "taken over before the probe came back");
+        r.presence
+            .send(incoming(
+                &probe.message.topic,
+                probe.message.payload.clone(),
+            ))
+            .await
+            .unwrap();
         r.role(1, Role::Active).await;
         r.reports.send((1, Report::Started)).await.unwrap();
         let p = r.echo_presence().await;

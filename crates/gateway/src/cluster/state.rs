@@ -62,6 +62,9 @@ pub struct Settings {
     /// After the first sync of the process, RTUs nobody holds are started only after this
     /// (nodes started together hear of each other first).
     pub startup_grace: Duration,
+    /// After a reconnection to the broker, RTUs nobody holds are started only after this
+    /// (the other nodes may be reconnecting too, with their own backoff).
+    pub reconnect_hold: Duration,
 }
 
 /// One RTU as the cluster sees it.
@@ -103,6 +106,10 @@ pub struct Output {
     pub publish: Option<Presence>,
     /// Call `step` again at this time at the latest.
     pub wake_at: Option<Instant>,
+    /// Publish a beat now (a will arrived: we act on it only once a beat of ours made the
+    /// round trip after it, which proves our own link is alive — a broker shutting down
+    /// delivers the wills of the clients it disconnects first to those still connected).
+    pub probe: bool,
 }
 
 /// The decision state of one node.
@@ -126,6 +133,15 @@ pub struct ClusterState {
     own_heard: Option<Instant>,
     /// When the process first synced.
     first_sync: Option<Instant>,
+    /// A node went offline at this time: act only once our own beat or presence came back
+    /// after it.
+    probe_after: Option<Instant>,
+    probe_pending: bool,
+    /// The broker connection came back after we had acted: the others may be reconnecting too
+    /// (a broker restart publishes everyone's will), so for one liveness window after our echo
+    /// no RTU is taken that nobody holds.
+    reconnected: bool,
+    hold_until: Option<Instant>,
     /// RTUs another node (online or leaving) listed as started since our start: known to be
     /// carried, they need no startup grace when released (their holder is known).
     seen_held: BTreeSet<String>,
@@ -164,6 +180,10 @@ impl ClusterState {
             own_heard: None,
             first_sync: None,
             seen_held: BTreeSet::new(),
+            probe_after: None,
+            probe_pending: false,
+            reconnected: false,
+            hold_until: None,
             refresh: Vec::new(),
         }
     }
@@ -171,6 +191,9 @@ impl ClusterState {
     /// The broker connection came up or went down. Up: the view is trusted again only after
     /// the echo of our presence (republished on every connection).
     pub fn mqtt(&mut self, connected: bool) {
+        if connected && self.ever_synced {
+            self.reconnected = true;
+        }
         self.connected = connected;
         self.synced = false;
         self.echoed_on_connection = false;
@@ -201,6 +224,10 @@ impl ClusterState {
     /// A message on `{prefix}/_cluster/{node}` at `now`.
     pub fn presence(&mut self, node: &str, payload: &[u8], now: Instant) -> Vec<Alarm> {
         let applied = self.view.apply(node, payload, self.echoed_on_connection);
+        if applied.went_offline && node != self.settings.me {
+            self.probe_after = Some(now);
+            self.probe_pending = true;
+        }
         for name in &applied.released {
             if let Some(i) = self.rtus.iter().position(|r| r.started && r.name == *name) {
                 if !self.refresh.contains(&i) {
@@ -228,6 +255,9 @@ impl ClusterState {
                 self.ever_synced = true;
                 self.echoed_on_connection = true;
                 self.own_heard = Some(now);
+                if std::mem::take(&mut self.reconnected) {
+                    self.hold_until = Some(now + self.settings.reconnect_hold);
+                }
             }
         }
         applied.alarms
@@ -353,7 +383,18 @@ impl ClusterState {
         }
         let me = self.settings.me.clone();
         // Acting needs the echo of our latest presence and our own beats coming back.
-        let acting = self.synced && self.own_fresh(now);
+        let probed = match (self.probe_after, self.own_heard) {
+            (Some(after), Some(heard)) => heard > after,
+            (Some(_), None) => false,
+            (None, _) => true,
+        };
+        let acting = self.synced && self.own_fresh(now) && probed;
+        out.probe = std::mem::take(&mut self.probe_pending);
+        let hold_end = self.hold_until.filter(|h| now < *h);
+        if let Some(h) = hold_end {
+            // (wake is defined below; the hold end is a wake-up time too)
+            out.wake_at = Some(out.wake_at.map_or(h, |w: Instant| w.min(h)));
+        }
         if acting && self.first_sync.is_none() {
             self.first_sync = Some(now);
         }
@@ -415,6 +456,11 @@ impl ClusterState {
                                     None,
                                 )
                             }
+                            _ if hold_end.is_some() => (
+                                Role::Standby,
+                                "owner, but just reconnected: the others may be reconnecting too",
+                                None,
+                            ),
                             _ => (Role::Active, "owner, nobody else holds it", None),
                         }
                     } else if !r.connected {
@@ -492,6 +538,7 @@ mod tests {
                 handover_timeout: T,
                 liveness: Duration::from_secs(3600),
                 startup_grace: Duration::ZERO,
+                reconnect_hold: Duration::from_secs(3600),
             },
             rtus.iter().map(|r| (r.to_string(), None)).collect(),
         )
@@ -598,10 +645,92 @@ mod tests {
         let (ra, _) = split();
         let mut b = synced_with("b", "a", &[&ra], &[&ra], now);
         assert!(b.step(now).changes.iter().all(|c| c.role == Role::Standby));
-        // a's last will: offline (its active list no longer counts).
-        b.presence("a", &presence("a", "offline", &[]), now);
-        let out = b.step(now);
+        // a's last will: offline (its active list no longer counts). First a probe: a broker
+        // shutting down delivers the wills of the clients it drops first to the others.
+        let t = now + Duration::from_millis(1);
+        b.presence("a", &presence("a", "offline", &[]), t);
+        let out = b.step(t);
+        assert!(out.probe);
+        assert!(out.changes.is_empty(), "{out:?}");
+        // Our connection drops before the probe comes back (the broker went down): nothing.
+        b.mqtt(false);
+        let out = b.step(t);
+        assert!(out.changes.is_empty() && !out.probe, "{out:?}");
+        // Up again, our presence echoed: the reconnection hold (the others may be
+        // reconnecting too) keeps ra until one liveness window passed.
+        b.mqtt(true);
+        let t = t + Duration::from_millis(5);
+        b.presence("b", &presence("b", ONLINE, &[]), t);
+        assert!(b.step(t).changes.is_empty());
+        // a comes back within the window, carrying ra: nothing moves.
+        // (hold = liveness, 3600 s in these tests: the hold itself is tested below.)
+
+        // The same will on a live link: the probe's echo comes back, then ra is taken.
+        let mut b = synced_with("b", "a", &[&ra], &[&ra], now);
+        b.step(now);
+        let t = now + Duration::from_millis(1);
+        b.presence("a", &presence("a", "offline", &[]), t);
+        assert!(b.step(t).probe);
+        b.beat("b", b"inc-b", t + Duration::from_millis(1));
+        let out = b.step(t + Duration::from_millis(1));
         assert_eq!(out.changes[0].role, Role::Active);
+    }
+
+    #[test]
+    fn after_a_reconnection_nothing_unheld_is_taken_for_one_liveness_window() {
+        // A broker restart: every node's will is retained; the first node back must not take
+        // the RTUs of the others, which are reconnecting too.
+        let now = Instant::now();
+        let (ra, _) = split();
+        let mut b = node_hb("b", &[&ra], Duration::ZERO);
+        b.mqtt(true);
+        b.presence("a", &presence("a", ONLINE, &[&ra]), now);
+        let out = b.step(now);
+        echo(&mut b, &out, now);
+        b.step(now);
+        assert_eq!(role_of(&b, &ra), Role::Standby);
+        b.mqtt(false);
+        b.step(now);
+        let t = now + Duration::from_secs(3);
+        b.mqtt(true);
+        // Retained: a's will (published when the broker went down).
+        b.presence("a", &presence("a", "offline", &[]), t);
+        b.presence("b", &presence("b", ONLINE, &[]), t);
+        b.beat("b", b"inc-b", t + Duration::from_millis(1));
+        let out = b.step(t + Duration::from_millis(1));
+        assert!(out.changes.is_empty(), "{out:?}");
+        assert!(out
+            .wake_at
+            .is_some_and(|w| w <= t + Duration::from_millis(1500)));
+        // a reconnects within the window and still carries ra: nothing moves, ever.
+        let u = t + Duration::from_millis(400);
+        b.presence("a", &presence("a", ONLINE, &[&ra]), u);
+        b.beat("b", b"inc-b", u);
+        assert!(b.step(u).changes.is_empty());
+        let v = t + Duration::from_millis(1400);
+        b.beat("b", b"inc-b", v);
+        b.beat("a", b"inc-a", v);
+        assert!(b.step(t + Duration::from_millis(1600)).changes.is_empty());
+        assert_eq!(role_of(&b, &ra), Role::Standby);
+
+        // a does not come back: ra is taken once the window has passed.
+        let mut c = node_hb("b", &[&ra], Duration::ZERO);
+        c.mqtt(true);
+        c.presence("a", &presence("a", ONLINE, &[&ra]), now);
+        let out = c.step(now);
+        echo(&mut c, &out, now);
+        c.step(now);
+        c.mqtt(false);
+        c.step(now);
+        c.mqtt(true);
+        c.presence("a", &presence("a", "offline", &[]), t);
+        c.presence("b", &presence("b", ONLINE, &[]), t);
+        c.beat("b", b"inc-b", t + Duration::from_millis(1));
+        assert!(c.step(t + Duration::from_millis(1)).changes.is_empty());
+        let w = t + Duration::from_millis(1501);
+        c.beat("b", b"inc-b", w);
+        let out = c.step(w);
+        assert_eq!(out.changes[0].role, Role::Active, "{out:?}");
     }
 
     #[test]
@@ -871,6 +1000,7 @@ mod tests {
                 handover_timeout: T,
                 liveness: Duration::from_millis(1500),
                 startup_grace: grace,
+                reconnect_hold: Duration::from_millis(1500),
             },
             rtus.iter().map(|r| (r.to_string(), None)).collect(),
         )
@@ -1002,8 +1132,8 @@ mod tests {
         a.step(now);
         let t = now + Duration::from_millis(300);
         a.presence("b", &presence("b", "offline", &[]), t);
-        a.beat("a", b"inc-a", t);
-        a.step(t);
+        a.beat("a", b"inc-a", t + Duration::from_millis(1));
+        a.step(t + Duration::from_millis(1));
         assert_eq!(role_of(&a, &rb), Role::Active, "known carried: no grace");
         assert_eq!(role_of(&a, &ra), Role::Standby, "never seen carried: grace");
 
