@@ -248,7 +248,7 @@ impl Drop for Node {
 }
 
 /// Several nodes on one shared configuration file; on a panic (a failed test) prints the tail
-/// of each node's stderr.
+/// of each node's stderr and keeps the scratch directory, otherwise removes it.
 pub struct Cluster {
     /// The nodes, in start order.
     pub nodes: Vec<Node>,
@@ -334,7 +334,10 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("{}", self.tails(40));
+            eprintln!("{}\nkept {}", self.tails(40), self.dir.display());
+        } else {
+            // Passed: the scratch directory (stores, logs, broker files) is not needed.
+            let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
 }
