@@ -149,6 +149,7 @@ async fn run(args: Args) -> Result<(), String> {
         .collect();
     let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     let mut cl = Cluster::start(&dir, &cluster::config(&settings, &sim.stations), &id_refs);
+    cl.keep = args.keep;
     let rtus = sim.names();
 
     let mut gaps: Vec<Duration> = Vec::new();

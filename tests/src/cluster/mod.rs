@@ -258,6 +258,8 @@ pub struct Cluster {
     pub dir: PathBuf,
     /// Extra logs to print on failure (e.g. the simulator's stderr).
     pub extra_logs: Vec<PathBuf>,
+    /// Keep the scratch directory even when nothing failed.
+    pub keep: bool,
 }
 
 impl Cluster {
@@ -270,6 +272,7 @@ impl Cluster {
             config: path,
             dir: dir.to_owned(),
             extra_logs: Vec::new(),
+            keep: false,
         };
         for id in ids {
             c.add(id);
@@ -335,7 +338,7 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         if std::thread::panicking() {
             eprintln!("{}\nkept {}", self.tails(40), self.dir.display());
-        } else {
+        } else if !self.keep {
             // Passed: the scratch directory (stores, logs, broker files) is not needed.
             let _ = std::fs::remove_dir_all(&self.dir);
         }
