@@ -49,9 +49,20 @@ fn mirror(asdu: &[u8], cause: Cause, negative: bool) -> Bytes {
 impl Station {
     /// Binds a station with common address `ca` on 127.0.0.1, port 0.
     pub async fn start(ca: u16) -> Station {
+        Station::start_with_queue(ca, ServerConfig::default().queue_size, 12).await
+    }
+
+    /// Binds a station whose event queue holds `queue_size` events (the default holds 1000)
+    /// and that sends up to `k` I-frames unacknowledged (the default is 12).
+    pub async fn start_with_queue(ca: u16, queue_size: usize, k: u16) -> Station {
+        let d = ServerConfig::default();
         let (handle, mut events, run) = Server::bind(
             "127.0.0.1:0".parse().expect("addr"),
-            ServerConfig::default(),
+            ServerConfig {
+                queue_size,
+                link: iec104::LinkConfig { k, ..d.link },
+                ..d
+            },
         )
         .await
         .expect("bind station");

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,7 +96,10 @@ pub async fn run(
     }
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    // Sessions -> publisher (memory-first) -> writer (batches that go to disk).
+    let (batch_tx, batch_rx) = mpsc::channel(1024);
     let (writer_tx, writer_rx) = mpsc::channel(1024);
+    let committed = Arc::new(AtomicU64::new(0));
     let wake = Arc::new(Notify::new());
     let board = StatusBoard::new();
     let (results_tx, results_rx) = mpsc::channel(256);
@@ -107,6 +111,7 @@ pub async fn run(
         wake.clone(),
         metrics.clone(),
         board.clone(),
+        committed.clone(),
     ));
 
     let publish = Publish {
@@ -117,7 +122,7 @@ pub async fn run(
     };
     let shared = Shared {
         publish,
-        writer: writer_tx,
+        writer: batch_tx,
         board: board.clone(),
         results: results_tx.clone(),
         metrics: metrics.clone(),
@@ -280,6 +285,10 @@ pub async fn run(
         direct: results_rx,
         incoming: incoming_tx,
         metrics: metrics.clone(),
+        batches: batch_rx,
+        spill: Some(writer_tx),
+        committed,
+        spill_after: Duration::from_secs_f64(*cfg.gateway.spill_after.get_ref()),
     };
     let publisher = tokio::spawn(publisher.run(shutdown_rx.clone()));
     let (leave_tx, leave_rx) = watch::channel(false);
@@ -361,9 +370,10 @@ pub async fn run(
         let _ = tokio::time::timeout(Duration::from_secs(3), s).await;
     }
     drop(roles);
-    // Sessions are gone: the writer finishes what it holds, then the publisher says goodbye.
+    // Sessions are gone: the publisher writes what the broker has not acknowledged to the
+    // store, publishes the final statuses and says goodbye; then the writer finishes.
+    let _ = tokio::time::timeout(Duration::from_secs(12), publisher).await;
     let _ = tokio::time::timeout(Duration::from_secs(3), writer).await;
-    let _ = tokio::time::timeout(Duration::from_secs(3), publisher).await;
     router.abort();
     if let Some(w) = watchdog {
         w.abort();

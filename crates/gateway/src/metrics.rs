@@ -38,6 +38,7 @@ pub struct Metrics {
     mqtt_connects: AtomicU64,
     commands: AtomicU64,
     ready: AtomicBool,
+    to_disk: AtomicU64,
     /// Woken whenever the broker connection state changes (the cluster task watches it).
     pub mqtt_changed: tokio::sync::Notify,
     /// Cluster figures (rendered only in cluster mode).
@@ -118,6 +119,11 @@ impl Metrics {
         )
     }
 
+    /// A batch (one ASDU's messages) went to the on-disk queue instead of straight from memory.
+    pub fn to_disk(&self) {
+        self.to_disk.fetch_add(1, Relaxed);
+    }
+
     /// A command was handled.
     pub fn command(&self) {
         self.commands.fetch_add(1, Relaxed);
@@ -168,6 +174,13 @@ impl Metrics {
             "Messages dropped because the queue bound was reached.",
             "counter",
             self.dropped.load(Relaxed),
+        );
+        g(
+            &mut o,
+            "iec104gw_batches_to_disk_total",
+            "ASDUs whose messages went to the on-disk queue (no broker, spill_after, or behind others on disk).",
+            "counter",
+            self.to_disk.load(Relaxed),
         );
         g(
             &mut o,

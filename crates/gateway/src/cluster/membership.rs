@@ -76,6 +76,8 @@ pub struct Applied {
     pub released: Vec<String>,
     /// That node was online or leaving and is now offline (its will, or its goodbye).
     pub went_offline: bool,
+    /// That node is still online or leaving: `released` were handed over deliberately.
+    pub still_there: bool,
 }
 
 /// The view of the cluster as seen by one node.
@@ -161,6 +163,7 @@ impl View {
             });
         }
         let old = self.nodes.insert(node.to_owned(), p.clone());
+        out.still_there = p.status != OFFLINE;
         if let Some(o) = old.as_ref().filter(|o| o.status != OFFLINE) {
             out.went_offline = p.status == OFFLINE;
             out.released = o

@@ -142,6 +142,9 @@ pub struct ClusterState {
     /// no RTU is taken that nobody holds.
     reconnected: bool,
     hold_until: Option<Instant>,
+    /// RTUs a node that is still there dropped from its `active` (a deliberate handover, e.g.
+    /// to us): no reconnection hold for them.
+    handed: BTreeSet<String>,
     /// RTUs another node (online or leaving) listed as started since our start: known to be
     /// carried, they need no startup grace when released (their holder is known).
     seen_held: BTreeSet<String>,
@@ -184,6 +187,7 @@ impl ClusterState {
             probe_pending: false,
             reconnected: false,
             hold_until: None,
+            handed: BTreeSet::new(),
             refresh: Vec::new(),
         }
     }
@@ -193,6 +197,9 @@ impl ClusterState {
     pub fn mqtt(&mut self, connected: bool) {
         if connected && self.ever_synced {
             self.reconnected = true;
+        }
+        if !connected {
+            self.handed.clear();
         }
         self.connected = connected;
         self.synced = false;
@@ -227,6 +234,9 @@ impl ClusterState {
         if applied.went_offline && node != self.settings.me {
             self.probe_after = Some(now);
             self.probe_pending = true;
+        }
+        if applied.still_there && node != self.settings.me {
+            self.handed.extend(applied.released.iter().cloned());
         }
         for name in &applied.released {
             if let Some(i) = self.rtus.iter().position(|r| r.started && r.name == *name) {
@@ -456,7 +466,7 @@ impl ClusterState {
                                     None,
                                 )
                             }
-                            _ if hold_end.is_some() => (
+                            _ if hold_end.is_some() && !self.handed.contains(&r.name) => (
                                 Role::Standby,
                                 "owner, but just reconnected: the others may be reconnecting too",
                                 None,
@@ -681,7 +691,7 @@ mod tests {
         // A broker restart: every node's will is retained; the first node back must not take
         // the RTUs of the others, which are reconnecting too.
         let now = Instant::now();
-        let (ra, _) = split();
+        let (ra, rb) = split();
         let mut b = node_hb("b", &[&ra], Duration::ZERO);
         b.mqtt(true);
         b.presence("a", &presence("a", ONLINE, &[&ra]), now);
@@ -730,6 +740,29 @@ mod tests {
         let w = t + Duration::from_millis(1501);
         c.beat("b", b"inc-b", w);
         let out = c.step(w);
+        assert_eq!(out.changes[0].role, Role::Active, "{out:?}");
+        // Within the hold, a live node handing an RTU over to us (it drops it and stays
+        // online) is no reason to wait: taken at once.
+        let mut d = node_hb("b", &[&rb], Duration::ZERO);
+        d.mqtt(true);
+        d.presence("a", &presence("a", ONLINE, &[&rb]), now);
+        let out = d.step(now);
+        echo(&mut d, &out, now);
+        d.step(now);
+        d.mqtt(false);
+        d.step(now);
+        d.mqtt(true);
+        d.presence("a", &presence("a", ONLINE, &[&rb]), t);
+        d.presence("b", &presence("b", ONLINE, &[]), t);
+        d.session(0, Report::Connected);
+        let out = d.step(t);
+        echo(&mut d, &out, t);
+        d.beat("b", b"inc-b", t);
+        assert!(d.step(t).changes.is_empty());
+        let u = t + Duration::from_millis(100);
+        d.presence("a", &presence("a", ONLINE, &[]), u);
+        d.beat("b", b"inc-b", u);
+        let out = d.step(u);
         assert_eq!(out.changes[0].role, Role::Active, "{out:?}");
     }
 

@@ -110,6 +110,10 @@ pub struct GatewayConfig {
     /// Seconds a command waits for each confirmation of the RTU.
     #[serde(default = "default_command_timeout")]
     pub command_timeout: Spanned<f64>,
+    /// Seconds a batch published from memory may wait for its PUBACKs before it is written
+    /// to the on-disk queue (and its I-frame acknowledged from there); well below the RTU's t1.
+    #[serde(default = "default_spill_after")]
+    pub spill_after: Spanned<f64>,
 }
 
 impl Default for GatewayConfig {
@@ -120,6 +124,7 @@ impl Default for GatewayConfig {
             queue_max_messages: default_queue_max(),
             http_listen: None,
             command_timeout: default_command_timeout(),
+            spill_after: default_spill_after(),
         }
     }
 }
@@ -251,6 +256,9 @@ fn default_queue_max() -> Spanned<u64> {
 }
 fn default_command_timeout() -> Spanned<f64> {
     Spanned::new(0..0, 10.0)
+}
+fn default_spill_after() -> Spanned<f64> {
+    Spanned::new(0..0, 1.0)
 }
 
 /// A configuration read from a file and validated.

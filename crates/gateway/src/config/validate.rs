@@ -347,6 +347,13 @@ pub fn validate(config: Config, text: &str, origin: &str) -> Result<Loaded, Conf
             "command_timeout must be 0.1..=3600 seconds",
         );
     }
+    let sa = *config.gateway.spill_after.get_ref();
+    if !(0.01..=60.0).contains(&sa) {
+        c.at(
+            config.gateway.spill_after.span(),
+            "spill_after must be 0.01..=60 seconds",
+        );
+    }
     if let Some(h) = &config.gateway.http_listen {
         if h.get_ref().parse::<std::net::SocketAddr>().is_err() {
             c.at(
@@ -512,6 +519,17 @@ pub fn validate(config: Config, text: &str, origin: &str) -> Result<Loaded, Conf
             if let Some(d) = c.seconds(v, key, 0.001) {
                 *slot = d;
             }
+        }
+        // An I-frame waits up to spill_after (plus a disk commit) for its release: the RTU must
+        // not time out on it meanwhile.
+        if sa * 2.0 >= link.t1.as_secs_f64() {
+            c.at(
+                config.gateway.spill_after.span(),
+                format!(
+                    "rtu {name:?}: spill_after ({sa} s) must stay below half of t1 ({} s)",
+                    link.t1.as_secs_f64()
+                ),
+            );
         }
         if let Err(e) = link.validate() {
             let span = r.k.as_ref().map(|k| k.span()).unwrap_or(r.name.span());
@@ -845,6 +863,26 @@ preferred_node = "gw-b"
             config_hash(&format!("[gateway]\nqueue_max_messages = 5\n{CLUSTER}")),
             base
         );
+    }
+
+    #[test]
+    fn spill_after_must_stay_below_half_of_every_t1() {
+        // sub1 has the default t1 of 15 s, sub2 t1 = 20 s: 8 s is too long for sub1 only.
+        let with = |v: &str| {
+            GOOD.replace(
+                "topic_prefix = \"iec104\"\n",
+                &format!("topic_prefix = \"iec104\"\n[gateway]\nspill_after = {v}\n"),
+            )
+        };
+        assert!(parse(&with("7.4"), "t.toml").is_ok());
+        let p = problems(&with("8"));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].message.contains("rtu \"sub1\": spill_after (8 s)"),
+            "{}",
+            p[0].message
+        );
+        assert_eq!(problems(&with("0")).len(), 1);
     }
 
     #[test]

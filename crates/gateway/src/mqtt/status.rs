@@ -2,6 +2,7 @@
 //! reconnection to the broker.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
@@ -12,8 +13,9 @@ use crate::store::Message;
 #[derive(Debug, Default)]
 pub struct StatusBoard {
     entries: Mutex<BTreeMap<String, (u64, Message)>>,
-    /// Versions are board-wide, so a topic removed and set again never reuses a version.
-    counter: std::sync::atomic::AtomicU64,
+    /// Bumped on every update (a cheap "anything new?" for the publisher). Entry versions are
+    /// taken from it too, board-wide, so a topic removed and set again never reuses a version.
+    version: AtomicU64,
     /// Woken on every update.
     pub changed: Notify,
 }
@@ -37,10 +39,9 @@ impl StatusBoard {
         self.changed.notify_one();
     }
 
+    /// A new version, board-wide (also bumps what [`StatusBoard::version`] returns).
     fn next_version(&self) -> u64 {
-        self.counter
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            .wrapping_add(1)
+        self.version.fetch_add(1, Ordering::SeqCst).wrapping_add(1)
     }
 
     /// Publishes the status of `topic` again (as a new version), if there is one.
@@ -82,6 +83,11 @@ impl StatusBoard {
         }
         drop(e);
         self.changed.notify_one();
+    }
+
+    /// A number that changes whenever an entry changes.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::SeqCst)
     }
 
     /// Entries newer than the versions in `seen` (which is updated).

@@ -36,6 +36,12 @@ pub struct Converter {
     publish: Publish,
     /// Last published numeric value of points with a deadband (bounded by the configuration).
     last: HashMap<(u16, u32), f64>,
+    /// `{prefix}/{rtu}/`, the start of every data topic.
+    topic_base: String,
+    /// `,"rtu":"…","received":"` (JSON-escaped once).
+    tail_rtu: String,
+    /// `","node":"…"}` (JSON-escaped once).
+    tail_node: String,
 }
 
 /// Whether a type id carries monitor-direction data (1..=44, 70) or is unknown to us.
@@ -46,24 +52,39 @@ fn is_data(type_id: u8, known: bool) -> bool {
 impl Converter {
     /// A converter for `rtu`.
     pub fn new(rtu: Arc<Rtu>, publish: Publish) -> Converter {
+        let topic_base = format!("{}/{}/", publish.prefix, rtu.name);
+        let tail_rtu = format!(
+            ",\"rtu\":{},\"received\":\"",
+            Value::String(rtu.name.clone())
+        );
+        let tail_node = format!("\",\"node\":{}}}", Value::String(publish.node.clone()));
         Converter {
             rtu,
             publish,
             last: HashMap::new(),
+            topic_base,
+            tail_rtu,
+            tail_node,
         }
     }
 
     /// The data topic of a point.
     pub fn topic(&self, ca: u16, ioa: u32) -> String {
+        use std::fmt::Write as _;
+        let mut t = String::with_capacity(self.topic_base.len() + 16);
+        t.push_str(&self.topic_base);
         match self
             .rtu
             .points
             .get(&(ca, ioa))
             .and_then(|p| p.name.as_deref())
         {
-            Some(name) => format!("{}/{}/{name}", self.publish.prefix, self.rtu.name),
-            None => format!("{}/{}/{ca}/{ioa}", self.publish.prefix, self.rtu.name),
+            Some(name) => t.push_str(name),
+            None => {
+                let _ = write!(t, "{ca}/{ioa}");
+            }
         }
+        t
     }
 
     /// The messages of `view`, received at `received`.
@@ -77,7 +98,14 @@ impl Converter {
             Cause::Spontaneous | Cause::Periodic | Cause::Background
         );
         let received_s = received.to_rfc3339_opts(SecondsFormat::Millis, true);
-        let mut out = Vec::new();
+        // Our fields, the same for every object of the ASDU.
+        let tail = [
+            self.tail_rtu.as_str(),
+            received_s.as_str(),
+            self.tail_node.as_str(),
+        ]
+        .concat();
+        let mut out = Vec::with_capacity(usize::from(h.count));
         // CP24Time2a tags are completed from the receiver's clock in the RTU's time zone.
         let local_now = received + chrono::Duration::seconds(i64::from(self.rtu.tz_offset_secs));
         for object in JsonObject::from_view(view, local_now) {
@@ -115,23 +143,19 @@ impl Converter {
                     map.insert("received".into(), Value::String(received_s.clone()));
                     map.insert("node".into(), Value::String(self.publish.node.clone()));
                 }
-                v.to_string()
+                v.to_string().into_bytes()
             } else {
                 // Keep the documented field order: the object's own fields, then ours.
-                let mut s = object.to_string();
-                if s.ends_with('}') {
-                    s.pop();
-                    s.push_str(&format!(
-                        ",\"rtu\":{},\"received\":\"{received_s}\",\"node\":{}}}",
-                        Value::String(self.rtu.name.clone()),
-                        Value::String(self.publish.node.clone())
-                    ));
+                let mut buf = Vec::with_capacity(128 + tail.len());
+                if serde_json::to_writer(&mut buf, &object).is_ok() && buf.last() == Some(&b'}') {
+                    buf.pop();
+                    buf.extend_from_slice(tail.as_bytes());
                 }
-                s
+                buf
             };
             out.push(Message {
                 topic: self.topic(ca, ioa),
-                payload: payload.into_bytes(),
+                payload,
                 qos: self.publish.qos,
                 retain: self.publish.retain,
             });

@@ -1,7 +1,7 @@
 //! One RTU: [`RtuSession`] keeps a connection to the station (backoff with jitter across its
 //! addresses), runs the interrogation / counter interrogation / clock sync schedule, turns
-//! every ASDU into messages for the store writer (which releases the I-frame once they are
-//! durable) and carries out commands.
+//! every ASDU into messages for the data path (which releases the I-frame once the broker
+//! acknowledged them or they are durable) and carries out commands.
 //!
 //! The session is told from outside whether to be [`Role::Active`] (STARTDT: data flows),
 //! [`Role::Standby`] (connected, STOPDT: a hot standby for redundancy) or [`Role::Off`] (no
@@ -63,7 +63,7 @@ pub struct ClusterLink {
 pub struct Shared {
     /// Publication settings.
     pub publish: Publish,
-    /// The store writer.
+    /// The data path (the publisher: from memory, or through the store writer).
     pub writer: mpsc::Sender<Batch>,
     /// Retained statuses.
     pub board: Arc<StatusBoard>,
@@ -608,8 +608,8 @@ impl RtuSession {
         }
     }
 
-    /// One ASDU from the RTU: command answers, then data to the store writer (which releases
-    /// the I-frame once durable). An undecodable ASDU closes the connection.
+    /// One ASDU from the RTU: command answers, then data to the data path (which releases
+    /// the I-frame once acknowledged by the broker or durable). An undecodable ASDU closes the connection.
     async fn asdu(
         &mut self,
         client: &Client,
@@ -660,10 +660,7 @@ impl RtuSession {
         }
         self.shared
             .writer
-            .send(Batch {
-                messages,
-                release: Some((client.clone(), token)),
-            })
+            .send(Batch::new(messages, Some((client.clone(), token))))
             .await
             .map_err(|_| "store writer stopped".to_owned())
     }

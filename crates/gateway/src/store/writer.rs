@@ -1,7 +1,9 @@
-//! The group-commit writer: batches from every RTU session are appended to the store in one
-//! transaction, THEN their I-frames are released to the RTUs (so an event the RTU considers
-//! delivered is on disk), then the publisher is woken.
+//! The group-commit writer: batches the publisher sends to disk (no broker, a batch not
+//! acknowledged within `spill_after`, or behind others already on disk) are appended to the
+//! store in one transaction, THEN their I-frames are released to the RTUs (so an event the
+//! RTU considers delivered is on disk), then the publisher is woken.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,18 +22,32 @@ pub struct Batch {
     pub messages: Vec<Message>,
     /// The RTU connection and the token of the I-frame.
     pub release: Option<(Client, ReceiveToken)>,
+    /// When the ASDU was received (bounds its wait before memory-first gives up on it).
+    pub at: std::time::Instant,
+}
+
+impl Batch {
+    /// The messages of an ASDU received now and the release of its I-frame.
+    pub fn new(messages: Vec<Message>, release: Option<(Client, ReceiveToken)>) -> Batch {
+        Batch {
+            messages,
+            release,
+            at: std::time::Instant::now(),
+        }
+    }
 }
 
 /// Batches per transaction, at most.
 const GROUP: usize = 512;
 
-/// Runs until every sender is dropped.
+/// Runs until every sender is dropped; counts the batches committed in `committed`.
 pub async fn run(
     store: Arc<Store>,
     mut rx: mpsc::Receiver<Batch>,
     wake: Arc<Notify>,
     metrics: Arc<Metrics>,
     board: Arc<StatusBoard>,
+    committed: Arc<AtomicU64>,
 ) {
     let mut group: Vec<Batch> = Vec::with_capacity(GROUP);
     loop {
@@ -64,11 +80,13 @@ pub async fn run(
                         serde_json::json!(store.dropped()),
                     );
                 }
+                let n = group.len() as u64;
                 for b in group.drain(..) {
                     if let Some((client, token)) = b.release {
                         client.release(token);
                     }
                 }
+                committed.fetch_add(n, Ordering::SeqCst);
                 metrics.set_queue(store.len(), store.dropped());
                 wake.notify_one();
             }

@@ -178,6 +178,7 @@ pub async fn start(
     let addr = server.handle.local_addr();
     tracing::info!(station = %name, ca = setup.ca, %addr, points = setup.table.points.len(), "station listening");
     let (internal_tx, mut internal_rx) = mpsc::channel(256);
+    let setup_seed = setup.seed;
     let mut station = Station {
         name,
         ca: setup.ca,
@@ -207,7 +208,10 @@ pub async fn start(
         let mut running = Some(server);
         // While restarting: when the station comes back.
         let mut down_until: Option<Instant> = None;
-        let mut tick = tokio::time::interval(TICK);
+        // Each station ticks at its own phase within the tick (from its seed), as RTUs that
+        // were not switched on in the same millisecond do: with one phase for all, a hundred
+        // stations would hand over their events in the same instant, every tick.
+        let mut tick = tokio::time::interval_at(Instant::now() + tick_phase(setup_seed), TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last = Instant::now();
         // Faults due at t = 0 act before anything else (the interval's first tick may come a
@@ -299,6 +303,19 @@ async fn stop_server(server: Running) {
     server.handle.shutdown();
     let mut task = server.task;
     let _ = tokio::time::timeout(Duration::from_secs(5), task.join_next()).await;
+}
+
+/// The offset of a station's ticks within [`TICK`], spread evenly over stations by a
+/// mix of their seed (MurmurHash3's 64-bit finaliser), in whole microseconds.
+pub fn tick_phase(seed: u64) -> Duration {
+    let mut x = seed;
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^= x >> 33;
+    let tick_us = TICK.as_micros() as u64;
+    Duration::from_micros(x % tick_us)
 }
 
 impl Station {
@@ -608,5 +625,27 @@ async fn respond(
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod phase_tests {
+    use super::*;
+
+    #[test]
+    fn phases_lie_within_a_tick_and_spread_over_it() {
+        // Seeds as the scenario runner derives them for stations 0..100 of one run.
+        let seed = 42u64;
+        let mut buckets = [0u32; 10];
+        for i in 0..100u64 {
+            let p = tick_phase(seed ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            assert!(p < TICK, "{p:?}");
+            let b = (p.as_micros() * 10 / TICK.as_micros()) as usize;
+            buckets[b] += 1;
+        }
+        // 100 stations over ten 10 ms slices: none empty, none holding a third of them.
+        assert!(buckets.iter().all(|&n| (1..34).contains(&n)), "{buckets:?}");
+        // The same seed always gives the same phase (runs are reproducible).
+        assert_eq!(tick_phase(7), tick_phase(7));
     }
 }

@@ -22,6 +22,11 @@ pub struct Stats {
     pub duplicates: u64,
     /// Latency of each window event, ms.
     pub latencies_ms: Vec<i64>,
+    /// Of which: source time tag → the gateway's `received` field (station, link, gateway
+    /// receive path), ms.
+    pub to_gateway_ms: Vec<i64>,
+    /// And: the gateway's `received` field → subscriber (gateway, broker, subscriber), ms.
+    pub from_gateway_ms: Vec<i64>,
     /// Messages per topic.
     pub per_topic: HashMap<String, u64>,
     /// Gateway data messages received in total.
@@ -100,6 +105,10 @@ impl Stats {
         }
         if self.events.insert(key) {
             self.latencies_ms.push(now_ms - t);
+            if let Some(r) = v.get("received").and_then(Value::as_str).and_then(time_ms) {
+                self.to_gateway_ms.push(r - t);
+                self.from_gateway_ms.push(now_ms - r);
+            }
         } else {
             self.duplicates += 1;
         }

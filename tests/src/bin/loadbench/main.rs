@@ -44,7 +44,7 @@ struct Args {
     /// Points per station, all M_ME_TF_1 (float with CP56Time2a) (default 100; connections: 10).
     #[arg(long)]
     points: Option<usize>,
-    /// Total spontaneous events per second over all stations (default 20000; max: 40000;
+    /// Total spontaneous events per second over all stations (default 20000; max: 60000;
     /// connections: 1000).
     #[arg(long)]
     rate: Option<f64>,
@@ -156,7 +156,7 @@ async fn run(args: Args) -> Result<(), String> {
     }
     let (def_stations, def_points, def_rate) = match args.scenario {
         Which::Rate => (100, 100, 20_000.0),
-        Which::Max => (100, 100, 40_000.0),
+        Which::Max => (100, 100, 60_000.0),
         Which::Connections => (1000, 10, 1000.0),
     };
     let stations = args.stations.unwrap_or(def_stations).max(1);
@@ -347,7 +347,12 @@ async fn run(args: Args) -> Result<(), String> {
         let secs = window.as_secs_f64();
         let samples = {
             let st = lock(&stats);
-            let lost = logged.iter().filter(|k| !st.events.contains(*k)).count();
+            let missing: Vec<&String> = logged.iter().filter(|k| !st.events.contains(*k)).collect();
+            let lost = missing.len();
+            // The newest lost time tags say whether they were cut off at the stop.
+            let mut lost_times: Vec<&str> =
+                missing.iter().filter_map(|k| k.split('|').nth(1)).collect();
+            lost_times.sort_unstable();
             let mut lat = st.latencies_ms.clone();
             lat.sort_unstable();
             let fmt = |p: Option<i64>| p.map(|v| format!("{v} ms")).unwrap_or("-".into());
@@ -360,6 +365,14 @@ async fn run(args: Args) -> Result<(), String> {
             st.events.len() as f64 / secs,
             st.duplicates
         ));
+            if let (Some(first), Some(last)) = (lost_times.first(), lost_times.last()) {
+                report.push(format!(
+                    "lost events' time tags: {first} .. {last} (window ends {})",
+                    chrono::DateTime::from_timestamp_millis(t1)
+                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                        .unwrap_or_default()
+                ));
+            }
             report.push(format!(
                 "subscriber receive rate in the window: {:.0} messages/s ({} messages)",
                 (m1 - m0) as f64 / secs,
@@ -370,6 +383,17 @@ async fn run(args: Args) -> Result<(), String> {
                 fmt(collect::percentile(&lat, 50.0)),
                 fmt(collect::percentile(&lat, 99.0)),
                 fmt(lat.last().copied())
+            ));
+            let mut to_gw = st.to_gateway_ms.clone();
+            to_gw.sort_unstable();
+            let mut from_gw = st.from_gateway_ms.clone();
+            from_gw.sort_unstable();
+            report.push(format!(
+                "  of which time tag → gateway receipt (\"received\"): p50 {} p99 {}; gateway receipt → subscriber: p50 {} p99 {}",
+                fmt(collect::percentile(&to_gw, 50.0)),
+                fmt(collect::percentile(&to_gw, 99.0)),
+                fmt(collect::percentile(&from_gw, 50.0)),
+                fmt(collect::percentile(&from_gw, 99.0)),
             ));
             if let (Some(a), Some(b)) = (cpu0, cpu1) {
                 report.push(format!(
