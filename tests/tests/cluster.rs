@@ -351,6 +351,58 @@ async fn killed_owner_with_a_slow_broker_link_loses_nothing() {
     assert!(d.lost.is_empty(), "{}", d.summary());
 }
 
+/// A node whose broker connection blipped a moment ago is still a good successor: kill -9 an
+/// owner whose RTU has that node as its standby, and the RTU is carried again within seconds
+/// (not after a hold of its own reconnection).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn successor_that_just_reconnected_still_takes_over_at_once() {
+    let ids = ["gw-a", "gw-b", "gw-c"];
+    let Some(mut env) = setup("cl-blip", 4, 20.0, &ids, true, |s| s.heartbeat = 1).await else {
+        return;
+    };
+    let (_, at) = env.settle(&ids).await;
+    let rtus = env.rtus();
+    env.flowing(&rtus, at, 5, None).await;
+    // gw-c's broker link drops and comes back.
+    let proxy = env.proxy.as_ref().expect("proxy");
+    proxy.set("gw-c", Mode::Cut);
+    env.settle(&["gw-a", "gw-b"]).await;
+    let heal_at = Instant::now();
+    proxy.set("gw-c", Mode::Pass);
+    assert!(env.heard_from("gw-c", heal_at).await.is_some());
+    let (map, again) = env.settle(&ids).await;
+    env.flowing(&rtus, again, 5, None).await;
+    // An RTU owned by another node with gw-c as its standby (the next in its ranking).
+    let pick = env.rec.with(|m| {
+        rtus.iter()
+            .find(|r| {
+                map[*r] != "gw-c" && view::standby_state(m, r, "gw-c").as_deref() == Some("stopped")
+            })
+            .cloned()
+    });
+    let Some(rtu) = pick else {
+        panic!("no RTU with gw-c as standby: {map:?}{}", env.describe(&ids));
+    };
+    let victim = map[&rtu].clone();
+    let live: Vec<&str> = ids.iter().copied().filter(|i| *i != victim).collect();
+    let kill_at = Instant::now();
+    env.cluster.node(&victim).kill9().await;
+    let (after, taken) = env.settle(&live).await;
+    let took = taken.saturating_duration_since(kill_at);
+    eprintln!(
+        "{rtu}: {victim} killed {:?} after gw-c rejoined; carried by {} after {took:?}",
+        kill_at - heal_at,
+        after[&rtu]
+    );
+    assert!(
+        took < Duration::from_secs(3),
+        "{rtu} carried again only after {took:?} (its successor gw-c had reconnected {:?} before)",
+        kill_at - heal_at
+    );
+    let d = env.delivered().await;
+    assert!(d.lost.is_empty(), "{}", d.summary());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_one_killed_ownership_settles_without_loss() {
     let ids = ["gw-a", "gw-b", "gw-c"];
