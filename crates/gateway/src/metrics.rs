@@ -355,3 +355,33 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_figures_are_rendered_only_in_cluster_mode() {
+        let m = Metrics::default();
+        assert!(!m.render().contains("iec104gw_cluster_"));
+        m.cluster.enabled.store(true, Relaxed);
+        m.cluster.members.store(3, Relaxed);
+        m.cluster.owned.store(2, Relaxed);
+        m.cluster.takeovers.fetch_add(5, Relaxed);
+        m.cluster.config_mismatches.fetch_add(1, Relaxed);
+        let text = m.render();
+        for line in [
+            "iec104gw_cluster_members_live 3",
+            "iec104gw_cluster_rtus_owned 2",
+            "iec104gw_cluster_rtus_standby 0",
+            "iec104gw_cluster_takeovers_total 5",
+            "iec104gw_cluster_handovers_total 0",
+            "iec104gw_cluster_config_mismatches_total 1",
+            "iec104gw_cluster_duplicate_ids_total 0",
+            "# TYPE iec104gw_cluster_takeovers_total counter",
+            "# TYPE iec104gw_cluster_members_live gauge",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
+    }
+}

@@ -78,6 +78,8 @@ pub struct Applied {
     pub went_offline: bool,
     /// That node is still online or leaving: `released` were handed over deliberately.
     pub still_there: bool,
+    /// RTUs that node lists as started and did not before.
+    pub claimed: Vec<String>,
 }
 
 /// The view of the cluster as seen by one node.
@@ -164,6 +166,18 @@ impl View {
         }
         let old = self.nodes.insert(node.to_owned(), p.clone());
         out.still_there = p.status != OFFLINE;
+        if p.status != OFFLINE {
+            let before: &[String] = match old.as_ref().filter(|o| o.status != OFFLINE) {
+                Some(o) => &o.active,
+                None => &[],
+            };
+            out.claimed = p
+                .active
+                .iter()
+                .filter(|r| !before.contains(r))
+                .cloned()
+                .collect();
+        }
         if let Some(o) = old.as_ref().filter(|o| o.status != OFFLINE) {
             out.went_offline = p.status == OFFLINE;
             out.released = o

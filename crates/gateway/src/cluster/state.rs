@@ -84,6 +84,9 @@ pub struct RtuState {
     lost: bool,
     /// Since when we own it but wait for another holder to release it.
     waiting_since: Option<Instant>,
+    /// Presence messages seen when data transfer started (a logical clock): an owner's
+    /// claim to be ready counts only if it came after that.
+    started_seq: u64,
 }
 
 /// A decided change of role.
@@ -145,6 +148,21 @@ pub struct ClusterState {
     /// RTUs a node that is still there dropped from its `active` (a deliberate handover, e.g.
     /// to us): no reconnection hold for them.
     handed: BTreeSet<String>,
+    /// Presence messages of other nodes seen so far (a logical clock) and the value at each
+    /// node's latest one.
+    seq: u64,
+    presence_seq: std::collections::BTreeMap<String, u64>,
+    /// Resumed from a pause: publish our presence again once acting (a fresh claim, newer
+    /// than what the others did meanwhile).
+    republish: bool,
+    /// Another node newly claims an RTU we carry too (RTUs that do not fence): publish our
+    /// presence again, so that the one that is not the owner yields.
+    reannounce: bool,
+    /// The previous step (steps come at least every beat period while the process runs).
+    last_step: Option<Instant>,
+    /// We were not running for longer than the liveness window (SIGSTOP, a stalled VM) and
+    /// resumed at this time: the others' silence meanwhile says nothing about them.
+    resumed_at: Option<Instant>,
     /// RTUs another node (online or leaving) listed as started since our start: known to be
     /// carried, they need no startup grace when released (their holder is known).
     seen_held: BTreeSet<String>,
@@ -170,6 +188,7 @@ impl ClusterState {
                     role: Role::Off,
                     lost: false,
                     waiting_since: None,
+                    started_seq: 0,
                 })
                 .collect(),
             connected: false,
@@ -188,6 +207,12 @@ impl ClusterState {
             reconnected: false,
             hold_until: None,
             handed: BTreeSet::new(),
+            last_step: None,
+            resumed_at: None,
+            seq: 0,
+            presence_seq: std::collections::BTreeMap::new(),
+            republish: false,
+            reannounce: false,
             refresh: Vec::new(),
         }
     }
@@ -218,9 +243,10 @@ impl ClusterState {
     }
 
     fn fresh(&self, node: &str, now: Instant) -> bool {
-        self.heard
-            .get(node)
-            .is_some_and(|t| now.saturating_duration_since(*t) <= self.settings.liveness)
+        let within = |t: Instant| now.saturating_duration_since(t) <= self.settings.liveness;
+        // After we resumed from a pause, every node gets a whole window to be heard again.
+        self.heard.get(node).is_some_and(|t| within(*t))
+            || (self.heard.contains_key(node) && self.resumed_at.is_some_and(within))
     }
 
     fn own_fresh(&self, now: Instant) -> bool {
@@ -234,6 +260,18 @@ impl ClusterState {
         if applied.went_offline && node != self.settings.me {
             self.probe_after = Some(now);
             self.probe_pending = true;
+        }
+        if node != self.settings.me {
+            self.seq += 1;
+            self.presence_seq.insert(node.to_owned(), self.seq);
+        }
+        if node != self.settings.me
+            && applied
+                .claimed
+                .iter()
+                .any(|c| self.rtus.iter().any(|r| r.started && r.name == *c))
+        {
+            self.reannounce = true;
         }
         if applied.still_there && node != self.settings.me {
             self.handed.extend(applied.released.iter().cloned());
@@ -281,6 +319,7 @@ impl ClusterState {
                 Report::Started => {
                     r.started = true;
                     r.connected = true;
+                    r.started_seq = self.seq;
                 }
                 Report::Stopped => r.started = false,
                 Report::Closed => {
@@ -384,6 +423,29 @@ impl ClusterState {
     /// Decides: our presence first (a change unsyncs until its echo), then every role.
     pub fn step(&mut self, now: Instant) -> Output {
         let mut out = Output::default();
+        if let Some(prev) = self.last_step.replace(now) {
+            if now.saturating_duration_since(prev) > self.settings.liveness {
+                // We were paused: check our own link first (probe) and give the others a
+                // window to be heard before anything moves.
+                self.resumed_at = Some(now);
+                self.probe_after = Some(now);
+                self.probe_pending = true;
+                self.republish = true;
+            }
+        }
+        if self.republish
+            && self.synced
+            && self.own_fresh(now)
+            && matches!((self.probe_after, self.own_heard), (Some(a), Some(h)) if h > a)
+        {
+            // Resumed and our link works: announce what we carry now, as a new claim.
+            self.republish = false;
+            self.published = None;
+        }
+        if self.reannounce && self.synced {
+            self.reannounce = false;
+            self.published = None;
+        }
         let status = if self.leaving { LEAVING } else { ONLINE };
         let want = (status.to_owned(), self.active(), self.ready());
         if self.published.as_ref() != Some(&want) {
@@ -494,7 +556,13 @@ impl ClusterState {
                 } else {
                     let in_set = rank.iter().skip(1).take(standby).any(|n| *n == me.as_str());
                     let owner = rank.first().copied().unwrap_or_default();
-                    if r.started && !self.view.ready(owner, &r.name) {
+                    // Its claim must be newer than our start: a node resuming from a pause
+                    // still lists what it carried before (and was fenced from meanwhile).
+                    let claim_newer = self
+                        .presence_seq
+                        .get(owner)
+                        .is_some_and(|s| *s > r.started_seq);
+                    if r.started && !(self.view.ready(owner, &r.name) && claim_newer) {
                         // Hand over only to an owner that has its connection up: the takeover
                         // is then one STARTDT, and an owner that cannot reach the RTU never
                         // gets it from us.
@@ -701,7 +769,8 @@ mod tests {
         assert_eq!(role_of(&b, &ra), Role::Standby);
         b.mqtt(false);
         b.step(now);
-        let t = now + Duration::from_secs(3);
+        // Back 1 s later (steps keep coming: no pause of our own).
+        let t = now + Duration::from_secs(1);
         b.mqtt(true);
         // Retained: a's will (published when the broker went down).
         b.presence("a", &presence("a", "offline", &[]), t);
@@ -752,6 +821,8 @@ mod tests {
         d.mqtt(false);
         d.step(now);
         d.mqtt(true);
+        // (A short outage: steps keep coming, no pause of our own.)
+        let t = now + Duration::from_millis(1000);
         d.presence("a", &presence("a", ONLINE, &[&rb]), t);
         d.presence("b", &presence("b", ONLINE, &[]), t);
         d.session(0, Report::Connected);
@@ -890,6 +961,7 @@ mod tests {
             role: Role::Off,
             lost: false,
             waiting_since: None,
+            started_seq: 0,
         });
         b.mqtt(true);
         b.presence("a", &presence("a", ONLINE, &[]), now);
@@ -1082,12 +1154,29 @@ mod tests {
         let out = b.step(t);
         assert_eq!(out.changes[0].role, Role::Active, "{out:?}");
         assert_eq!(out.changes[0].reason, "owner, nobody else holds it");
-        // a beats again (resumed): live again; ra is a's by score, b holds it now: b yields
-        // once a is a candidate again... but a must first see b and wait for b's release.
+        // a beats again (resumed): live again, and ra is a's by score; but its presence
+        // still claims ra from before the freeze (it was fenced meanwhile): b keeps carrying.
         b.session(0, Report::Started);
         let out = b.step(t);
         echo(&mut b, &out, t);
         b.beat("a", b"inc-a", t);
+        b.step(t);
+        assert_eq!(
+            role_of(&b, &ra),
+            Role::Active,
+            "a stale claim is no reason to yield"
+        );
+        // a's new presence: ra lost, its standby connection up (ready): handed back by STOPDT.
+        let ready = serde_json::to_vec(&Presence {
+            node: "a".into(),
+            status: ONLINE.into(),
+            incarnation: "inc-a".into(),
+            config_hash: "h".into(),
+            ready: vec![ra.clone()],
+            ..Default::default()
+        })
+        .unwrap();
+        b.presence("a", &ready, t);
         b.step(t);
         assert_eq!(role_of(&b, &ra), Role::Standby, "handed back by STOPDT");
     }
@@ -1104,9 +1193,13 @@ mod tests {
         let out = b.step(now);
         echo(&mut b, &out, now);
         b.step(now);
-        let t = now + Duration::from_secs(3);
-        let out = b.step(t);
-        assert!(out.changes.is_empty(), "{out:?}");
+        // We run (steps every 250 ms) but hear nothing, not even our own beats.
+        let mut t = now;
+        for _ in 0..12 {
+            t += Duration::from_millis(250);
+            let out = b.step(t);
+            assert!(out.changes.is_empty(), "{out:?}");
+        }
         assert_eq!(role_of(&b, &ra), Role::Standby);
         // Our beat comes back (the link works): now a's silence counts.
         b.beat("b", b"inc-b", t);
@@ -1120,6 +1213,38 @@ mod tests {
         c.beat("b", b"someone-else", t);
         c.step(t);
         assert_eq!(role_of(&c, &ra), Role::Off);
+    }
+
+    #[test]
+    fn after_a_pause_of_our_own_the_others_get_a_window_to_be_heard() {
+        // SIGSTOP/SIGCONT of this node: on resuming, every other node looks silent, but only
+        // because we were not running. Nothing moves until our probe came back and the
+        // others had a whole window to be heard.
+        let now = Instant::now();
+        let (_, rb) = split();
+        let mut b = node_hb("b", &[&rb], Duration::ZERO);
+        b.mqtt(true);
+        // a carries rb (b's by score: a keeps it until b is ready; b is not connected).
+        b.presence("a", &presence("a", ONLINE, &[&rb]), now);
+        let out = b.step(now);
+        echo(&mut b, &out, now);
+        b.step(now);
+        assert_eq!(role_of(&b, &rb), Role::Standby);
+        // Paused for 4 s. Stale own beats are delivered first on resuming.
+        let t = now + Duration::from_secs(4);
+        b.beat("b", b"inc-b", t);
+        let out = b.step(t);
+        assert!(out.probe, "a probe first");
+        assert!(out.changes.is_empty(), "{out:?}");
+        // The probe comes back; a has not been heard since we resumed, but that is our doing.
+        let u = t + Duration::from_millis(5);
+        b.beat("b", b"inc-b", u);
+        assert!(b.step(u).changes.is_empty());
+        // a is heard again within the window: it still holds rb, nothing moves.
+        b.beat("a", b"inc-a", t + Duration::from_millis(200));
+        b.beat("b", b"inc-b", t + Duration::from_millis(250));
+        assert!(b.step(t + Duration::from_millis(250)).changes.is_empty());
+        // (Without the window, b would have started rb at `u`: a was silent for 4 s.)
     }
 
     #[test]
@@ -1207,5 +1332,40 @@ mod tests {
         a.presence("b", &presence("b", ONLINE, &[&ra]), now);
         a.presence("b", &presence("b", "offline", &[]), now);
         assert_eq!(a.take_refresh(), vec![0]);
+    }
+
+    #[test]
+    fn two_nodes_carrying_one_rtu_end_with_the_owner_only() {
+        // RTUs with per-connection groups do not fence: after a disturbance both a (owner) and
+        // b carry ra. a, seeing b newly claim ra, announces itself again; b sees a claim newer
+        // than its own start and yields.
+        let now = Instant::now();
+        let (ra, _) = split();
+        // The owner's side.
+        let mut a = synced_with("a", "b", &[], &[&ra], now);
+        a.step(now);
+        a.session(0, Report::Started);
+        let out = a.step(now);
+        echo(&mut a, &out, now);
+        a.presence("b", &presence("b", ONLINE, &[&ra]), now);
+        let out = a.step(now);
+        assert!(out.publish.is_some(), "a announces itself again");
+        assert_eq!(role_of(&a, &ra), Role::Active);
+        // The other side: b started ra after a's last presence.
+        let mut b = synced_with("b", "a", &[&ra], &[&ra], now);
+        b.step(now);
+        b.session(0, Report::Started);
+        let out = b.step(now);
+        echo(&mut b, &out, now);
+        b.step(now);
+        assert_eq!(
+            role_of(&b, &ra),
+            Role::Active,
+            "a's old claim is not enough"
+        );
+        // a's re-announcement arrives.
+        b.presence("a", &presence("a", ONLINE, &[&ra]), now);
+        b.step(now);
+        assert_eq!(role_of(&b, &ra), Role::Standby);
     }
 }
