@@ -145,6 +145,13 @@ pub struct ClusterState {
     /// no RTU is taken that nobody holds.
     reconnected: bool,
     hold_until: Option<Instant>,
+    /// Nodes live when our broker connection went down, and those heard alive (online
+    /// presence or beat) since it came back: the hold ends once all of them are back.
+    expect_back: BTreeSet<String>,
+    back: BTreeSet<String>,
+    /// Nodes whose will arrived and our probe has not come back since (the broker may be
+    /// going down: they count as live when our connection drops).
+    unconfirmed_offline: BTreeSet<String>,
     /// RTUs a node that is still there dropped from its `active` (a deliberate handover, e.g.
     /// to us): no reconnection hold for them.
     handed: BTreeSet<String>,
@@ -206,6 +213,9 @@ impl ClusterState {
             probe_pending: false,
             reconnected: false,
             hold_until: None,
+            expect_back: BTreeSet::new(),
+            back: BTreeSet::new(),
+            unconfirmed_offline: BTreeSet::new(),
             handed: BTreeSet::new(),
             last_step: None,
             resumed_at: None,
@@ -225,6 +235,18 @@ impl ClusterState {
         }
         if !connected {
             self.handed.clear();
+            if self.connected {
+                let at = self.last_step;
+                self.expect_back = self
+                    .view
+                    .live_others()
+                    .filter(|n| at.is_some_and(|t| self.fresh(n, t)))
+                    .map(str::to_owned)
+                    .chain(self.unconfirmed_offline.iter().cloned())
+                    .collect();
+            }
+        } else {
+            self.back.clear();
         }
         self.connected = connected;
         self.synced = false;
@@ -239,6 +261,7 @@ impl ClusterState {
             }
         } else {
             self.heard.insert(node.to_owned(), now);
+            self.back.insert(node.to_owned());
         }
     }
 
@@ -260,6 +283,10 @@ impl ClusterState {
         if applied.went_offline && node != self.settings.me {
             self.probe_after = Some(now);
             self.probe_pending = true;
+            self.unconfirmed_offline.insert(node.to_owned());
+        }
+        if node != self.settings.me && applied.still_there {
+            self.back.insert(node.to_owned());
         }
         if node != self.settings.me {
             self.seq += 1;
@@ -460,9 +487,16 @@ impl ClusterState {
             (Some(_), None) => false,
             (None, _) => true,
         };
+        if probed {
+            self.unconfirmed_offline.clear();
+        }
         let acting = self.synced && self.own_fresh(now) && probed;
         out.probe = std::mem::take(&mut self.probe_pending);
-        let hold_end = self.hold_until.filter(|h| now < *h);
+        // The hold lasts until every node live before our outage was heard again (or its end).
+        let hold_end = self
+            .hold_until
+            .filter(|h| now < *h)
+            .filter(|_| !self.expect_back.is_subset(&self.back));
         if let Some(h) = hold_end {
             // (wake is defined below; the hold end is a wake-up time too)
             out.wake_at = Some(out.wake_at.map_or(h, |w: Instant| w.min(h)));
@@ -834,6 +868,32 @@ mod tests {
         d.presence("a", &presence("a", ONLINE, &[]), u);
         d.beat("b", b"inc-b", u);
         let out = d.step(u);
+        assert_eq!(out.changes[0].role, Role::Active, "{out:?}");
+
+        // B7: the hold ends once every node live before our outage was heard again; a later
+        // failure is ordinary failure detection (no 8 s blindness of a successor).
+        let mut e = node_hb("b", &[&ra], Duration::ZERO);
+        e.mqtt(true);
+        e.presence("a", &presence("a", ONLINE, &[&ra]), now);
+        let out = e.step(now);
+        echo(&mut e, &out, now);
+        e.step(now);
+        e.mqtt(false);
+        e.step(now);
+        e.mqtt(true);
+        let t = now + Duration::from_millis(500);
+        e.presence("a", &presence("a", ONLINE, &[&ra]), t);
+        e.presence("b", &presence("b", ONLINE, &[]), t);
+        e.beat("b", b"inc-b", t);
+        e.beat("a", b"inc-a", t);
+        assert!(e.step(t).changes.is_empty());
+        // a dies 200 ms later: its will, our probe comes back, ra is taken at once.
+        let u = t + Duration::from_millis(200);
+        e.presence("a", &presence("a", "offline", &[]), u);
+        assert!(e.step(u).probe);
+        let v = u + Duration::from_millis(2);
+        e.beat("b", b"inc-b", v);
+        let out = e.step(v);
         assert_eq!(out.changes[0].role, Role::Active, "{out:?}");
     }
 
