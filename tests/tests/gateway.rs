@@ -1124,3 +1124,41 @@ async fn command_to_a_disconnected_rtu_is_rejected() {
     );
     gw.stop().await;
 }
+
+/// MQTT 5 (the default): a publication the broker refuses (PUBACK "not authorized", from an
+/// ACL) is dropped and counted; it must not block every later message. rumqttc turns such a
+/// PUBACK into a connection error, so without care the gateway reconnected and published
+/// the same refused message again, forever, with everything behind it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_publication_does_not_block_the_others() {
+    if !broker::available() {
+        return;
+    }
+    let dir = scratch("refused");
+    let acl = dir.join("acl");
+    // Anonymous clients: read everything under e2e/; write only the presence, the statuses
+    // and point 1/2000 of north (1/2001 and whatever the interrogation brings are refused).
+    std::fs::write(
+        &acl,
+        "topic read e2e/#\ntopic write e2e/_gateway/#\ntopic write e2e/+/status\ntopic write e2e/north/1/2000\n",
+    )
+    .expect("acl");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&acl, std::fs::Permissions::from_mode(0o644));
+    }
+    let broker = Broker::start_with(&dir, format!("acl_file {}\n", acl.display())).await;
+    let st = Station::start(1).await;
+    let mut sub = Subscriber::start(broker.port, "e2e/#").await;
+    let gw = Gateway::start(
+        &dir,
+        &config(broker.port, &dir, &[("north", st.addr.to_string())]),
+    );
+    started(&mut sub, "north").await;
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 24, 13, 0, 0).unwrap();
+    // The refused one first, then events the broker accepts.
+    let _ = st.float(2001, 1.0, Quality::GOOD, t0);
+    let truth = burst(&st, 0, 20).await;
+    all_arrive(&mut sub, &truth).await;
+    gw.stop().await;
+}

@@ -15,6 +15,9 @@ pub enum Ev {
     ConnAck,
     /// A publication was written with this packet id (in request order).
     Sent(u16),
+    /// The next publication's packet id is still in flight: it waits for that id's PUBACK
+    /// (`Outgoing::AwaitAck`).
+    Collision(u16),
     /// The broker acknowledged this packet id; `refused` names a v5 failure reason.
     PubAck(u16, Option<String>),
     /// A message from a subscription.
@@ -98,8 +101,36 @@ impl Client {
 fn outgoing(o: Outgoing) -> Ev {
     match o {
         Outgoing::Publish(pkid) => Ev::Sent(pkid),
+        Outgoing::AwaitAck(pkid) => Ev::Collision(pkid),
         Outgoing::Disconnect => Ev::Disconnected,
         _ => Ev::Other,
+    }
+}
+
+/// One MQTT 5 event for the publisher.
+fn event5(e: rumqttc::v5::Event) -> Ev {
+    match e {
+        rumqttc::v5::Event::Incoming(p) => match p {
+            p5::Packet::ConnAck(_) => Ev::ConnAck,
+            p5::Packet::PubAck(a) => {
+                let bad = !matches!(
+                    a.reason,
+                    p5::PubAckReason::Success | p5::PubAckReason::NoMatchingSubscribers
+                );
+                Ev::PubAck(a.pkid, bad.then(|| format!("{:?}", a.reason)))
+            }
+            p5::Packet::Publish(p) => {
+                let props = p.properties.as_ref();
+                Ev::Message(Incoming {
+                    topic: String::from_utf8_lossy(&p.topic).into_owned(),
+                    payload: p.payload.clone(),
+                    response_topic: props.and_then(|p| p.response_topic.clone()),
+                    correlation: props.and_then(|p| p.correlation_data.clone()),
+                })
+            }
+            _ => Ev::Other,
+        },
+        rumqttc::v5::Event::Outgoing(o) => outgoing(o),
     }
 }
 
@@ -141,31 +172,16 @@ pub fn start(
         if let Some((u, p)) = &s.credentials {
             o.set_credentials(u.clone(), p.clone());
         }
+        let mut net = o.network_options();
+        // Small publications are written one by one: Nagle's algorithm would hold them
+        // back behind unacknowledged segments (tens of milliseconds with delayed ACKs).
+        net.set_tcp_nodelay(true);
+        o.set_network_options(net);
         let (client, mut el) = rumqttc::v5::AsyncClient::new(o, cap);
         let fut = async move {
             loop {
                 let ev = match el.poll().await {
-                    Ok(rumqttc::v5::Event::Incoming(p)) => Ok(match p {
-                        p5::Packet::ConnAck(_) => Ev::ConnAck,
-                        p5::Packet::PubAck(a) => {
-                            let bad = !matches!(
-                                a.reason,
-                                p5::PubAckReason::Success | p5::PubAckReason::NoMatchingSubscribers
-                            );
-                            Ev::PubAck(a.pkid, bad.then(|| format!("{:?}", a.reason)))
-                        }
-                        p5::Packet::Publish(p) => {
-                            let props = p.properties.as_ref();
-                            Ev::Message(Incoming {
-                                topic: String::from_utf8_lossy(&p.topic).into_owned(),
-                                payload: p.payload.clone(),
-                                response_topic: props.and_then(|p| p.response_topic.clone()),
-                                correlation: props.and_then(|p| p.correlation_data.clone()),
-                            })
-                        }
-                        _ => Ev::Other,
-                    }),
-                    Ok(rumqttc::v5::Event::Outgoing(o)) => Ok(outgoing(o)),
+                    Ok(e) => Ok(event5(e)),
                     Err(e) => Err(e.to_string()),
                 };
                 let failed = ev.is_err();
@@ -194,6 +210,10 @@ pub fn start(
             o.set_credentials(u.clone(), p.clone());
         }
         let (client, mut el) = rumqttc::AsyncClient::new(o, cap);
+        let mut net = el.network_options();
+        // As for MQTT 5: no Nagle delay for small publications.
+        net.set_tcp_nodelay(true);
+        el.set_network_options(net);
         let fut = async move {
             loop {
                 let ev = match el.poll().await {

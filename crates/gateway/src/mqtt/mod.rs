@@ -132,6 +132,9 @@ struct Flight {
     unassigned: VecDeque<Tag>,
     /// Tracked publications sent, by packet id.
     sent: HashMap<u16, Tag>,
+    /// A publication rumqttc parked because its packet id was still in flight
+    /// (`Outgoing::AwaitAck`; see `on_collision`).
+    parked: Option<Parked>,
     /// Highest store id handed to the client.
     cursor: u64,
     /// The store may hold entries after `cursor`.
@@ -145,6 +148,7 @@ impl Flight {
         Flight {
             unassigned: VecDeque::new(),
             sent: HashMap::new(),
+            parked: None,
             cursor: 0,
             more: true,
             stored: 0,
@@ -152,8 +156,83 @@ impl Flight {
     }
 
     fn in_flight(&self) -> usize {
-        self.unassigned.len() + self.sent.len()
+        self.unassigned.len() + self.sent.len() + usize::from(self.parked.is_some())
     }
+
+    /// `Outgoing::Publish(pkid)`: the oldest unassigned publication was written with `pkid`.
+    fn on_sent(&mut self, pkid: u16) {
+        if let Some(parked) = &mut self.parked {
+            if parked.pkid == pkid && !parked.written {
+                // The parked publication, written once the PUBACK of the older one freed its id.
+                if parked.freed {
+                    let tag = parked.tag;
+                    self.parked = None;
+                    self.track(pkid, tag);
+                } else {
+                    parked.written = true;
+                }
+                return;
+            }
+        }
+        if let Some(tag) = self.unassigned.pop_front() {
+            self.track(pkid, tag);
+        }
+    }
+
+    fn track(&mut self, pkid: u16, tag: Tag) {
+        if !matches!(tag, Tag::Other) {
+            self.sent.insert(pkid, tag);
+        }
+    }
+
+    /// `Outgoing::AwaitAck(pkid)`: rumqttc got the oldest unassigned publication but `pkid`
+    /// is still in flight (the broker acknowledged out of order), so it parks it and takes no
+    /// request until that id's PUBACK. Then it writes the parked publication and reports its
+    /// `Outgoing::Publish(pkid)` next to the `Incoming::PubAck(pkid)` that freed the id —
+    /// after it (rumqttc 0.25) or before it (0.24). Either way that PUBACK is the older
+    /// publication's, and the parked one is acknowledged only by the next PUBACK of the id.
+    fn on_collision(&mut self, pkid: u16) {
+        if let Some(tag) = self.unassigned.pop_front() {
+            self.parked = Some(Parked {
+                pkid,
+                tag,
+                written: false,
+                freed: false,
+            });
+        }
+    }
+
+    /// PUBACK of `pkid`: the publication it acknowledges, when tracked.
+    fn on_puback(&mut self, pkid: u16) -> Option<Tag> {
+        let acked = self.sent.remove(&pkid);
+        if let Some(parked) = &mut self.parked {
+            if parked.pkid == pkid && !parked.freed {
+                if parked.written {
+                    // Written before this PUBACK was reported: it holds the id from now on.
+                    let tag = parked.tag;
+                    self.parked = None;
+                    self.track(pkid, tag);
+                } else {
+                    // Its `Outgoing::Publish` follows.
+                    parked.freed = true;
+                }
+            }
+        }
+        acked
+    }
+}
+
+/// A publication parked by rumqttc behind a packet id still in flight.
+#[derive(Debug, Clone, Copy)]
+struct Parked {
+    /// The id it waits for (and gets).
+    pkid: u16,
+    /// What it is.
+    tag: Tag,
+    /// Its `Outgoing::Publish` was reported.
+    written: bool,
+    /// The PUBACK of the older publication holding the id was reported.
+    freed: bool,
 }
 
 /// The data path's state across connections.
@@ -318,7 +397,7 @@ impl Publisher {
         if path.pipeline.mode() == Mode::Disk {
             self.send_to_disk(path, b).await;
         } else if connected && path.pipeline.has_room(f.in_flight()) {
-            if !self.publish_batch(client, f, path, b) {
+            if !Publisher::publish_batch(client, f, path, b) {
                 tracing::info!(
                     "MQTT request channel full: writing the messages in memory to the store"
                 );
@@ -338,10 +417,11 @@ impl Publisher {
 
     /// Publishes a batch from memory; false when the client's request channel was full (the
     /// caller spills).
-    fn publish_batch(&self, client: &Client, f: &mut Flight, path: &mut Path, b: Batch) -> bool {
+    fn publish_batch(client: &Client, f: &mut Flight, path: &mut Path, b: Batch) -> bool {
         let n = b.messages.len();
         let now = Instant::now();
-        let seq = path.pipeline.admit(b.messages, b.release, now);
+        // The deadline counts from the receipt: the wait for room is part of the RTU's wait.
+        let seq = path.pipeline.admit(b.messages, b.release, b.at);
         for idx in 0..n {
             let Some(m) = path.pipeline.get(seq, idx) else {
                 continue;
@@ -503,18 +583,14 @@ impl Publisher {
                             client.subscribe(sub.clone());
                         }
                     }
-                    Ok(Ev::Sent(pkid)) => {
-                        if let Some(tag) = f.unassigned.pop_front() {
-                            if !matches!(tag, Tag::Other) {
-                                f.sent.insert(pkid, tag);
-                            }
-                        }
-                    }
+                    Ok(Ev::Sent(pkid)) => f.on_sent(pkid),
+                    Ok(Ev::Collision(pkid)) => f.on_collision(pkid),
                     Ok(Ev::PubAck(pkid, refused)) => {
+                        let tag = f.on_puback(pkid);
                         if let Some(reason) = refused {
-                            tracing::warn!(%reason, "the broker refused a publication; it is not retried");
+                            tracing::warn!(%reason, "the broker refused a publication; it is dropped, not retried");
                         }
-                        match f.sent.remove(&pkid) {
+                        match tag {
                             Some(Tag::Stored(id, at)) => {
                                 f.stored = f.stored.saturating_sub(1);
                                 acked.push(id);
@@ -535,6 +611,10 @@ impl Publisher {
                     Ok(Ev::Disconnected | Ev::Other) => {}
                     Err(e) => {
                         tracing::warn!(error = %e, unacknowledged = f.in_flight(), "MQTT connection lost; reconnecting, unacknowledged messages will be published again");
+                        // Acknowledged (or refused) store entries leave the store.
+                        if !acked.is_empty() {
+                            let _ = remove_tx.send(std::mem::take(&mut acked)).await;
+                        }
                         self.spill_all(path).await;
                         return (false, connected);
                     }
@@ -571,7 +651,7 @@ impl Publisher {
         // Publications are written in order: the final statuses reach the broker before the
         // offline presence. The goodbye's packet id comes with the Sent event after those of
         // everything handed over before it.
-        let mut before = f.unassigned.len();
+        let mut before = f.unassigned.len() + usize::from(f.parked.is_some_and(|p| !p.written));
         for m in self.board.changed_since(seen_status) {
             if client.publish(m.topic, m.qos, m.retain, m.payload, None) {
                 before += 1;
@@ -623,5 +703,140 @@ async fn remover(store: Arc<Store>, mut rx: mpsc::Receiver<Vec<u64>>, metrics: A
             Err(e) => tracing::error!(error = %e, "store task failed"),
         }
         metrics.set_queue(store.len(), store.dropped());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn memory(seq: u64, at: Instant) -> Tag {
+        Tag::Memory(seq, 0, at)
+    }
+
+    fn seq_of(t: Option<Tag>) -> Option<u64> {
+        match t {
+            Some(Tag::Memory(seq, _, _)) => Some(seq),
+            _ => None,
+        }
+    }
+
+    /// rumqttc (0.24, v4 and v5 `state.rs`) assigns packet ids 1..=inflight in turn. When the
+    /// next id is still in flight (the broker acknowledged out of order), the publication is
+    /// parked: `Outgoing::AwaitAck(pkid)`, and no `Outgoing::Publish`. When the PUBACK of that
+    /// id comes, `handle_incoming_puback` writes the parked publication and pushes its
+    /// `Outgoing::Publish(pkid)` BEFORE `handle_incoming_packet` pushes the
+    /// `Incoming::PubAck(pkid)` of the older one. The PUBACK must still count for the older
+    /// publication, and the parked one only for the next PUBACK of that id.
+    #[test]
+    fn a_pkid_collision_does_not_acknowledge_the_parked_publication() {
+        let t = Instant::now();
+        let mut f = Flight::new();
+        // A, B handed over; the client's in-flight window is 2 packet ids.
+        f.unassigned.push_back(memory(1, t));
+        f.unassigned.push_back(memory(2, t));
+        f.on_sent(1);
+        f.on_sent(2);
+        // The broker acknowledges B first.
+        assert_eq!(seq_of(f.on_puback(2)), Some(2));
+        // C gets the next id, 1, still held by A: parked.
+        f.unassigned.push_back(memory(3, t));
+        f.on_collision(1);
+        assert_eq!(f.in_flight(), 2, "A in flight and C parked");
+        // A's PUBACK arrives: rumqttc reports C written with id 1, then A's PUBACK.
+        f.on_sent(1);
+        assert_eq!(
+            seq_of(f.on_puback(1)),
+            Some(1),
+            "the PUBACK is A's: C is not acknowledged yet"
+        );
+        assert_eq!(f.in_flight(), 1, "C in flight");
+        assert_eq!(seq_of(f.on_puback(1)), Some(3), "C's own PUBACK");
+        assert_eq!(f.in_flight(), 0);
+    }
+
+    /// A batch can wait up to `spill_after` for in-flight room before it is published from
+    /// memory; its deadline must still count from its receipt, or the RTU waits up to twice
+    /// `spill_after` (plus a commit) for the acknowledgement, which the configuration check
+    /// (`spill_after` < t1 / 2) does not keep below t1.
+    #[tokio::test]
+    async fn a_batch_published_after_waiting_for_room_is_due_spill_after_after_its_receipt() {
+        let settings = MqttSettings {
+            host: "127.0.0.1".into(),
+            port: 1,
+            v5: false,
+            tls: None,
+            client_auth: None,
+            client_id: "t".into(),
+            credentials: None,
+            keep_alive: Duration::from_secs(30),
+            max_inflight: 8,
+            presence_topic: "p".into(),
+            presence: ("on".into(), "off".into()),
+            subscriptions: Vec::new(),
+        };
+        // The event loop is never polled: publications only go into the request channel.
+        let (tx, _rx) = mpsc::channel(1);
+        let (client, _poller) = client::start(&settings, 64, tx);
+        let spill_after = Duration::from_secs(1);
+        let mut path = Path {
+            pipeline: Pipeline::new(8, 8, spill_after),
+            forwarded: 0,
+            sessions_done: false,
+            stopping: None,
+            releases: Vec::new(),
+            next: None,
+        };
+        path.pipeline.drained();
+        let mut f = Flight::new();
+        let message = Message {
+            topic: "t/1".into(),
+            payload: b"1".to_vec(),
+            qos: 1,
+            retain: false,
+        };
+        let mut b = Batch::new(vec![message], None);
+        // Received 900 ms ago (it waited for room).
+        let received = b.at.checked_sub(Duration::from_millis(900)).unwrap();
+        b.at = received;
+        assert!(Publisher::publish_batch(&client, &mut f, &mut path, b));
+        assert_eq!(path.pipeline.next_deadline(), Some(received + spill_after));
+        assert!(path.pipeline.overdue(received + spill_after));
+    }
+
+    /// rumqttc 0.25 reports the PUBACK that frees a parked publication's id BEFORE the
+    /// parked publication's `Outgoing::Publish` (`handle_incoming_packet` pushes the incoming
+    /// event first, then `handle_incoming_puback` writes the parked one).
+    #[test]
+    fn a_collision_reported_puback_first_is_paired_too() {
+        let t = Instant::now();
+        let mut f = Flight::new();
+        f.unassigned.push_back(memory(1, t));
+        f.unassigned.push_back(memory(2, t));
+        f.on_sent(1);
+        f.on_sent(2);
+        assert_eq!(seq_of(f.on_puback(2)), Some(2));
+        f.unassigned.push_back(memory(3, t));
+        f.on_collision(1);
+        assert_eq!(seq_of(f.on_puback(1)), Some(1), "A's PUBACK, not C's");
+        assert_eq!(f.in_flight(), 1, "C parked, its write reported next");
+        f.on_sent(1);
+        assert_eq!(f.in_flight(), 1, "C in flight");
+        assert_eq!(seq_of(f.on_puback(1)), Some(3), "C's own PUBACK");
+        assert_eq!(f.in_flight(), 0);
+    }
+
+    #[test]
+    fn a_collision_behind_an_untracked_publication_is_paired_too() {
+        let t = Instant::now();
+        let mut f = Flight::new();
+        // A status (untracked, QoS 1) holds id 1 when the data message collides with it.
+        f.unassigned.push_back(Tag::Other);
+        f.on_sent(1);
+        f.unassigned.push_back(memory(5, t));
+        f.on_collision(1);
+        f.on_sent(1);
+        assert_eq!(seq_of(f.on_puback(1)), None, "the status's PUBACK");
+        assert_eq!(seq_of(f.on_puback(1)), Some(5));
     }
 }

@@ -110,8 +110,9 @@ impl<R> Pipeline<R> {
 
     /// Keeps a batch that is about to be published from memory; returns its sequence number
     /// (publish message `i` of it tagged `(seq, i)`, see [`Pipeline::get`]). Only in
-    /// [`Mode::Memory`], after [`Pipeline::has_room`].
-    pub fn admit(&mut self, messages: Vec<Message>, release: Option<R>, now: Instant) -> u64 {
+    /// [`Mode::Memory`], after [`Pipeline::has_room`]. Its deadline is `received` (when the
+    /// ASDU came, not when room was found) plus `spill_after`.
+    pub fn admit(&mut self, messages: Vec<Message>, release: Option<R>, received: Instant) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
         let waiting = messages.len();
@@ -120,7 +121,7 @@ impl<R> Pipeline<R> {
             seq,
             messages: messages.into_iter().map(Some).collect(),
             waiting,
-            deadline: now + self.spill_after,
+            deadline: received + self.spill_after,
             release,
         });
         seq

@@ -24,6 +24,10 @@ pub async fn run(
     o.set_inflight(inflight);
     o.set_max_packet_size(1 << 20, 1 << 20);
     let (client, mut el) = AsyncClient::new(o, 1000);
+    // The same socket setting as the gateway's client (no Nagle delay).
+    let mut net = el.network_options();
+    net.set_tcp_nodelay(true);
+    el.set_network_options(net);
     let done = Arc::new(AtomicU64::new(0));
     let d = done.clone();
     let poller = tokio::spawn(async move {

@@ -130,6 +130,10 @@ pub async fn start(
     o.set_keep_alive(Duration::from_secs(30));
     o.set_max_packet_size(1 << 20, 1 << 20);
     let (client, mut el) = AsyncClient::new(o, 100);
+    // The same socket setting as the gateway's client (no Nagle delay).
+    let mut net = el.network_options();
+    net.set_tcp_nodelay(true);
+    el.set_network_options(net);
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<()>();
     let s = stats.clone();
     let task = tokio::spawn(async move {
