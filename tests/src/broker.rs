@@ -89,6 +89,17 @@ impl Broker {
             "mosquitto did not listen on {}",
             self.port
         );
+        // Something else may have taken the port meanwhile (a restart reuses it): then
+        // mosquitto exits at once ("Address already in use") while the port still answers.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Some(c) = self.child.as_mut() {
+            if let Ok(Some(status)) = c.try_wait() {
+                panic!(
+                    "mosquitto exited ({status}): port {} taken by another process",
+                    self.port
+                );
+            }
+        }
     }
 
     /// Stops it (SIGTERM so that it saves its sessions), waiting for it to exit.

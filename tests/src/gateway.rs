@@ -15,11 +15,13 @@ pub fn binary() -> PathBuf {
 /// deps directory, built with cargo once per test process.
 pub fn built(package: &str, bin: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test exe");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .to_owned();
+    // Tests run from target/<profile>/deps, programs (benchmarks) from target/<profile>.
+    let parent = exe.parent().expect("exe dir");
+    let dir = if parent.ends_with("deps") {
+        parent.parent().expect("target dir").to_owned()
+    } else {
+        parent.to_owned()
+    };
     static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let mut done = BUILT.lock().unwrap_or_else(|p| p.into_inner());
     if !done.iter().any(|b| b == bin) {

@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod broker;
+pub mod cluster;
 pub mod gateway;
 pub mod station;
 pub mod subscriber;

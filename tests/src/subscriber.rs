@@ -16,6 +16,8 @@ pub struct Received {
     pub json: Value,
     /// Retained flag.
     pub retain: bool,
+    /// When it arrived here.
+    pub at: std::time::Instant,
 }
 
 /// A subscriber of `filter`.
@@ -57,6 +59,7 @@ impl Subscriber {
                                 topic: p.topic.clone(),
                                 json,
                                 retain: p.retain,
+                                at: std::time::Instant::now(),
                             })
                             .await;
                     }
@@ -85,6 +88,19 @@ impl Subscriber {
                 _ => return None,
             }
         }
+    }
+
+    /// The next message, within `within` (None when nothing came or the client ended).
+    pub async fn next(&mut self, within: Duration) -> Option<Received> {
+        tokio::time::timeout(within, self.rx.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// A handle of its MQTT client (to publish while the subscriber is elsewhere).
+    pub fn client(&self) -> AsyncClient {
+        self.client.clone()
     }
 
     /// Publishes `payload` on `topic` with QoS 1.
