@@ -285,6 +285,10 @@ async fn run(args: Args) -> Result<(), String> {
     if !d.lost.is_empty() {
         println!("lost e.g. {:?}", d.lost.iter().take(5).collect::<Vec<_>>());
     }
+    // The nodes go first (dropping the cluster kills them), then the simulator and the broker.
+    // The scratch directory holds the broker's files too: it is removed below, once the broker
+    // has stopped (else mosquitto reports that it cannot save its state).
+    cl.keep = true;
     drop(cl);
     sim.kill().await;
     broker.stop().await;
