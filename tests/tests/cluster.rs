@@ -80,7 +80,8 @@ async fn setup_with(
         return None;
     }
     let serial = SERIAL.lock().await;
-    let dir = scratch(name);
+    // The cluster harness removes the directory (or keeps it when the test fails).
+    let dir = scratch(name).into_kept();
     let broker = Broker::start(&dir).await;
     let sim = Sim::start_with(&dir, stations, rate, redundancy).await;
     let rec = Recorder::start(broker.port, &format!("{PREFIX}/#")).await;

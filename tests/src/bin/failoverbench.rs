@@ -131,7 +131,7 @@ async fn run(args: Args) -> Result<(), String> {
         .heartbeat
         .unwrap_or(if args.mode == Fault::Freeze { 1 } else { 2 })
         .max(1);
-    let dir = iec104_e2e::scratch("failoverbench");
+    let dir = iec104_e2e::scratch("failoverbench").into_kept();
     println!(
         "failoverbench {:?}: {nodes} nodes, {} stations × {} events/s, heartbeat {heartbeat} s, {rounds} rounds, scratch {}",
         args.mode,

@@ -166,7 +166,7 @@ async fn run(args: Args) -> Result<(), String> {
     let gw_bin = gateway_binary(&args)?;
     let ticks = procstat::ticks_per_second();
 
-    let dir = iec104_e2e::scratch("loadbench");
+    let dir = iec104_e2e::scratch("loadbench").into_kept();
     println!(
         "loadbench {:?}: {stations} stations × {points} points, {rate} events/s offered, QoS {}, scratch {}",
         args.scenario,
