@@ -794,15 +794,8 @@ mod tests {
         // the RTUs of the others, which are reconnecting too.
         let now = Instant::now();
         let (ra, rb) = split();
-        let mut b = node_hb("b", &[&ra], Duration::ZERO);
-        b.mqtt(true);
-        b.presence("a", &presence("a", ONLINE, &[&ra]), now);
-        let out = b.step(now);
-        echo(&mut b, &out, now);
-        b.step(now);
+        let mut b = synced_then_cut("b", &ra, now);
         assert_eq!(role_of(&b, &ra), Role::Standby);
-        b.mqtt(false);
-        b.step(now);
         // Back 1 s later (steps keep coming: no pause of our own).
         let t = now + Duration::from_secs(1);
         b.mqtt(true);
@@ -827,14 +820,7 @@ mod tests {
         assert_eq!(role_of(&b, &ra), Role::Standby);
 
         // a does not come back: ra is taken once the window has passed.
-        let mut c = node_hb("b", &[&ra], Duration::ZERO);
-        c.mqtt(true);
-        c.presence("a", &presence("a", ONLINE, &[&ra]), now);
-        let out = c.step(now);
-        echo(&mut c, &out, now);
-        c.step(now);
-        c.mqtt(false);
-        c.step(now);
+        let mut c = synced_then_cut("b", &ra, now);
         c.mqtt(true);
         c.presence("a", &presence("a", "offline", &[]), t);
         c.presence("b", &presence("b", ONLINE, &[]), t);
@@ -846,14 +832,7 @@ mod tests {
         assert_eq!(out.changes[0].role, Role::Active, "{out:?}");
         // Within the hold, a live node handing an RTU over to us (it drops it and stays
         // online) is no reason to wait: taken at once.
-        let mut d = node_hb("b", &[&rb], Duration::ZERO);
-        d.mqtt(true);
-        d.presence("a", &presence("a", ONLINE, &[&rb]), now);
-        let out = d.step(now);
-        echo(&mut d, &out, now);
-        d.step(now);
-        d.mqtt(false);
-        d.step(now);
+        let mut d = synced_then_cut("b", &rb, now);
         d.mqtt(true);
         // (A short outage: steps keep coming, no pause of our own.)
         let t = now + Duration::from_millis(1000);
@@ -872,14 +851,7 @@ mod tests {
 
         // B7: the hold ends once every node live before our outage was heard again; a later
         // failure is ordinary failure detection (no 8 s blindness of a successor).
-        let mut e = node_hb("b", &[&ra], Duration::ZERO);
-        e.mqtt(true);
-        e.presence("a", &presence("a", ONLINE, &[&ra]), now);
-        let out = e.step(now);
-        echo(&mut e, &out, now);
-        e.step(now);
-        e.mqtt(false);
-        e.step(now);
+        let mut e = synced_then_cut("b", &ra, now);
         e.mqtt(true);
         let t = now + Duration::from_millis(500);
         e.presence("a", &presence("a", ONLINE, &[&ra]), t);
@@ -1153,6 +1125,21 @@ mod tests {
                 incarnation: "someone-else".into()
             }]
         );
+    }
+
+    /// `me` with liveness and reconnection hold of 1.5 s, synced while "a" (online) carries
+    /// `rtu`, then cut from the broker (steps keep coming: no pause of its own). The caller
+    /// reconnects it.
+    fn synced_then_cut(me: &str, rtu: &str, now: Instant) -> ClusterState {
+        let mut s = node_hb(me, &[rtu], Duration::ZERO);
+        s.mqtt(true);
+        s.presence("a", &presence("a", ONLINE, &[rtu]), now);
+        let out = s.step(now);
+        echo(&mut s, &out, now);
+        s.step(now);
+        s.mqtt(false);
+        s.step(now);
+        s
     }
 
     fn node_hb(me: &str, rtus: &[&str], grace: Duration) -> ClusterState {
