@@ -22,8 +22,10 @@ mod commands;
 mod config;
 mod demo;
 mod metrics;
+mod model;
 mod mqtt;
 mod notify;
+mod ops;
 mod rtu;
 mod store;
 

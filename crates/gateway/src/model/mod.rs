@@ -1,0 +1,3 @@
+//! Types shared by the layers.
+
+pub mod live;
