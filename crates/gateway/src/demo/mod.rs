@@ -4,6 +4,7 @@
 //! `config/demo.toml`, and a live view of what flows.
 
 mod broker;
+mod front;
 mod stations;
 pub mod view;
 
@@ -18,19 +19,20 @@ const DEMO_TOML: &str = include_str!("../../../../config/demo.toml");
 /// Runs the demo for `duration` seconds (or until Ctrl-C).
 pub async fn run(duration: Option<f64>, mqtt_port: u16) -> Result<(), String> {
     let port = broker::pick_port(mqtt_port)?;
-    broker::start(port)?;
+    let (v4, v5) = broker::start()?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        if tokio::time::Instant::now() > deadline {
-            return Err(format!(
-                "the embedded broker did not listen on 127.0.0.1:{port}"
-            ));
+    for internal in [v4, v5] {
+        while tokio::net::TcpStream::connect(internal).await.is_err() {
+            if tokio::time::Instant::now() > deadline {
+                return Err(format!("the embedded broker did not listen on {internal}"));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let mqtt = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+    let front = tokio::spawn(front::run(mqtt, v4, v5));
     let mut loaded = config::parse(DEMO_TOML, "config/demo.toml").map_err(|e| e.to_string())?;
     loaded.broker.port = port;
     let dir = std::env::temp_dir().join(format!("iec104-gateway-demo-{}", std::process::id()));
@@ -70,9 +72,10 @@ pub async fn run(duration: Option<f64>, mqtt_port: u16) -> Result<(), String> {
             r.common_addresses
         );
     }
+    say!("  status page: http://127.0.0.1:{http}/");
     say!("  metrics: http://127.0.0.1:{http}/metrics");
-    say!("Watch from outside (the embedded broker wants a client id: -i):");
-    say!("  mosquitto_sub -i watch -h 127.0.0.1 -p {port} -t '{prefix}/#' -v");
+    say!("Watch from outside (MQTT 3.1.1 or 5, any client id):");
+    say!("  mosquitto_sub -h 127.0.0.1 -p {port} -t '{prefix}/#' -v");
     say!("Open breaker Q0 of line Süd in the 110 kV substation (select-before-operate):");
     say!("  mosquitto_pub -i operator -h 127.0.0.1 -p {port} -t '{prefix}/uw-nord/line_sued_q0_cmd/command' -m '{{\"type\":\"C_DC_NA_1\",\"value\":\"off\",\"select\":true,\"id\":\"op-1\"}}'");
     say!("");
@@ -92,6 +95,7 @@ pub async fn run(duration: Option<f64>, mqtt_port: u16) -> Result<(), String> {
         let _ = tokio::time::timeout(Duration::from_secs(3), s).await;
     }
     view.abort();
+    front.abort();
     let _ = std::fs::remove_dir_all(&dir);
     result
 }

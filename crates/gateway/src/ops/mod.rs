@@ -7,3 +7,7 @@ pub mod scrape;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub(crate) use tests::Fake;
+#[cfg(test)]
+mod http_tests;

@@ -9,9 +9,9 @@ use super::exposition::{
 use super::scrape::{key, parse};
 
 #[derive(Debug, Default)]
-struct Fake {
-    cluster: bool,
-    latencies: Latencies,
+pub(crate) struct Fake {
+    pub(crate) cluster: bool,
+    pub(crate) latencies: Latencies,
 }
 
 impl MetricSource for Fake {
