@@ -80,6 +80,14 @@ impl Demo {
         }
     }
 
+    /// Runs `f` to completion, or panics when the demo ends first.
+    pub async fn until<T>(&mut self, f: impl std::future::Future<Output = T>) -> T {
+        tokio::select! {
+            v = f => v,
+            status = self.child.wait() => panic!("the demo ended ({status:?}) first"),
+        }
+    }
+
     /// Runs `cmd` to completion, or panics when the demo ends first.
     pub async fn output(&mut self, cmd: &mut Command) -> String {
         let run = cmd.kill_on_drop(true).stderr(Stdio::inherit()).output();
@@ -130,5 +138,89 @@ async fn a_bare_mosquitto_sub_receives_data_over_mqtt_3_1_1_and_5() {
             assert!(topic.starts_with("iec104/"), "{l}");
             let _: serde_json::Value = serde_json::from_str(payload).unwrap();
         }
+    }
+}
+
+#[path = "support/cdp.rs"]
+mod cdp;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_shows_rtu_states_live_values_and_a_command_outcome() {
+    if !peer("chromium") || !peer("mosquitto_pub") {
+        return;
+    }
+    let dir = scratch("status-page");
+    let mut demo = Demo::start(300).await;
+    let port = demo.mqtt_port.to_string();
+    // The printed command line: select breaker Q0 of line Süd.
+    demo.output(Command::new("mosquitto_pub").args([
+        "-i",
+        "operator",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-t",
+        "iec104/uw-nord/line_sued_q0_cmd/command",
+        "-m",
+        r#"{"type":"C_DC_NA_1","value":"off","select":true,"id":"op-1"}"#,
+    ]))
+    .await;
+    let page = demo.page.clone();
+    let mut b = cdp::Browser::start(&dir, 1280, 900).await;
+    let shots = demo
+        .until(async {
+            b.navigate(&page).await;
+            // Every RTU of the demo is shown started.
+            let started = b
+                .wait_for("document.querySelectorAll('#rtus tr[data-rtu] td.state .badge.started').length === 3 && 3")
+                .await;
+            assert_eq!(started, 3);
+            // The command's outcome is in the log.
+            let outcome = b
+                .wait_for("(document.querySelector('#commands tr[data-id=\"op-1\"] td.outcome .badge') || {}).textContent")
+                .await;
+            let outcome = outcome.as_str().unwrap_or_default().to_owned();
+            assert!(
+                ["confirmed", "negative", "timeout", "refused", "error"].contains(&outcome.as_str()),
+                "{outcome}"
+            );
+            // Live: the overview's RTU rows are replaced by server-sent deltas.
+            b.wait_for("Number(document.body.dataset.updates) > 0").await;
+            let overview = b.screenshot(&dir.join("overview.png")).await;
+            // The RTU page: points with values; one changes live (its row replaced by a delta).
+            b.navigate(&format!("{page}#/rtu/uw-nord")).await;
+            b.wait_for("document.querySelectorAll('#points tr[data-key]').length > 10").await;
+            let before = b
+                .eval("Number(document.body.dataset.updates)")
+                .await
+                .as_u64()
+                .unwrap_or(0);
+            let changed = b
+                .wait_for(&format!(
+                    "Number(document.body.dataset.updates) > {before} && (document.querySelector('#points tr.flash[data-key] td.value') || {{}}).textContent"
+                ))
+                .await;
+            assert!(changed.is_string(), "{changed}");
+            let rtu = b.screenshot(&dir.join("rtu.png")).await;
+            // Phone width: the same page, narrow.
+            b.call(
+                "Emulation.setDeviceMetricsOverride",
+                serde_json::json!({"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": true}),
+            )
+            .await;
+            b.navigate(&page).await;
+            b.wait_for("document.querySelectorAll('#rtus tr[data-rtu] td.state .badge.started').length === 3").await;
+            let phone = b.screenshot(&dir.join("phone.png")).await;
+            [overview, rtu, phone]
+        })
+        .await;
+    for s in shots {
+        assert!(
+            std::fs::metadata(&s).unwrap().len() > 1000,
+            "{}",
+            s.display()
+        );
+        eprintln!("screenshot: {}", s.display());
     }
 }
