@@ -2,35 +2,16 @@
 //!
 //! - `run --config FILE`: the daemon.
 //! - `check --config FILE`: validates a configuration and prints what it would do.
-//! - `demo`: an embedded broker, simulated substations and the gateway in one process.
+//! - `demo`: an embedded broker, simulated substations and the gateway in one process
+//!   (cargo feature `demo`, on by default).
 
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
-
-/// `println!` that ignores a closed stdout (e.g. `| head`) instead of panicking.
-macro_rules! say {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($t)*);
-    }};
-}
-
-mod app;
-mod check;
-mod cluster;
-mod commands;
-mod config;
-mod demo;
-mod metrics;
-mod mqtt;
-mod notify;
-mod rtu;
-mod store;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use iec104_gateway::{app, config};
 
 /// IEC 60870-5-104 to MQTT telemetry gateway.
 #[derive(Debug, Parser)]
@@ -76,6 +57,7 @@ enum Command {
         node_id: Option<String>,
     },
     /// Everything in one process: embedded broker, simulated substations, the gateway.
+    #[cfg(feature = "demo")]
     Demo {
         /// Stop after this many seconds.
         #[arg(long)]
@@ -102,7 +84,7 @@ fn init_logs(format: LogFormat) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { config, node_id } => check::run(&config, node_id),
+        Command::Check { config, node_id } => app::check::run(&config, node_id),
         Command::Run {
             config,
             node_id,
@@ -110,6 +92,11 @@ fn main() -> ExitCode {
             store_path,
         } => {
             init_logs(cli.log_format);
+            let overrides = config::Overrides {
+                node_id,
+                http_listen,
+                store_path,
+            };
             let mut loaded = match config::load(&config) {
                 Ok(l) => l,
                 Err(e) => {
@@ -117,23 +104,19 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let overrides = config::Overrides {
-                node_id,
-                http_listen,
-                store_path,
-            };
             if let Err(e) = loaded.apply(&overrides) {
                 eprintln!("{e}");
                 return ExitCode::from(2);
             }
             runtime(app::run(loaded, None))
         }
+        #[cfg(feature = "demo")]
         Command::Demo {
             duration,
             mqtt_port,
         } => {
             init_logs(cli.log_format);
-            runtime(demo::run(duration, mqtt_port))
+            runtime(iec104_gateway::demo::run(duration, mqtt_port))
         }
     }
 }

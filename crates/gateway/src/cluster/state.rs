@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use super::membership::{Alarm, Presence, View, LEAVING, ONLINE};
 use super::ownership::ranking;
-use crate::rtu::Role;
+use crate::south::Role;
 
 /// What a session reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,8 +12,8 @@ use iec104::ReceiveToken;
 use tokio::sync::{mpsc, Notify};
 
 use super::{Message, Store};
-use crate::metrics::Metrics;
-use crate::mqtt::status::StatusBoard;
+use crate::north::status::StatusBoard;
+use crate::ops::metrics::Metrics;
 
 /// The messages of one received ASDU and what to release once they are durable.
 #[derive(Debug)]

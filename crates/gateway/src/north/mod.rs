@@ -17,6 +17,7 @@
 pub mod client;
 pub mod pipeline;
 pub mod status;
+pub mod store;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,9 +27,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::{mpsc, watch, Notify};
 
-use crate::metrics::Metrics;
-use crate::store::writer::Batch;
-use crate::store::{Message, Store};
+use crate::north::store::writer::Batch;
+use crate::north::store::{Message, Store};
+use crate::ops::metrics::Metrics;
 use client::{Client, Ev};
 use pipeline::{Mode, Pipeline};
 use status::StatusBoard;

@@ -13,9 +13,9 @@ use serde_json::{json, Map, Value};
 use tokio::sync::mpsc;
 
 use crate::config::Rtu;
-use crate::metrics::Metrics;
-use crate::mqtt::{Direct, Incoming};
-use crate::store::Message;
+use crate::north::store::Message;
+use crate::north::{Direct, Incoming};
+use crate::ops::metrics::Metrics;
 
 /// A checked command for one RTU session.
 #[derive(Debug, Clone)]
@@ -78,7 +78,7 @@ pub struct Router {
     pub metrics: Arc<Metrics>,
     /// Cluster mode: the role of each RTU's session. A refusal for an RTU this node does not
     /// carry is left to the node that carries it (one answer per command).
-    pub roles: Option<HashMap<String, tokio::sync::watch::Receiver<crate::rtu::Role>>>,
+    pub roles: Option<HashMap<String, tokio::sync::watch::Receiver<crate::south::Role>>>,
 }
 
 /// Payloads larger than this are refused without parsing.
@@ -116,7 +116,7 @@ impl Router {
             .unwrap_or_default();
         roles
             .get(rtu)
-            .map_or(true, |r| *r.borrow() == crate::rtu::Role::Active)
+            .map_or(true, |r| *r.borrow() == crate::south::Role::Active)
     }
 
     /// Checks one command; returns its `invalid`/`rejected` result, or None when it was
@@ -263,15 +263,15 @@ mod tests {
     #[test]
     fn in_a_cluster_only_the_carrying_node_answers() {
         let (mut r, _jobs) = router();
-        let (tx, rx) = tokio::sync::watch::channel(crate::rtu::Role::Standby);
+        let (tx, rx) = tokio::sync::watch::channel(crate::south::Role::Standby);
         r.roles = Some(HashMap::from([("north".to_owned(), rx)]));
         assert!(!r.answers_for("iec104/north/1/101/command"));
         // Unknown RTUs are answered by every node alike.
         assert!(r.answers_for("iec104/south/1/101/command"));
-        tx.send(crate::rtu::Role::Active).unwrap();
+        tx.send(crate::south::Role::Active).unwrap();
         assert!(r.answers_for("iec104/north/1/101/command"));
         r.roles = None;
-        let _ = tx.send(crate::rtu::Role::Off);
+        let _ = tx.send(crate::south::Role::Off);
         assert!(r.answers_for("iec104/north/1/101/command"));
     }
 

@@ -30,10 +30,10 @@ use tokio::time::Instant;
 
 use crate::commands::CommandJob;
 use crate::config::Rtu;
-use crate::metrics::Metrics;
-use crate::mqtt::status::StatusBoard;
-use crate::store::writer::Batch;
-use crate::store::Message;
+use crate::north::status::StatusBoard;
+use crate::north::store::writer::Batch;
+use crate::north::store::Message;
+use crate::ops::metrics::Metrics;
 use backoff::Backoff;
 use command::Pending;
 use convert::{Converter, Publish};
@@ -68,7 +68,7 @@ pub struct Shared {
     /// Retained statuses.
     pub board: Arc<StatusBoard>,
     /// Command results.
-    pub results: mpsc::Sender<crate::mqtt::Direct>,
+    pub results: mpsc::Sender<crate::north::Direct>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Time a command waits for each confirmation.
@@ -220,7 +220,7 @@ impl RtuSession {
             status,
             f,
         );
-        let direct = crate::mqtt::Direct {
+        let direct = crate::north::Direct {
             message: m,
             correlation: job.correlation.clone(),
         };

@@ -1,6 +1,8 @@
 //! Wiring of the daemon: store, writer, publisher, command router, one session per RTU,
 //! HTTP endpoint, systemd notifications; runs until a signal (or the given stop future).
 
+pub mod check;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -14,13 +16,13 @@ use tokio::sync::{mpsc, watch, Notify};
 
 use crate::commands::Router;
 use crate::config::Loaded;
-use crate::metrics::{self, Metrics};
-use crate::mqtt::status::StatusBoard;
-use crate::mqtt::{MqttSettings, Publisher};
-use crate::notify;
-use crate::rtu::convert::Publish;
-use crate::rtu::{ClusterLink, Role, RtuSession, Shared};
-use crate::store::{writer, Store};
+use crate::north::status::StatusBoard;
+use crate::north::store::{writer, Store};
+use crate::north::{MqttSettings, Publisher};
+use crate::ops::metrics::{self, Metrics};
+use crate::ops::notify;
+use crate::south::convert::Publish;
+use crate::south::{ClusterLink, Role, RtuSession, Shared};
 
 /// Where the queue lives: the configured path, else `$STATE_DIRECTORY/queue.redb`, else
 /// `./queue.redb`.
@@ -104,7 +106,7 @@ pub async fn run(
     let board = StatusBoard::new();
     let (results_tx, results_rx) = mpsc::channel(256);
     let beats_tx = results_tx.clone();
-    let (incoming_tx, incoming_rx) = mpsc::channel::<crate::mqtt::Incoming>(256);
+    let (incoming_tx, incoming_rx) = mpsc::channel::<crate::north::Incoming>(256);
     let writer = tokio::spawn(writer::run(
         store.clone(),
         writer_rx,
@@ -158,8 +160,8 @@ pub async fn run(
     let incarnation = crate::cluster::incarnation();
     let cluster_base = format!("{prefix}/_cluster/");
     let (incoming_tx, router_rx, presence_rx) = if loaded.cluster.is_some() {
-        let (to_router, router_rx) = mpsc::channel::<crate::mqtt::Incoming>(256);
-        let (to_cluster, presence_rx) = mpsc::channel::<crate::mqtt::Incoming>(1024);
+        let (to_router, router_rx) = mpsc::channel::<crate::north::Incoming>(256);
+        let (to_cluster, presence_rx) = mpsc::channel::<crate::north::Incoming>(1024);
         let base = cluster_base.clone();
         let mut from_mqtt = incoming_rx;
         tokio::spawn(async move {
