@@ -20,8 +20,10 @@ pub mod app;
 mod cluster;
 mod commands;
 pub mod config;
+mod contract;
 #[cfg(feature = "demo")]
 pub mod demo;
+mod model;
 mod north;
 mod ops;
 mod south;

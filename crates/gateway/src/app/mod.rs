@@ -16,13 +16,13 @@ use tokio::sync::{mpsc, watch, Notify};
 
 use crate::commands::Router;
 use crate::config::Loaded;
-use crate::north::status::StatusBoard;
+use crate::model::{Metrics, Role, StatusBoard};
 use crate::north::store::{writer, Store};
 use crate::north::{MqttSettings, Publisher};
-use crate::ops::metrics::{self, Metrics};
+use crate::ops::http;
 use crate::ops::notify;
 use crate::south::convert::Publish;
-use crate::south::{ClusterLink, Role, RtuSession, Shared};
+use crate::south::{ClusterLink, RtuSession, Shared};
 
 /// Where the queue lives: the configured path, else `$STATE_DIRECTORY/queue.redb`, else
 /// `./queue.redb`.
@@ -90,11 +90,11 @@ pub async fn run(
             .get_ref()
             .parse()
             .map_err(|e| format!("http_listen: {e}"))?;
-        let listener = metrics::bind(addr)
+        let listener = http::bind(addr)
             .await
             .map_err(|e| format!("http_listen {addr}: {e}"))?;
         tracing::info!(%addr, "HTTP endpoint: /metrics /health /ready");
-        tokio::spawn(metrics::serve(listener, metrics.clone()));
+        tokio::spawn(http::serve(listener, metrics.clone()));
     }
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -106,7 +106,7 @@ pub async fn run(
     let board = StatusBoard::new();
     let (results_tx, results_rx) = mpsc::channel(256);
     let beats_tx = results_tx.clone();
-    let (incoming_tx, incoming_rx) = mpsc::channel::<crate::north::Incoming>(256);
+    let (incoming_tx, incoming_rx) = mpsc::channel::<crate::model::Incoming>(256);
     let writer = tokio::spawn(writer::run(
         store.clone(),
         writer_rx,
@@ -160,8 +160,8 @@ pub async fn run(
     let incarnation = crate::cluster::incarnation();
     let cluster_base = format!("{prefix}/_cluster/");
     let (incoming_tx, router_rx, presence_rx) = if loaded.cluster.is_some() {
-        let (to_router, router_rx) = mpsc::channel::<crate::north::Incoming>(256);
-        let (to_cluster, presence_rx) = mpsc::channel::<crate::north::Incoming>(1024);
+        let (to_router, router_rx) = mpsc::channel::<crate::model::Incoming>(256);
+        let (to_cluster, presence_rx) = mpsc::channel::<crate::model::Incoming>(1024);
         let base = cluster_base.clone();
         let mut from_mqtt = incoming_rx;
         tokio::spawn(async move {

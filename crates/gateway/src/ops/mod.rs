@@ -1,4 +1,5 @@
-//! Operations: counters rendered for Prometheus, the HTTP endpoint, systemd notifications.
+//! Operations: the metrics rendered for Prometheus, the HTTP endpoint, systemd notifications.
 
+pub mod http;
 pub mod metrics;
 pub mod notify;
