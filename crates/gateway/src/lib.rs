@@ -4,6 +4,9 @@
 //! `app` (wiring) → `south` (IEC 104 sessions), `north` (MQTT and the store), `commands`
 //! (the command router), `cluster`, `ops` (metrics, HTTP, systemd) → `model`, `contract`,
 //! `config` (shared types, topics and payloads, settings).
+//!
+//! Start a gateway in-process with [`start`] (on a tokio runtime) and stop it with
+//! [`Gateway::run_until`]; the binary `iec104-gateway` is a thin command line over this.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -17,6 +20,7 @@ macro_rules! say {
 }
 
 pub mod app;
+
 mod cluster;
 mod commands;
 pub mod config;
@@ -27,3 +31,6 @@ mod model;
 mod north;
 mod ops;
 mod south;
+
+pub use app::{run, signals, start, Gateway, StartError};
+pub use config::{load, parse, Loaded, Overrides};
