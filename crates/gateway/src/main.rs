@@ -7,66 +7,13 @@
 
 #![forbid(unsafe_code)]
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+mod cli;
+
+use clap::Parser;
+use cli::{Cli, Command, LogFormat};
 use iec104_gateway::{app, config};
-
-/// IEC 60870-5-104 to MQTT telemetry gateway.
-#[derive(Debug, Parser)]
-#[command(name = "iec104-gateway", version, about)]
-struct Cli {
-    /// Log format.
-    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
-    log_format: LogFormat,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Run the gateway daemon.
-    Run {
-        /// Configuration file (TOML).
-        #[arg(long)]
-        config: PathBuf,
-        /// This node's id (cluster; overrides `[cluster] node_id` and `[gateway] node`).
-        #[arg(long)]
-        node_id: Option<String>,
-        /// HTTP endpoint address (overrides `[gateway] http_listen`).
-        #[arg(long)]
-        http_listen: Option<String>,
-        /// Queue path (overrides `[gateway] store_path`).
-        #[arg(long)]
-        store_path: Option<String>,
-    },
-    /// Validate a configuration and print what it would do.
-    Check {
-        /// Configuration file (TOML).
-        #[arg(long)]
-        config: PathBuf,
-        /// This node's id (cluster).
-        #[arg(long)]
-        node_id: Option<String>,
-    },
-    /// Everything in one process: embedded broker, simulated substations, the gateway.
-    #[cfg(feature = "demo")]
-    Demo {
-        /// Stop after this many seconds.
-        #[arg(long)]
-        duration: Option<f64>,
-        /// MQTT port of the embedded broker (a free one is taken if busy).
-        #[arg(long, default_value_t = 1883)]
-        mqtt_port: u16,
-    },
-}
 
 fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
@@ -97,18 +44,13 @@ fn main() -> ExitCode {
                 http_listen,
                 store_path,
             };
-            let mut loaded = match config::load(&config) {
-                Ok(l) => l,
+            match app::load(&config, &overrides) {
+                Ok(loaded) => runtime(app::run(loaded, None)),
                 Err(e) => {
                     eprintln!("{e}");
-                    return ExitCode::from(2);
+                    ExitCode::from(2)
                 }
-            };
-            if let Err(e) = loaded.apply(&overrides) {
-                eprintln!("{e}");
-                return ExitCode::from(2);
             }
-            runtime(app::run(loaded, None))
         }
         #[cfg(feature = "demo")]
         Command::Demo {
@@ -122,20 +64,17 @@ fn main() -> ExitCode {
 }
 
 fn runtime(fut: impl std::future::Future<Output = Result<(), String>>) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        .build();
+    let result = match rt {
+        Ok(rt) => rt.block_on(fut).map_err(|e| format!("error: {e}")),
+        Err(e) => Err(format!("cannot start the runtime: {e}")),
     };
-    match rt.block_on(fut) {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("{e}");
             ExitCode::FAILURE
         }
     }

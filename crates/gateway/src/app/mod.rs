@@ -121,6 +121,17 @@ pub struct Gateway {
     background: Vec<JoinHandle<()>>,
 }
 
+/// Loads the configuration file and applies the command-line overrides (the message names
+/// the key, value and line where it can).
+pub fn load(
+    path: &std::path::Path,
+    overrides: &crate::config::Overrides,
+) -> Result<Loaded, String> {
+    let mut loaded = crate::config::load(path).map_err(|e| e.to_string())?;
+    loaded.apply(overrides)?;
+    Ok(loaded)
+}
+
 /// Runs the gateway until `stop` resolves (or a signal when `stop` is None).
 pub async fn run(
     loaded: Loaded,
