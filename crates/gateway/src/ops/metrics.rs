@@ -9,74 +9,90 @@ use crate::model::{Metrics, RtuFigures};
 /// The Prometheus text exposition.
 pub fn render(m: &Metrics) -> String {
     let mut o = String::new();
-    let g = |o: &mut String, name: &str, help: &str, kind: &str, v: u64| {
-        let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
-    };
+    render_process(m, &mut o);
+    if m.cluster.enabled.load(Relaxed) {
+        render_cluster(m, &mut o);
+    }
+    render_rtus(m, &mut o);
+    o
+}
+
+/// One metric with its help and type lines.
+fn g(o: &mut String, name: &str, help: &str, kind: &str, v: u64) {
+    let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+}
+
+/// Publication, queue, broker and command figures.
+fn render_process(m: &Metrics, o: &mut String) {
     g(
-        &mut o,
+        o,
         "iec104gw_published_total",
         "Messages acknowledged by the broker.",
         "counter",
         m.published.load(Relaxed),
     );
     g(
-        &mut o,
+        o,
         "iec104gw_publish_latency_microseconds_sum",
         "Sum of publish-to-PUBACK latencies.",
         "counter",
         m.latency_us_sum.load(Relaxed),
     );
     g(
-        &mut o,
+        o,
         "iec104gw_publish_latency_microseconds_count",
         "Number of latencies summed.",
         "counter",
         m.latency_count.load(Relaxed),
     );
     g(
-        &mut o,
+        o,
         "iec104gw_queue_depth",
         "Messages in the on-disk queue.",
         "gauge",
         m.queue_depth.load(Relaxed),
     );
     g(
-        &mut o,
+        o,
         "iec104gw_queue_dropped_total",
         "Messages dropped because the queue bound was reached.",
         "counter",
         m.dropped.load(Relaxed),
     );
     g(
-        &mut o,
+        o,
         "iec104gw_batches_to_disk_total",
         "ASDUs whose messages went to the on-disk queue (no broker, spill_after, or behind others on disk).",
         "counter",
         m.to_disk.load(Relaxed),
     );
     g(
-        &mut o,
+        o,
         "iec104gw_mqtt_connected",
         "1 while connected to the broker.",
         "gauge",
         u64::from(m.mqtt_connected.load(Relaxed)),
     );
     g(
-        &mut o,
+        o,
         "iec104gw_mqtt_connects_total",
         "Broker connections established.",
         "counter",
         m.mqtt_connects.load(Relaxed),
     );
     g(
-        &mut o,
+        o,
         "iec104gw_commands_total",
         "Commands handled.",
         "counter",
         m.commands.load(Relaxed),
     );
+}
+
+/// Cluster figures (cluster mode only).
+fn render_cluster(m: &Metrics, o: &mut String) {
     let c = &m.cluster;
-    if c.enabled.load(Relaxed) {
+    {
         for (name, help, kind, v) in [
             (
                 "iec104gw_cluster_members_live",
@@ -121,9 +137,13 @@ pub fn render(m: &Metrics) -> String {
                 &c.duplicate_ids,
             ),
         ] {
-            g(&mut o, name, help, kind, v.load(Relaxed));
+            g(o, name, help, kind, v.load(Relaxed));
         }
     }
+}
+
+/// Per-RTU figures and connection states.
+fn render_rtus(m: &Metrics, o: &mut String) {
     let map = lock(&m.rtus);
     let fam =
         |o: &mut String, name: &str, help: &str, kind: &str, get: &dyn Fn(&RtuFigures) -> u64| {
@@ -133,28 +153,28 @@ pub fn render(m: &Metrics) -> String {
             }
         };
     fam(
-        &mut o,
+        o,
         "iec104gw_rtu_asdus_received_total",
         "ASDUs (I-frames) received.",
         "counter",
         &|f| f.asdus,
     );
     fam(
-        &mut o,
+        o,
         "iec104gw_rtu_objects_received_total",
         "Information objects received.",
         "counter",
         &|f| f.objects,
     );
     fam(
-        &mut o,
+        o,
         "iec104gw_rtu_reconnects_total",
         "Connections lost.",
         "counter",
         &|f| f.reconnects,
     );
     fam(
-        &mut o,
+        o,
         "iec104gw_rtu_bad_asdus_total",
         "Undecodable ASDUs.",
         "counter",
@@ -170,7 +190,6 @@ pub fn render(m: &Metrics) -> String {
             );
         }
     }
-    o
 }
 
 #[cfg(test)]
