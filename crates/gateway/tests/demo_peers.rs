@@ -171,22 +171,26 @@ async fn chromium_shows_rtu_states_live_values_and_a_command_outcome() {
     let shots = demo
         .until(async {
             b.navigate(&page).await;
+            eprintln!("page opened");
             // Every RTU of the demo is shown started.
             let started = b
                 .wait_for("document.querySelectorAll('#rtus tr[data-rtu] td.state .badge.started').length === 3 && 3")
                 .await;
             assert_eq!(started, 3);
+            eprintln!("every RTU started");
             // The command's outcome is in the log.
             let outcome = b
                 .wait_for("(document.querySelector('#commands tr[data-id=\"op-1\"] td.outcome .badge') || {}).textContent")
                 .await;
+            eprintln!("command outcome {outcome}");
             let outcome = outcome.as_str().unwrap_or_default().to_owned();
             assert!(
-                ["confirmed", "negative", "timeout", "refused", "error"].contains(&outcome.as_str()),
+                ["confirmed", "terminated", "rejected", "timeout", "invalid"].contains(&outcome.as_str()),
                 "{outcome}"
             );
             // Live: the overview's RTU rows are replaced by server-sent deltas.
             b.wait_for("Number(document.body.dataset.updates) > 0").await;
+            eprintln!("live updates seen");
             let overview = b.screenshot(&dir.join("overview.png")).await;
             // The RTU page: points with values; one changes live (its row replaced by a delta).
             b.navigate(&format!("{page}#/rtu/uw-nord")).await;

@@ -209,17 +209,13 @@ fn parse_url(url: &str) -> Result<Broker, String> {
 
 /// The configuration hash shared by the nodes of a cluster: FNV-1a 64 over the TOML
 /// re-serialised (keys sorted) without the node-specific keys `cluster.node_id`,
-/// `gateway.node`, `gateway.http_listen` and `gateway.store_path`, in a canonical rendering
+/// `gateway.node`, `gateway.http_listen`, `gateway.http_token_file` and `gateway.store_path`,
+/// in a canonical rendering
 /// (sorted keys, so the order and formatting of the file do not matter); 16 hex digits.
 pub fn config_hash(text: &str) -> String {
     let mut table: toml::Table = match text.parse() {
         Ok(t) => t,
-        Err(_) => {
-            return format!(
-                "{:016x}",
-                crate::cluster::ownership::fnv1a64(text.as_bytes())
-            )
-        }
+        Err(_) => return format!("{:016x}", crate::model::hash::fnv1a64(text.as_bytes())),
     };
     if let Some(toml::Value::Table(c)) = table.get_mut("cluster") {
         c.remove("node_id");
@@ -227,6 +223,7 @@ pub fn config_hash(text: &str) -> String {
     if let Some(toml::Value::Table(g)) = table.get_mut("gateway") {
         g.remove("node");
         g.remove("http_listen");
+        g.remove("http_token_file");
         g.remove("store_path");
         if g.is_empty() {
             table.remove("gateway");
@@ -234,10 +231,7 @@ pub fn config_hash(text: &str) -> String {
     }
     let mut canonical = String::new();
     canonical_toml(&toml::Value::Table(table), &mut canonical);
-    format!(
-        "{:016x}",
-        crate::cluster::ownership::fnv1a64(canonical.as_bytes())
-    )
+    format!("{:016x}", crate::model::hash::fnv1a64(canonical.as_bytes()))
 }
 
 /// A canonical rendering of a TOML value: tables with sorted keys, whatever the map type

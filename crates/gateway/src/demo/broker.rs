@@ -6,16 +6,17 @@ use std::net::{SocketAddr, TcpListener};
 
 use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
 
-/// Picks `wanted` when free, else a free port (saying so); returns the port.
-pub fn pick_port(wanted: u16) -> Result<u16, String> {
-    match TcpListener::bind(("127.0.0.1", wanted)) {
-        // Port 0 asks for any free port: say which.
-        Ok(l) => l.local_addr().map(|a| a.port()).map_err(|e| e.to_string()),
+/// Listens on 127.0.0.1:`wanted` when free, else on a free port (saying so).
+pub async fn bind_front(wanted: u16) -> Result<tokio::net::TcpListener, String> {
+    match tokio::net::TcpListener::bind(("127.0.0.1", wanted)).await {
+        Ok(l) => Ok(l),
         Err(e) => {
-            let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .map_err(|e| format!("no free port: {e}"))?;
             let port = l.local_addr().map_err(|e| e.to_string())?.port();
             say!("port {wanted} is taken ({e}); the embedded broker uses port {port} instead");
-            Ok(port)
+            Ok(l)
         }
     }
 }

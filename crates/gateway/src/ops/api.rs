@@ -51,6 +51,9 @@ pub struct TableQuery {
     /// Stream only changes after this view version (the `version` of the JSON just loaded).
     #[serde(default)]
     pub since: Option<u64>,
+    /// Stream only commands logged after this sequence number (the latest the page has).
+    #[serde(default)]
+    pub commands_after: Option<u64>,
     /// Access token (read by the access check; ignored here).
     #[serde(default)]
     pub token: Option<String>,
@@ -283,7 +286,10 @@ pub async fn events(State(ops): State<Ops>, Query(q): Query<TableQuery>) -> Resp
             (names, None)
         }
     };
-    let (_, command_seq) = ops.live.commands_since(u64::MAX);
+    let command_seq = match q.commands_after {
+        Some(after) => after,
+        None => ops.live.commands_since(u64::MAX).1,
+    };
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let follow = Follow {

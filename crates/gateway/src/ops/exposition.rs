@@ -11,9 +11,11 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
+
+pub use crate::model::metrics::Latencies;
 
 /// Content type of the exposition.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -106,30 +108,6 @@ pub struct RtuRow {
     pub reconnects: u64,
     /// Undecodable ASDUs.
     pub bad_asdus: u64,
-}
-
-/// The latency histograms (observed on the data and command paths, cheap to clone).
-#[derive(Debug, Clone)]
-pub struct Latencies {
-    /// Publish → PUBACK, in microseconds (the unit of the metric kept from before).
-    pub publish_us: Histogram,
-    /// Command received → final result published, in seconds.
-    pub command_s: Histogram,
-    /// Time tag of an information object → its message handed to the broker, in seconds.
-    pub time_tag_s: Histogram,
-}
-
-impl Default for Latencies {
-    fn default() -> Self {
-        Latencies {
-            // 100 µs .. ~3.3 s
-            publish_us: Histogram::new(exponential_buckets(100.0, 2.0, 16)),
-            // 5 ms .. ~41 s
-            command_s: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
-            // 1 ms .. ~65 s
-            time_tag_s: Histogram::new(exponential_buckets(0.001, 2.0, 17)),
-        }
-    }
 }
 
 /// What the exposition reads at each scrape (implemented by the gateway's counters).

@@ -58,7 +58,7 @@ struct RateWindow {
 }
 
 /// One node of the cluster as this node sees it.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct NodeRow {
     /// Node id.
     pub node: String,

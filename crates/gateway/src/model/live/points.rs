@@ -112,8 +112,8 @@ pub struct Update<'a> {
     pub ca: u16,
     /// The object.
     pub ioa: u32,
-    /// Its element.
-    pub element: &'a Element<'a>,
+    /// Its element (borrowing the ASDU).
+    pub element: Element<'a>,
     /// Configured name of the point.
     pub name: Option<&'a str>,
     /// Configured scale and offset.
@@ -154,7 +154,7 @@ impl PointTable {
     /// Records `u`; a new point is added only when `may_grow` (the global bound is not
     /// reached). Returns whether a new entry was added, or `None` when it was refused.
     pub fn update(&mut self, u: &Update<'_>, r: &Received, may_grow: bool) -> Option<bool> {
-        let value = PointValue::of(u.element).scaled(u.scale.0, u.scale.1);
+        let value = PointValue::of(&u.element).scaled(u.scale.0, u.scale.1);
         let quality = u.element.quality().map(|q| q.bits()).unwrap_or(0);
         let time_tag_ms = u.element.time_tag().and_then(|t| time_tag_ms(t, r));
         let type_id = u.element.type_id() as u8;

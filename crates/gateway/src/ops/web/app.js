@@ -4,7 +4,7 @@
   const $ = (s) => document.querySelector(s);
   const token = new URLSearchParams(location.search).get("token");
   const PAGE = 100;
-  let clockSkew = 0, source = null, view = null, state = {};
+  let clockSkew = 0, source = null, view = null, state = {}, commandSeq = 0;
 
   function url(path, params) {
     const p = new URLSearchParams(params || {});
@@ -75,6 +75,7 @@
     old.replaceWith(row);
   }
   function commands(rows, replace) {
+    rows.forEach((c) => (commandSeq = Math.max(commandSeq, c.seq)));
     const tb = $("#commands tbody");
     const html = rows.slice().reverse().map(commandRow).join("");
     tb.innerHTML = replace ? html : html + tb.innerHTML;
@@ -91,7 +92,7 @@
 
   function follow(params, version) {
     if (source) source.close();
-    source = new EventSource(url("api/events", Object.assign({ since: version }, params)));
+    source = new EventSource(url("api/events", Object.assign({ since: version, commands_after: commandSeq }, params)));
     source.onopen = () => { $("#live").textContent = "live"; $("#live").className = "badge on"; };
     source.onerror = () => { $("#live").textContent = "reconnecting"; $("#live").className = "badge off"; };
     source.addEventListener("delta", (e) => {
@@ -154,6 +155,5 @@
   $("#pt-bad").addEventListener("change", route);
   window.addEventListener("hashchange", route);
   setInterval(() => document.querySelectorAll("td.age").forEach((td) => (td.textContent = age(Number(td.dataset.ms)))), 1000);
-  get("api/commands").then((d) => commands(d.commands, true)).catch(() => {});
-  route();
+  get("api/commands").then((d) => commands(d.commands, true)).catch(() => {}).then(route);
 })();
