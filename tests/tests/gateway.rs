@@ -9,6 +9,7 @@ use iec104_e2e::gateway::{self, Gateway, GatewayProcess};
 use iec104_e2e::scratch;
 use iec104_e2e::station::{self, Station};
 use iec104_e2e::subscriber::{Received, Subscriber};
+use iec104_gateway::scrape;
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -125,24 +126,40 @@ async fn events_arrive_intact_with_status_and_presence() {
     // The HTTP endpoint: health, readiness and the figures of what just happened.
     assert!(http_get(http, "/health").await.starts_with("HTTP/1.1 200"));
     assert!(http_get(http, "/ready").await.starts_with("HTTP/1.1 200"));
-    let metrics = http_get(http, "/metrics").await;
-    assert!(
-        metrics.contains("iec104gw_rtu_state{rtu=\"north\",state=\"started\"} 1"),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains("iec104gw_rtu_objects_received_total{rtu=\"north\"} 6"),
-        "{metrics}"
-    );
-    assert!(metrics.contains("iec104gw_mqtt_connected 1"), "{metrics}");
-    assert!(
-        metrics.contains("iec104gw_queue_dropped_total 0"),
-        "{metrics}"
-    );
-    // Broker up and quick: every ASDU went straight from memory, none through the disk.
-    assert!(
-        metrics.contains("iec104gw_batches_to_disk_total 0"),
-        "{metrics}"
+    let metrics = scrape_metrics(http).await;
+    for (name, labels, value) in [
+        (
+            "iec104gw_rtu_state",
+            &[("rtu", "north"), ("state", "started")][..],
+            1.0,
+        ),
+        // The 3 objects of the general interrogation and the 60 events (exact: the substring
+        // check this replaces took "63" for "6").
+        (
+            "iec104gw_rtu_objects_received_total",
+            &[("rtu", "north")][..],
+            63.0,
+        ),
+        ("iec104gw_mqtt_connected", &[][..], 1.0),
+        ("iec104gw_queue_dropped_total", &[][..], 0.0),
+        // Broker up and quick: every ASDU went straight from memory, none through the disk.
+        ("iec104gw_batches_to_disk_total", &[][..], 0.0),
+    ] {
+        assert_eq!(
+            metrics.get(&scrape::key(name, labels)),
+            Some(&value),
+            "{name} {labels:?}"
+        );
+    }
+    // Every message acknowledged was timed (publish → PUBACK histogram).
+    let published = metrics[&scrape::key("iec104gw_published_total", &[])];
+    assert!(published > 0.0);
+    assert_eq!(
+        metrics.get(&scrape::key(
+            "iec104gw_publish_latency_microseconds_count",
+            &[]
+        )),
+        Some(&published)
     );
     gw.stop().await;
     // The RTU's final status reaches the broker before the presence goes offline.
@@ -677,7 +694,7 @@ async fn http_get(port: u16, path: &str) -> String {
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect http");
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
         .await
         .expect("write");
     let mut out = String::new();
@@ -868,12 +885,15 @@ async fn queue_bound_drops_oldest_and_counts() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let metrics = http_get(http, "/metrics").await;
-    assert!(
-        metrics.contains("iec104gw_queue_dropped_total 150"),
-        "{metrics}"
+    let metrics = scrape_metrics(http).await;
+    assert_eq!(
+        metrics.get(&scrape::key("iec104gw_queue_dropped_total", &[])),
+        Some(&150.0)
     );
-    assert!(metrics.contains("iec104gw_queue_depth 50"), "{metrics}");
+    assert_eq!(
+        metrics.get(&scrape::key("iec104gw_queue_depth", &[])),
+        Some(&50.0)
+    );
     broker.restart().await;
     // The status says how many were dropped (published first on reconnection), then the
     // newest 50 arrive.
@@ -1161,4 +1181,15 @@ async fn a_refused_publication_does_not_block_the_others() {
     let truth = burst(&st, 0, 20).await;
     all_arrive(&mut sub, &truth).await;
     gw.stop().await;
+}
+
+/// The samples of `/metrics` (name and labels → value), parsed from the exposition format.
+async fn scrape_metrics(http: u16) -> std::collections::BTreeMap<scrape::Series, f64> {
+    let text = http_get(http, "/metrics").await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    scrape::parse(body).unwrap_or_else(|e| panic!("{e}\n{body}"))
 }

@@ -54,9 +54,6 @@ pub struct TableQuery {
     /// Stream only commands logged after this sequence number (the latest the page has).
     #[serde(default)]
     pub commands_after: Option<u64>,
-    /// Access token (read by the access check; ignored here).
-    #[serde(default)]
-    pub token: Option<String>,
 }
 
 impl TableQuery {

@@ -61,6 +61,7 @@ impl MetricSource for Metrics {
 }
 
 /// The Prometheus text exposition of `m` (for callers that render once, e.g. tests).
+#[cfg(test)]
 pub fn render(m: std::sync::Arc<Metrics>) -> String {
     super::exposition::render(&super::exposition::registry(m))
 }

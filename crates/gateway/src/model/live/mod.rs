@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use log::{CommandLog, CommandRow};
-pub use points::{PointEntry, PointTable, PointValue, Received, Update};
+pub use points::{PointEntry, PointTable, Received, Update};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())

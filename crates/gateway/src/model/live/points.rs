@@ -205,9 +205,4 @@ impl PointTable {
     pub fn len(&self) -> usize {
         self.entries.len()
     }
-
-    /// Whether no point was seen.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
 }
