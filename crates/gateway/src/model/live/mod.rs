@@ -264,3 +264,66 @@ impl RtuLive {
         f(&lock(&self.points))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iec104::asdu::{AsduParams, AsduView};
+
+    // M_SP_NA_1 (1), SQ=0, 2 objects, COT 3 (spont), OA 0, CA 1; IOA 10 SIQ 0x01 (on),
+    // IOA 11 SIQ 0x80 (off, IV) — IEC 60870-5-101 7.3.1.1 with the 104 field sizes.
+    const TWO_SP: [u8; 14] = [
+        0x01, 0x02, 0x03, 0x00, 0x01, 0x00, 0x0A, 0x00, 0x00, 0x01, 0x0B, 0x00, 0x00, 0x80,
+    ];
+
+    fn record(view: &LiveView, bytes: &[u8]) {
+        let asdu = AsduView::parse(bytes, &AsduParams::IEC104).unwrap();
+        let rtu = view.rtu("north").unwrap().clone();
+        let mut received = Received {
+            cause: 3,
+            at: chrono::Utc::now(),
+            tz_offset_secs: 0,
+            version: 0,
+        };
+        let updates = asdu.objects().map(|o| Update {
+            ca: 1,
+            ioa: o.ioa,
+            element: o.element,
+            name: None,
+            scale: (None, None),
+        });
+        view.record(&rtu, &mut received, updates);
+    }
+
+    fn view(max_points: usize) -> LiveView {
+        let rtus = [("north".to_owned(), "a:1".to_owned(), "off".to_owned())];
+        LiveView::new("gw", rtus, max_points, 4)
+    }
+
+    #[test]
+    fn one_entry_per_point_with_value_quality_and_version() {
+        let v = view(10);
+        record(&v, &TWO_SP);
+        let first = v.version();
+        record(&v, &TWO_SP);
+        assert_eq!(v.point_counts(), (2, 0));
+        let rtu = v.rtu("north").unwrap();
+        rtu.with_points(|t| {
+            let on = t.get(1, 10).unwrap();
+            assert_eq!(on.value, points::PointValue::Bool(true));
+            assert_eq!(on.quality, 0);
+            let bad = t.get(1, 11).unwrap();
+            assert_eq!(bad.quality, 0x80);
+            assert!(on.version > first, "the second update has a newer version");
+        });
+        assert!(rtu.version() > first);
+    }
+
+    #[test]
+    fn points_beyond_the_bound_are_refused_and_counted() {
+        let v = view(1);
+        record(&v, &TWO_SP);
+        record(&v, &TWO_SP);
+        assert_eq!(v.point_counts(), (1, 2));
+    }
+}
