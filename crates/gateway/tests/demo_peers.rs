@@ -219,6 +219,9 @@ async fn chromium_shows_rtu_states_live_values_and_a_command_outcome() {
             [overview, rtu, phone]
         })
         .await;
+    // Keep the screenshots, not chromium's profile (tens of MB).
+    drop(b);
+    let _ = std::fs::remove_dir_all(dir.join("chromium-profile"));
     for s in shots {
         assert!(
             std::fs::metadata(&s).unwrap().len() > 1000,
