@@ -68,8 +68,8 @@ pub async fn run(duration: Option<f64>, mqtt_port: u16) -> Result<(), String> {
             r.common_addresses
         );
     }
-    say!("Watch from outside (MQTT 3.1.1 or 5, any client id):");
-    say!("  mosquitto_sub -h 127.0.0.1 -p {port} -t '{prefix}/#' -v");
+    say!("Watch from outside (MQTT 3.1.1 or 5; the client id may be left out):");
+    say!("  mosquitto_sub -i watch -h 127.0.0.1 -p {port} -t '{prefix}/#' -v");
     say!("Open breaker Q0 of line Süd in the 110 kV substation (select-before-operate):");
     say!("  mosquitto_pub -i operator -h 127.0.0.1 -p {port} -t '{prefix}/uw-nord/line_sued_q0_cmd/command' -m '{{\"type\":\"C_DC_NA_1\",\"value\":\"off\",\"select\":true,\"id\":\"op-1\"}}'");
     let gateway = start_gateway(loaded).await?;
