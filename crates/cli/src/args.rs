@@ -194,25 +194,25 @@ pub struct Common {
 pub struct TlsArgs {
     /// Connect with TLS and accept a station certificate signed by this CA (PEM; repeatable).
     #[arg(long = "tls-ca", value_name = "FILE")]
-    pub ca: Vec<PathBuf>,
+    pub tls_ca: Vec<PathBuf>,
     /// Our certificate (PEM), presented to the station (which requires one).
-    #[arg(long = "tls-cert", value_name = "FILE", requires = "key")]
-    pub cert: Option<PathBuf>,
+    #[arg(long = "tls-cert", value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
     /// The private key of --tls-cert (PEM).
-    #[arg(long = "tls-key", value_name = "FILE", requires = "cert")]
-    pub key: Option<PathBuf>,
+    #[arg(long = "tls-key", value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Accept only this station certificate (PEM; repeatable); alone it turns TLS on without a CA.
     #[arg(long = "tls-allow", value_name = "FILE")]
-    pub allow: Vec<PathBuf>,
+    pub tls_allow: Vec<PathBuf>,
     /// Refuse station certificates revoked in this CRL (PEM).
     #[arg(long = "tls-crl", value_name = "FILE")]
-    pub crl: Option<PathBuf>,
+    pub tls_crl: Option<PathBuf>,
 }
 
 impl TlsArgs {
     /// Whether TLS is on.
     pub fn enabled(&self) -> bool {
-        !self.ca.is_empty() || !self.allow.is_empty()
+        !self.tls_ca.is_empty() || !self.tls_allow.is_empty()
     }
 }
 
@@ -260,4 +260,14 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
         return Err(format!("{s} s out of range (0 < seconds <= 1e9)"));
     }
     Duration::try_from_secs_f64(v).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_arguments_are_consistent() {
+        super::Cli::command().debug_assert();
+    }
 }

@@ -173,7 +173,7 @@ impl Session {
 /// error naming the file.
 fn tls_connector(args: &TlsArgs) -> Result<Option<TlsConnector>, CliError> {
     if !args.enabled() {
-        if args.cert.is_some() || args.crl.is_some() {
+        if args.tls_cert.is_some() || args.tls_crl.is_some() {
             return Err(CliError::Usage(
                 "--tls-cert/--tls-crl need --tls-ca or --tls-allow (which turn TLS on)".into(),
             ));
@@ -181,11 +181,11 @@ fn tls_connector(args: &TlsArgs) -> Result<Option<TlsConnector>, CliError> {
         return Ok(None);
     }
     let config = TlsConfig {
-        ca_files: args.ca.clone(),
-        cert_file: args.cert.clone(),
-        key_file: args.key.clone(),
-        allowed_certs: args.allow.clone(),
-        crl_file: args.crl.clone(),
+        ca_files: args.tls_ca.clone(),
+        cert_file: args.tls_cert.clone(),
+        key_file: args.tls_key.clone(),
+        allowed_certs: args.tls_allow.clone(),
+        crl_file: args.tls_crl.clone(),
         ..TlsConfig::default()
     };
     config

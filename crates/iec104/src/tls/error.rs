@@ -121,6 +121,11 @@ impl TlsError {
             rustls::Error::NoCertificatesPresented => TlsError::NoCertificate,
             rustls::Error::AlertReceived(alert) => from_alert(*alert),
             rustls::Error::InvalidMessage(m) => TlsError::NotTls(format!("{m:?}")),
+            rustls::Error::DecryptError => TlsError::Handshake(
+                "cannot decrypt the peer's message (with TLS 1.3 typically the peer's alert \
+                 refusing our certificate, sent under the handshake keys)"
+                    .to_owned(),
+            ),
             other => TlsError::Handshake(other.to_string()),
         }
     }
