@@ -128,8 +128,7 @@ async fn sim_serves_tls_with_client_certificates() {
 
     let revoked = tls_peer(addr, &pki.config(&pki.revoked))
         .await
-        .err()
-        .expect("revoked client refused");
+        .expect_err("revoked client refused");
     assert!(matches!(revoked, ClientError::Tls(_)), "{revoked}");
     let plain = common::Peer::connect(addr, true)
         .await
@@ -189,8 +188,7 @@ crl_file = "{}"
     client.close();
     let other = tls_peer(addr, &pki.config(&pki.client2))
         .await
-        .err()
-        .expect("unlisted client refused");
+        .expect_err("unlisted client refused");
     assert!(matches!(other, ClientError::Tls(_)), "{other}");
     let logged = async {
         while !sim.logged("kind=\"not_allowed\"") {
