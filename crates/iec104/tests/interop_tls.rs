@@ -198,3 +198,86 @@ async fn c104_tls_client_against_our_tls_server() {
         "{lines:#?}"
     );
 }
+
+/// TLS 1.3 KeyUpdate towards c104's server: with `key_update_interval` c104 (mbedtls 3.6)
+/// drops the link at our first KeyUpdate; the same rounds without it pass (the control). This
+/// is why `key_update_interval` is off by default (docs/tls.md).
+#[tokio::test]
+async fn key_update_towards_c104_tls_server() {
+    if !peer_available("key_update_towards_c104_tls_server", Peer::C104) {
+        return;
+    }
+    let s = Scratch::new("c104-keyupdate");
+    let pki = &s.pki;
+    for key_update in [None, Some(Duration::from_millis(200))] {
+        let port = interop::free_port();
+        let mut server = PeerProcess::python(
+            "c104_tls_server.py",
+            &[
+                port.to_string(),
+                path(&pki.server.cert),
+                path(&pki.server.key),
+                path(&pki.ca),
+            ],
+        );
+        server.wait_line("READY", Duration::from_secs(30)).await;
+        let config = TlsConfig {
+            key_update_interval: key_update,
+            tls12: false,
+            ..pki.client_config()
+        };
+        let connector = config.connector().unwrap();
+        let (client, mut events, connection) = bounded(
+            "connect",
+            STEP,
+            client::connect_tls(
+                &format!("127.0.0.1:{port}"),
+                ClientConfig::default(),
+                &connector,
+            ),
+        )
+        .await
+        .expect("TLS 1.3 connect to c104");
+        let connection = tokio::spawn(connection);
+        bounded("STARTDT", STEP, client.start_dt())
+            .await
+            .expect("STARTDT con");
+        let mut outcome = Ok(());
+        for round in 0..4 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let gi = Asdu::interrogation(1, Qoi::STATION, Cot::new(Cause::Activation));
+            if let Err(e) = bounded("send", STEP, client.send(gi.into_bytes())).await {
+                outcome = Err(format!("round {round}: {e}"));
+                break;
+            }
+            let mut seen = 0;
+            while seen < 3 {
+                match bounded("event", STEP, events.recv()).await {
+                    Some(client::ClientEvent::Asdu { .. }) => seen += 1,
+                    Some(client::ClientEvent::Closed { reason }) => {
+                        outcome = Err(format!("round {round}: {reason:?}"));
+                        break;
+                    }
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+            if outcome.is_err() {
+                break;
+            }
+        }
+        client.close();
+        let _ = connection.await;
+        server.close_stdin();
+        match key_update {
+            None => assert_eq!(outcome, Ok(()), "the control without KeyUpdate must pass"),
+            Some(_) => {
+                let e = outcome.expect_err(
+                    "c104 2.2.1 closes at a KeyUpdate; if it no longer does, update docs/tls.md",
+                );
+                eprintln!("c104 with KeyUpdate: {e}");
+                assert!(e.contains("PeerClosed") || e.contains("Io"), "{e}");
+            }
+        }
+    }
+}
