@@ -124,7 +124,11 @@ async fn interrogate_over_tls_and_refusals() {
     // Without --tls-*: the station's TLS alert is named as such.
     let out = run_with(with(&[])).await;
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert!(stderr(&out).contains("answered with TLS"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("answered with TLS"),
+        "{}",
+        stderr(&out)
+    );
 
     let missing = dir.join("missing.pem");
     let out = run_with(with(&["--tls-ca", p(&missing)])).await;
