@@ -321,6 +321,9 @@ fn setup(
             invalid("malformed_frame octets must be 1 to 255 hex octets".to_string()).into(),
         );
     }
+    for f in &faults {
+        f.spec.check(&table).map_err(invalid)?;
+    }
     Ok(StationSetup {
         name: name.clone(),
         ca: c.ca,
