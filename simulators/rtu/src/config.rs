@@ -425,6 +425,9 @@ mod shipped {
             for st in &s.stations {
                 let table = PointTable::new(&st.all_points()).unwrap();
                 assert!(table.points.len() > 5, "{name}");
+                for f in &st.faults {
+                    assert_eq!(f.check(&table), Ok(()), "{name}: {f:?}");
+                }
             }
         }
     }

@@ -314,6 +314,47 @@ mod tests {
         assert_eq!(f.frame(), None);
     }
 
+    fn table(points: &[(u32, &str)]) -> PointTable {
+        let configs: Vec<_> = points
+            .iter()
+            .map(|(ioa, t)| {
+                let mut p = crate::config::generated_points(1).remove(0);
+                p.ioa = *ioa;
+                p.type_name = t.to_string();
+                p
+            })
+            .collect();
+        PointTable::new(&configs).unwrap()
+    }
+
+    #[test]
+    fn quality_and_protection_faults_are_checked_against_the_points() {
+        let t = table(&[
+            (1, "M_DP_TB_1"),
+            (2, "M_EP_TE_1"),
+            (3, "M_EP_TD_1"),
+            (4, "M_ME_NC_1"),
+        ]);
+        let f = FaultSpec::parse_arg("kind=quality,at=1,flags=IV+NT").unwrap();
+        assert_eq!(f.quality_flags(), Some(Quality::IV.union(Quality::NT)));
+        assert_eq!(f.check(&t), Ok(()));
+        let f = FaultSpec::parse_arg("kind=quality,at=1,flags=IV+XX").unwrap();
+        assert!(f.check(&t).unwrap_err().contains("flags"));
+        let mut f = FaultSpec::parse_arg("kind=quality,at=1").unwrap();
+        f.points = Some(vec![4, 9]);
+        assert!(f.check(&t).unwrap_err().contains("IOA 9"));
+        let f =
+            FaultSpec::parse_arg("kind=protection_trip,at=1,start=2,event=3,breaker=1").unwrap();
+        assert_eq!(f.check(&t), Ok(()));
+        // The start must be packed start events, the breaker a single or double point.
+        let f = FaultSpec::parse_arg("kind=protection_trip,at=1,start=3").unwrap();
+        assert!(f.check(&t).unwrap_err().contains("start = 3"));
+        let f = FaultSpec::parse_arg("kind=protection_trip,at=1,breaker=4").unwrap();
+        assert!(f.check(&t).unwrap_err().contains("breaker = 4"));
+        let f = FaultSpec::parse_arg("kind=protection_trip,at=1").unwrap();
+        assert!(f.check(&t).is_err());
+    }
+
     #[test]
     fn schedule_repeats_and_waits_for_startdt() {
         let mut s =

@@ -498,6 +498,62 @@ mod tests {
     }
 
     #[test]
+    fn quality_of_the_scenario_and_of_a_fault_is_encoded() {
+        let t = Cp56Time2a::default();
+        let mut c = point(1, "M_ME_TF_1", Some(toml::Value::Float(1.5)));
+        c.quality = vec!["SB".into()];
+        let mut p = Point::from_config(&c).unwrap();
+        // QDS (IEC 60870-5-101 §7.2.6.3): IV 0x80, NT 0x40, SB 0x20, BL 0x10.
+        assert_eq!(p.element(&t), Some(Element::M_ME_TF_1(1.5, Qds(0x20), t)));
+        p.fault_quality = Quality::IV.union(Quality::NT);
+        assert_eq!(p.element(&t), Some(Element::M_ME_TF_1(1.5, Qds(0xE0), t)));
+        let mut c = point(2, "M_DP_NA_1", Some("on".into()));
+        c.quality = vec!["bl".into()];
+        // DIQ: DPI 2 (on) | BL 0x10.
+        let p = Point::from_config(&c).unwrap();
+        assert_eq!(
+            p.element(&t),
+            Some(Element::M_DP_NA_1(DoublePoint::new(
+                DoubleState::On,
+                Quality::BL
+            )))
+        );
+        assert_eq!(p.element(&t).and_then(|e| e.quality()), Some(Quality::BL));
+        c.quality = vec!["CY".into()];
+        assert!(matches!(
+            Point::from_config(&c),
+            Err(PointError::BadQuality { .. })
+        ));
+    }
+
+    #[test]
+    fn protection_points_encode_their_events() {
+        let t = Cp56Time2a::default();
+        let mut p = Point::from_config(&point(1, "M_EP_TD_1", Some("on".into()))).unwrap();
+        p.elapsed_ms = 30;
+        assert_eq!(
+            p.element(&t),
+            Some(Element::M_EP_TD_1(
+                ProtectionEvent(0x02),
+                Cp16Time2a { millis: 30 },
+                t
+            ))
+        );
+        assert!(p.is_protection() && !p.is_monitored());
+        let p =
+            Point::from_config(&point(2, "M_EP_TE_1", Some(toml::Value::Integer(0x0F)))).unwrap();
+        assert_eq!(
+            p.element(&t),
+            Some(Element::M_EP_TE_1(
+                StartEvents(0x0F),
+                Qdp(0),
+                Cp16Time2a::default(),
+                t
+            ))
+        );
+    }
+
+    #[test]
     fn elements_carry_the_value() {
         let t = Cp56Time2a::default();
         let p =

@@ -1,17 +1,20 @@
 //! Time tags of spontaneous events: an RTU reports a change once, with the time it happened.
-//! The updates of one tick are spread over the interval since the previous tick, and a point
-//! never gets two events with one time tag (the second change in a millisecond moves to the
-//! next free millisecond, or waits for the next tick when that would lie in the future).
+//! A point that changes once in a tick is tagged with the tick's time; one that changes `k`
+//! times has its changes spread evenly over the interval since the previous tick (the last at
+//! the tick's time), so a breaker that opens and closes within a tick does so at two different
+//! times. A point never gets two events with one time tag: a change in a millisecond the point
+//! already used moves to its next free millisecond (at most [`MAX_AHEAD_MS`] ahead of the
+//! station clock; a point changing faster than that reports its changes merged).
 
-/// The time tags (milliseconds since the epoch) of `n` updates due in the interval
-/// `(now_ms - interval_ms, now_ms]`, evenly spread, the last at `now_ms`, in order.
-pub fn spread(now_ms: i64, interval_ms: i64, n: usize) -> impl Iterator<Item = i64> {
-    let interval_ms = interval_ms.max(0);
-    let n_i = i64::try_from(n).unwrap_or(i64::MAX).max(1);
-    (0..n).map(move |i| {
-        let before = n_i - 1 - i64::try_from(i).unwrap_or(0);
-        now_ms - before.saturating_mul(interval_ms) / n_i
-    })
+/// How far ahead of the station clock a point's next free millisecond may lie.
+pub const MAX_AHEAD_MS: i64 = 100;
+
+/// The time tag (milliseconds since the epoch) of change `i` (0-based) of `k` changes of one
+/// point in the interval `(now_ms - interval_ms, now_ms]`: evenly spread, the last at `now_ms`.
+pub fn nth_change(now_ms: i64, interval_ms: i64, k: usize, i: usize) -> i64 {
+    let k = i64::try_from(k).unwrap_or(i64::MAX).max(1);
+    let i = i64::try_from(i).unwrap_or(0).min(k - 1);
+    now_ms - (k - 1 - i).saturating_mul(interval_ms.max(0)) / k
 }
 
 /// A point's last tag more than this ahead of the station clock means the clock was set
@@ -36,15 +39,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn updates_spread_over_the_interval_ending_now() {
-        assert_eq!(
-            spread(1000, 100, 4).collect::<Vec<_>>(),
-            [925, 950, 975, 1000]
-        );
-        assert_eq!(spread(1000, 100, 1).collect::<Vec<_>>(), [1000]);
-        assert_eq!(spread(1000, 100, 0).count(), 0);
-        // More updates than milliseconds: tags repeat across points, never go backwards.
-        let tags: Vec<i64> = spread(1000, 100, 250).collect();
+    fn changes_of_a_point_spread_over_the_interval_ending_now() {
+        let tags: Vec<i64> = (0..4).map(|i| nth_change(1000, 100, 4, i)).collect();
+        assert_eq!(tags, [925, 950, 975, 1000]);
+        assert_eq!(nth_change(1000, 100, 1, 0), 1000);
+        // More changes than milliseconds: tags repeat, never go backwards.
+        let tags: Vec<i64> = (0..250).map(|i| nth_change(1000, 100, 250, i)).collect();
         assert!(tags.windows(2).all(|w| w[0] <= w[1]));
         assert_eq!((tags[0], tags[249]), (901, 1000));
     }
@@ -65,7 +65,7 @@ mod tests {
         // One point picked for all 300 updates of a 100 ms tick (virtual time, no clock).
         let mut last = None;
         let mut tags = Vec::new();
-        for wanted in spread(10_000, 100, 300) {
+        for wanted in (0..300).map(|i| nth_change(10_000, 100, 300, i)) {
             if let Some(tag) = next_tag(last, wanted, 10_000) {
                 last = Some(tag);
                 tags.push(tag);

@@ -1,6 +1,7 @@
 //! Spontaneous and periodic events of a station: the schedule of the shared and own rates,
 //! time tags that are distinct per point, bursts, and quality changes of `quality` faults.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Utc};
@@ -51,8 +52,8 @@ impl Station {
     }
 
     /// Spontaneous (shared and own rates) and periodic events due at `t`, `dt` after the last.
-    /// The updates are spread over the interval since the last tick, each with its own time
-    /// tag; a point never reports twice with one time tag (see [`time_tag`]).
+    /// A point updated several times in the tick has its updates spread over the interval
+    /// since the last tick; a point never reports twice with one time tag (see [`time_tag`]).
     pub(super) async fn generate(&mut self, t: f64, dt: f64) {
         let updates = self.due_updates(dt);
         let mut spont = Packer::new(Cause::Spontaneous, self.ca);
@@ -61,8 +62,16 @@ impl Station {
         let now_ms = now.timestamp_millis();
         let interval_ms = (dt * 1000.0).round() as i64;
         let mut count = 0u64;
-        let tags = time_tag::spread(now_ms, interval_ms, updates.len());
-        for (index, wanted_ms) in updates.into_iter().zip(tags) {
+        let mut changes: HashMap<usize, (usize, usize)> = HashMap::new();
+        for &index in &updates {
+            changes.entry(index).or_default().0 += 1;
+        }
+        for index in updates {
+            let (k, i) = changes.get_mut(&index).map_or((1, 0), |(k, seen)| {
+                *seen += 1;
+                (*k, *seen - 1)
+            });
+            let wanted_ms = time_tag::nth_change(now_ms, interval_ms, k, i);
             if let Some(object) = self.update(index, t, wanted_ms, now_ms, &now) {
                 spont.push(object);
                 count += 1;
@@ -95,9 +104,11 @@ impl Station {
         }
     }
 
-    /// Moves point `index` by its behaviour at the time tag `wanted_ms` (or the next free
-    /// millisecond of the point up to `latest_ms`; else the change is merged into a later
-    /// one); the object to report when the change passes the deadband.
+    /// Moves point `index` by its behaviour; the object to report, with time tag `wanted_ms`
+    /// or the point's next free millisecond (at most [`time_tag::MAX_AHEAD_MS`] after
+    /// `latest_ms`: beyond, the change is not reported by itself but with the next one), when
+    /// the change passes the deadband. The value moves either way, so a seeded run gives the
+    /// same values whatever the timing of its ticks.
     fn update(
         &mut self,
         index: usize,
@@ -107,22 +118,24 @@ impl Station {
         now: &DateTime<Utc>,
     ) -> Option<InformationObject<'static>> {
         let p = self.table.points.get(index)?;
-        let tag = time_tag::next_tag(p.last_tag_ms, wanted_ms, latest_ms)?;
+        let limit = latest_ms.saturating_add(time_tag::MAX_AHEAD_MS);
+        let tag = time_tag::next_tag(p.last_tag_ms, wanted_ms, limit);
         self.update_at(index, t, tag, now)
     }
 
-    /// Moves point `index` by its behaviour and reports it with time tag `tag_ms` when the
-    /// change passes the deadband.
+    /// Moves point `index` by its behaviour and reports it with time tag `tag_ms` (none: not
+    /// reported) when the change passes the deadband.
     fn update_at(
         &mut self,
         index: usize,
         t: f64,
-        tag_ms: i64,
+        tag_ms: Option<i64>,
         now: &DateTime<Utc>,
     ) -> Option<InformationObject<'static>> {
         let p = self.table.points.get_mut(index)?;
         let kind = p.kind();
         p.value = p.behaviour.next(p.value, t, kind, &mut self.rng);
+        let tag_ms = tag_ms?;
         if p.deadband > 0.0 && (p.value - p.last_sent).abs() < p.deadband {
             return None;
         }
@@ -164,7 +177,7 @@ impl Station {
                         // A constant point in a burst: report its value as it is.
                         p.element(&time).map(|e| InformationObject::new(p.ioa, e))
                     }
-                    _ => self.update_at(index, t, now_ms, &now),
+                    _ => self.update_at(index, t, Some(now_ms), &now),
                 };
                 if let Some(object) = object {
                     spont.push(object);
