@@ -15,7 +15,7 @@ use iec104::time::{Cp16Time2a, Cp24Time2a, Cp56Time2a};
 use iec104::TypeId;
 
 use crate::config::PointConfig;
-use behaviour::{Behaviour, ValueKind};
+use behaviour::{Behaviour, Rng, ValueKind};
 
 /// What a command point does when executed.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,6 +66,10 @@ pub struct Point {
     /// The time tag (milliseconds since the epoch) last given to an event of this point: the
     /// next one gets a later one (see [`time_tag`]).
     pub last_tag_ms: Option<i64>,
+    /// The point's own random generator (its behaviour's steps), seeded per station and IOA
+    /// by [`PointTable::seed`]: a point's value sequence depends on the seed and on how often
+    /// it is updated, not on how the updates of all points interleave.
+    pub rng: Rng,
     /// Protection events: the CP16Time2a of the next report (elapsed time, relay duration or
     /// relay operating time, in milliseconds).
     pub elapsed_ms: u16,
@@ -210,6 +214,7 @@ impl Point {
             quality: parse_quality(c.ioa, &c.quality)?,
             fault_quality: Quality::GOOD,
             last_tag_ms: None,
+            rng: Rng::new(u64::from(c.ioa)),
             elapsed_ms: 0,
         })
     }
@@ -440,6 +445,13 @@ impl PointTable {
     /// The point at `ioa`.
     pub fn get(&self, ioa: u32) -> Option<&Point> {
         self.by_ioa.get(&ioa).and_then(|&i| self.points.get(i))
+    }
+
+    /// Seeds every point's generator from the station's `seed` and the point's IOA.
+    pub fn seed(&mut self, seed: u64) {
+        for p in &mut self.points {
+            p.rng = Rng::new(seed ^ u64::from(p.ioa).wrapping_mul(0xD1B5_4A32_D192_ED03));
+        }
     }
 
     /// The index of the point at `ioa` in [`PointTable::points`].

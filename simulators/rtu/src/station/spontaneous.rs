@@ -134,7 +134,7 @@ impl Station {
     ) -> Option<InformationObject<'static>> {
         let p = self.table.points.get_mut(index)?;
         let kind = p.kind();
-        p.value = p.behaviour.next(p.value, t, kind, &mut self.rng);
+        p.value = p.behaviour.next(p.value, t, kind, &mut p.rng);
         let tag_ms = tag_ms?;
         if p.deadband > 0.0 && (p.value - p.last_sent).abs() < p.deadband {
             return None;
