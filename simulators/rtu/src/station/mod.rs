@@ -190,8 +190,6 @@ pub async fn start(
     tracing::info!(station = %name, ca = setup.ca, %addr, points = setup.table.points.len(), "station listening");
     let (internal_tx, mut internal_rx) = mpsc::channel(256);
     let setup_seed = setup.seed;
-    let mut table = setup.table;
-    table.seed(setup.seed);
     let mut station = Station {
         name,
         ca: setup.ca,
@@ -199,7 +197,7 @@ pub async fn start(
         server_config: setup.server,
         rate: setup.rate,
         select_timeout: setup.select_timeout,
-        table,
+        table: setup.table,
         faults: setup.faults,
         rng: Rng::new(setup.seed),
         log,
