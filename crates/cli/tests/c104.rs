@@ -1,73 +1,48 @@
-//! The real `iec104` binary against an independent implementation: a c104 (lib60870-C)
-//! station, tests/peers/c104_station.py. Skipped (with a note) when python3 cannot import c104, unless
-//! IEC104_INTEROP=require, which makes a missing peer a failure.
+//! The real `iec104` binary against an independent implementation: the workspace's c104
+//! (lib60870-C) station, `crates/testkit/peers/c104_station.py`, serving three monitor points.
+//! A missing peer follows the one rule of `testkit::interop` (skipped with a note, or a failure
+//! under IEC104_INTEROP=require).
 
 mod common;
 
-use std::process::Stdio;
-
 use common::{run, stderr, stdout_lines, BOUND};
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
+use testkit::peer::PeerProcess;
 
 struct Peer {
-    /// Kept for kill_on_drop; its stdin closing ends the script.
-    _child: Child,
-    stdout: Lines<BufReader<ChildStdout>>,
+    station: PeerProcess,
     addr: String,
+    _dir: testkit::Scratch,
 }
 
 impl Peer {
-    /// The next `CMD {...}` line the station printed.
-    async fn command_line(&mut self) -> String {
-        let line = tokio::time::timeout(BOUND, self.stdout.next_line())
-            .await
-            .expect("c104 station printed nothing")
-            .unwrap()
-            .unwrap_or_default();
-        line
+    /// The next `CMD {...}` line the station printed: (ioa, select).
+    async fn command_line(&mut self) -> (u64, bool) {
+        let line = self.station.wait_line("CMD ", BOUND).await;
+        let cmd: serde_json::Value =
+            serde_json::from_str(line.trim_start_matches("CMD ")).expect("CMD JSON");
+        (
+            cmd["ioa"].as_u64().expect("ioa"),
+            cmd["select"].as_bool().expect("select"),
+        )
     }
 }
 
 async fn c104_station() -> Option<Peer> {
-    let has_c104 = Command::new("python3")
-        .args(["-c", "import c104"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await
-        .is_ok_and(|s| s.success());
-    if !has_c104 {
-        // Under IEC104_INTEROP=require (CI) a missing peer is a failure, not a skip.
-        if std::env::var("IEC104_INTEROP").as_deref() == Ok("require") {
-            panic!("python3 with the c104 package is missing and IEC104_INTEROP=require");
-        }
-        eprintln!("skipped: python3 with the c104 package is not available");
-        return None;
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/c104_station.py");
-    let mut child = Command::new("python3")
-        .args([script, &port.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let ready = tokio::time::timeout(BOUND, stdout.next_line())
-        .await
-        .expect("c104 station did not start")
-        .unwrap();
-    assert_eq!(ready, Some(format!("READY {port}")));
+    testkit::require_peer("c104").ok()?;
+    let dir = testkit::scratch("cli-c104");
+    let port = testkit::free_port();
+    let station = PeerProcess::c104_station(
+        port,
+        1,
+        &dir.join("expected.json"),
+        &["--only", "101,1303,3101"],
+        BOUND,
+    )
+    .await;
     Some(Peer {
-        _child: child,
-        stdout,
+        station,
         addr: format!("127.0.0.1:{port}"),
+        _dir: dir,
     })
 }
 
@@ -87,7 +62,7 @@ async fn interrogation_commands_and_refusals_against_c104() {
         lines,
         [
             r#"{"ca":1,"ioa":101,"type":"M_SP_NA_1","cot":"inrogen","value":true,"quality":[]}"#,
-            r#"{"ca":1,"ioa":1301,"type":"M_ME_NC_1","cot":"inrogen","value":21.5,"quality":[]}"#,
+            r#"{"ca":1,"ioa":1303,"type":"M_ME_NC_1","cot":"inrogen","value":21.5,"quality":[]}"#,
             r#"{"ca":1,"ioa":3101,"type":"M_DP_TB_1","cot":"inrogen","value":"off","quality":["BL"],"time":"2026-11-24T10:15:30.123Z"}"#,
         ]
     );
@@ -134,10 +109,7 @@ async fn interrogation_commands_and_refusals_against_c104() {
         "{lines:?}"
     );
     // c104 handles the select itself and calls the script on the execute only.
-    assert_eq!(
-        peer.command_line().await,
-        r#"CMD {"ioa": 4601, "select": false}"#
-    );
+    assert_eq!(peer.command_line().await, (4601, false));
 
     // A direct set-point, accepted. c104 sends no ActTerm for it: success with a note after
     // the timeout.
@@ -164,10 +136,7 @@ async fn interrogation_commands_and_refusals_against_c104() {
         "{}",
         stderr(&out)
     );
-    assert_eq!(
-        peer.command_line().await,
-        r#"CMD {"ioa": 4901, "select": false}"#
-    );
+    assert_eq!(peer.command_line().await, (4901, false));
 
     // A command the station refuses: negative ActCon, exit 1.
     let out = run(&[

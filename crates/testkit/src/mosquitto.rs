@@ -1,0 +1,144 @@
+//! A real MQTT broker: mosquitto on 127.0.0.1 and a free port, with a generated configuration
+//! (persistence on, so that a restart keeps the subscribers' sessions). Ready means mosquitto
+//! itself said "running" — after it bound every listener — not that something answers on the
+//! port (which, after a restart on the same port, may be another process).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::signal::{signal_and_wait, Signal};
+
+/// Every wait of the broker ends within this.
+const BOUND: Duration = Duration::from_secs(20);
+
+/// A running mosquitto; killed when dropped.
+pub struct Broker {
+    program: PathBuf,
+    child: Option<Child>,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    dir: PathBuf,
+    extra: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Broker {
+    /// Starts mosquitto (found with [`crate::require_peer`]: the caller checked it) on a free
+    /// port, its files in `dir`.
+    pub async fn start(dir: &Path) -> Broker {
+        Broker::start_with(dir, String::new()).await
+    }
+
+    /// Starts mosquitto with `extra` appended to its configuration (a TLS listener,
+    /// `password_file`, `allow_anonymous false` ...).
+    pub async fn start_with(dir: &Path, extra: String) -> Broker {
+        let program = crate::interop::which("mosquitto")
+            .expect("mosquitto is missing: call testkit::require_peer(\"mosquitto\") first");
+        let mut b = Broker {
+            program,
+            child: None,
+            port: crate::free_port(),
+            dir: dir.to_owned(),
+            extra,
+            log: Arc::default(),
+        };
+        b.restart().await;
+        b
+    }
+
+    /// (Re)starts it on the same port and persistence directory; panics when mosquitto exits
+    /// before it is running (the port was taken meanwhile).
+    pub async fn restart(&mut self) {
+        let conf = self.write_config();
+        let mut child = Command::new(&self.program)
+            .arg("-c")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start mosquitto");
+        let stderr = child.stderr.take().expect("piped stderr");
+        self.child = Some(child);
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let log = self.log.clone();
+        tokio::spawn(async move {
+            let mut ready = Some(ready_tx);
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains(" running") {
+                    if let Some(tx) = ready.take() {
+                        let _ = tx.send(());
+                    }
+                }
+                let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
+                if log.len() >= 1000 {
+                    log.remove(0);
+                }
+                log.push(line);
+            }
+        });
+        match tokio::time::timeout(BOUND, ready_rx).await {
+            Ok(Ok(())) => {}
+            _ => panic!(
+                "mosquitto on port {} did not start:\n{}",
+                self.port,
+                self.log_tail(20)
+            ),
+        }
+    }
+
+    fn write_config(&self) -> PathBuf {
+        let conf = self.dir.join("mosquitto.conf");
+        let persist = self.dir.join("persist/");
+        std::fs::create_dir_all(&persist).expect("persist dir");
+        // mosquitto started as root drops to its own user: let it write its session store.
+        use std::os::unix::fs::PermissionsExt;
+        for d in [&self.dir, &persist] {
+            let _ = std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777));
+        }
+        std::fs::write(
+            &conf,
+            format!(
+                "listener {} 127.0.0.1\nallow_anonymous true\npersistence true\n\
+                 persistence_location {}/\nautosave_interval 0\nmax_queued_messages 100000\n\
+                 log_dest stderr\nlog_type error\nlog_type warning\nlog_type information\n{}",
+                self.port,
+                persist.display(),
+                self.extra
+            ),
+        )
+        .expect("mosquitto.conf");
+        conf
+    }
+
+    /// Stops it with SIGTERM (so that it saves its sessions) and waits for it to exit.
+    pub async fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = signal_and_wait(&mut c, Signal::Term, BOUND).await;
+        }
+    }
+
+    /// Its process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
+    /// The last `n` lines mosquitto logged (for failure messages).
+    pub fn log_tail(&self, n: usize) -> String {
+        let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        log[log.len().saturating_sub(n)..].join("\n")
+    }
+
+    /// Whether mosquitto logged a line containing `text` so far.
+    pub fn logged(&self, text: &str) -> bool {
+        let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        log.iter().any(|l| l.contains(text))
+    }
+}
