@@ -3,8 +3,8 @@
 
 #![allow(dead_code)]
 
-use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::net::SocketAddr;
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,37 +21,8 @@ use tokio::process::{Child, Command};
 /// Every wait in these tests ends within this.
 pub const BOUND: Duration = Duration::from_secs(20);
 
-/// A free TCP port on 127.0.0.1 (bound, then released).
-pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    l.local_addr().expect("local addr").port()
-}
-
-/// `n` consecutive free ports: binds port 0, then the following ones, until all bind.
-pub fn free_range(n: u16) -> u16 {
-    for _ in 0..50 {
-        let first = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-        let base = first.local_addr().expect("local addr").port();
-        if u32::from(base) + u32::from(n) > 65535 {
-            continue;
-        }
-        let rest: Result<Vec<_>, _> = (1..n)
-            .map(|i| TcpListener::bind(("127.0.0.1", base + i)))
-            .collect();
-        if rest.is_ok() {
-            return base;
-        }
-    }
-    panic!("no {n} consecutive free ports found");
-}
-
-/// A scratch directory for one test.
-pub fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("iec104-sim-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
+#[allow(unused_imports)]
+pub use testkit::{free_port, free_range, scratch, Scratch};
 
 /// The running simulator; killed when dropped.
 pub struct Sim {
@@ -105,16 +76,9 @@ impl Sim {
 
     /// Sends SIGTERM and waits for a clean exit (the events log is flushed then).
     pub async fn terminate(mut self) {
-        let pid = self.child.id().expect("running");
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .expect("kill -TERM");
-        assert!(status.success());
-        let exit = tokio::time::timeout(BOUND, self.child.wait())
+        let exit = testkit::signal::signal_and_wait(&mut self.child, testkit::Signal::Term, BOUND)
             .await
-            .expect("iec104-sim exits within the bound after SIGTERM")
-            .expect("wait");
+            .expect("iec104-sim exits after SIGTERM");
         assert!(exit.success(), "exit status {exit:?}");
     }
 
@@ -278,4 +242,24 @@ pub fn read_jsonl(path: &Path) -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
         .collect()
+}
+
+/// Proves that nothing more was queued for `peer`: sends a station interrogation to `ca` and
+/// receives until its ActTerm; no spontaneous ASDU may come before it (events queued earlier
+/// are sent first). Waits for events, not for a guessed quiet time.
+pub async fn assert_nothing_more_before_an_interrogation(peer: &mut Peer, ca: u16) {
+    peer.send(asdu(
+        Cause::Activation,
+        ca,
+        0,
+        iec104::asdu::Element::C_IC_NA_1(iec104::asdu::Qoi::STATION),
+    ))
+    .await;
+    let got = peer
+        .until(|g| g.type_name == "C_IC_NA_1" && g.cause == Cause::ActivationTerm)
+        .await;
+    assert!(
+        got.iter().all(|g| g.cause != Cause::Spontaneous),
+        "an event was still queued: {got:#?}"
+    );
 }
