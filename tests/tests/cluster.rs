@@ -300,12 +300,29 @@ async fn killed_owner_is_taken_over_and_nothing_is_lost() {
         .rec
         .with(|m| truth::gaps(m, &affected, kill_at, &victim));
     print_gaps("kill -9", &gaps);
+    // Every affected RTU is carried again by the survivor (how fast is a benchmark figure:
+    // failoverbench, docs/failover.md).
     for (r, g) in &gaps {
-        assert!(
-            g.is_some_and(|g| g < Duration::from_secs(5)),
-            "{r}: gap {g:?}"
-        );
+        assert!(g.is_some(), "{r}: no data from {survivor} after the kill");
     }
+    // The survivor counts what it took over, and carries every RTU alone.
+    let node = env.cluster.node(survivor);
+    let took = node
+        .metric_until("iec104gw_cluster_takeovers_total", SETTLE, |v| {
+            v >= affected.len() as f64
+        })
+        .await;
+    assert!(took.is_ok(), "{}", took.unwrap_err());
+    let owned = node
+        .metric_until("iec104gw_cluster_rtus_owned", SETTLE, |v| {
+            v == rtus.len() as f64
+        })
+        .await;
+    assert!(owned.is_ok(), "{}", owned.unwrap_err());
+    let live = node
+        .metric_until("iec104gw_cluster_members_live", SETTLE, |v| v == 1.0)
+        .await;
+    assert!(live.is_ok(), "{}", live.unwrap_err());
     // The broker published the victim's last will.
     let p = env.rec.with(|m| view::presence(m, &victim).cloned());
     assert_eq!(
@@ -395,10 +412,17 @@ async fn successor_that_just_reconnected_still_takes_over_at_once() {
         kill_at - heal_at,
         after[&rtu]
     );
+    // Not held back by gw-c's own reconnection hold (1.5 heartbeats + 6.5 s after it rejoined;
+    // the hold itself is tested in virtual time in the gateway's cluster state machine): the
+    // RTU is carried again before that hold would have ended. An ordering, not a speed target.
+    let hold_end = heal_at + Duration::from_millis(1500 + 6500);
     assert!(
-        took < Duration::from_secs(3),
-        "{rtu} carried again only after {took:?} (its successor gw-c had reconnected {:?} before)",
-        kill_at - heal_at
+        kill_at < hold_end,
+        "the kill came after gw-c's hold had ended: the test proves nothing"
+    );
+    assert!(
+        taken < hold_end,
+        "{rtu} carried again only after {took:?}: held back by gw-c's reconnection"
     );
     let d = env.delivered().await;
     assert!(d.lost.is_empty(), "{}", d.summary());
@@ -518,9 +542,7 @@ async fn frozen_owner_is_taken_over_and_does_not_fight_back() {
     let (_, taken) = env.settle(&[survivor]).await;
     let took = taken - stop_at;
     eprintln!("SIGSTOP (heartbeat 1 s): taken over after {took:?}");
-    // 1.5 keep-alives, plus mosquitto 2.0's coarse keep-alive check (it publishes the will of a
-    // client frozen with keep-alive 1 s after 3-5 s; see docs/benchmarks.md, "Failover").
-    assert!(took < Duration::from_secs(7), "takeover took {took:?}");
+    // How fast is a benchmark figure (docs/failover.md); the test waits for the takeover.
     env.flowing(&affected, stop_at, 5, Some(survivor)).await;
     print_gaps(
         "SIGSTOP",
@@ -911,13 +933,15 @@ async fn log_line(
     pred: impl Fn(&str) -> bool,
 ) -> Option<String> {
     let end = Instant::now() + within;
-    while Instant::now() < end {
+    loop {
         if let Some(l) = cluster.nodes[index].log().lines().find(|l| pred(l)) {
             return Some(l.to_owned());
         }
+        if Instant::now() >= end {
+            return None;
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    None
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -934,13 +958,16 @@ async fn duplicate_node_id_is_reported() {
         let l = l.to_lowercase();
         l.contains("error") && l.contains("duplicate") && l.contains("gw-a")
     };
+    // The running process sees the newcomer announce itself under its id: it must say so, in
+    // its log and in its metric (docs/failover.md).
     let a = log_line(&mut env.cluster, 0, SETTLE, dup).await;
-    let b = log_line(&mut env.cluster, 1, Duration::from_secs(1), dup).await;
-    assert!(
-        a.is_some() || b.is_some(),
-        "no node reported the duplicate id gw-a"
-    );
-    eprintln!("duplicate id: {a:?} / {b:?}");
+    assert!(a.is_some(), "gw-a did not report the duplicate id");
+    let counted = env.cluster.nodes[0]
+        .metric_until("iec104gw_cluster_duplicate_ids_total", SETTLE, |v| v >= 1.0)
+        .await;
+    assert!(counted.is_ok(), "{}", counted.unwrap_err());
+    let b = log_line(&mut env.cluster, 1, Duration::ZERO, dup).await;
+    eprintln!("duplicate id: {a:?} / twin: {b:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -961,11 +988,19 @@ async fn configuration_mismatch_is_reported() {
         l.contains("error") && l.contains("config") && l.contains("gw-b") && l.contains("gw-a")
     };
     let a = log_line(&mut env.cluster, 0, SETTLE, mismatch).await;
-    let b = log_line(&mut env.cluster, 1, Duration::from_secs(1), mismatch).await;
+    let b = log_line(&mut env.cluster, 1, SETTLE, mismatch).await;
     assert!(
         a.is_some() && b.is_some(),
         "both nodes must report the configuration mismatch: gw-a {a:?}, gw-b {b:?}"
     );
+    for node in &env.cluster.nodes {
+        let counted = node
+            .metric_until("iec104gw_cluster_config_mismatches_total", SETTLE, |v| {
+                v >= 1.0
+            })
+            .await;
+        assert!(counted.is_ok(), "{}", counted.unwrap_err());
+    }
     // The same configuration file under another node id is not a mismatch.
     assert!(
         !env.cluster.nodes[0].log().contains("MISMATCH: node gw-a"),

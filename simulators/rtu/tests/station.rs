@@ -444,6 +444,32 @@ async fn every_command_type_is_confirmed_or_refused_with_its_cause() {
     let bad = Element::C_DC_NA_1(DoubleCommand::new(DoubleState::Indeterminate, 0, true));
     let g = answer(&mut peer, 3, Cause::Activation, 21, bad).await;
     assert!(g.negative && g.cause == Cause::ActivationCon, "{g:?}");
+    // Qualifiers and times the station cannot serve: negative ActCon each. QOI 19 is below
+    // station (20) and the groups (21..36); QCC request 6 is reserved (1..4 groups, 5 general);
+    // month 13 is no date.
+    let g = answer(
+        &mut peer,
+        3,
+        Cause::Activation,
+        0,
+        Element::C_IC_NA_1(Qoi(19)),
+    )
+    .await;
+    assert!(g.negative && g.cause == Cause::ActivationCon, "{g:?}");
+    let qcc = Element::C_CI_NA_1(Qcc::new(6, 0));
+    let g = answer(&mut peer, 3, Cause::Activation, 0, qcc).await;
+    assert!(g.negative && g.cause == Cause::ActivationCon, "{g:?}");
+    let mut no_date = Cp56Time2a::from_datetime(&chrono::Utc::now());
+    no_date.month = 13;
+    let g = answer(
+        &mut peer,
+        3,
+        Cause::Activation,
+        0,
+        Element::C_CS_NA_1(no_date),
+    )
+    .await;
+    assert!(g.negative && g.cause == Cause::ActivationCon, "{g:?}");
 
     sim.terminate().await;
     // The events log holds every command with its outcome, and the driven changes.
@@ -473,6 +499,10 @@ async fn every_command_type_is_confirmed_or_refused_with_its_cause() {
         want(20, "C_SC_NA_1", "unknown_cause"),
         want(0, "C_CD_NA_1", "unknown_type"),
         want(20, "C_DC_NA_1", "unknown_type"),
+        want(21, "C_DC_NA_1", "rejected_value"),
+        want(0, "C_IC_NA_1", "rejected_qualifier"),
+        want(0, "C_CI_NA_1", "rejected_qualifier"),
+        want(0, "C_CS_NA_1", "rejected_time"),
     ] {
         assert!(outcomes.contains(&w), "{w:?} not in {outcomes:#?}");
     }

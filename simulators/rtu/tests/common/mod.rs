@@ -165,6 +165,23 @@ impl Peer {
         Ok(Peer { client, events })
     }
 
+    /// Connects from the loopback address `source` (127.0.0.2, ... : every 127/8 address is
+    /// local) to tell redundancy groups apart; releases received ASDUs automatically.
+    pub async fn connect_from(
+        source: std::net::Ipv4Addr,
+        addr: SocketAddr,
+    ) -> Result<Peer, ClientError> {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::from((source, 0)))?;
+        let stream = socket.connect(addr).await?;
+        let mut config = ClientConfig::default();
+        config.link.t0 = config.link.t0.min(Duration::from_secs(5));
+        config.link.auto_release = true;
+        let (client, events, conn) = Client::from_stream(stream, config)?;
+        tokio::spawn(conn);
+        Ok(Peer { client, events })
+    }
+
     /// Connects and starts data transfer.
     pub async fn started(addr: SocketAddr) -> Peer {
         let peer = Peer::connect(addr, true).await.expect("connect");
@@ -215,6 +232,13 @@ impl Peer {
                 return got;
             }
         }
+    }
+
+    /// Receives until an ASDU equal to `wanted` (same octets: same objects and time tags).
+    pub async fn until_same(&mut self, wanted: &Got) {
+        let key = |g: &Got| format!("{} {:?} {:?}", g.type_name, g.cause, g.objects);
+        let want = key(wanted);
+        self.until(|g| key(g) == want).await;
     }
 
     /// Waits until the connection closes; the reason as text.
