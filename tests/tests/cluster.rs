@@ -106,6 +106,44 @@ async fn setup_with(
 }
 
 impl Env {
+    /// Waits (bounded) until the simulator logged an event stamped after `ms` (Unix ms).
+    async fn logged_past(&self, ms: i64) {
+        let end = Instant::now() + SETTLE;
+        while !truth::logged(&self.sim.events_log)
+            .last()
+            .is_some_and(|e| e.time_ms > ms)
+        {
+            assert!(
+                Instant::now() < end,
+                "the simulator logs nothing after {ms}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Asserts that `node`'s metric `name` comes to satisfy `ok` (read from its /metrics).
+    async fn metric(&mut self, node: &str, name: &str, ok: impl Fn(f64) -> bool) {
+        let r = self.cluster.node(node).metric_until(name, SETTLE, ok).await;
+        assert!(r.is_ok(), "{node}: {}", r.unwrap_err());
+    }
+
+    /// Settles with `ids` live and waits until data flows on every RTU: the owners and the RTUs.
+    async fn flowing_on(&self, ids: &[&str]) -> (BTreeMap<String, String>, Vec<String>) {
+        let (map, at) = self.settle(ids).await;
+        let rtus = self.rtus();
+        self.flowing(&rtus, at, 10, None).await;
+        (map, rtus)
+    }
+
+    /// Asserts that every event the station logged reached the subscriber; prints the figures
+    /// under `what` and returns them.
+    async fn nothing_lost(&self, what: impl std::fmt::Display) -> Delivery {
+        let d = self.delivered().await;
+        assert!(d.lost.is_empty(), "{what}: {}", d.summary());
+        eprintln!("{what}: {}", d.summary());
+        d
+    }
+
     fn rtus(&self) -> Vec<String> {
         self.sim.names()
     }
@@ -306,23 +344,13 @@ async fn killed_owner_is_taken_over_and_nothing_is_lost() {
         assert!(g.is_some(), "{r}: no data from {survivor} after the kill");
     }
     // The survivor counts what it took over, and carries every RTU alone.
-    let node = env.cluster.node(survivor);
-    let took = node
-        .metric_until("iec104gw_cluster_takeovers_total", SETTLE, |v| {
-            v >= affected.len() as f64
-        })
+    let (n_affected, n_rtus) = (affected.len() as f64, rtus.len() as f64);
+    let takeovers = "iec104gw_cluster_takeovers_total";
+    env.metric(survivor, takeovers, |v| v >= n_affected).await;
+    env.metric(survivor, "iec104gw_cluster_rtus_owned", |v| v == n_rtus)
         .await;
-    assert!(took.is_ok(), "{}", took.unwrap_err());
-    let owned = node
-        .metric_until("iec104gw_cluster_rtus_owned", SETTLE, |v| {
-            v == rtus.len() as f64
-        })
+    env.metric(survivor, "iec104gw_cluster_members_live", |v| v == 1.0)
         .await;
-    assert!(owned.is_ok(), "{}", owned.unwrap_err());
-    let live = node
-        .metric_until("iec104gw_cluster_members_live", SETTLE, |v| v == 1.0)
-        .await;
-    assert!(live.is_ok(), "{}", live.unwrap_err());
     // The broker published the victim's last will.
     let p = env.rec.with(|m| view::presence(m, &victim).cloned());
     assert_eq!(
@@ -330,9 +358,7 @@ async fn killed_owner_is_taken_over_and_nothing_is_lost() {
         Some("offline".into()),
         "{p:?}"
     );
-    let d = env.delivered().await;
-    assert!(d.lost.is_empty(), "{}", d.summary());
-    eprintln!("kill -9: {}", d.summary());
+    env.nothing_lost("kill -9").await;
 }
 
 /// The owner's link to the broker is slow for a moment (held 500 ms: less than the 1.5
@@ -345,28 +371,17 @@ async fn killed_owner_with_a_slow_broker_link_loses_nothing() {
     let Some(mut env) = setup("cl-slowkill", 3, 40.0, &ids, true, |_| {}).await else {
         return;
     };
-    let (map, at) = env.settle(&ids).await;
-    let rtus = env.rtus();
-    env.flowing(&rtus, at, 10, None).await;
+    let (map, _) = env.flowing_on(&ids).await;
     let victim = view::busiest(&map);
     let survivor = other(&ids, &victim);
     let proxy = env.proxy.as_ref().expect("proxy");
     proxy.set(&victim, Mode::Freeze);
     // Half a second of events goes to the victim while its publications wait.
     let held_ms = chrono::Utc::now().timestamp_millis();
-    let end = Instant::now() + SETTLE;
-    while !truth::logged(&env.sim.events_log)
-        .last()
-        .is_some_and(|e| e.time_ms > held_ms + 500)
-    {
-        assert!(Instant::now() < end, "the simulator logs nothing");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    env.logged_past(held_ms + 500).await;
     env.cluster.node(&victim).kill9().await;
     env.settle(&[survivor]).await;
-    let d = env.delivered().await;
-    eprintln!("slow link + kill -9: {}", d.summary());
-    assert!(d.lost.is_empty(), "{}", d.summary());
+    env.nothing_lost("slow link + kill -9").await;
 }
 
 /// A node whose broker connection blipped a moment ago is still a good successor: kill -9 an
@@ -424,8 +439,7 @@ async fn successor_that_just_reconnected_still_takes_over_at_once() {
         taken < hold_end,
         "{rtu} carried again only after {took:?}: held back by gw-c's reconnection"
     );
-    let d = env.delivered().await;
-    assert!(d.lost.is_empty(), "{}", d.summary());
+    env.nothing_lost("no loss").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -434,9 +448,7 @@ async fn three_nodes_one_killed_ownership_settles_without_loss() {
     let Some(mut env) = setup("cl-three", 4, 30.0, &ids, false, |s| s.standby = 1).await else {
         return;
     };
-    let (map, at) = env.settle(&ids).await;
-    let rtus = env.rtus();
-    env.flowing(&rtus, at, 10, None).await;
+    let (map, _) = env.flowing_on(&ids).await;
     let victim = view::busiest(&map);
     let live: Vec<&str> = ids.iter().copied().filter(|i| *i != victim).collect();
     env.cluster.node(&victim).kill9().await;
@@ -458,9 +470,7 @@ async fn three_nodes_one_killed_ownership_settles_without_loss() {
             .await;
         assert!(ok.is_some(), "{r}: {standby} holds no standby connection");
     }
-    let d = env.delivered().await;
-    assert!(d.lost.is_empty(), "{}", d.summary());
-    eprintln!("three nodes, kill -9: {}", d.summary());
+    env.nothing_lost("three nodes, kill -9").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -469,9 +479,7 @@ async fn sigterm_hands_over_without_loss_or_duplicates() {
     let Some(mut env) = setup("cl-term", 3, 40.0, &ids, false, |_| {}).await else {
         return;
     };
-    let (map, at) = env.settle(&ids).await;
-    let rtus = env.rtus();
-    env.flowing(&rtus, at, 10, None).await;
+    let (map, _) = env.flowing_on(&ids).await;
     let victim = view::busiest(&map);
     let survivor = other(&ids, &victim);
     let affected = view::owned_by(&map, &victim);
@@ -507,8 +515,7 @@ async fn sigterm_hands_over_without_loss_or_duplicates() {
         &env.rec
             .with(|m| truth::gaps(m, &affected, term_at, &victim)),
     );
-    let d = env.delivered().await;
-    assert!(d.lost.is_empty(), "{}", d.summary());
+    let d = env.nothing_lost("SIGTERM").await;
     assert!(d.duplicated.is_empty(), "{}", d.summary());
     // Graceful: every STARTDT came after the previous connection stopped.
     let pre = env.preemptions();
@@ -531,9 +538,7 @@ async fn frozen_owner_is_taken_over_and_does_not_fight_back() {
     let Some(mut env) = setup("cl-stop", 3, 40.0, &ids, false, |s| s.heartbeat = 1).await else {
         return;
     };
-    let (map, at) = env.settle(&ids).await;
-    let rtus = env.rtus();
-    env.flowing(&rtus, at, 10, None).await;
+    let (map, rtus) = env.flowing_on(&ids).await;
     let victim = view::busiest(&map);
     let survivor = other(&ids, &victim);
     let affected = view::owned_by(&map, &victim);
@@ -565,9 +570,7 @@ async fn frozen_owner_is_taken_over_and_does_not_fight_back() {
     // One fencing STARTDT per RTU at most: no second one from the thawed node.
     let pre = env.preemptions();
     assert!(pre.values().all(|n| *n <= 1), "preempted STARTDTs: {pre:?}");
-    let d = env.delivered().await;
-    assert!(d.lost.is_empty(), "{}", d.summary());
-    eprintln!("SIGSTOP: {}", d.summary());
+    env.nothing_lost("SIGSTOP").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -597,9 +600,7 @@ async fn partition(mode: Mode) {
         return;
     };
     let proxy = env.proxy.as_ref().expect("proxy");
-    let (map, at) = env.settle(&ids).await;
-    let rtus = env.rtus();
-    env.flowing(&rtus, at, 10, None).await;
+    let (map, rtus) = env.flowing_on(&ids).await;
     let victim = view::busiest(&map);
     let survivor = other(&ids, &victim);
     let affected = view::owned_by(&map, &victim);
@@ -654,9 +655,7 @@ async fn partition(mode: Mode) {
             "nothing {victim} stored during the partition came later"
         );
     }
-    let d = env.delivered().await;
-    assert!(d.lost.is_empty(), "{}", d.summary());
-    eprintln!("{mode:?}: {}", d.summary());
+    env.nothing_lost(format!("{mode:?}")).await;
 }
 
 /// The broker itself goes away for a while: every node is cut off at once. Nobody takes
@@ -668,21 +667,12 @@ async fn broker_outage_moves_nothing_and_loses_nothing() {
     let Some(mut env) = setup("cl-outage", 3, 40.0, &ids, false, |_| {}).await else {
         return;
     };
-    let (before, at) = env.settle(&ids).await;
-    let rtus = env.rtus();
-    env.flowing(&rtus, at, 10, None).await;
+    let (before, rtus) = env.flowing_on(&ids).await;
     let starts_before: usize = env.sim.transfers().values().map(|l| sim::starts(l)).sum();
     env.broker.stop().await;
     let stopped_ms = chrono::Utc::now().timestamp_millis();
     // Two seconds of events while the broker is down (bounded wait on the events log).
-    let end = Instant::now() + SETTLE;
-    while !truth::logged(&env.sim.events_log)
-        .last()
-        .is_some_and(|e| e.time_ms > stopped_ms + 2000)
-    {
-        assert!(Instant::now() < end, "the simulator logs nothing");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    env.logged_past(stopped_ms + 2000).await;
     env.broker.restart().await;
     let back_at = Instant::now();
     for n in &ids {
@@ -693,9 +683,7 @@ async fn broker_outage_moves_nothing_and_loses_nothing() {
     }
     let (after, again) = env.settle(&ids).await;
     env.flowing(&rtus, again, 10, None).await;
-    let d = env.delivered().await;
-    eprintln!("broker outage: {}", d.summary());
-    assert!(d.lost.is_empty(), "{}", d.summary());
+    env.nothing_lost("broker outage").await;
     let starts_after: usize = env.sim.transfers().values().map(|l| sim::starts(l)).sum();
     assert_eq!(
         starts_before,
@@ -739,8 +727,7 @@ async fn preferred_node_carries_its_rtu_whenever_it_is_live() {
         pre_before, pre_after,
         "the preferred node took its RTU back by force"
     );
-    let d = env.delivered().await;
-    assert!(d.lost.is_empty(), "{}", d.summary());
+    env.nothing_lost("no loss").await;
 }
 
 /// RTUs whose connections are each their own group close nothing on a STARTDT: after the
@@ -827,8 +814,7 @@ async fn joining_node_takes_only_its_share_by_graceful_handover() {
         assert_eq!(after[*r], "gw-c", "{r} moved between old nodes");
     }
     env.flowing(&rtus, settled, 5, None).await;
-    let d = env.delivered().await;
-    assert!(d.lost.is_empty(), "{}", d.summary());
+    let d = env.nothing_lost("joining node").await;
     assert!(d.duplicated.is_empty(), "{}", d.summary());
     let pre = env.preemptions();
     assert!(pre.values().all(|n| *n == 0), "preempted STARTDTs: {pre:?}");
@@ -962,10 +948,8 @@ async fn duplicate_node_id_is_reported() {
     // its log and in its metric (docs/failover.md).
     let a = log_line(&mut env.cluster, 0, SETTLE, dup).await;
     assert!(a.is_some(), "gw-a did not report the duplicate id");
-    let counted = env.cluster.nodes[0]
-        .metric_until("iec104gw_cluster_duplicate_ids_total", SETTLE, |v| v >= 1.0)
+    env.metric("gw-a", "iec104gw_cluster_duplicate_ids_total", |v| v >= 1.0)
         .await;
-    assert!(counted.is_ok(), "{}", counted.unwrap_err());
     let b = log_line(&mut env.cluster, 1, Duration::ZERO, dup).await;
     eprintln!("duplicate id: {a:?} / twin: {b:?}");
 }
@@ -1016,21 +1000,12 @@ async fn control_without_a_survivor_the_checks_report_loss() {
     let Some(mut env) = setup("cl-control", 1, 40.0, &ids, false, |s| s.standby = 0).await else {
         return;
     };
-    let (_, at) = env.settle(&ids).await;
-    let rtus = env.rtus();
-    env.flowing(&rtus, at, 10, None).await;
+    let (_, rtus) = env.flowing_on(&ids).await;
     let kill_at = Instant::now();
     let killed_ms = chrono::Utc::now().timestamp_millis();
     env.cluster.node("gw-a").kill9().await;
     // Let the station log a second of events nobody can take.
-    let end = Instant::now() + SETTLE;
-    while !truth::logged(&env.sim.events_log)
-        .last()
-        .is_some_and(|e| e.time_ms > killed_ms + 1500)
-    {
-        assert!(Instant::now() < end, "the simulator logs nothing");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    env.logged_past(killed_ms + 1500).await;
     let d = truth::delivered(&env.rec, &env.sim.events_log, Duration::from_secs(2)).await;
     assert!(
         !d.lost.is_empty(),
