@@ -5,13 +5,7 @@
 
 mod common;
 
-use common::{run, station, stderr, stdout_lines, BOUND};
-
-fn args<'a>(addr: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
-    let mut v = vec![rest[0], addr];
-    v.extend_from_slice(&rest[1..]);
-    v
-}
+use common::{run, station, stderr, stdout_lines};
 
 #[tokio::test]
 async fn originator_address_is_sent_in_the_second_cause_octet() {
@@ -28,10 +22,8 @@ async fn originator_address_is_sent_in_the_second_cause_octet() {
         _ => vec![],
     })
     .await;
-    let addr = st.addr.to_string();
-    let out = run(&args(
-        &addr,
-        &[
+    let out = st
+        .run(&[
             "interrogate",
             "--ca",
             "1",
@@ -41,9 +33,8 @@ async fn originator_address_is_sent_in_the_second_cause_octet() {
             "json",
             "--timeout",
             "10",
-        ],
-    ))
-    .await;
+        ])
+        .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
         stdout_lines(&out),
@@ -51,10 +42,7 @@ async fn originator_address_is_sent_in_the_second_cause_octet() {
             r#"{"ca":1,"ioa":101,"type":"M_SP_NA_1","cot":"inrogen","originator":7,"value":true,"quality":[]}"#
         ]
     );
-    let received = tokio::time::timeout(BOUND, st.received)
-        .await
-        .unwrap()
-        .unwrap();
+    let received = st.asdus().await;
     assert_eq!(received, [ACT]);
 }
 
@@ -89,10 +77,8 @@ async fn broadcast_interrogation_ends_at_the_first_actterm() {
         _ => vec![],
     })
     .await;
-    let addr = st.addr.to_string();
-    let out = run(&args(
-        &addr,
-        &[
+    let out = st
+        .run(&[
             "interrogate",
             "--ca",
             "65535",
@@ -100,9 +86,8 @@ async fn broadcast_interrogation_ends_at_the_first_actterm() {
             "json",
             "--timeout",
             "10",
-        ],
-    ))
-    .await;
+        ])
+        .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
         stdout_lines(&out),
@@ -111,10 +96,7 @@ async fn broadcast_interrogation_ends_at_the_first_actterm() {
             r#"{"ca":2,"ioa":1,"type":"M_SP_NA_1","cot":"inrogen","value":false,"quality":[]}"#,
         ]
     );
-    let received = tokio::time::timeout(BOUND, st.received)
-        .await
-        .unwrap()
-        .unwrap();
+    let received = st.asdus().await;
     assert_eq!(received, [ACT]);
 }
 
@@ -141,17 +123,13 @@ async fn counter_interrogation_qualifier_carries_group_and_freeze() {
             }
         })
         .await;
-        let addr = st.addr.to_string();
-        let mut a = args(&addr, &["counter-interrogate", "--ca", "1"]);
+        let mut a = vec!["counter-interrogate", "--ca", "1"];
         a.extend_from_slice(extra);
         a.extend_from_slice(&["--format", "json", "--timeout", "10"]);
-        let out = run(&a).await;
+        let out = st.run(&a).await;
         assert_eq!(out.status.code(), Some(0), "{extra:?}: {}", stderr(&out));
         assert!(stdout_lines(&out).is_empty(), "{extra:?}");
-        let received = tokio::time::timeout(BOUND, st.received)
-            .await
-            .unwrap()
-            .unwrap();
+        let received = st.asdus().await;
         assert_eq!(received, [act], "{extra:?}");
     }
 }
