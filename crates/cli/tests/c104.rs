@@ -27,6 +27,23 @@ impl Peer {
     }
 }
 
+/// `iec104 command ADDR --ca 1 --ioa IOA --type TYPE --value VALUE --format json EXTRA...`.
+async fn command(
+    addr: &str,
+    ioa: u32,
+    type_name: &str,
+    value: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    let ioa = ioa.to_string();
+    let mut args = vec![
+        "command", addr, "--ca", "1", "--ioa", &ioa, "--type", type_name, "--value", value,
+        "--format", "json",
+    ];
+    args.extend_from_slice(extra);
+    run(&args).await
+}
+
 async fn c104_station() -> Option<Peer> {
     testkit::require_peer("c104").ok()?;
     let dir = testkit::scratch("cli-c104");
@@ -78,23 +95,13 @@ async fn interrogation_commands_and_refusals_against_c104() {
     );
 
     // Select before operate on the double command point.
-    let out = run(&[
-        "command",
+    let out = command(
         &addr,
-        "--ca",
-        "1",
-        "--ioa",
-        "4601",
-        "--type",
+        4601,
         "C_DC_NA_1",
-        "--value",
         "on",
-        "--select",
-        "--format",
-        "json",
-        "--timeout",
-        "3",
-    ])
+        &["--select", "--timeout", "3"],
+    )
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let lines = stdout_lines(&out);
@@ -113,23 +120,7 @@ async fn interrogation_commands_and_refusals_against_c104() {
 
     // A direct set-point, accepted. c104 sends no ActTerm for it: success with a note after
     // the timeout.
-    let out = run(&[
-        "command",
-        &addr,
-        "--ca",
-        "1",
-        "--ioa",
-        "4901",
-        "--type",
-        "C_SE_NB_1",
-        "--value",
-        "-1234",
-        "--format",
-        "json",
-        "--timeout",
-        "1",
-    ])
-    .await;
+    let out = command(&addr, 4901, "C_SE_NB_1", "-1234", &["--timeout", "1"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("no ActTerm of C_SE_NB_1"),
@@ -139,23 +130,7 @@ async fn interrogation_commands_and_refusals_against_c104() {
     assert_eq!(peer.command_line().await, (4901, false));
 
     // A command the station refuses: negative ActCon, exit 1.
-    let out = run(&[
-        "command",
-        &addr,
-        "--ca",
-        "1",
-        "--ioa",
-        "4701",
-        "--type",
-        "C_SC_NA_1",
-        "--value",
-        "on",
-        "--format",
-        "json",
-        "--timeout",
-        "3",
-    ])
-    .await;
+    let out = command(&addr, 4701, "C_SC_NA_1", "on", &["--timeout", "3"]).await;
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("C_SC_NA_1 refused by the station"),
@@ -165,23 +140,7 @@ async fn interrogation_commands_and_refusals_against_c104() {
 
     // A command to an address the station does not have: c104 2.2.1 answers with a negative
     // ActCon too (not cause 47).
-    let out = run(&[
-        "command",
-        &addr,
-        "--ca",
-        "1",
-        "--ioa",
-        "999",
-        "--type",
-        "C_SC_NA_1",
-        "--value",
-        "on",
-        "--format",
-        "json",
-        "--timeout",
-        "3",
-    ])
-    .await;
+    let out = command(&addr, 999, "C_SC_NA_1", "on", &["--timeout", "3"]).await;
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("C_SC_NA_1 refused by the station (CA 1, IOA 999)"),
