@@ -4,15 +4,11 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 
 use common::*;
 use iec104::Cause;
 use serde_json::Value;
-
-fn addr(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
-}
 
 const QUIET: &str = r#"
 [[station]]
@@ -25,14 +21,8 @@ point = [
 "#;
 
 async fn sim_with(name: &str, scenario_text: &str, extra: &[&str]) -> (Sim, u16, Scratch) {
-    let dir = scratch(name);
-    let port = free_port();
-    let file = scenario(&dir, scenario_text);
-    let listen = format!("127.0.0.1:{port}");
-    let mut args = vec!["--config", &file, "--listen", &listen];
-    args.extend_from_slice(extra);
-    let sim = Sim::start(&args).await;
-    (sim, port, dir)
+    let run = run_scenario(name, scenario_text, extra).await;
+    (run.sim, run.port, run.dir)
 }
 
 #[tokio::test]

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -12,10 +11,6 @@ use iec104::asdu::{AsduParams, AsduView, Element, Qoi};
 use iec104::json::JsonObject;
 use iec104::Cause;
 use serde_json::Value;
-
-fn addr(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
-}
 
 /// Objects of an ASDU as the events log writes them (without `"station"`).
 fn objects(asdu: &[u8]) -> Vec<Value> {
@@ -42,20 +37,12 @@ point = [
 
 #[tokio::test]
 async fn second_startdt_takes_over_and_nothing_is_lost() {
-    let dir = scratch("redundancy");
-    let log = dir.join("events.jsonl");
-    let port = free_port();
-    let file = scenario(&dir, REDUNDANT);
-    let listen = format!("127.0.0.1:{port}");
-    let sim = Sim::start(&[
-        "--config",
-        &file,
-        "--listen",
-        &listen,
-        "--events-log",
-        log.to_str().unwrap(),
-    ])
-    .await;
+    let Run {
+        sim,
+        port,
+        log,
+        dir: _dir,
+    } = run_scenario("redundancy", REDUNDANT, &[]).await;
 
     // Client A starts and never acknowledges: the station sends k = 12 I-frames, then waits.
     let mut a = Peer::connect(addr(port), false).await.expect("connect A");
@@ -105,11 +92,17 @@ async fn second_startdt_takes_over_and_nothing_is_lost() {
 
 #[tokio::test]
 async fn connection_mode_sends_every_event_to_every_started_client() {
-    let dir = scratch("multi");
-    let port = free_port();
-    let file = scenario(&dir, &REDUNDANT.replace("\"single\"", "\"connection\""));
-    let listen = format!("127.0.0.1:{port}");
-    let sim = Sim::start(&["--config", &file, "--listen", &listen]).await;
+    let Run {
+        sim,
+        port,
+        dir: _dir,
+        ..
+    } = run_scenario(
+        "multi",
+        &REDUNDANT.replace("\"single\"", "\"connection\""),
+        &[],
+    )
+    .await;
     let mut a = Peer::started(addr(port)).await;
     let mut b = Peer::started(addr(port)).await;
     let mut from_a = Vec::new();
@@ -132,21 +125,16 @@ async fn connection_mode_sends_every_event_to_every_started_client() {
 
 #[tokio::test]
 async fn events_log_is_flushed_while_running() {
-    let dir = scratch("flush");
-    let log = dir.join("events.jsonl");
-    let port = free_port();
-    let file = scenario(&dir, QUIET);
-    let listen = format!("127.0.0.1:{port}");
-    let sim = Sim::start(&[
-        "--config",
-        &file,
-        "--listen",
-        &listen,
-        "--events-log",
-        log.to_str().unwrap(),
-        "--fault",
-        "kind=burst,at=0,from=startdt,events=200",
-    ])
+    let Run {
+        sim,
+        port,
+        log,
+        dir: _dir,
+    } = run_scenario(
+        "flush",
+        QUIET,
+        &["--fault", "kind=burst,at=0,from=startdt,events=200"],
+    )
     .await;
     let mut peer = Peer::started(addr(port)).await;
     let mut received = 0;
@@ -186,11 +174,12 @@ point = [
 "#;
 
 async fn quiet_sim(name: &str, fault: &str) -> (Sim, u16) {
-    let dir = scratch(name);
-    let port = free_port();
-    let file = scenario(&dir, QUIET);
-    let listen = format!("127.0.0.1:{port}");
-    let sim = Sim::start(&["--config", &file, "--listen", &listen, "--fault", fault]).await;
+    let Run {
+        sim,
+        port,
+        dir: _dir,
+        ..
+    } = run_scenario(name, QUIET, &["--fault", fault]).await;
     (sim, port)
 }
 

@@ -6,7 +6,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::*;
@@ -75,10 +74,6 @@ type = "C_SC_NA_1"
 drives = 100
 "#;
 
-fn addr(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
-}
-
 /// Objects of the data ASDUs among `got`, keyed by IOA, with their cot and value.
 fn data(got: &[Got], cot: &str) -> BTreeMap<u64, Value> {
     got.iter()
@@ -94,11 +89,12 @@ fn is(g: &Got, type_name: &str, cause: Cause) -> bool {
 
 #[tokio::test]
 async fn interrogation_lists_exactly_the_configured_points() {
-    let dir = scratch("gi");
-    let port = free_port();
-    let file = scenario(&dir, STATION);
-    let listen = format!("127.0.0.1:{port}");
-    let sim = Sim::start(&["--config", &file, "--listen", &listen]).await;
+    let Run {
+        sim,
+        port,
+        dir: _dir,
+        ..
+    } = run_scenario("gi", STATION, &[]).await;
     let mut peer = Peer::started(addr(port)).await;
 
     peer.send(asdu(
@@ -314,20 +310,12 @@ async fn answer(peer: &mut Peer, ca: u16, cause: Cause, ioa: u32, element: Eleme
 
 #[tokio::test]
 async fn every_command_type_is_confirmed_or_refused_with_its_cause() {
-    let dir = scratch("commands");
-    let log = dir.join("events.jsonl");
-    let port = free_port();
-    let file = scenario(&dir, COMMANDS);
-    let listen = format!("127.0.0.1:{port}");
-    let sim = Sim::start(&[
-        "--config",
-        &file,
-        "--listen",
-        &listen,
-        "--events-log",
-        log.to_str().unwrap(),
-    ])
-    .await;
+    let Run {
+        sim,
+        port,
+        log,
+        dir: _dir,
+    } = run_scenario("commands", COMMANDS, &[]).await;
     let mut peer = Peer::started(addr(port)).await;
 
     executes(

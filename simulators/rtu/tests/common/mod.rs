@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -95,6 +95,51 @@ impl Sim {
     pub fn logged(&self, text: &str) -> bool {
         self.stderr.lock().unwrap().iter().any(|l| l.contains(text))
     }
+}
+
+/// A simulator started by [`run_scenario`]: the process, its port, its scratch folder (kept
+/// alive as long as this) and its events log.
+pub struct Run {
+    /// The simulator.
+    pub sim: Sim,
+    /// Its (first) station's port on 127.0.0.1.
+    pub port: u16,
+    /// Its events log.
+    pub log: PathBuf,
+    /// Its scratch folder.
+    pub dir: Scratch,
+}
+
+/// Starts `iec104-sim --config SCENARIO --listen 127.0.0.1:PORT --events-log LOG EXTRA...` on a
+/// free port, with `scenario_text` and the log in a scratch folder named `name`.
+pub async fn run_scenario(name: &str, scenario_text: &str, extra: &[&str]) -> Run {
+    let dir = scratch(name);
+    let log = dir.join("events.jsonl");
+    let port = free_port();
+    let file = scenario(&dir, scenario_text);
+    let listen = format!("127.0.0.1:{port}");
+    let log_arg = log.display().to_string();
+    let mut args = vec![
+        "--config",
+        &file,
+        "--listen",
+        &listen,
+        "--events-log",
+        &log_arg,
+    ];
+    args.extend_from_slice(extra);
+    let sim = Sim::start(&args).await;
+    Run {
+        sim,
+        port,
+        log,
+        dir,
+    }
+}
+
+/// 127.0.0.1:`port`.
+pub fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
 }
 
 /// Writes a scenario file.
