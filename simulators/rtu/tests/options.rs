@@ -10,16 +10,6 @@ use common::*;
 use iec104::Cause;
 use serde_json::Value;
 
-const QUIET: &str = r#"
-[[station]]
-ca = 9
-rate = 0.0
-point = [
-  { ioa = 1, type = "M_ME_NC_1", behaviour = { kind = "random_walk", step = 1.0, min = 0.0, max = 10.0 } },
-  { ioa = 2, type = "M_SP_NA_1", behaviour = { kind = "toggle" } },
-]
-"#;
-
 async fn sim_with(name: &str, scenario_text: &str, extra: &[&str]) -> (Sim, u16, Scratch) {
     let run = run_scenario(name, scenario_text, extra).await;
     (run.sim, run.port, run.dir)
@@ -40,24 +30,14 @@ async fn every_repeated_fault_flag_is_injected() {
     )
     .await;
     let mut peer = Peer::started(addr(port)).await;
-    let mut count = 0;
-    while count < 12 {
-        let g = decode(&peer.next(BOUND).await.expect("both bursts"));
-        assert_eq!(g.cause, Cause::Spontaneous, "{g:?}");
-        count += g.objects.len();
-    }
-    assert_eq!(count, 12);
+    assert_eq!(peer.spontaneous_objects(12).await, 12);
     assert_nothing_more_before_an_interrogation(&mut peer, 9).await;
     sim.terminate().await;
 }
 
 #[tokio::test]
 async fn redundancy_connection_flag_sends_every_event_to_every_started_client() {
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let sim = Sim::start(&[
-        "--listen",
-        &listen,
+    let (sim, port) = run_generated(&[
         "--points",
         "4",
         "--rate",
@@ -108,11 +88,7 @@ fn counter13<'a>(objects: impl Iterator<Item = &'a Value>) -> Vec<u64> {
 async fn queue_size_flag_keeps_only_the_newest_events_while_no_client_is_started() {
     let dir = scratch("queue");
     let log = dir.join("events.jsonl");
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let sim = Sim::start(&[
-        "--listen",
-        &listen,
+    let (sim, port) = run_generated(&[
         "--points",
         "13",
         "--rate",

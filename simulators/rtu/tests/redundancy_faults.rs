@@ -137,12 +137,7 @@ async fn events_log_is_flushed_while_running() {
     )
     .await;
     let mut peer = Peer::started(addr(port)).await;
-    let mut received = 0;
-    while received < 200 {
-        received += decode(&peer.next(BOUND).await.expect("burst"))
-            .objects
-            .len();
-    }
+    peer.spontaneous_objects(200).await;
     // Logged before they were sent, and written out while the simulator runs (it is only
     // terminated below): the test waits for the file to hold them, not for a guessed time.
     let complete_lines = || {
@@ -162,16 +157,6 @@ async fn events_log_is_flushed_while_running() {
     assert_eq!(read_jsonl(&log).len(), 200);
     sim.terminate().await;
 }
-
-const QUIET: &str = r#"
-[[station]]
-ca = 9
-rate = 0.0
-point = [
-  { ioa = 1, type = "M_ME_NC_1", behaviour = { kind = "random_walk", step = 1.0, min = 0.0, max = 10.0 } },
-  { ioa = 2, type = "M_SP_NA_1", behaviour = { kind = "toggle" } },
-]
-"#;
 
 async fn quiet_sim(name: &str, fault: &str) -> (Sim, u16) {
     let Run {
@@ -253,14 +238,7 @@ async fn delayed_responses_arrive_late_but_arrive() {
 async fn burst_delivers_every_event() {
     let (sim, port) = quiet_sim("burst", "kind=burst,at=0.1,from=startdt,events=500").await;
     let mut peer = Peer::started(addr(port)).await;
-    let mut count = 0;
-    while count < 500 {
-        let asdu = peer.next(BOUND).await.expect("burst events");
-        let g = decode(&asdu);
-        assert_eq!(g.cause, Cause::Spontaneous);
-        count += g.objects.len();
-    }
-    assert_eq!(count, 500);
+    assert_eq!(peer.spontaneous_objects(500).await, 500);
     assert_nothing_more_before_an_interrogation(&mut peer, 9).await;
     sim.terminate().await;
 }

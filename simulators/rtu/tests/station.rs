@@ -97,16 +97,7 @@ async fn interrogation_lists_exactly_the_configured_points() {
     } = run_scenario("gi", STATION, &[]).await;
     let mut peer = Peer::started(addr(port)).await;
 
-    peer.send(asdu(
-        Cause::Activation,
-        7,
-        0,
-        Element::C_IC_NA_1(Qoi::STATION),
-    ))
-    .await;
-    let got = peer
-        .until(|g| is(g, "C_IC_NA_1", Cause::ActivationTerm))
-        .await;
+    let got = peer.activate(7, 0, Element::C_IC_NA_1(Qoi::STATION)).await;
     assert!(is(&got[0], "C_IC_NA_1", Cause::ActivationCon) && !got[0].negative);
     // Every monitored point but the integrated total (counter interrogation only), with the
     // configured values; nothing else.
@@ -126,11 +117,7 @@ async fn interrogation_lists_exactly_the_configured_points() {
     assert_eq!(objects, expected.len(), "no point twice: {got:#?}");
 
     // Group 2: the measured values only, with the group's cause (inro2 = 22).
-    peer.send(asdu(Cause::Activation, 7, 0, Element::C_IC_NA_1(Qoi(22))))
-        .await;
-    let got = peer
-        .until(|g| is(g, "C_IC_NA_1", Cause::ActivationTerm))
-        .await;
+    let got = peer.activate(7, 0, Element::C_IC_NA_1(Qoi(22))).await;
     let expected: BTreeMap<u64, Value> =
         [(200, json!(230.5)), (201, json!(-1234)), (202, json!(0.5))]
             .into_iter()
@@ -138,15 +125,8 @@ async fn interrogation_lists_exactly_the_configured_points() {
     assert_eq!(data(&got, "inro2"), expected);
 
     // Counter interrogation (general request, RQT 5, read): the integrated total.
-    peer.send(asdu(
-        Cause::Activation,
-        7,
-        0,
-        Element::C_CI_NA_1(Qcc::new(5, 0)),
-    ))
-    .await;
     let got = peer
-        .until(|g| is(g, "C_CI_NA_1", Cause::ActivationTerm))
+        .activate(7, 0, Element::C_CI_NA_1(Qcc::new(5, 0)))
         .await;
     assert!(is(&got[0], "C_CI_NA_1", Cause::ActivationCon) && !got[0].negative);
     assert_eq!(
@@ -156,15 +136,8 @@ async fn interrogation_lists_exactly_the_configured_points() {
 
     // Freeze and reset (FRZ 2): ActCon/ActTerm, no data; the next read gives the frozen
     // reading, the one after it the counter since the reset.
-    peer.send(asdu(
-        Cause::Activation,
-        7,
-        0,
-        Element::C_CI_NA_1(Qcc::new(5, 2)),
-    ))
-    .await;
     let got = peer
-        .until(|g| is(g, "C_CI_NA_1", Cause::ActivationTerm))
+        .activate(7, 0, Element::C_CI_NA_1(Qcc::new(5, 2)))
         .await;
     assert_eq!(got.len(), 2, "{got:#?}");
     for expected in [12345, 0] {

@@ -97,6 +97,27 @@ impl Sim {
     }
 }
 
+/// A station of two points that sends nothing by itself (rate 0): what arrives comes from the
+/// faults a test injects.
+pub const QUIET: &str = r#"
+[[station]]
+ca = 9
+rate = 0.0
+point = [
+  { ioa = 1, type = "M_ME_NC_1", behaviour = { kind = "random_walk", step = 1.0, min = 0.0, max = 10.0 } },
+  { ioa = 2, type = "M_SP_NA_1", behaviour = { kind = "toggle" } },
+]
+"#;
+
+/// Starts generated stations: `iec104-sim --listen 127.0.0.1:PORT ARGS...`; the port.
+pub async fn run_generated(args: &[&str]) -> (Sim, u16) {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut all = vec!["--listen", listen.as_str()];
+    all.extend_from_slice(args);
+    (Sim::start(&all).await, port)
+}
+
 /// A simulator started by [`run_scenario`]: the process, its port, its scratch folder (kept
 /// alive as long as this) and its events log.
 pub struct Run {
@@ -277,6 +298,27 @@ impl Peer {
                 return got;
             }
         }
+    }
+
+    /// Sends `element` to IOA `ioa` of station `ca` with cause activation and receives until its
+    /// ActTerm (included).
+    pub async fn activate(&mut self, ca: u16, ioa: u32, element: Element<'_>) -> Vec<Got> {
+        let name = element.type_id().name();
+        self.send(asdu(Cause::Activation, ca, ioa, element)).await;
+        self.until(|g| g.type_name == name && g.cause == Cause::ActivationTerm)
+            .await
+    }
+
+    /// Receives spontaneous ASDUs until they held `n` objects or more; the count (any other
+    /// cause fails the test).
+    pub async fn spontaneous_objects(&mut self, n: usize) -> usize {
+        let mut count = 0;
+        while count < n {
+            let g = decode(&self.next(BOUND).await.expect("spontaneous events"));
+            assert_eq!(g.cause, Cause::Spontaneous, "{g:?}");
+            count += g.objects.len();
+        }
+        count
     }
 
     /// Receives until an ASDU equal to `wanted` (same octets: same objects and time tags).
