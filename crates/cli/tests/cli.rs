@@ -196,10 +196,20 @@ const DC_ARGS: [&str; 13] = [
     "5",
 ];
 
-#[tokio::test]
-async fn select_before_operate_succeeds() {
-    let st = station(|asdu| match asdu {
-        DC_SELECT => vec![DC_SELECT_CON],
+/// The three lines of a successful select-before-operate of [`DC_ARGS`].
+const SBO_DONE: [&str; 3] = [
+    r#"{"ca":1,"ioa":5000,"type":"C_DC_NA_1","cot":"actcon","value":"on","select":true}"#,
+    r#"{"ca":1,"ioa":5000,"type":"C_DC_NA_1","cot":"actcon","value":"on"}"#,
+    r#"{"ca":1,"ioa":5000,"type":"C_DC_NA_1","cot":"actterm","value":"on"}"#,
+];
+
+/// [`DC_ARGS`] with `--select` against a station answering the select with `select_replies`
+/// and the execute with ActCon + ActTerm: the output and what the station received.
+async fn select_then_execute(
+    select_replies: Vec<&'static str>,
+) -> (std::process::Output, Vec<String>) {
+    let st = station(move |asdu| match asdu {
+        DC_SELECT => select_replies.clone(),
         DC_EXEC => vec![DC_EXEC_CON, DC_EXEC_TERM],
         _ => vec![],
     })
@@ -207,16 +217,14 @@ async fn select_before_operate_succeeds() {
     let mut a = DC_ARGS.to_vec();
     a.push("--select");
     let out = st.run(&a).await;
+    (out, st.asdus().await)
+}
+
+#[tokio::test]
+async fn select_before_operate_succeeds() {
+    let (out, received) = select_then_execute(vec![DC_SELECT_CON]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(
-        stdout_lines(&out),
-        [
-            r#"{"ca":1,"ioa":5000,"type":"C_DC_NA_1","cot":"actcon","value":"on","select":true}"#,
-            r#"{"ca":1,"ioa":5000,"type":"C_DC_NA_1","cot":"actcon","value":"on"}"#,
-            r#"{"ca":1,"ioa":5000,"type":"C_DC_NA_1","cot":"actterm","value":"on"}"#,
-        ]
-    );
-    let received = st.asdus().await;
+    assert_eq!(stdout_lines(&out), SBO_DONE);
     assert_eq!(received, [DC_SELECT, DC_EXEC]);
 }
 
@@ -224,37 +232,15 @@ async fn select_before_operate_succeeds() {
 async fn a_repeated_select_actcon_is_not_taken_for_the_execute_actcon() {
     // The station confirms the select twice; the second one (S/E = 1) reaches the client
     // while it waits for the ActCon of the execute (S/E = 0) and must not count as it.
-    let st = station(|asdu| match asdu {
-        DC_SELECT => vec![DC_SELECT_CON, DC_SELECT_CON],
-        DC_EXEC => vec![DC_EXEC_CON, DC_EXEC_TERM],
-        _ => vec![],
-    })
-    .await;
-    let mut a = DC_ARGS.to_vec();
-    a.push("--select");
-    let out = st.run(&a).await;
+    let (out, _) = select_then_execute(vec![DC_SELECT_CON, DC_SELECT_CON]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(
-        stdout_lines(&out),
-        [
-            r#"{"ca":1,"ioa":5000,"type":"C_DC_NA_1","cot":"actcon","value":"on","select":true}"#,
-            r#"{"ca":1,"ioa":5000,"type":"C_DC_NA_1","cot":"actcon","value":"on"}"#,
-            r#"{"ca":1,"ioa":5000,"type":"C_DC_NA_1","cot":"actterm","value":"on"}"#,
-        ]
-    );
+    assert_eq!(stdout_lines(&out), SBO_DONE);
 }
 
 #[tokio::test]
 async fn rejected_select_exits_1_and_never_executes() {
     // Negative ActCon: 0x47.
-    let st = station(|asdu| match asdu {
-        DC_SELECT => vec!["2E 01 47 00 01 00 88 13 00 82"],
-        _ => vec![],
-    })
-    .await;
-    let mut a = DC_ARGS.to_vec();
-    a.push("--select");
-    let out = st.run(&a).await;
+    let (out, received) = select_then_execute(vec!["2E 01 47 00 01 00 88 13 00 82"]).await;
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(
         stdout_lines(&out),
@@ -262,7 +248,6 @@ async fn rejected_select_exits_1_and_never_executes() {
             r#"{"ca":1,"ioa":5000,"type":"C_DC_NA_1","cot":"actcon","negative":true,"value":"on","select":true}"#
         ]
     );
-    let received = st.asdus().await;
     assert_eq!(received, [DC_SELECT]);
 }
 
