@@ -420,15 +420,8 @@ async fn our_client_against_c104_server() {
     }
     let port = testkit::free_port();
     let json_path = interop::temp_path("c104-server.json");
-    let mut server = PeerProcess::python(
-        "c104_station.py",
-        &[
-            port.to_string(),
-            "47".into(),
-            json_path.display().to_string(),
-        ],
-    );
-    server.wait_line("READY", Duration::from_secs(30)).await;
+    let mut server =
+        PeerProcess::c104_station(port, 47, &json_path, &[], Duration::from_secs(30)).await;
     let described: Value =
         serde_json::from_slice(&std::fs::read(&json_path).expect("peer description"))
             .expect("JSON");
@@ -578,9 +571,7 @@ async fn our_client_against_c104_server() {
 
     client.close();
     let _ = bounded("connection end", STEP, conn_task).await;
-    server.close_stdin();
-    let (_, status) = server.finish(STEP).await;
-    assert!(status.success(), "c104 server exited with {status}");
+    server.end(STEP).await;
     let _ = std::fs::remove_file(&json_path);
 }
 
@@ -929,16 +920,9 @@ fn u_exchange(apdus: &[(Side, Vec<u8>)], from: Side, act: u8, con: u8) -> bool {
 async fn testfr_session(test: &str, server_t3: u32, client_t3: Duration, from: Side) {
     let port = testkit::free_port();
     let json_path = interop::temp_path("c104-server-t3.json");
-    let mut server = PeerProcess::python(
-        "c104_station.py",
-        &[
-            port.to_string(),
-            "47".into(),
-            json_path.display().to_string(),
-            server_t3.to_string(),
-        ],
-    );
-    server.wait_line("READY", Duration::from_secs(30)).await;
+    let t3 = server_t3.to_string();
+    let mut server =
+        PeerProcess::c104_station(port, 47, &json_path, &[&t3], Duration::from_secs(30)).await;
     let proxy_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind proxy");
@@ -978,9 +962,7 @@ async fn testfr_session(test: &str, server_t3: u32, client_t3: Duration, from: S
     client.close();
     let _ = bounded("connection end", STEP, conn_task).await;
     let _ = bounded("proxy end", STEP, proxy).await;
-    server.close_stdin();
-    let (_, status) = server.finish(STEP).await;
-    assert!(status.success(), "c104 server exited with {status}");
+    server.end(STEP).await;
     let _ = std::fs::remove_file(&json_path);
 }
 

@@ -130,6 +130,14 @@ impl PeerProcess {
         (lines, status)
     }
 
+    /// Closes the peer's stdin and waits (at most `within`) for it to end; panics unless it
+    /// exits successfully.
+    pub async fn end(&mut self, within: Duration) {
+        self.close_stdin();
+        let (_, status) = self.finish(within).await;
+        assert!(status.success(), "the peer exited with {status}");
+    }
+
     /// Closes the peer's stdin (the scripts exit on it).
     pub fn close_stdin(&mut self) {
         self.stdin = None;
