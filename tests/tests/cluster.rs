@@ -889,7 +889,7 @@ async fn commands_are_carried_out_once_by_the_owner_and_follow_a_takeover() {
             .filter(|c| c["outcome"] == "executed")
             .count()
     };
-    let end = Instant::now() + Duration::from_secs(5);
+    let end = Instant::now() + SETTLE;
     while executed(&env) < 2 && Instant::now() < end {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -904,7 +904,7 @@ async fn commands_are_carried_out_once_by_the_owner_and_follow_a_takeover() {
         .collect();
     assert_eq!(statuses, ["confirmed", "terminated"], "{op3:?}");
     // The simulator flushes its log every 100 ms: wait (bounded) for the third execution.
-    let end = Instant::now() + Duration::from_secs(5);
+    let end = Instant::now() + SETTLE;
     while executed(&env) < 3 && Instant::now() < end {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
