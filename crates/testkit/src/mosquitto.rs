@@ -142,3 +142,51 @@ impl Broker {
         log.iter().any(|l| l.contains(text))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A restart on a port another process took meanwhile fails at once, with mosquitto's
+    /// reason, instead of passing because something answers on the port.
+    #[tokio::test]
+    async fn a_taken_port_is_a_failed_start_not_a_running_broker() {
+        let Ok(program) = crate::require_peer("mosquitto") else {
+            return;
+        };
+        let dir = crate::scratch("kit-mosquitto");
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut b = Broker {
+            program,
+            child: None,
+            port: taken.local_addr().unwrap().port(),
+            dir: dir.to_path_buf(),
+            extra: String::new(),
+            log: Arc::default(),
+        };
+        let start = tokio::spawn(async move { b.restart().await });
+        let failed = start
+            .await
+            .expect_err("mosquitto cannot run on a taken port");
+        let msg = failed.into_panic();
+        let msg = msg.downcast_ref::<String>().expect("a formatted panic");
+        assert!(
+            msg.contains("did not start") && msg.contains("in use"),
+            "{msg}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_started_broker_accepts_connections_and_stops() {
+        if crate::require_peer("mosquitto").is_err() {
+            return;
+        }
+        let dir = crate::scratch("kit-mosquitto-ok");
+        let mut b = Broker::start(&dir).await;
+        assert!(tokio::net::TcpStream::connect(("127.0.0.1", b.port))
+            .await
+            .is_ok());
+        b.stop().await;
+        assert!(b.pid().is_none());
+    }
+}
