@@ -329,6 +329,10 @@ async fn killed_owner_is_taken_over_and_nothing_is_lost() {
     let survivor = other(&ids, &victim);
     let affected = view::owned_by(&map, &victim);
     env.flowing(&rtus, at, 10, None).await;
+    // The takeover counter counts every RTU a node starts: so far the survivor's own ones.
+    let own = view::owned_by(&map, survivor).len() as f64;
+    let takeovers = "iec104gw_cluster_takeovers_total";
+    env.metric(survivor, takeovers, |v| v == own).await;
     let kill_at = Instant::now();
     env.cluster.node(&victim).kill9().await;
     let (after, _) = env.settle(&[survivor]).await;
@@ -345,8 +349,8 @@ async fn killed_owner_is_taken_over_and_nothing_is_lost() {
     }
     // The survivor counts what it took over, and carries every RTU alone.
     let (n_affected, n_rtus) = (affected.len() as f64, rtus.len() as f64);
-    let takeovers = "iec104gw_cluster_takeovers_total";
-    env.metric(survivor, takeovers, |v| v >= n_affected).await;
+    env.metric(survivor, takeovers, |v| v == own + n_affected)
+        .await;
     env.metric(survivor, "iec104gw_cluster_rtus_owned", |v| v == n_rtus)
         .await;
     env.metric(survivor, "iec104gw_cluster_members_live", |v| v == 1.0)
@@ -813,6 +817,17 @@ async fn joining_node_takes_only_its_share_by_graceful_handover() {
     for r in &moved {
         assert_eq!(after[*r], "gw-c", "{r} moved between old nodes");
     }
+    // Each old node counts the RTUs it handed over; the newcomer took over exactly those.
+    for node in ids {
+        let gave = moved.iter().filter(|r| before[**r] == node).count() as f64;
+        env.metric(node, "iec104gw_cluster_handovers_total", |v| v == gave)
+            .await;
+    }
+    let n_moved = moved.len() as f64;
+    env.metric("gw-c", "iec104gw_cluster_takeovers_total", |v| v == n_moved)
+        .await;
+    env.metric("gw-c", "iec104gw_cluster_members_live", |v| v == 3.0)
+        .await;
     env.flowing(&rtus, settled, 5, None).await;
     let d = env.nothing_lost("joining node").await;
     assert!(d.duplicated.is_empty(), "{}", d.summary());
