@@ -89,6 +89,12 @@ const KNOWN: &[Known] = &[
         install: "apt-get install mosquitto",
     },
     Known {
+        name: "mosquitto_passwd",
+        program: "mosquitto_passwd",
+        probe: &[],
+        install: "apt-get install mosquitto",
+    },
+    Known {
         name: "mosquitto_sub",
         program: "mosquitto_sub",
         probe: &[],

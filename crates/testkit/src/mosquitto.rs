@@ -103,12 +103,18 @@ impl Broker {
         for d in [&self.dir, &persist] {
             let _ = std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777));
         }
+        // Anonymous clients are welcome unless `extra` says otherwise (a password file).
+        let anonymous = if self.extra.contains("allow_anonymous") {
+            ""
+        } else {
+            "allow_anonymous true\n"
+        };
         std::fs::write(
             &conf,
             format!(
-                "listener {} 127.0.0.1\nallow_anonymous true\npersistence true\n\
+                "listener {} 127.0.0.1\n{anonymous}persistence true\n\
                  persistence_location {}/\nautosave_interval 0\nmax_queued_messages 100000\n\
-                 log_dest stderr\nlog_type error\nlog_type warning\nlog_type information\n{}",
+                 log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\n{}",
                 self.port,
                 persist.display(),
                 self.extra
