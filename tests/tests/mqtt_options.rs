@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use iec104_e2e::broker::{self, Broker};
 use iec104_e2e::gateway::Gateway;
-use iec104_e2e::scratch;
 use iec104_e2e::station::Station;
-use iec104_e2e::subscriber::Subscriber;
+use iec104_e2e::subscriber::{Received, Subscriber};
+use iec104_e2e::{scratch, Scratch};
 
 /// Every wait ends within this.
 const WAIT: Duration = Duration::from_secs(30);
@@ -23,28 +23,37 @@ fn config(broker: u16, dir: &std::path::Path, rtu: &str, mqtt_extra: &str) -> St
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn qos_0_retained_over_mqtt_3_1_1() {
+/// A broker, a station and a gateway with `mqtt_extra` in `[mqtt]`; the first object the
+/// gateway publishes (the interrogation's) as a subscriber receives it. `None`: skipped.
+async fn first_object(
+    name: &str,
+    mqtt_extra: &str,
+) -> Option<(Scratch, Broker, Station, Gateway, Received)> {
     if !broker::available() {
-        return;
+        return None;
     }
-    let dir = scratch("mqtt-qos");
+    let dir = scratch(name);
     let broker = Broker::start(&dir).await;
     let st = Station::start(1).await;
-    let mut sub = Subscriber::start(broker.port, "e2e/north/1/#").await;
-    let cfg = config(
-        broker.port,
-        &dir,
-        &st.addr.to_string(),
-        "qos = 0\nretain = true\nversion = 4",
-    );
+    let mut sub = Subscriber::start(broker.port, "e2e/north/#").await;
+    let cfg = config(broker.port, &dir, &st.addr.to_string(), mqtt_extra);
     let gw = Gateway::start(&dir, &cfg);
-    // The interrogation's object, published with QoS 0 (a QoS 1 subscription gets the lower
-    // of the two) and retained (a live subscriber sees retain = false, MQTT 3.3.1.3).
     let live = sub
         .wait_for(WAIT, |m| m.topic == "e2e/north/1/1")
         .await
         .expect("the interrogation's object");
+    Some((dir, broker, st, gw, live))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qos_0_retained_over_mqtt_3_1_1() {
+    let Some((_dir, broker, _st, gw, live)) =
+        first_object("mqtt-qos", "qos = 0\nretain = true\nversion = 4").await
+    else {
+        return;
+    };
+    // Published with QoS 0 (a QoS 1 subscription gets the lower of the two) and retained (a
+    // live subscriber sees retain = false, MQTT 3.3.1.3).
     assert_eq!(live.qos, 0, "{live:?}");
     // A subscriber that comes later gets it from the broker, flagged retained.
     let mut late = Subscriber::start(broker.port, "e2e/north/1/1").await;
@@ -59,18 +68,9 @@ async fn qos_0_retained_over_mqtt_3_1_1() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_is_not_retained_and_qos_1_by_default() {
-    if !broker::available() {
+    let Some((_dir, broker, _st, gw, live)) = first_object("mqtt-default", "").await else {
         return;
-    }
-    let dir = scratch("mqtt-default");
-    let broker = Broker::start(&dir).await;
-    let st = Station::start(1).await;
-    let mut sub = Subscriber::start(broker.port, "e2e/north/#").await;
-    let gw = Gateway::start(&dir, &config(broker.port, &dir, &st.addr.to_string(), ""));
-    let live = sub
-        .wait_for(WAIT, |m| m.topic == "e2e/north/1/1")
-        .await
-        .expect("the interrogation's object");
+    };
     assert_eq!(live.qos, 1, "{live:?}");
     // The status is retained (docs/gateway.md): a late subscriber gets it, but no data. The
     // broker sends the retained messages when it takes the subscription, so they all come
