@@ -14,10 +14,15 @@ const BOUND: Duration = Duration::from_secs(30);
 
 /// A configuration with one RTU and a broker that is not there (the gateway keeps trying).
 fn config(store_path: &std::path::Path) -> String {
+    config_with(store_path, testkit::free_port(), "")
+}
+
+/// [`config`] with the broker on `broker_port` and `gateway_extra` in `[gateway]`.
+fn config_with(store_path: &std::path::Path, broker_port: u16, gateway_extra: &str) -> String {
     format!(
-        "[mqtt]\nurl = \"mqtt://127.0.0.1:{}\"\ntopic_prefix = \"t\"\n\n[gateway]\nnode = \"gw-exit\"\n\
-         store_path = \"{}\"\n\n[[rtu]]\nname = \"a\"\naddress = \"127.0.0.1:{}\"\ncommon_address = 1\n",
-        testkit::free_port(),
+        "[mqtt]\nurl = \"mqtt://127.0.0.1:{broker_port}\"\ntopic_prefix = \"t\"\n\n[gateway]\n\
+         node = \"gw-exit\"\nstore_path = \"{}\"\n{gateway_extra}\n\n[[rtu]]\nname = \"a\"\n\
+         address = \"127.0.0.1:{}\"\ncommon_address = 1\n",
         store_path.display(),
         testkit::free_port(),
     )
@@ -101,4 +106,54 @@ async fn sigterm_ends_a_running_gateway_with_0() {
         .await
         .expect("the gateway ends after SIGTERM");
     assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
+/// `/ready` answers 503 while the broker was never reached, 200 once it was (docs/gateway.md);
+/// `/health` answers 200 throughout.
+#[tokio::test]
+async fn ready_is_503_until_the_broker_is_reached() {
+    let Ok(_) = testkit::require_peer("mosquitto") else {
+        return;
+    };
+    let dir = scratch("ready");
+    let broker_port = testkit::free_port();
+    let http = testkit::free_port();
+    let listen = format!("http_listen = \"127.0.0.1:{http}\"");
+    let text = config_with(&dir.join("q.redb"), broker_port, &listen);
+    let file = dir.join("gw.toml");
+    std::fs::write(&file, &text).expect("write config");
+    let _gateway = tokio::process::Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the gateway");
+    let status_of = |path: &'static str| async move {
+        testkit::http_get(http, path, Duration::from_secs(5))
+            .await
+            .map(|r| r.status)
+    };
+    // Until the HTTP endpoint answers at all.
+    let end = tokio::time::Instant::now() + BOUND;
+    let first = loop {
+        match status_of("/ready").await {
+            Ok(s) => break s,
+            Err(e) => assert!(tokio::time::Instant::now() < end, "no HTTP: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(first, 503, "ready without a broker");
+    assert_eq!(status_of("/health").await, Ok(200));
+    // The broker comes; the gateway reaches it and is ready.
+    let _broker = testkit::mosquitto::Broker::start_on(&dir, broker_port, String::new()).await;
+    let end = tokio::time::Instant::now() + Duration::from_secs(90);
+    while status_of("/ready").await != Ok(200) {
+        assert!(
+            tokio::time::Instant::now() < end,
+            "not ready after the broker came"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

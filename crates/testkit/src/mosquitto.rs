@@ -37,12 +37,17 @@ impl Broker {
     /// Starts mosquitto with `extra` appended to its configuration (a TLS listener,
     /// `password_file`, `allow_anonymous false` ...).
     pub async fn start_with(dir: &Path, extra: String) -> Broker {
+        Broker::start_on(dir, crate::free_port(), extra).await
+    }
+
+    /// Starts mosquitto on `port` (one a program under test was told about before).
+    pub async fn start_on(dir: &Path, port: u16, extra: String) -> Broker {
         let program = crate::interop::which("mosquitto")
             .expect("mosquitto is missing: call testkit::require_peer(\"mosquitto\") first");
         let mut b = Broker {
             program,
             child: None,
-            port: crate::free_port(),
+            port,
             dir: dir.to_owned(),
             extra,
             log: Arc::default(),
