@@ -190,6 +190,7 @@ mod tests {
             topic: "cl/s1/1/1001".into(),
             json: v,
             retain: false,
+            qos: 1,
             at: Instant::now(),
         }
     }
