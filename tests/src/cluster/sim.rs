@@ -43,7 +43,7 @@ async fn spawn(scenario: &Path, events_log: &Path, log: &Path, stations: &[Stati
         .append(true)
         .open(log)
         .expect("sim log");
-    let child = Command::new(crate::gateway::built("iec104-sim", "iec104-sim"))
+    let child = Command::new(crate::gateway::simulator())
         .arg("--config")
         .arg(scenario)
         .arg("--events-log")
