@@ -14,6 +14,7 @@
 pub mod config;
 pub mod datatype;
 pub mod edge;
+pub mod element;
 pub mod host_state;
 pub mod point;
 pub mod proto;
