@@ -19,6 +19,7 @@ pub mod host_state;
 pub mod point;
 pub mod proto;
 pub mod quality;
+pub mod session;
 pub mod topic;
 pub mod value;
 
