@@ -17,6 +17,8 @@
 
 mod command;
 mod encode;
+#[cfg(test)]
+mod prop_tests;
 mod sample;
 mod table;
 #[cfg(test)]
