@@ -42,7 +42,7 @@ pub enum MessageError {
     #[error(transparent)]
     HostState(#[from] HostStateError),
     /// A birth or death seen from another session has no usable bdSeq.
-    #[error("{0} without an Int64 bdSeq metric in 0..=255")]
+    #[error("{0} without a bdSeq metric (a 64-bit integer in 0..=255)")]
     NoBdSeq(&'static str),
     /// Some written metrics were refused (each is also reported in its result metric when
     /// it has one).

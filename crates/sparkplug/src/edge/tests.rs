@@ -131,7 +131,7 @@ fn the_will_is_an_ndeath_with_the_sessions_bdseq_and_the_nbirth_carries_the_same
     let bd = metric(&death, "bdSeq");
     assert_eq!(
         (bd.datatype, &bd.value),
-        (Some(4), &Some(MetricValue::LongValue(0)))
+        (Some(8), &Some(MetricValue::LongValue(0)))
     );
     n.connected(T0 + 1);
     let msgs = drain(&mut n);
