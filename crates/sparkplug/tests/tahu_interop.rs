@@ -226,8 +226,8 @@ fn tahu_decodes_what_the_edge_node_encodes() {
         return;
     };
 
-    // NDEATH: bdSeq 0 (UInt64), no seq.
-    assert_eq!(metric(&d[0], "bdSeq")["type"], "UInt64");
+    // NDEATH: bdSeq 0 (Int64), no seq.
+    assert_eq!(metric(&d[0], "bdSeq")["type"], "Int64");
     assert_eq!(metric(&d[0], "bdSeq")["value"], "0");
     assert!(d[0]["tahu"].get("seq").is_none());
 

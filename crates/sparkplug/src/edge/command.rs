@@ -114,22 +114,38 @@ impl EdgeNode {
         Ok(())
     }
 
+    /// Sparkplug 3.0 §5 (tck-id-message-flow-edge-node-birth-publish-phid-wait-timestamp,
+    /// ...-phid-offline, tck-id-operational-behavior-edge-node-termination-host-offline*):
+    /// an online STATE counts unless older than a STATE already seen; an offline STATE counts
+    /// unless older than the last online one, and then ends a connected session with an
+    /// NDEATH and a disconnect.
     fn host_state(&mut self, now: u64, state: HostState) {
-        // A retained STATE older than one already seen is stale (Sparkplug 3.0 §5.2.1).
-        if self
-            .last_host_timestamp
-            .is_some_and(|t| state.timestamp < t)
-        {
-            return;
-        }
-        self.last_host_timestamp = Some(state.timestamp);
         if state.online {
+            if self
+                .last_host_timestamp
+                .is_some_and(|t| state.timestamp < t)
+            {
+                return;
+            }
+            self.last_host_timestamp = Some(state.timestamp);
+            self.last_online_timestamp = Some(state.timestamp);
             self.host_online = true;
             self.try_birth(now);
             return;
         }
+        if self
+            .last_online_timestamp
+            .is_some_and(|t| state.timestamp < t)
+        {
+            // The death of an older host session, delivered late.
+            return;
+        }
+        self.last_host_timestamp = Some(
+            self.last_host_timestamp
+                .map_or(state.timestamp, |t| t.max(state.timestamp)),
+        );
         self.host_online = false;
-        if self.session == Session::Connected && self.node_born {
+        if self.session == Session::Connected {
             // The will is not sent on a clean disconnect: publish the NDEATH ourselves.
             let death = self.ndeath(now);
             self.actions.push_back(Action::Publish(death));

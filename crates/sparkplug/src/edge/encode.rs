@@ -81,14 +81,14 @@ fn set_value(m: &mut Metric, value: Option<&Value>) {
     }
 }
 
-/// The `bdSeq` metric of NBIRTH and NDEATH (UInt64, as in the specification's NBIRTH and
-/// NDEATH examples).
+/// The `bdSeq` metric of NBIRTH and NDEATH: Int64, as Sparkplug 3.0
+/// (tck-id-message-flow-edge-node-birth-publish-nbirth-payload-bdSeq) requires.
 pub(crate) fn bd_seq_metric(bd_seq: u8, timestamp: u64) -> Metric {
     Metric {
         name: Some("bdSeq".to_owned()),
         timestamp: Some(timestamp),
-        datatype: Some(DataType::UInt64.number()),
-        value: Some(Value::UInt64(u64::from(bd_seq)).to_proto()),
+        datatype: Some(DataType::Int64.number()),
+        value: Some(Value::Int64(i64::from(bd_seq)).to_proto()),
         ..Default::default()
     }
 }

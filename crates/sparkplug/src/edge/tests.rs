@@ -131,7 +131,7 @@ fn the_will_is_an_ndeath_with_the_sessions_bdseq_and_the_nbirth_carries_the_same
     let bd = metric(&death, "bdSeq");
     assert_eq!(
         (bd.datatype, &bd.value),
-        (Some(8), &Some(MetricValue::LongValue(0)))
+        (Some(4), &Some(MetricValue::LongValue(0)))
     );
     n.connected(T0 + 1);
     let msgs = drain(&mut n);
@@ -434,8 +434,6 @@ fn with_a_primary_host_nothing_is_published_before_it_is_online_and_values_follo
         .unwrap_or_default();
     n.tick(T0 + 3);
     assert!(drain(&mut n).is_empty());
-    state(&mut n, T0 + 4, false, T0);
-    assert!(drain(&mut n).is_empty());
     state(&mut n, T0 + 5, true, T0 + 5);
     let msgs = drain(&mut n);
     assert_eq!(
@@ -494,6 +492,28 @@ fn a_stale_state_is_ignored_and_host_offline_ends_the_session_with_an_ndeath() {
     );
     state(&mut n, T0 + 5, true, T0 + 5);
     assert_eq!(topics(&drain(&mut n)).len(), 3);
+}
+
+#[test]
+fn an_offline_state_ends_even_a_session_that_waits_for_the_host() {
+    let mut n = node(Some("scada"));
+    n.connect(T0);
+    n.connected(T0);
+    state(&mut n, T0 + 1, false, T0);
+    assert!(matches!(
+        (n.poll_action(), n.poll_action(), n.poll_action()),
+        (Some(Action::Publish(p)), Some(Action::Disconnect), None) if p.topic == "spBv1.0/G/NDEATH/rtu1"
+    ));
+    n.connect(T0 + 2);
+    n.connected(T0 + 2);
+    state(&mut n, T0 + 3, true, T0 + 3);
+    assert_eq!(topics(&drain(&mut n)), ["spBv1.0/G/NBIRTH/rtu1"]);
+    state(&mut n, T0 + 4, true, T0 + 1);
+    state(&mut n, T0 + 4, false, T0 + 2);
+    assert!(
+        drain(&mut n).is_empty(),
+        "STATEs older than the online one are ignored"
+    );
 }
 
 #[test]
