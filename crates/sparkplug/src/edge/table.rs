@@ -20,6 +20,16 @@ pub struct CommandSpec {
     pub select: bool,
 }
 
+impl CommandSpec {
+    /// The spec for a command type mnemonic as written in a configuration (`"C_DC_NA_1"`).
+    pub fn from_mnemonic(type_name: &str, select: bool) -> Result<CommandSpec, PointError> {
+        let type_id = TypeId::from_name(type_name)
+            .filter(|t| CommandKind::from_type_id(*t).is_some())
+            .ok_or_else(|| PointError::UnknownCommandType(type_name.to_owned()))?;
+        Ok(CommandSpec { type_id, select })
+    }
+}
+
 /// One configured point of the RTU.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PointConfig {
@@ -47,6 +57,9 @@ pub enum PointError {
         /// Information object address.
         ioa: u32,
     },
+    /// A command type mnemonic that is not a process command.
+    #[error("command type {0:?}: expected one of C_SC_NA_1, C_DC_NA_1, C_RC_NA_1, C_SE_NA_1, C_SE_NB_1, C_SE_NC_1, C_BO_NA_1 or their _TA_1 forms")]
+    UnknownCommandType(String),
     /// The command type id is not a process command.
     #[error("point {name:?}: {type_id} is not a process command (C_SC, C_DC, C_RC, C_SE, C_BO)")]
     NotACommand {
@@ -233,5 +246,28 @@ pub fn metric_name(name: Option<&str>, address: PointAddress) -> String {
     match name {
         Some(n) => n.to_owned(),
         None => format!("{}/{}", address.ca, address.ioa),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_types_are_read_from_their_mnemonic() {
+        let spec = CommandSpec::from_mnemonic("C_SE_TC_1", true);
+        assert_eq!(
+            spec,
+            Ok(CommandSpec {
+                type_id: TypeId::C_SE_TC_1,
+                select: true
+            })
+        );
+        for bad in ["M_SP_NA_1", "C_IC_NA_1", "c_sc_na_1", ""] {
+            assert_eq!(
+                CommandSpec::from_mnemonic(bad, false),
+                Err(PointError::UnknownCommandType(bad.into()))
+            );
+        }
     }
 }
