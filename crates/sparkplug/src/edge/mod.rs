@@ -342,7 +342,7 @@ impl EdgeNode {
     /// value the next DBIRTH carries.
     pub fn value(&mut self, now: u64, update: PointUpdate) -> Result<(), PointError> {
         let datatype = update.value.kind().datatype();
-        let (index, changed) = self.table.slot_for_value(update.address, None, datatype)?;
+        let (index, changed) = self.table.slot_for_value(update.address, datatype)?;
         let extras = match update.value {
             PointValue::Step { transient, .. } => Extras {
                 transient: Some(transient),

@@ -115,6 +115,8 @@ pub(crate) struct Table {
     by_address: HashMap<PointAddress, usize>,
     by_alias: HashMap<u64, usize>,
     by_name: HashMap<String, usize>,
+    /// Configured names of points whose kind is learnt from their first value.
+    pending_names: HashMap<PointAddress, String>,
 }
 
 impl Table {
@@ -160,6 +162,10 @@ impl Table {
         // A point whose kind is not yet known gets its datatype from its first value; until
         // then it is not in the table (a birth needs a datatype).
         let Some(datatype) = datatype else {
+            if self.by_name.contains_key(&name) || self.pending_names.values().any(|n| *n == name) {
+                return Err(PointError::DuplicateName(name));
+            }
+            self.pending_names.insert(p.address, name);
             return Ok(());
         };
         let index = self.push(name.clone(), datatype, Some(p.address))?;
@@ -177,7 +183,8 @@ impl Table {
         datatype: DataType,
         address: Option<PointAddress>,
     ) -> Result<usize, PointError> {
-        if self.by_name.contains_key(&name) {
+        // A discovered point's own configured name was taken out of `pending_names` first.
+        if self.by_name.contains_key(&name) || self.pending_names.values().any(|n| *n == name) {
             return Err(PointError::DuplicateName(name));
         }
         let index = self.slots.len();
@@ -201,13 +208,12 @@ impl Table {
         Ok(index)
     }
 
-    /// The metric of a point, added (named `{ca}/{ioa}`) when the point was not configured.
+    /// The metric of a point, added when it is new: named as configured, else `{ca}/{ioa}`.
     /// Returns the index and whether the table changed (a new metric or a new datatype),
     /// which needs a rebirth when the device is born.
     pub fn slot_for_value(
         &mut self,
         address: PointAddress,
-        name: Option<&str>,
         datatype: DataType,
     ) -> Result<(usize, bool), PointError> {
         if let Some(&i) = self.by_address.get(&address) {
@@ -226,7 +232,12 @@ impl Table {
                 max: super::MAX_METRICS,
             });
         }
-        let i = self.push(metric_name(name, address), datatype, Some(address))?;
+        let name = self.pending_names.remove(&address);
+        let i = self.push(
+            metric_name(name.as_deref(), address),
+            datatype,
+            Some(address),
+        )?;
         Ok((i, true))
     }
 

@@ -769,6 +769,29 @@ fn a_standby_node_learns_the_bdseq_from_the_births_it_observes() {
 }
 
 #[test]
+fn a_named_point_of_unknown_kind_keeps_its_name_when_its_first_value_comes() {
+    let p = [PointConfig {
+        address: PointAddress { ca: 3, ioa: 7 },
+        name: Some("Feeder".into()),
+        kind: None,
+        command: None,
+    }];
+    let mut n = EdgeNode::new(settings(None), &p).unwrap_or_else(|e| panic!("{e}"));
+    n.connect(T0);
+    n.connected(T0);
+    n.rtu_link_up(T0);
+    n.value(T0, value((3, 7), PointValue::Scaled(5)))
+        .unwrap_or_default();
+    n.interrogation_complete(T0);
+    let msgs = drain(&mut n);
+    let m = metric(&msgs[1].1, "Feeder");
+    assert_eq!(
+        (m.datatype, &m.value),
+        (Some(2), &Some(MetricValue::IntValue(5)))
+    );
+}
+
+#[test]
 fn configuration_errors_are_typed() {
     let mut p = points();
     p.push(PointConfig {
