@@ -1,7 +1,7 @@
 //! The metric table of one edge node: node metrics, one metric per point, one result metric
 //! per writable point; aliases fixed when a metric is added.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use iec104::asdu::Quality;
 use iec104::TypeId;
@@ -117,6 +117,8 @@ pub(crate) struct Table {
     by_name: HashMap<String, usize>,
     /// Configured names of points whose kind is learnt from their first value.
     pending_names: HashMap<PointAddress, String>,
+    /// The same names, for lookups by name.
+    pending_set: HashSet<String>,
 }
 
 impl Table {
@@ -162,7 +164,7 @@ impl Table {
         // A point whose kind is not yet known gets its datatype from its first value; until
         // then it is not in the table (a birth needs a datatype).
         let Some(datatype) = datatype else {
-            if self.by_name.contains_key(&name) || self.pending_names.values().any(|n| *n == name) {
+            if self.by_name.contains_key(&name) || !self.pending_set.insert(name.clone()) {
                 return Err(PointError::DuplicateName(name));
             }
             self.pending_names.insert(p.address, name);
@@ -184,7 +186,7 @@ impl Table {
         address: Option<PointAddress>,
     ) -> Result<usize, PointError> {
         // A discovered point's own configured name was taken out of `pending_names` first.
-        if self.by_name.contains_key(&name) || self.pending_names.values().any(|n| *n == name) {
+        if self.by_name.contains_key(&name) || self.pending_set.contains(&name) {
             return Err(PointError::DuplicateName(name));
         }
         let index = self.slots.len();
@@ -233,6 +235,9 @@ impl Table {
             });
         }
         let name = self.pending_names.remove(&address);
+        if let Some(n) = &name {
+            self.pending_set.remove(n);
+        }
         let i = self.push(
             metric_name(name.as_deref(), address),
             datatype,
