@@ -1,9 +1,11 @@
 //! From decoded IEC 104 information elements to point values, so that a driver maps an
 //! object with one call.
 
-use iec104::asdu::{Element, Quality, TimeTag};
+use iec104::asdu::{AsduView, Element, Quality, TimeTag};
+use iec104::{Cause, TypeId};
 
-use crate::point::PointValue;
+use crate::edge::PointUpdate;
+use crate::point::{PointAddress, PointValue};
 
 /// The value and quality of a monitoring element; `None` for an element that is not mapped
 /// to a metric (commands, system types, protection events, packed single points, files).
@@ -48,6 +50,43 @@ pub fn cp56_millis(element: &Element<'_>) -> Option<u64> {
     }
 }
 
+/// The point updates of an ASDU: one per monitored object of a mapped type, with its
+/// CP56Time2a tag (written in the RTU's time zone, `tz_offset_secs` east of UTC) as UTC
+/// milliseconds. Other objects give nothing.
+pub fn updates<'a>(
+    view: &AsduView<'a>,
+    tz_offset_secs: i32,
+) -> impl Iterator<Item = PointUpdate> + 'a {
+    let ca = view.header().common_address;
+    let shift = i64::from(tz_offset_secs) * 1000;
+    view.objects().filter_map(move |object| {
+        let (value, quality) = point_value(&object.element)?;
+        let time_tag_ms = cp56_millis(&object.element)
+            .and_then(|t| u64::try_from(i64::try_from(t).ok()?.checked_sub(shift)?).ok());
+        Some(PointUpdate {
+            address: PointAddress {
+                ca,
+                ioa: object.ioa,
+            },
+            value,
+            quality,
+            time_tag_ms,
+        })
+    })
+}
+
+/// True for the positive ACTTERM of a station interrogation (C_IC_NA_1, QOI 20): the RTU
+/// has sent every value, so its device can be born.
+pub fn ends_interrogation(view: &AsduView<'_>) -> bool {
+    let h = view.header();
+    view.type_id() == Some(TypeId::C_IC_NA_1)
+        && h.cot.cause == Cause::ActivationTerm
+        && !h.cot.negative
+        && view
+            .objects()
+            .any(|o| matches!(o.element, Element::C_IC_NA_1(q) if q == iec104::asdu::Qoi::STATION))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +125,77 @@ mod tests {
             ))
         );
         assert_eq!(point_value(&Element::C_RD_NA_1), None);
+    }
+
+    #[test]
+    fn an_asdu_gives_one_update_per_mapped_object_with_utc_time() {
+        use iec104::asdu::{AsduBuilder, InformationObject};
+        use iec104::Cot;
+        let t = Cp56Time2a {
+            millis: 0,
+            minute: 0,
+            substituted: false,
+            invalid: false,
+            hour: 13,
+            summer_time: false,
+            day: 1,
+            weekday: 5,
+            month: 3,
+            year: 24,
+        };
+        let mut b = AsduBuilder::new(TypeId::M_ME_TF_1, Cot::new(Cause::Spontaneous), 7);
+        for (ioa, v) in [(10, 1.5f32), (11, -2.0)] {
+            let pushed = b.push(InformationObject::new(
+                ioa,
+                Element::M_ME_TF_1(v, Qds::new(Quality::NT), t),
+            ));
+            assert!(pushed.is_ok());
+        }
+        let asdu = b.build().unwrap_or_else(|e| panic!("{e}"));
+        // 13:00 at UTC+1 is 12:00 UTC: 2024-03-01T12:00:00Z = 1709294400000 ms.
+        let got: Vec<_> = updates(&asdu.view(), 3600).collect();
+        assert_eq!(
+            got,
+            [
+                PointUpdate {
+                    address: PointAddress { ca: 7, ioa: 10 },
+                    value: PointValue::Float(1.5),
+                    quality: Quality::NT,
+                    time_tag_ms: Some(1_709_294_400_000)
+                },
+                PointUpdate {
+                    address: PointAddress { ca: 7, ioa: 11 },
+                    value: PointValue::Float(-2.0),
+                    quality: Quality::NT,
+                    time_tag_ms: Some(1_709_294_400_000)
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn only_the_positive_actterm_of_a_station_interrogation_ends_it() {
+        use iec104::asdu::{Asdu, Qoi};
+        use iec104::Cot;
+        let term = Cot::new(Cause::ActivationTerm);
+        assert!(ends_interrogation(
+            &Asdu::interrogation(1, Qoi::STATION, term).view()
+        ));
+        assert!(
+            !ends_interrogation(&Asdu::interrogation(1, Qoi(21), term).view()),
+            "a group"
+        );
+        let con = Cot::new(Cause::ActivationCon);
+        assert!(!ends_interrogation(
+            &Asdu::interrogation(1, Qoi::STATION, con).view()
+        ));
+        let negative = Cot {
+            negative: true,
+            ..term
+        };
+        assert!(!ends_interrogation(
+            &Asdu::interrogation(1, Qoi::STATION, negative).view()
+        ));
     }
 
     #[test]
