@@ -203,3 +203,27 @@ proptest! {
         run(events)?;
     }
 }
+
+proptest! {
+    /// Whatever a broker delivers on the subscribed topics, the machine answers with a
+    /// result, never a panic, and publishes only on its own topics.
+    #[test]
+    fn arbitrary_payloads_on_the_subscribed_topics_never_panic(
+        topic in 0usize..3,
+        bytes in proptest::collection::vec(any::<u8>(), 0..200),
+    ) {
+        let mut s = settings();
+        s.primary_host_id = Some("H".into());
+        let mut n = EdgeNode::new(s, &[]).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        n.connect(1);
+        n.connected(1);
+        let topic = ["spBv1.0/G/NCMD/E", "spBv1.0/G/DCMD/E/D", "spBv1.0/STATE/H"][topic];
+        let _ = n.message(2, topic, &bytes);
+        let _ = n.observe("spBv1.0/G/NBIRTH/E", &bytes);
+        while let Some(a) = n.poll_action() {
+            if let Action::Publish(p) = a {
+                prop_assert!(p.topic.starts_with("spBv1.0/G/"));
+            }
+        }
+    }
+}
