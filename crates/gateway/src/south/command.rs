@@ -10,7 +10,7 @@ use iec104::{Cause, Cot, TypeId};
 use serde_json::{json, Map, Value};
 use tokio::time::Instant;
 
-use crate::commands::CommandJob;
+use crate::model::CommandJob;
 
 /// Where the command is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
