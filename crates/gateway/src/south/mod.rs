@@ -82,6 +82,8 @@ pub struct RtuSession {
     /// station because another node started (the fence): until the next attempt, statuses
     /// go to the standby topic so a fenced node never overwrites the new owner's.
     after_loss: bool,
+    /// Sparkplug B tap: values and link events for this RTU's edge node (`[sparkplug]`).
+    sparkplug: Option<mpsc::Sender<iec104_sparkplug::session::Input>>,
 }
 
 /// How one connection ended.
@@ -118,6 +120,7 @@ impl RtuSession {
             since: now_s(),
             cluster: None,
             after_loss: false,
+            sparkplug: None,
         }
     }
 
@@ -125,6 +128,25 @@ impl RtuSession {
     pub fn with_cluster(mut self, link: ClusterLink) -> RtuSession {
         self.cluster = Some(link);
         self
+    }
+
+    /// Sparkplug mode: values and link events also go to this RTU's edge node.
+    pub fn with_sparkplug(
+        mut self,
+        tap: mpsc::Sender<iec104_sparkplug::session::Input>,
+    ) -> RtuSession {
+        self.sparkplug = Some(tap);
+        self
+    }
+
+    /// Hands an event to the Sparkplug edge node; dropped (and counted by the edge node's
+    /// history only once it arrives) when its queue is full, never waited for.
+    fn tap(&self, input: iec104_sparkplug::session::Input) {
+        if let Some(tap) = &self.sparkplug {
+            if tap.try_send(input).is_err() {
+                tracing::debug!(rtu = %self.rtu.name, "sparkplug tap full: event dropped");
+            }
+        }
     }
 
     async fn report(&self, r: Report) {
@@ -391,6 +413,7 @@ impl RtuSession {
                         .metrics
                         .rtu(&self.rtu.name, |f| f.reconnects += 1);
                     self.after_loss = true;
+                    self.tap(iec104_sparkplug::session::Input::LinkDown);
                     self.report(Report::Closed).await;
                     ended
                 }
@@ -543,6 +566,7 @@ impl RtuSession {
                                 started = true;
                                 ever_started = true;
                                 self.report(Report::Started).await;
+                                self.tap(iec104_sparkplug::session::Input::LinkUp);
                                 self.status("started", None, Some(address));
                                 self.system_commands(
                                     client,
@@ -708,6 +732,14 @@ impl RtuSession {
                 &view,
                 received,
             );
+        }
+        if self.sparkplug.is_some() {
+            for update in iec104_sparkplug::element::updates(&view, self.rtu.tz_offset_secs) {
+                self.tap(iec104_sparkplug::session::Input::Value(update));
+            }
+            if iec104_sparkplug::element::ends_interrogation(&view) {
+                self.tap(iec104_sparkplug::session::Input::InterrogationComplete);
+            }
         }
         let count = view.objects().count() as u64;
         self.shared.metrics.rtu(&self.rtu.name, |f| {
