@@ -14,20 +14,18 @@
 
 pub mod apci;
 pub mod asdu;
+#[cfg(feature = "tokio")]
 pub mod client;
+#[cfg(feature = "tokio")]
 pub mod codec;
 pub mod cot;
 pub mod hex;
 #[cfg(feature = "json")]
 pub mod json;
 pub mod link;
+#[cfg(feature = "tokio")]
 pub mod server;
+#[cfg(feature = "tokio")]
 mod session;
 pub mod time;
 pub mod type_id;
-
-pub use apci::{Apci, Apdu, FrameError, UFunction};
-pub use codec::{ApduCodec, CodecError};
-pub use cot::{Cause, Cot};
-pub use link::{Link, LinkConfig, LinkError, LinkEvent, LinkState, ReceiveToken, Role, SendError};
-pub use type_id::TypeId;

@@ -4,8 +4,9 @@
 
 use bytes::Bytes;
 use iec104::asdu::*;
+use iec104::cot::{Cause, Cot};
 use iec104::time::Cp56Time2a;
-use iec104::{Cause, Cot, TypeId};
+use iec104::type_id::TypeId;
 
 #[test]
 fn sq0_each_object_has_its_address() {

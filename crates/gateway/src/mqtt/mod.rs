@@ -113,7 +113,7 @@ pub struct Publisher {
 }
 
 /// What releases an I-frame.
-type Release = (iec104::client::Client, iec104::ReceiveToken);
+type Release = (iec104::client::Client, iec104::link::ReceiveToken);
 
 /// What a publication handed to the client is.
 #[derive(Debug, Clone, Copy)]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iec104::client::Client;
-use iec104::ReceiveToken;
+use iec104::link::ReceiveToken;
 use tokio::sync::{mpsc, Notify};
 
 use super::{Message, Store};

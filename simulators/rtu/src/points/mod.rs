@@ -10,7 +10,7 @@ use iec104::asdu::{
     SinglePoint, StatusChange, StepPosition,
 };
 use iec104::time::{Cp24Time2a, Cp56Time2a};
-use iec104::TypeId;
+use iec104::type_id::TypeId;
 
 use crate::config::PointConfig;
 use behaviour::{Behaviour, ValueKind};

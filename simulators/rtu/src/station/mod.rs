@@ -9,12 +9,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use iec104::asdu::{AsduBuilder, Coi, Element, InformationObject};
+use iec104::asdu::{Asdu, AsduBuilder, Coi, Element, InformationObject};
+use iec104::cot::{Cause, Cot};
 use iec104::server::{
     ConnectionId, Server, ServerConfig, ServerError, ServerEvent, ServerEvents, ServerHandle,
 };
 use iec104::time::Cp56Time2a;
-use iec104::{Cause, Cot, TypeId};
+use iec104::type_id::TypeId;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -28,7 +29,6 @@ mod packer;
 mod requests;
 
 use packer::Packer;
-use requests::mirror;
 
 /// How often a station generates its events.
 pub const TICK: Duration = Duration::from_millis(100);
@@ -105,7 +105,7 @@ enum Internal {
     /// A command's operation time is over: apply it and send ActTerm.
     Complete {
         conn: ConnectionId,
-        asdu: Bytes,
+        asdu: Asdu,
         ioa: u32,
         value: f64,
     },
@@ -601,10 +601,10 @@ impl Station {
             .await;
     }
 
-    /// Refuses `asdu` with a negative mirror of `cause` and logs the outcome.
-    async fn refuse(&self, conn: ConnectionId, asdu: &Bytes, cause: Cause, outcome: &str) {
-        self.respond(conn, vec![mirror(asdu, cause, true)]);
-        self.log_command(asdu, outcome).await;
+    /// Refuses `asdu` with a negative answer of `cause` and logs the outcome.
+    async fn refuse(&self, conn: ConnectionId, asdu: &Asdu, cause: Cause, outcome: &str) {
+        self.respond(conn, vec![asdu.view().reply(cause, true).into_bytes()]);
+        self.log_command(asdu.as_bytes(), outcome).await;
     }
 }
 
