@@ -2,13 +2,36 @@
 //! client (controlling station) and server (controlled station).
 //!
 //! Layers, bottom up; nothing below reaches up:
-//! - [`apci`]: frames (I, S, U formats) as pure functions, and [`codec`] for tokio framing;
-//! - [`asdu`]: ASDUs and information elements, with a zero-copy view for decoding;
+//! - [`apci`]: frames (I, S, U formats) as pure functions, and `codec` for tokio framing;
+//! - [`asdu`]: ASDUs and information elements, with a zero-copy view for decoding
+//!   ([`asdu::AsduView`]) and an owned, validated ASDU for encoding ([`asdu::Asdu`]);
+//!   [`cot`] (cause of transmission), [`type_id`] and [`time`] (CP56/CP24/CP16 time tags) are
+//!   the fields it is made of;
 //! - [`link`]: the link layer state machine (k/w windows, t0–t3, STARTDT/STOPDT/TESTFR),
 //!   sans-IO: events and time in, frames and events out;
-//! - [`client`] and [`server`]: tokio sessions over the state machine;
-//! - `json` (cargo feature `json`, on by default): the JSON representation of objects and
-//!   commands (`docs/json.md`).
+//! - `client` and `server`: tokio sessions over the state machine;
+//! - `json`: the JSON representation of objects and commands (`docs/json.md`).
+//!
+//! Every public type has exactly one path: its module's (`iec104::cot::Cause`,
+//! `iec104::type_id::TypeId`, `iec104::asdu::AsduView`, `iec104::link::LinkConfig`,
+//! `iec104::server::ServerHandle`, ...). The crate root re-exports nothing.
+//!
+//! The byte-level parsers (information elements, time tags, addresses, the APCI control
+//! field) are hand-written over fixed-size arrays: nom versions of them, measured with
+//! `cargo bench -p iec104 --bench decode`, made decoding 1.3 to 2 times slower (see
+//! `docs/benchmarks.md`), so decoding stays copy-free and allocation-free without it.
+//!
+//! # Cargo features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `tokio` | on | the tokio driver: `codec` (APDU framing for `tokio_util`), `client`, `server`; pulls tokio, tokio-util, futures-util |
+//! | `json` | on | `json`: JSON for objects and commands; pulls serde, serde_json |
+//! | `testing` | off | fault injection for simulators and tests: `ServerHandle::set_mute`, `ServerHandle::send_raw` (implies `tokio`) |
+//!
+//! With `default-features = false` the crate is frames, ASDUs and the link layer, with no async
+//! runtime in its dependency tree (`cargo tree -p iec104 --no-default-features -e normal`);
+//! add `features = ["json"]` for the JSON without tokio.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -28,4 +51,5 @@ pub mod server;
 #[cfg(feature = "tokio")]
 mod session;
 pub mod time;
+
 pub mod type_id;

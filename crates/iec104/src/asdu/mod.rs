@@ -19,6 +19,7 @@ mod wire;
 
 pub use access::TimeTag;
 pub use address::encode_object;
+#[cfg(feature = "json")]
 pub(crate) use address::read_ioa;
 pub use commands::{
     Coi, DoubleCommand, Fbp, Qcc, Qoi, Qos, Qpa, Qpm, Qrp, SingleCommand, StepCommand, Tsc,
