@@ -1,4 +1,4 @@
-//! The gateway binary as a child process.
+//! The gateway: in-process from the library, or its command line as a child process.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -6,14 +6,21 @@ use std::time::Duration;
 
 use tokio::process::{Child, Command};
 
-/// The built `iec104-gateway` binary (see [`built`]).
+/// The gateway's command line (`iec104-gateway`, built from the same source as `e2e-gateway`
+/// by this package).
 pub fn binary() -> PathBuf {
-    built("iec104-gateway", "iec104-gateway")
+    sibling("e2e-gateway")
 }
 
-/// The binary `bin` of workspace package `package` in target/<profile>/ next to this test's
-/// deps directory, built with cargo once per test process.
-pub fn built(package: &str, bin: &str) -> PathBuf {
+/// The simulator's command line (`iec104-sim`, built as `e2e-sim` by this package).
+pub fn simulator() -> PathBuf {
+    sibling("e2e-sim")
+}
+
+/// A binary of this package in target/<profile>/: cargo builds them before it runs this
+/// package's tests; benchmarks (themselves in target/<profile>/) find them next to
+/// themselves after `cargo build --release -p iec104-e2e`.
+pub fn sibling(bin: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test exe");
     // Tests run from target/<profile>/deps, programs (benchmarks) from target/<profile>.
     let parent = exe.parent().expect("exe dir");
@@ -22,30 +29,62 @@ pub fn built(package: &str, bin: &str) -> PathBuf {
     } else {
         parent.to_owned()
     };
-    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-    let mut done = BUILT.lock().unwrap_or_else(|p| p.into_inner());
-    if !done.iter().any(|b| b == bin) {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = std::process::Command::new(cargo);
-        cmd.args(["build", "-p", package, "--bin", bin]);
-        if dir.ends_with("release") {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("cargo build");
-        assert!(status.success(), "building {bin} failed");
-        done.push(bin.to_owned());
-    }
-    dir.join(bin)
+    let path = dir.join(format!("{bin}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build -p iec104-e2e --bins` (with --release for benchmarks)",
+        path.display()
+    );
+    path
 }
 
-/// A running gateway.
+/// A gateway started in-process from the library (on the test's runtime).
 pub struct Gateway {
-    child: Child,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl Gateway {
-    /// Writes `config` to `dir/gateway.toml` and starts `run --config` on it.
+    /// Writes `config` to `dir/gateway.toml` and starts a gateway on it in this process.
     pub fn start(dir: &Path, config: &str) -> Gateway {
+        let path = dir.join("gateway.toml");
+        std::fs::write(&path, config).expect("write config");
+        let loaded = iec104_gateway::parse(config, &path.display().to_string())
+            .unwrap_or_else(|e| panic!("gateway configuration: {e}"));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let gateway = iec104_gateway::start(loaded)
+                .await
+                .unwrap_or_else(|e| panic!("gateway start: {e}"));
+            gateway
+                .run_until(async move {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Gateway {
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Stops it in order, as SIGTERM does (waits at most 10 s).
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.task).await;
+    }
+}
+
+/// A gateway as a child process (for tests that kill or signal it).
+pub struct GatewayProcess {
+    child: Child,
+}
+
+impl GatewayProcess {
+    /// Writes `config` to `dir/gateway.toml` and starts `run --config` on it.
+    pub fn start(dir: &Path, config: &str) -> GatewayProcess {
         let path = dir.join("gateway.toml");
         std::fs::write(&path, config).expect("write config");
         let child = Command::new(binary())
@@ -57,7 +96,7 @@ impl Gateway {
             .kill_on_drop(true)
             .spawn()
             .expect("start gateway");
-        Gateway { child }
+        GatewayProcess { child }
     }
 
     /// SIGKILL: no chance to flush or say goodbye.

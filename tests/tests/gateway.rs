@@ -5,7 +5,7 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use iec104::asdu::Quality;
 use iec104_e2e::broker::{self, Broker};
-use iec104_e2e::gateway::{self, Gateway};
+use iec104_e2e::gateway::{self, Gateway, GatewayProcess};
 use iec104_e2e::scratch;
 use iec104_e2e::station::{self, Station};
 use iec104_e2e::subscriber::{Received, Subscriber};
@@ -367,7 +367,7 @@ async fn gateway_killed_while_broker_down_loses_nothing_acknowledged() {
     let st = Station::start(1).await;
     let mut sub = Subscriber::start(broker.port, "e2e/#").await;
     let cfg = config(broker.port, &dir, &[("north", st.addr.to_string())]);
-    let gw = Gateway::start(&dir, &cfg);
+    let gw = GatewayProcess::start(&dir, &cfg);
     started(&mut sub, "north").await;
     broker.stop().await;
     let truth = burst(&st, 0, 300).await;
@@ -447,7 +447,7 @@ async fn gateway_killed_with_broker_up_loses_nothing_without_restart() {
                 "command_timeout = 1.5\nspill_after = 5\n",
             )
     };
-    let gw = Gateway::start(&dir, &slow(&dir));
+    let gw = GatewayProcess::start(&dir, &slow(&dir));
     started(&mut sub, "north").await;
     let truth = burst(&st, 0, N).await;
     let mut missing: std::collections::HashMap<String, Value> = truth

@@ -6,7 +6,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use iec104_e2e::broker::{self, Broker};
-use iec104_e2e::gateway::{built, Gateway};
+use iec104_e2e::gateway::Gateway;
 use iec104_e2e::subscriber::Subscriber;
 use iec104_e2e::{free_port, scratch, wait_listening};
 use serde_json::Value;
@@ -38,7 +38,7 @@ async fn every_logged_event_arrives_intact() {
     let broker = Broker::start(&dir).await;
     let port = free_port();
     let log = dir.join("events.jsonl");
-    let mut sim = tokio::process::Command::new(built("iec104-sim", "iec104-sim"))
+    let mut sim = tokio::process::Command::new(iec104_e2e::gateway::simulator())
         .args([
             "--listen",
             &format!("127.0.0.1:{port}"),

@@ -2,89 +2,18 @@
 //!
 //! - `run --config FILE`: the daemon.
 //! - `check --config FILE`: validates a configuration and prints what it would do.
-//! - `demo`: an embedded broker, simulated substations and the gateway in one process.
+//! - `demo`: an embedded broker, simulated substations and the gateway in one process
+//!   (cargo feature `demo`, on by default).
 
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
-/// `println!` that ignores a closed stdout (e.g. `| head`) instead of panicking.
-macro_rules! say {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($t)*);
-    }};
-}
-
-mod app;
-mod check;
-mod cluster;
-mod commands;
-mod config;
-mod demo;
-mod metrics;
-mod mqtt;
-mod notify;
-mod rtu;
-mod store;
-
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+mod cli;
 
-/// IEC 60870-5-104 to MQTT telemetry gateway.
-#[derive(Debug, Parser)]
-#[command(name = "iec104-gateway", version, about)]
-struct Cli {
-    /// Log format.
-    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
-    log_format: LogFormat,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Run the gateway daemon.
-    Run {
-        /// Configuration file (TOML).
-        #[arg(long)]
-        config: PathBuf,
-        /// This node's id (cluster; overrides `[cluster] node_id` and `[gateway] node`).
-        #[arg(long)]
-        node_id: Option<String>,
-        /// HTTP endpoint address (overrides `[gateway] http_listen`).
-        #[arg(long)]
-        http_listen: Option<String>,
-        /// Queue path (overrides `[gateway] store_path`).
-        #[arg(long)]
-        store_path: Option<String>,
-    },
-    /// Validate a configuration and print what it would do.
-    Check {
-        /// Configuration file (TOML).
-        #[arg(long)]
-        config: PathBuf,
-        /// This node's id (cluster).
-        #[arg(long)]
-        node_id: Option<String>,
-    },
-    /// Everything in one process: embedded broker, simulated substations, the gateway.
-    Demo {
-        /// Stop after this many seconds.
-        #[arg(long)]
-        duration: Option<f64>,
-        /// MQTT port of the embedded broker (a free one is taken if busy).
-        #[arg(long, default_value_t = 1883)]
-        mqtt_port: u16,
-    },
-}
+use clap::Parser;
+use cli::{Cli, Command, LogFormat};
+use iec104_gateway::{app, config};
 
 fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
@@ -102,7 +31,7 @@ fn init_logs(format: LogFormat) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { config, node_id } => check::run(&config, node_id),
+        Command::Check { config, node_id } => app::check::run(&config, node_id),
         Command::Run {
             config,
             node_id,
@@ -110,49 +39,42 @@ fn main() -> ExitCode {
             store_path,
         } => {
             init_logs(cli.log_format);
-            let mut loaded = match config::load(&config) {
-                Ok(l) => l,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(2);
-                }
-            };
             let overrides = config::Overrides {
                 node_id,
                 http_listen,
                 store_path,
             };
-            if let Err(e) = loaded.apply(&overrides) {
-                eprintln!("{e}");
-                return ExitCode::from(2);
+            match app::load(&config, &overrides) {
+                Ok(loaded) => runtime(app::run(loaded, None)),
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::from(2)
+                }
             }
-            runtime(app::run(loaded, None))
         }
+        #[cfg(feature = "demo")]
         Command::Demo {
             duration,
             mqtt_port,
         } => {
             init_logs(cli.log_format);
-            runtime(demo::run(duration, mqtt_port))
+            runtime(iec104_gateway::demo::run(duration, mqtt_port))
         }
     }
 }
 
 fn runtime(fut: impl std::future::Future<Output = Result<(), String>>) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        .build();
+    let result = match rt {
+        Ok(rt) => rt.block_on(fut).map_err(|e| format!("error: {e}")),
+        Err(e) => Err(format!("cannot start the runtime: {e}")),
     };
-    match rt.block_on(fut) {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("{e}");
             ExitCode::FAILURE
         }
     }

@@ -9,7 +9,8 @@
 //! At the end: every spontaneous event the simulator logged must have arrived (lost) and how
 //! many arrived twice (duplicated).
 //!
-//! `cargo run --release -p iec104-e2e --bin failoverbench -- --mode kill --rounds 20`
+//! `cargo build --release -p iec104-e2e --bins && target/release/failoverbench --mode kill --rounds 20`
+//! (the gateway and simulator command lines, e2e-gateway and e2e-sim, are found next to it).
 
 #![forbid(unsafe_code)]
 

@@ -94,7 +94,7 @@ impl Sim {
         let events_log = dir.join("events.jsonl");
         let log = dir.join("sim.log");
         let err = std::fs::File::create(&log).expect("sim log");
-        let child = Command::new(crate::gateway::built("iec104-sim", "iec104-sim"))
+        let child = Command::new(crate::gateway::simulator())
             .arg("--config")
             .arg(&path)
             .arg("--events-log")

@@ -19,13 +19,14 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::metrics::Metrics;
-use crate::mqtt::status::StatusBoard;
-use crate::mqtt::Incoming;
-use crate::rtu::Role;
-use crate::store::Message;
+use crate::model::Incoming;
+use crate::model::Message;
+use crate::model::Metrics;
+use crate::model::Report;
+use crate::model::Role;
+use crate::model::StatusBoard;
 use membership::{Alarm, Presence, OFFLINE};
-use state::{ClusterState, Report, Settings};
+use state::{ClusterState, Settings};
 
 /// A new random incarnation id (16 hex digits).
 pub fn incarnation() -> String {
@@ -76,7 +77,7 @@ pub struct Task {
     /// Leaving takes at most this long (then the node goes anyway).
     pub leave_timeout: Duration,
     /// Where our beats go (published QoS 0, not stored).
-    pub beats: mpsc::Sender<crate::mqtt::Direct>,
+    pub beats: mpsc::Sender<crate::model::Direct>,
     /// Time between two beats.
     pub beat_every: Duration,
 }
@@ -128,7 +129,7 @@ impl Task {
     /// Publishes one beat (QoS 0, not stored) while the broker is connected.
     fn beat(&self, topic: &str, payload: &str) {
         if self.metrics.mqtt_state().0 {
-            let _ = self.beats.try_send(crate::mqtt::Direct {
+            let _ = self.beats.try_send(crate::model::Direct {
                 message: Message {
                     topic: topic.to_owned(),
                     payload: payload.as_bytes().to_vec(),
@@ -294,7 +295,7 @@ mod tests {
         reports: mpsc::Sender<(usize, Report)>,
         roles: Vec<watch::Receiver<Role>>,
         leave: watch::Sender<bool>,
-        beats: mpsc::Receiver<crate::mqtt::Direct>,
+        beats: mpsc::Receiver<crate::model::Direct>,
         task: tokio::task::JoinHandle<()>,
     }
 

@@ -9,15 +9,7 @@
 //! go to the smaller node id. Both functions are fixed here; they never depend on the Rust
 //! version (unlike std's `DefaultHasher`).
 
-/// FNV-1a 64 of `bytes`.
-pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
+pub use crate::model::hash::fnv1a64;
 
 /// MurmurHash3's 64-bit finaliser (`fmix64`).
 pub fn mix64(mut k: u64) -> u64 {

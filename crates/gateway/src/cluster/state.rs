@@ -28,20 +28,7 @@ use std::time::{Duration, Instant};
 
 use super::membership::{Alarm, Presence, View, LEAVING, ONLINE};
 use super::ownership::ranking;
-use crate::rtu::Role;
-
-/// What a session reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Report {
-    /// Connected (TCP and link up), data transfer not started.
-    Connected,
-    /// Data transfer started (STARTDT con).
-    Started,
-    /// Data transfer stopped (STOPDT con).
-    Stopped,
-    /// The connection ended (closed by the peer, lost, or closed by us).
-    Closed,
-}
+use crate::model::{Report, Role};
 
 /// Fixed settings of the state machine.
 #[derive(Debug, Clone)]

@@ -214,12 +214,7 @@ fn parse_url(url: &str) -> Result<Broker, String> {
 pub fn config_hash(text: &str) -> String {
     let mut table: toml::Table = match text.parse() {
         Ok(t) => t,
-        Err(_) => {
-            return format!(
-                "{:016x}",
-                crate::cluster::ownership::fnv1a64(text.as_bytes())
-            )
-        }
+        Err(_) => return format!("{:016x}", crate::model::hash::fnv1a64(text.as_bytes())),
     };
     if let Some(toml::Value::Table(c)) = table.get_mut("cluster") {
         c.remove("node_id");
@@ -234,10 +229,7 @@ pub fn config_hash(text: &str) -> String {
     }
     let mut canonical = String::new();
     canonical_toml(&toml::Value::Table(table), &mut canonical);
-    format!(
-        "{:016x}",
-        crate::cluster::ownership::fnv1a64(canonical.as_bytes())
-    )
+    format!("{:016x}", crate::model::hash::fnv1a64(canonical.as_bytes()))
 }
 
 /// A canonical rendering of a TOML value: tables with sorted keys, whatever the map type

@@ -112,20 +112,18 @@ fn gateway_binary(args: &Args) -> Result<PathBuf, String> {
     }
     let exe = std::env::current_exe().map_err(|e| format!("own path: {e}"))?;
     let dir = exe.parent().ok_or("no directory of this program")?;
-    let gw = dir.join("iec104-gateway");
-    if !gw.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = std::process::Command::new(cargo);
-        cmd.args(["build", "-p", "iec104-gateway", "--bin", "iec104-gateway"]);
-        if dir.ends_with("release") {
-            cmd.arg("--release");
-        }
-        let ok = cmd.status().map(|s| s.success()).unwrap_or(false);
-        if !ok || !gw.exists() {
-            return Err(format!("building {} failed", gw.display()));
-        }
-    }
-    Ok(gw)
+    // `cargo build --release --workspace` puts iec104-gateway here; `cargo build --release
+    // -p iec104-e2e` puts e2e-gateway (the same command line) here.
+    ["iec104-gateway", "e2e-gateway"]
+        .iter()
+        .map(|b| dir.join(format!("{b}{}", std::env::consts::EXE_SUFFIX)))
+        .find(|p| p.exists())
+        .ok_or_else(|| {
+            format!(
+                "no gateway next to {}: build it with `cargo build --release --workspace` or pass --gateway",
+                exe.display()
+            )
+        })
 }
 
 async fn stop_child(child: &mut Child) {

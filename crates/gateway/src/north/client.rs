@@ -6,7 +6,8 @@ use rumqttc::v5::mqttbytes::v5 as p5;
 use rumqttc::Outgoing;
 use tokio::sync::mpsc;
 
-use super::{Incoming, MqttSettings};
+use super::MqttSettings;
+use crate::model::Incoming;
 
 /// What the publisher needs to know from the event loop.
 #[derive(Debug)]

@@ -13,51 +13,8 @@ use serde_json::{json, Map, Value};
 use tokio::sync::mpsc;
 
 use crate::config::Rtu;
-use crate::metrics::Metrics;
-use crate::mqtt::{Direct, Incoming};
-use crate::store::Message;
-
-/// A checked command for one RTU session.
-#[derive(Debug, Clone)]
-pub struct CommandJob {
-    /// Common address.
-    pub ca: u16,
-    /// Information object address.
-    pub ioa: u32,
-    /// The request (its element was checked to build).
-    pub request: CommandRequest,
-    /// Where the outcome goes: the MQTT v5 response topic, else `{command topic}/result`.
-    pub result_topic: String,
-    /// MQTT v5 correlation data to echo in the result.
-    pub correlation: Option<bytes::Bytes>,
-}
-
-/// The result message: `{"id":..,"status":..}` plus `fields`.
-pub fn result_message(
-    topic: &str,
-    id: Option<&str>,
-    status: &str,
-    fields: Map<String, Value>,
-) -> Message {
-    let mut m = Map::new();
-    m.insert(
-        "id".into(),
-        id.map(|s| Value::String(s.to_owned()))
-            .unwrap_or(Value::Null),
-    );
-    m.insert("status".into(), Value::String(status.to_owned()));
-    m.extend(fields);
-    m.insert(
-        "time".into(),
-        Value::String(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-    );
-    Message {
-        topic: topic.to_owned(),
-        payload: Value::Object(m).to_string().into_bytes(),
-        qos: 1,
-        retain: false,
-    }
-}
+use crate::contract::command::result_message;
+use crate::model::{CommandJob, Direct, Incoming, Message, Metrics, Role};
 
 fn error_fields(error: impl Into<String>) -> Map<String, Value> {
     let mut m = Map::new();
@@ -78,7 +35,7 @@ pub struct Router {
     pub metrics: Arc<Metrics>,
     /// Cluster mode: the role of each RTU's session. A refusal for an RTU this node does not
     /// carry is left to the node that carries it (one answer per command).
-    pub roles: Option<HashMap<String, tokio::sync::watch::Receiver<crate::rtu::Role>>>,
+    pub roles: Option<HashMap<String, tokio::sync::watch::Receiver<Role>>>,
 }
 
 /// Payloads larger than this are refused without parsing.
@@ -114,9 +71,7 @@ impl Router {
             .strip_prefix(&format!("{}/", self.prefix))
             .and_then(|rest| rest.split('/').next())
             .unwrap_or_default();
-        roles
-            .get(rtu)
-            .map_or(true, |r| *r.borrow() == crate::rtu::Role::Active)
+        roles.get(rtu).map_or(true, |r| *r.borrow() == Role::Active)
     }
 
     /// Checks one command; returns its `invalid`/`rejected` result, or None when it was
@@ -263,15 +218,15 @@ mod tests {
     #[test]
     fn in_a_cluster_only_the_carrying_node_answers() {
         let (mut r, _jobs) = router();
-        let (tx, rx) = tokio::sync::watch::channel(crate::rtu::Role::Standby);
+        let (tx, rx) = tokio::sync::watch::channel(Role::Standby);
         r.roles = Some(HashMap::from([("north".to_owned(), rx)]));
         assert!(!r.answers_for("iec104/north/1/101/command"));
         // Unknown RTUs are answered by every node alike.
         assert!(r.answers_for("iec104/south/1/101/command"));
-        tx.send(crate::rtu::Role::Active).unwrap();
+        tx.send(Role::Active).unwrap();
         assert!(r.answers_for("iec104/north/1/101/command"));
         r.roles = None;
-        let _ = tx.send(crate::rtu::Role::Off);
+        let _ = tx.send(Role::Off);
         assert!(r.answers_for("iec104/north/1/101/command"));
     }
 

@@ -28,26 +28,13 @@ use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::commands::CommandJob;
 use crate::config::Rtu;
-use crate::metrics::Metrics;
-use crate::mqtt::status::StatusBoard;
-use crate::store::writer::Batch;
-use crate::store::Message;
+use crate::model::{
+    Batch, CommandJob, Direct, Message, Metrics, Release, Report, Role, StatusBoard,
+};
 use backoff::Backoff;
 use command::Pending;
 use convert::{Converter, Publish};
-
-/// What the session should do with its connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// Data transfer started: data flows and is published.
-    Active,
-    /// Connected but stopped (STOPDT): ready to take over.
-    Standby,
-    /// No connection (a started one is stopped with STOPDT, then closed).
-    Off,
-}
 
 /// The link of a session to the cluster task: its index and where its reports go.
 #[derive(Debug, Clone)]
@@ -55,7 +42,7 @@ pub struct ClusterLink {
     /// Index of the RTU in the cluster's list.
     pub index: usize,
     /// Session reports.
-    pub reports: mpsc::Sender<(usize, crate::cluster::state::Report)>,
+    pub reports: mpsc::Sender<(usize, Report)>,
 }
 
 /// Everything a session needs besides its RTU's settings.
@@ -68,7 +55,7 @@ pub struct Shared {
     /// Retained statuses.
     pub board: Arc<StatusBoard>,
     /// Command results.
-    pub results: mpsc::Sender<crate::mqtt::Direct>,
+    pub results: mpsc::Sender<Direct>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Time a command waits for each confirmation.
@@ -132,7 +119,7 @@ impl RtuSession {
         self
     }
 
-    async fn report(&self, r: crate::cluster::state::Report) {
+    async fn report(&self, r: Report) {
         if let Some(c) = &self.cluster {
             let _ = c.reports.send((c.index, r)).await;
         }
@@ -214,13 +201,13 @@ impl RtuSession {
         f.insert("ca".into(), json!(job.ca));
         f.insert("ioa".into(), json!(job.ioa));
         f.extend(fields);
-        let m = crate::commands::result_message(
+        let m = crate::contract::command::result_message(
             &job.result_topic,
             job.request.id.as_deref(),
             status,
             f,
         );
-        let direct = crate::mqtt::Direct {
+        let direct = Direct {
             message: m,
             correlation: job.correlation.clone(),
         };
@@ -327,7 +314,7 @@ impl RtuSession {
                 Ok((client, events, connection)) => {
                     tracing::info!(rtu = %self.rtu.name, %address, "connected");
                     let task = tokio::spawn(connection);
-                    self.report(crate::cluster::state::Report::Connected).await;
+                    self.report(Report::Connected).await;
                     let ended = self
                         .connected(&client, events, &address, &mut shutdown)
                         .await;
@@ -337,7 +324,7 @@ impl RtuSession {
                         .metrics
                         .rtu(&self.rtu.name, |f| f.reconnects += 1);
                     self.after_loss = true;
-                    self.report(crate::cluster::state::Report::Closed).await;
+                    self.report(Report::Closed).await;
                     ended
                 }
                 Err(e) => Ended {
@@ -488,7 +475,7 @@ impl RtuSession {
                             Ok(Ok(())) => {
                                 started = true;
                                 ever_started = true;
-                                self.report(crate::cluster::state::Report::Started).await;
+                                self.report(Report::Started).await;
                                 self.status("started", None, Some(address));
                                 self.system_commands(
                                     client,
@@ -533,7 +520,7 @@ impl RtuSession {
                     match r {
                         Ok(Ok(())) => {
                             started = false;
-                            self.report(crate::cluster::state::Report::Stopped).await;
+                            self.report(Report::Stopped).await;
                             self.status("stopped", Some("standby"), Some(address));
                             want_role = Some(*self.role.borrow());
                         }
@@ -660,7 +647,7 @@ impl RtuSession {
         }
         self.shared
             .writer
-            .send(Batch::new(messages, Some((client.clone(), token))))
+            .send(Batch::new(messages, Some(release_of(client, token))))
             .await
             .map_err(|_| "store writer stopped".to_owned())
     }
@@ -674,3 +661,10 @@ fn log_err(rtu: &str, what: &str, r: Result<(), String>) {
 
 #[cfg(test)]
 mod tests;
+
+/// The handle that acknowledges one I-frame on `client` (the north calls it; it never names
+/// the IEC 104 client).
+fn release_of(client: &iec104::client::Client, token: iec104::link::ReceiveToken) -> Release {
+    let client = client.clone();
+    Release::new(move || client.release(token))
+}

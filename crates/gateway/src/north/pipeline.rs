@@ -26,7 +26,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::store::Message;
+use crate::model::Message;
 
 /// Where new batches go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

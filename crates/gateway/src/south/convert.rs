@@ -14,7 +14,7 @@ use iec104::json::JsonObject;
 use serde_json::Value;
 
 use crate::config::Rtu;
-use crate::store::Message;
+use crate::model::Message;
 
 /// Publication settings shared by every RTU.
 #[derive(Debug, Clone)]

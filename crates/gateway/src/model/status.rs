@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
-use crate::store::Message;
+use super::Message;
 
 /// Latest retained status per topic, with a version per update.
 #[derive(Debug, Default)]

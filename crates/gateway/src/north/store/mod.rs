@@ -4,7 +4,6 @@
 //! The queue is bounded: past `max` entries the oldest are dropped and counted (the count is
 //! kept in the database too, so it survives restarts).
 
-mod message;
 pub mod writer;
 
 use std::path::Path;
@@ -12,7 +11,7 @@ use std::sync::Mutex;
 
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 
-pub use message::{Message, MessageError};
+use crate::model::{Message, MessageError};
 
 const QUEUE: TableDefinition<u64, &[u8]> = TableDefinition::new("queue");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");

@@ -7,35 +7,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use iec104::client::Client;
-use iec104::link::ReceiveToken;
 use tokio::sync::{mpsc, Notify};
 
-use super::{Message, Store};
-use crate::metrics::Metrics;
-use crate::mqtt::status::StatusBoard;
-
-/// The messages of one received ASDU and what to release once they are durable.
-#[derive(Debug)]
-pub struct Batch {
-    /// Messages to store (may be empty: the ASDU is still released in order).
-    pub messages: Vec<Message>,
-    /// The RTU connection and the token of the I-frame.
-    pub release: Option<(Client, ReceiveToken)>,
-    /// When the ASDU was received (bounds its wait before memory-first gives up on it).
-    pub at: std::time::Instant,
-}
-
-impl Batch {
-    /// The messages of an ASDU received now and the release of its I-frame.
-    pub fn new(messages: Vec<Message>, release: Option<(Client, ReceiveToken)>) -> Batch {
-        Batch {
-            messages,
-            release,
-            at: std::time::Instant::now(),
-        }
-    }
-}
+use super::Store;
+use crate::model::Message;
+use crate::model::{Batch, Metrics, StatusBoard};
 
 /// Batches per transaction, at most.
 const GROUP: usize = 512;
@@ -82,8 +58,8 @@ pub async fn run(
                 }
                 let n = group.len() as u64;
                 for b in group.drain(..) {
-                    if let Some((client, token)) = b.release {
-                        client.release(token);
+                    if let Some(release) = b.release {
+                        release.release();
                     }
                 }
                 committed.fetch_add(n, Ordering::SeqCst);

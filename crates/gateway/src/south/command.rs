@@ -11,7 +11,7 @@ use iec104::type_id::TypeId;
 use serde_json::{json, Map, Value};
 use tokio::time::Instant;
 
-use crate::commands::CommandJob;
+use crate::model::CommandJob;
 
 /// Where the command is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,22 +16,19 @@
 
 pub mod client;
 pub mod pipeline;
-pub mod status;
+pub mod store;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use tokio::sync::{mpsc, watch, Notify};
 
-use crate::metrics::Metrics;
-use crate::store::writer::Batch;
-use crate::store::{Message, Store};
+use crate::model::{Batch, Direct, Incoming, Metrics, Release, StatusBoard};
 use client::{Client, Ev};
 use pipeline::{Mode, Pipeline};
-use status::StatusBoard;
+use store::Store;
 
 /// Broker connection settings.
 #[derive(Debug, Clone)]
@@ -63,28 +60,6 @@ pub struct MqttSettings {
     pub subscriptions: Vec<String>,
 }
 
-/// A message received from the broker (a command).
-#[derive(Debug, Clone)]
-pub struct Incoming {
-    /// Topic.
-    pub topic: String,
-    /// Payload.
-    pub payload: Bytes,
-    /// MQTT v5 response topic, when the sender gave one.
-    pub response_topic: Option<String>,
-    /// MQTT v5 correlation data, when the sender gave it.
-    pub correlation: Option<Bytes>,
-}
-
-/// A message published without storing (a command result), with its MQTT v5 correlation data.
-#[derive(Debug, Clone)]
-pub struct Direct {
-    /// The message.
-    pub message: Message,
-    /// Correlation data to echo (MQTT v5).
-    pub correlation: Option<Bytes>,
-}
-
 /// What the publisher needs.
 pub struct Publisher {
     /// Settings.
@@ -111,9 +86,6 @@ pub struct Publisher {
     /// How long a batch published from memory may wait for its PUBACKs.
     pub spill_after: Duration,
 }
-
-/// What releases an I-frame.
-type Release = (iec104::client::Client, iec104::link::ReceiveToken);
 
 /// What a publication handed to the client is.
 #[derive(Debug, Clone, Copy)]
@@ -540,8 +512,8 @@ impl Publisher {
                 }
             }
             path.pipeline.released(&mut path.releases);
-            for (rtu, token) in path.releases.drain(..) {
-                rtu.release(token);
+            for release in path.releases.drain(..) {
+                release.release();
             }
             if path.pipeline.overdue(Instant::now()) {
                 tracing::info!(
@@ -709,6 +681,7 @@ async fn remover(store: Arc<Store>, mut rx: mpsc::Receiver<Vec<u64>>, metrics: A
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Message;
 
     fn memory(seq: u64, at: Instant) -> Tag {
         Tag::Memory(seq, 0, at)

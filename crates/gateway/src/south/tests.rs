@@ -118,8 +118,8 @@ async fn active_standby_active() {
         if !b.messages.is_empty() {
             break b;
         }
-        if let Some((c, t)) = b.release {
-            c.release(t);
+        if let Some(r) = b.release {
+            r.release();
         }
     };
     assert_eq!(batch.messages[0].topic, "p/r/1/5");
@@ -127,8 +127,7 @@ async fn active_standby_active() {
     // unacknowledged, where an automatic acknowledgement would have gone out after t2.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(station.groups()[0].in_flight, 1);
-    let (client, token) = batch.release.unwrap();
-    client.release(token);
+    batch.release.unwrap().release();
     let end = tokio::time::Instant::now() + WAIT;
     while station.groups()[0].in_flight > 0 {
         assert!(
@@ -175,7 +174,7 @@ async fn active_standby_active() {
 /// topic is left to the new owner and the standby topic is cleared.
 #[tokio::test]
 async fn cluster_off_stops_with_events_in_flight_then_closes() {
-    use crate::cluster::state::Report;
+    use crate::model::Report;
     let (station, mut seen_by_station) = station().await;
     let text = format!(
         "[mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\n[[rtu]]\nname = \"r\"\naddress = \"{}\"\ncommon_address = 1\n",
@@ -248,15 +247,15 @@ async fn cluster_off_stops_with_events_in_flight_then_closes() {
         if !b.messages.is_empty() {
             break b;
         }
-        if let Some((c, t)) = b.release {
-            c.release(t);
+        if let Some(r) = b.release {
+            r.release();
         }
     };
     role_tx.send(Role::Off).unwrap();
     // Release everything as it comes (as the writer does once durable) until the station
     // has confirmed the STOPDT: the session must go on processing events meanwhile.
-    if let Some((c, t)) = first.release {
-        c.release(t);
+    if let Some(r) = first.release {
+        r.release();
     }
     let end = tokio::time::Instant::now() + WAIT;
     let mut stopped = false;
@@ -267,8 +266,8 @@ async fn cluster_off_stops_with_events_in_flight_then_closes() {
         );
         tokio::select! {
             b = batches.recv() => {
-                if let Some(Batch { release: Some((c, t)), .. }) = b {
-                    c.release(t);
+                if let Some(Batch { release: Some(r), .. }) = b {
+                    r.release();
                 }
             }
             s = seen_by_station.recv() => stopped = s.as_deref() == Some("stopped"),

@@ -7,24 +7,30 @@ use crate::config;
 
 /// Prints the plan, or every error with its line and column (exit code 2).
 pub fn run(path: &Path, node_id: Option<String>) -> ExitCode {
-    let mut loaded = match config::load(path) {
+    let overrides = config::Overrides {
+        node_id,
+        ..Default::default()
+    };
+    let loaded = match super::load(path, &overrides) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
-    let overrides = config::Overrides {
-        node_id,
-        ..Default::default()
-    };
-    if let Err(e) = loaded.apply(&overrides) {
-        eprintln!("{e}");
-        return ExitCode::from(2);
+    say!("configuration {} is valid", path.display());
+    print_process(&loaded);
+    print_cluster(&loaded);
+    for r in &loaded.rtus {
+        print_rtu(&loaded, r);
     }
+    ExitCode::SUCCESS
+}
+
+/// Broker, queue, HTTP endpoint, commands, TLS.
+fn print_process(loaded: &config::Loaded) {
     let cfg = &loaded.config;
     let prefix = cfg.mqtt.topic_prefix.get_ref();
-    say!("configuration {} is valid", path.display());
     say!(
         "broker: {}://{}:{} MQTT {} (data qos {}, retain {}, at most {} in flight), node {:?}",
         if loaded.broker.tls { "mqtts" } else { "mqtt" },
@@ -42,7 +48,7 @@ pub fn run(path: &Path, node_id: Option<String>) -> ExitCode {
     );
     say!(
         "queue: {} (at most {} messages, oldest dropped beyond)",
-        crate::app::store_path(&loaded).display(),
+        crate::app::store_path(loaded).display(),
         cfg.gateway.queue_max_messages.get_ref()
     );
     if let Some(h) = &cfg.gateway.http_listen {
@@ -61,6 +67,12 @@ pub fn run(path: &Path, node_id: Option<String>) -> ExitCode {
             say!("client certificate {} (mutual TLS)", cert.get_ref());
         }
     }
+}
+
+/// Presence, cluster settings.
+fn print_cluster(loaded: &config::Loaded) {
+    let prefix = loaded.config.mqtt.topic_prefix.get_ref();
+    let cfg = &loaded.config;
     match &loaded.cluster {
         None => say!(
             "presence: {prefix}/_gateway/{} (retained, last will offline)",
@@ -85,64 +97,65 @@ pub fn run(path: &Path, node_id: Option<String>) -> ExitCode {
             );
         }
     }
-    for r in &loaded.rtus {
-        say!(
-            "rtu {:?}: {} common address(es) {:?}",
-            r.name,
-            r.addresses.join(" then "),
-            r.common_addresses
-        );
-        say!(
-            "  k={} w={} t0={:?} t1={:?} t2={:?} t3={:?}",
-            r.link.k,
-            r.link.w,
-            r.link.t0,
-            r.link.t1,
-            r.link.t2,
-            r.link.t3
-        );
-        let period = |p: Option<std::time::Duration>| {
-            p.map(|d| format!("every {d:?}"))
-                .unwrap_or_else(|| "no".into())
-        };
-        say!(
-            "  general interrogation after STARTDT and {}; counter interrogation: {}; clock sync: {}",
-            period(r.interrogation_period)
-                .replace("no", "not periodically"),
-            period(r.counter_interrogation_period),
-            period(r.clock_sync_period)
-        );
-        if let Some(p) = loaded
-            .cluster
-            .as_ref()
-            .and_then(|c| c.preferred.get(&r.name))
-        {
-            say!("  preferred node: {p}");
-        }
-        say!("  status: {prefix}/{}/status (retained)", r.name);
-        say!("  data:   {prefix}/{}/{{ca}}/{{ioa}}", r.name);
-        let mut points: Vec<_> = r.points.iter().collect();
-        points.sort_by_key(|(k, _)| **k);
-        for ((ca, ioa), p) in points {
-            let topic = match &p.name {
-                Some(n) => format!("{prefix}/{}/{n}", r.name),
-                None => format!("{prefix}/{}/{ca}/{ioa}", r.name),
-            };
-            let mut notes = Vec::new();
-            if let Some(s) = p.scale {
-                notes.push(format!("scale {s}"));
-            }
-            if let Some(o) = p.offset {
-                notes.push(format!("offset {o}"));
-            }
-            if let Some(d) = p.deadband {
-                notes.push(format!("deadband {d}"));
-            }
-            if p.commands {
-                notes.push(format!("commands on {topic}/command"));
-            }
-            say!("  point ca {ca} ioa {ioa}: {topic} {}", notes.join(", "));
-        }
+}
+
+/// One RTU: addresses, link parameters, periods, topics, points.
+fn print_rtu(loaded: &config::Loaded, r: &config::Rtu) {
+    let prefix = loaded.config.mqtt.topic_prefix.get_ref();
+    say!(
+        "rtu {:?}: {} common address(es) {:?}",
+        r.name,
+        r.addresses.join(" then "),
+        r.common_addresses
+    );
+    say!(
+        "  k={} w={} t0={:?} t1={:?} t2={:?} t3={:?}",
+        r.link.k,
+        r.link.w,
+        r.link.t0,
+        r.link.t1,
+        r.link.t2,
+        r.link.t3
+    );
+    let period = |p: Option<std::time::Duration>| {
+        p.map(|d| format!("every {d:?}"))
+            .unwrap_or_else(|| "no".into())
+    };
+    say!(
+        "  general interrogation after STARTDT and {}; counter interrogation: {}; clock sync: {}",
+        period(r.interrogation_period).replace("no", "not periodically"),
+        period(r.counter_interrogation_period),
+        period(r.clock_sync_period)
+    );
+    if let Some(p) = loaded
+        .cluster
+        .as_ref()
+        .and_then(|c| c.preferred.get(&r.name))
+    {
+        say!("  preferred node: {p}");
     }
-    ExitCode::SUCCESS
+    say!("  status: {prefix}/{}/status (retained)", r.name);
+    say!("  data:   {prefix}/{}/{{ca}}/{{ioa}}", r.name);
+    let mut points: Vec<_> = r.points.iter().collect();
+    points.sort_by_key(|(k, _)| **k);
+    for ((ca, ioa), p) in points {
+        let topic = match &p.name {
+            Some(n) => format!("{prefix}/{}/{n}", r.name),
+            None => format!("{prefix}/{}/{ca}/{ioa}", r.name),
+        };
+        let mut notes = Vec::new();
+        if let Some(s) = p.scale {
+            notes.push(format!("scale {s}"));
+        }
+        if let Some(o) = p.offset {
+            notes.push(format!("offset {o}"));
+        }
+        if let Some(d) = p.deadband {
+            notes.push(format!("deadband {d}"));
+        }
+        if p.commands {
+            notes.push(format!("commands on {topic}/command"));
+        }
+        say!("  point ca {ca} ioa {ioa}: {topic} {}", notes.join(", "));
+    }
 }

@@ -1,0 +1,300 @@
+//! Wiring on top of the layers: opens the store, starts the north (MQTT publisher and store
+//! writer), one south session per RTU, the command router, the cluster task and the
+//! operations endpoint, and stops them in order.
+//!
+//! [`start`] spawns these tasks on the caller's tokio runtime and returns a [`Gateway`]
+//! handle; nothing runs after [`Gateway::run_until`] has returned.
+
+pub mod check;
+mod clustering;
+mod mqtt;
+mod operations;
+mod sessions;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::Loaded;
+use crate::model::{Metrics, Role, StatusBoard};
+use crate::north::store::{Store, StoreError};
+use crate::ops::notify;
+
+/// The system CA bundle used for `mqtts://` without `ca_file`.
+pub const SYSTEM_CA: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// Why a gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The on-disk queue could not be opened.
+    #[error("cannot open the queue {path}: {source}")]
+    Store {
+        /// The queue file.
+        path: PathBuf,
+        /// What the store reported.
+        source: StoreError,
+    },
+    /// `gateway.http_listen` is not a socket address.
+    #[error("http_listen: {0}")]
+    HttpAddress(#[from] std::net::AddrParseError),
+    /// The HTTP endpoint could not be bound.
+    #[error("http_listen {addr}: {source}")]
+    HttpBind {
+        /// The address.
+        addr: SocketAddr,
+        /// What the system reported.
+        source: std::io::Error,
+    },
+    /// A certificate or key file could not be read.
+    #[error("cannot read {what}{path}: {source}")]
+    ReadFile {
+        /// What the file is (with a trailing space), or empty.
+        what: &'static str,
+        /// The file.
+        path: String,
+        /// What the system reported.
+        source: std::io::Error,
+    },
+    /// A blocking task failed.
+    #[error("{0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// Where the queue lives: the configured path, else `$STATE_DIRECTORY/queue.redb`, else
+/// `./queue.redb`.
+pub fn store_path(loaded: &Loaded) -> PathBuf {
+    if let Some(p) = &loaded.config.gateway.store_path {
+        return PathBuf::from(p);
+    }
+    match std::env::var_os("STATE_DIRECTORY") {
+        // systemd may pass several, separated by ':'; take the first.
+        Some(d) => {
+            let d = d
+                .to_string_lossy()
+                .split(':')
+                .next()
+                .unwrap_or(".")
+                .to_owned();
+            PathBuf::from(d).join("queue.redb")
+        }
+        None => PathBuf::from("queue.redb"),
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn signals() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// A running gateway: its tasks run on the runtime that called [`start`] until
+/// [`Gateway::run_until`] (or [`Gateway::stop`]) has stopped them in order.
+#[derive(Debug)]
+pub struct Gateway {
+    http_addr: Option<SocketAddr>,
+    store: Arc<Store>,
+    metrics: Arc<Metrics>,
+    shutdown: watch::Sender<bool>,
+    leave: watch::Sender<bool>,
+    roles: Vec<watch::Sender<Role>>,
+    sessions: Vec<JoinHandle<()>>,
+    publisher: JoinHandle<()>,
+    writer: JoinHandle<()>,
+    router: JoinHandle<()>,
+    cluster: Option<JoinHandle<()>>,
+    /// Aborted at the end: HTTP endpoint, watchdog.
+    background: Vec<JoinHandle<()>>,
+}
+
+/// Loads the configuration file and applies the command-line overrides (the message names
+/// the key, value and line where it can).
+pub fn load(
+    path: &std::path::Path,
+    overrides: &crate::config::Overrides,
+) -> Result<Loaded, String> {
+    let mut loaded = crate::config::load(path).map_err(|e| e.to_string())?;
+    loaded.apply(overrides)?;
+    Ok(loaded)
+}
+
+/// Runs the gateway until `stop` resolves (or a signal when `stop` is None).
+pub async fn run(
+    loaded: Loaded,
+    stop: Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>>,
+) -> Result<(), String> {
+    let gateway = start(loaded).await.map_err(|e| e.to_string())?;
+    match stop {
+        Some(stop) => gateway.run_until(stop).await,
+        None => gateway.run_until(signals()).await,
+    }
+    Ok(())
+}
+
+/// Starts a gateway from the resolved configuration: opens the queue, binds the HTTP
+/// endpoint, spawns the publisher, the store writer, one session per RTU, the command router
+/// and (in cluster mode) the cluster task on the current tokio runtime, and tells systemd it
+/// is ready. Nothing is spawned when it fails.
+pub async fn start(loaded: Loaded) -> Result<Gateway, StartError> {
+    let store = open_store(&loaded).await?;
+    let metrics = Arc::new(Metrics::default());
+    metrics.set_queue(store.len(), store.dropped());
+    let http = operations::bind_http(&loaded).await?;
+    let wiring = Wiring::new(&loaded, store, metrics);
+    let north = mqtt::prepare(&loaded, &wiring)?;
+    let mut background = Vec::new();
+    let http_addr = http.map(|(addr, listener)| {
+        background.push(operations::serve_http(listener, wiring.metrics.clone()));
+        addr
+    });
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let (reports_tx, reports_rx) = mpsc::channel(1024);
+    let mut south = sessions::start(&loaded, &wiring, &north, reports_tx, &shutdown_rx);
+    let (router_rx, presence_rx) = clustering::split_incoming(&loaded, &wiring, north.incoming_rx);
+    let router = sessions::start_router(
+        &loaded,
+        &wiring,
+        &mut south,
+        north.results_tx.clone(),
+        router_rx,
+    );
+    let (leave, leave_rx) = watch::channel(false);
+    let cluster = clustering::start(
+        &loaded,
+        &wiring,
+        &mut south.roles,
+        reports_rx,
+        presence_rx,
+        leave_rx,
+        north.results_tx,
+    );
+    let (publisher, writer) = mqtt::start(north.publisher, north.writer, &shutdown_rx);
+    background.extend(operations::ready());
+    tracing::info!(node = %wiring.node, rtus = loaded.rtus.len(), broker = %format!("{}:{}", loaded.broker.host, loaded.broker.port), "gateway running");
+    Ok(Gateway {
+        http_addr,
+        store: wiring.store,
+        metrics: wiring.metrics,
+        shutdown,
+        leave,
+        roles: south.roles,
+        sessions: south.handles,
+        publisher,
+        writer,
+        router,
+        cluster,
+        background,
+    })
+}
+
+/// Opens the queue (blocking, off the runtime's worker).
+async fn open_store(loaded: &Loaded) -> Result<Arc<Store>, StartError> {
+    let path = store_path(loaded);
+    let max = *loaded.config.gateway.queue_max_messages.get_ref();
+    let p = path.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&p, max))
+        .await?
+        .map_err(|source| StartError::Store {
+            path: path.clone(),
+            source,
+        })?;
+    tracing::info!(path = %path.display(), waiting = store.len(), dropped = store.dropped(), "queue opened");
+    Ok(Arc::new(store))
+}
+
+/// What every part of the wiring shares.
+struct Wiring {
+    node: String,
+    prefix: String,
+    incarnation: String,
+    cluster_base: String,
+    store: Arc<Store>,
+    metrics: Arc<Metrics>,
+    board: Arc<StatusBoard>,
+}
+
+impl Wiring {
+    fn new(loaded: &Loaded, store: Arc<Store>, metrics: Arc<Metrics>) -> Wiring {
+        let prefix = loaded.config.mqtt.topic_prefix.get_ref().clone();
+        Wiring {
+            node: loaded.node.clone(),
+            cluster_base: format!("{prefix}/_cluster/"),
+            prefix,
+            incarnation: crate::cluster::incarnation(),
+            store,
+            metrics,
+            board: StatusBoard::new(),
+        }
+    }
+}
+
+impl Gateway {
+    /// The address the HTTP endpoint (`/metrics`, `/health`, `/ready`) listens on, when
+    /// `gateway.http_listen` is set (port 0 gives the port actually bound).
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    /// Runs until `stop` resolves, then stops the gateway (see [`Gateway::stop`]).
+    pub async fn run_until(self, stop: impl Future<Output = ()>) {
+        stop.await;
+        self.stop().await;
+    }
+
+    /// Stops in order: in cluster mode hands every RTU over first and lets the queue empty
+    /// (bounded), then stops the sessions, then the publisher (which stores what the broker
+    /// has not acknowledged and says goodbye), then the writer.
+    pub async fn stop(self) {
+        tracing::info!("shutting down");
+        notify::notify("STOPPING=1");
+        if let Some(task) = self.cluster {
+            // Hand every started RTU over (STOPDT confirmed, presence without it) first.
+            let _ = self.leave.send(true);
+            let _ = tokio::time::timeout(Duration::from_secs(120), task).await;
+            drain_queue(&self.store, &self.metrics).await;
+        }
+        let _ = self.shutdown.send(true);
+        for s in self.sessions {
+            let _ = tokio::time::timeout(Duration::from_secs(3), s).await;
+        }
+        drop(self.roles);
+        // Sessions are gone: the publisher writes what the broker has not acknowledged to
+        // the store, publishes the final statuses and says goodbye; then the writer finishes.
+        let _ = tokio::time::timeout(Duration::from_secs(12), self.publisher).await;
+        let _ = tokio::time::timeout(Duration::from_secs(3), self.writer).await;
+        self.router.abort();
+        for t in self.background {
+            t.abort();
+        }
+    }
+}
+
+/// Everything the RTUs sent is acknowledged, so durable here: lets the publisher empty the
+/// queue while the broker is reachable, so the data does not wait for this node's restart
+/// (bounded: 5 s).
+async fn drain_queue(store: &Store, metrics: &Metrics) {
+    let until = tokio::time::Instant::now() + Duration::from_secs(5);
+    while store.len() > 0 && metrics.mqtt_state().0 && tokio::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if store.len() > 0 {
+        tracing::warn!(
+            waiting = store.len(),
+            "leaving with messages still queued (published at the next start)"
+        );
+    }
+}

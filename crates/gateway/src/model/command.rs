@@ -1,0 +1,18 @@
+//! A checked command on its way from the router to an RTU session.
+
+use iec104::json::CommandRequest;
+
+/// A checked command for one RTU session.
+#[derive(Debug, Clone)]
+pub struct CommandJob {
+    /// Common address.
+    pub ca: u16,
+    /// Information object address.
+    pub ioa: u32,
+    /// The request (its element was checked to build).
+    pub request: CommandRequest,
+    /// Where the outcome goes: the MQTT v5 response topic, else `{command topic}/result`.
+    pub result_topic: String,
+    /// MQTT v5 correlation data to echo in the result.
+    pub correlation: Option<bytes::Bytes>,
+}

@@ -1,0 +1,135 @@
+//! Counters and gauges every layer updates (rendered by `ops::metrics`).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+
+/// Per-RTU figures.
+#[derive(Debug, Default, Clone)]
+pub struct RtuFigures {
+    /// Connection state name.
+    pub state: &'static str,
+    /// ASDUs received.
+    pub asdus: u64,
+    /// Information objects received.
+    pub objects: u64,
+    /// Connections lost.
+    pub reconnects: u64,
+    /// Malformed or undecodable ASDUs.
+    pub bad_asdus: u64,
+}
+
+/// Every metric of the process.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub(crate) rtus: Mutex<BTreeMap<String, RtuFigures>>,
+    pub(crate) published: AtomicU64,
+    pub(crate) latency_us_sum: AtomicU64,
+    pub(crate) latency_count: AtomicU64,
+    pub(crate) queue_depth: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) mqtt_connected: AtomicBool,
+    pub(crate) mqtt_connects: AtomicU64,
+    pub(crate) commands: AtomicU64,
+    pub(crate) ready: AtomicBool,
+    pub(crate) to_disk: AtomicU64,
+    /// Woken whenever the broker connection state changes (the cluster task watches it).
+    pub mqtt_changed: tokio::sync::Notify,
+    /// Cluster figures (rendered only in cluster mode).
+    pub cluster: ClusterFigures,
+}
+
+/// Cluster gauges and counters.
+#[derive(Debug, Default)]
+pub struct ClusterFigures {
+    /// Set in cluster mode.
+    pub enabled: AtomicBool,
+    /// Live nodes (online, us included).
+    pub members: AtomicU64,
+    /// RTUs this node is Active for.
+    pub owned: AtomicU64,
+    /// RTUs this node keeps a standby connection to.
+    pub standby: AtomicU64,
+    /// RTUs taken (role set to Active).
+    pub takeovers: AtomicU64,
+    /// RTUs handed to another node (a started RTU stopped because another node owns it, or
+    /// because we leave).
+    pub handovers: AtomicU64,
+    /// Nodes seen with another configuration hash.
+    pub config_mismatches: AtomicU64,
+    /// Another process seen with our node id.
+    pub duplicate_ids: AtomicU64,
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Metrics {
+    /// Applies `f` to the figures of `rtu`.
+    pub fn rtu(&self, rtu: &str, f: impl FnOnce(&mut RtuFigures)) {
+        let mut map = lock(&self.rtus);
+        if let Some(r) = map.get_mut(rtu) {
+            f(r);
+        } else {
+            let mut r = RtuFigures {
+                state: "connecting",
+                ..RtuFigures::default()
+            };
+            f(&mut r);
+            map.insert(rtu.to_owned(), r);
+        }
+    }
+
+    /// A message was acknowledged by the broker after `latency`.
+    pub fn published(&self, latency: std::time::Duration) {
+        self.published.fetch_add(1, Relaxed);
+        self.latency_us_sum
+            .fetch_add(latency.as_micros().min(u64::MAX as u128) as u64, Relaxed);
+        self.latency_count.fetch_add(1, Relaxed);
+    }
+
+    /// Store depth and drops.
+    pub fn set_queue(&self, depth: u64, dropped: u64) {
+        self.queue_depth.store(depth, Relaxed);
+        self.dropped.store(dropped, Relaxed);
+    }
+
+    /// Broker connection state.
+    pub fn set_mqtt(&self, connected: bool) {
+        if connected {
+            self.mqtt_connects.fetch_add(1, Relaxed);
+            self.ready.store(true, Relaxed);
+        }
+        self.mqtt_connected.store(connected, Relaxed);
+        self.mqtt_changed.notify_one();
+    }
+
+    /// Whether the broker connection is up, and how many connections were made so far.
+    pub fn mqtt_state(&self) -> (bool, u64) {
+        (
+            self.mqtt_connected.load(Relaxed),
+            self.mqtt_connects.load(Relaxed),
+        )
+    }
+
+    /// A batch (one ASDU's messages) went to the on-disk queue instead of straight from memory.
+    pub fn to_disk(&self) {
+        self.to_disk.fetch_add(1, Relaxed);
+    }
+
+    /// A command was handled.
+    pub fn command(&self) {
+        self.commands.fetch_add(1, Relaxed);
+    }
+
+    /// Messages dropped because the store bound was reached.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Relaxed)
+    }
+
+    /// Ready: the broker was reached at least once.
+    pub fn ready(&self) -> bool {
+        self.ready.load(Relaxed)
+    }
+}

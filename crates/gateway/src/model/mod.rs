@@ -1,0 +1,19 @@
+//! Shared types at the bottom of the gateway: what the layers hand each other through the
+//! channels the `app` wires. Imports nothing from the other layers.
+
+mod batch;
+mod command;
+pub mod hash;
+mod message;
+pub mod metrics;
+mod mqtt;
+mod session;
+mod status;
+
+pub use batch::{Batch, Release};
+pub use command::CommandJob;
+pub use message::{Message, MessageError};
+pub use metrics::{Metrics, RtuFigures};
+pub use mqtt::{Direct, Incoming};
+pub use session::{Report, Role};
+pub use status::StatusBoard;
