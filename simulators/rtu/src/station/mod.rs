@@ -594,17 +594,22 @@ impl Station {
     }
 
     /// Logs a received ASDU with its outcome.
-    async fn log_command(&self, asdu: &[u8], outcome: &str) {
+    async fn log_command(&self, asdu: &Asdu, outcome: &str) {
         tracing::debug!(station = %self.name, outcome, "command");
         self.log
-            .asdu(&self.name, asdu, Some(outcome), self.now_utc())
+            .asdu(&self.name, asdu.as_bytes(), Some(outcome), self.now_utc())
             .await;
+    }
+
+    /// Sends the answer to `asdu` with cause `cause` and P/N `negative` (`AsduView::reply`).
+    fn answer(&self, conn: ConnectionId, asdu: &Asdu, cause: Cause, negative: bool) {
+        self.respond(conn, vec![asdu.view().reply(cause, negative).into_bytes()]);
     }
 
     /// Refuses `asdu` with a negative answer of `cause` and logs the outcome.
     async fn refuse(&self, conn: ConnectionId, asdu: &Asdu, cause: Cause, outcome: &str) {
-        self.respond(conn, vec![asdu.view().reply(cause, true).into_bytes()]);
-        self.log_command(asdu.as_bytes(), outcome).await;
+        self.answer(conn, asdu, cause, true);
+        self.log_command(asdu, outcome).await;
     }
 }
 

@@ -64,17 +64,11 @@ impl Station {
                         }
                     };
                     self.interrogation(conn, &asdu, group);
-                    self.log_command(asdu.as_bytes(), "confirmed").await;
+                    self.log_command(&asdu, "confirmed").await;
                 }
                 Cause::Deactivation => {
-                    self.respond(
-                        conn,
-                        vec![asdu
-                            .view()
-                            .reply(Cause::DeactivationCon, false)
-                            .into_bytes()],
-                    );
-                    self.log_command(asdu.as_bytes(), "confirmed").await;
+                    self.answer(conn, &asdu, Cause::DeactivationCon, false);
+                    self.log_command(&asdu, "confirmed").await;
                 }
                 _ => {
                     self.refuse(conn, &asdu, Cause::UnknownCause, "unknown_cause")
@@ -88,7 +82,7 @@ impl Station {
                     } else {
                         "rejected_qualifier"
                     };
-                    self.log_command(asdu.as_bytes(), outcome).await;
+                    self.log_command(&asdu, outcome).await;
                 }
                 Cause::Activation => {
                     self.refuse(conn, &asdu, Cause::UnknownObjectAddress, "unknown_ioa")
@@ -111,7 +105,7 @@ impl Station {
                         let mut packer = Packer::new(Cause::Request, self.ca);
                         packer.push(InformationObject::new(object.ioa, e));
                         self.respond(conn, packer.finish());
-                        self.log_command(asdu.as_bytes(), "confirmed").await;
+                        self.log_command(&asdu, "confirmed").await;
                     }
                     None => {
                         self.refuse(conn, &asdu, Cause::UnknownObjectAddress, "unknown_ioa")
@@ -128,11 +122,8 @@ impl Station {
                 match time.to_utc() {
                     Some(at) => {
                         self.clock_offset = at - Utc::now();
-                        self.respond(
-                            conn,
-                            vec![asdu.view().reply(Cause::ActivationCon, false).into_bytes()],
-                        );
-                        self.log_command(asdu.as_bytes(), "confirmed").await;
+                        self.answer(conn, &asdu, Cause::ActivationCon, false);
+                        self.log_command(&asdu, "confirmed").await;
                     }
                     None => {
                         self.refuse(conn, &asdu, Cause::ActivationCon, "rejected_time")
@@ -146,11 +137,8 @@ impl Station {
                         .refuse(conn, &asdu, Cause::UnknownCause, "unknown_cause")
                         .await;
                 }
-                self.respond(
-                    conn,
-                    vec![asdu.view().reply(Cause::ActivationCon, false).into_bytes()],
-                );
-                self.log_command(asdu.as_bytes(), "confirmed").await;
+                self.answer(conn, &asdu, Cause::ActivationCon, false);
+                self.log_command(&asdu, "confirmed").await;
             }
             _ if command_base(type_id) >= 45 && command_base(type_id) <= 51 => {
                 self.command(conn, asdu.clone(), type_id, object).await
@@ -196,10 +184,7 @@ impl Station {
             5 => None,
             1..=4 => Some(rqt),
             _ => {
-                self.respond(
-                    conn,
-                    vec![asdu.view().reply(Cause::ActivationCon, true).into_bytes()],
-                );
+                self.answer(conn, &asdu, Cause::ActivationCon, true);
                 return false;
             }
         };
@@ -276,13 +261,10 @@ impl Station {
         };
         if cause == Cause::Deactivation {
             let had = self.selections.remove(&object.ioa).is_some();
-            self.respond(
-                conn,
-                vec![asdu.view().reply(Cause::DeactivationCon, !had).into_bytes()],
-            );
+            self.answer(conn, &asdu, Cause::DeactivationCon, !had);
             return self
                 .log_command(
-                    asdu.as_bytes(),
+                    &asdu,
                     if had {
                         "cancelled"
                     } else {
@@ -307,11 +289,8 @@ impl Station {
                     deadline: now + self.select_timeout,
                 },
             );
-            self.respond(
-                conn,
-                vec![asdu.view().reply(Cause::ActivationCon, false).into_bytes()],
-            );
-            return self.log_command(asdu.as_bytes(), "selected").await;
+            self.answer(conn, &asdu, Cause::ActivationCon, false);
+            return self.log_command(&asdu, "selected").await;
         }
         let selection = self.selections.remove(&object.ioa);
         if spec.sbo {
@@ -329,11 +308,8 @@ impl Station {
                     .await;
             }
         }
-        self.respond(
-            conn,
-            vec![asdu.view().reply(Cause::ActivationCon, false).into_bytes()],
-        );
-        self.log_command(asdu.as_bytes(), "executed").await;
+        self.answer(conn, &asdu, Cause::ActivationCon, false);
+        self.log_command(&asdu, "executed").await;
         let done = Internal::Complete {
             conn,
             asdu,
@@ -386,10 +362,7 @@ impl Station {
                 }
             }
         }
-        self.respond(
-            conn,
-            vec![asdu.view().reply(Cause::ActivationTerm, false).into_bytes()],
-        );
+        self.answer(conn, &asdu, Cause::ActivationTerm, false);
     }
 }
 
