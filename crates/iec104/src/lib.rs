@@ -10,7 +10,9 @@
 //! - [`link`]: the link layer state machine (k/w windows, t0–t3, STARTDT/STOPDT/TESTFR),
 //!   sans-IO: events and time in, frames and events out;
 //! - `client` and `server`: tokio sessions over the state machine;
-//! - `json`: the JSON representation of objects and commands (`docs/json.md`).
+//! - `json`: the JSON representation of objects and commands (`docs/json.md`);
+//! - `tls`: IEC 62351-3 TLS under client and server links (`docs/tls.md`); `transport` is
+//!   the stream either way.
 //!
 //! Every public type has exactly one path: its module's (`iec104::cot::Cause`,
 //! `iec104::type_id::TypeId`, `iec104::asdu::AsduView`, `iec104::link::LinkConfig`,
@@ -28,6 +30,8 @@
 //! |---|---|---|
 //! | `tokio` | on | the tokio driver: `codec` (APDU framing for `tokio_util`), `client`, `server`; pulls tokio, tokio-util, futures-util |
 //! | `json` | on | `json`: JSON for objects and commands; pulls serde, serde_json |
+//! | `tls` | on | `tls` and TLS in `transport`: IEC 62351-3 with rustls (ring provider); implies `tokio` |
+//! | `tls-testing` | off | `tls::testing`: certificates made at run time (rcgen) |
 //! | `testing` | off | fault injection for simulators and tests: `ServerHandle::set_mute`, `ServerHandle::send_raw` (implies `tokio`) |
 //!
 //! With `default-features = false` the crate is frames, ASDUs and the link layer, with no async
@@ -52,5 +56,9 @@ pub mod server;
 #[cfg(feature = "tokio")]
 mod session;
 pub mod time;
+#[cfg(feature = "tls")]
+pub mod tls;
+#[cfg(feature = "tokio")]
+pub mod transport;
 
 pub mod type_id;
