@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::time::Duration;
 
-use iec104::LinkConfig;
+use iec104::link::LinkConfig;
 use toml::Spanned;
 
 use super::{Config, Loaded, PointMap};

@@ -23,8 +23,8 @@ use bytes::Bytes;
 use chrono::{Datelike, SecondsFormat, Utc};
 use iec104::asdu::{Asdu, AsduParams, AsduView, Element, InformationObject, Qcc, Qoi};
 use iec104::client::{self, Client, ClientConfig, ClientEvent, ClientEvents, CloseReason};
+use iec104::cot::{Cause, Cot};
 use iec104::time::Cp56Time2a;
-use iec104::{Cause, Cot};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -692,7 +692,7 @@ impl RtuSession {
         &mut self,
         client: &Client,
         bytes: Bytes,
-        token: iec104::ReceiveToken,
+        token: iec104::link::ReceiveToken,
         pending: &mut Option<Pending>,
     ) -> Result<(), String> {
         let received = Utc::now();
@@ -773,7 +773,7 @@ mod tests;
 
 /// The handle that acknowledges one I-frame on `client` (the north calls it; it never names
 /// the IEC 104 client).
-fn release_of(client: &iec104::client::Client, token: iec104::ReceiveToken) -> Release {
+fn release_of(client: &iec104::client::Client, token: iec104::link::ReceiveToken) -> Release {
     let client = client.clone();
     Release::new(move || client.release(token))
 }
