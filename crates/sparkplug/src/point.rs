@@ -1,7 +1,7 @@
 //! IEC 60870-5-104 points as Sparkplug metrics: the kind of a point (from its type id), its
 //! value, and the command a writable metric issues.
 
-use iec104::TypeId;
+use iec104::type_id::TypeId;
 
 use crate::datatype::DataType;
 use crate::value::Value;

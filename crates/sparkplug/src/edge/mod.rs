@@ -94,7 +94,7 @@ pub struct CommandRequest {
     /// The point.
     pub address: PointAddress,
     /// The configured command type id.
-    pub type_id: iec104::TypeId,
+    pub type_id: iec104::type_id::TypeId,
     /// The value.
     pub value: CommandValue,
     /// Select before operate.

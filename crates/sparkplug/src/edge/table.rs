@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use iec104::asdu::Quality;
-use iec104::TypeId;
+use iec104::type_id::TypeId;
 
 use crate::datatype::DataType;
 use crate::point::{CommandKind, PointAddress, PointKind};
