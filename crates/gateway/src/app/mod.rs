@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::Loaded;
+use crate::contract::Topics;
 use crate::model::{Metrics, Role, StatusBoard};
 use crate::north::store::{Store, StoreError};
 use crate::ops::notify;
@@ -219,9 +220,8 @@ async fn open_store(loaded: &Loaded) -> Result<Arc<Store>, StartError> {
 /// What every part of the wiring shares.
 struct Wiring {
     node: String,
-    prefix: String,
+    topics: Topics,
     incarnation: String,
-    cluster_base: String,
     store: Arc<Store>,
     metrics: Arc<Metrics>,
     board: Arc<StatusBoard>,
@@ -232,8 +232,7 @@ impl Wiring {
         let prefix = loaded.config.mqtt.topic_prefix.get_ref().clone();
         Wiring {
             node: loaded.node.clone(),
-            cluster_base: format!("{prefix}/_cluster/"),
-            prefix,
+            topics: Topics::new(prefix),
             incarnation: crate::cluster::incarnation(),
             store,
             metrics,

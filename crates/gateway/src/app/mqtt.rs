@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::json;
+use crate::contract::{self, GatewayPresence, PresenceStatus};
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 
@@ -86,19 +86,23 @@ pub(super) fn start(
 /// and subscriptions.
 fn settings(loaded: &Loaded, w: &Wiring) -> Result<MqttSettings, StartError> {
     let cfg = &loaded.config;
-    let (node, prefix) = (&w.node, &w.prefix);
-    let presence = |status: &str| {
-        json!({"node": node, "status": status, "since": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)})
-            .to_string()
+    let (node, topics) = (&w.node, &w.topics);
+    let presence = |status| {
+        GatewayPresence {
+            node,
+            status,
+            since: &contract::now_rfc3339(),
+        }
+        .to_json()
     };
     let mut v5 = *cfg.mqtt.version.get_ref() == 5;
     let mut keep_alive = Duration::from_secs(*cfg.mqtt.keep_alive.get_ref());
-    let mut presence_topic = format!("{prefix}/_gateway/{node}");
-    let mut presence_pair = (presence("online"), presence("offline"));
-    let mut subscriptions = vec![
-        format!("{prefix}/+/+/+/command"),
-        format!("{prefix}/+/+/command"),
-    ];
+    let mut presence_topic = topics.presence(node);
+    let mut presence_pair = (
+        presence(PresenceStatus::Online),
+        presence(PresenceStatus::Offline),
+    );
+    let mut subscriptions = topics.command_subscriptions().to_vec();
     if let Some(c) = &loaded.cluster {
         keep_alive = c.heartbeat;
         if v5 && c.heartbeat < Duration::from_secs(5) {
@@ -106,15 +110,14 @@ fn settings(loaded: &Loaded, w: &Wiring) -> Result<MqttSettings, StartError> {
             tracing::warn!(heartbeat = ?c.heartbeat, "cluster heartbeat under 5 s: this node speaks MQTT 3.1.1 (the MQTT 5 client allows no keep-alive under 5 s); command results go to .../command/result");
             v5 = false;
         }
-        presence_topic = crate::cluster::presence_topic(prefix, node);
+        presence_topic = topics.cluster(node);
         // The online presence is a board entry kept by the cluster task; only the will and
         // the goodbye are the publisher's.
         presence_pair = (
             String::new(),
             crate::cluster::offline_payload(node, &w.incarnation, &c.config_hash),
         );
-        subscriptions.push(format!("{}+", w.cluster_base));
-        subscriptions.push(format!("{}+/beat", w.cluster_base));
+        subscriptions.extend(topics.cluster_subscriptions());
     }
     let (tls, client_auth) = tls_files(loaded)?;
     Ok(MqttSettings {

@@ -36,7 +36,7 @@ pub(super) fn start(
     let cfg = &loaded.config;
     let shared = Shared {
         publish: Publish {
-            prefix: w.prefix.clone(),
+            topics: w.topics.clone(),
             node: w.node.clone(),
             qos: *cfg.mqtt.qos.get_ref(),
             retain: cfg.mqtt.retain,
@@ -96,7 +96,7 @@ pub(super) fn start_router(
     });
     let router = Router {
         roles,
-        prefix: w.prefix.clone(),
+        topics: w.topics.clone(),
         rtus: std::mem::take(&mut south.routes),
         results,
         metrics: w.metrics.clone(),
