@@ -265,7 +265,7 @@ fn setup(
         station: name.clone(),
         message,
     };
-    let table = PointTable::new(&c.all_points()).map_err(|e| invalid(e.to_string()))?;
+    let mut table = PointTable::new(&c.all_points()).map_err(|e| invalid(e.to_string()))?;
     let mut server = ServerConfig::default();
     let link = &mut server.link;
     if let Some(k) = c.k {
@@ -321,6 +321,12 @@ fn setup(
             invalid("malformed_frame octets must be 1 to 255 hex octets".to_string()).into(),
         );
     }
+    for f in &faults {
+        f.spec.check(&table).map_err(invalid)?;
+    }
+    // A different, reproducible stream per station, and per point within it.
+    let seed = seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    table.seed(seed);
     Ok(StationSetup {
         name: name.clone(),
         ca: c.ca,
@@ -330,7 +336,6 @@ fn setup(
         select_timeout: Duration::from_millis(c.select_timeout_ms.unwrap_or(10_000)),
         table,
         faults,
-        // A different, reproducible stream per station.
-        seed: seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        seed,
     })
 }
