@@ -15,10 +15,9 @@ use crate::ops::{http, notify};
 pub(super) async fn bind_http(
     loaded: &Loaded,
 ) -> Result<Option<(SocketAddr, TcpListener)>, StartError> {
-    let Some(listen) = &loaded.config.gateway.http_listen else {
+    let Some(addr) = loaded.gateway.http_listen else {
         return Ok(None);
     };
-    let addr: SocketAddr = listen.get_ref().parse()?;
     let listener = http::bind(addr)
         .await
         .map_err(|source| StartError::HttpBind { addr, source })?;

@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -33,19 +32,18 @@ pub(super) fn start(
     reports: mpsc::Sender<(usize, Report)>,
     shutdown: &watch::Receiver<bool>,
 ) -> South {
-    let cfg = &loaded.config;
     let shared = Shared {
         publish: Publish {
             topics: w.topics.clone(),
             node: w.node.clone(),
-            qos: *cfg.mqtt.qos.get_ref(),
-            retain: cfg.mqtt.retain,
+            qos: loaded.mqtt.qos,
+            retain: loaded.mqtt.retain,
         },
         writer: north.batches.clone(),
         board: w.board.clone(),
         results: north.results_tx.clone(),
         metrics: w.metrics.clone(),
-        command_timeout: Duration::from_secs_f64(*cfg.gateway.command_timeout.get_ref()),
+        command_timeout: loaded.gateway.command_timeout,
     };
     let first_role = if loaded.cluster.is_some() {
         Role::Off

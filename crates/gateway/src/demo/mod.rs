@@ -9,8 +9,6 @@ pub mod view;
 
 use std::time::Duration;
 
-use toml::Spanned;
-
 use crate::config;
 
 const DEMO_TOML: &str = include_str!("../../../../config/demo.toml");
@@ -35,9 +33,9 @@ pub async fn run(duration: Option<f64>, mqtt_port: u16) -> Result<(), String> {
     loaded.broker.port = port;
     let dir = std::env::temp_dir().join(format!("iec104-gateway-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    loaded.config.gateway.store_path = Some(dir.join("queue.redb").display().to_string());
+    loaded.gateway.store_path = dir.join("queue.redb");
     let http = broker::pick_port(9104)?;
-    loaded.config.gateway.http_listen = Some(Spanned::new(0..0, format!("127.0.0.1:{http}")));
+    loaded.gateway.http_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], http)));
     let (sim_stop, sim_stop_rx) = tokio::sync::watch::channel(false);
     let mut stations = Vec::new();
     let mut sims = Vec::new();
@@ -55,7 +53,7 @@ pub async fn run(duration: Option<f64>, mqtt_port: u16) -> Result<(), String> {
         })?;
         rtu.addresses = vec![station.addr.to_string()];
     }
-    let prefix = loaded.config.mqtt.topic_prefix.get_ref().clone();
+    let prefix = loaded.mqtt.topic_prefix.clone();
     say!("iec104-gateway demo");
     say!("  MQTT broker (embedded): 127.0.0.1:{port}");
     for r in &loaded.rtus {
