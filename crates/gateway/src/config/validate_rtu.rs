@@ -184,12 +184,31 @@ impl Checker<'_> {
             auto_release: false,
             ..LinkConfig::default()
         };
-        for (v, key, slot) in [(&r.k, "k", &mut link.k), (&r.w, "w", &mut link.w)] {
-            if let Some(v) = v {
-                let key = format!("rtu {name:?}: {key}");
-                if let Some(n) = self.int(v, &key, 1..=32767, "") {
-                    *slot = n as u16;
-                }
+        // Values that fit the link's types are checked by the link (its messages); the
+        // others are named here in the same words.
+        if let Some(k) = &r.k {
+            match u16::try_from(*k.get_ref()) {
+                Ok(v) => link.k = v,
+                Err(_) => self.at(
+                    k.span(),
+                    format!(
+                        "rtu {name:?}: link parameters: k = {} out of range 1..=32767",
+                        k.get_ref()
+                    ),
+                ),
+            }
+        }
+        if let Some(w) = &r.w {
+            match u16::try_from(*w.get_ref()) {
+                Ok(v) => link.w = v,
+                Err(_) => self.at(
+                    w.span(),
+                    format!(
+                        "rtu {name:?}: link parameters: w = {} out of range 1..=k (k = {})",
+                        w.get_ref(),
+                        link.k
+                    ),
+                ),
             }
         }
         for (v, key, slot) in [

@@ -264,12 +264,17 @@ fn every_rejection_names_key_value_allowed_and_position() {
         (
             "t1 = 20",
             "k = 70000",
-            "15:5: rtu \"sub2\": k = 70000: must be 1..=32767",
+            "15:5: rtu \"sub2\": link parameters: k = 70000 out of range 1..=32767",
         ),
         (
             "t1 = 20",
-            "w = 0",
-            "15:5: rtu \"sub2\": w = 0: must be 1..=32767",
+            "k = 0",
+            "15:5: rtu \"sub2\": link parameters: k = 0 out of range 1..=32767",
+        ),
+        (
+            "t1 = 20",
+            "w = -1",
+            "15:5: rtu \"sub2\": link parameters: w = -1 out of range 1..=k (k = 12)",
         ),
         (
             "t1 = 20",

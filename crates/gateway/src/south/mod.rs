@@ -96,6 +96,17 @@ enum EndReason {
     Lost(String),
 }
 
+impl Ended {
+    /// Closed because the role became Off.
+    fn role_off(started: bool) -> Ended {
+        Ended {
+            reason: EndReason::RoleOff,
+            started,
+            shutdown: false,
+        }
+    }
+}
+
 fn now_s() -> String {
     contract::now_rfc3339()
 }
@@ -355,26 +366,33 @@ impl RtuSession {
             } else {
                 backoff.next_delay(fastrand::f64())
             };
-            let until = Instant::now() + delay;
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep_until(until) => break,
-                    _ = shutdown.changed() => return,
-                    changed = self.role.changed() => {
-                        if changed.is_err() {
-                            return;
-                        }
-                        let role = *self.role.borrow_and_update();
-                        self.role_topics(role);
-                        if role == Role::Off {
-                            break;
-                        }
+            if !self.wait_retry(Instant::now() + delay, &mut shutdown).await {
+                return;
+            }
+        }
+    }
+
+    /// Waits until `until` before the next attempt (at once when the role becomes Off),
+    /// refusing commands meanwhile. False on shutdown.
+    async fn wait_retry(&mut self, until: Instant, shutdown: &mut watch::Receiver<bool>) -> bool {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => return true,
+                _ = shutdown.changed() => return false,
+                changed = self.role.changed() => {
+                    if changed.is_err() {
+                        return false;
                     }
-                    job = self.commands.recv() => match job {
-                        Some(job) => self.refuse(&job, "the RTU is not connected"),
-                        None => return,
-                    },
+                    let role = *self.role.borrow_and_update();
+                    self.role_topics(role);
+                    if role == Role::Off {
+                        return true;
+                    }
                 }
+                job = self.commands.recv() => match job {
+                    Some(job) => self.refuse(&job, "the RTU is not connected"),
+                    None => return false,
+                },
             }
         }
     }
@@ -465,11 +483,7 @@ impl RtuSession {
             if let Some(role) = want_role.take() {
                 match role {
                     Role::Off if !started && stopping.is_none() => {
-                        return Ended {
-                            reason: EndReason::RoleOff,
-                            started: ever_started,
-                            shutdown: false,
-                        };
+                        return Ended::role_off(ever_started);
                     }
                     _ if stopping.is_some() => {
                         // Decided again once the STOPDT is confirmed.
