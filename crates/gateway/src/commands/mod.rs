@@ -315,4 +315,31 @@ mod tests {
             .unwrap()
             .contains("unknown rtu"));
     }
+
+    #[test]
+    fn result_json_is_exact() {
+        let (r, _rx) = router();
+        let m = r
+            .handle(&incoming(
+                "iec104/north/1/101/command",
+                r#"{"type":"C_SC_NA_1","value":true,"id":"x"}"#,
+            ))
+            .unwrap();
+        assert_eq!(m.topic, "iec104/north/1/101/command/result");
+        let text = String::from_utf8(m.payload).unwrap();
+        let (head, time) = text.split_once(r#","time":""#).unwrap();
+        assert_eq!(
+            head,
+            r#"{"id":"x","status":"rejected","rtu":"north","ca":1,"ioa":101,"error":"commands are not allowed for this point by the configuration""#
+        );
+        assert!(time.len() == 26 && time.ends_with("Z\"}"), "{time}");
+        let m = r
+            .handle(&incoming("iec104/north/x/y/z/command", "{}"))
+            .unwrap();
+        let text = String::from_utf8(m.payload).unwrap();
+        assert!(
+            text.starts_with(r#"{"id":null,"status":"invalid","error":"topic \"iec104/north/x/y/z/command\": expected {rtu}/{ca}/{ioa}/command or {rtu}/{name}/command","time":""#),
+            "{text}"
+        );
+    }
 }
