@@ -31,6 +31,7 @@ pub(super) fn start(
     north: &North,
     reports: mpsc::Sender<(usize, Report)>,
     shutdown: &watch::Receiver<bool>,
+    sparkplug: &mut HashMap<String, mpsc::Sender<iec104_sparkplug::session::Input>>,
 ) -> South {
     let shared = Shared {
         publish: Publish {
@@ -43,6 +44,7 @@ pub(super) fn start(
         board: w.board.clone(),
         results: north.results_tx.clone(),
         metrics: w.metrics.clone(),
+        live: w.live.clone(),
         command_timeout: loaded.gateway.command_timeout,
     };
     let first_role = if loaded.cluster.is_some() {
@@ -60,7 +62,11 @@ pub(super) fn start(
         let (role_tx, role_rx) = watch::channel(first_role);
         let (cmd_tx, cmd_rx) = mpsc::channel(16);
         south.routes.insert(rtu.name.clone(), (rtu.clone(), cmd_tx));
+        let tap = sparkplug.remove(&rtu.name);
         let mut session = RtuSession::new(rtu, shared.clone(), role_rx, cmd_rx);
+        if let Some(tap) = tap {
+            session = session.with_sparkplug(tap);
+        }
         if loaded.cluster.is_some() {
             session = session.with_cluster(ClusterLink {
                 index,
@@ -98,6 +104,7 @@ pub(super) fn start_router(
         rtus: std::mem::take(&mut south.routes),
         results,
         metrics: w.metrics.clone(),
+        live: w.live.clone(),
     };
     tokio::spawn(router.run(rx))
 }

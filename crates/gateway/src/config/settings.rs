@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use iec104::LinkConfig;
+use iec104::link::LinkConfig;
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
@@ -24,6 +24,8 @@ pub struct Settings {
     pub rtus: Vec<Rtu>,
     /// `[cluster]`, when present.
     pub cluster: Option<Cluster>,
+    /// Checked `[sparkplug]`, when present.
+    pub sparkplug: Option<iec104_sparkplug::SparkplugSettings>,
 }
 
 /// The broker endpoint.
@@ -90,6 +92,8 @@ pub struct Gateway {
     pub queue_max_messages: u64,
     /// The HTTP endpoint, when configured.
     pub http_listen: Option<SocketAddr>,
+    /// File holding the HTTP endpoint's access token.
+    pub http_token_file: Option<PathBuf>,
     /// Wait for each confirmation of a command.
     pub command_timeout: Duration,
     /// Wait for PUBACKs before a batch goes to disk.

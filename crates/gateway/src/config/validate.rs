@@ -174,6 +174,7 @@ pub fn validate(config: Config, text: &str, origin: &str) -> Result<Settings, Co
     let mqtt = c.mqtt(&config.mqtt, cluster.as_ref());
     let gateway = c.gateway(&config.gateway);
     let rtus = c.rtus(&config);
+    let sparkplug = c.sparkplug(&config, &rtus, broker.as_ref());
     // In the order of the file (problems without a position first).
     c.problems.sort_by_key(|p| (p.line, p.column));
     match (c.problems.is_empty(), broker, mqtt, gateway) {
@@ -184,6 +185,7 @@ pub fn validate(config: Config, text: &str, origin: &str) -> Result<Settings, Co
             gateway,
             rtus,
             cluster,
+            sparkplug,
         }),
         _ => Err(ConfigError::Invalid {
             origin: origin.to_owned(),
@@ -308,6 +310,7 @@ impl Checker<'_> {
             store_path: settings::store_path(g.store_path.as_deref()),
             queue_max_messages: max? as u64,
             http_listen,
+            http_token_file: g.http_token_file.as_ref().map(|f| f.get_ref().into()),
             command_timeout: command_timeout?,
             spill_after: spill_after?,
         })
@@ -332,6 +335,37 @@ impl Checker<'_> {
             config_hash: super::hash::config_hash(text),
             preferred,
         }
+    }
+}
+
+impl Checker<'_> {
+    /// `[sparkplug]` checked: its own values, every RTU's edge node and device ids, and what
+    /// this version does not do yet (a cluster, TLS brokers).
+    fn sparkplug(
+        &mut self,
+        config: &Config,
+        rtus: &[super::settings::Rtu],
+        broker: Option<&Broker>,
+    ) -> Option<iec104_sparkplug::SparkplugSettings> {
+        let s = match config.sparkplug.as_ref()?.resolve() {
+            Ok(s) => s,
+            Err(e) => {
+                self.at(0..0, e.to_string());
+                return None;
+            }
+        };
+        if config.cluster.is_some() {
+            self.at(0..0, "[sparkplug] with [cluster] is not supported yet: one edge node per RTU needs the session to follow the RTU's owner (docs/sparkplug.md)");
+        }
+        if broker.is_some_and(|b| b.tls) {
+            self.at(0..0, "[sparkplug] over mqtts:// is not supported yet");
+        }
+        for r in rtus {
+            if let Err(e) = s.edge_node_id(&r.name).and_then(|_| s.device_id(&r.name)) {
+                self.at(0..0, format!("[sparkplug] for rtu {:?}: {e}", r.name));
+            }
+        }
+        Some(s)
     }
 }
 

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
-use iec104::LinkConfig;
+use iec104::link::LinkConfig;
 use toml::Spanned;
 
 use super::file::{Config, RtuConfig};

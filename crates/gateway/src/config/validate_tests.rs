@@ -375,3 +375,42 @@ fn mqtt_version_is_decided_once() {
     .unwrap();
     assert_eq!((c.mqtt.version, c.mqtt.fallback), (MqttVersion::V311, None));
 }
+
+#[test]
+fn sparkplug_section_resolves_and_refuses_what_it_cannot_do() {
+    let with = |extra: &str| format!("{GOOD}\n[sparkplug]\ngroup_id = \"plant\"\n{extra}");
+    let l = parse(&with(""), "s.toml").unwrap_or_else(|e| panic!("{e}"));
+    let s = l.sparkplug.unwrap_or_else(|| panic!("no sparkplug"));
+    assert_eq!(
+        (s.group_id.as_str(), s.edge_node.as_str()),
+        ("plant", "{rtu}")
+    );
+    assert!(parse(GOOD, "g.toml").is_ok_and(|l| l.sparkplug.is_none()));
+    let p = problems(&with("qos = 2"));
+    assert!(
+        p.iter().any(|p| p.message == "sparkplug.qos = 2: 0 or 1"),
+        "{p:?}"
+    );
+    let p = problems(&with("edge_node = \"{node}\""));
+    assert!(
+        p.iter()
+            .any(|p| p.message.starts_with("sparkplug.edge_node = \"{node}\"")),
+        "{p:?}"
+    );
+    let e = parse(&with("unknown = 1"), "s.toml")
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    assert!(
+        e.as_ref()
+            .err()
+            .is_some_and(|e| e.contains("unknown field `unknown`")),
+        "{e:?}"
+    );
+    let p = problems(&format!("{}\n[cluster]\nnode_id = \"a\"\n", with("")));
+    assert!(
+        p.iter().any(|p| p
+            .message
+            .contains("[sparkplug] with [cluster] is not supported yet")),
+        "{p:?}"
+    );
+}

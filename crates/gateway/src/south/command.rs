@@ -7,7 +7,8 @@ use crate::contract::{CommandStatus, ResultDetail};
 use bytes::Bytes;
 use chrono::Utc;
 use iec104::asdu::{Asdu, AsduView, InformationObject};
-use iec104::{Cause, Cot, TypeId};
+use iec104::cot::{Cause, Cot};
+use iec104::type_id::TypeId;
 use tokio::time::Instant;
 
 use crate::model::CommandJob;
@@ -218,6 +219,7 @@ mod tests {
             request,
             result_topic: "r".into(),
             correlation: None,
+            received: std::time::Instant::now(),
         }
     }
 
