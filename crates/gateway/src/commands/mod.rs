@@ -9,24 +9,20 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use iec104::json::CommandRequest;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::config::Rtu;
-use crate::contract::command::result_message;
+use crate::contract::{
+    CommandResult, CommandStatus, PointRef, ResultDetail, ResultPoint, TopicError, Topics,
+};
 use crate::model::{CommandJob, Direct, Incoming, Message, Metrics, Role};
-
-fn error_fields(error: impl Into<String>) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("error".into(), Value::String(error.into()));
-    m
-}
 
 /// Routes command messages to RTU sessions.
 #[derive(Debug)]
 pub struct Router {
-    /// Topic prefix.
-    pub prefix: String,
+    /// The topics (command topics are parsed with them).
+    pub topics: Topics,
     /// RTUs by name with their sessions' command queues.
     pub rtus: HashMap<String, (Arc<Rtu>, mpsc::Sender<CommandJob>)>,
     /// Results (published without storing).
@@ -54,7 +50,7 @@ impl Router {
                 .to_owned()
         };
         let point = topic
-            .strip_prefix(&format!("{}/", self.prefix))
+            .strip_prefix(&format!("{}/", self.topics.prefix()))
             .and_then(|rest| rest.strip_suffix("/command"))
             .and_then(|rest| rest.split_once('/'))
             .map(|(_, p)| p.to_owned())
@@ -97,17 +93,14 @@ impl Router {
         let Some(roles) = &self.roles else {
             return true;
         };
-        let rtu = topic
-            .strip_prefix(&format!("{}/", self.prefix))
-            .and_then(|rest| rest.split('/').next())
-            .unwrap_or_default();
+        let rtu = self.topics.rtu_of(topic).unwrap_or_default();
         roles.get(rtu).map_or(true, |r| *r.borrow() == Role::Active)
     }
 
     /// Checks one command; returns its `invalid`/`rejected` result, or None when it was
     /// handed to the session (which publishes the outcome).
     pub fn handle(&self, m: &Incoming) -> Option<Message> {
-        if m.topic.ends_with("/result") {
+        if Topics::is_command_result(&m.topic) {
             return None;
         }
         self.metrics.command();
@@ -115,7 +108,7 @@ impl Router {
             .response_topic
             .clone()
             .filter(|t| !t.is_empty() && !t.contains(['+', '#']))
-            .unwrap_or_else(|| format!("{}/result", m.topic));
+            .unwrap_or_else(|| Topics::command_result(&m.topic));
         let parsed: Option<Value> = if m.payload.len() <= MAX_COMMAND {
             serde_json::from_slice(&m.payload).ok()
         } else {
@@ -127,51 +120,58 @@ impl Router {
             .and_then(Value::as_str)
             .map(str::to_owned);
         let invalid = |e: String| {
-            Some(result_message(
-                &result_topic,
-                id.as_deref(),
-                "invalid",
-                error_fields(e),
-            ))
+            Some(
+                CommandResult::new(
+                    id.as_deref(),
+                    CommandStatus::Invalid,
+                    None,
+                    ResultDetail::error(e),
+                )
+                .message(&result_topic),
+            )
         };
-        let Some(rest) = m.topic.strip_prefix(&format!("{}/", self.prefix)) else {
-            return invalid(format!("topic {:?} is not under the prefix", m.topic));
-        };
-        let levels: Vec<&str> = rest.split('/').collect();
-        let (rtu_name, target) = match levels.as_slice() {
-            [rtu, ca, ioa, "command"] => (*rtu, Ok((*ca, *ioa))),
-            [rtu, name, "command"] => (*rtu, Err(*name)),
-            _ => {
-                return invalid(format!(
-                "topic {:?}: expected {{rtu}}/{{ca}}/{{ioa}}/command or {{rtu}}/{{name}}/command",
-                m.topic
-            ))
+        let target = match self.topics.parse_command(&m.topic) {
+            Ok(t) => t,
+            Err(e @ (TopicError::NotUnderPrefix(_) | TopicError::NotCommand(_))) => {
+                return invalid(e.to_string())
+            }
+            Err(e @ TopicError::BadAddress { .. }) => {
+                // The RTU is checked first: an unknown RTU is named as such.
+                return match self.topics.rtu_of(&m.topic) {
+                    Some(r) if !self.rtus.contains_key(r) => invalid(format!("unknown rtu {r:?}")),
+                    _ => invalid(e.to_string()),
+                };
             }
         };
+        let rtu_name = target.rtu.as_str();
         let Some((rtu, jobs)) = self.rtus.get(rtu_name) else {
             return invalid(format!("unknown rtu {rtu_name:?}"));
         };
-        let (ca, ioa) = match target {
-            Ok((ca, ioa)) => match (ca.parse::<u16>(), ioa.parse::<u32>()) {
-                (Ok(ca), Ok(ioa)) if ioa <= 0xFF_FFFF => (ca, ioa),
-                _ => return invalid(format!("ca {ca:?} / ioa {ioa:?} are not addresses")),
-            },
-            Err(name) => match rtu.names.get(name) {
+        let (ca, ioa) = match &target.point {
+            PointRef::Address(a) => (a.ca, a.ioa),
+            PointRef::Name(name) => match rtu.names.get(name) {
                 Some(addr) => *addr,
                 None => return invalid(format!("unknown point name {name:?} of rtu {rtu_name:?}")),
             },
         };
-        let mut base = Map::new();
-        base.insert("rtu".into(), json!(rtu.name));
-        base.insert("ca".into(), json!(ca));
-        base.insert("ioa".into(), json!(ioa));
+        let rejected = |why: &str| {
+            let point = ResultPoint {
+                rtu: &rtu.name,
+                ca,
+                ioa,
+            };
+            Some(
+                CommandResult::new(
+                    id.as_deref(),
+                    CommandStatus::Rejected,
+                    Some(point),
+                    ResultDetail::error(why),
+                )
+                .message(&result_topic),
+            )
+        };
         if !rtu.points.get(&(ca, ioa)).is_some_and(|p| p.commands) {
-            let mut f = base;
-            f.insert(
-                "error".into(),
-                json!("commands are not allowed for this point by the configuration"),
-            );
-            return Some(result_message(&result_topic, id.as_deref(), "rejected", f));
+            return rejected("commands are not allowed for this point by the configuration");
         }
         let Some(value) = parsed else {
             return invalid(if m.payload.len() > MAX_COMMAND {
@@ -210,14 +210,7 @@ impl Router {
         };
         match jobs.try_send(job) {
             Ok(()) => None,
-            Err(_) => {
-                let mut f = base;
-                f.insert(
-                    "error".into(),
-                    json!("the RTU session is busy with other commands"),
-                );
-                Some(result_message(&result_topic, id.as_deref(), "rejected", f))
-            }
+            Err(_) => rejected("the RTU session is busy with other commands"),
         }
     }
 }
@@ -236,7 +229,7 @@ mod tests {
         rtus.insert("north".to_owned(), (rtu, tx));
         (
             Router {
-                prefix: "iec104".into(),
+                topics: Topics::new("iec104"),
                 rtus,
                 results,
                 metrics: Arc::default(),
@@ -353,5 +346,32 @@ mod tests {
             .as_str()
             .unwrap()
             .contains("unknown rtu"));
+    }
+
+    #[test]
+    fn result_json_is_exact() {
+        let (r, _rx) = router();
+        let m = r
+            .handle(&incoming(
+                "iec104/north/1/101/command",
+                r#"{"type":"C_SC_NA_1","value":true,"id":"x"}"#,
+            ))
+            .unwrap();
+        assert_eq!(m.topic, "iec104/north/1/101/command/result");
+        let text = String::from_utf8(m.payload).unwrap();
+        let (head, time) = text.split_once(r#","time":""#).unwrap();
+        assert_eq!(
+            head,
+            r#"{"id":"x","status":"rejected","rtu":"north","ca":1,"ioa":101,"error":"commands are not allowed for this point by the configuration""#
+        );
+        assert!(time.len() == 26 && time.ends_with("Z\"}"), "{time}");
+        let m = r
+            .handle(&incoming("iec104/north/x/y/z/command", "{}"))
+            .unwrap();
+        let text = String::from_utf8(m.payload).unwrap();
+        assert!(
+            text.starts_with(r#"{"id":null,"status":"invalid","error":"topic \"iec104/north/x/y/z/command\": expected {rtu}/{ca}/{ioa}/command or {rtu}/{name}/command","time":""#),
+            "{text}"
+        );
     }
 }
