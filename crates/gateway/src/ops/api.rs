@@ -17,7 +17,7 @@ use iec104::asdu::Quality;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::http::Ops;
+use super::state::Ops;
 use crate::model::live::{now_ms, LiveView, PointEntry, RtuLive};
 
 /// Bound of the event rate per stream.
