@@ -25,8 +25,8 @@ use iec104::cot::{Cause, Cot};
 use iec104::server::{Server, ServerConfig, ServerEvent};
 use iec104::tls::testing::TestPki;
 use iec104::tls::TlsConfig;
-use interop::session::{interrogate, STEP};
 use interop::bounded;
+use interop::session::{interrogate, STEP};
 use testkit::peer::PeerProcess;
 
 struct Scratch {
