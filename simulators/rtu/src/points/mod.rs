@@ -14,6 +14,8 @@ use iec104::asdu::{
 use iec104::time::{Cp16Time2a, Cp24Time2a, Cp56Time2a};
 use iec104::type_id::TypeId;
 
+mod fault_check;
+
 use crate::config::PointConfig;
 use behaviour::{Behaviour, Rng, ValueKind};
 
