@@ -124,11 +124,7 @@ fn settings(loaded: &Loaded, w: &Wiring) -> Result<MqttSettings, StartError> {
         tls,
         client_auth,
         client_id: client_id(loaded, w),
-        credentials: cfg
-            .mqtt
-            .username
-            .clone()
-            .map(|u| (u, cfg.mqtt.password.clone().unwrap_or_default())),
+        credentials: credentials(loaded)?,
         keep_alive,
         max_inflight: *cfg.mqtt.max_inflight.get_ref(),
         presence_topic,
@@ -172,6 +168,30 @@ fn tls_files(loaded: &Loaded) -> Result<(Option<Vec<u8>>, Option<(Vec<u8>, Vec<u
         _ => None,
     };
     Ok((tls, client_auth))
+}
+
+/// User name and password (from `password_file` or `password`), when a user is configured.
+fn credentials(
+    loaded: &Loaded,
+) -> Result<Option<(String, crate::config::security::Secret)>, StartError> {
+    let m = &loaded.config.mqtt;
+    let Some(user) = m.username.clone() else {
+        return Ok(None);
+    };
+    let password = match (&m.password_file, &m.password) {
+        (Some(f), _) => crate::config::security::read_password(f.get_ref()).map_err(|source| {
+            StartError::ReadFile {
+                what: "the password ",
+                path: crate::config::security::credential_path(f.get_ref())
+                    .display()
+                    .to_string(),
+                source,
+            }
+        })?,
+        (None, Some(p)) => p.clone(),
+        (None, None) => Default::default(),
+    };
+    Ok(Some((user, password)))
 }
 
 /// The MQTT client id.

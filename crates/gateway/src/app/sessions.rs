@@ -46,6 +46,7 @@ pub(super) fn start(
         results: north.results_tx.clone(),
         metrics: w.metrics.clone(),
         command_timeout: Duration::from_secs_f64(*cfg.gateway.command_timeout.get_ref()),
+        audit: audit(loaded, w),
     };
     let first_role = if loaded.cluster.is_some() {
         Role::Off
@@ -94,12 +95,25 @@ pub(super) fn start_router(
             .map(|(r, tx)| (r.name.clone(), tx.subscribe()))
             .collect()
     });
-    let router = Router {
-        roles,
-        prefix: w.prefix.clone(),
-        rtus: std::mem::take(&mut south.routes),
+    let mut router = Router::new(
+        w.prefix.clone(),
+        loaded.response_prefix.clone(),
+        std::mem::take(&mut south.routes),
         results,
-        metrics: w.metrics.clone(),
-    };
+        w.metrics.clone(),
+    );
+    router.roles = roles;
+    router.audit = audit(loaded, w);
     tokio::spawn(router.run(rx))
+}
+
+/// The audit trail: the log always, `{prefix}/_audit/{node}` when `audit_topic = true`.
+fn audit(loaded: &Loaded, w: &Wiring) -> crate::contract::audit::Audit {
+    crate::contract::audit::Audit {
+        topic: loaded
+            .config
+            .gateway
+            .audit_topic
+            .then(|| format!("{}/_audit/{}", w.prefix, w.node)),
+    }
 }

@@ -83,6 +83,8 @@ pub struct Point {
     pub deadband: Option<f64>,
     /// Accepts commands.
     pub commands: bool,
+    /// Command limits.
+    pub limits: super::security::CommandLimits,
 }
 
 /// Resolved settings of one RTU.
@@ -178,7 +180,43 @@ fn parse_tz(s: &str) -> Option<i32> {
     Some(sign * (h * 3600 + m * 60))
 }
 
+/// The security checks of `[mqtt]`: credentials and the response topic prefix.
+fn security(config: &Config, c: &mut Checker<'_>) {
+    use super::security as sec;
+    let m = &config.mqtt;
+    if (m.password.is_some() || m.password_file.is_some()) && m.username.is_none() {
+        c.at(m.url.span(), "password given without username");
+    }
+    if let (Some(_), Some(f)) = (&m.password, &m.password_file) {
+        c.at(
+            f.span(),
+            "password and password_file: give one (password_file is better)",
+        );
+    }
+    if let Some(f) = &m.password_file {
+        let path = sec::credential_path(f.get_ref());
+        if !path.is_file() {
+            c.at(
+                f.span(),
+                format!(
+                    "password_file {:?} is not a readable file",
+                    path.display().to_string()
+                ),
+            );
+        }
+    }
+    if let Some(p) = &m.response_topic_prefix {
+        if let Some(problem) = sec::response_prefix_problem(p.get_ref(), m.topic_prefix.get_ref()) {
+            c.at(p.span(), problem);
+        }
+    }
+}
+
 fn parse_url(url: &str) -> Result<Broker, String> {
+    if super::security::url_has_userinfo(url) {
+        // The URL is printed by `check` and logged: no credentials in it (and not echoed).
+        return Err("url must not carry user:password@ (the value is not shown): use username and password_file".to_owned());
+    }
     let (scheme, rest) = url
         .split_once("://")
         .ok_or_else(|| format!("url {url:?}: expected mqtt://host:port or mqtts://host:port"))?;
@@ -296,9 +334,7 @@ pub fn validate(config: Config, text: &str, origin: &str) -> Result<Loaded, Conf
             );
         }
     }
-    if config.mqtt.password.is_some() && config.mqtt.username.is_none() {
-        c.at(config.mqtt.url.span(), "password given without username");
-    }
+    security(&config, &mut c);
     if !topic_level_ok(config.mqtt.topic_prefix.get_ref()) {
         c.at(
             config.mqtt.topic_prefix.span(),
@@ -590,7 +626,12 @@ pub fn validate(config: Config, text: &str, origin: &str) -> Result<Loaded, Conf
                     c.at(d.span(), "deadband must be a finite number >= 0");
                 }
             }
+            let (limits, limit_problems) = super::security::point_limits(p);
+            for (span, message) in limit_problems {
+                c.at(span, message);
+            }
             let point = Point {
+                limits,
                 name: point_name,
                 scale: p.scale.as_ref().map(|v| *v.get_ref()),
                 offset: p.offset.as_ref().map(|v| *v.get_ref()),
@@ -619,6 +660,14 @@ pub fn validate(config: Config, text: &str, origin: &str) -> Result<Loaded, Conf
     }
     match (c.problems.is_empty(), broker) {
         (true, Some(broker)) => Ok(Loaded {
+            response_prefix: config
+                .mqtt
+                .response_topic_prefix
+                .as_ref()
+                .map(|p| p.get_ref().clone())
+                .unwrap_or_else(|| {
+                    super::security::default_response_prefix(config.mqtt.topic_prefix.get_ref())
+                }),
             config,
             rtus,
             broker,

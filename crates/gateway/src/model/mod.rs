@@ -14,6 +14,6 @@ pub use batch::{Batch, Release};
 pub use command::CommandJob;
 pub use message::{Message, MessageError};
 pub use metrics::{Metrics, RtuFigures};
-pub use mqtt::{Direct, Incoming};
+pub use mqtt::{Ack, Direct, Incoming};
 pub use session::{Report, Role};
 pub use status::StatusBoard;

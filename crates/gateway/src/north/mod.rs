@@ -46,7 +46,7 @@ pub struct MqttSettings {
     /// Client id.
     pub client_id: String,
     /// Credentials.
-    pub credentials: Option<(String, String)>,
+    pub credentials: Option<(String, crate::config::security::Secret)>,
     /// Keep-alive.
     pub keep_alive: Duration,
     /// Data messages in flight (published, not yet PUBACKed) at most.
@@ -471,6 +471,7 @@ impl Publisher {
         let mut seen_status = BTreeMap::new();
         let mut board_version = None;
         let mut acked: Vec<u64> = Vec::new();
+        let mut held: Option<Direct> = None;
         let mut tick = tokio::time::interval((self.spill_after / 4).max(Duration::from_millis(10)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -538,6 +539,29 @@ impl Publisher {
                     return (true, connected);
                 }
             }
+            if connected {
+                // A command result is never dropped: held until the client takes it.
+                if let Some(Direct {
+                    message: m,
+                    correlation,
+                }) = held.take()
+                {
+                    if client.publish(
+                        m.topic.clone(),
+                        m.qos,
+                        m.retain,
+                        m.payload.clone(),
+                        correlation.clone(),
+                    ) {
+                        f.unassigned.push_back(Tag::Other);
+                    } else {
+                        held = Some(Direct {
+                            message: m,
+                            correlation,
+                        });
+                    }
+                }
+            }
             self.place(&client, &mut f, path, connected).await;
             let take = !path.sessions_done && path.next.is_none();
             tokio::select! {
@@ -575,9 +599,10 @@ impl Publisher {
                         }
                     }
                     Ok(Ev::Message(m)) => {
-                        let topic = m.topic.clone();
-                        if self.incoming.try_send(m).is_err() {
-                            tracing::warn!(%topic, "command queue full: command dropped");
+                        // Waits when the router is behind: the broker then holds further
+                        // commands (they are acknowledged only once handled), none is dropped.
+                        if self.incoming.send(m).await.is_err() {
+                            tracing::debug!("command router gone: command not handled");
                         }
                     }
                     Ok(Ev::Disconnected | Ev::Other) => {}
@@ -593,12 +618,8 @@ impl Publisher {
                 },
                 _ = self.wake.notified() => f.more = true,
                 _ = self.board.changed.notified() => {}
-                d = self.direct.recv(), if connected && f.in_flight() < max + 64 => {
-                    if let Some(Direct { message: m, correlation }) = d {
-                        if client.publish(m.topic, m.qos, m.retain, m.payload, correlation) {
-                            f.unassigned.push_back(Tag::Other);
-                        }
-                    }
+                d = self.direct.recv(), if connected && held.is_none() && f.in_flight() < max + 64 => {
+                    held = d;
                 }
                 b = self.batches.recv(), if take => match b {
                     Some(b) => path.next = Some(b),

@@ -223,6 +223,8 @@ mod tests {
             request,
             result_topic: "r".into(),
             correlation: None,
+            response_topic_refused: None,
+            sender: None,
         }
     }
 

@@ -60,6 +60,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Time a command waits for each confirmation.
     pub command_timeout: Duration,
+    /// The audit trail of commands.
+    pub audit: crate::contract::audit::Audit,
 }
 
 /// The session of one RTU.
@@ -190,17 +192,36 @@ impl RtuSession {
         });
     }
 
-    fn result(
+    /// Publishes a command result (waiting for room: results are never dropped) and
+    /// audits it.
+    async fn result(
         &self,
         job: &CommandJob,
-        status: &str,
+        status: &'static str,
         fields: serde_json::Map<String, serde_json::Value>,
     ) {
         let mut f = serde_json::Map::new();
         f.insert("rtu".into(), json!(self.rtu.name));
         f.insert("ca".into(), json!(job.ca));
         f.insert("ioa".into(), json!(job.ioa));
+        if let Some(r) = &job.response_topic_refused {
+            f.insert("response_topic_refused".into(), json!(r));
+        }
         f.extend(fields);
+        let record = crate::contract::audit::Record {
+            event: "result",
+            topic: &job.result_topic,
+            rtu: Some(&self.rtu.name),
+            point: Some((job.ca, job.ioa)),
+            kind: Some(&job.request.type_name),
+            value: Some(&job.request.value),
+            select: Some(job.request.select),
+            id: job.request.id.as_deref(),
+            sender: job.sender.as_deref(),
+            status: Some(status),
+            reason: f.get("error").and_then(|v| v.as_str()),
+        };
+        let audit = self.shared.audit.record(&record);
         let m = crate::contract::command::result_message(
             &job.result_topic,
             job.request.id.as_deref(),
@@ -211,12 +232,22 @@ impl RtuSession {
             message: m,
             correlation: job.correlation.clone(),
         };
-        if self.shared.results.try_send(direct).is_err() {
-            tracing::warn!(rtu = %self.rtu.name, "result queue full: command result dropped");
+        if self.shared.results.send(direct).await.is_err() {
+            tracing::debug!(rtu = %self.rtu.name, "publisher gone: command result not published");
+        }
+        if let Some(message) = audit {
+            let _ = self
+                .shared
+                .results
+                .send(Direct {
+                    message,
+                    correlation: None,
+                })
+                .await;
         }
     }
 
-    fn refuse(&self, job: &CommandJob, why: &str) {
+    async fn refuse(&self, job: &CommandJob, why: &str) {
         if self.cluster.is_some() && *self.role.borrow() != Role::Active {
             // Another node carries the RTU and answers.
             tracing::debug!(rtu = %self.rtu.name, "command left to the active node");
@@ -224,7 +255,7 @@ impl RtuSession {
         }
         let mut f = serde_json::Map::new();
         f.insert("error".into(), json!(why));
-        self.result(job, "rejected", f);
+        self.result(job, "rejected", f).await;
     }
 
     /// Waits while the role is Off (commands are left to the active node). False on shutdown.
@@ -244,7 +275,7 @@ impl RtuSession {
                 changed = self.role.changed() => if changed.is_err() { return false },
                 _ = shutdown.changed() => return false,
                 job = self.commands.recv() => match job {
-                    Some(job) => self.refuse(&job, "the RTU is not connected"),
+                    Some(job) => self.refuse(&job, "the RTU is not connected").await,
                     None => return false,
                 },
             }
@@ -297,7 +328,7 @@ impl RtuSession {
                         }
                     }
                     job = self.commands.recv() => match job {
-                        Some(job) => self.refuse(&job, "the RTU is not connected (connecting)"),
+                        Some(job) => self.refuse(&job, "the RTU is not connected (connecting)").await,
                         None => break None,
                     },
                 }
@@ -369,7 +400,7 @@ impl RtuSession {
                         }
                     }
                     job = self.commands.recv() => match job {
-                        Some(job) => self.refuse(&job, "the RTU is not connected"),
+                        Some(job) => self.refuse(&job, "the RTU is not connected").await,
                         None => return,
                     },
                 }
@@ -542,7 +573,7 @@ impl RtuSession {
                             CloseReason::Aborted => "aborted".to_owned(),
                         };
                         if let Some(p) = pending.take() {
-                            self.result(&p.job, "timeout", command::error(&format!("connection lost before the answer: {reason}")));
+                            self.result(&p.job, "timeout", command::error(&format!("connection lost before the answer: {reason}"))).await;
                         }
                         return ended(reason, ever_started, false);
                     }
@@ -562,21 +593,21 @@ impl RtuSession {
                 _ = async { tokio::time::sleep_until(cmd_deadline.unwrap_or_else(Instant::now)).await }, if cmd_deadline.is_some() => {
                     if let Some(p) = pending.take() {
                         if let Some((status, fields)) = p.timed_out() {
-                            self.result(&p.job, status, fields);
+                            self.result(&p.job, status, fields).await;
                         }
                     }
                 }
                 job = self.commands.recv(), if pending.as_ref().map_or(true, |p| p.confirmed()) => match job {
-                    Some(job) if !started => self.refuse(&job, "the RTU is connected but data transfer is stopped (standby)"),
+                    Some(job) if !started => self.refuse(&job, "the RTU is connected but data transfer is stopped (standby)").await,
                     Some(job) => {
                         match Pending::start(job, self.shared.command_timeout, self.rtu.tz_offset_secs) {
                             Ok((p, asdu)) => match client.send(asdu).await {
                                 Ok(()) => pending = Some(p),
-                                Err(e) => self.refuse(&p.job, &format!("cannot send: {e}")),
+                                Err(e) => self.refuse(&p.job, &format!("cannot send: {e}")).await,
                             },
                             Err(failed) => {
                                 let (job, e) = *failed;
-                                self.result(&job, "invalid", command::error(&e));
+                                self.result(&job, "invalid", command::error(&e)).await;
                             }
                         }
                     }
@@ -624,7 +655,7 @@ impl RtuSession {
                     fields,
                     done,
                 } => {
-                    self.result(&p.job, status, fields);
+                    self.result(&p.job, status, fields).await;
                     if done {
                         *pending = None;
                     }
@@ -640,7 +671,8 @@ impl RtuSession {
         if let Some(asdu) = execute {
             if let Err(e) = client.send(asdu).await {
                 if let Some(p) = pending.take() {
-                    self.refuse(&p.job, &format!("cannot send the execute: {e}"));
+                    self.refuse(&p.job, &format!("cannot send the execute: {e}"))
+                        .await;
                 }
                 return Err(format!("sending execute: {e}"));
             }

@@ -94,6 +94,7 @@ async fn active_standby_active() {
         results,
         metrics: Arc::default(),
         command_timeout: Duration::from_secs(1),
+        audit: Default::default(),
     };
     let (role_tx, role_rx) = watch::channel(Role::Active);
     let (_cmd_tx, cmd_rx) = mpsc::channel(4);
@@ -195,6 +196,7 @@ async fn cluster_off_stops_with_events_in_flight_then_closes() {
         results,
         metrics: Arc::default(),
         command_timeout: Duration::from_secs(1),
+        audit: Default::default(),
     };
     let (role_tx, role_rx) = watch::channel(Role::Active);
     let (_cmd_tx, cmd_rx) = mpsc::channel(4);
