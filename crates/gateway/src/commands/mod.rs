@@ -239,10 +239,12 @@ impl Router {
         let (rtu_name, target) = match levels.as_slice() {
             [rtu, ca, ioa, "command"] => (*rtu, Ok((*ca, *ioa))),
             [rtu, name, "command"] => (*rtu, Err(*name)),
-            _ => return Err(invalid(format!(
+            _ => {
+                return Err(invalid(format!(
                 "topic {:?}: expected {{rtu}}/{{ca}}/{{ioa}}/command or {{rtu}}/{{name}}/command",
                 m.topic
-            ))),
+            )))
+            }
         };
         let Some((rtu, jobs)) = self.rtus.get(rtu_name) else {
             return Err(invalid(format!("unknown rtu {rtu_name:?}")));

@@ -147,9 +147,25 @@ fn ack5(c: &rumqttc::v5::AsyncClient, p: p5::Publish) -> Ack {
     let c = c.clone();
     Ack::new(move || {
         if c.try_ack(&p).is_err() {
-            tracing::debug!("PUBACK of a command not queued (connection ending)");
+            // The request queue is full (results going out): an acknowledgement must not
+            // be lost, or the broker's window of unacknowledged commands stays full.
+            later(async move { c.ack(&p).await.is_ok() });
         }
     })
+}
+
+/// Queues an acknowledgement that found the request queue full, once there is room.
+fn later(ack: impl std::future::Future<Output = bool> + Send + 'static) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) => {
+            h.spawn(async move {
+                if !ack.await {
+                    tracing::debug!("PUBACK of a command not sent (connection ending)");
+                }
+            });
+        }
+        Err(_) => tracing::debug!("PUBACK of a command not sent (no runtime)"),
+    }
 }
 
 /// The PUBACK of a QoS 1 publication (MQTT 3.1.1).
@@ -160,7 +176,7 @@ fn ack4(c: &rumqttc::AsyncClient, p: rumqttc::Publish) -> Ack {
     let c = c.clone();
     Ack::new(move || {
         if c.try_ack(&p).is_err() {
-            tracing::debug!("PUBACK of a command not queued (connection ending)");
+            later(async move { c.ack(&p).await.is_ok() });
         }
     })
 }

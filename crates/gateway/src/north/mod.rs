@@ -28,6 +28,8 @@ use tokio::sync::{mpsc, watch, Notify};
 use crate::model::{Batch, Direct, Incoming, Metrics, Release, StatusBoard};
 use client::{Client, Ev};
 use pipeline::{Mode, Pipeline};
+
+mod intake;
 use store::Store;
 
 /// Broker connection settings.
@@ -472,6 +474,8 @@ impl Publisher {
         let mut board_version = None;
         let mut acked: Vec<u64> = Vec::new();
         let mut held: Option<Direct> = None;
+        let mut intake = intake::Intake::default();
+        let to_router = self.incoming.clone();
         let mut tick = tokio::time::interval((self.spill_after / 4).max(Duration::from_millis(10)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -598,13 +602,7 @@ impl Publisher {
                             _ => {}
                         }
                     }
-                    Ok(Ev::Message(m)) => {
-                        // Waits when the router is behind: the broker then holds further
-                        // commands (they are acknowledged only once handled), none is dropped.
-                        if self.incoming.send(m).await.is_err() {
-                            tracing::debug!("command router gone: command not handled");
-                        }
-                    }
+                    Ok(Ev::Message(m)) => intake.push(m, &to_router, &self.metrics),
                     Ok(Ev::Disconnected | Ev::Other) => {}
                     Err(e) => {
                         tracing::warn!(error = %e, unacknowledged = f.in_flight(), "MQTT connection lost; reconnecting, unacknowledged messages will be published again");
@@ -616,6 +614,11 @@ impl Publisher {
                         return (false, connected);
                     }
                 },
+                permit = to_router.reserve(), if intake.waiting() => {
+                    if let Ok(p) = permit {
+                        intake.pass(p);
+                    }
+                }
                 _ = self.wake.notified() => f.more = true,
                 _ = self.board.changed.notified() => {}
                 d = self.direct.recv(), if connected && held.is_none() && f.in_flight() < max + 64 => {

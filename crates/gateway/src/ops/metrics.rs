@@ -87,6 +87,20 @@ fn render_process(m: &Metrics, o: &mut String) {
         "counter",
         m.commands.load(Relaxed),
     );
+    g(
+        o,
+        "iec104gw_commands_dropped_total",
+        "Commands dropped before the router: the intake was full (a broker ignoring Receive Maximum).",
+        "counter",
+        m.commands_dropped.load(Relaxed),
+    );
+    g(
+        o,
+        "iec104gw_spoofed_total",
+        "Foreign messages seen on this gateway's status or presence topics (the true one is published again).",
+        "counter",
+        m.spoofed.load(Relaxed),
+    );
 }
 
 /// Cluster figures (cluster mode only).
