@@ -79,6 +79,9 @@ pub struct StationConfig {
     /// Faults to inject.
     #[serde(default, rename = "fault")]
     pub faults: Vec<FaultSpec>,
+    /// Serve TLS (IEC 62351-3) with these certificates; default: plain TCP.
+    #[serde(default)]
+    pub tls: Option<crate::tls::StationTls>,
 }
 
 /// Redundancy mode of a station.
@@ -145,6 +148,10 @@ pub struct PointConfig {
     /// Command points: execution only after a select (select-before-operate).
     #[serde(default)]
     pub sbo: bool,
+    /// Quality flags the point always reports, e.g. `["SB"]` (substituted) or `["BL"]`
+    /// (blocked); any of IV, NT, SB, BL, OV, EI (each type carries those its quality octet has).
+    #[serde(default)]
+    pub quality: Vec<String>,
 }
 
 /// Why a scenario cannot be used.
@@ -221,6 +228,7 @@ impl Scenario {
                 generate: None,
                 generate_ioa: None,
                 faults: Vec::new(),
+                tls: None,
             })
             .collect();
         Scenario {
@@ -316,6 +324,7 @@ pub fn generated_points(n: usize) -> Vec<PointConfig> {
                 drives: None,
                 delay_ms: 0,
                 sbo: false,
+                quality: Vec::new(),
             };
             point.behaviour = match kind {
                 "toggle" => Behaviour::Toggle,
@@ -420,6 +429,9 @@ mod shipped {
             for st in &s.stations {
                 let table = PointTable::new(&st.all_points()).unwrap();
                 assert!(table.points.len() > 5, "{name}");
+                for f in &st.faults {
+                    assert_eq!(f.check(&table), Ok(()), "{name}: {f:?}");
+                }
             }
         }
     }

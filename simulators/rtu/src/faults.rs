@@ -1,7 +1,10 @@
 //! Fault injection: what can go wrong with a station, when, from a scenario (`[[station.fault]]`)
 //! or from `--fault kind=burst,at=5,events=500` (the same keys).
 
+use iec104::asdu::Quality;
 use serde::Deserialize;
+
+use crate::points::PointTable;
 
 /// What to inject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -21,6 +24,15 @@ pub enum FaultKind {
     Restart,
     /// `events` spontaneous events at once (the avalanche after a grid fault).
     Burst,
+    /// A measurement fault: the points of `points` (default every monitored point) report
+    /// the quality `flags` (default IV) for `duration` seconds (for ever without it); the
+    /// change of quality is reported spontaneously when it begins and when it ends.
+    Quality,
+    /// A protection trip: start events (`start`, an `M_EP_TE_1` point), the protection
+    /// event (`event`, `M_EP_TD_1`, on), after `operate_ms` the output circuit command
+    /// (`trip`, `M_EP_TF_1`), after `breaker_ms` more the breaker (`breaker`, a single or
+    /// double point) off and the protection event off; each reported once with its own time.
+    ProtectionTrip,
 }
 
 /// When the fault's clock starts.
@@ -63,6 +75,54 @@ pub struct FaultSpec {
     /// malformed_frame: the octets, in hex (`"68 04 47 00 00 00"`), 1 to 255 of them.
     #[serde(default)]
     pub octets: Option<String>,
+    /// quality: the flags, `["IV", "NT"]` (or `"IV+NT"` on the command line); default IV.
+    #[serde(default)]
+    pub flags: Option<Flags>,
+    /// quality: the IOAs affected (default every monitored point).
+    #[serde(default)]
+    pub points: Option<Vec<u32>>,
+    /// protection_trip: IOA of the `M_EP_TE_1` point (start events).
+    #[serde(default)]
+    pub start: Option<u32>,
+    /// protection_trip: IOA of the `M_EP_TD_1` point (protection event).
+    #[serde(default)]
+    pub event: Option<u32>,
+    /// protection_trip: IOA of the `M_EP_TF_1` point (output circuit information).
+    #[serde(default)]
+    pub trip: Option<u32>,
+    /// protection_trip: IOA of the breaker (single or double point) that opens.
+    #[serde(default)]
+    pub breaker: Option<u32>,
+    /// protection_trip: relay operating time, start to trip command (default 40 ms).
+    #[serde(default)]
+    pub operate_ms: Option<u16>,
+    /// protection_trip: trip command to breaker open (default 60 ms).
+    #[serde(default)]
+    pub breaker_ms: Option<u16>,
+}
+
+/// Quality flag names: a list, or one string with `+` or spaces between names.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Flags {
+    /// `["IV", "NT"]`.
+    List(Vec<String>),
+    /// `"IV+NT"`.
+    Text(String),
+}
+
+impl Flags {
+    /// The names, one by one.
+    pub fn names(&self) -> Vec<String> {
+        match self {
+            Flags::List(v) => v.clone(),
+            Flags::Text(t) => t
+                .split(['+', ' '])
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+                .collect(),
+        }
+    }
 }
 
 /// The default malformed frame: start 0x68, length 4, control field 0x47 0x00 0x00 0x00 — a
@@ -109,6 +169,71 @@ impl FaultSpec {
             }
         }
         FaultSpec::deserialize(toml::Value::Table(table)).map_err(|e| err(e.to_string()))
+    }
+
+    /// The flags of a `quality` fault; `None` without `flags`, or when a name is not one of
+    /// IV, NT, SB, BL, OV, EI (see [`FaultSpec::check`]).
+    pub fn quality_flags(&self) -> Option<Quality> {
+        let names = self.flags.as_ref()?.names();
+        names.iter().try_fold(Quality::GOOD, |q, name| {
+            let flag = Quality::from_name(&name.to_ascii_uppercase())
+                .filter(|f| ![Quality::CA, Quality::CY].contains(f))?;
+            Some(q.union(flag))
+        })
+    }
+
+    /// Checks the keys of the fault against the station's points: a `quality` fault's flags
+    /// and IOAs, a `protection_trip`'s points and their types. The message names the key.
+    pub fn check(&self, table: &PointTable) -> Result<(), String> {
+        match self.kind {
+            FaultKind::Quality => {
+                if self.flags.is_some() && self.quality_flags().is_none() {
+                    return Err(format!(
+                        "quality fault: flags {:?} must be among IV, NT, SB, BL, OV, EI",
+                        self.flags.as_ref().map(Flags::names).unwrap_or_default()
+                    ));
+                }
+                for &ioa in self.points.iter().flatten() {
+                    if !table.get(ioa).is_some_and(|p| p.is_monitored()) {
+                        return Err(format!(
+                            "quality fault: points: IOA {ioa} is not a monitored point of this station"
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            FaultKind::ProtectionTrip => {
+                let roles: [(&str, Option<u32>, &[u8], &str); 4] = [
+                    ("start", self.start, &[39], "M_EP_TE_1"),
+                    ("event", self.event, &[38], "M_EP_TD_1"),
+                    ("trip", self.trip, &[40], "M_EP_TF_1"),
+                    (
+                        "breaker",
+                        self.breaker,
+                        &[1, 2, 3, 4, 30, 31],
+                        "a single or double point",
+                    ),
+                ];
+                if roles.iter().all(|(_, ioa, _, _)| ioa.is_none()) {
+                    return Err(
+                        "protection_trip: give at least one of start, event, trip, breaker".into(),
+                    );
+                }
+                for (key, ioa, types, what) in roles {
+                    let Some(ioa) = ioa else { continue };
+                    if !table
+                        .get(ioa)
+                        .is_some_and(|p| types.contains(&p.type_id.as_u8()))
+                    {
+                        return Err(format!(
+                            "protection_trip: {key} = {ioa} must be the IOA of {what} of this station"
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The octets of a malformed frame: `octets` or [`MALFORMED`]; `None` when `octets` is
@@ -187,6 +312,47 @@ mod tests {
         assert_eq!(f.frame(), Some(vec![0xAA, 0x01]));
         let f = FaultSpec::parse_arg("kind=malformed_frame,at=1,octets=ZZ").unwrap();
         assert_eq!(f.frame(), None);
+    }
+
+    fn table(points: &[(u32, &str)]) -> PointTable {
+        let configs: Vec<_> = points
+            .iter()
+            .map(|(ioa, t)| {
+                let mut p = crate::config::generated_points(1).remove(0);
+                p.ioa = *ioa;
+                p.type_name = t.to_string();
+                p
+            })
+            .collect();
+        PointTable::new(&configs).unwrap()
+    }
+
+    #[test]
+    fn quality_and_protection_faults_are_checked_against_the_points() {
+        let t = table(&[
+            (1, "M_DP_TB_1"),
+            (2, "M_EP_TE_1"),
+            (3, "M_EP_TD_1"),
+            (4, "M_ME_NC_1"),
+        ]);
+        let f = FaultSpec::parse_arg("kind=quality,at=1,flags=IV+NT").unwrap();
+        assert_eq!(f.quality_flags(), Some(Quality::IV.union(Quality::NT)));
+        assert_eq!(f.check(&t), Ok(()));
+        let f = FaultSpec::parse_arg("kind=quality,at=1,flags=IV+XX").unwrap();
+        assert!(f.check(&t).unwrap_err().contains("flags"));
+        let mut f = FaultSpec::parse_arg("kind=quality,at=1").unwrap();
+        f.points = Some(vec![4, 9]);
+        assert!(f.check(&t).unwrap_err().contains("IOA 9"));
+        let f =
+            FaultSpec::parse_arg("kind=protection_trip,at=1,start=2,event=3,breaker=1").unwrap();
+        assert_eq!(f.check(&t), Ok(()));
+        // The start must be packed start events, the breaker a single or double point.
+        let f = FaultSpec::parse_arg("kind=protection_trip,at=1,start=3").unwrap();
+        assert!(f.check(&t).unwrap_err().contains("start = 3"));
+        let f = FaultSpec::parse_arg("kind=protection_trip,at=1,breaker=4").unwrap();
+        assert!(f.check(&t).unwrap_err().contains("breaker = 4"));
+        let f = FaultSpec::parse_arg("kind=protection_trip,at=1").unwrap();
+        assert!(f.check(&t).is_err());
     }
 
     #[test]

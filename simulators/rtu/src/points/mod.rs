@@ -2,18 +2,20 @@
 //! objects.
 
 pub mod behaviour;
+pub mod time_tag;
 
 use std::collections::HashMap;
 
 use iec104::asdu::{
-    BinaryCounter, Bitstring, DoublePoint, DoubleState, Element, Normalized, Qds, Quality, Scaled,
-    SinglePoint, StatusChange, StepPosition,
+    BinaryCounter, Bitstring, DoublePoint, DoubleState, Element, Normalized, OutputCircuit,
+    ProtectionEvent, Qdp, Qds, Quality, Scaled, SinglePoint, StartEvents, StatusChange,
+    StepPosition,
 };
-use iec104::time::{Cp24Time2a, Cp56Time2a};
+use iec104::time::{Cp16Time2a, Cp24Time2a, Cp56Time2a};
 use iec104::TypeId;
 
 use crate::config::PointConfig;
-use behaviour::{Behaviour, ValueKind};
+use behaviour::{Behaviour, Rng, ValueKind};
 
 /// What a command point does when executed.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +59,20 @@ pub struct Point {
     pub sequence: u8,
     /// Frozen counter value (counter interrogation with freeze).
     pub frozen: Option<f64>,
+    /// Quality flags of the scenario (`quality = ["SB"]`): always set.
+    pub quality: Quality,
+    /// Quality flags of an active `quality` fault (IV, NT, ...); cleared when it ends.
+    pub fault_quality: Quality,
+    /// The time tag (milliseconds since the epoch) last given to an event of this point: the
+    /// next one gets a later one (see [`time_tag`]).
+    pub last_tag_ms: Option<i64>,
+    /// The point's own random generator (its behaviour's steps), seeded per station and IOA
+    /// by [`PointTable::seed`]: a point's value sequence depends on the seed and on how often
+    /// it is updated, not on how the updates of all points interleave.
+    pub rng: Rng,
+    /// Protection events: the CP16Time2a of the next report (elapsed time, relay duration or
+    /// relay operating time, in milliseconds).
+    pub elapsed_ms: u16,
 }
 
 /// Why a point configuration is refused.
@@ -71,7 +87,7 @@ pub enum PointError {
         name: String,
     },
     /// A type the simulator cannot serve.
-    #[error("IOA {ioa}: type {type_id} is not supported (monitor types 1-21, 30-36 except protection events; commands 45-51, 58-64)")]
+    #[error("IOA {ioa}: type {type_id} is not supported (monitor types 1-16, 20, 21, 30-40; commands 45-51, 58-64)")]
     Unsupported {
         /// The point.
         ioa: u32,
@@ -100,6 +116,14 @@ pub enum PointError {
         /// The target.
         target: u32,
     },
+    /// A quality flag that is not one of IV, NT, SB, BL, OV, EI.
+    #[error("IOA {ioa}: quality flag {flag:?} is not one of IV, NT, SB, BL, OV, EI")]
+    BadQuality {
+        /// The point.
+        ioa: u32,
+        /// The text given (bounded).
+        flag: String,
+    },
     /// A rate, period or deadband that is negative or not finite.
     #[error("IOA {ioa}: {field} must be a finite number >= 0")]
     BadNumber {
@@ -112,7 +136,7 @@ pub enum PointError {
 
 /// Monitor types the simulator serves.
 fn monitor_supported(t: TypeId) -> bool {
-    matches!(t.as_u8(), 1..=14 | 15 | 16 | 20 | 21 | 30..=37)
+    matches!(t.as_u8(), 1..=16 | 20 | 21 | 30..=40)
 }
 
 /// Command types the simulator serves.
@@ -187,6 +211,11 @@ impl Point {
             }),
             sequence: 0,
             frozen: None,
+            quality: parse_quality(c.ioa, &c.quality)?,
+            fault_quality: Quality::GOOD,
+            last_tag_ms: None,
+            rng: Rng::new(u64::from(c.ioa)),
+            elapsed_ms: 0,
         })
     }
 
@@ -205,11 +234,32 @@ impl Point {
         matches!(self.type_id.as_u8(), 15 | 16 | 37)
     }
 
+    /// Whether this is an event of protection equipment (`M_EP_T*`): reported as it
+    /// happens, never in an interrogation (IEC 60870-5-101 §7.4.5 lists no protection types).
+    pub fn is_protection(&self) -> bool {
+        matches!(self.type_id.as_u8(), 17..=19 | 38..=40)
+    }
+
+    /// Whether this is a monitored point that reports a state or value (not a command, not a
+    /// protection event).
+    pub fn is_monitored(&self) -> bool {
+        !self.is_command() && !self.is_protection()
+    }
+
+    /// The quality flags the point reports now: the scenario's and an active fault's.
+    pub fn current_quality(&self) -> Quality {
+        self.quality.union(self.fault_quality)
+    }
+
     /// The element of a monitored point with value `v` at `time` (CP24 types take its
     /// minutes and milliseconds); `None` for a command point.
     pub fn element_with(&self, v: f64, time: &Cp56Time2a) -> Option<Element<'static>> {
-        let good = Quality::GOOD;
-        let qds = Qds(0);
+        let good = self.current_quality();
+        let qds = Qds::new(good);
+        let qdp = Qdp::new(good);
+        let cp16 = Cp16Time2a {
+            millis: self.elapsed_ms,
+        };
         let cp24 = Cp24Time2a {
             millis: time.millis,
             minute: time.minute,
@@ -223,7 +273,8 @@ impl Point {
         let nva = Normalized::from_f32(v as f32);
         let sva = Scaled(v.round().clamp(-32768.0, 32767.0) as i16);
         let r32 = v as f32;
-        let bcr = BinaryCounter::new(wrap_u32(v) as i32, self.sequence, false, false, false);
+        let invalid = good.contains(Quality::IV);
+        let bcr = BinaryCounter::new(wrap_u32(v) as i32, self.sequence, false, false, invalid);
         let e = match self.type_id.as_u8() {
             1 => Element::M_SP_NA_1(sp),
             2 => Element::M_SP_TA_1(sp, cp24),
@@ -257,6 +308,13 @@ impl Point {
             35 => Element::M_ME_TE_1(sva, qds, *time),
             36 => Element::M_ME_TF_1(r32, qds, *time),
             37 => Element::M_IT_TB_1(bcr, *time),
+            38 => Element::M_EP_TD_1(
+                ProtectionEvent::new(DoubleState::from_bits(v as u8), good),
+                cp16,
+                *time,
+            ),
+            39 => Element::M_EP_TE_1(StartEvents((wrap_u32(v) & 0x3F) as u8), qdp, cp16, *time),
+            40 => Element::M_EP_TF_1(OutputCircuit((wrap_u32(v) & 0x0F) as u8), qdp, cp16, *time),
             _ => return None,
         };
         Some(e)
@@ -280,9 +338,24 @@ fn wrap_u32(v: f64) -> u32 {
 fn value_kind(t: TypeId) -> ValueKind {
     match t.as_u8() {
         1 | 2 | 30 | 45 | 58 => ValueKind::Single,
-        3 | 4 | 31 | 46 | 59 => ValueKind::Double,
+        3 | 4 | 31 | 38 | 46 | 59 => ValueKind::Double,
         _ => ValueKind::Number,
     }
+}
+
+/// The scenario's quality flags of a point (`quality = ["SB", "BL"]`).
+fn parse_quality(ioa: u32, names: &[String]) -> Result<Quality, PointError> {
+    let mut quality = Quality::GOOD;
+    for name in names {
+        let flag = Quality::from_name(&name.to_ascii_uppercase())
+            .filter(|q| ![Quality::CA, Quality::CY].contains(q))
+            .ok_or_else(|| PointError::BadQuality {
+                ioa,
+                flag: name.chars().take(16).collect(),
+            })?;
+        quality = quality.union(flag);
+    }
+    Ok(quality)
 }
 
 fn default_value(kind: ValueKind) -> f64 {
@@ -374,6 +447,18 @@ impl PointTable {
         self.by_ioa.get(&ioa).and_then(|&i| self.points.get(i))
     }
 
+    /// Seeds every point's generator from the station's `seed` and the point's IOA.
+    pub fn seed(&mut self, seed: u64) {
+        for p in &mut self.points {
+            p.rng = Rng::new(seed ^ u64::from(p.ioa).wrapping_mul(0xD1B5_4A32_D192_ED03));
+        }
+    }
+
+    /// The index of the point at `ioa` in [`PointTable::points`].
+    pub fn index(&self, ioa: u32) -> Option<usize> {
+        self.by_ioa.get(&ioa).copied()
+    }
+
     /// The point at `ioa`, mutable.
     pub fn get_mut(&mut self, ioa: u32) -> Option<&mut Point> {
         match self.by_ioa.get(&ioa) {
@@ -422,6 +507,62 @@ mod tests {
             Point::from_config(&point(6, "M_XX_NA_1", None)),
             Err(PointError::UnknownType { .. })
         ));
+    }
+
+    #[test]
+    fn quality_of_the_scenario_and_of_a_fault_is_encoded() {
+        let t = Cp56Time2a::default();
+        let mut c = point(1, "M_ME_TF_1", Some(toml::Value::Float(1.5)));
+        c.quality = vec!["SB".into()];
+        let mut p = Point::from_config(&c).unwrap();
+        // QDS (IEC 60870-5-101 §7.2.6.3): IV 0x80, NT 0x40, SB 0x20, BL 0x10.
+        assert_eq!(p.element(&t), Some(Element::M_ME_TF_1(1.5, Qds(0x20), t)));
+        p.fault_quality = Quality::IV.union(Quality::NT);
+        assert_eq!(p.element(&t), Some(Element::M_ME_TF_1(1.5, Qds(0xE0), t)));
+        let mut c = point(2, "M_DP_NA_1", Some("on".into()));
+        c.quality = vec!["bl".into()];
+        // DIQ: DPI 2 (on) | BL 0x10.
+        let p = Point::from_config(&c).unwrap();
+        assert_eq!(
+            p.element(&t),
+            Some(Element::M_DP_NA_1(DoublePoint::new(
+                DoubleState::On,
+                Quality::BL
+            )))
+        );
+        assert_eq!(p.element(&t).and_then(|e| e.quality()), Some(Quality::BL));
+        c.quality = vec!["CY".into()];
+        assert!(matches!(
+            Point::from_config(&c),
+            Err(PointError::BadQuality { .. })
+        ));
+    }
+
+    #[test]
+    fn protection_points_encode_their_events() {
+        let t = Cp56Time2a::default();
+        let mut p = Point::from_config(&point(1, "M_EP_TD_1", Some("on".into()))).unwrap();
+        p.elapsed_ms = 30;
+        assert_eq!(
+            p.element(&t),
+            Some(Element::M_EP_TD_1(
+                ProtectionEvent(0x02),
+                Cp16Time2a { millis: 30 },
+                t
+            ))
+        );
+        assert!(p.is_protection() && !p.is_monitored());
+        let p =
+            Point::from_config(&point(2, "M_EP_TE_1", Some(toml::Value::Integer(0x0F)))).unwrap();
+        assert_eq!(
+            p.element(&t),
+            Some(Element::M_EP_TE_1(
+                StartEvents(0x0F),
+                Qdp(0),
+                Cp16Time2a::default(),
+                t
+            ))
+        );
     }
 
     #[test]

@@ -13,7 +13,6 @@ use iec104::asdu::{AsduBuilder, Coi, Element, InformationObject};
 use iec104::server::{
     ConnectionId, Server, ServerConfig, ServerError, ServerEvent, ServerEvents, ServerHandle,
 };
-use iec104::time::Cp56Time2a;
 use iec104::{Cause, Cot, TypeId};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -25,9 +24,10 @@ use crate::points::behaviour::Rng;
 use crate::points::PointTable;
 
 mod packer;
+mod protection;
 mod requests;
+mod spontaneous;
 
-use packer::Packer;
 use requests::mirror;
 
 /// How often a station generates its events.
@@ -58,6 +58,8 @@ pub struct StationSetup {
     pub faults: Vec<Scheduled>,
     /// Seed of the station's random generator.
     pub seed: u64,
+    /// Serve TLS with this acceptor; `None`: plain TCP.
+    pub tls: Option<iec104::tls::TlsAcceptor>,
 }
 
 /// Counters of all stations, for the summary at exit.
@@ -99,6 +101,15 @@ struct Selection {
     deadline: Instant,
 }
 
+/// Responses to one connection, sent in order by its responder task.
+#[derive(Debug)]
+struct Reply {
+    asdus: Vec<Bytes>,
+    /// Sent after every event enqueued so far (the ActTerm of a command after the change
+    /// the command caused).
+    after_events: bool,
+}
+
 /// Messages from the station's helper tasks.
 #[derive(Debug)]
 enum Internal {
@@ -118,10 +129,24 @@ struct Running {
     task: JoinSet<Result<(), ServerError>>,
 }
 
-async fn start_server(addr: SocketAddr, config: &ServerConfig) -> Result<Running, ServerError> {
-    let (handle, events, run) = Server::bind(addr, config.clone()).await?;
+async fn start_server(
+    addr: SocketAddr,
+    config: &ServerConfig,
+    tls: Option<&iec104::tls::TlsAcceptor>,
+) -> Result<Running, ServerError> {
     let mut task = JoinSet::new();
-    task.spawn(run);
+    let (handle, events) = match tls {
+        None => {
+            let (handle, events, run) = Server::bind(addr, config.clone()).await?;
+            task.spawn(run);
+            (handle, events)
+        }
+        Some(tls) => {
+            let (handle, events, run) = Server::bind_tls(addr, config.clone(), tls.clone()).await?;
+            task.spawn(run);
+            (handle, events)
+        }
+    };
     Ok(Running {
         handle,
         events,
@@ -135,6 +160,8 @@ struct Station {
     ca: u16,
     addr: SocketAddr,
     server_config: ServerConfig,
+    /// TLS of the listener (kept for restarts).
+    tls: Option<iec104::tls::TlsAcceptor>,
     rate: f64,
     select_timeout: Duration,
     table: PointTable,
@@ -145,12 +172,14 @@ struct Station {
     started: Instant,
     shared_credit: f64,
     clock_offset: chrono::TimeDelta,
-    responders: HashMap<ConnectionId, mpsc::Sender<Vec<Bytes>>>,
+    responders: HashMap<ConnectionId, mpsc::Sender<Reply>>,
     selections: HashMap<u32, Selection>,
     delay_ms: Arc<AtomicU64>,
     delay_until: Option<f64>,
     /// Stop acknowledging: until then (seconds since start; infinite for ever).
     mute_until: Option<f64>,
+    /// Active `quality` faults: when each ends (seconds since start) and its points.
+    quality_faults: Vec<(f64, Vec<usize>)>,
     any_started: bool,
     internal_tx: mpsc::Sender<Internal>,
     /// The running server's handle; `None` while restarting.
@@ -169,7 +198,7 @@ pub async fn start(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(SocketAddr, impl std::future::Future<Output = ()> + Send), StationError> {
     let name = setup.name.clone();
-    let server = start_server(setup.addr, &setup.server)
+    let server = start_server(setup.addr, &setup.server, setup.tls.as_ref())
         .await
         .map_err(|source| StationError::Server {
             name: name.clone(),
@@ -184,6 +213,7 @@ pub async fn start(
         ca: setup.ca,
         addr,
         server_config: setup.server,
+        tls: setup.tls,
         rate: setup.rate,
         select_timeout: setup.select_timeout,
         table: setup.table,
@@ -199,6 +229,7 @@ pub async fn start(
         delay_ms: Arc::new(AtomicU64::new(0)),
         delay_until: None,
         mute_until: None,
+        quality_faults: Vec::new(),
         any_started: false,
         internal_tx,
         handle: Some(server.handle.clone()),
@@ -238,7 +269,7 @@ pub async fn start(
                     let t = now.saturating_duration_since(station.started).as_secs_f64();
                     if let Some(until) = down_until {
                         if now >= until {
-                            match start_server(station.addr, &station.server_config).await {
+                            match start_server(station.addr, &station.server_config, station.tls.as_ref()).await {
                                 Ok(server) => {
                                     tracing::info!(station = %station.name, "station restarted");
                                     station.handle = Some(server.handle.clone());
@@ -338,79 +369,6 @@ impl Station {
         }
     }
 
-    /// Spontaneous (shared and own rates) and periodic events due at `t`, `dt` after the last.
-    async fn generate(&mut self, t: f64, dt: f64) {
-        let mut updates: Vec<usize> = Vec::new();
-        if !self.table.shared.is_empty() {
-            self.shared_credit += self.rate * dt;
-            let n = self.shared_credit.floor();
-            self.shared_credit -= n;
-            let n = n as usize;
-            self.stats.scheduled.fetch_add(n as u64, Ordering::Relaxed);
-            for _ in 0..n {
-                let pick = self.rng.below(self.table.shared.len());
-                if let Some(&index) = self.table.shared.get(pick) {
-                    updates.push(index);
-                }
-            }
-        }
-        for &index in &self.table.own_rate {
-            if let Some(p) = self.table.points.get_mut(index) {
-                p.credit += p.rate.unwrap_or(0.0) * dt;
-                while p.credit >= 1.0 {
-                    p.credit -= 1.0;
-                    updates.push(index);
-                }
-            }
-        }
-        let mut spont = Packer::new(Cause::Spontaneous, self.ca);
-        let mut cyclic = Packer::new(Cause::Periodic, self.ca);
-        let now = self.now_utc();
-        let time = Cp56Time2a::from_datetime(&now);
-        let mut count = 0u64;
-        for index in updates {
-            if let Some(object) = self.update(index, t, &time) {
-                spont.push(object);
-                count += 1;
-            }
-        }
-        for &index in &self.table.periodic {
-            if let Some(p) = self.table.points.get_mut(index) {
-                let period = p.period.unwrap_or(1.0);
-                if t >= p.next_periodic {
-                    p.next_periodic = (p.next_periodic + period).max(t);
-                    if let Some(e) = p.element(&time) {
-                        cyclic.push(InformationObject::new(p.ioa, e));
-                        count += 1;
-                    }
-                }
-            }
-        }
-        self.stats.objects.fetch_add(count, Ordering::Relaxed);
-        for asdu in spont.finish().into_iter().chain(cyclic.finish()) {
-            self.emit(asdu, now).await;
-        }
-    }
-
-    /// Moves point `index` by its behaviour; the object to report when the change passes the
-    /// deadband.
-    fn update(
-        &mut self,
-        index: usize,
-        t: f64,
-        time: &Cp56Time2a,
-    ) -> Option<InformationObject<'static>> {
-        let p = self.table.points.get_mut(index)?;
-        let kind = p.kind();
-        p.value = p.behaviour.next(p.value, t, kind, &mut self.rng);
-        if p.deadband > 0.0 && (p.value - p.last_sent).abs() < p.deadband {
-            return None;
-        }
-        p.last_sent = p.value;
-        let e = p.element(time)?;
-        Some(InformationObject::new(p.ioa, e))
-    }
-
     /// Enqueues an event ASDU for every redundancy group and logs it.
     async fn emit(&self, asdu: Bytes, now: DateTime<Utc>) {
         let Some(handle) = &self.handle else { return };
@@ -452,6 +410,7 @@ impl Station {
             }
             tracing::info!(station = %self.name, "fault over: acknowledging again");
         }
+        self.end_quality_faults(t).await;
         let mut due = Vec::new();
         for f in &mut self.faults {
             if f.fire(t) {
@@ -476,6 +435,8 @@ impl Station {
                     down = Some(Duration::from_millis(spec.down_ms.unwrap_or(1000)));
                 }
                 FaultKind::Burst => self.burst(t, spec.events.unwrap_or(1000)).await,
+                FaultKind::Quality => self.begin_quality_fault(t, &spec).await,
+                FaultKind::ProtectionTrip => self.protection_trip(&spec).await,
                 FaultKind::StopAcknowledging => {
                     self.mute_until = Some(spec.duration.map_or(f64::INFINITY, |d| t + d));
                     for c in handle.connections() {
@@ -501,50 +462,6 @@ impl Station {
         down
     }
 
-    /// `n` spontaneous events at once, from the points that change by themselves (or any
-    /// monitored point when none does).
-    async fn burst(&mut self, t: f64, n: u32) {
-        let pool: Vec<usize> = if self.table.shared.is_empty() && self.table.own_rate.is_empty() {
-            (0..self.table.points.len())
-                .filter(|&i| self.table.points.get(i).is_some_and(|p| !p.is_command()))
-                .collect()
-        } else {
-            self.table
-                .shared
-                .iter()
-                .chain(&self.table.own_rate)
-                .copied()
-                .collect()
-        };
-        if pool.is_empty() {
-            return;
-        }
-        let now = self.now_utc();
-        let time = Cp56Time2a::from_datetime(&now);
-        let mut spont = Packer::new(Cause::Spontaneous, self.ca);
-        let mut count = 0;
-        for _ in 0..n {
-            let pick = self.rng.below(pool.len());
-            if let Some(&index) = pool.get(pick) {
-                let object = match self.table.points.get(index) {
-                    Some(p) if !p.behaviour.is_active() => {
-                        // A constant point in a burst: report its value as it is.
-                        p.element(&time).map(|e| InformationObject::new(p.ioa, e))
-                    }
-                    _ => self.update(index, t, &time),
-                };
-                if let Some(object) = object {
-                    spont.push(object);
-                    count += 1;
-                }
-            }
-        }
-        self.stats.objects.fetch_add(count, Ordering::Relaxed);
-        for asdu in spont.finish() {
-            self.emit(asdu, now).await;
-        }
-    }
-
     async fn on_server_event(&mut self, handle: &ServerHandle, event: ServerEvent) {
         match event {
             ServerEvent::Connected { conn, peer, group } => {
@@ -559,6 +476,9 @@ impl Station {
             }
             ServerEvent::Refused { peer } => {
                 tracing::info!(station = %self.name, %peer, "client refused");
+            }
+            ServerEvent::TlsRefused { peer, error } => {
+                tracing::warn!(station = %self.name, %peer, kind = error.kind(), "TLS handshake refused: {error}");
             }
             ServerEvent::Started { conn } => {
                 tracing::info!(station = %self.name, %conn, "data transfer started");
@@ -586,8 +506,24 @@ impl Station {
 
     /// Sends responses to one connection, in order, through its responder task.
     fn respond(&self, conn: ConnectionId, batch: Vec<Bytes>) {
+        self.reply(conn, batch, false);
+    }
+
+    /// As [`Station::respond`], after every event enqueued so far for the connection's group
+    /// (a command's ActTerm after the events the command caused).
+    fn respond_after_events(&self, conn: ConnectionId, batch: Vec<Bytes>) {
+        self.reply(conn, batch, true);
+    }
+
+    fn reply(&self, conn: ConnectionId, asdus: Vec<Bytes>, after_events: bool) {
         if let Some(tx) = self.responders.get(&conn) {
-            if tx.try_send(batch).is_err() {
+            if tx
+                .try_send(Reply {
+                    asdus,
+                    after_events,
+                })
+                .is_err()
+            {
                 tracing::warn!(station = %self.name, %conn, "responses dropped: the client reads too slowly");
             }
         }
@@ -612,16 +548,21 @@ impl Station {
 async fn respond(
     handle: ServerHandle,
     conn: ConnectionId,
-    mut rx: mpsc::Receiver<Vec<Bytes>>,
+    mut rx: mpsc::Receiver<Reply>,
     delay_ms: Arc<AtomicU64>,
 ) {
-    while let Some(batch) = rx.recv().await {
+    while let Some(reply) = rx.recv().await {
         let delay = delay_ms.load(Ordering::Relaxed);
         if delay > 0 {
             tokio::time::sleep(Duration::from_millis(delay)).await;
         }
-        for asdu in batch {
-            if handle.send_to(conn, asdu).await.is_err() {
+        for asdu in reply.asdus {
+            let sent = if reply.after_events {
+                handle.send_to_after_events(conn, asdu).await
+            } else {
+                handle.send_to(conn, asdu).await
+            };
+            if sent.is_err() {
                 return;
             }
         }

@@ -14,8 +14,9 @@ use iec104::{Cause, Cot, TypeId};
 use tokio::time::Instant;
 
 use super::packer::Packer;
+use super::spontaneous::cp56_at;
 use super::{Internal, Selection, Station};
-use crate::points::command_base;
+use crate::points::{command_base, time_tag};
 
 /// A copy of `asdu` with cause `cause` and the P/N bit `negative` (test bit and originator
 /// kept): the way a station confirms or refuses what it received.
@@ -172,7 +173,7 @@ impl Station {
         let time = Cp56Time2a::from_datetime(&self.now_utc());
         let mut packer = Packer::new(cause, self.ca);
         for p in &self.table.points {
-            if p.is_command() || p.is_counter() {
+            if p.is_command() || p.is_counter() || p.is_protection() {
                 continue;
             }
             if group.is_some() && p.group != group {
@@ -354,7 +355,6 @@ impl Station {
             .and_then(|p| p.command.as_ref().map(|c| (p.type_id, c.drives)));
         if let Some((type_id, Some(target))) = drives {
             let now = self.now_utc();
-            let time = Cp56Time2a::from_datetime(&now);
             let object = self.table.get_mut(target).and_then(|t| {
                 t.value = if command_base(type_id) == 47 {
                     // Regulating step: one step up or down, within the VTI range.
@@ -363,7 +363,11 @@ impl Station {
                     value
                 };
                 t.last_sent = t.value;
-                t.element(&time).map(|e| InformationObject::new(t.ioa, e))
+                // The change has a time tag of its own (one per point and millisecond).
+                let tag = time_tag::next_tag(t.last_tag_ms, now.timestamp_millis(), i64::MAX)?;
+                t.last_tag_ms = Some(tag);
+                t.element(&cp56_at(tag, &now))
+                    .map(|e| InformationObject::new(t.ioa, e))
             });
             if let Some(object) = object {
                 let mut packer = Packer::new(Cause::ReturnRemote, self.ca);
@@ -374,7 +378,9 @@ impl Station {
                 }
             }
         }
-        self.respond(conn, vec![mirror(&asdu, Cause::ActivationTerm, false)]);
+        // After the change it caused (enqueued above as an event): the client sees the new
+        // state before the command's termination.
+        self.respond_after_events(conn, vec![mirror(&asdu, Cause::ActivationTerm, false)]);
     }
 }
 
