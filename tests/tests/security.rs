@@ -353,3 +353,177 @@ async fn an_oversized_command_does_not_cost_the_connection_with_mqtt_3() {
     poll.abort();
     gw.stop().await;
 }
+
+const SECRET: &str = "S3cr3t-pa55-XYZ-771";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_broker_password_never_leaves_its_file() {
+    use std::process::Stdio;
+    if !broker::available() {
+        return;
+    }
+    let dir = scratch("sec-secret");
+    let broker = Broker::start(&dir).await;
+    let st = Station::start(1).await;
+    let mut sub = Subscriber::start(broker.port, "#").await;
+    let http = iec104_e2e::free_port();
+    // A relative password_file is looked up in $CREDENTIALS_DIRECTORY (systemd LoadCredential=).
+    let creds = dir.join("credentials");
+    std::fs::create_dir_all(&creds).expect("credentials dir");
+    std::fs::write(creds.join("mqtt-password"), format!("{SECRET}\n")).expect("secret");
+    let text = config(
+        broker.port,
+        &dir,
+        &st.addr.to_string(),
+        "username = \"gw\"\npassword_file = \"mqtt-password\"",
+        http,
+    );
+    let path = dir.join("gateway.toml");
+    std::fs::write(&path, &text).expect("config");
+    let bin = iec104_e2e::gateway::binary();
+    let check = std::process::Command::new(&bin)
+        .args(["check", "--config"])
+        .arg(&path)
+        .env("CREDENTIALS_DIRECTORY", &creds)
+        .env("RUST_LOG", "trace")
+        .output()
+        .expect("check");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let mut everything = String::from_utf8_lossy(&check.stdout).into_owned();
+    everything.push_str(&String::from_utf8_lossy(&check.stderr));
+    let (out, err) = (dir.join("stdout"), dir.join("stderr"));
+    let mut child = tokio::process::Command::new(&bin)
+        .args(["run", "--config"])
+        .arg(&path)
+        .env("CREDENTIALS_DIRECTORY", &creds)
+        .env("RUST_LOG", "trace")
+        .stdout(std::fs::File::create(&out).expect("stdout file"))
+        .stderr(std::fs::File::create(&err).expect("stderr file"))
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start gateway");
+    started(&mut sub).await;
+    sub.publish(
+        &format!("e2e/north/1/{}/command", station::CONFIRM),
+        r#"{"type":"C_SC_NA_1","value":true,"id":"s"}"#,
+    )
+    .await;
+    let mut mqtt = String::new();
+    while let Some(m) = sub.wait_for(WAIT, |_| true).await {
+        mqtt.push_str(&m.topic);
+        mqtt.push_str(&m.json.to_string());
+        if m.json["id"] == "s" && m.json["status"] == "terminated" {
+            break;
+        }
+    }
+    assert!(
+        mqtt.contains("terminated"),
+        "the command did not complete: {mqtt}"
+    );
+    everything.push_str(&http_get(http, "/metrics").await);
+    everything.push_str(&mqtt);
+    if let Some(pid) = child.id() {
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status();
+    }
+    let _ = tokio::time::timeout(WAIT, child.wait()).await;
+    let logs = std::fs::read_to_string(&out).unwrap_or_default()
+        + &std::fs::read_to_string(&err).unwrap_or_default();
+    assert!(
+        logs.contains("connected to the MQTT broker"),
+        "trace logs expected: {logs}"
+    );
+    everything.push_str(&logs);
+    assert!(!everything.contains(SECRET), "the password leaked");
+
+    // A password in the URL or a numeric password is refused without being echoed.
+    for (mqtt_keys, secret) in [
+        (
+            format!("url = \"mqtt://gw:{SECRET}@127.0.0.1:1\"\n"),
+            SECRET.to_owned(),
+        ),
+        (
+            "username = \"gw\"\npassword = 98127346501\n".to_owned(),
+            "98127346501".to_owned(),
+        ),
+    ] {
+        let text = format!(
+            "[mqtt]\n{mqtt_keys}{}",
+            if mqtt_keys.contains("url") {
+                ""
+            } else {
+                "url = \"mqtt://127.0.0.1:1\"\n"
+            }
+        );
+        let (code, stdout, stderr) = iec104_e2e::gateway::check(&dir, &text);
+        assert_ne!(code, 0, "{text}");
+        assert!(
+            !stdout.contains(&secret) && !stderr.contains(&secret),
+            "{stdout}{stderr}"
+        );
+        assert!(stderr.contains("password"), "{stderr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spoofed_status_or_presence_is_corrected_and_counted() {
+    if !broker::available() {
+        return;
+    }
+    let dir = scratch("sec-spoof");
+    let broker = Broker::start(&dir).await;
+    let st = Station::start(1).await;
+    let mut sub = Subscriber::start(broker.port, "e2e/+/+").await;
+    let http = iec104_e2e::free_port();
+    let gw = Gateway::start(
+        &dir,
+        &config(broker.port, &dir, &st.addr.to_string(), "", http),
+    );
+    started(&mut sub).await;
+    let c = sub.client();
+    for (topic, fake) in [
+        (
+            "e2e/north/status",
+            r#"{"state":"disconnected","spoof":true}"#,
+        ),
+        (
+            "e2e/_gateway/gw-sec",
+            r#"{"status":"offline","spoof":true}"#,
+        ),
+    ] {
+        c.publish(
+            topic,
+            rumqttc::QoS::AtLeastOnce,
+            true,
+            fake.as_bytes().to_vec(),
+        )
+        .await
+        .expect("publish");
+        sub.wait_for(WAIT, |m| m.topic == topic && m.json["spoof"] == true)
+            .await
+            .expect("the spoof itself");
+        let truth = sub
+            .wait_for(WAIT, |m| m.topic == topic)
+            .await
+            .unwrap_or_else(|| panic!("the gateway did not correct {topic}"));
+        assert!(
+            truth.retain || truth.json.get("spoof").is_none(),
+            "{}",
+            truth.json
+        );
+        assert!(truth.json.get("spoof").is_none(), "{}", truth.json);
+    }
+    let metrics = http_get(http, "/metrics").await;
+    assert!(
+        metrics.lines().any(|l| l == "iec104gw_spoofed_total 2"),
+        "{metrics}"
+    );
+    gw.stop().await;
+}

@@ -98,6 +98,8 @@ fn settings(loaded: &Loaded, w: &Wiring) -> Result<MqttSettings, StartError> {
     let mut subscriptions = vec![
         format!("{prefix}/+/+/+/command"),
         format!("{prefix}/+/+/command"),
+        // Our own retained statuses, watched for spoofing (north/guard.rs).
+        format!("{prefix}/+/status"),
     ];
     if let Some(c) = &loaded.cluster {
         keep_alive = c.heartbeat;
@@ -115,6 +117,10 @@ fn settings(loaded: &Loaded, w: &Wiring) -> Result<MqttSettings, StartError> {
         );
         subscriptions.push(format!("{}+", w.cluster_base));
         subscriptions.push(format!("{}+/beat", w.cluster_base));
+    }
+    if loaded.cluster.is_none() {
+        // Our presence, watched for spoofing (in cluster mode the cluster task reads it).
+        subscriptions.push(presence_topic.clone());
     }
     let (tls, client_auth) = tls_files(loaded)?;
     Ok(MqttSettings {
@@ -155,9 +161,11 @@ fn tls_files(loaded: &Loaded) -> Result<(Option<Vec<u8>>, Option<(Vec<u8>, Vec<u
     let read = |f: &Option<toml::Spanned<String>>| -> Result<Option<Vec<u8>>, StartError> {
         f.as_ref()
             .map(|f| {
-                std::fs::read(f.get_ref()).map_err(|source| StartError::ReadFile {
+                // Relative names come from $CREDENTIALS_DIRECTORY when systemd set it.
+                let path = crate::config::security::credential_path(f.get_ref());
+                std::fs::read(&path).map_err(|source| StartError::ReadFile {
                     what: "",
-                    path: f.get_ref().clone(),
+                    path: path.display().to_string(),
                     source,
                 })
             })

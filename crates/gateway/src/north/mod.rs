@@ -29,6 +29,7 @@ use crate::model::{Batch, Direct, Incoming, Metrics, Release, StatusBoard};
 use client::{Client, Ev};
 use pipeline::{Mode, Pipeline};
 
+mod guard;
 mod intake;
 use store::Store;
 
@@ -457,6 +458,27 @@ impl Publisher {
         }
     }
 
+    /// A foreign message on our status or presence topic: counted, logged, and the true
+    /// one published again (the presence at once, a status through the board).
+    fn spoofed(&self, client: &Client, f: &mut Flight, topic: &str) {
+        self.metrics.spoofed();
+        tracing::warn!(%topic, "foreign message on this gateway's own topic: publishing the true one again");
+        let s = &self.settings;
+        if topic == s.presence_topic && !s.presence.0.is_empty() {
+            if client.publish(
+                s.presence_topic.clone(),
+                1,
+                true,
+                s.presence.0.clone().into_bytes(),
+                None,
+            ) {
+                f.unassigned.push_back(Tag::Other);
+            }
+        } else {
+            self.board.touch(topic);
+        }
+    }
+
     /// One broker connection: (ended because of shutdown, had been connected).
     async fn connection(
         &mut self,
@@ -475,6 +497,7 @@ impl Publisher {
         let mut acked: Vec<u64> = Vec::new();
         let mut held: Option<Direct> = None;
         let mut intake = intake::Intake::default();
+        let mut guard = guard::Guard::default();
         let to_router = self.incoming.clone();
         let mut tick = tokio::time::interval((self.spill_after / 4).max(Duration::from_millis(10)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -486,6 +509,9 @@ impl Publisher {
                     board_version = Some(version);
                     for m in self.board.changed_since(&mut seen_status) {
                         let topic = m.topic.clone();
+                        if topic.ends_with("/status") {
+                            guard.published(&topic, &m.payload);
+                        }
                         if client.publish(m.topic, m.qos, m.retain, m.payload, None) {
                             f.unassigned.push_back(Tag::Other);
                         } else {
@@ -576,8 +602,11 @@ impl Publisher {
                         self.metrics.set_mqtt(true);
                         let s = &self.settings;
                         // An empty online presence: someone else keeps it on the status board.
-                        if !s.presence.0.is_empty() && client.publish(s.presence_topic.clone(), 1, true, s.presence.0.clone().into_bytes(), None) {
-                            f.unassigned.push_back(Tag::Other);
+                        if !s.presence.0.is_empty() {
+                            guard.published(&s.presence_topic, s.presence.0.as_bytes());
+                            if client.publish(s.presence_topic.clone(), 1, true, s.presence.0.clone().into_bytes(), None) {
+                                f.unassigned.push_back(Tag::Other);
+                            }
                         }
                         for sub in &s.subscriptions {
                             client.subscribe(sub.clone());
@@ -600,6 +629,11 @@ impl Publisher {
                                 self.metrics.published(at.elapsed());
                             }
                             _ => {}
+                        }
+                    }
+                    Ok(Ev::Message(m)) if guard.guards(&m.topic) => {
+                        if guard.foreign(&m.topic, &m.payload) {
+                            self.spoofed(&client, &mut f, &m.topic);
                         }
                     }
                     Ok(Ev::Message(m)) => intake.push(m, &to_router, &self.metrics),
