@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::Loaded;
+use crate::model::live::LiveView;
 use crate::model::{Metrics, Role, StatusBoard};
 use crate::north::store::{Store, StoreError};
 use crate::ops::notify;
@@ -60,6 +61,9 @@ pub enum StartError {
         /// What the system reported.
         source: std::io::Error,
     },
+    /// A Sparkplug edge node could not be made from the configuration.
+    #[error("sparkplug: {0}")]
+    Sparkplug(#[from] iec104_sparkplug::edge::EdgeError),
     /// A blocking task failed.
     #[error("{0}")]
     Join(#[from] tokio::task::JoinError),
@@ -86,20 +90,23 @@ pub fn store_path(loaded: &Loaded) -> PathBuf {
     }
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub async fn signals() {
+/// Resolves on SIGINT or SIGTERM. The SIGTERM handler is installed when this is called, not
+/// when the future is first polled: a SIGTERM that comes while the gateway is starting then
+/// stops it cleanly instead of killing it.
+pub fn signals() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        #[cfg(unix)]
+        if let Some(mut term) = term {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// A running gateway: its tasks run on the runtime that called [`start`] until
@@ -113,6 +120,8 @@ pub struct Gateway {
     leave: watch::Sender<bool>,
     roles: Vec<watch::Sender<Role>>,
     sessions: Vec<JoinHandle<()>>,
+    /// Sparkplug edge nodes (`[sparkplug]`), ended by the sessions' end.
+    sparkplug: Vec<JoinHandle<()>>,
     publisher: JoinHandle<()>,
     writer: JoinHandle<()>,
     router: JoinHandle<()>,
@@ -137,11 +146,10 @@ pub async fn run(
     loaded: Loaded,
     stop: Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>>,
 ) -> Result<(), String> {
+    // Signals are listened for before anything starts (see [`signals`]).
+    let stop = stop.unwrap_or_else(|| Box::pin(signals()));
     let gateway = start(loaded).await.map_err(|e| e.to_string())?;
-    match stop {
-        Some(stop) => gateway.run_until(stop).await,
-        None => gateway.run_until(signals()).await,
-    }
+    gateway.run_until(stop).await;
     Ok(())
 }
 
@@ -157,13 +165,28 @@ pub async fn start(loaded: Loaded) -> Result<Gateway, StartError> {
     let wiring = Wiring::new(&loaded, store, metrics);
     let north = mqtt::prepare(&loaded, &wiring)?;
     let mut background = Vec::new();
-    let http_addr = http.map(|(addr, listener)| {
-        background.push(operations::serve_http(listener, wiring.metrics.clone()));
+    let http_addr = http.map(|endpoint| {
+        let addr = endpoint.addr;
+        background.push(operations::serve_http(
+            endpoint,
+            wiring.metrics.clone(),
+            wiring.live.clone(),
+        ));
         addr
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (reports_tx, reports_rx) = mpsc::channel(1024);
-    let mut south = sessions::start(&loaded, &wiring, &north, reports_tx, &shutdown_rx);
+    let mut sparkplug = crate::north::sparkplug::start(&loaded)?;
+    let mut south = sessions::start(
+        &loaded,
+        &wiring,
+        &north,
+        reports_tx,
+        &shutdown_rx,
+        &mut sparkplug.taps,
+    );
+    // The sessions hold the taps now: each edge node ends once its session has.
+    sparkplug.taps.clear();
     let (router_rx, presence_rx) = clustering::split_incoming(&loaded, &wiring, north.incoming_rx);
     let router = sessions::start_router(
         &loaded,
@@ -193,6 +216,7 @@ pub async fn start(loaded: Loaded) -> Result<Gateway, StartError> {
         leave,
         roles: south.roles,
         sessions: south.handles,
+        sparkplug: sparkplug.handles,
         publisher,
         writer,
         router,
@@ -225,6 +249,7 @@ struct Wiring {
     store: Arc<Store>,
     metrics: Arc<Metrics>,
     board: Arc<StatusBoard>,
+    live: Arc<LiveView>,
 }
 
 impl Wiring {
@@ -238,6 +263,7 @@ impl Wiring {
             store,
             metrics,
             board: StatusBoard::new(),
+            live: operations::live_view(loaded),
         }
     }
 }
@@ -272,6 +298,16 @@ impl Gateway {
             let _ = tokio::time::timeout(Duration::from_secs(3), s).await;
         }
         drop(self.roles);
+        // Each edge node publishes its NDEATH and disconnects once its session is gone.
+        for s in self.sparkplug {
+            let abort = s.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(6), s)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
         // Sessions are gone: the publisher writes what the broker has not acknowledged to
         // the store, publishes the final statuses and says goodbye; then the writer finishes.
         let _ = tokio::time::timeout(Duration::from_secs(12), self.publisher).await;

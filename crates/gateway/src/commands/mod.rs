@@ -42,6 +42,8 @@ pub struct Router {
     pub results: mpsc::Sender<Direct>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// The status page's live view (gets the refusals made here).
+    pub live: Arc<crate::model::live::LiveView>,
     /// Cluster mode: the role of each RTU's session. A refusal for an RTU this node does not
     /// carry is left to the node that carries it (one answer per command).
     pub roles: Option<HashMap<String, tokio::sync::watch::Receiver<Role>>>,
@@ -76,6 +78,33 @@ pub struct AuditFields {
 }
 
 impl Router {
+    /// A refusal made here (invalid, not allowed, busy) in the status page's command log.
+    fn log_refusal(&self, topic: &str, result: &Message) {
+        let v: Value = serde_json::from_slice(&result.payload).unwrap_or(Value::Null);
+        let text = |k: &str| {
+            v.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let point = topic
+            .strip_prefix(&format!("{}/", self.prefix))
+            .and_then(|rest| rest.strip_suffix("/command"))
+            .and_then(|rest| rest.split_once('/'))
+            .map(|(_, p)| p.to_owned())
+            .unwrap_or_default();
+        self.live.command(crate::model::live::CommandRow {
+            seq: 0,
+            at_ms: crate::model::live::now_ms(),
+            rtu: text("rtu"),
+            point,
+            command: text("type"),
+            id: text("id"),
+            outcome: text("status"),
+            detail: text("error"),
+        });
+    }
+
     /// A router with empty rate windows.
     pub fn new(
         prefix: String,
@@ -83,6 +112,7 @@ impl Router {
         rtus: HashMap<String, (Arc<Rtu>, mpsc::Sender<CommandJob>)>,
         results: mpsc::Sender<Direct>,
         metrics: Arc<Metrics>,
+        live: Arc<crate::model::live::LiveView>,
     ) -> Router {
         Router {
             prefix,
@@ -90,6 +120,7 @@ impl Router {
             rtus,
             results,
             metrics,
+            live,
             roles: None,
             audit: Audit::default(),
             rates: RateLimiter::default(),
@@ -114,6 +145,7 @@ impl Router {
                 tracing::debug!(topic = %m.topic, "command refusal left to the node carrying the RTU");
                 continue;
             }
+            self.log_refusal(&m.topic, &result);
             if let Some(held) = self.refusal_log.allow(Instant::now()) {
                 tracing::warn!(topic = %m.topic, status = outcome.audit.status.unwrap_or(""), reason = outcome.audit.reason.as_deref().unwrap_or(""), held_back = held, "command refused");
             }
@@ -334,6 +366,7 @@ impl Router {
             correlation: m.correlation.clone(),
             response_topic_refused: rt.refused.clone(),
             sender: m.sender.clone(),
+            received: std::time::Instant::now(),
         };
         jobs.try_send(job)
             .map_err(|_| rejected("the RTU session is busy with other commands".to_owned()))
@@ -359,6 +392,7 @@ mod tests {
                 rtus,
                 results,
                 Arc::default(),
+                Arc::new(crate::model::live::LiveView::new("n", [], 10, 10)),
             ),
             rx,
         )

@@ -27,6 +27,9 @@ pub struct Config {
     /// Several gateway nodes sharing the RTUs (absent: this node runs alone).
     #[serde(default)]
     pub cluster: Option<ClusterConfig>,
+    /// Sparkplug B output beside the JSON topics (absent: off). See docs/sparkplug.md.
+    #[serde(default)]
+    pub sparkplug: Option<iec104_sparkplug::SparkplugConfig>,
 }
 
 /// `[cluster]`.
@@ -116,6 +119,11 @@ pub struct GatewayConfig {
     /// Address of the HTTP endpoint (/metrics, /health, /ready); none when absent.
     #[serde(default)]
     pub http_listen: Option<Spanned<String>>,
+    /// File holding the access token of the HTTP endpoint; when set, every request needs it
+    /// (`Authorization: Bearer …` or `?token=`). Without it the status page answers only
+    /// local clients.
+    #[serde(default)]
+    pub http_token_file: Option<Spanned<String>>,
     /// Seconds a command waits for each confirmation of the RTU.
     #[serde(default = "default_command_timeout")]
     pub command_timeout: Spanned<f64>,
@@ -135,6 +143,7 @@ impl Default for GatewayConfig {
             store_path: None,
             queue_max_messages: default_queue_max(),
             http_listen: None,
+            http_token_file: None,
             command_timeout: default_command_timeout(),
             spill_after: default_spill_after(),
             audit_topic: false,
@@ -301,6 +310,8 @@ pub struct Loaded {
     pub cluster: Option<Cluster>,
     /// Where MQTT 5 response topics are honoured.
     pub response_prefix: String,
+    /// Checked `[sparkplug]` when present.
+    pub sparkplug: Option<iec104_sparkplug::SparkplugSettings>,
 }
 
 /// Resolved `[cluster]`.

@@ -19,4 +19,6 @@ pub struct CommandJob {
     pub response_topic_refused: Option<String>,
     /// Who sent the command (MQTT 5 user properties), for the audit trail.
     pub sender: Option<String>,
+    /// When the command arrived (for the round-trip latency).
+    pub received: std::time::Instant,
 }

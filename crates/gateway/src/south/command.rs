@@ -6,7 +6,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::Utc;
 use iec104::asdu::{Asdu, AsduView, InformationObject};
-use iec104::{Cause, Cot, TypeId};
+use iec104::cot::{Cause, Cot};
+use iec104::type_id::TypeId;
 use serde_json::{json, Map, Value};
 use tokio::time::Instant;
 
@@ -225,6 +226,7 @@ mod tests {
             correlation: None,
             response_topic_refused: None,
             sender: None,
+            received: std::time::Instant::now(),
         }
     }
 

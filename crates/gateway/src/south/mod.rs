@@ -14,6 +14,7 @@
 pub mod backoff;
 mod command;
 pub mod convert;
+pub mod live;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,13 +23,14 @@ use bytes::Bytes;
 use chrono::{Datelike, SecondsFormat, Utc};
 use iec104::asdu::{Asdu, AsduParams, AsduView, Element, InformationObject, Qcc, Qoi};
 use iec104::client::{self, Client, ClientConfig, ClientEvent, ClientEvents, CloseReason};
+use iec104::cot::{Cause, Cot};
 use iec104::time::Cp56Time2a;
-use iec104::{Cause, Cot};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::config::Rtu;
+use crate::model::live::{CommandRow, LiveView, RtuLive};
 use crate::model::{
     Batch, CommandJob, Direct, Message, Metrics, Release, Report, Role, StatusBoard,
 };
@@ -58,6 +60,8 @@ pub struct Shared {
     pub results: mpsc::Sender<Direct>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// The status page's live view.
+    pub live: Arc<LiveView>,
     /// Time a command waits for each confirmation.
     pub command_timeout: Duration,
     /// The audit trail of commands.
@@ -72,12 +76,16 @@ pub struct RtuSession {
     role: watch::Receiver<Role>,
     commands: mpsc::Receiver<CommandJob>,
     converter: Converter,
+    /// This RTU in the status page's live view.
+    live: Option<Arc<RtuLive>>,
     since: String,
     cluster: Option<ClusterLink>,
     /// Cluster mode: an established connection just ended. It may have been closed by the
     /// station because another node started (the fence): until the next attempt, statuses
     /// go to the standby topic so a fenced node never overwrites the new owner's.
     after_loss: bool,
+    /// Sparkplug B tap: values and link events for this RTU's edge node (`[sparkplug]`).
+    sparkplug: Option<mpsc::Sender<iec104_sparkplug::session::Input>>,
 }
 
 /// How one connection ended.
@@ -103,15 +111,18 @@ impl RtuSession {
         commands: mpsc::Receiver<CommandJob>,
     ) -> RtuSession {
         let converter = Converter::new(rtu.clone(), shared.publish.clone());
+        let live = shared.live.rtu(&rtu.name).cloned();
         RtuSession {
             rtu,
             shared,
             role,
             commands,
             converter,
+            live,
             since: now_s(),
             cluster: None,
             after_loss: false,
+            sparkplug: None,
         }
     }
 
@@ -119,6 +130,25 @@ impl RtuSession {
     pub fn with_cluster(mut self, link: ClusterLink) -> RtuSession {
         self.cluster = Some(link);
         self
+    }
+
+    /// Sparkplug mode: values and link events also go to this RTU's edge node.
+    pub fn with_sparkplug(
+        mut self,
+        tap: mpsc::Sender<iec104_sparkplug::session::Input>,
+    ) -> RtuSession {
+        self.sparkplug = Some(tap);
+        self
+    }
+
+    /// Hands an event to the Sparkplug edge node; dropped (and counted by the edge node's
+    /// history only once it arrives) when its queue is full, never waited for.
+    fn tap(&self, input: iec104_sparkplug::session::Input) {
+        if let Some(tap) = &self.sparkplug {
+            if tap.try_send(input).is_err() {
+                tracing::debug!(rtu = %self.rtu.name, "sparkplug tap full: event dropped");
+            }
+        }
     }
 
     async fn report(&self, r: Report) {
@@ -165,6 +195,7 @@ impl RtuSession {
     fn status(&mut self, state: &'static str, reason: Option<&str>, address: Option<&str>) {
         self.since = now_s();
         self.shared.metrics.rtu(&self.rtu.name, |f| f.state = state);
+        self.show_status(state, reason, address);
         let topic = match &self.cluster {
             None => self.main_topic(),
             Some(_) if self.after_loss => self.standby_topic(),
@@ -192,6 +223,62 @@ impl RtuSession {
         });
     }
 
+    /// The connection facts on the status page.
+    fn show_status(&self, state: &'static str, reason: Option<&str>, address: Option<&str>) {
+        let role = match (&self.cluster, *self.role.borrow()) {
+            (None, _) => "",
+            (Some(_), Role::Active) => "active",
+            (Some(_), Role::Standby) => "standby",
+            (Some(_), Role::Off) => "off",
+        };
+        self.shared.live.set_status(&self.rtu.name, |s| {
+            s.state = state;
+            s.reason = reason.unwrap_or_default().to_owned();
+            if let Some(a) = address {
+                s.address = a.to_owned();
+            }
+            s.role = role;
+        });
+    }
+
+    /// The command log of the status page; the round-trip latency at the confirmation or
+    /// the failure.
+    fn log_command(
+        &self,
+        job: &CommandJob,
+        status: &str,
+        fields: &serde_json::Map<String, serde_json::Value>,
+    ) {
+        if matches!(status, "confirmed" | "rejected" | "timeout" | "invalid") {
+            self.shared.metrics.command_done(job.received.elapsed());
+        }
+        let point = self
+            .rtu
+            .points
+            .get(&(job.ca, job.ioa))
+            .and_then(|p| p.name.clone())
+            .unwrap_or_else(|| format!("{}/{}", job.ca, job.ioa));
+        let detail = ["error", "reason", "cause"]
+            .iter()
+            .find_map(|k| fields.get(*k))
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| v.to_string())
+            })
+            .unwrap_or_default();
+        self.shared.live.command(CommandRow {
+            seq: 0,
+            at_ms: crate::model::live::now_ms(),
+            rtu: self.rtu.name.clone(),
+            point,
+            command: job.request.type_name.clone(),
+            id: job.request.id.clone().unwrap_or_default(),
+            outcome: status.to_owned(),
+            detail,
+        });
+    }
+
     /// Publishes a command result (waiting for room: results are never dropped) and
     /// audits it.
     async fn result(
@@ -207,6 +294,7 @@ impl RtuSession {
         if let Some(r) = &job.response_topic_refused {
             f.insert("response_topic_refused".into(), json!(r));
         }
+        self.log_command(job, status, &fields);
         f.extend(fields);
         let record = crate::contract::audit::Record {
             event: "result",
@@ -271,6 +359,7 @@ impl RtuSession {
                 return true;
             }
             self.shared.metrics.rtu(&self.rtu.name, |f| f.state = "off");
+            self.show_status("off", None, None);
             tokio::select! {
                 changed = self.role.changed() => if changed.is_err() { return false },
                 _ = shutdown.changed() => return false,
@@ -355,6 +444,7 @@ impl RtuSession {
                         .metrics
                         .rtu(&self.rtu.name, |f| f.reconnects += 1);
                     self.after_loss = true;
+                    self.tap(iec104_sparkplug::session::Input::LinkDown);
                     self.report(Report::Closed).await;
                     ended
                 }
@@ -507,6 +597,7 @@ impl RtuSession {
                                 started = true;
                                 ever_started = true;
                                 self.report(Report::Started).await;
+                                self.tap(iec104_sparkplug::session::Input::LinkUp);
                                 self.status("started", None, Some(address));
                                 self.system_commands(
                                     client,
@@ -632,7 +723,7 @@ impl RtuSession {
         &mut self,
         client: &Client,
         bytes: Bytes,
-        token: iec104::ReceiveToken,
+        token: iec104::link::ReceiveToken,
         pending: &mut Option<Pending>,
     ) -> Result<(), String> {
         let received = Utc::now();
@@ -663,6 +754,24 @@ impl RtuSession {
             }
         }
         let messages = self.converter.convert(&view, received);
+        if let Some(l) = &self.live {
+            live::record(
+                &self.shared.live,
+                l,
+                &self.rtu,
+                &self.shared.metrics,
+                &view,
+                received,
+            );
+        }
+        if self.sparkplug.is_some() {
+            for update in iec104_sparkplug::element::updates(&view, self.rtu.tz_offset_secs) {
+                self.tap(iec104_sparkplug::session::Input::Value(update));
+            }
+            if iec104_sparkplug::element::ends_interrogation(&view) {
+                self.tap(iec104_sparkplug::session::Input::InterrogationComplete);
+            }
+        }
         let count = view.objects().count() as u64;
         self.shared.metrics.rtu(&self.rtu.name, |f| {
             f.asdus += 1;
@@ -696,7 +805,7 @@ mod tests;
 
 /// The handle that acknowledges one I-frame on `client` (the north calls it; it never names
 /// the IEC 104 client).
-fn release_of(client: &iec104::client::Client, token: iec104::ReceiveToken) -> Release {
+fn release_of(client: &iec104::client::Client, token: iec104::link::ReceiveToken) -> Release {
     let client = client.clone();
     Release::new(move || client.release(token))
 }

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use iec104::asdu::{Asdu, AsduParams, Element, InformationObject};
 use iec104::client::{Client, ClientEvent, ClientEvents};
-use iec104::{Cause, Cot, TypeId};
+use iec104::cot::{Cause, Cot};
+use iec104::type_id::TypeId;
 use serde_json::Value;
 
 use super::bounded;
@@ -81,7 +82,7 @@ pub fn owned_element(el: &Element<'_>) -> Option<Element<'static>> {
     })
 }
 
-/// Our reading of a command element in the shape `tests/peers/c104_client.py` describes what
+/// Our reading of a command element in the shape `crates/testkit/peers/c104_client.py` describes what
 /// c104 was told to send (`{"on", "qu"}`, `{"state", "qu"}`, `{"value", "ql"}`, `{"octets"}`),
 /// and its time tag as ISO 8601 UTC text; `None` for other elements.
 pub fn describe_command(el: &Element<'_>) -> Option<(Value, Option<String>)> {

@@ -5,15 +5,15 @@ use std::time::Duration;
 use iec104::asdu::{
     Asdu, AsduParams, DoubleState, Element, InformationObject, Qds, Quality, Scaled, SinglePoint,
 };
+use iec104::cot::{Cause, Cot};
 use iec104::server::{ServerEvent, ServerEvents, ServerHandle};
-use iec104::{Cause, Cot};
 use serde_json::{json, Value};
 
 use super::session::{describe_command, owned_element};
 use super::type_cases;
 
 /// The points of the tiny station of test B and how c104's client must print them
-/// (`tests/peers/c104_client.py`: value, quality names, UTC time in ISO 8601).
+/// (`crates/testkit/peers/c104_client.py`: value, quality names, UTC time in ISO 8601).
 pub fn station_points() -> Vec<(InformationObject<'static>, Value)> {
     use serde_json::json;
     let t = type_cases::T56;
