@@ -131,7 +131,7 @@ mod tests {
     #[test]
     fn an_asdu_gives_one_update_per_mapped_object_with_utc_time() {
         use iec104::asdu::{AsduBuilder, InformationObject};
-        use iec104::Cot;
+        use iec104::cot::Cot;
         let t = Cp56Time2a {
             millis: 0,
             minute: 0,
@@ -177,7 +177,7 @@ mod tests {
     #[test]
     fn only_the_positive_actterm_of_a_station_interrogation_ends_it() {
         use iec104::asdu::{Asdu, Qoi};
-        use iec104::Cot;
+        use iec104::cot::Cot;
         let term = Cot::new(Cause::ActivationTerm);
         assert!(ends_interrogation(
             &Asdu::interrogation(1, Qoi::STATION, term).view()

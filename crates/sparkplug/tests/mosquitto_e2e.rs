@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use iec104::asdu::Quality;
-use iec104::TypeId;
+use iec104::type_id::TypeId;
 use iec104_e2e::broker::{self, Broker};
 use iec104_sparkplug::edge::{CommandOutcome, CommandSpec, PointConfig};
 use iec104_sparkplug::proto::{Metric, MetricValue, Payload};

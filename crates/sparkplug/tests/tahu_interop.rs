@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use iec104::asdu::Quality;
-use iec104::TypeId;
+use iec104::type_id::TypeId;
 use iec104_sparkplug::edge::{CommandSpec, PointConfig};
 use iec104_sparkplug::proto::{Metric, MetricValue, Payload};
 use iec104_sparkplug::{

@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::Loaded;
+use crate::contract::Topics;
 use crate::model::live::LiveView;
 use crate::model::{Metrics, Role, StatusBoard};
 use crate::north::store::{Store, StoreError};
@@ -69,25 +70,9 @@ pub enum StartError {
     Join(#[from] tokio::task::JoinError),
 }
 
-/// Where the queue lives: the configured path, else `$STATE_DIRECTORY/queue.redb`, else
-/// `./queue.redb`.
+/// Where the queue lives (resolved with the configuration).
 pub fn store_path(loaded: &Loaded) -> PathBuf {
-    if let Some(p) = &loaded.config.gateway.store_path {
-        return PathBuf::from(p);
-    }
-    match std::env::var_os("STATE_DIRECTORY") {
-        // systemd may pass several, separated by ':'; take the first.
-        Some(d) => {
-            let d = d
-                .to_string_lossy()
-                .split(':')
-                .next()
-                .unwrap_or(".")
-                .to_owned();
-            PathBuf::from(d).join("queue.redb")
-        }
-        None => PathBuf::from("queue.redb"),
-    }
+    loaded.gateway.store_path.clone()
 }
 
 /// Resolves on SIGINT or SIGTERM. The SIGTERM handler is installed when this is called, not
@@ -228,7 +213,7 @@ pub async fn start(loaded: Loaded) -> Result<Gateway, StartError> {
 /// Opens the queue (blocking, off the runtime's worker).
 async fn open_store(loaded: &Loaded) -> Result<Arc<Store>, StartError> {
     let path = store_path(loaded);
-    let max = *loaded.config.gateway.queue_max_messages.get_ref();
+    let max = loaded.gateway.queue_max_messages;
     let p = path.clone();
     let store = tokio::task::spawn_blocking(move || Store::open(&p, max))
         .await?
@@ -243,9 +228,8 @@ async fn open_store(loaded: &Loaded) -> Result<Arc<Store>, StartError> {
 /// What every part of the wiring shares.
 struct Wiring {
     node: String,
-    prefix: String,
+    topics: Topics,
     incarnation: String,
-    cluster_base: String,
     store: Arc<Store>,
     metrics: Arc<Metrics>,
     board: Arc<StatusBoard>,
@@ -254,11 +238,9 @@ struct Wiring {
 
 impl Wiring {
     fn new(loaded: &Loaded, store: Arc<Store>, metrics: Arc<Metrics>) -> Wiring {
-        let prefix = loaded.config.mqtt.topic_prefix.get_ref().clone();
         Wiring {
             node: loaded.node.clone(),
-            cluster_base: format!("{prefix}/_cluster/"),
-            prefix,
+            topics: Topics::new(loaded.mqtt.topic_prefix.as_str()),
             incarnation: crate::cluster::incarnation(),
             store,
             metrics,

@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -34,20 +33,19 @@ pub(super) fn start(
     shutdown: &watch::Receiver<bool>,
     sparkplug: &mut HashMap<String, mpsc::Sender<iec104_sparkplug::session::Input>>,
 ) -> South {
-    let cfg = &loaded.config;
     let shared = Shared {
         publish: Publish {
-            prefix: w.prefix.clone(),
+            topics: w.topics.clone(),
             node: w.node.clone(),
-            qos: *cfg.mqtt.qos.get_ref(),
-            retain: cfg.mqtt.retain,
+            qos: loaded.mqtt.qos,
+            retain: loaded.mqtt.retain,
         },
         writer: north.batches.clone(),
         board: w.board.clone(),
         results: north.results_tx.clone(),
         metrics: w.metrics.clone(),
         live: w.live.clone(),
-        command_timeout: Duration::from_secs_f64(*cfg.gateway.command_timeout.get_ref()),
+        command_timeout: loaded.gateway.command_timeout,
         audit: audit(loaded, w),
     };
     let first_role = if loaded.cluster.is_some() {
@@ -102,8 +100,8 @@ pub(super) fn start_router(
             .collect()
     });
     let mut router = Router::new(
-        w.prefix.clone(),
-        loaded.response_prefix.clone(),
+        w.topics.clone(),
+        loaded.mqtt.response_prefix.clone(),
         std::mem::take(&mut south.routes),
         results,
         w.metrics.clone(),
@@ -117,10 +115,6 @@ pub(super) fn start_router(
 /// The audit trail: the log always, `{prefix}/_audit/{node}` when `audit_topic = true`.
 fn audit(loaded: &Loaded, w: &Wiring) -> crate::contract::audit::Audit {
     crate::contract::audit::Audit {
-        topic: loaded
-            .config
-            .gateway
-            .audit_topic
-            .then(|| format!("{}/_audit/{}", w.prefix, w.node)),
+        topic: loaded.gateway.audit_topic.then(|| w.topics.audit(&w.node)),
     }
 }

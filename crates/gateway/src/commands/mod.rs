@@ -14,26 +14,22 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use iec104::json::CommandRequest;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::config::Rtu;
 use crate::contract::audit::{Audit, Record};
-use crate::contract::command::result_message;
+use crate::contract::{
+    CommandResult, CommandStatus, PointRef, ResultDetail, ResultPoint, TopicError, Topics,
+};
 use crate::model::{CommandJob, Direct, Incoming, Message, Metrics, Role};
 use policy::{LogLimiter, OwnTopics, RateLimiter, ResultTopic};
-
-fn error_fields(error: impl Into<String>) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("error".into(), Value::String(error.into()));
-    m
-}
 
 /// Routes command messages to RTU sessions.
 #[derive(Debug)]
 pub struct Router {
-    /// Topic prefix.
-    pub prefix: String,
+    /// The topics (command topics are parsed with them).
+    pub topics: Topics,
     /// MQTT 5 response topics are honoured only under this prefix.
     pub response_prefix: String,
     /// RTUs by name with their sessions' command queues.
@@ -57,6 +53,14 @@ pub struct Router {
 
 /// Payloads larger than this are refused without parsing.
 const MAX_COMMAND: usize = 4096;
+
+/// A command refused by the router: its status, the point once known, and why.
+#[derive(Debug)]
+struct Refusal {
+    status: CommandStatus,
+    point: Option<(String, u16, u32)>,
+    error: String,
+}
 
 /// What the router makes of one command.
 #[derive(Debug)]
@@ -88,7 +92,7 @@ impl Router {
                 .to_owned()
         };
         let point = topic
-            .strip_prefix(&format!("{}/", self.prefix))
+            .strip_prefix(&format!("{}/", self.topics.prefix()))
             .and_then(|rest| rest.strip_suffix("/command"))
             .and_then(|rest| rest.split_once('/'))
             .map(|(_, p)| p.to_owned())
@@ -107,7 +111,7 @@ impl Router {
 
     /// A router with empty rate windows.
     pub fn new(
-        prefix: String,
+        topics: Topics,
         response_prefix: String,
         rtus: HashMap<String, (Arc<Rtu>, mpsc::Sender<CommandJob>)>,
         results: mpsc::Sender<Direct>,
@@ -115,7 +119,7 @@ impl Router {
         live: Arc<crate::model::live::LiveView>,
     ) -> Router {
         Router {
-            prefix,
+            topics,
             response_prefix,
             rtus,
             results,
@@ -132,7 +136,7 @@ impl Router {
     /// acknowledged to the broker only once its result is queued or a session took it.
     pub async fn run(mut self, mut rx: mpsc::Receiver<Incoming>) {
         while let Some(m) = rx.recv().await {
-            if m.topic.ends_with("/result") {
+            if Topics::is_command_result(&m.topic) {
                 continue;
             }
             let outcome = self.handle(&m);
@@ -196,10 +200,7 @@ impl Router {
         let Some(roles) = &self.roles else {
             return true;
         };
-        let rtu = topic
-            .strip_prefix(&format!("{}/", self.prefix))
-            .and_then(|rest| rest.split('/').next())
-            .unwrap_or_default();
+        let rtu = self.topics.rtu_of(topic).unwrap_or_default();
         roles.get(rtu).map_or(true, |r| *r.borrow() == Role::Active)
     }
 
@@ -212,7 +213,7 @@ impl Router {
             m.correlation.as_deref(),
             &self.response_prefix,
             &OwnTopics {
-                prefix: &self.prefix,
+                prefix: self.topics.prefix(),
                 rtus: &names,
             },
         )
@@ -236,62 +237,61 @@ impl Router {
             .map(str::to_owned);
         let result = match self.check(m, parsed, &rt, &mut audit) {
             Ok(()) => None,
-            Err((status, mut fields)) => {
-                if let Some(r) = &rt.refused {
-                    fields.insert("response_topic_refused".into(), json!(r));
-                }
-                audit.status = Some(status);
-                audit.reason = fields
-                    .get("error")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned);
-                Some(result_message(&rt.topic, id.as_deref(), status, fields))
+            Err(refusal) => {
+                audit.status = Some(refusal.status.as_str());
+                audit.reason = Some(refusal.error.clone());
+                let point = refusal.point.as_ref().map(|(rtu, ca, ioa)| ResultPoint {
+                    rtu,
+                    ca: *ca,
+                    ioa: *ioa,
+                });
+                let detail = ResultDetail {
+                    response_topic_refused: rt.refused.clone(),
+                    ..ResultDetail::error(refusal.error.clone())
+                };
+                Some(
+                    CommandResult::new(id.as_deref(), refusal.status, point, detail)
+                        .message(&rt.topic),
+                )
             }
         };
         Outcome { result, audit }
     }
 
-    /// The checks of [`Router::handle`]: Ok when a session took the job, else the status
-    /// and fields of the refusal.
+    /// The checks of [`Router::handle`]: Ok when a session took the job, else the refusal.
     fn check(
         &mut self,
         m: &Incoming,
         parsed: Option<Value>,
         rt: &ResultTopic,
         audit: &mut AuditFields,
-    ) -> Result<(), (&'static str, Map<String, Value>)> {
-        let invalid = |e: String| ("invalid", error_fields(e));
-        let Some(rest) = m.topic.strip_prefix(&format!("{}/", self.prefix)) else {
-            return Err(invalid(format!(
-                "topic {:?} is not under the prefix",
-                m.topic
-            )));
+    ) -> Result<(), Refusal> {
+        let invalid = |e: String| Refusal {
+            status: CommandStatus::Invalid,
+            point: None,
+            error: e,
         };
-        let levels: Vec<&str> = rest.split('/').collect();
-        let (rtu_name, target) = match levels.as_slice() {
-            [rtu, ca, ioa, "command"] => (*rtu, Ok((*ca, *ioa))),
-            [rtu, name, "command"] => (*rtu, Err(*name)),
-            _ => {
-                return Err(invalid(format!(
-                "topic {:?}: expected {{rtu}}/{{ca}}/{{ioa}}/command or {{rtu}}/{{name}}/command",
-                m.topic
-            )))
+        let target = match self.topics.parse_command(&m.topic) {
+            Ok(t) => t,
+            Err(e @ (TopicError::NotUnderPrefix(_) | TopicError::NotCommand(_))) => {
+                return Err(invalid(e.to_string()))
+            }
+            Err(e @ TopicError::BadAddress { .. }) => {
+                // The RTU is checked first: an unknown RTU is named as such.
+                return Err(match self.topics.rtu_of(&m.topic) {
+                    Some(r) if !self.rtus.contains_key(r) => invalid(format!("unknown rtu {r:?}")),
+                    _ => invalid(e.to_string()),
+                });
             }
         };
+        let rtu_name = target.rtu.as_str();
         let Some((rtu, jobs)) = self.rtus.get(rtu_name) else {
             return Err(invalid(format!("unknown rtu {rtu_name:?}")));
         };
         audit.rtu = Some(rtu.name.clone());
-        let (ca, ioa) = match target {
-            Ok((ca, ioa)) => match (ca.parse::<u16>(), ioa.parse::<u32>()) {
-                (Ok(ca), Ok(ioa)) if ioa <= 0xFF_FFFF => (ca, ioa),
-                _ => {
-                    return Err(invalid(format!(
-                        "ca {ca:?} / ioa {ioa:?} are not addresses"
-                    )))
-                }
-            },
-            Err(name) => match rtu.names.get(name) {
+        let (ca, ioa) = match &target.point {
+            PointRef::Address(a) => (a.ca, a.ioa),
+            PointRef::Name(name) => match rtu.names.get(name) {
                 Some(addr) => *addr,
                 None => {
                     return Err(invalid(format!(
@@ -301,14 +301,10 @@ impl Router {
             },
         };
         audit.point = Some((ca, ioa));
-        let mut base = Map::new();
-        base.insert("rtu".into(), json!(rtu.name));
-        base.insert("ca".into(), json!(ca));
-        base.insert("ioa".into(), json!(ioa));
-        let rejected = |why: String| {
-            let mut f = base.clone();
-            f.insert("error".into(), json!(why));
-            ("rejected", f)
+        let rejected = |why: String| Refusal {
+            status: CommandStatus::Rejected,
+            point: Some((rtu.name.clone(), ca, ioa)),
+            error: why,
         };
         let Some(point) = rtu.points.get(&(ca, ioa)).filter(|p| p.commands) else {
             return Err(rejected(
@@ -387,7 +383,7 @@ mod tests {
         rtus.insert("north".to_owned(), (rtu, tx));
         (
             Router::new(
-                "iec104".into(),
+                Topics::new("iec104"),
                 "iec104/_response/".into(),
                 rtus,
                 results,
@@ -574,6 +570,35 @@ mod tests {
         assert!(
             v["error"].as_str().unwrap().contains("2097152 octets"),
             "{v}"
+        );
+    }
+
+    #[test]
+    fn result_json_is_exact() {
+        let (mut r, _rx) = router();
+        let m = r
+            .handle(&incoming(
+                "iec104/north/1/101/command",
+                r#"{"type":"C_SC_NA_1","value":true,"id":"x"}"#,
+            ))
+            .result
+            .unwrap();
+        assert_eq!(m.topic, "iec104/north/1/101/command/result");
+        let text = String::from_utf8(m.payload).unwrap();
+        let (head, time) = text.split_once(r#","time":""#).unwrap();
+        assert_eq!(
+            head,
+            r#"{"id":"x","status":"rejected","rtu":"north","ca":1,"ioa":101,"error":"commands are not allowed for this point by the configuration""#
+        );
+        assert!(time.len() == 26 && time.ends_with("Z\"}"), "{time}");
+        let m = r
+            .handle(&incoming("iec104/north/x/y/z/command", "{}"))
+            .result
+            .unwrap();
+        let text = String::from_utf8(m.payload).unwrap();
+        assert!(
+            text.starts_with(r#"{"id":null,"status":"invalid","error":"topic \"iec104/north/x/y/z/command\": expected {rtu}/{ca}/{ioa}/command or {rtu}/{name}/command","time":""#),
+            "{text}"
         );
     }
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 
-use super::PointConfig;
+use super::file::PointConfig;
 
 /// A secret (the broker password): its `Debug` and `Display` never show it, and a wrongly
 /// typed value in the file is refused without echoing it.

@@ -65,11 +65,9 @@ fn session_settings(loaded: &Loaded, group: &str, edge_id: &str) -> SessionSetti
         loaded.broker.host.clone(),
         loaded.broker.port,
     );
-    mqtt.set_keep_alive(Duration::from_secs(
-        (*loaded.config.mqtt.keep_alive.get_ref()).max(1),
-    ));
+    mqtt.set_keep_alive(loaded.mqtt.keep_alive.max(Duration::from_secs(1)));
     mqtt.set_max_packet_size(1 << 20, 1 << 20);
-    if let (Some(u), Some(p)) = (&loaded.config.mqtt.username, &loaded.config.mqtt.password) {
+    if let Some((u, p)) = &loaded.mqtt.credentials {
         mqtt.set_credentials(u.clone(), p.expose().to_owned());
     }
     SessionSettings {
@@ -103,7 +101,7 @@ fn edge_node(
         primary_host_id: settings.primary_host_id.clone(),
         qos: settings.qos,
         buffer_capacity: settings.buffer_capacity,
-        command_timeout_ms: (loaded.config.gateway.command_timeout.get_ref() * 1000.0) as u64,
+        command_timeout_ms: loaded.gateway.command_timeout.as_millis() as u64,
         gateway_node: Some(loaded.node.clone()),
     };
     EdgeNode::new(edge, &points)

@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
+use crate::contract::{CommandStatus, ResultDetail};
 use bytes::Bytes;
 use chrono::Utc;
 use iec104::asdu::{Asdu, AsduView, InformationObject};
 use iec104::cot::{Cause, Cot};
 use iec104::type_id::TypeId;
-use serde_json::{json, Map, Value};
 use tokio::time::Instant;
 
 use crate::model::CommandJob;
@@ -53,19 +53,12 @@ pub enum Step {
     /// An outcome to publish; `done` ends the command.
     Result {
         /// Result status.
-        status: &'static str,
-        /// Result fields.
-        fields: Map<String, Value>,
+        status: CommandStatus,
+        /// What the answer tells.
+        detail: ResultDetail,
         /// The command is finished.
         done: bool,
     },
-}
-
-/// `{"error": text}`.
-pub fn error(text: &str) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("error".into(), json!(text));
-    m
 }
 
 /// The command ASDU; time tags of "now" are in the RTU's time zone (`tz` seconds from UTC).
@@ -121,18 +114,21 @@ impl Pending {
     }
 
     /// The outcome when the deadline passed (None once confirmed: the ActTerm is optional).
-    pub fn timed_out(&self) -> Option<(&'static str, Map<String, Value>)> {
+    pub fn timed_out(&self) -> Option<(CommandStatus, ResultDetail)> {
         if self.stage == Stage::Term {
             return None;
         }
-        let mut f = error(&format!(
-            "no ActCon of the {} within {:?}",
-            self.stage.name(),
-            self.timeout
-        ));
-        f.insert("stage".into(), json!(self.stage.name()));
-        f.insert("type".into(), json!(self.type_id.name()));
-        Some(("timeout", f))
+        let detail = ResultDetail {
+            type_name: Some(self.type_id.name()),
+            stage: Some(self.stage.name()),
+            error: Some(format!(
+                "no ActCon of the {} within {:?}",
+                self.stage.name(),
+                self.timeout
+            )),
+            ..ResultDetail::default()
+        };
+        Some((CommandStatus::Timeout, detail))
     }
 
     /// Interprets an ASDU from the RTU.
@@ -153,25 +149,24 @@ impl Pending {
                     | Cause::UnknownCommonAddress
                     | Cause::UnknownObjectAddress
             );
-        let mut fields = Map::new();
-        fields.insert("type".into(), json!(self.type_id.name()));
-        fields.insert("stage".into(), json!(self.stage.name()));
-        fields.insert("cause".into(), json!(cause.abbreviation()));
-        fields.insert("cause_code".into(), json!(cause.as_u8()));
+        let mut detail = ResultDetail {
+            type_name: Some(self.type_id.name()),
+            stage: Some(self.stage.name()),
+            cause: Some(cause.abbreviation()),
+            cause_code: Some(cause.as_u8()),
+            ..ResultDetail::default()
+        };
         if negative {
-            fields.insert("negative".into(), json!(true));
-            fields.insert(
-                "error".into(),
-                json!(format!(
-                    "refused by the RTU: cause {} {}{}",
-                    cause.as_u8(),
-                    cause.abbreviation(),
-                    if h.cot.negative { ", P/N=1" } else { "" }
-                )),
-            );
+            detail.negative = Some(true);
+            detail.error = Some(format!(
+                "refused by the RTU: cause {} {}{}",
+                cause.as_u8(),
+                cause.abbreviation(),
+                if h.cot.negative { ", P/N=1" } else { "" }
+            ));
             return Step::Result {
-                status: "rejected",
-                fields,
+                status: CommandStatus::Rejected,
+                detail,
                 done: true,
             };
         }
@@ -183,8 +178,8 @@ impl Pending {
                     Step::Execute(asdu)
                 }
                 Err(e) => Step::Result {
-                    status: "invalid",
-                    fields: error(&e),
+                    status: CommandStatus::Invalid,
+                    detail: ResultDetail::error(e),
                     done: true,
                 },
             },
@@ -192,16 +187,16 @@ impl Pending {
                 self.stage = Stage::Term;
                 self.deadline = Instant::now() + self.timeout;
                 Step::Result {
-                    status: "confirmed",
-                    fields,
+                    status: CommandStatus::Confirmed,
+                    detail,
                     done: false,
                 }
             }
             // An ActTerm counts only after this command's ActCon (an earlier command's ActTerm
             // to the same point is not ours).
             (Stage::Term, Cause::ActivationTerm) => Step::Result {
-                status: "terminated",
-                fields,
+                status: CommandStatus::Terminated,
+                detail,
                 done: true,
             },
             _ => Step::Ignore,
@@ -255,14 +250,14 @@ mod tests {
         let Step::Result { status, done, .. } = step(&mut p, &answer(7, 0x02)) else {
             panic!()
         };
-        assert_eq!((status, done), ("confirmed", false));
+        assert_eq!((status, done), (CommandStatus::Confirmed, false));
         assert!(p.confirmed());
         // Confirmed: a missing ActTerm is no failure.
         assert!(p.timed_out().is_none());
         let Step::Result { status, done, .. } = step(&mut p, &answer(10, 0x02)) else {
             panic!()
         };
-        assert_eq!((status, done), ("terminated", true));
+        assert_eq!((status, done), (CommandStatus::Terminated, true));
     }
 
     #[test]
@@ -274,28 +269,28 @@ mod tests {
         // ActCon with P/N = 1 (0x47).
         let Step::Result {
             status,
-            fields,
+            detail,
             done,
         } = step(&mut p, &answer(0x47, 0x02))
         else {
             panic!()
         };
-        assert_eq!((status, done), ("rejected", true));
-        assert_eq!(fields["negative"], true);
-        assert_eq!(fields["cause"], "actcon");
+        assert_eq!((status, done), (CommandStatus::Rejected, true));
+        assert_eq!(detail.negative, Some(true));
+        assert_eq!(detail.cause.as_deref(), Some("actcon"));
         // Unknown IOA (47) with P/N.
         let (mut p, _) = Pending::start(job(false), Duration::from_secs(5), 0).unwrap();
-        let Step::Result { status, fields, .. } = step(&mut p, &answer(0x40 | 47, 0x02)) else {
+        let Step::Result { status, detail, .. } = step(&mut p, &answer(0x40 | 47, 0x02)) else {
             panic!()
         };
-        assert_eq!(status, "rejected");
-        assert_eq!(fields["cause_code"], 47);
+        assert_eq!(status, CommandStatus::Rejected);
+        assert_eq!(detail.cause_code, Some(47));
         // No answer: timeout naming the stage.
         let (p, _) = Pending::start(job(true), Duration::from_secs(5), 0).unwrap();
-        let (status, fields) = p.timed_out().unwrap();
+        let (status, detail) = p.timed_out().unwrap();
         assert_eq!(
-            (status, fields["stage"].as_str()),
-            ("timeout", Some("select"))
+            (status, detail.stage),
+            (CommandStatus::Timeout, Some("select"))
         );
     }
 }

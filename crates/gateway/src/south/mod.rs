@@ -20,16 +20,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use chrono::{Datelike, SecondsFormat, Utc};
+use chrono::{Datelike, Utc};
 use iec104::asdu::{Asdu, AsduParams, AsduView, Element, InformationObject, Qcc, Qoi};
 use iec104::client::{self, Client, ClientConfig, ClientEvent, ClientEvents, CloseReason};
 use iec104::cot::{Cause, Cot};
 use iec104::time::Cp56Time2a;
-use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::config::Rtu;
+use crate::contract::{
+    self, CommandResult, CommandStatus, LinkState, ResultDetail, ResultPoint, RtuStatus,
+};
 use crate::model::live::{CommandRow, LiveView, RtuLive};
 use crate::model::{
     Batch, CommandJob, Direct, Message, Metrics, Release, Report, Role, StatusBoard,
@@ -90,16 +92,33 @@ pub struct RtuSession {
 
 /// How one connection ended.
 struct Ended {
-    reason: String,
+    reason: EndReason,
     started: bool,
     shutdown: bool,
 }
 
-/// The reason of a connection closed because the role became Off.
-const OFF: &str = "off: neither owner nor standby";
+/// Why a connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum EndReason {
+    /// Cluster: the role became Off (neither owner nor standby); no status is published.
+    RoleOff,
+    /// Lost or closed; the text goes into the status.
+    Lost(String),
+}
+
+impl Ended {
+    /// Closed because the role became Off.
+    fn role_off(started: bool) -> Ended {
+        Ended {
+            reason: EndReason::RoleOff,
+            started,
+            shutdown: false,
+        }
+    }
+}
 
 fn now_s() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+    contract::now_rfc3339()
 }
 
 impl RtuSession {
@@ -158,12 +177,12 @@ impl RtuSession {
     }
 
     fn main_topic(&self) -> String {
-        format!("{}/{}/status", self.shared.publish.prefix, self.rtu.name)
+        self.shared.publish.topics.status(&self.rtu.name)
     }
 
     fn standby_topic(&self) -> String {
         let p = &self.shared.publish;
-        format!("{}/{}/standby/{}", p.prefix, self.rtu.name, p.node)
+        p.topics.standby(&self.rtu.name, &p.node)
     }
 
     /// Cluster mode: the role changed; the topic we do not speak on any more is cleared from
@@ -192,10 +211,12 @@ impl RtuSession {
         }
     }
 
-    fn status(&mut self, state: &'static str, reason: Option<&str>, address: Option<&str>) {
+    fn status(&mut self, state: LinkState, reason: Option<&str>, address: Option<&str>) {
         self.since = now_s();
-        self.shared.metrics.rtu(&self.rtu.name, |f| f.state = state);
-        self.show_status(state, reason, address);
+        self.shared
+            .metrics
+            .rtu(&self.rtu.name, |f| f.state = state.as_str());
+        self.show_status(state.as_str(), reason, address);
         let topic = match &self.cluster {
             None => self.main_topic(),
             Some(_) if self.after_loss => self.standby_topic(),
@@ -206,18 +227,18 @@ impl RtuSession {
             },
         };
         let p = &self.shared.publish;
-        let payload = json!({
-            "rtu": self.rtu.name,
-            "node": p.node,
-            "state": state,
-            "reason": reason,
-            "address": address,
-            "since": self.since,
-            "queue_dropped": self.shared.metrics.dropped(),
-        });
+        let payload = RtuStatus {
+            rtu: &self.rtu.name,
+            node: &p.node,
+            state,
+            reason,
+            address,
+            since: &self.since,
+            queue_dropped: self.shared.metrics.dropped(),
+        };
         self.shared.board.set(Message {
             topic,
-            payload: payload.to_string().into_bytes(),
+            payload: payload.to_json(),
             qos: 1,
             retain: true,
         });
@@ -243,13 +264,8 @@ impl RtuSession {
 
     /// The command log of the status page; the round-trip latency at the confirmation or
     /// the failure.
-    fn log_command(
-        &self,
-        job: &CommandJob,
-        status: &str,
-        fields: &serde_json::Map<String, serde_json::Value>,
-    ) {
-        if matches!(status, "confirmed" | "rejected" | "timeout" | "invalid") {
+    fn log_command(&self, job: &CommandJob, status: CommandStatus, detail: &ResultDetail) {
+        if status != CommandStatus::Terminated {
             self.shared.metrics.command_done(job.received.elapsed());
         }
         let point = self
@@ -258,14 +274,10 @@ impl RtuSession {
             .get(&(job.ca, job.ioa))
             .and_then(|p| p.name.clone())
             .unwrap_or_else(|| format!("{}/{}", job.ca, job.ioa));
-        let detail = ["error", "reason", "cause"]
-            .iter()
-            .find_map(|k| fields.get(*k))
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| v.to_string())
-            })
+        let detail = detail
+            .error
+            .clone()
+            .or_else(|| detail.cause.as_ref().map(|c| c.to_string()))
             .unwrap_or_default();
         self.shared.live.command(CommandRow {
             seq: 0,
@@ -274,28 +286,18 @@ impl RtuSession {
             point,
             command: job.request.type_name.clone(),
             id: job.request.id.clone().unwrap_or_default(),
-            outcome: status.to_owned(),
+            outcome: status.as_str().to_owned(),
             detail,
         });
     }
 
     /// Publishes a command result (waiting for room: results are never dropped) and
     /// audits it.
-    async fn result(
-        &self,
-        job: &CommandJob,
-        status: &'static str,
-        fields: serde_json::Map<String, serde_json::Value>,
-    ) {
-        let mut f = serde_json::Map::new();
-        f.insert("rtu".into(), json!(self.rtu.name));
-        f.insert("ca".into(), json!(job.ca));
-        f.insert("ioa".into(), json!(job.ioa));
-        if let Some(r) = &job.response_topic_refused {
-            f.insert("response_topic_refused".into(), json!(r));
+    async fn result(&self, job: &CommandJob, status: CommandStatus, mut detail: ResultDetail) {
+        self.log_command(job, status, &detail);
+        if detail.response_topic_refused.is_none() {
+            detail.response_topic_refused = job.response_topic_refused.clone();
         }
-        self.log_command(job, status, &fields);
-        f.extend(fields);
         let record = crate::contract::audit::Record {
             event: "result",
             topic: &job.result_topic,
@@ -306,16 +308,17 @@ impl RtuSession {
             select: Some(job.request.select),
             id: job.request.id.as_deref(),
             sender: job.sender.as_deref(),
-            status: Some(status),
-            reason: f.get("error").and_then(|v| v.as_str()),
+            status: Some(status.as_str()),
+            reason: detail.error.as_deref(),
         };
         let audit = self.shared.audit.record(&record);
-        let m = crate::contract::command::result_message(
-            &job.result_topic,
-            job.request.id.as_deref(),
-            status,
-            f,
-        );
+        let point = ResultPoint {
+            rtu: &self.rtu.name,
+            ca: job.ca,
+            ioa: job.ioa,
+        };
+        let m = CommandResult::new(job.request.id.as_deref(), status, Some(point), detail)
+            .message(&job.result_topic);
         let direct = Direct {
             message: m,
             correlation: job.correlation.clone(),
@@ -341,9 +344,8 @@ impl RtuSession {
             tracing::debug!(rtu = %self.rtu.name, "command left to the active node");
             return;
         }
-        let mut f = serde_json::Map::new();
-        f.insert("error".into(), json!(why));
-        self.result(job, "rejected", f).await;
+        self.result(job, CommandStatus::Rejected, ResultDetail::error(why))
+            .await;
     }
 
     /// Waits while the role is Off (commands are left to the active node). False on shutdown.
@@ -394,7 +396,7 @@ impl RtuSession {
                     self.role_topics(role);
                 }
             }
-            self.status("connecting", None, Some(&address));
+            self.status(LinkState::Connecting, None, Some(&address));
             let config = ClientConfig {
                 link: self.rtu.link.clone(),
                 ..ClientConfig::default()
@@ -449,17 +451,20 @@ impl RtuSession {
                     ended
                 }
                 Err(e) => Ended {
-                    reason: format!("connect to {address}: {e}"),
+                    reason: EndReason::Lost(format!("connect to {address}: {e}")),
                     started: false,
                     shutdown: false,
                 },
             };
-            if ended.reason == OFF {
-                tracing::info!(rtu = %self.rtu.name, %address, "connection closed: neither owner nor standby");
-                continue;
-            }
-            tracing::warn!(rtu = %self.rtu.name, %address, reason = %ended.reason, "disconnected");
-            self.status("disconnected", Some(&ended.reason), Some(&address));
+            let reason = match &ended.reason {
+                EndReason::RoleOff => {
+                    tracing::info!(rtu = %self.rtu.name, %address, "connection closed: neither owner nor standby");
+                    continue;
+                }
+                EndReason::Lost(reason) => reason,
+            };
+            tracing::warn!(rtu = %self.rtu.name, %address, %reason, "disconnected");
+            self.status(LinkState::Disconnected, Some(reason), Some(&address));
             if ended.shutdown {
                 return;
             }
@@ -474,26 +479,33 @@ impl RtuSession {
             } else {
                 backoff.next_delay(fastrand::f64())
             };
-            let until = Instant::now() + delay;
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep_until(until) => break,
-                    _ = shutdown.changed() => return,
-                    changed = self.role.changed() => {
-                        if changed.is_err() {
-                            return;
-                        }
-                        let role = *self.role.borrow_and_update();
-                        self.role_topics(role);
-                        if role == Role::Off {
-                            break;
-                        }
+            if !self.wait_retry(Instant::now() + delay, &mut shutdown).await {
+                return;
+            }
+        }
+    }
+
+    /// Waits until `until` before the next attempt (at once when the role becomes Off),
+    /// refusing commands meanwhile. False on shutdown.
+    async fn wait_retry(&mut self, until: Instant, shutdown: &mut watch::Receiver<bool>) -> bool {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => return true,
+                _ = shutdown.changed() => return false,
+                changed = self.role.changed() => {
+                    if changed.is_err() {
+                        return false;
                     }
-                    job = self.commands.recv() => match job {
-                        Some(job) => self.refuse(&job, "the RTU is not connected").await,
-                        None => return,
-                    },
+                    let role = *self.role.borrow_and_update();
+                    self.role_topics(role);
+                    if role == Role::Off {
+                        return true;
+                    }
                 }
+                job = self.commands.recv() => match job {
+                    Some(job) => self.refuse(&job, "the RTU is not connected").await,
+                    None => return false,
+                },
             }
         }
     }
@@ -559,7 +571,7 @@ impl RtuSession {
         let t1 = self.rtu.link.t1;
         let mut want_role = Some(*self.role.borrow());
         if want_role == Some(Role::Standby) {
-            self.status("stopped", Some("standby"), Some(address));
+            self.status(LinkState::Stopped, Some("standby"), Some(address));
         }
         // STOPDT in progress: events keep being processed (and released) meanwhile, since the
         // station confirms only once everything it sent is acknowledged.
@@ -575,7 +587,7 @@ impl RtuSession {
         >;
         let mut stopping: Option<Stopping> = None;
         let ended = |reason: String, started: bool, shutdown: bool| Ended {
-            reason,
+            reason: EndReason::Lost(reason),
             started,
             shutdown,
         };
@@ -584,7 +596,7 @@ impl RtuSession {
             if let Some(role) = want_role.take() {
                 match role {
                     Role::Off if !started && stopping.is_none() => {
-                        return ended(OFF.into(), ever_started, false);
+                        return Ended::role_off(ever_started);
                     }
                     _ if stopping.is_some() => {
                         // Decided again once the STOPDT is confirmed.
@@ -598,7 +610,7 @@ impl RtuSession {
                                 ever_started = true;
                                 self.report(Report::Started).await;
                                 self.tap(iec104_sparkplug::session::Input::LinkUp);
-                                self.status("started", None, Some(address));
+                                self.status(LinkState::Started, None, Some(address));
                                 self.system_commands(
                                     client,
                                     true,
@@ -643,7 +655,7 @@ impl RtuSession {
                         Ok(Ok(())) => {
                             started = false;
                             self.report(Report::Stopped).await;
-                            self.status("stopped", Some("standby"), Some(address));
+                            self.status(LinkState::Stopped, Some("standby"), Some(address));
                             want_role = Some(*self.role.borrow());
                         }
                         Ok(Err(e)) => return ended(format!("STOPDT: {e}"), ever_started, false),
@@ -664,7 +676,7 @@ impl RtuSession {
                             CloseReason::Aborted => "aborted".to_owned(),
                         };
                         if let Some(p) = pending.take() {
-                            self.result(&p.job, "timeout", command::error(&format!("connection lost before the answer: {reason}"))).await;
+                            self.result(&p.job, CommandStatus::Timeout, ResultDetail::error(format!("connection lost before the answer: {reason}"))).await;
                         }
                         return ended(reason, ever_started, false);
                     }
@@ -683,8 +695,8 @@ impl RtuSession {
                 }
                 _ = async { tokio::time::sleep_until(cmd_deadline.unwrap_or_else(Instant::now)).await }, if cmd_deadline.is_some() => {
                     if let Some(p) = pending.take() {
-                        if let Some((status, fields)) = p.timed_out() {
-                            self.result(&p.job, status, fields).await;
+                        if let Some((status, detail)) = p.timed_out() {
+                            self.result(&p.job, status, detail).await;
                         }
                     }
                 }
@@ -698,7 +710,7 @@ impl RtuSession {
                             },
                             Err(failed) => {
                                 let (job, e) = *failed;
-                                self.result(&job, "invalid", command::error(&e)).await;
+                                self.result(&job, CommandStatus::Invalid, ResultDetail::error(e)).await;
                             }
                         }
                     }
@@ -743,10 +755,10 @@ impl RtuSession {
                 command::Step::Execute(asdu) => execute = Some(asdu),
                 command::Step::Result {
                     status,
-                    fields,
+                    detail,
                     done,
                 } => {
-                    self.result(&p.job, status, fields).await;
+                    self.result(&p.job, status, detail).await;
                     if done {
                         *pending = None;
                     }

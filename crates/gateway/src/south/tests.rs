@@ -86,7 +86,7 @@ async fn active_standby_active() {
     let board = StatusBoard::new();
     let shared = Shared {
         publish: Publish {
-            prefix: "p".into(),
+            topics: crate::contract::Topics::new("p"),
             node: "n".into(),
             qos: 1,
             retain: false,
@@ -189,7 +189,7 @@ async fn cluster_off_stops_with_events_in_flight_then_closes() {
     let board = StatusBoard::new();
     let shared = Shared {
         publish: Publish {
-            prefix: "p".into(),
+            topics: crate::contract::Topics::new("p"),
             node: "n".into(),
             qos: 1,
             retain: false,

@@ -1,7 +1,7 @@
 //! The edge node in virtual time: every rule of the module docs.
 
 use iec104::asdu::Quality;
-use iec104::TypeId;
+use iec104::type_id::TypeId;
 use prost::Message;
 
 use super::*;
