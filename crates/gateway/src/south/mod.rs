@@ -10,6 +10,10 @@
 //! the session reports back what happened, publishes its status on `{prefix}/{rtu}/status`
 //! only while Active and on `{prefix}/{rtu}/standby/{node}` otherwise, and leaves commands to
 //! the active node.
+//!
+//! Every decision is taken by the sans-IO [`machine::Machine`]; [`RtuSession::run`] is its
+//! driver: it selects on the link, the role, the commands, shutdown and the machine's next
+//! deadline, feeds what happened to the machine and executes the actions it answers.
 
 pub mod backoff;
 mod command;
