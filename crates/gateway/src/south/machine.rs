@@ -236,7 +236,7 @@ impl Machine {
         match &self.phase {
             Phase::Connected(c) => {
                 !matches!(c.dt, Some((Dt::Start, _)))
-                    && c.pending.as_ref().is_none_or(Pending::confirmed)
+                    && c.pending.as_ref().map_or(true, Pending::confirmed)
             }
             Phase::Finished => false,
             _ => true,
