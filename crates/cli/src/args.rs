@@ -1,5 +1,6 @@
 //! Command-line arguments (clap derive).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -152,7 +153,7 @@ pub enum Op {
 /// Options of every subcommand.
 #[derive(Debug, Args)]
 pub struct Common {
-    /// The controlled station, HOST:PORT (HOST alone: port 2404).
+    /// The controlled station, HOST:PORT (HOST alone: port 2404, with TLS 19998).
     #[arg(value_name = "HOST:PORT")]
     pub addr: String,
     /// k: unacknowledged I frames sent, at most.
@@ -183,6 +184,36 @@ pub struct Common {
     /// Originator address sent in the cause of transmission.
     #[arg(long, default_value_t = 0)]
     pub originator: u8,
+    /// TLS (IEC 62351-3) options.
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// TLS (IEC 62351-3): on with --tls-ca or --tls-allow; HOST alone then means port 19998.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TlsArgs {
+    /// Connect with TLS and accept a station certificate signed by this CA (PEM; repeatable).
+    #[arg(long = "tls-ca", value_name = "FILE")]
+    pub tls_ca: Vec<PathBuf>,
+    /// Our certificate (PEM), presented to the station (which requires one).
+    #[arg(long = "tls-cert", value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long = "tls-key", value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Accept only this station certificate (PEM; repeatable); alone it turns TLS on without a CA.
+    #[arg(long = "tls-allow", value_name = "FILE")]
+    pub tls_allow: Vec<PathBuf>,
+    /// Refuse station certificates revoked in this CRL (PEM).
+    #[arg(long = "tls-crl", value_name = "FILE")]
+    pub tls_crl: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    /// Whether TLS is on.
+    pub fn enabled(&self) -> bool {
+        !self.tls_ca.is_empty() || !self.tls_allow.is_empty()
+    }
 }
 
 /// Output format.
@@ -229,4 +260,14 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
         return Err(format!("{s} s out of range (0 < seconds <= 1e9)"));
     }
     Duration::try_from_secs_f64(v).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_arguments_are_consistent() {
+        super::Cli::command().debug_assert();
+    }
 }

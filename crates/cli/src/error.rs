@@ -70,7 +70,11 @@ impl CliError {
     pub fn from_client(e: &ClientError, doing: &str) -> CliError {
         CliError::Connection(match e {
             ClientError::Frame { error, bytes } => {
+                let tls_record = matches!(bytes.to_string().get(..5), Some("15 03" | "16 03"));
                 let hint = match error {
+                    FrameError::BadStartByte { .. } if tls_record => {
+                        "the station answered with TLS (IEC 62351-3; use --tls-ca, --tls-cert, --tls-key): "
+                    }
                     FrameError::BadStartByte { .. } | FrameError::BadLength { .. } => {
                         "peer does not speak IEC 60870-5-104: "
                     }

@@ -12,8 +12,9 @@ use iec104::LinkConfig;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::args::Common;
+use crate::args::{Common, TlsArgs};
 use crate::error::CliError;
+use iec104::tls::{TlsConfig, TlsConnector};
 
 /// A started connection to one station.
 pub struct Session {
@@ -52,13 +53,23 @@ impl Session {
         let config = config(common)?;
         let timeout = common.timeout;
         let deadline = Instant::now() + timeout;
-        let addr = with_default_port(&common.addr);
+        let tls = tls_connector(&common.tls)?;
+        let addr = match tls {
+            Some(_) => common.addr.clone(),
+            None => with_default_port(&common.addr),
+        };
         let addr = addr.as_str();
         let connect_error = |reason: String| CliError::Connect {
             addr: addr.to_owned(),
             reason,
         };
-        let connected = tokio::time::timeout_at(deadline, client::connect(addr, config))
+        let connect = async {
+            match &tls {
+                Some(tls) => client::connect_tls(addr, config, tls).await,
+                None => client::connect(addr, config).await,
+            }
+        };
+        let connected = tokio::time::timeout_at(deadline, connect)
             .await
             .map_err(|_| connect_error(format!("no answer within {timeout:?}")))?;
         let (client, events, connection) = connected.map_err(|e| match e {
@@ -69,6 +80,7 @@ impl Session {
             ClientError::ConnectTimeout(t0) => {
                 connect_error(format!("no answer within t0 = {t0:?}"))
             }
+            ClientError::Tls(e) => connect_error(format!("TLS refused ({}): {e}", e.kind())),
             other => connect_error(other.to_string()),
         })?;
         let session = Session {
@@ -155,6 +167,31 @@ impl Session {
         self.client.close();
         let _ = tokio::time::timeout(Duration::from_secs(1), self.connection).await;
     }
+}
+
+/// The TLS connector of the `--tls-*` options, `None` without TLS; unusable files are a usage
+/// error naming the file.
+fn tls_connector(args: &TlsArgs) -> Result<Option<TlsConnector>, CliError> {
+    if !args.enabled() {
+        if args.tls_cert.is_some() || args.tls_crl.is_some() {
+            return Err(CliError::Usage(
+                "--tls-cert/--tls-crl need --tls-ca or --tls-allow (which turn TLS on)".into(),
+            ));
+        }
+        return Ok(None);
+    }
+    let config = TlsConfig {
+        ca_files: args.tls_ca.clone(),
+        cert_file: args.tls_cert.clone(),
+        key_file: args.tls_key.clone(),
+        allowed_certs: args.tls_allow.clone(),
+        crl_file: args.tls_crl.clone(),
+        ..TlsConfig::default()
+    };
+    config
+        .connector()
+        .map(Some)
+        .map_err(|e| CliError::Usage(format!("TLS: {e}")))
 }
 
 /// `HOST:PORT` as given, or `HOST:2404` when no port is given (an IPv6 address needs brackets

@@ -8,7 +8,9 @@
 //!   sans-IO: events and time in, frames and events out;
 //! - [`client`] and [`server`]: tokio sessions over the state machine;
 //! - `json` (cargo feature `json`, on by default): the JSON representation of objects and
-//!   commands (`docs/json.md`).
+//!   commands (`docs/json.md`);
+//! - `tls` (cargo feature `tls`, on by default): IEC 62351-3 TLS under client and server
+//!   links (`docs/tls.md`); [`transport`] is the stream either way.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -24,6 +26,9 @@ pub mod link;
 pub mod server;
 mod session;
 pub mod time;
+#[cfg(feature = "tls")]
+pub mod tls;
+pub mod transport;
 pub mod type_id;
 
 pub use apci::{Apci, Apdu, FrameError, UFunction};

@@ -79,6 +79,9 @@ pub struct StationConfig {
     /// Faults to inject.
     #[serde(default, rename = "fault")]
     pub faults: Vec<FaultSpec>,
+    /// Serve TLS (IEC 62351-3) with these certificates; default: plain TCP.
+    #[serde(default)]
+    pub tls: Option<crate::tls::StationTls>,
 }
 
 /// Redundancy mode of a station.
@@ -225,6 +228,7 @@ impl Scenario {
                 generate: None,
                 generate_ioa: None,
                 faults: Vec::new(),
+                tls: None,
             })
             .collect();
         Scenario {

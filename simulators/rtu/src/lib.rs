@@ -28,8 +28,10 @@ mod faults;
 mod points;
 mod run;
 mod station;
+mod tls;
 
 pub use config::{ConfigError, GroupConfig, Redundancy, Scenario, StationConfig};
 pub use faults::FaultArgError;
 pub use run::{start, Options, SimError, Simulation, StationInfo, Summary};
 pub use station::StationError;
+pub use tls::StationTls;

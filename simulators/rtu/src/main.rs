@@ -15,9 +15,10 @@ use iec104_sim::{Options, Redundancy, Scenario, SimError};
 #[derive(Debug, Parser)]
 #[command(name = "iec104-sim", version, about)]
 struct Args {
-    /// Address of the first station; station i listens on its port + i.
-    #[arg(long, default_value = "127.0.0.1:2404")]
-    listen: SocketAddr,
+    /// Address of the first station; station i listens on its port + i
+    /// [default: 127.0.0.1:2404, with --tls-cert 127.0.0.1:19998 (IEC 62351-3)].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
     /// Common address of the first generated station (the others follow).
     #[arg(long, default_value_t = 1)]
     ca: u16,
@@ -51,6 +52,42 @@ struct Args {
     /// Redundancy mode of generated stations: single, connection.
     #[arg(long, default_value = "single")]
     redundancy: String,
+    /// TLS (IEC 62351-3) for every station without a [station.tls] table.
+    #[command(flatten)]
+    tls: TlsArgs,
+}
+
+/// `--tls-*`: serve TLS and require client certificates.
+#[derive(Debug, clap::Args)]
+struct TlsArgs {
+    /// Serve TLS with this certificate (PEM); needs --tls-key and --tls-ca or --tls-allow.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Accept client certificates signed by this CA (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_ca: Option<PathBuf>,
+    /// Accept only this client certificate (PEM; repeatable).
+    #[arg(long = "tls-allow", requires = "tls_cert")]
+    tls_allow: Vec<PathBuf>,
+    /// Refuse client certificates revoked in this CRL (PEM).
+    #[arg(long, requires = "tls_ca")]
+    tls_crl: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    fn station_tls(&self) -> Option<iec104_sim::StationTls> {
+        let (cert_file, key_file) = (self.tls_cert.clone()?, self.tls_key.clone()?);
+        Some(iec104_sim::StationTls {
+            cert_file,
+            key_file,
+            ca_file: self.tls_ca.clone(),
+            allowed_certs: self.tls_allow.clone(),
+            crl_file: self.tls_crl.clone(),
+        })
+    }
 }
 
 /// Errors of the command line.
@@ -121,7 +158,17 @@ async fn run(args: Args) -> Result<(), CliError> {
     if args.config.is_some() && args.stations != 1 {
         tracing::warn!("--stations is ignored with --config: the file lists the stations");
     }
-    let mut options = Options::new(args.listen);
+    let tls = args.tls.station_tls();
+    let default_port = if tls.is_some() {
+        iec104::tls::IEC62351_PORT
+    } else {
+        2404
+    };
+    let listen = args
+        .listen
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], default_port)));
+    let mut options = Options::new(listen);
+    options.tls = tls;
     options.events_log = args.events_log.clone();
     options.seed = args.seed;
     options.default_rate = args.rate;

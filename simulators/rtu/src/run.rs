@@ -35,6 +35,8 @@ pub struct Options {
     pub default_rate: f64,
     /// Faults for every station, in the `--fault` syntax (`kind=burst,at=5,events=500`).
     pub faults: Vec<String>,
+    /// TLS for every station without a `[station.tls]` of its own (the `--tls-*` flags).
+    pub tls: Option<crate::tls::StationTls>,
 }
 
 impl Options {
@@ -46,6 +48,7 @@ impl Options {
             seed: None,
             default_rate: 10.0,
             faults: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -327,7 +330,12 @@ fn setup(
     // A different, reproducible stream per station, and per point within it.
     let seed = seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     table.seed(seed);
+    let tls = match c.tls.as_ref().or(options.tls.as_ref()) {
+        Some(tls) => Some(tls.acceptor().map_err(invalid)?),
+        None => None,
+    };
     Ok(StationSetup {
+        tls,
         name: name.clone(),
         ca: c.ca,
         addr: SocketAddr::new(options.listen.ip(), port),

@@ -93,6 +93,7 @@ async fn active_standby_active() {
         board: board.clone(),
         results,
         metrics: Arc::default(),
+        live: Arc::new(crate::model::live::LiveView::new("n", [], 10, 10)),
         command_timeout: Duration::from_secs(1),
     };
     let (role_tx, role_rx) = watch::channel(Role::Active);
@@ -194,6 +195,7 @@ async fn cluster_off_stops_with_events_in_flight_then_closes() {
         board: board.clone(),
         results,
         metrics: Arc::default(),
+        live: Arc::new(crate::model::live::LiveView::new("n", [], 10, 10)),
         command_timeout: Duration::from_secs(1),
     };
     let (role_tx, role_rx) = watch::channel(Role::Active);
@@ -333,6 +335,7 @@ async fn one_command_at_a_time_the_rest_wait_in_the_bounded_queue() {
         board: StatusBoard::new(),
         results,
         metrics: Arc::default(),
+        live: Arc::new(crate::model::live::LiveView::new("n", [], 10, 10)),
         command_timeout: Duration::from_millis(500),
     };
     let (_role_tx, role_rx) = watch::channel(Role::Active);
@@ -349,6 +352,7 @@ async fn one_command_at_a_time_the_rest_wait_in_the_bounded_queue() {
             request,
             result_topic: "res".into(),
             correlation: None,
+            received: std::time::Instant::now(),
         }
     };
     // The station never answers a C_DC_NA_1 (46): the first command stays unconfirmed.

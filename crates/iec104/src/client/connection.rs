@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use futures_util::{FutureExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::Framed;
 
@@ -169,6 +169,8 @@ where
             biased;
             _ = shared.notify.notified() => {
                 if shared.close.load(Ordering::SeqCst) {
+                    // An orderly end (TLS: close_notify), bounded like every write.
+                    let _ = tokio::time::timeout(t1, framed.get_mut().shutdown()).await;
                     return Ok(());
                 }
                 if let Some(token) = lock(&shared.release).take() {

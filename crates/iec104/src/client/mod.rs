@@ -21,6 +21,11 @@
 mod connection;
 #[cfg(test)]
 mod tests;
+#[cfg(feature = "tls")]
+mod tls;
+
+#[cfg(feature = "tls")]
+pub use tls::connect_tls;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -117,10 +122,18 @@ pub enum ClientError {
     /// The connection is closed (the call could not be carried out).
     #[error("connection closed")]
     Closed,
+    /// The TLS handshake failed or the TLS session ended (see `TlsError::kind`).
+    #[cfg(feature = "tls")]
+    #[error("TLS: {0}")]
+    Tls(crate::tls::TlsError),
 }
 
 impl From<std::io::Error> for ClientError {
     fn from(e: std::io::Error) -> Self {
+        #[cfg(feature = "tls")]
+        if crate::tls::TlsError::is_tls_io(&e) {
+            return ClientError::Tls(crate::tls::TlsError::from_io(&e));
+        }
         ClientError::Io(Arc::new(e))
     }
 }

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::{FutureExt, SinkExt, StreamExt};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::codec::Framed;
@@ -18,6 +17,7 @@ use crate::codec::{ApduCodec, CodecError};
 use crate::hex::HexHead;
 use crate::link::{Link, LinkEvent, LinkState, Role, SendError};
 use crate::session::{apdu_hex, flush_link, now, FlushError, OVERDUE_READS};
+use crate::transport::Transport;
 
 /// Unregisters the connection however its future ends (even when dropped): its events in
 /// flight go back to its group.
@@ -34,7 +34,7 @@ impl Drop for Registered {
 
 /// Drives one accepted connection until it closes; emits `Connected` first and `Closed` last.
 pub(crate) async fn run(
-    stream: TcpStream,
+    stream: Transport,
     peer: SocketAddr,
     registration: Registration,
     registry: Arc<Registry>,
@@ -146,8 +146,7 @@ fn codec_reason(error: CodecError) -> CloseReason {
 }
 
 impl Conn {
-    async fn drive(&mut self, stream: TcpStream) -> CloseReason {
-        let _ = stream.set_nodelay(true);
+    async fn drive(&mut self, stream: Transport) -> CloseReason {
         let mut framed = Framed::new(stream, ApduCodec::new());
         let mut link = match Link::new(Role::Controlled, self.config.link.clone(), now()) {
             Ok(link) => link,
@@ -372,7 +371,7 @@ async fn sleep_until(deadline: Option<Instant>) {
 
 /// Writes every frame the link has, bounded by t1. Muted: the frames are discarded.
 async fn transmit(
-    framed: &mut Framed<TcpStream, ApduCodec>,
+    framed: &mut Framed<Transport, ApduCodec>,
     link: &mut Link,
     t1: std::time::Duration,
     muted: bool,
@@ -389,7 +388,7 @@ async fn transmit(
 
 /// Writes raw octets (fault injection) after everything written so far.
 async fn write_raw(
-    framed: &mut Framed<TcpStream, ApduCodec>,
+    framed: &mut Framed<Transport, ApduCodec>,
     octets: &[u8],
     t1: std::time::Duration,
 ) -> Result<(), CloseReason> {

@@ -158,6 +158,15 @@ pub enum ServerEvent {
         /// The client's address.
         peer: SocketAddr,
     },
+    /// A client's TLS handshake failed (no certificate, unknown CA, revoked, not allowed...);
+    /// it was closed before joining a group.
+    #[cfg(feature = "tls")]
+    TlsRefused {
+        /// The client's address.
+        peer: SocketAddr,
+        /// What failed; [`crate::tls::TlsError::kind`] names it for metrics.
+        error: crate::tls::TlsError,
+    },
     /// The client started data transfer (STARTDT confirmed); the connection now receives its
     /// group's events.
     Started {

@@ -58,6 +58,8 @@ pub struct StationSetup {
     pub faults: Vec<Scheduled>,
     /// Seed of the station's random generator.
     pub seed: u64,
+    /// Serve TLS with this acceptor; `None`: plain TCP.
+    pub tls: Option<iec104::tls::TlsAcceptor>,
 }
 
 /// Counters of all stations, for the summary at exit.
@@ -127,10 +129,24 @@ struct Running {
     task: JoinSet<Result<(), ServerError>>,
 }
 
-async fn start_server(addr: SocketAddr, config: &ServerConfig) -> Result<Running, ServerError> {
-    let (handle, events, run) = Server::bind(addr, config.clone()).await?;
+async fn start_server(
+    addr: SocketAddr,
+    config: &ServerConfig,
+    tls: Option<&iec104::tls::TlsAcceptor>,
+) -> Result<Running, ServerError> {
     let mut task = JoinSet::new();
-    task.spawn(run);
+    let (handle, events) = match tls {
+        None => {
+            let (handle, events, run) = Server::bind(addr, config.clone()).await?;
+            task.spawn(run);
+            (handle, events)
+        }
+        Some(tls) => {
+            let (handle, events, run) = Server::bind_tls(addr, config.clone(), tls.clone()).await?;
+            task.spawn(run);
+            (handle, events)
+        }
+    };
     Ok(Running {
         handle,
         events,
@@ -144,6 +160,8 @@ struct Station {
     ca: u16,
     addr: SocketAddr,
     server_config: ServerConfig,
+    /// TLS of the listener (kept for restarts).
+    tls: Option<iec104::tls::TlsAcceptor>,
     rate: f64,
     select_timeout: Duration,
     table: PointTable,
@@ -180,7 +198,7 @@ pub async fn start(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(SocketAddr, impl std::future::Future<Output = ()> + Send), StationError> {
     let name = setup.name.clone();
-    let server = start_server(setup.addr, &setup.server)
+    let server = start_server(setup.addr, &setup.server, setup.tls.as_ref())
         .await
         .map_err(|source| StationError::Server {
             name: name.clone(),
@@ -195,6 +213,7 @@ pub async fn start(
         ca: setup.ca,
         addr,
         server_config: setup.server,
+        tls: setup.tls,
         rate: setup.rate,
         select_timeout: setup.select_timeout,
         table: setup.table,
@@ -250,7 +269,7 @@ pub async fn start(
                     let t = now.saturating_duration_since(station.started).as_secs_f64();
                     if let Some(until) = down_until {
                         if now >= until {
-                            match start_server(station.addr, &station.server_config).await {
+                            match start_server(station.addr, &station.server_config, station.tls.as_ref()).await {
                                 Ok(server) => {
                                     tracing::info!(station = %station.name, "station restarted");
                                     station.handle = Some(server.handle.clone());
@@ -457,6 +476,9 @@ impl Station {
             }
             ServerEvent::Refused { peer } => {
                 tracing::info!(station = %self.name, %peer, "client refused");
+            }
+            ServerEvent::TlsRefused { peer, error } => {
+                tracing::warn!(station = %self.name, %peer, kind = error.kind(), "TLS handshake refused: {error}");
             }
             ServerEvent::Started { conn } => {
                 tracing::info!(station = %self.name, %conn, "data transfer started");

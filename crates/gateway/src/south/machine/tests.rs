@@ -80,6 +80,7 @@ fn job(select: bool) -> CommandJob {
         request,
         result_topic: "r".into(),
         correlation: None,
+        received: Instant::now(),
     }
 }
 
