@@ -20,10 +20,10 @@ use std::time::Duration;
 
 use iec104::asdu::{Asdu, Qoi};
 use iec104::client::{self, ClientConfig, ClientError};
+use iec104::cot::{Cause, Cot};
 use iec104::server::{Server, ServerConfig, ServerEvent};
 use iec104::tls::testing::TestPki;
 use iec104::tls::TlsConfig;
-use iec104::{Cause, Cot};
 use interop::session::{interrogate, STEP};
 use interop::{bounded, peer_available, Peer, PeerProcess};
 

@@ -23,9 +23,9 @@ use std::time::Duration;
 use common::*;
 use iec104::asdu::{Asdu, Qoi};
 use iec104::client::{self, Client, ClientConfig, ClientError, ClientEvent, ClientEvents};
+use iec104::cot::{Cause, Cot};
 use iec104::tls::testing::TestPki;
 use iec104::tls::TlsConfig;
-use iec104::{Cause, Cot};
 
 fn arg(p: &Path) -> String {
     p.display().to_string()

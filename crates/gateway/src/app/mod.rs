@@ -61,6 +61,9 @@ pub enum StartError {
         /// What the system reported.
         source: std::io::Error,
     },
+    /// A Sparkplug edge node could not be made from the configuration.
+    #[error("sparkplug: {0}")]
+    Sparkplug(#[from] iec104_sparkplug::edge::EdgeError),
     /// A blocking task failed.
     #[error("{0}")]
     Join(#[from] tokio::task::JoinError),
@@ -117,6 +120,8 @@ pub struct Gateway {
     leave: watch::Sender<bool>,
     roles: Vec<watch::Sender<Role>>,
     sessions: Vec<JoinHandle<()>>,
+    /// Sparkplug edge nodes (`[sparkplug]`), ended by the sessions' end.
+    sparkplug: Vec<JoinHandle<()>>,
     publisher: JoinHandle<()>,
     writer: JoinHandle<()>,
     router: JoinHandle<()>,
@@ -171,7 +176,17 @@ pub async fn start(loaded: Loaded) -> Result<Gateway, StartError> {
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (reports_tx, reports_rx) = mpsc::channel(1024);
-    let mut south = sessions::start(&loaded, &wiring, &north, reports_tx, &shutdown_rx);
+    let mut sparkplug = crate::north::sparkplug::start(&loaded)?;
+    let mut south = sessions::start(
+        &loaded,
+        &wiring,
+        &north,
+        reports_tx,
+        &shutdown_rx,
+        &mut sparkplug.taps,
+    );
+    // The sessions hold the taps now: each edge node ends once its session has.
+    sparkplug.taps.clear();
     let (router_rx, presence_rx) = clustering::split_incoming(&loaded, &wiring, north.incoming_rx);
     let router = sessions::start_router(
         &loaded,
@@ -201,6 +216,7 @@ pub async fn start(loaded: Loaded) -> Result<Gateway, StartError> {
         leave,
         roles: south.roles,
         sessions: south.handles,
+        sparkplug: sparkplug.handles,
         publisher,
         writer,
         router,
@@ -282,6 +298,16 @@ impl Gateway {
             let _ = tokio::time::timeout(Duration::from_secs(3), s).await;
         }
         drop(self.roles);
+        // Each edge node publishes its NDEATH and disconnects once its session is gone.
+        for s in self.sparkplug {
+            let abort = s.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(6), s)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
         // Sessions are gone: the publisher writes what the broker has not acknowledged to
         // the store, publishes the final statuses and says goodbye; then the writer finishes.
         let _ = tokio::time::timeout(Duration::from_secs(12), self.publisher).await;

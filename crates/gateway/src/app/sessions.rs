@@ -32,6 +32,7 @@ pub(super) fn start(
     north: &North,
     reports: mpsc::Sender<(usize, Report)>,
     shutdown: &watch::Receiver<bool>,
+    sparkplug: &mut HashMap<String, mpsc::Sender<iec104_sparkplug::session::Input>>,
 ) -> South {
     let cfg = &loaded.config;
     let shared = Shared {
@@ -63,7 +64,11 @@ pub(super) fn start(
         let (role_tx, role_rx) = watch::channel(first_role);
         let (cmd_tx, cmd_rx) = mpsc::channel(16);
         south.routes.insert(rtu.name.clone(), (rtu.clone(), cmd_tx));
+        let tap = sparkplug.remove(&rtu.name);
         let mut session = RtuSession::new(rtu, shared.clone(), role_rx, cmd_rx);
+        if let Some(tap) = tap {
+            session = session.with_sparkplug(tap);
+        }
         if loaded.cluster.is_some() {
             session = session.with_cluster(ClusterLink {
                 index,

@@ -26,6 +26,9 @@ pub struct Config {
     /// Several gateway nodes sharing the RTUs (absent: this node runs alone).
     #[serde(default)]
     pub cluster: Option<ClusterConfig>,
+    /// Sparkplug B output beside the JSON topics (absent: off). See docs/sparkplug.md.
+    #[serde(default)]
+    pub sparkplug: Option<iec104_sparkplug::SparkplugConfig>,
 }
 
 /// `[cluster]`.
@@ -280,6 +283,8 @@ pub struct Loaded {
     pub node: String,
     /// Cluster settings when `[cluster]` is present.
     pub cluster: Option<Cluster>,
+    /// Checked `[sparkplug]` when present.
+    pub sparkplug: Option<iec104_sparkplug::SparkplugSettings>,
 }
 
 /// Resolved `[cluster]`.

@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::time::Duration;
 
-use iec104::LinkConfig;
+use iec104::link::LinkConfig;
 use toml::Spanned;
 
 use super::{Config, Loaded, PointMap};
@@ -619,6 +619,7 @@ pub fn validate(config: Config, text: &str, origin: &str) -> Result<Loaded, Conf
             names: point_names,
         });
     }
+    let sparkplug = sparkplug_settings(&mut c, &config, &rtus, broker.as_ref());
     match (c.problems.is_empty(), broker) {
         (true, Some(broker)) => Ok(Loaded {
             config,
@@ -626,12 +627,42 @@ pub fn validate(config: Config, text: &str, origin: &str) -> Result<Loaded, Conf
             broker,
             node,
             cluster,
+            sparkplug,
         }),
         _ => Err(ConfigError::Invalid {
             origin: origin.to_owned(),
             problems: c.problems,
         }),
     }
+}
+
+/// `[sparkplug]` checked: its own values, every RTU's edge node and device ids, and what this
+/// version does not do yet (a cluster, TLS brokers).
+fn sparkplug_settings(
+    c: &mut Checker<'_>,
+    config: &Config,
+    rtus: &[Rtu],
+    broker: Option<&Broker>,
+) -> Option<iec104_sparkplug::SparkplugSettings> {
+    let s = match config.sparkplug.as_ref()?.resolve() {
+        Ok(s) => s,
+        Err(e) => {
+            c.at(0..0, e.to_string());
+            return None;
+        }
+    };
+    if config.cluster.is_some() {
+        c.at(0..0, "[sparkplug] with [cluster] is not supported yet: one edge node per RTU needs the session to follow the RTU's owner (docs/sparkplug.md)");
+    }
+    if broker.is_some_and(|b| b.tls) {
+        c.at(0..0, "[sparkplug] over mqtts:// is not supported yet");
+    }
+    for r in rtus {
+        if let Err(e) = s.edge_node_id(&r.name).and_then(|_| s.device_id(&r.name)) {
+            c.at(0..0, format!("[sparkplug] for rtu {:?}: {e}", r.name));
+        }
+    }
+    Some(s)
 }
 
 impl fmt::Display for Problem {
@@ -883,5 +914,44 @@ preferred_node = "gw-b"
     fn line_col_counts_from_one() {
         assert_eq!(line_col("ab\ncd", 0), (1, 1));
         assert_eq!(line_col("ab\ncd", 4), (2, 2));
+    }
+
+    #[test]
+    fn sparkplug_section_resolves_and_refuses_what_it_cannot_do() {
+        let with = |extra: &str| format!("{GOOD}\n[sparkplug]\ngroup_id = \"plant\"\n{extra}");
+        let l = parse(&with(""), "s.toml").unwrap_or_else(|e| panic!("{e}"));
+        let s = l.sparkplug.unwrap_or_else(|| panic!("no sparkplug"));
+        assert_eq!(
+            (s.group_id.as_str(), s.edge_node.as_str()),
+            ("plant", "{rtu}")
+        );
+        assert!(parse(GOOD, "g.toml").is_ok_and(|l| l.sparkplug.is_none()));
+        let p = problems(&with("qos = 2"));
+        assert!(
+            p.iter().any(|p| p.message == "sparkplug.qos = 2: 0 or 1"),
+            "{p:?}"
+        );
+        let p = problems(&with("edge_node = \"{node}\""));
+        assert!(
+            p.iter()
+                .any(|p| p.message.starts_with("sparkplug.edge_node = \"{node}\"")),
+            "{p:?}"
+        );
+        let e = parse(&with("unknown = 1"), "s.toml")
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        assert!(
+            e.as_ref()
+                .err()
+                .is_some_and(|e| e.contains("unknown field `unknown`")),
+            "{e:?}"
+        );
+        let p = problems(&format!("{}\n[cluster]\nnode_id = \"a\"\n", with("")));
+        assert!(
+            p.iter().any(|p| p
+                .message
+                .contains("[sparkplug] with [cluster] is not supported yet")),
+            "{p:?}"
+        );
     }
 }

@@ -16,6 +16,7 @@
 
 pub mod client;
 pub mod pipeline;
+pub mod sparkplug;
 pub mod store;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};

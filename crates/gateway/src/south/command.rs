@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use iec104::asdu::{Asdu, AsduView, InformationObject};
-use iec104::{Cause, Cot, TypeId};
+use iec104::cot::{Cause, Cot};
+use iec104::type_id::TypeId;
 use serde_json::{json, Map, Value};
 
 use crate::model::CommandJob;

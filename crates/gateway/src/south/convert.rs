@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use iec104::asdu::AsduView;
+use iec104::cot::Cause;
 use iec104::json::JsonObject;
-use iec104::Cause;
 use serde_json::Value;
 
 use crate::config::Rtu;

@@ -32,8 +32,8 @@ use iec104::asdu::{Asdu, AsduParams, AsduView, Element, InformationObject, Qcc, 
 use iec104::client::{
     self, Client, ClientConfig, ClientError, ClientEvent, ClientEvents, CloseReason, Connection,
 };
+use iec104::cot::{Cause, Cot};
 use iec104::time::Cp56Time2a;
-use iec104::{Cause, Cot};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -86,6 +86,8 @@ pub struct RtuSession {
     live: Option<Arc<RtuLive>>,
     since: String,
     cluster: Option<ClusterLink>,
+    /// Sparkplug B tap: values and link events for this RTU's edge node (`[sparkplug]`).
+    sparkplug: Option<mpsc::Sender<iec104_sparkplug::session::Input>>,
 }
 
 type Connecting =
@@ -150,6 +152,7 @@ impl RtuSession {
             live,
             since: now_s(),
             cluster: None,
+            sparkplug: None,
         }
     }
 
@@ -157,6 +160,25 @@ impl RtuSession {
     pub fn with_cluster(mut self, link: ClusterLink) -> RtuSession {
         self.cluster = Some(link);
         self
+    }
+
+    /// Sparkplug mode: values and link events also go to this RTU's edge node.
+    pub fn with_sparkplug(
+        mut self,
+        tap: mpsc::Sender<iec104_sparkplug::session::Input>,
+    ) -> RtuSession {
+        self.sparkplug = Some(tap);
+        self
+    }
+
+    /// Hands an event to the Sparkplug edge node; dropped (and counted by the edge node's
+    /// history only once it arrives) when its queue is full, never waited for.
+    fn tap(&self, input: iec104_sparkplug::session::Input) {
+        if let Some(tap) = &self.sparkplug {
+            if tap.try_send(input).is_err() {
+                tracing::debug!(rtu = %self.rtu.name, "sparkplug tap full: event dropped");
+            }
+        }
     }
 
     /// Runs until `shutdown` turns true.
@@ -259,6 +281,7 @@ impl RtuSession {
         self.shared
             .metrics
             .rtu(&self.rtu.name, |f| f.reconnects += 1);
+        self.tap(iec104_sparkplug::session::Input::LinkDown);
         if reason == OFF {
             tracing::info!(rtu = %self.rtu.name, "connection closed: neither owner nor standby");
         }
@@ -304,7 +327,12 @@ impl RtuSession {
                     }
                 }
                 Action::Close { reason } => self.close(wire, &reason).await,
-                Action::Report(r) => self.report(r).await,
+                Action::Report(r) => {
+                    self.report(r).await;
+                    if r == Report::Started {
+                        self.tap(iec104_sparkplug::session::Input::LinkUp);
+                    }
+                }
                 Action::Status(s) => self.status(&s),
                 Action::RoleTopics(role) => self.role_topics(role),
                 Action::Idle => {
@@ -377,7 +405,7 @@ impl RtuSession {
         machine: &mut Machine,
         wire: &mut Wire,
         bytes: Bytes,
-        token: iec104::ReceiveToken,
+        token: iec104::link::ReceiveToken,
     ) {
         let Some(client) = wire.up.as_ref().map(|u| u.client.clone()) else {
             return;
@@ -403,6 +431,14 @@ impl RtuSession {
                 &view,
                 received,
             );
+        }
+        if self.sparkplug.is_some() {
+            for update in iec104_sparkplug::element::updates(&view, self.rtu.tz_offset_secs) {
+                self.tap(iec104_sparkplug::session::Input::Value(update));
+            }
+            if iec104_sparkplug::element::ends_interrogation(&view) {
+                self.tap(iec104_sparkplug::session::Input::InterrogationComplete);
+            }
         }
         let count = view.objects().count() as u64;
         self.shared.metrics.rtu(&self.rtu.name, |f| {
@@ -589,7 +625,7 @@ mod tests;
 
 /// The handle that acknowledges one I-frame on `client` (the north calls it; it never names
 /// the IEC 104 client).
-fn release_of(client: &iec104::client::Client, token: iec104::ReceiveToken) -> Release {
+fn release_of(client: &iec104::client::Client, token: iec104::link::ReceiveToken) -> Release {
     let client = client.clone();
     Release::new(move || client.release(token))
 }

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use iec104::asdu::{AsduParams, AsduView};
+use iec104::cot::Cause;
 use iec104::server::{Server, ServerConfig, ServerEvent, ServerHandle};
 use tokio::sync::{mpsc, watch};
 
@@ -39,10 +41,10 @@ async fn station() -> (ServerHandle, mpsc::UnboundedReceiver<String>) {
                     let t = asdu.first().copied().unwrap_or(0);
                     let _ = tx.send(format!("asdu {t}"));
                     if t == 100 {
-                        // ActCon: the same ASDU with cause 7 (octet 2).
-                        let mut v = asdu.to_vec();
-                        v[2] = 7;
-                        let _ = h.send_to(conn, Bytes::from(v)).await;
+                        if let Ok(view) = AsduView::parse(&asdu, &AsduParams::IEC104) {
+                            let con = view.reply(Cause::ActivationCon, false);
+                            let _ = h.send_to(conn, con.into_bytes()).await;
+                        }
                     }
                 }
                 _ => {}

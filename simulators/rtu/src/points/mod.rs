@@ -12,7 +12,7 @@ use iec104::asdu::{
     StepPosition,
 };
 use iec104::time::{Cp16Time2a, Cp24Time2a, Cp56Time2a};
-use iec104::TypeId;
+use iec104::type_id::TypeId;
 
 use crate::config::PointConfig;
 use behaviour::{Behaviour, Rng, ValueKind};
