@@ -103,6 +103,8 @@ fn settings(loaded: &Loaded, w: &Wiring) -> Result<MqttSettings, StartError> {
         presence(PresenceStatus::Offline),
     );
     let mut subscriptions = topics.command_subscriptions().to_vec();
+    // Our own retained statuses, watched for spoofing (north/guard.rs).
+    subscriptions.push(topics.status_watch());
     if let Some(c) = &loaded.cluster {
         presence_topic = topics.cluster(node);
         // The online presence is a board entry kept by the cluster task; only the will and
@@ -113,6 +115,10 @@ fn settings(loaded: &Loaded, w: &Wiring) -> Result<MqttSettings, StartError> {
         );
         subscriptions.extend(topics.cluster_subscriptions());
     }
+    if loaded.cluster.is_none() {
+        // Our presence, watched for spoofing (in cluster mode the cluster task reads it).
+        subscriptions.push(presence_topic.clone());
+    }
     let (tls, client_auth) = tls_files(loaded)?;
     Ok(MqttSettings {
         host: loaded.broker.host.clone(),
@@ -121,7 +127,7 @@ fn settings(loaded: &Loaded, w: &Wiring) -> Result<MqttSettings, StartError> {
         tls,
         client_auth,
         client_id: client_id(loaded, w),
-        credentials: m.credentials.clone(),
+        credentials: credentials(loaded)?,
         keep_alive: m.keep_alive,
         max_inflight: m.max_inflight,
         presence_topic,
@@ -155,6 +161,28 @@ fn tls_files(loaded: &Loaded) -> Result<(Option<Vec<u8>>, Option<(Vec<u8>, Vec<u
         None => None,
     };
     Ok((tls, client_auth))
+}
+
+/// User name and password (from `password_file` or `password`), when a user is configured.
+fn credentials(
+    loaded: &Loaded,
+) -> Result<Option<(String, crate::config::security::Secret)>, StartError> {
+    let m = &loaded.mqtt;
+    let Some((user, inline)) = m.credentials.clone() else {
+        return Ok(None);
+    };
+    let password =
+        match &m.password_file {
+            Some(path) => crate::config::security::read_password(&path.to_string_lossy()).map_err(
+                |source| StartError::ReadFile {
+                    what: "the password ",
+                    path: path.display().to_string(),
+                    source,
+                },
+            )?,
+            None => inline,
+        };
+    Ok(Some((user, password)))
 }
 
 /// The MQTT client id.

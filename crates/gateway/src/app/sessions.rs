@@ -46,6 +46,7 @@ pub(super) fn start(
         metrics: w.metrics.clone(),
         live: w.live.clone(),
         command_timeout: loaded.gateway.command_timeout,
+        audit: audit(loaded, w),
     };
     let first_role = if loaded.cluster.is_some() {
         Role::Off
@@ -98,13 +99,22 @@ pub(super) fn start_router(
             .map(|(r, tx)| (r.name.clone(), tx.subscribe()))
             .collect()
     });
-    let router = Router {
-        roles,
-        topics: w.topics.clone(),
-        rtus: std::mem::take(&mut south.routes),
+    let mut router = Router::new(
+        w.topics.clone(),
+        loaded.mqtt.response_prefix.clone(),
+        std::mem::take(&mut south.routes),
         results,
-        metrics: w.metrics.clone(),
-        live: w.live.clone(),
-    };
+        w.metrics.clone(),
+        w.live.clone(),
+    );
+    router.roles = roles;
+    router.audit = audit(loaded, w);
     tokio::spawn(router.run(rx))
+}
+
+/// The audit trail: the log always, `{prefix}/_audit/{node}` when `audit_topic = true`.
+fn audit(loaded: &Loaded, w: &Wiring) -> crate::contract::audit::Audit {
+    crate::contract::audit::Audit {
+        topic: loaded.gateway.audit_topic.then(|| w.topics.audit(&w.node)),
+    }
 }

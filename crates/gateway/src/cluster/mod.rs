@@ -330,12 +330,7 @@ mod tests {
     }
 
     fn incoming(topic: &str, payload: Vec<u8>) -> Incoming {
-        Incoming {
-            topic: topic.into(),
-            payload: payload.into(),
-            response_topic: None,
-            correlation: None,
-        }
+        Incoming::new(topic.into(), &payload.into())
     }
 
     fn other(node: &str, status: &str, active: &[&str]) -> Incoming {

@@ -62,9 +62,17 @@ pub struct MqttConfig {
     /// User name for the broker.
     #[serde(default)]
     pub username: Option<String>,
-    /// Password for the broker.
+    /// Password for the broker (better: `password_file`). Never printed or logged.
     #[serde(default)]
-    pub password: Option<String>,
+    pub password: Option<super::security::Secret>,
+    /// File holding the broker password (first line); a relative name is looked up in
+    /// systemd's `$CREDENTIALS_DIRECTORY` (`LoadCredential=`) when that is set.
+    #[serde(default)]
+    pub password_file: Option<Spanned<String>>,
+    /// MQTT 5 response topics of commands are honoured only under this prefix (default
+    /// `{topic_prefix}/_response/`); others get their result on `.../command/result`.
+    #[serde(default)]
+    pub response_topic_prefix: Option<Spanned<String>>,
     /// CA certificate file (PEM) for `mqtts://` (default: the system's CA bundle).
     #[serde(default)]
     pub ca_file: Option<Spanned<String>>,
@@ -116,6 +124,9 @@ pub struct GatewayConfig {
     /// to the on-disk queue (and its I-frame acknowledged from there); well below the RTU's t1.
     #[serde(default = "default_spill_after")]
     pub spill_after: Spanned<f64>,
+    /// Also publish each audit record on `{prefix}/_audit/{node}` (QoS 1, not retained).
+    #[serde(default)]
+    pub audit_topic: bool,
 }
 
 impl Default for GatewayConfig {
@@ -128,6 +139,7 @@ impl Default for GatewayConfig {
             http_token_file: None,
             command_timeout: default_command_timeout(),
             spill_after: default_spill_after(),
+            audit_topic: false,
         }
     }
 }
@@ -243,6 +255,18 @@ pub struct PointConfig {
     /// The point accepts commands (deny by default).
     #[serde(default)]
     pub commands: bool,
+    /// A direct execute is refused: select-before-operate only.
+    #[serde(default)]
+    pub select_required: bool,
+    /// Commands per minute, at most (more are refused).
+    #[serde(default)]
+    pub max_rate: Option<Spanned<u32>>,
+    /// Smallest set-point value accepted.
+    #[serde(default)]
+    pub min: Option<Spanned<f64>>,
+    /// Largest set-point value accepted.
+    #[serde(default)]
+    pub max: Option<Spanned<f64>>,
 }
 
 fn default_prefix() -> Spanned<String> {

@@ -6,6 +6,7 @@
 mod file;
 mod hash;
 mod problem;
+pub mod security;
 mod settings;
 mod validate;
 mod validate_rtu;

@@ -99,10 +99,19 @@ pub fn from_toml(text: &str, e: &toml::de::Error) -> Problem {
         };
     };
     let message = match key_of_value(text, span.clone()) {
+        // A secret's value is never echoed.
+        Some((key, _)) if is_secret_key(&key) => format!("{key} = <not shown>: {message}"),
         Some((key, value)) => format!("{key} = {value}: {message}"),
         None => message,
     };
     at(text, span, message)
+}
+
+/// Keys whose values are secrets (never shown in a message).
+fn is_secret_key(key: &str) -> bool {
+    key.rsplit('.')
+        .next()
+        .is_some_and(|k| k.trim_matches('"') == "password")
 }
 
 /// The key and value text when `span` is (in) the value of `key = value` on one line.

@@ -67,8 +67,13 @@ pub struct Mqtt {
     pub topic_prefix: String,
     /// Configured client id (the node's id is derived from it or from the node name).
     pub client_id: Option<String>,
-    /// User name and password.
-    pub credentials: Option<(String, String)>,
+    /// User name and the inline password (empty when `password_file` gives it).
+    pub credentials: Option<(String, super::security::Secret)>,
+    /// File holding the password (already resolved against `$CREDENTIALS_DIRECTORY`); read
+    /// when the client starts.
+    pub password_file: Option<PathBuf>,
+    /// MQTT 5 response topics of commands are honoured only under this prefix.
+    pub response_prefix: String,
     /// CA certificates for `mqtts://` (None: the system bundle).
     pub ca_file: Option<PathBuf>,
     /// Client certificate and its key (mutual TLS).
@@ -98,6 +103,8 @@ pub struct Gateway {
     pub command_timeout: Duration,
     /// Wait for PUBACKs before a batch goes to disk.
     pub spill_after: Duration,
+    /// Also publish audit records on `{prefix}/_audit/{node}`.
+    pub audit_topic: bool,
 }
 
 /// Resolved `[cluster]`.
@@ -128,6 +135,8 @@ pub struct Point {
     pub deadband: Option<f64>,
     /// Accepts commands.
     pub commands: bool,
+    /// Command limits.
+    pub limits: super::security::CommandLimits,
 }
 
 /// Points by (ca, ioa).

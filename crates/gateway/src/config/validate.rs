@@ -109,6 +109,10 @@ pub(super) fn topic_level_ok(s: &str) -> bool {
 }
 
 fn parse_url(url: &str) -> Result<Broker, String> {
+    if super::security::url_has_userinfo(url) {
+        // The URL is printed by `check` and logged: no credentials in it (and not echoed).
+        return Err("url must not carry user:password@ (the value is not shown): use username and password_file".to_owned());
+    }
     let (scheme, rest) = url
         .split_once("://")
         .ok_or_else(|| format!("url = {url:?}: expected mqtt://host:port or mqtts://host:port"))?;
@@ -232,9 +236,7 @@ impl Checker<'_> {
 
     /// `[mqtt]`; the version a cluster node speaks is decided here.
     fn mqtt(&mut self, m: &MqttConfig, cluster: Option<&Cluster>) -> Option<Mqtt> {
-        if m.password.is_some() && m.username.is_none() {
-            self.at(m.url.span(), "password given without username");
-        }
+        self.security(m);
         let prefix_ok = self.level(&m.topic_prefix, "topic_prefix", false);
         let version = match *m.version.get_ref() {
             5 => Some(MqttVersion::V5),
@@ -263,8 +265,15 @@ impl Checker<'_> {
             }
             None => keep_alive,
         };
-        let cert = m.cert_file.as_ref().map(|f| f.get_ref().into());
-        let key = m.key_file.as_ref().map(|f| f.get_ref().into());
+        // Relative names come from $CREDENTIALS_DIRECTORY when systemd set it.
+        let cert = m
+            .cert_file
+            .as_ref()
+            .map(|f| super::security::credential_path(f.get_ref()));
+        let key = m
+            .key_file
+            .as_ref()
+            .map(|f| super::security::credential_path(f.get_ref()));
         Some(Mqtt {
             version,
             fallback,
@@ -274,6 +283,17 @@ impl Checker<'_> {
                 .username
                 .clone()
                 .map(|u| (u, m.password.clone().unwrap_or_default())),
+            password_file: m
+                .password_file
+                .as_ref()
+                .map(|f| super::security::credential_path(f.get_ref())),
+            response_prefix: m
+                .response_topic_prefix
+                .as_ref()
+                .map(|p| p.get_ref().clone())
+                .unwrap_or_else(|| {
+                    super::security::default_response_prefix(m.topic_prefix.get_ref())
+                }),
             ca_file: m.ca_file.as_ref().map(|f| f.get_ref().into()),
             client_cert: cert.zip(key),
             qos: qos? as u8,
@@ -313,7 +333,41 @@ impl Checker<'_> {
             http_token_file: g.http_token_file.as_ref().map(|f| f.get_ref().into()),
             command_timeout: command_timeout?,
             spill_after: spill_after?,
+            audit_topic: g.audit_topic,
         })
+    }
+
+    /// The security checks of `[mqtt]`: credentials and the response topic prefix.
+    fn security(&mut self, m: &MqttConfig) {
+        use super::security as sec;
+        if (m.password.is_some() || m.password_file.is_some()) && m.username.is_none() {
+            self.at(m.url.span(), "password given without username");
+        }
+        if let (Some(_), Some(f)) = (&m.password, &m.password_file) {
+            self.at(
+                f.span(),
+                "password and password_file: give one (password_file is better)",
+            );
+        }
+        if let Some(f) = &m.password_file {
+            let path = sec::credential_path(f.get_ref());
+            if !path.is_file() {
+                self.at(
+                    f.span(),
+                    format!(
+                        "password_file {:?} is not a readable file",
+                        path.display().to_string()
+                    ),
+                );
+            }
+        }
+        if let Some(p) = &m.response_topic_prefix {
+            if let Some(problem) =
+                sec::response_prefix_problem(p.get_ref(), m.topic_prefix.get_ref())
+            {
+                self.at(p.span(), problem);
+            }
+        }
     }
 
     /// `[cluster]` and each RTU's `preferred_node`.

@@ -303,7 +303,12 @@ impl Checker<'_> {
                     format!("deadband = {}: must be a finite number >= 0", d.get_ref()),
                 );
             }
+            let (limits, limit_problems) = super::security::point_limits(p);
+            for (span, message) in limit_problems {
+                self.at(span, message);
+            }
             let point = Point {
+                limits,
                 name: point_name,
                 scale: p.scale.as_ref().map(|v| *v.get_ref()),
                 offset: p.offset.as_ref().map(|v| *v.get_ref()),

@@ -56,6 +56,10 @@ pub struct ResultDetail {
     /// Why the command failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Why the MQTT 5 response topic of the command was not used (the result went to
+    /// `.../command/result` instead).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_topic_refused: Option<String>,
 }
 
 impl ResultDetail {

@@ -44,6 +44,12 @@ impl DataEncoder {
         }
     }
 
+    /// The honest topic of an object of a type unknown to us (it has no decoded address):
+    /// `{prefix}/{rtu}/{ca}/_type/{type_id}`.
+    pub fn unknown_type_topic(&self, ca: u16, type_id: u8) -> String {
+        format!("{}{ca}/_type/{type_id}", self.topic_base)
+    }
+
     /// The envelope of the objects of an ASDU received at `received` (RFC 3339, from
     /// [`super::rfc3339`]).
     pub fn envelope(&self, received: &str) -> Envelope {

@@ -1,7 +1,8 @@
 //! The MQTT contract (docs/gateway.md): every topic the gateway publishes or subscribes to
 //! ([`Topics`], parsing command topics into a [`CommandTarget`]) and every JSON payload
-//! (data [`DataEncoder`], [`RtuStatus`], [`GatewayPresence`], [`Beat`], [`CommandResult`]).
+//! (data [`DataEncoder`], [`RtuStatus`], [`GatewayPresence`], [`Beat`], [`CommandResult`]) and the audit trail ([`audit`]).
 
+pub mod audit;
 pub mod command;
 pub mod data;
 pub mod status;

@@ -180,6 +180,16 @@ impl Topics {
         ]
     }
 
+    /// Our own retained RTU statuses, watched for spoofing: `{prefix}/+/status`.
+    pub fn status_watch(&self) -> String {
+        format!("{}/+/status", self.prefix)
+    }
+
+    /// Where audit records go when `audit_topic = true`: `{prefix}/_audit/{node}`.
+    pub fn audit(&self, node: &str) -> String {
+        format!("{}/_audit/{node}", self.prefix)
+    }
+
     /// The command topic of `target`: `{data topic}/command`.
     pub fn command(&self, target: &CommandTarget) -> String {
         let mut t = self.data(&target.rtu, &target.point);

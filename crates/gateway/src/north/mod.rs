@@ -29,6 +29,9 @@ use tokio::sync::{mpsc, watch, Notify};
 use crate::model::{Batch, Direct, Incoming, Metrics, Release, StatusBoard};
 use client::{Client, Ev};
 use pipeline::{Mode, Pipeline};
+
+mod guard;
+mod intake;
 use store::Store;
 
 /// Broker connection settings.
@@ -47,7 +50,7 @@ pub struct MqttSettings {
     /// Client id.
     pub client_id: String,
     /// Credentials.
-    pub credentials: Option<(String, String)>,
+    pub credentials: Option<(String, crate::config::security::Secret)>,
     /// Keep-alive.
     pub keep_alive: Duration,
     /// Data messages in flight (published, not yet PUBACKed) at most.
@@ -456,6 +459,27 @@ impl Publisher {
         }
     }
 
+    /// A foreign message on our status or presence topic: counted, logged, and the true
+    /// one published again (the presence at once, a status through the board).
+    fn spoofed(&self, client: &Client, f: &mut Flight, topic: &str) {
+        self.metrics.spoofed();
+        tracing::warn!(%topic, "foreign message on this gateway's own topic: publishing the true one again");
+        let s = &self.settings;
+        if topic == s.presence_topic && !s.presence.0.is_empty() {
+            if client.publish(
+                s.presence_topic.clone(),
+                1,
+                true,
+                s.presence.0.clone().into_bytes(),
+                None,
+            ) {
+                f.unassigned.push_back(Tag::Other);
+            }
+        } else {
+            self.board.touch(topic);
+        }
+    }
+
     /// One broker connection: (ended because of shutdown, had been connected).
     async fn connection(
         &mut self,
@@ -472,6 +496,10 @@ impl Publisher {
         let mut seen_status = BTreeMap::new();
         let mut board_version = None;
         let mut acked: Vec<u64> = Vec::new();
+        let mut held: Option<Direct> = None;
+        let mut intake = intake::Intake::default();
+        let mut guard = guard::Guard::default();
+        let to_router = self.incoming.clone();
         let mut tick = tokio::time::interval((self.spill_after / 4).max(Duration::from_millis(10)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -482,6 +510,9 @@ impl Publisher {
                     board_version = Some(version);
                     for m in self.board.changed_since(&mut seen_status) {
                         let topic = m.topic.clone();
+                        if topic.ends_with("/status") {
+                            guard.published(&topic, &m.payload);
+                        }
                         if client.publish(m.topic, m.qos, m.retain, m.payload, None) {
                             f.unassigned.push_back(Tag::Other);
                         } else {
@@ -539,6 +570,29 @@ impl Publisher {
                     return (true, connected);
                 }
             }
+            if connected {
+                // A command result is never dropped: held until the client takes it.
+                if let Some(Direct {
+                    message: m,
+                    correlation,
+                }) = held.take()
+                {
+                    if client.publish(
+                        m.topic.clone(),
+                        m.qos,
+                        m.retain,
+                        m.payload.clone(),
+                        correlation.clone(),
+                    ) {
+                        f.unassigned.push_back(Tag::Other);
+                    } else {
+                        held = Some(Direct {
+                            message: m,
+                            correlation,
+                        });
+                    }
+                }
+            }
             self.place(&client, &mut f, path, connected).await;
             let take = !path.sessions_done && path.next.is_none();
             tokio::select! {
@@ -549,8 +603,11 @@ impl Publisher {
                         self.metrics.set_mqtt(true);
                         let s = &self.settings;
                         // An empty online presence: someone else keeps it on the status board.
-                        if !s.presence.0.is_empty() && client.publish(s.presence_topic.clone(), 1, true, s.presence.0.clone().into_bytes(), None) {
-                            f.unassigned.push_back(Tag::Other);
+                        if !s.presence.0.is_empty() {
+                            guard.published(&s.presence_topic, s.presence.0.as_bytes());
+                            if client.publish(s.presence_topic.clone(), 1, true, s.presence.0.clone().into_bytes(), None) {
+                                f.unassigned.push_back(Tag::Other);
+                            }
                         }
                         for sub in &s.subscriptions {
                             client.subscribe(sub.clone());
@@ -575,12 +632,12 @@ impl Publisher {
                             _ => {}
                         }
                     }
-                    Ok(Ev::Message(m)) => {
-                        let topic = m.topic.clone();
-                        if self.incoming.try_send(m).is_err() {
-                            tracing::warn!(%topic, "command queue full: command dropped");
+                    Ok(Ev::Message(m)) if guard.guards(&m.topic) => {
+                        if guard.foreign(&m.topic, &m.payload) {
+                            self.spoofed(&client, &mut f, &m.topic);
                         }
                     }
+                    Ok(Ev::Message(m)) => intake.push(m, &to_router, &self.metrics),
                     Ok(Ev::Disconnected | Ev::Other) => {}
                     Err(e) => {
                         tracing::warn!(error = %e, unacknowledged = f.in_flight(), "MQTT connection lost; reconnecting, unacknowledged messages will be published again");
@@ -592,14 +649,15 @@ impl Publisher {
                         return (false, connected);
                     }
                 },
+                permit = to_router.reserve(), if intake.waiting() => {
+                    if let Ok(p) = permit {
+                        intake.pass(p);
+                    }
+                }
                 _ = self.wake.notified() => f.more = true,
                 _ = self.board.changed.notified() => {}
-                d = self.direct.recv(), if connected && f.in_flight() < max + 64 => {
-                    if let Some(Direct { message: m, correlation }) = d {
-                        if client.publish(m.topic, m.qos, m.retain, m.payload, correlation) {
-                            f.unassigned.push_back(Tag::Other);
-                        }
-                    }
+                d = self.direct.recv(), if connected && held.is_none() && f.in_flight() < max + 64 => {
+                    held = d;
                 }
                 b = self.batches.recv(), if take => match b {
                     Some(b) => path.next = Some(b),

@@ -68,7 +68,7 @@ fn session_settings(loaded: &Loaded, group: &str, edge_id: &str) -> SessionSetti
     mqtt.set_keep_alive(loaded.mqtt.keep_alive.max(Duration::from_secs(1)));
     mqtt.set_max_packet_size(1 << 20, 1 << 20);
     if let Some((u, p)) = &loaded.mqtt.credentials {
-        mqtt.set_credentials(u.clone(), p.clone());
+        mqtt.set_credentials(u.clone(), p.expose().to_owned());
     }
     SessionSettings {
         mqtt,

@@ -1,15 +1,14 @@
 //! One command in progress: select (optional), execute, then the ActTerm, each awaited with
 //! a timeout, matched by type id, common address and IOA.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::contract::{CommandStatus, ResultDetail};
 use bytes::Bytes;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use iec104::asdu::{Asdu, AsduView, InformationObject};
 use iec104::cot::{Cause, Cot};
 use iec104::type_id::TypeId;
-use tokio::time::Instant;
 
 use crate::model::CommandJob;
 
@@ -61,14 +60,16 @@ pub enum Step {
     },
 }
 
-/// The command ASDU; time tags of "now" are in the RTU's time zone (`tz` seconds from UTC).
-fn build(job: &CommandJob, select: bool, tz: i32) -> Result<(Bytes, TypeId), String> {
+/// The command ASDU; time tags of `utc` are in the RTU's time zone (`tz` seconds from UTC).
+fn build(
+    job: &CommandJob,
+    select: bool,
+    tz: i32,
+    utc: DateTime<Utc>,
+) -> Result<(Bytes, TypeId), String> {
     let element = job
         .request
-        .to_element(
-            select,
-            Utc::now() + chrono::Duration::seconds(i64::from(tz)),
-        )
+        .to_element(select, utc + chrono::Duration::seconds(i64::from(tz)))
         .map_err(|e| e.to_string())?;
     let type_id = element.type_id();
     let asdu = Asdu::single(
@@ -81,18 +82,20 @@ fn build(job: &CommandJob, select: bool, tz: i32) -> Result<(Bytes, TypeId), Str
 }
 
 impl Pending {
-    /// Builds the first ASDU (select when asked, else execute).
+    /// Builds the first ASDU (select when asked, else execute) at `now` (wall clock `utc`).
     pub fn start(
         job: CommandJob,
         timeout: Duration,
         tz: i32,
+        now: Instant,
+        utc: DateTime<Utc>,
     ) -> Result<(Pending, Bytes), Box<(CommandJob, String)>> {
         let select = job.request.select;
-        match build(&job, select, tz) {
+        match build(&job, select, tz, utc) {
             Ok((asdu, type_id)) => Ok((
                 Pending {
                     job,
-                    deadline: Instant::now() + timeout,
+                    deadline: now + timeout,
                     stage: if select {
                         Stage::Select
                     } else {
@@ -131,8 +134,8 @@ impl Pending {
         Some((CommandStatus::Timeout, detail))
     }
 
-    /// Interprets an ASDU from the RTU.
-    pub fn answer(&mut self, view: &AsduView<'_>) -> Step {
+    /// Interprets an ASDU from the RTU received at `now` (wall clock `utc`).
+    pub fn answer(&mut self, view: &AsduView<'_>, now: Instant, utc: DateTime<Utc>) -> Step {
         let h = view.header();
         if view.type_id() != Some(self.type_id) || h.common_address != self.job.ca {
             return Step::Ignore;
@@ -171,10 +174,10 @@ impl Pending {
             };
         }
         match (self.stage, cause) {
-            (Stage::Select, Cause::ActivationCon) => match build(&self.job, false, self.tz) {
+            (Stage::Select, Cause::ActivationCon) => match build(&self.job, false, self.tz, utc) {
                 Ok((asdu, _)) => {
                     self.stage = Stage::Execute;
-                    self.deadline = Instant::now() + self.timeout;
+                    self.deadline = now + self.timeout;
                     Step::Execute(asdu)
                 }
                 Err(e) => Step::Result {
@@ -185,7 +188,7 @@ impl Pending {
             },
             (Stage::Execute, Cause::ActivationCon) => {
                 self.stage = Stage::Term;
-                self.deadline = Instant::now() + self.timeout;
+                self.deadline = now + self.timeout;
                 Step::Result {
                     status: CommandStatus::Confirmed,
                     detail,
@@ -219,6 +222,8 @@ mod tests {
             request,
             result_topic: "r".into(),
             correlation: None,
+            response_topic_refused: None,
+            sender: None,
             received: std::time::Instant::now(),
         }
     }
@@ -230,12 +235,23 @@ mod tests {
     }
 
     fn step(p: &mut Pending, bytes: &[u8]) -> Step {
-        p.answer(&AsduView::parse(bytes, &AsduParams::IEC104).unwrap())
+        p.answer(
+            &AsduView::parse(bytes, &AsduParams::IEC104).unwrap(),
+            Instant::now(),
+            Utc::now(),
+        )
     }
 
     #[test]
     fn select_then_execute_then_term() {
-        let (mut p, first) = Pending::start(job(true), Duration::from_secs(5), 0).unwrap();
+        let (mut p, first) = Pending::start(
+            job(true),
+            Duration::from_secs(5),
+            0,
+            Instant::now(),
+            Utc::now(),
+        )
+        .unwrap();
         // The select: S/E bit set, DCS 2 (ON).
         assert_eq!(first.last(), Some(&0x82));
         // An ActTerm before any ActCon is not ours.
@@ -260,7 +276,14 @@ mod tests {
 
     #[test]
     fn negative_answers_reject_with_cause() {
-        let (mut p, _) = Pending::start(job(false), Duration::from_secs(5), 0).unwrap();
+        let (mut p, _) = Pending::start(
+            job(false),
+            Duration::from_secs(5),
+            0,
+            Instant::now(),
+            Utc::now(),
+        )
+        .unwrap();
         // Another point's answer is ignored: IOA 101.
         let other = [46, 1, 7, 0, 1, 0, 0x65, 0, 0, 0x02];
         assert!(matches!(step(&mut p, &other), Step::Ignore));
@@ -277,14 +300,28 @@ mod tests {
         assert_eq!(detail.negative, Some(true));
         assert_eq!(detail.cause.as_deref(), Some("actcon"));
         // Unknown IOA (47) with P/N.
-        let (mut p, _) = Pending::start(job(false), Duration::from_secs(5), 0).unwrap();
+        let (mut p, _) = Pending::start(
+            job(false),
+            Duration::from_secs(5),
+            0,
+            Instant::now(),
+            Utc::now(),
+        )
+        .unwrap();
         let Step::Result { status, detail, .. } = step(&mut p, &answer(0x40 | 47, 0x02)) else {
             panic!()
         };
         assert_eq!(status, CommandStatus::Rejected);
         assert_eq!(detail.cause_code, Some(47));
         // No answer: timeout naming the stage.
-        let (p, _) = Pending::start(job(true), Duration::from_secs(5), 0).unwrap();
+        let (p, _) = Pending::start(
+            job(true),
+            Duration::from_secs(5),
+            0,
+            Instant::now(),
+            Utc::now(),
+        )
+        .unwrap();
         let (status, detail) = p.timed_out().unwrap();
         assert_eq!(
             (status, detail.stage),

@@ -119,8 +119,14 @@ impl Converter {
             } else {
                 self.encoder.payload(&object, &envelope)
             };
+            // A type unknown to us has no decoded address: its own honest topic
+            // `{rtu}/{ca}/_type/{type_id}`, not `{ca}/0` (the payload keeps the raw octets).
+            let topic = match object.object() {
+                Some(_) => self.topic(ca, ioa),
+                None => self.encoder.unknown_type_topic(ca, h.type_id),
+            };
             out.push(Message {
-                topic: self.topic(ca, ioa),
+                topic,
                 payload,
                 qos: self.publish.qos,
                 retain: self.publish.retain,
@@ -186,6 +192,22 @@ mod tests {
         assert_eq!(
             String::from_utf8(m[0].payload.clone()).unwrap(),
             r#"{"ca":1,"ioa":10,"type":"M_SP_NA_1","cot":"spont","value":true,"quality":[],"rtu":"north","received":"2026-11-24T10:00:00.000Z","node":"gw1"}"#
+        );
+    }
+
+    #[test]
+    fn unknown_type_gets_an_honest_topic() {
+        // Type id 200 (private range, unknown to us), SQ=0 count 1, COT 3, OA 0, CA 1, then
+        // octets we cannot interpret (an IOA cannot be told apart from the rest).
+        let b = [200u8, 0x01, 0x03, 0x00, 0x01, 0x00, 0x00, 0x08, 0x0E, 0x01];
+        let mut c = Converter::new(rtu(""), publish());
+        let view = AsduView::parse(&b, &AsduParams::IEC104).unwrap();
+        let m = c.convert(&view, now());
+        assert!(!m.is_empty());
+        assert!(
+            m.iter().all(|m| m.topic == "iec104/north/1/_type/200"),
+            "{:?}",
+            m[0].topic
         );
     }
 
