@@ -64,7 +64,7 @@ pub struct MqttConfig {
     pub username: Option<String>,
     /// Password for the broker (better: `password_file`). Never printed or logged.
     #[serde(default)]
-    pub password: Option<super::security::Secret>,
+    pub password: Option<super::secret::Secret>,
     /// File holding the broker password (first line); a relative name is looked up in
     /// systemd's `$CREDENTIALS_DIRECTORY` (`LoadCredential=`) when that is set.
     #[serde(default)]

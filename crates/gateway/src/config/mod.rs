@@ -6,6 +6,7 @@
 mod file;
 mod hash;
 mod problem;
+mod secret;
 pub mod security;
 mod settings;
 mod validate;

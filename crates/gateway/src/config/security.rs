@@ -3,69 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Deserializer};
-
 use super::file::PointConfig;
 
-/// A secret (the broker password): its `Debug` and `Display` never show it, and a wrongly
-/// typed value in the file is refused without echoing it.
-#[derive(Clone, Default, PartialEq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(s: impl Into<String>) -> Secret {
-        Secret(s.into())
-    }
-
-    /// The secret itself, for the one place that needs it (the MQTT CONNECT).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
-impl std::fmt::Display for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl<'de> Deserialize<'de> for Secret {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = Secret;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Secret, E> {
-                Ok(Secret(v.to_owned()))
-            }
-            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Secret, E> {
-                Err(E::custom(NOT_A_STRING))
-            }
-            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Secret, E> {
-                Err(E::custom(NOT_A_STRING))
-            }
-            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Secret, E> {
-                Err(E::custom(NOT_A_STRING))
-            }
-            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Secret, E> {
-                Err(E::custom(NOT_A_STRING))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-const NOT_A_STRING: &str =
-    "password must be a quoted string (the value is not shown); better: password_file";
+pub use super::secret::Secret;
 
 /// Resolves a credential file name: a relative name is looked up in systemd's
 /// `$CREDENTIALS_DIRECTORY` (`LoadCredential=`) when that is set, else taken as it is.
@@ -81,7 +21,7 @@ pub fn credential_path(name: &str) -> PathBuf {
 pub fn read_password(name: &str) -> Result<Secret, std::io::Error> {
     let path = credential_path(name);
     let text = std::fs::read_to_string(&path)?;
-    Ok(Secret(text.lines().next().unwrap_or_default().to_owned()))
+    Ok(Secret::new(text.lines().next().unwrap_or_default()))
 }
 
 /// Whether the URL carries `user[:password]@` (refused: the URL is printed and logged).

@@ -183,7 +183,7 @@ impl Settings {
     /// and the queue path); an invalid value is an error naming the option.
     pub fn apply(&mut self, o: &Overrides) -> Result<(), String> {
         if let Some(n) = &o.node_id {
-            if !super::validate::topic_level_ok(n) {
+            if !topic_level_ok(n) {
                 return Err(format!(
                     "--node-id {n:?}: must be one topic level without '/', '+' or '#'"
                 ));
@@ -221,4 +221,9 @@ pub(super) fn store_path(configured: Option<&str>) -> PathBuf {
         }
         None => PathBuf::from("queue.redb"),
     }
+}
+
+/// A topic level: non-empty, no MQTT wildcard or separator.
+pub(super) fn topic_level_ok(s: &str) -> bool {
+    !s.is_empty() && !s.contains(['/', '+', '#', '\0']) && s.len() <= 128
 }

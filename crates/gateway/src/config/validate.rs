@@ -10,7 +10,7 @@ use toml::Spanned;
 use super::file::{ClusterConfig, Config, GatewayConfig, MqttConfig};
 use super::problem::{self, ConfigError, Problem};
 use super::settings::{
-    self, Broker, Cluster, Gateway, Mqtt, MqttVersion, Settings, VersionFallback,
+    self, topic_level_ok, Broker, Cluster, Gateway, Mqtt, MqttVersion, Settings, VersionFallback,
 };
 
 /// Collects the problems of one file.
@@ -101,11 +101,6 @@ impl Checker<'_> {
         self.at(v.span(), format!("{key} = {s:?}: must be {rule}"));
         false
     }
-}
-
-/// A topic level: non-empty, no MQTT wildcard or separator.
-pub(super) fn topic_level_ok(s: &str) -> bool {
-    !s.is_empty() && !s.contains(['/', '+', '#', '\0']) && s.len() <= 128
 }
 
 fn parse_url(url: &str) -> Result<Broker, String> {

@@ -7,8 +7,9 @@ use iec104::link::LinkConfig;
 use toml::Spanned;
 
 use super::file::{Config, RtuConfig};
+use super::settings::topic_level_ok;
 use super::settings::{Point, PointMap, Rtu};
-use super::validate::{topic_level_ok, Checker};
+use super::validate::Checker;
 
 /// The largest information object address (3 octets).
 const MAX_IOA: i64 = 0xFF_FFFF;
