@@ -115,6 +115,7 @@ pub fn point_limits(p: &PointConfig) -> (CommandLimits, Vec<(std::ops::Range<usi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::Deserialize;
 
     #[test]
     fn secret_is_never_shown() {
