@@ -505,36 +505,15 @@ impl Publisher {
         loop {
             if connected {
                 // Status first (small, retained), then the store in order.
-                let version = self.board.version();
-                if board_version != Some(version) {
-                    board_version = Some(version);
-                    for m in self.board.changed_since(&mut seen_status) {
-                        let topic = m.topic.clone();
-                        if topic.ends_with("/status") {
-                            guard.published(&topic, &m.payload);
-                        }
-                        if client.publish(m.topic, m.qos, m.retain, m.payload, None) {
-                            f.unassigned.push_back(Tag::Other);
-                        } else {
-                            // Request channel full: publish this status on a later turn.
-                            seen_status.remove(&topic);
-                            board_version = None;
-                        }
-                    }
-                }
+                self.publish_board(
+                    &client,
+                    &mut f,
+                    &mut seen_status,
+                    &mut board_version,
+                    &mut guard,
+                );
                 if path.pipeline.mode() == Mode::Disk {
-                    // Everything sent to the writer is committed and nothing from the store
-                    // is in flight: one more read tells whether the store is drained.
-                    let settled =
-                        f.stored == 0 && path.forwarded == self.committed.load(Ordering::SeqCst);
-                    if settled {
-                        f.more = true;
-                    }
-                    self.fill(&client, &mut f, &mut acked, max);
-                    if settled && !f.more && f.stored == 0 && path.stopping.is_none() {
-                        tracing::debug!("store drained: publishing from memory");
-                        path.pipeline.drained();
-                    }
+                    self.from_store(&client, &mut f, &mut acked, path, max);
                 }
                 if !acked.is_empty() {
                     let ids = std::mem::take(&mut acked);
@@ -543,18 +522,7 @@ impl Publisher {
                     }
                 }
             }
-            path.pipeline.released(&mut path.releases);
-            for release in path.releases.drain(..) {
-                release.release();
-            }
-            if path.pipeline.overdue(Instant::now()) {
-                tracing::info!(
-                    waiting = path.pipeline.waiting(),
-                    batches = path.pipeline.batches(),
-                    "messages not acknowledged within spill_after: writing them to the store"
-                );
-                self.spill_all(path).await;
-            }
+            self.release_or_spill(path).await;
             if let Some(since) = path.stopping {
                 let sessions_over = path.sessions_done || since.elapsed() >= SESSIONS_GRACE;
                 let acks_over = path.pipeline.waiting() == 0
@@ -572,65 +540,20 @@ impl Publisher {
             }
             if connected {
                 // A command result is never dropped: held until the client takes it.
-                if let Some(Direct {
-                    message: m,
-                    correlation,
-                }) = held.take()
-                {
-                    if client.publish(
-                        m.topic.clone(),
-                        m.qos,
-                        m.retain,
-                        m.payload.clone(),
-                        correlation.clone(),
-                    ) {
-                        f.unassigned.push_back(Tag::Other);
-                    } else {
-                        held = Some(Direct {
-                            message: m,
-                            correlation,
-                        });
-                    }
-                }
+                held = publish_held(&client, &mut f, held.take());
             }
             self.place(&client, &mut f, path, connected).await;
             let take = !path.sessions_done && path.next.is_none();
             tokio::select! {
                 ev = events.recv() => match ev.unwrap_or_else(|| Err("event loop ended".into())) {
                     Ok(Ev::ConnAck) => {
-                        tracing::info!(v5 = self.settings.v5, "connected to the MQTT broker");
                         connected = true;
-                        self.metrics.set_mqtt(true);
-                        let s = &self.settings;
-                        // An empty online presence: someone else keeps it on the status board.
-                        if !s.presence.0.is_empty() {
-                            guard.published(&s.presence_topic, s.presence.0.as_bytes());
-                            if client.publish(s.presence_topic.clone(), 1, true, s.presence.0.clone().into_bytes(), None) {
-                                f.unassigned.push_back(Tag::Other);
-                            }
-                        }
-                        for sub in &s.subscriptions {
-                            client.subscribe(sub.clone());
-                        }
+                        self.on_connack(&client, &mut f, &mut guard);
                     }
                     Ok(Ev::Sent(pkid)) => f.on_sent(pkid),
                     Ok(Ev::Collision(pkid)) => f.on_collision(pkid),
                     Ok(Ev::PubAck(pkid, refused)) => {
-                        let tag = f.on_puback(pkid);
-                        if let Some(reason) = refused {
-                            tracing::warn!(%reason, "the broker refused a publication; it is dropped, not retried");
-                        }
-                        match tag {
-                            Some(Tag::Stored(id, at)) => {
-                                f.stored = f.stored.saturating_sub(1);
-                                acked.push(id);
-                                self.metrics.published(at.elapsed());
-                            }
-                            Some(Tag::Memory(seq, idx, at)) if path.pipeline.acked(seq, idx) => {
-                                self.metrics.published(at.elapsed());
-                            }
-                            _ => {}
-                        }
+                        self.on_puback(&mut f, &mut acked, path, pkid, refused);
                     }
                     Ok(Ev::Message(m)) if guard.guards(&m.topic) => {
                         if guard.foreign(&m.topic, &m.payload) {
@@ -666,6 +589,118 @@ impl Publisher {
                 _ = tick.tick(), if path.pipeline.batches() > 0 || path.next.is_some() || path.stopping.is_some() => {}
                 _ = shutdown.changed(), if path.stopping.is_none() => path.stopping = Some(Instant::now()),
             }
+        }
+    }
+
+    /// Releases the ASDUs whose messages the broker acknowledged (in order); batches waiting
+    /// longer than `spill_after` go to the store.
+    async fn release_or_spill(&mut self, path: &mut Path) {
+        path.pipeline.released(&mut path.releases);
+        for release in path.releases.drain(..) {
+            release.release();
+        }
+        if path.pipeline.overdue(Instant::now()) {
+            tracing::info!(
+                waiting = path.pipeline.waiting(),
+                batches = path.pipeline.batches(),
+                "messages not acknowledged within spill_after: writing them to the store"
+            );
+            self.spill_all(path).await;
+        }
+    }
+
+    /// Disk mode: publishes from the store; once the store is drained (everything sent to the
+    /// writer committed, nothing from the store in flight, one more read empty), back to memory.
+    fn from_store(
+        &self,
+        client: &Client,
+        f: &mut Flight,
+        acked: &mut Vec<u64>,
+        path: &mut Path,
+        max: usize,
+    ) {
+        let settled = f.stored == 0 && path.forwarded == self.committed.load(Ordering::SeqCst);
+        if settled {
+            f.more = true;
+        }
+        self.fill(client, f, acked, max);
+        if settled && !f.more && f.stored == 0 && path.stopping.is_none() {
+            tracing::debug!("store drained: publishing from memory");
+            path.pipeline.drained();
+        }
+    }
+
+    /// Publishes what changed on the status board since the last turn (a status the client
+    /// cannot take yet is published on a later turn).
+    fn publish_board(
+        &self,
+        client: &Client,
+        f: &mut Flight,
+        seen_status: &mut BTreeMap<String, u64>,
+        board_version: &mut Option<u64>,
+        guard: &mut guard::Guard,
+    ) {
+        let version = self.board.version();
+        if *board_version == Some(version) {
+            return;
+        }
+        *board_version = Some(version);
+        for m in self.board.changed_since(seen_status) {
+            let topic = m.topic.clone();
+            if topic.ends_with("/status") {
+                guard.published(&topic, &m.payload);
+            }
+            if client.publish(m.topic, m.qos, m.retain, m.payload, None) {
+                f.unassigned.push_back(Tag::Other);
+            } else {
+                // Request channel full: publish this status on a later turn.
+                seen_status.remove(&topic);
+                *board_version = None;
+            }
+        }
+    }
+
+    /// Connected: our online presence (unless the status board keeps it) and the
+    /// subscriptions.
+    fn on_connack(&self, client: &Client, f: &mut Flight, guard: &mut guard::Guard) {
+        tracing::info!(v5 = self.settings.v5, "connected to the MQTT broker");
+        self.metrics.set_mqtt(true);
+        let s = &self.settings;
+        if !s.presence.0.is_empty() {
+            guard.published(&s.presence_topic, s.presence.0.as_bytes());
+            let payload = s.presence.0.clone().into_bytes();
+            if client.publish(s.presence_topic.clone(), 1, true, payload, None) {
+                f.unassigned.push_back(Tag::Other);
+            }
+        }
+        for sub in &s.subscriptions {
+            client.subscribe(sub.clone());
+        }
+    }
+
+    /// A PUBACK: a stored message leaves the store, a memory one counts for its batch.
+    fn on_puback(
+        &self,
+        f: &mut Flight,
+        acked: &mut Vec<u64>,
+        path: &mut Path,
+        pkid: u16,
+        refused: Option<String>,
+    ) {
+        let tag = f.on_puback(pkid);
+        if let Some(reason) = refused {
+            tracing::warn!(%reason, "the broker refused a publication; it is dropped, not retried");
+        }
+        match tag {
+            Some(Tag::Stored(id, at)) => {
+                f.stored = f.stored.saturating_sub(1);
+                acked.push(id);
+                self.metrics.published(at.elapsed());
+            }
+            Some(Tag::Memory(seq, idx, at)) if path.pipeline.acked(seq, idx) => {
+                self.metrics.published(at.elapsed());
+            }
+            _ => {}
         }
     }
 
@@ -734,6 +769,31 @@ async fn remover(store: Arc<Store>, mut rx: mpsc::Receiver<Vec<u64>>, metrics: A
             Err(e) => tracing::error!(error = %e, "store task failed"),
         }
         metrics.set_queue(store.len(), store.dropped());
+    }
+}
+
+/// A held command result, published when the client takes it; otherwise still held (a
+/// result is never dropped).
+fn publish_held(client: &Client, f: &mut Flight, held: Option<Direct>) -> Option<Direct> {
+    let Direct {
+        message: m,
+        correlation,
+    } = held?;
+    let taken = client.publish(
+        m.topic.clone(),
+        m.qos,
+        m.retain,
+        m.payload.clone(),
+        correlation.clone(),
+    );
+    if taken {
+        f.unassigned.push_back(Tag::Other);
+        None
+    } else {
+        Some(Direct {
+            message: m,
+            correlation,
+        })
     }
 }
 
