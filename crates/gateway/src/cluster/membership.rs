@@ -149,8 +149,13 @@ pub enum DeltaOutcome {
     /// Already known (a state we have, or an older one): nothing to do.
     Stale,
     /// It does not follow the state we know (a delta was missed, or the incarnation is
-    /// unknown): ask that node for a snapshot.
-    Gap,
+    /// unknown): ask that node for a snapshot of (at least) this state.
+    Gap {
+        /// The delta's incarnation.
+        incarnation: String,
+        /// The delta's state number.
+        seq: u64,
+    },
     /// Unreadable (reported like an unreadable presence).
     Unreadable(Alarm),
 }
@@ -331,13 +336,19 @@ impl View {
             .get(node)
             .filter(|m| m.incarnation == d.incarnation)
         else {
-            return DeltaOutcome::Gap;
+            return DeltaOutcome::Gap {
+                incarnation: d.incarnation,
+                seq: d.seq,
+            };
         };
         if d.seq <= old.seq {
             return DeltaOutcome::Stale;
         }
         if d.seq != old.seq + 1 || old.seq == 0 {
-            return DeltaOutcome::Gap;
+            return DeltaOutcome::Gap {
+                incarnation: d.incarnation,
+                seq: d.seq,
+            };
         }
         let mut new = old.clone();
         new.seq = d.seq;
@@ -420,6 +431,14 @@ impl View {
         self.nodes
             .get(node)
             .is_some_and(|p| p.ready.contains(rtu) || p.active.contains(rtu))
+    }
+
+    /// Whether what we know of `node` is older than its state `seq` of `incarnation`.
+    pub fn behind(&self, node: &str, incarnation: &str, seq: u64) -> bool {
+        match self.nodes.get(node) {
+            Some(m) => m.incarnation != incarnation || m.seq < seq,
+            None => true,
+        }
     }
 
     /// Our node id.

@@ -11,6 +11,8 @@
 pub mod membership;
 pub mod ownership;
 pub mod state;
+#[cfg(test)]
+mod sync_tests;
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;

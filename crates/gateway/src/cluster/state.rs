@@ -206,7 +206,7 @@ pub struct ClusterState {
     /// Since when our view of a node is behind its beats; nodes to ask at once (a gap); when
     /// each node was last asked.
     behind: BTreeMap<String, Instant>,
-    ask: BTreeSet<String>,
+    ask: BTreeMap<String, (String, u64)>,
     asked: BTreeMap<String, Instant>,
     /// Wills held back (see [`Settings::will_wait`]), and how many turned out late.
     wills: BTreeMap<String, HeldWill>,
@@ -232,7 +232,7 @@ impl ClusterState {
             last_snapshot: None,
             beats: BTreeMap::new(),
             behind: BTreeMap::new(),
-            ask: BTreeSet::new(),
+            ask: BTreeMap::new(),
             asked: BTreeMap::new(),
             wills: BTreeMap::new(),
             late_wills: 0,
@@ -381,8 +381,8 @@ impl ClusterState {
         match self.view.apply_delta(node, payload) {
             DeltaOutcome::Applied(applied) => self.absorb(node, applied, now),
             DeltaOutcome::Stale => Vec::new(),
-            DeltaOutcome::Gap => {
-                self.ask.insert(node.to_owned());
+            DeltaOutcome::Gap { incarnation, seq } => {
+                self.ask.insert(node.to_owned(), (incarnation, seq));
                 Vec::new()
             }
             DeltaOutcome::Unreadable(a) => vec![a],
@@ -706,27 +706,26 @@ impl ClusterState {
                 self.behind.remove(node);
                 continue;
             }
-            let behind = match self.view.member(node) {
-                Some(m) => m.incarnation != *inc || m.seq < *seq,
-                None => true,
-            };
-            if !behind {
+            if !self.view.behind(node, inc, *seq) {
                 self.behind.remove(node);
                 continue;
             }
             let since = *self.behind.entry(node.clone()).or_insert(now);
             if now >= since + after {
-                self.ask.insert(node.clone());
+                self.ask.insert(node.clone(), (inc.clone(), *seq));
             } else {
                 wake(out, now, since + after);
             }
         }
         let ask = std::mem::take(&mut self.ask);
-        for node in ask {
+        for (node, (inc, seq)) in ask {
+            if !self.view.behind(&node, &inc, seq) {
+                continue;
+            }
             match self.asked.get(&node).map(|t| *t + after) {
                 Some(next) if now < next => {
                     wake(out, now, next);
-                    self.ask.insert(node);
+                    self.ask.insert(node, (inc, seq));
                 }
                 _ => {
                     self.asked.insert(node.clone(), now);
