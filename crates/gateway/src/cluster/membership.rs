@@ -223,6 +223,7 @@ impl View {
     }
 
     /// What is known of `node`.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn member(&self, node: &str) -> Option<&Member> {
         self.nodes.get(node)
     }

@@ -39,6 +39,10 @@ pub fn incarnation() -> String {
 /// At most one publication of our state per this window (see docs/failover.md, "Scale").
 pub const COALESCE: Duration = Duration::from_millis(100);
 
+/// At most one full (retained) presence per this window: it lists every RTU (see
+/// docs/failover.md, "Scale").
+pub const PRESENCE_EVERY: Duration = Duration::from_secs(1);
+
 fn now_s() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
@@ -131,6 +135,7 @@ impl Task {
             // The publisher retries the broker with a backoff of at most 5 s (+25 % jitter).
             reconnect_hold: cluster.heartbeat * 3 / 2 + Duration::from_millis(6500),
             coalesce: COALESCE,
+            presence_every: PRESENCE_EVERY,
             // Beats go out four times per heartbeat: a will is late if one comes within 1.5
             // beat periods of the previous one.
             will_wait: cluster.heartbeat * 3 / 8,
@@ -293,7 +298,16 @@ impl Task {
             self.publish(p, me);
         }
         if let Some(delta) = &out.delta {
-            tracing::info!(seq = delta.seq, status = %delta.status, started = ?delta.active_add, stopped = ?delta.active_del, "cluster state");
+            tracing::info!(
+                seq = delta.seq,
+                status = %delta.status,
+                started = delta.active_add.len(),
+                stopped = delta.active_del.len(),
+                standby_up = delta.ready_add.len(),
+                standby_down = delta.ready_del.len(),
+                "cluster state"
+            );
+            tracing::debug!(started = ?delta.active_add, stopped = ?delta.active_del, "cluster state change");
             let payload = serde_json::to_vec(delta).unwrap_or_default();
             self.direct(self.topics.cluster_delta(me), payload, 1);
         }
@@ -480,6 +494,7 @@ mod tests {
             startup_grace: Duration::ZERO,
             reconnect_hold: Duration::from_secs(60),
             coalesce: Duration::from_millis(20),
+            presence_every: Duration::ZERO,
             will_wait: Duration::ZERO,
             snapshot_after: Duration::from_millis(100),
         };

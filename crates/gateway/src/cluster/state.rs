@@ -6,8 +6,11 @@
 //! - *Acting* means: connected to the broker, the echo of our latest presence publication came
 //!   back through our subscription (so the retained presence of every node, delivered on
 //!   subscribe before the echo, is in the view), and our own beats come back within the
-//!   liveness window (1.5 heartbeats). Every change of our presence stops acting until its
-//!   echo: a node whose broker link is dead or stalled never acts on a stale view.
+//!   liveness window (1.5 heartbeats). After that first echo on a broker connection, only a
+//!   publication that drops an RTU whose connection was lost (we may have been fenced, over a
+//!   dead link) stops acting until its echo; otherwise the beats' round trips watch the link
+//!   (waiting for the echo of every change starved a node whose changes came faster than
+//!   their echoes, e.g. 3,000 RTUs coming up).
 //! - Not acting (partition, startup, a presence change in flight): no new RTU is taken; roles
 //!   are kept, except that an Active RTU whose connection was lost goes to Standby (we may have
 //!   been fenced by a node that took it over: do not fight back).
@@ -22,6 +25,11 @@
 //!   confirmed).
 //! - Leaving (SIGTERM): presence `leaving`, every RTU Off (STOPDT first); done when nothing
 //!   is started any more and that presence was echoed.
+//! - Our state goes out numbered (`seq`) at most once per coalescing window, as a retained
+//!   presence and a delta; the echo that syncs is the one with our latest number. Other nodes'
+//!   states come from presences, snapshots and deltas (membership.rs); a node whose beats
+//!   announce a state we do not have, or whose delta does not follow, is asked for a snapshot.
+//!   A will about a node whose beats still come is held back and dropped when one comes.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -57,6 +65,10 @@ pub struct Settings {
     /// At most one publication of our state (presence and delta) per this window: a burst of
     /// changes goes out as one message (zero: every change at once).
     pub coalesce: Duration,
+    /// The full (retained) presence goes out at most once per this window (a change of
+    /// status, leaving and the first publication on a connection at once); the deltas carry
+    /// every change in between. Zero: with every delta.
+    pub presence_every: Duration,
     /// A last will about a node whose beats we hear is acted on only once no beat of that
     /// incarnation came for this long after its latest one (a late will from another broker
     /// node about a node that is alive moves nothing). Zero: wills act at once.
@@ -198,6 +210,13 @@ pub struct ClusterState {
     last_publish: Option<Instant>,
     /// A change of our state waits for the end of the coalescing window.
     unannounced: bool,
+    /// The state number, time and status of our latest full (retained) presence.
+    full_seq: u64,
+    last_full: Option<Instant>,
+    full_status: String,
+    /// The next full presence unsyncs until its echo; the number of the latest echo.
+    echo_needed: bool,
+    echoed_seq: u64,
     /// Another node asked for our state; when our latest snapshot went out.
     snapshot_asked: bool,
     last_snapshot: Option<Instant>,
@@ -228,6 +247,11 @@ impl ClusterState {
             announced: Presence::default(),
             last_publish: None,
             unannounced: false,
+            full_seq: 0,
+            last_full: None,
+            full_status: String::new(),
+            echo_needed: false,
+            echoed_seq: 0,
             snapshot_asked: false,
             last_snapshot: None,
             beats: BTreeMap::new(),
@@ -447,7 +471,8 @@ impl ClusterState {
             }
         }
         if let Some(echo) = applied.echo {
-            if self.connected && self.seq_out > 0 && echo.seq == self.seq_out {
+            if self.connected && self.full_seq > 0 && echo.seq == self.full_seq {
+                self.echoed_seq = echo.seq;
                 self.synced = true;
                 self.ever_synced = true;
                 self.echoed_on_connection = true;
@@ -505,7 +530,8 @@ impl ClusterState {
     pub fn left(&self) -> bool {
         self.leaving
             && self.rtus.iter().all(|r| !r.started)
-            && ((self.synced && !self.unannounced) || !self.connected)
+            && ((self.synced && !self.unannounced && self.echoed_seq == self.seq_out)
+                || !self.connected)
     }
 
     /// Live nodes at `now`: other online nodes heard within the liveness window, and us.
@@ -764,11 +790,49 @@ impl ClusterState {
             self.unannounced = false;
             self.seq_out += 1;
             let p = self.presence_now(status);
-            out.delta = Some(Delta::between(&self.announced, &p));
-            self.announced = p.clone();
-            out.publish = Some(p);
+            let delta = Delta::between(&self.announced, &p);
+            // Dropping an RTU whose connection was lost (we may have been fenced, and our
+            // link may be dead): no decision before the echo of that publication.
+            if delta.active_del.iter().any(|name| {
+                self.index
+                    .get(name)
+                    .and_then(|i| self.rtus.get(*i))
+                    .is_some_and(|r| r.lost)
+            }) {
+                self.echo_needed = true;
+            }
+            out.delta = Some(delta);
+            self.announced = p;
             self.published = Some(want);
             self.last_publish = Some(now);
+        }
+        self.full_presence_step(now, status, out);
+    }
+
+    /// The full (retained) presence, every state in it: at most once per `presence_every`,
+    /// at once for a change of status, while leaving, and until the first echo on this
+    /// broker connection (which syncs; later publications do not unsync: our beats' round
+    /// trips watch the link).
+    fn full_presence_step(&mut self, now: Instant, status: &str, out: &mut Output) {
+        if self.full_seq == self.seq_out {
+            return;
+        }
+        let urgent = self.leaving
+            || !self.echoed_on_connection
+            || self.echo_needed
+            || self.full_status != status;
+        let next = self.last_full.map(|t| t + self.settings.presence_every);
+        if !urgent && next.is_some_and(|t| now < t) {
+            if let Some(t) = next {
+                wake(out, now, t);
+            }
+            return;
+        }
+        out.publish = Some(self.announced.clone());
+        self.full_seq = self.seq_out;
+        self.last_full = Some(now);
+        self.full_status = status.to_owned();
+        if !self.echoed_on_connection || std::mem::take(&mut self.echo_needed) {
             self.synced = false;
         }
     }
@@ -928,6 +992,7 @@ mod tests {
                 startup_grace: Duration::ZERO,
                 reconnect_hold: Duration::from_secs(3600),
                 coalesce: Duration::ZERO,
+                presence_every: Duration::ZERO,
                 will_wait: Duration::ZERO,
                 snapshot_after: Duration::from_millis(100),
             },
@@ -1441,6 +1506,7 @@ mod tests {
                 startup_grace: grace,
                 reconnect_hold: Duration::from_millis(1500),
                 coalesce: Duration::ZERO,
+                presence_every: Duration::ZERO,
                 will_wait: Duration::ZERO,
                 snapshot_after: Duration::from_millis(100),
             },

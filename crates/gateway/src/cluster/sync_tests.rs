@@ -22,6 +22,7 @@ fn settings(me: &str) -> Settings {
         startup_grace: Duration::from_millis(2000),
         reconnect_hold: Duration::from_millis(3000),
         coalesce: 100 * MS,
+        presence_every: Duration::ZERO,
         will_wait: 750 * MS,
         snapshot_after: 250 * MS,
     }
