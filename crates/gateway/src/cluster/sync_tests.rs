@@ -284,3 +284,43 @@ fn changes_within_one_window_go_out_as_one_publication() {
     // Nothing changed since: nothing goes out, however often it steps.
     assert!(a.step(t0 + 300 * MS).publish.is_none());
 }
+
+#[test]
+fn the_full_presence_goes_out_at_most_once_per_window_and_deltas_between() {
+    let t0 = Instant::now();
+    let rtus = ["r1", "r2", "r3"];
+    let mut a = ClusterState::new(
+        Settings {
+            presence_every: Duration::from_secs(1),
+            ..settings("a")
+        },
+        rtus.iter().map(|r| (r.to_string(), None)).collect(),
+    );
+    a.mqtt(true);
+    // The first publication on a connection goes out in full at once (its echo syncs).
+    let first = step_echo(&mut a, t0);
+    assert_eq!(first.publish.map(|p| p.seq), Some(1));
+    assert!(a.synced());
+    // Changes 100 ms apart: a delta each, no full presence, and still in sync.
+    for (i, ms) in [(0, 100), (1, 200), (2, 300)] {
+        a.session(i, Report::Connected);
+        let out = a.step(t0 + ms * MS);
+        assert!(out.publish.is_none(), "{out:?}");
+        assert_eq!(out.delta.map(|d| d.ready_add.len()), Some(1));
+        assert!(a.synced());
+        assert_eq!(out.wake_at, Some(t0 + 1000 * MS));
+    }
+    // One window after the first: the full presence with the latest state.
+    let out = a.step(t0 + 1000 * MS);
+    let p = out.publish.expect("the full presence");
+    assert_eq!((p.seq, p.ready.len()), (4, 3));
+    // A connection lost on a started RTU: that publication goes out in full at once and
+    // nothing is decided before its echo.
+    a.session(0, Report::Started);
+    let out = step_echo(&mut a, t0 + 1100 * MS);
+    assert!(out.publish.is_none());
+    a.session(0, Report::Closed);
+    let out = a.step(t0 + 1200 * MS);
+    assert!(out.publish.is_some(), "{out:?}");
+    assert!(!a.synced());
+}
