@@ -217,6 +217,8 @@ pub struct ClusterState {
     /// The next full presence unsyncs until its echo; the number of the latest echo.
     echo_needed: bool,
     echoed_seq: u64,
+    /// An RTU left our `active` since the latest full presence.
+    release_pending: bool,
     /// Another node asked for our state; when our latest snapshot went out.
     snapshot_asked: bool,
     last_snapshot: Option<Instant>,
@@ -252,6 +254,7 @@ impl ClusterState {
             full_status: String::new(),
             echo_needed: false,
             echoed_seq: 0,
+            release_pending: false,
             snapshot_asked: false,
             last_snapshot: None,
             beats: BTreeMap::new(),
@@ -359,7 +362,12 @@ impl ClusterState {
             }
         } else {
             self.heard.insert(node.to_owned(), now);
-            self.back.insert(node.to_owned());
+            // Back (after our reconnection) once its beat finds our view of it current: a
+            // retained presence can be older than what it did while we were away.
+            let inc = String::from_utf8_lossy(incarnation);
+            if !self.view.behind(node, &inc, seq) {
+                self.back.insert(node.to_owned());
+            }
         }
     }
 
@@ -435,9 +443,6 @@ impl ClusterState {
             self.probe_after = Some(now);
             self.probe_pending = true;
             self.unconfirmed_offline.insert(node.to_owned());
-        }
-        if node != self.settings.me && applied.still_there {
-            self.back.insert(node.to_owned());
         }
         if node != self.settings.me {
             self.seq += 1;
@@ -801,6 +806,11 @@ impl ClusterState {
             }) {
                 self.echo_needed = true;
             }
+            // A release goes out in full at once: consumers (and a new owner's watchers) see
+            // it in the retained presence before the new owner's status.
+            if !delta.active_del.is_empty() {
+                self.release_pending = true;
+            }
             out.delta = Some(delta);
             self.announced = p;
             self.published = Some(want);
@@ -820,6 +830,7 @@ impl ClusterState {
         let urgent = self.leaving
             || !self.echoed_on_connection
             || self.echo_needed
+            || self.release_pending
             || self.full_status != status;
         let next = self.last_full.map(|t| t + self.settings.presence_every);
         if !urgent && next.is_some_and(|t| now < t) {
@@ -832,6 +843,7 @@ impl ClusterState {
         self.full_seq = self.seq_out;
         self.last_full = Some(now);
         self.full_status = status.to_owned();
+        self.release_pending = false;
         if !self.echoed_on_connection || std::mem::take(&mut self.echo_needed) {
             self.synced = false;
         }

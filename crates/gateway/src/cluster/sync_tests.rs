@@ -314,8 +314,8 @@ fn the_full_presence_goes_out_at_most_once_per_window_and_deltas_between() {
     let out = a.step(t0 + 1000 * MS);
     let p = out.publish.expect("the full presence");
     assert_eq!((p.seq, p.ready.len()), (4, 3));
-    // A connection lost on a started RTU: that publication goes out in full at once and
-    // nothing is decided before its echo.
+    // A connection lost on a started RTU: that publication goes out in full at once (a
+    // release always does) and nothing is decided before its echo.
     a.session(0, Report::Started);
     let out = step_echo(&mut a, t0 + 1100 * MS);
     assert!(out.publish.is_none());
