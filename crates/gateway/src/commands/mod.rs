@@ -419,7 +419,7 @@ mod tests {
         let (tx, rx) = tokio::sync::watch::channel(Role::Standby);
         r.roles = Some(HashMap::from([("north".to_owned(), rx)]));
         assert!(!r.answers_for("iec104/north/1/101/command"));
-        // Unknown RTUs are answered by every node alike.
+        // Without duties from a cluster task, unknown RTUs are answered here.
         assert!(r.answers_for("iec104/south/1/101/command"));
         tx.send(Role::Active).unwrap();
         assert!(r.answers_for("iec104/north/1/101/command"));
