@@ -252,14 +252,7 @@ impl Task {
                 Relaxed,
             );
             self.show_nodes();
-            orphans::follow(
-                &self.state,
-                &self.board,
-                &self.topics,
-                &self.metrics,
-                &self.duty,
-                &mut orphans,
-            );
+            self.follow_orphans(&mut orphans);
             let wake_at = out.wake_at.map(Instant::from_std);
             if leave_deadline.is_some() && self.state.left() {
                 tracing::info!("cluster: every RTU handed over; leaving");

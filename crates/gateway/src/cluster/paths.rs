@@ -202,13 +202,6 @@ impl Paths {
             .get(&rtu)
             .is_some_and(|since| now >= *since + self.failover)
     }
-
-    /// Forgets what was observed (e.g. when the view can no longer be trusted for long).
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub fn clear(&mut self) {
-        self.nodes.clear();
-        self.unreached.clear();
-    }
 }
 
 #[cfg(test)]

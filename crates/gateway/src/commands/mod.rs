@@ -208,7 +208,7 @@ impl Router {
         let rtu = self.topics.rtu_of(topic).unwrap_or_default();
         let duty = self.duty.as_ref().map(|d| d.borrow().clone());
         match roles.get(rtu) {
-            None => duty.is_none_or(|d| d.unknown),
+            None => duty.map_or(true, |d| d.unknown),
             Some(r) => *r.borrow() == Role::Active || duty.is_some_and(|d| d.orphans.contains(rtu)),
         }
     }
