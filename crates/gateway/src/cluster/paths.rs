@@ -36,10 +36,26 @@ enum Path {
 pub struct Paths {
     failover: Duration,
     hold_down: Duration,
-    /// By (RTU index, node): only nodes expected to connect, and demoted ones.
-    nodes: BTreeMap<(usize, String), Path>,
+    /// By RTU index, then node: only nodes expected to connect, and demoted ones.
+    nodes: BTreeMap<usize, BTreeMap<String, Path>>,
     /// By RTU index: no live node has reached it since then.
     unreached: BTreeMap<usize, Instant>,
+    /// By RTU index: some live node has reached it since then.
+    reached: BTreeMap<usize, Instant>,
+}
+
+/// The earliest time something changes by itself, after `now`.
+struct Wake {
+    now: Instant,
+    at: Option<Instant>,
+}
+
+impl Wake {
+    fn at(&mut self, t: Instant) {
+        if t > self.now {
+            self.at = Some(self.at.map_or(t, |w| w.min(t)));
+        }
+    }
 }
 
 /// The hold-down is this many times `path_failover`.
@@ -53,6 +69,7 @@ impl Paths {
             hold_down: failover * HOLD_DOWN_FACTOR,
             nodes: BTreeMap::new(),
             unreached: BTreeMap::new(),
+            reached: BTreeMap::new(),
         }
     }
 
@@ -64,7 +81,7 @@ impl Paths {
 
     fn demoted(&self, rtu: usize, node: &str) -> bool {
         matches!(
-            self.nodes.get(&(rtu, node.to_owned())),
+            self.nodes.get(&rtu).and_then(|m| m.get(node)),
             Some(Path::Demoted { .. })
         )
     }
@@ -115,85 +132,91 @@ impl Paths {
         carried: bool,
         now: Instant,
     ) -> Option<Instant> {
+        let mut paths = self.nodes.remove(&rtu).unwrap_or_default();
         // Gone nodes and nodes no longer expected (and not demoted) are forgotten.
-        self.nodes.retain(|(r, n), p| {
-            *r != rtu
-                || (rank.contains(&n.as_str())
-                    && (matches!(p, Path::Demoted { .. })
-                        || rank.iter().take(expected).any(|e| e == n)))
+        paths.retain(|n, p| {
+            rank.contains(&n.as_str())
+                && (matches!(p, Path::Demoted { .. }) || rank.iter().take(expected).any(|e| e == n))
         });
-        let mut wake: Option<Instant> = None;
-        let mut at = |t: Instant| {
-            if t > now {
-                wake = Some(wake.map_or(t, |w| w.min(t)));
-            }
+        let mut wake = Wake { now, at: None };
+        // Nobody reaching it: an orphan after `failover`.
+        let reached = if rank.iter().any(|n| reaches(n)) {
+            self.unreached.remove(&rtu);
+            Some(*self.reached.entry(rtu).or_insert(now))
+        } else {
+            self.reached.remove(&rtu);
+            let since = *self.unreached.entry(rtu).or_insert(now);
+            wake.at(since + self.failover);
+            None
         };
-        // Anyone not demoted (or anyone at all) reaching it, besides `node`.
-        let carried_without = |paths: &Paths, node: &str| {
-            rank.iter()
-                .any(|n| *n != node && !paths.demoted(rtu, n) && reaches(n))
+        // Anyone else not demoted reaching it.
+        let demoted = |paths: &BTreeMap<String, Path>, n: &str| {
+            matches!(paths.get(n), Some(Path::Demoted { .. }))
         };
         for node in rank.iter().take(expected) {
-            let key = (rtu, (*node).to_owned());
-            let up = reaches(node);
-            let old = self.nodes.get(&key).copied();
-            let new = match old {
-                None | Some(Path::Up) if up => Path::Up,
-                None | Some(Path::Up) => {
-                    at(now + self.failover);
-                    Path::Down {
-                        since: now,
-                        was_up: old.is_some(),
-                    }
-                }
-                Some(Path::Down { .. }) if up => Path::Up,
-                Some(Path::Down { since, was_up }) => {
-                    if now >= since + self.failover
-                        && carried_without(self, node)
-                        && (was_up || !carried)
-                    {
-                        Path::Demoted { up_since: None }
-                    } else {
-                        at(since + self.failover);
-                        Path::Down { since, was_up }
-                    }
-                }
-                Some(d @ Path::Demoted { .. }) => d,
-            };
-            self.nodes.insert(key, new);
+            let others = rank
+                .iter()
+                .any(|n| n != node && !demoted(&paths, n) && reaches(n));
+            let old = paths.get(*node).copied();
+            let new = self.next(old, reaches(node), others, carried, reached, &mut wake);
+            paths.insert((*node).to_owned(), new);
         }
         // Demoted nodes (expected or not): back once their path worked for the hold-down.
-        let demoted: Vec<String> = self
-            .nodes
-            .iter()
-            .filter(|((r, _), p)| *r == rtu && matches!(p, Path::Demoted { .. }))
-            .map(|((_, n), _)| n.clone())
-            .collect();
-        for node in demoted {
-            let up = reaches(&node);
-            let key = (rtu, node);
-            let Some(Path::Demoted { up_since }) = self.nodes.get(&key).copied() else {
-                continue;
-            };
-            let new = match (up, up_since) {
-                (false, _) => Path::Demoted { up_since: None },
-                (true, Some(t)) if now >= t + self.hold_down => Path::Up,
-                (true, since) => {
-                    let t = since.unwrap_or(now);
-                    at(t + self.hold_down);
-                    Path::Demoted { up_since: Some(t) }
+        for (node, p) in paths.iter_mut() {
+            if let Path::Demoted { up_since } = *p {
+                *p = match (reaches(node), up_since) {
+                    (false, _) => Path::Demoted { up_since: None },
+                    (true, Some(t)) if now >= t + self.hold_down => Path::Up,
+                    (true, since) => {
+                        let t = since.unwrap_or(now);
+                        wake.at(t + self.hold_down);
+                        Path::Demoted { up_since: Some(t) }
+                    }
+                };
+            }
+        }
+        if !paths.is_empty() {
+            self.nodes.insert(rtu, paths);
+        }
+        wake.at
+    }
+
+    /// The next state of an expected node's path (`old`; `up`: it has a connection; `others`:
+    /// another node that is not demoted has one; `carried`: a node has data transfer started;
+    /// `reached`: since when some node reaches the RTU). The time without a connection counts
+    /// only from when another node reaches the RTU (an RTU nobody reaches is down itself, not
+    /// one node's path to it).
+    fn next(
+        &self,
+        old: Option<Path>,
+        up: bool,
+        others: bool,
+        carried: bool,
+        reached: Option<Instant>,
+        wake: &mut Wake,
+    ) -> Path {
+        let now = wake.now;
+        match old {
+            None | Some(Path::Up) | Some(Path::Down { .. }) if up => Path::Up,
+            None | Some(Path::Up) => {
+                wake.at(now + self.failover);
+                Path::Down {
+                    since: now,
+                    was_up: old.is_some(),
                 }
-            };
-            self.nodes.insert(key, new);
+            }
+            Some(d @ Path::Down { .. }) if !others => d,
+            Some(Path::Down { since, was_up }) => {
+                let from = reached.map_or(since, |r| r.max(since));
+                if now >= from + self.failover && (was_up || !carried) {
+                    Path::Demoted { up_since: None }
+                } else {
+                    wake.at(from + self.failover);
+                    Path::Down { since, was_up }
+                }
+            }
+            Some(d @ Path::Demoted { .. }) => d,
         }
-        // Nobody reaching it: an orphan after `failover`.
-        if rank.iter().any(|n| reaches(n)) {
-            self.unreached.remove(&rtu);
-        } else {
-            let since = *self.unreached.entry(rtu).or_insert(now);
-            at(since + self.failover);
-        }
-        wake
     }
 
     /// Whether no live node has reached `rtu` for `path_failover` (as of the last observation).

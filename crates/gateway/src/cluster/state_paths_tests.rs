@@ -145,11 +145,17 @@ fn no_takeover_when_no_other_node_reaches_it_but_one_orphan_status() {
     assert_eq!((role(&a), role(&b)), (Role::Standby, Role::Standby));
     assert_eq!(a.orphans().iter().copied().collect::<Vec<_>>(), vec![0]);
     assert!(b.orphans().is_empty());
-    // b gets its connection back: b carries it; nobody publishes it unowned any more.
+    // b gets its connection back: nobody publishes it unowned any more; a (the owner) gets
+    // path_failover from then to connect too, then b carries it.
+    let t1 = t0 + PF * 2;
     b.session(0, Report::Connected);
-    pump(&mut [&mut a, &mut b], t0 + PF * 2);
-    assert_eq!((role(&a), role(&b)), (Role::Standby, Role::Active));
+    pump(&mut [&mut a, &mut b], t1);
     assert!(a.orphans().is_empty() && b.orphans().is_empty());
+    assert_eq!((role(&a), role(&b)), (Role::Active, Role::Standby));
+    pump(&mut [&mut a, &mut b], t1 + PF - MS);
+    assert_eq!((role(&a), role(&b)), (Role::Active, Role::Standby));
+    pump(&mut [&mut a, &mut b], t1 + PF);
+    assert_eq!((role(&a), role(&b)), (Role::Standby, Role::Active));
 }
 
 #[test]
