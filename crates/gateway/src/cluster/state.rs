@@ -550,7 +550,11 @@ impl ClusterState {
             owned.push(me.clone());
         }
         let candidates: Vec<&str> = owned.iter().map(String::as_str).collect();
-        if acting {
+        // Paths are observed while acting, and also while only the echo of our own latest
+        // presence is pending (it changes with every connection we lose or win): our own path
+        // loss then counts from the step that saw it, not from the echo, so we never demote
+        // ourselves later than the others demote us.
+        if acting || (self.connected && self.ever_synced && self.own_fresh(now) && probed) {
             self.observe_paths(&candidates, now, &mut out);
         }
         let round = Round {

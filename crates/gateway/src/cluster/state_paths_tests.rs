@@ -200,3 +200,23 @@ fn commands_for_unknown_rtus_are_answered_by_exactly_one_node() {
     assert!(a.answers_unknown());
     assert!(!b.answers_unknown());
 }
+
+#[test]
+fn our_own_path_loss_counts_from_the_report_not_from_the_echo_of_our_presence() {
+    // a loses its path at t1 and its presence echo comes back only 500 ms later; b hears of it
+    // at once. a must demote itself no later than b takes over (else, with a path back at
+    // that moment, both would carry the RTU).
+    let t0 = Instant::now();
+    let (mut a, mut b) = carried_by_a(t0);
+    let t1 = t0 + Duration::from_secs(10);
+    a.session(0, Report::Closed);
+    let p = a.step(t1).publish.expect("a announces the loss");
+    let payload = serde_json::to_vec(&p).unwrap();
+    b.presence("a", &payload, t1);
+    b.step(t1);
+    let late = t1 + Duration::from_millis(500);
+    a.presence("a", &payload, late);
+    pump(&mut [&mut a, &mut b], late);
+    pump(&mut [&mut a, &mut b], t1 + PF);
+    assert_eq!((role(&a), role(&b)), (Role::Standby, Role::Active));
+}
