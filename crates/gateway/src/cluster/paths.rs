@@ -23,8 +23,13 @@ use std::time::{Duration, Instant};
 /// What we know of one node's path to one RTU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Path {
-    /// It has a connection.
-    Up,
+    /// It has a connection, since `at`; `down_since`: the loss before it, which still counts
+    /// when this connection ends within `path_failover` (a connection that opens and breaks at
+    /// once, e.g. accepted and reset, does not restore the path).
+    Up {
+        at: Instant,
+        down_since: Option<Instant>,
+    },
     /// It has had none since then; `was_up`: it had one before (else it never connected).
     Down { since: Instant, was_up: bool },
     /// Demoted; its path works again since `up_since` (None: not yet, or broke again).
@@ -166,7 +171,10 @@ impl Paths {
             if let Path::Demoted { up_since } = *p {
                 *p = match (reaches(node), up_since) {
                     (false, _) => Path::Demoted { up_since: None },
-                    (true, Some(t)) if now >= t + self.hold_down => Path::Up,
+                    (true, Some(t)) if now >= t + self.hold_down => Path::Up {
+                        at: now,
+                        down_since: None,
+                    },
                     (true, since) => {
                         let t = since.unwrap_or(now);
                         wake.at(t + self.hold_down);
@@ -197,12 +205,30 @@ impl Paths {
     ) -> Path {
         let now = wake.now;
         match old {
-            None | Some(Path::Up) | Some(Path::Down { .. }) if up => Path::Up,
-            None | Some(Path::Up) => {
+            Some(p @ Path::Up { .. }) if up => p,
+            None if up => Path::Up {
+                at: now,
+                down_since: None,
+            },
+            Some(Path::Down { since, .. }) if up => Path::Up {
+                at: now,
+                down_since: Some(since),
+            },
+            None => {
                 wake.at(now + self.failover);
                 Path::Down {
                     since: now,
-                    was_up: old.is_some(),
+                    was_up: false,
+                }
+            }
+            Some(Path::Up { at, down_since }) => {
+                let since = down_since
+                    .filter(|_| now < at + self.failover)
+                    .unwrap_or(now);
+                wake.at(since + self.failover);
+                Path::Down {
+                    since,
+                    was_up: true,
                 }
             }
             Some(d @ Path::Down { .. }) if !others => d,
@@ -338,6 +364,35 @@ mod tests {
             p.observe(0, &rank, 2, |n| n == "b", false, t0 + PF * s);
         }
         assert_eq!(p.order(0, rank.to_vec(), |n| n == "b"), ["b", "a"]);
+    }
+
+    #[test]
+    fn a_connection_that_breaks_at_once_does_not_restore_the_path() {
+        let t0 = Instant::now();
+        let mut p = Paths::new(PF);
+        let rank = ["a", "b"];
+        p.observe(0, &rank, 2, |_| true, false, t0);
+        p.observe(0, &rank, 2, |n| n == "b", false, t0);
+        // a's retry is accepted and reset (up for 10 ms) just before path_failover.
+        let blip = t0 + PF - Duration::from_millis(20);
+        p.observe(0, &rank, 2, |_| true, false, blip);
+        let after = blip + Duration::from_millis(10);
+        assert_eq!(
+            p.observe(0, &rank, 2, |n| n == "b", false, after),
+            Some(t0 + PF)
+        );
+        p.observe(0, &rank, 2, |n| n == "b", false, t0 + PF);
+        assert_eq!(p.order(0, rank.to_vec(), |n| n == "b"), ["b", "a"]);
+        // One that lasts path_failover does: the next loss counts from its end.
+        let mut p = Paths::new(PF);
+        p.observe(0, &rank, 2, |_| true, false, t0);
+        p.observe(0, &rank, 2, |n| n == "b", false, t0);
+        p.observe(0, &rank, 2, |_| true, false, t0 + Duration::from_secs(1));
+        let end = t0 + Duration::from_secs(1) + PF;
+        assert_eq!(
+            p.observe(0, &rank, 2, |n| n == "b", false, end),
+            Some(end + PF)
+        );
     }
 
     #[test]
