@@ -258,8 +258,8 @@ impl ClusterState {
         self.paths.order(i, base, |n| self.reaches(r, n))
     }
 
-    /// Observes every RTU's paths (acting only: the view is trusted) and notes the orphans
-    /// that are ours.
+    /// Observes every RTU's paths (while the view is trusted: see [`ClusterState::step`]),
+    /// notes the orphans that are ours and the live nodes.
     fn observe_paths(&mut self, candidates: &[&str], now: Instant, out: &mut Output) {
         let expected = 1 + self.settings.standby;
         let mut orphans = BTreeSet::new();
