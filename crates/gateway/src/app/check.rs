@@ -46,6 +46,20 @@ fn print_process(loaded: &config::Loaded) {
         cfg.mqtt.max_inflight.get_ref(),
         loaded.node,
     );
+    for b in loaded
+        .brokers
+        .in_order(&loaded.broker, &loaded.node)
+        .iter()
+        .skip(1)
+    {
+        say!(
+            "then broker: {}://{}:{} (connect timeout {:?})",
+            if b.tls { "mqtts" } else { "mqtt" },
+            b.host,
+            b.port,
+            loaded.brokers.connect_timeout
+        );
+    }
     say!(
         "queue: {} (at most {} messages, oldest dropped beyond)",
         crate::app::store_path(loaded).display(),
@@ -58,7 +72,7 @@ fn print_process(loaded: &config::Loaded) {
         "commands: on {prefix}/{{rtu}}/{{ca}}/{{ioa}}/command for points with commands = true; results on .../command/result{}",
         if *cfg.mqtt.version.get_ref() == 5 { " or the MQTT 5 response topic" } else { "" }
     );
-    if loaded.broker.tls {
+    if loaded.broker.tls || loaded.brokers.others.iter().any(|b| b.tls) {
         match &cfg.mqtt.ca_file {
             Some(ca) => say!("TLS with the CA certificates of {}", ca.get_ref()),
             None => say!("TLS with the system CA bundle ({})", crate::app::SYSTEM_CA),

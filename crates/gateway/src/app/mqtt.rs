@@ -15,7 +15,7 @@ use super::{StartError, Wiring, SYSTEM_CA};
 use crate::config::Loaded;
 use crate::model::{Batch, Direct, Incoming};
 use crate::north::store::writer;
-use crate::north::{MqttSettings, Publisher};
+use crate::north::{Endpoint, MqttSettings, Publisher};
 
 /// The north, built but not started, and the ends of its channels for the other layers.
 pub(super) struct North {
@@ -118,8 +118,17 @@ fn settings(loaded: &Loaded, w: &Wiring) -> Result<MqttSettings, StartError> {
     }
     let (tls, client_auth) = tls_files(loaded)?;
     Ok(MqttSettings {
-        host: loaded.broker.host.clone(),
-        port: loaded.broker.port,
+        brokers: loaded
+            .brokers
+            .in_order(&loaded.broker, node)
+            .into_iter()
+            .map(|b| Endpoint {
+                host: b.host,
+                port: b.port,
+                tls: b.tls,
+            })
+            .collect(),
+        connect_timeout: loaded.brokers.connect_timeout,
         v5,
         tls,
         client_auth,
@@ -141,7 +150,8 @@ fn settings(loaded: &Loaded, w: &Wiring) -> Result<MqttSettings, StartError> {
 #[allow(clippy::type_complexity)]
 fn tls_files(loaded: &Loaded) -> Result<(Option<Vec<u8>>, Option<(Vec<u8>, Vec<u8>)>), StartError> {
     let cfg = &loaded.config;
-    let tls = if loaded.broker.tls {
+    let any_tls = loaded.broker.tls || loaded.brokers.others.iter().any(|b| b.tls);
+    let tls = if any_tls {
         let path = cfg
             .mqtt
             .ca_file

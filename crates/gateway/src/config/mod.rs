@@ -1,6 +1,7 @@
 //! The gateway's TOML configuration: types (serde, unknown keys denied) and loading with
 //! validation errors that carry the line and column of the offending key.
 
+mod brokers;
 mod validate;
 
 use std::collections::HashMap;
@@ -9,6 +10,7 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use brokers::{BrokerList, BrokerOrder};
 pub use validate::{ConfigError, Problem};
 
 /// The whole configuration file.
@@ -50,8 +52,18 @@ pub struct ClusterConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MqttConfig {
-    /// `mqtt://host:port` (or `mqtts://` for TLS).
-    pub url: Spanned<String>,
+    /// `mqtt://host:port` (or `mqtts://` for TLS); or `urls` for several brokers.
+    #[serde(default)]
+    pub url: Option<Spanned<String>>,
+    /// Several brokers (`mqtt://` or `mqtts://` each); not together with `url`.
+    #[serde(default)]
+    pub urls: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `listed` (default) or `shuffled` (per node): the order brokers are tried in.
+    #[serde(default)]
+    pub broker_order: Option<Spanned<String>>,
+    /// Seconds a broker has to accept the connection (CONNACK) before the next is tried.
+    #[serde(default)]
+    pub connect_timeout: Option<Spanned<f64>>,
     /// MQTT protocol version: 5 (default; response topic and correlation data of commands
     /// are honoured) or 4 (3.1.1).
     #[serde(default = "default_version")]
@@ -268,8 +280,10 @@ pub struct Loaded {
     pub config: Config,
     /// Resolved per-RTU settings.
     pub rtus: Vec<validate::Rtu>,
-    /// Resolved broker endpoint.
+    /// Resolved broker endpoint (the first listed).
     pub broker: validate::Broker,
+    /// The further brokers (`urls`), their order and the connect timeout.
+    pub brokers: BrokerList,
     /// Name of this node.
     pub node: String,
     /// Cluster settings when `[cluster]` is present.

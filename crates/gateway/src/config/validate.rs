@@ -121,13 +121,13 @@ pub struct Broker {
     pub tls: bool,
 }
 
-struct Checker<'t> {
+pub(super) struct Checker<'t> {
     text: &'t str,
     problems: Vec<Problem>,
 }
 
 impl Checker<'_> {
-    fn at(&mut self, span: std::ops::Range<usize>, message: impl Into<String>) {
+    pub(super) fn at(&mut self, span: std::ops::Range<usize>, message: impl Into<String>) {
         let (line, column) = if span == (0..0) {
             (0, 0)
         } else {
@@ -178,7 +178,7 @@ fn parse_tz(s: &str) -> Option<i32> {
     Some(sign * (h * 3600 + m * 60))
 }
 
-fn parse_url(url: &str) -> Result<Broker, String> {
+pub(super) fn parse_url(url: &str) -> Result<Broker, String> {
     let (scheme, rest) = url
         .split_once("://")
         .ok_or_else(|| format!("url {url:?}: expected mqtt://host:port or mqtts://host:port"))?;
@@ -281,13 +281,7 @@ pub fn validate(config: Config, text: &str, origin: &str) -> Result<Loaded, Conf
         text,
         problems: Vec::new(),
     };
-    let broker = match parse_url(config.mqtt.url.get_ref()) {
-        Ok(b) => Some(b),
-        Err(e) => {
-            c.at(config.mqtt.url.span(), e);
-            None
-        }
-    };
+    let broker = super::brokers::resolve(&config.mqtt, &mut c);
     if let Some(ca) = &config.mqtt.ca_file {
         if !std::path::Path::new(ca.get_ref()).is_file() {
             c.at(
@@ -297,7 +291,8 @@ pub fn validate(config: Config, text: &str, origin: &str) -> Result<Loaded, Conf
         }
     }
     if config.mqtt.password.is_some() && config.mqtt.username.is_none() {
-        c.at(config.mqtt.url.span(), "password given without username");
+        let span = config.mqtt.url.as_ref().map_or(0..0, |u| u.span());
+        c.at(span, "password given without username");
     }
     if !topic_level_ok(config.mqtt.topic_prefix.get_ref()) {
         c.at(
@@ -618,10 +613,11 @@ pub fn validate(config: Config, text: &str, origin: &str) -> Result<Loaded, Conf
         });
     }
     match (c.problems.is_empty(), broker) {
-        (true, Some(broker)) => Ok(Loaded {
+        (true, Some((broker, brokers))) => Ok(Loaded {
             config,
             rtus,
             broker,
+            brokers,
             node,
             cluster,
         }),

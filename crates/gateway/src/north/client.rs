@@ -6,7 +6,7 @@ use rumqttc::v5::mqttbytes::v5 as p5;
 use rumqttc::Outgoing;
 use tokio::sync::mpsc;
 
-use super::MqttSettings;
+use super::{Endpoint, MqttSettings};
 use crate::model::Incoming;
 
 /// What the publisher needs to know from the event loop.
@@ -135,11 +135,12 @@ fn event5(e: rumqttc::v5::Event) -> Ev {
     }
 }
 
-/// Connects (lazily: the event loop connects on its first poll) and returns the client and
+/// Connects to `broker` (lazily: the event loop connects on its first poll) and returns the client and
 /// the event loop future that forwards events to `tx` until an error, which it sends last.
 /// rumqttc's poll is not cancel-safe while connecting, so it runs apart from any select.
 pub fn start(
     s: &MqttSettings,
+    broker: &Endpoint,
     cap: usize,
     tx: mpsc::Sender<Result<Ev, String>>,
 ) -> (
@@ -147,7 +148,8 @@ pub fn start(
     std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
 ) {
     let inflight = s.max_inflight.saturating_mul(2).max(16);
-    let transport = s.tls.as_ref().map(|ca| {
+    let ca = if broker.tls { s.tls.as_ref() } else { None };
+    let transport = ca.map(|ca| {
         rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Simple {
             ca: ca.clone(),
             alpn: None,
@@ -155,7 +157,8 @@ pub fn start(
         })
     });
     if s.v5 {
-        let mut o = rumqttc::v5::MqttOptions::new(s.client_id.clone(), s.host.clone(), s.port);
+        let mut o =
+            rumqttc::v5::MqttOptions::new(s.client_id.clone(), broker.host.clone(), broker.port);
         o.set_keep_alive(s.keep_alive);
         o.set_clean_start(true);
         if let Some(t) = transport {
@@ -193,7 +196,8 @@ pub fn start(
         };
         (Client::V5(client), Box::pin(fut))
     } else {
-        let mut o = rumqttc::MqttOptions::new(s.client_id.clone(), s.host.clone(), s.port);
+        let mut o =
+            rumqttc::MqttOptions::new(s.client_id.clone(), broker.host.clone(), broker.port);
         o.set_keep_alive(s.keep_alive);
         o.set_clean_session(true);
         if let Some(t) = transport {

@@ -16,6 +16,7 @@
 
 pub mod client;
 pub mod pipeline;
+pub mod rotation;
 pub mod store;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -28,18 +29,30 @@ use tokio::sync::{mpsc, watch, Notify};
 use crate::model::{Batch, Direct, Incoming, Metrics, Release, StatusBoard};
 use client::{Client, Ev};
 use pipeline::{Mode, Pipeline};
+use rotation::{Next, Rotation};
 use store::Store;
 
-/// Broker connection settings.
-#[derive(Debug, Clone)]
-pub struct MqttSettings {
+/// One broker address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
     /// Host.
     pub host: String,
     /// Port.
     pub port: u16,
+    /// TLS (`mqtts://`), with `MqttSettings::tls` as CA certificates.
+    pub tls: bool,
+}
+
+/// Broker connection settings.
+#[derive(Debug, Clone)]
+pub struct MqttSettings {
+    /// The brokers in the order this node tries them (at least one).
+    pub brokers: Vec<Endpoint>,
+    /// Time a broker has to accept the connection (CONNACK) before the next one is tried.
+    pub connect_timeout: Duration,
     /// MQTT 5 (else 3.1.1).
     pub v5: bool,
-    /// TLS with these CA certificates (PEM) when set.
+    /// CA certificates (PEM) for the TLS brokers.
     pub tls: Option<Vec<u8>>,
     /// Client certificate and key (PEM) for mutual TLS.
     pub client_auth: Option<(Vec<u8>, Vec<u8>)>,
@@ -258,8 +271,12 @@ impl Publisher {
             path.pipeline.drained();
         }
         let mut backoff = Duration::from_millis(200);
+        let mut rotation = Rotation::new(self.settings.brokers.len());
         loop {
-            let (done, was_connected) = self.connection(&remove_tx, &mut path, &mut shutdown).await;
+            let broker = rotation.current();
+            let (done, was_connected) = self
+                .connection(broker, &remove_tx, &mut path, &mut shutdown)
+                .await;
             self.metrics.set_mqtt(false);
             if done {
                 break;
@@ -267,8 +284,14 @@ impl Publisher {
             if was_connected {
                 backoff = Duration::from_millis(200);
             }
-            let jitter = Duration::from_millis(fastrand::u64(0..=backoff.as_millis() as u64 / 4));
-            let until = tokio::time::Instant::now() + backoff + jitter;
+            let wait = match rotation.ended(was_connected) {
+                Next::Now(_) => Duration::ZERO,
+                Next::AfterBackoff(_) => {
+                    let jitter = fastrand::u64(0..=backoff.as_millis() as u64 / 4);
+                    backoff + Duration::from_millis(jitter)
+                }
+            };
+            let until = tokio::time::Instant::now() + wait;
             // No broker: batches go to disk meanwhile.
             loop {
                 if let Some(since) = path.stopping {
@@ -292,7 +315,9 @@ impl Publisher {
                     break;
                 }
             }
-            backoff = (backoff * 2).min(Duration::from_secs(5));
+            if !wait.is_zero() {
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
         }
         self.spill_all(&mut path).await;
         // The writer finishes what it holds once its last sender is gone.
@@ -458,13 +483,18 @@ impl Publisher {
     /// One broker connection: (ended because of shutdown, had been connected).
     async fn connection(
         &mut self,
+        broker: usize,
         remove_tx: &mpsc::Sender<Vec<u64>>,
         path: &mut Path,
         shutdown: &mut watch::Receiver<bool>,
     ) -> (bool, bool) {
         let max = usize::from(self.settings.max_inflight);
         let (ev_tx, mut events) = mpsc::channel(1024);
-        let (client, poller) = client::start(&self.settings, max + 256, ev_tx);
+        let endpoint = &self.settings.brokers[broker.min(self.settings.brokers.len() - 1)];
+        let (host, port) = (endpoint.host.clone(), endpoint.port);
+        tracing::debug!(%host, port, "connecting to the MQTT broker");
+        let (client, poller) = client::start(&self.settings, endpoint, max + 256, ev_tx);
+        let answer_by = tokio::time::Instant::now() + self.settings.connect_timeout;
         let _poller = AbortOnDrop(tokio::spawn(poller));
         let mut f = Flight::new();
         let mut connected = false;
@@ -543,7 +573,7 @@ impl Publisher {
             tokio::select! {
                 ev = events.recv() => match ev.unwrap_or_else(|| Err("event loop ended".into())) {
                     Ok(Ev::ConnAck) => {
-                        tracing::info!(v5 = self.settings.v5, "connected to the MQTT broker");
+                        tracing::info!(v5 = self.settings.v5, %host, port, "connected to the MQTT broker");
                         connected = true;
                         self.metrics.set_mqtt(true);
                         let s = &self.settings;
@@ -582,7 +612,7 @@ impl Publisher {
                     }
                     Ok(Ev::Disconnected | Ev::Other) => {}
                     Err(e) => {
-                        tracing::warn!(error = %e, unacknowledged = f.in_flight(), "MQTT connection lost; reconnecting, unacknowledged messages will be published again");
+                        tracing::warn!(error = %e, %host, port, unacknowledged = f.in_flight(), "MQTT connection lost; reconnecting, unacknowledged messages will be published again");
                         // Acknowledged (or refused) store entries leave the store.
                         if !acked.is_empty() {
                             let _ = remove_tx.send(std::mem::take(&mut acked)).await;
@@ -591,6 +621,11 @@ impl Publisher {
                         return (false, connected);
                     }
                 },
+                _ = tokio::time::sleep_until(answer_by), if !connected => {
+                    tracing::warn!(%host, port, timeout = ?self.settings.connect_timeout, "the MQTT broker did not accept the connection in time; trying the next");
+                    self.spill_all(path).await;
+                    return (false, false);
+                }
                 _ = self.wake.notified() => f.more = true,
                 _ = self.board.changed.notified() => {}
                 d = self.direct.recv(), if connected && f.in_flight() < max + 64 => {
@@ -735,8 +770,12 @@ mod tests {
     #[tokio::test]
     async fn a_batch_published_after_waiting_for_room_is_due_spill_after_after_its_receipt() {
         let settings = MqttSettings {
-            host: "127.0.0.1".into(),
-            port: 1,
+            brokers: vec![Endpoint {
+                host: "127.0.0.1".into(),
+                port: 1,
+                tls: false,
+            }],
+            connect_timeout: Duration::from_secs(5),
             v5: false,
             tls: None,
             client_auth: None,
@@ -750,7 +789,7 @@ mod tests {
         };
         // The event loop is never polled: publications only go into the request channel.
         let (tx, _rx) = mpsc::channel(1);
-        let (client, _poller) = client::start(&settings, 64, tx);
+        let (client, _poller) = client::start(&settings, &settings.brokers[0], 64, tx);
         let spill_after = Duration::from_secs(1);
         let mut path = Path {
             pipeline: Pipeline::new(8, 8, spill_after),
