@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod aedes;
 pub mod broker;
 pub mod cluster;
 pub mod gateway;

@@ -1,0 +1,47 @@
+// One node of a clustered MQTT 3.1.1 broker for the end-to-end tests: aedes with its
+// message bus (mqemitter-redis) and its persistence (retained messages, wills, QoS 1
+// subscriptions: aedes-persistence-redis) on a shared Redis server. Several nodes on one
+// Redis server form one broker: a message published on any node reaches the subscribers of
+// every node, retained messages are shared, and when a node dies the others publish the
+// wills of its clients (after three missed heartbeats).
+//
+// Usage: node aedes-node.js <mqtt port> <redis port> <node id> [heartbeat ms]
+// Listens on 127.0.0.1 only; prints "listening <port>" once it accepts connections.
+'use strict'
+
+const net = require('net')
+
+const [port, redisPort, id, heartbeat] = process.argv.slice(2)
+if (!port || !redisPort || !id) {
+  console.error('usage: node aedes-node.js <mqtt port> <redis port> <node id> [heartbeat ms]')
+  process.exit(2)
+}
+const redis = { host: '127.0.0.1', port: Number(redisPort) }
+const mq = require('mqemitter-redis')(redis)
+const persistence = require('aedes-persistence-redis')(redis)
+const aedes = require('aedes')({
+  id,
+  mq,
+  persistence,
+  heartbeatInterval: Number(heartbeat || 1000)
+})
+
+aedes.on('clientError', (client, err) => {
+  console.error(`client ${client && client.id}: ${err.message}`)
+})
+
+const server = net.createServer(aedes.handle)
+server.on('error', (err) => {
+  console.error(`listen 127.0.0.1:${port}: ${err.message}`)
+  process.exit(1)
+})
+server.listen(Number(port), '127.0.0.1', () => {
+  console.log(`listening ${port}`)
+})
+
+function stop () {
+  server.close()
+  aedes.close(() => process.exit(0))
+}
+process.on('SIGTERM', stop)
+process.on('SIGINT', stop)
