@@ -16,6 +16,8 @@ pub struct Received {
     pub json: Value,
     /// Retained flag.
     pub retain: bool,
+    /// QoS it was delivered with (0, 1, 2).
+    pub qos: u8,
     /// When it arrived here.
     pub at: std::time::Instant,
 }
@@ -30,7 +32,15 @@ pub struct Subscriber {
 impl Subscriber {
     /// Connects to 127.0.0.1:`port` and subscribes to `filter` with QoS 1.
     pub async fn start(port: u16, filter: &str) -> Subscriber {
+        Subscriber::start_as(port, filter, None).await
+    }
+
+    /// [`Subscriber::start`] with a user name and password.
+    pub async fn start_as(port: u16, filter: &str, login: Option<(&str, &str)>) -> Subscriber {
         let mut o = MqttOptions::new(format!("e2e-sub-{}", fastrand::u32(..)), "127.0.0.1", port);
+        if let Some((user, password)) = login {
+            o.set_credentials(user, password);
+        }
         o.set_clean_session(false);
         o.set_keep_alive(Duration::from_secs(5));
         o.set_max_packet_size(1 << 20, 1 << 20);
@@ -59,6 +69,7 @@ impl Subscriber {
                                 topic: p.topic.clone(),
                                 json,
                                 retain: p.retain,
+                                qos: p.qos as u8,
                                 at: std::time::Instant::now(),
                             })
                             .await;

@@ -106,6 +106,44 @@ async fn setup_with(
 }
 
 impl Env {
+    /// Waits (bounded) until the simulator logged an event stamped after `ms` (Unix ms).
+    async fn logged_past(&self, ms: i64) {
+        let end = Instant::now() + SETTLE;
+        while !truth::logged(&self.sim.events_log)
+            .last()
+            .is_some_and(|e| e.time_ms > ms)
+        {
+            assert!(
+                Instant::now() < end,
+                "the simulator logs nothing after {ms}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Asserts that `node`'s metric `name` comes to satisfy `ok` (read from its /metrics).
+    async fn metric(&mut self, node: &str, name: &str, ok: impl Fn(f64) -> bool) {
+        let r = self.cluster.node(node).metric_until(name, SETTLE, ok).await;
+        assert!(r.is_ok(), "{node}: {}", r.unwrap_err());
+    }
+
+    /// Settles with `ids` live and waits until data flows on every RTU: the owners and the RTUs.
+    async fn flowing_on(&self, ids: &[&str]) -> (BTreeMap<String, String>, Vec<String>) {
+        let (map, at) = self.settle(ids).await;
+        let rtus = self.rtus();
+        self.flowing(&rtus, at, 10, None).await;
+        (map, rtus)
+    }
+
+    /// Asserts that every event the station logged reached the subscriber; prints the figures
+    /// under `what` and returns them.
+    async fn nothing_lost(&self, what: impl std::fmt::Display) -> Delivery {
+        let d = self.delivered().await;
+        assert!(d.lost.is_empty(), "{what}: {}", d.summary());
+        eprintln!("{what}: {}", d.summary());
+        d
+    }
+
     fn rtus(&self) -> Vec<String> {
         self.sim.names()
     }
@@ -291,6 +329,10 @@ async fn killed_owner_is_taken_over_and_nothing_is_lost() {
     let survivor = other(&ids, &victim);
     let affected = view::owned_by(&map, &victim);
     env.flowing(&rtus, at, 10, None).await;
+    // The takeover counter counts every RTU a node starts: so far the survivor's own ones.
+    let own = view::owned_by(&map, survivor).len() as f64;
+    let takeovers = "iec104gw_cluster_takeovers_total";
+    env.metric(survivor, takeovers, |v| v == own).await;
     let kill_at = Instant::now();
     env.cluster.node(&victim).kill9().await;
     let (after, _) = env.settle(&[survivor]).await;
@@ -300,12 +342,19 @@ async fn killed_owner_is_taken_over_and_nothing_is_lost() {
         .rec
         .with(|m| truth::gaps(m, &affected, kill_at, &victim));
     print_gaps("kill -9", &gaps);
+    // Every affected RTU is carried again by the survivor (how fast is a benchmark figure:
+    // failoverbench, docs/failover.md).
     for (r, g) in &gaps {
-        assert!(
-            g.is_some_and(|g| g < Duration::from_secs(5)),
-            "{r}: gap {g:?}"
-        );
+        assert!(g.is_some(), "{r}: no data from {survivor} after the kill");
     }
+    // The survivor counts what it took over, and carries every RTU alone.
+    let (n_affected, n_rtus) = (affected.len() as f64, rtus.len() as f64);
+    env.metric(survivor, takeovers, |v| v == own + n_affected)
+        .await;
+    env.metric(survivor, "iec104gw_cluster_rtus_owned", |v| v == n_rtus)
+        .await;
+    env.metric(survivor, "iec104gw_cluster_members_live", |v| v == 1.0)
+        .await;
     // The broker published the victim's last will.
     let p = env.rec.with(|m| view::presence(m, &victim).cloned());
     assert_eq!(
@@ -313,9 +362,7 @@ async fn killed_owner_is_taken_over_and_nothing_is_lost() {
         Some("offline".into()),
         "{p:?}"
     );
-    let d = env.delivered().await;
-    assert!(d.lost.is_empty(), "{}", d.summary());
-    eprintln!("kill -9: {}", d.summary());
+    env.nothing_lost("kill -9").await;
 }
 
 /// The owner's link to the broker is slow for a moment (held 500 ms: less than the 1.5
@@ -328,28 +375,17 @@ async fn killed_owner_with_a_slow_broker_link_loses_nothing() {
     let Some(mut env) = setup("cl-slowkill", 3, 40.0, &ids, true, |_| {}).await else {
         return;
     };
-    let (map, at) = env.settle(&ids).await;
-    let rtus = env.rtus();
-    env.flowing(&rtus, at, 10, None).await;
+    let (map, _) = env.flowing_on(&ids).await;
     let victim = view::busiest(&map);
     let survivor = other(&ids, &victim);
     let proxy = env.proxy.as_ref().expect("proxy");
     proxy.set(&victim, Mode::Freeze);
     // Half a second of events goes to the victim while its publications wait.
     let held_ms = chrono::Utc::now().timestamp_millis();
-    let end = Instant::now() + SETTLE;
-    while !truth::logged(&env.sim.events_log)
-        .last()
-        .is_some_and(|e| e.time_ms > held_ms + 500)
-    {
-        assert!(Instant::now() < end, "the simulator logs nothing");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    env.logged_past(held_ms + 500).await;
     env.cluster.node(&victim).kill9().await;
     env.settle(&[survivor]).await;
-    let d = env.delivered().await;
-    eprintln!("slow link + kill -9: {}", d.summary());
-    assert!(d.lost.is_empty(), "{}", d.summary());
+    env.nothing_lost("slow link + kill -9").await;
 }
 
 /// A node whose broker connection blipped a moment ago is still a good successor: kill -9 an
@@ -395,13 +431,19 @@ async fn successor_that_just_reconnected_still_takes_over_at_once() {
         kill_at - heal_at,
         after[&rtu]
     );
+    // Not held back by gw-c's own reconnection hold (1.5 heartbeats + 6.5 s after it rejoined;
+    // the hold itself is tested in virtual time in the gateway's cluster state machine): the
+    // RTU is carried again before that hold would have ended. An ordering, not a speed target.
+    let hold_end = heal_at + Duration::from_millis(1500 + 6500);
     assert!(
-        took < Duration::from_secs(3),
-        "{rtu} carried again only after {took:?} (its successor gw-c had reconnected {:?} before)",
-        kill_at - heal_at
+        kill_at < hold_end,
+        "the kill came after gw-c's hold had ended: the test proves nothing"
     );
-    let d = env.delivered().await;
-    assert!(d.lost.is_empty(), "{}", d.summary());
+    assert!(
+        taken < hold_end,
+        "{rtu} carried again only after {took:?}: held back by gw-c's reconnection"
+    );
+    env.nothing_lost("no loss").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -410,9 +452,7 @@ async fn three_nodes_one_killed_ownership_settles_without_loss() {
     let Some(mut env) = setup("cl-three", 4, 30.0, &ids, false, |s| s.standby = 1).await else {
         return;
     };
-    let (map, at) = env.settle(&ids).await;
-    let rtus = env.rtus();
-    env.flowing(&rtus, at, 10, None).await;
+    let (map, _) = env.flowing_on(&ids).await;
     let victim = view::busiest(&map);
     let live: Vec<&str> = ids.iter().copied().filter(|i| *i != victim).collect();
     env.cluster.node(&victim).kill9().await;
@@ -434,9 +474,7 @@ async fn three_nodes_one_killed_ownership_settles_without_loss() {
             .await;
         assert!(ok.is_some(), "{r}: {standby} holds no standby connection");
     }
-    let d = env.delivered().await;
-    assert!(d.lost.is_empty(), "{}", d.summary());
-    eprintln!("three nodes, kill -9: {}", d.summary());
+    env.nothing_lost("three nodes, kill -9").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -445,9 +483,7 @@ async fn sigterm_hands_over_without_loss_or_duplicates() {
     let Some(mut env) = setup("cl-term", 3, 40.0, &ids, false, |_| {}).await else {
         return;
     };
-    let (map, at) = env.settle(&ids).await;
-    let rtus = env.rtus();
-    env.flowing(&rtus, at, 10, None).await;
+    let (map, _) = env.flowing_on(&ids).await;
     let victim = view::busiest(&map);
     let survivor = other(&ids, &victim);
     let affected = view::owned_by(&map, &victim);
@@ -483,8 +519,7 @@ async fn sigterm_hands_over_without_loss_or_duplicates() {
         &env.rec
             .with(|m| truth::gaps(m, &affected, term_at, &victim)),
     );
-    let d = env.delivered().await;
-    assert!(d.lost.is_empty(), "{}", d.summary());
+    let d = env.nothing_lost("SIGTERM").await;
     assert!(d.duplicated.is_empty(), "{}", d.summary());
     // Graceful: every STARTDT came after the previous connection stopped.
     let pre = env.preemptions();
@@ -507,9 +542,7 @@ async fn frozen_owner_is_taken_over_and_does_not_fight_back() {
     let Some(mut env) = setup("cl-stop", 3, 40.0, &ids, false, |s| s.heartbeat = 1).await else {
         return;
     };
-    let (map, at) = env.settle(&ids).await;
-    let rtus = env.rtus();
-    env.flowing(&rtus, at, 10, None).await;
+    let (map, rtus) = env.flowing_on(&ids).await;
     let victim = view::busiest(&map);
     let survivor = other(&ids, &victim);
     let affected = view::owned_by(&map, &victim);
@@ -518,9 +551,7 @@ async fn frozen_owner_is_taken_over_and_does_not_fight_back() {
     let (_, taken) = env.settle(&[survivor]).await;
     let took = taken - stop_at;
     eprintln!("SIGSTOP (heartbeat 1 s): taken over after {took:?}");
-    // 1.5 keep-alives, plus mosquitto 2.0's coarse keep-alive check (it publishes the will of a
-    // client frozen with keep-alive 1 s after 3-5 s; see docs/benchmarks.md, "Failover").
-    assert!(took < Duration::from_secs(7), "takeover took {took:?}");
+    // How fast is a benchmark figure (docs/failover.md); the test waits for the takeover.
     env.flowing(&affected, stop_at, 5, Some(survivor)).await;
     print_gaps(
         "SIGSTOP",
@@ -543,9 +574,7 @@ async fn frozen_owner_is_taken_over_and_does_not_fight_back() {
     // One fencing STARTDT per RTU at most: no second one from the thawed node.
     let pre = env.preemptions();
     assert!(pre.values().all(|n| *n <= 1), "preempted STARTDTs: {pre:?}");
-    let d = env.delivered().await;
-    assert!(d.lost.is_empty(), "{}", d.summary());
-    eprintln!("SIGSTOP: {}", d.summary());
+    env.nothing_lost("SIGSTOP").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -575,9 +604,7 @@ async fn partition(mode: Mode) {
         return;
     };
     let proxy = env.proxy.as_ref().expect("proxy");
-    let (map, at) = env.settle(&ids).await;
-    let rtus = env.rtus();
-    env.flowing(&rtus, at, 10, None).await;
+    let (map, rtus) = env.flowing_on(&ids).await;
     let victim = view::busiest(&map);
     let survivor = other(&ids, &victim);
     let affected = view::owned_by(&map, &victim);
@@ -632,9 +659,7 @@ async fn partition(mode: Mode) {
             "nothing {victim} stored during the partition came later"
         );
     }
-    let d = env.delivered().await;
-    assert!(d.lost.is_empty(), "{}", d.summary());
-    eprintln!("{mode:?}: {}", d.summary());
+    env.nothing_lost(format!("{mode:?}")).await;
 }
 
 /// The broker itself goes away for a while: every node is cut off at once. Nobody takes
@@ -646,21 +671,12 @@ async fn broker_outage_moves_nothing_and_loses_nothing() {
     let Some(mut env) = setup("cl-outage", 3, 40.0, &ids, false, |_| {}).await else {
         return;
     };
-    let (before, at) = env.settle(&ids).await;
-    let rtus = env.rtus();
-    env.flowing(&rtus, at, 10, None).await;
+    let (before, rtus) = env.flowing_on(&ids).await;
     let starts_before: usize = env.sim.transfers().values().map(|l| sim::starts(l)).sum();
     env.broker.stop().await;
     let stopped_ms = chrono::Utc::now().timestamp_millis();
     // Two seconds of events while the broker is down (bounded wait on the events log).
-    let end = Instant::now() + SETTLE;
-    while !truth::logged(&env.sim.events_log)
-        .last()
-        .is_some_and(|e| e.time_ms > stopped_ms + 2000)
-    {
-        assert!(Instant::now() < end, "the simulator logs nothing");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    env.logged_past(stopped_ms + 2000).await;
     env.broker.restart().await;
     let back_at = Instant::now();
     for n in &ids {
@@ -671,9 +687,7 @@ async fn broker_outage_moves_nothing_and_loses_nothing() {
     }
     let (after, again) = env.settle(&ids).await;
     env.flowing(&rtus, again, 10, None).await;
-    let d = env.delivered().await;
-    eprintln!("broker outage: {}", d.summary());
-    assert!(d.lost.is_empty(), "{}", d.summary());
+    env.nothing_lost("broker outage").await;
     let starts_after: usize = env.sim.transfers().values().map(|l| sim::starts(l)).sum();
     assert_eq!(
         starts_before,
@@ -717,8 +731,7 @@ async fn preferred_node_carries_its_rtu_whenever_it_is_live() {
         pre_before, pre_after,
         "the preferred node took its RTU back by force"
     );
-    let d = env.delivered().await;
-    assert!(d.lost.is_empty(), "{}", d.summary());
+    env.nothing_lost("no loss").await;
 }
 
 /// RTUs whose connections are each their own group close nothing on a STARTDT: after the
@@ -804,9 +817,19 @@ async fn joining_node_takes_only_its_share_by_graceful_handover() {
     for r in &moved {
         assert_eq!(after[*r], "gw-c", "{r} moved between old nodes");
     }
+    // Each old node counts the RTUs it handed over; the newcomer took over exactly those.
+    for node in ids {
+        let gave = moved.iter().filter(|r| before[**r] == node).count() as f64;
+        env.metric(node, "iec104gw_cluster_handovers_total", |v| v == gave)
+            .await;
+    }
+    let n_moved = moved.len() as f64;
+    env.metric("gw-c", "iec104gw_cluster_takeovers_total", |v| v == n_moved)
+        .await;
+    env.metric("gw-c", "iec104gw_cluster_members_live", |v| v == 3.0)
+        .await;
     env.flowing(&rtus, settled, 5, None).await;
-    let d = env.delivered().await;
-    assert!(d.lost.is_empty(), "{}", d.summary());
+    let d = env.nothing_lost("joining node").await;
     assert!(d.duplicated.is_empty(), "{}", d.summary());
     let pre = env.preemptions();
     assert!(pre.values().all(|n| *n == 0), "preempted STARTDTs: {pre:?}");
@@ -881,7 +904,7 @@ async fn commands_are_carried_out_once_by_the_owner_and_follow_a_takeover() {
             .filter(|c| c["outcome"] == "executed")
             .count()
     };
-    let end = Instant::now() + Duration::from_secs(5);
+    let end = Instant::now() + SETTLE;
     while executed(&env) < 2 && Instant::now() < end {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -896,7 +919,7 @@ async fn commands_are_carried_out_once_by_the_owner_and_follow_a_takeover() {
         .collect();
     assert_eq!(statuses, ["confirmed", "terminated"], "{op3:?}");
     // The simulator flushes its log every 100 ms: wait (bounded) for the third execution.
-    let end = Instant::now() + Duration::from_secs(5);
+    let end = Instant::now() + SETTLE;
     while executed(&env) < 3 && Instant::now() < end {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -911,13 +934,15 @@ async fn log_line(
     pred: impl Fn(&str) -> bool,
 ) -> Option<String> {
     let end = Instant::now() + within;
-    while Instant::now() < end {
+    loop {
         if let Some(l) = cluster.nodes[index].log().lines().find(|l| pred(l)) {
             return Some(l.to_owned());
         }
+        if Instant::now() >= end {
+            return None;
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    None
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -934,13 +959,14 @@ async fn duplicate_node_id_is_reported() {
         let l = l.to_lowercase();
         l.contains("error") && l.contains("duplicate") && l.contains("gw-a")
     };
+    // The running process sees the newcomer announce itself under its id: it must say so, in
+    // its log and in its metric (docs/failover.md).
     let a = log_line(&mut env.cluster, 0, SETTLE, dup).await;
-    let b = log_line(&mut env.cluster, 1, Duration::from_secs(1), dup).await;
-    assert!(
-        a.is_some() || b.is_some(),
-        "no node reported the duplicate id gw-a"
-    );
-    eprintln!("duplicate id: {a:?} / {b:?}");
+    assert!(a.is_some(), "gw-a did not report the duplicate id");
+    env.metric("gw-a", "iec104gw_cluster_duplicate_ids_total", |v| v >= 1.0)
+        .await;
+    let b = log_line(&mut env.cluster, 1, Duration::ZERO, dup).await;
+    eprintln!("duplicate id: {a:?} / twin: {b:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -961,11 +987,19 @@ async fn configuration_mismatch_is_reported() {
         l.contains("error") && l.contains("config") && l.contains("gw-b") && l.contains("gw-a")
     };
     let a = log_line(&mut env.cluster, 0, SETTLE, mismatch).await;
-    let b = log_line(&mut env.cluster, 1, Duration::from_secs(1), mismatch).await;
+    let b = log_line(&mut env.cluster, 1, SETTLE, mismatch).await;
     assert!(
         a.is_some() && b.is_some(),
         "both nodes must report the configuration mismatch: gw-a {a:?}, gw-b {b:?}"
     );
+    for node in &env.cluster.nodes {
+        let counted = node
+            .metric_until("iec104gw_cluster_config_mismatches_total", SETTLE, |v| {
+                v >= 1.0
+            })
+            .await;
+        assert!(counted.is_ok(), "{}", counted.unwrap_err());
+    }
     // The same configuration file under another node id is not a mismatch.
     assert!(
         !env.cluster.nodes[0].log().contains("MISMATCH: node gw-a"),
@@ -981,21 +1015,12 @@ async fn control_without_a_survivor_the_checks_report_loss() {
     let Some(mut env) = setup("cl-control", 1, 40.0, &ids, false, |s| s.standby = 0).await else {
         return;
     };
-    let (_, at) = env.settle(&ids).await;
-    let rtus = env.rtus();
-    env.flowing(&rtus, at, 10, None).await;
+    let (_, rtus) = env.flowing_on(&ids).await;
     let kill_at = Instant::now();
     let killed_ms = chrono::Utc::now().timestamp_millis();
     env.cluster.node("gw-a").kill9().await;
     // Let the station log a second of events nobody can take.
-    let end = Instant::now() + SETTLE;
-    while !truth::logged(&env.sim.events_log)
-        .last()
-        .is_some_and(|e| e.time_ms > killed_ms + 1500)
-    {
-        assert!(Instant::now() < end, "the simulator logs nothing");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    env.logged_past(killed_ms + 1500).await;
     let d = truth::delivered(&env.rec, &env.sim.events_log, Duration::from_secs(2)).await;
     assert!(
         !d.lost.is_empty(),
@@ -1004,4 +1029,67 @@ async fn control_without_a_survivor_the_checks_report_loss() {
     );
     let gaps = env.rec.with(|m| truth::gaps(m, &rtus, kill_at, "gw-a"));
     assert!(gaps.values().all(Option::is_none), "{gaps:?}");
+}
+
+/// An RTU restarts (the simulator process dies and comes back on the same ports): the same
+/// owner reconnects, starts it again and interrogates it; its status goes `disconnected` →
+/// `connecting` → `started` (docs/failover.md, "RTU restart"); nothing moves to another node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rtu_restart_is_carried_again_by_its_owner() {
+    let ids = ["gw-a", "gw-b"];
+    let Some(mut env) = setup("cl-rturestart", 2, 20.0, &ids, false, |_| {}).await else {
+        return;
+    };
+    let (before, rtus) = env.flowing_on(&ids).await;
+    let restart_at = Instant::now();
+    env.sim.restart().await;
+    let (after, _) = env.settle(&ids).await;
+    assert_eq!(before, after, "an RTU restart moved ownership");
+    env.flowing(&rtus, restart_at, 5, None).await;
+    for r in &rtus {
+        // The owner interrogated the restarted RTU.
+        let gi = env.rec.wait(SETTLE, |m| {
+            view::data_after(m, r, restart_at)
+                .find(|d| d.json["cot"] == "inrogen" && d.json["node"] == before[r].as_str())
+                .map(|_| ())
+        });
+        assert!(
+            gi.await.is_some(),
+            "{r}: no interrogation after the restart"
+        );
+        // `{rtu}/status`: connecting, then started, by the same owner.
+        let owner = &before[r];
+        let on = |topic: String| -> Vec<String> {
+            env.rec.with(|m| {
+                m.iter()
+                    .filter(|s| s.at > restart_at && s.topic == topic)
+                    .map(|s| format!("{} {}", s.json["state"], s.json["node"]))
+                    .collect()
+            })
+        };
+        let states = on(view::status_topic(r));
+        in_order(&states, &["connecting", "started"], owner, r);
+        // The loss itself ("disconnected", with its reason) is published on the owner's
+        // standby topic: after a loss a node does not know yet whether it still owns the RTU.
+        // (docs/failover.md promises it on `{rtu}/status`: reported, not changed here.)
+        let standby = on(view::standby_topic(r, owner));
+        in_order(&standby, &["disconnected"], owner, r);
+    }
+    // Only the owners started data transfer again: one more STARTDT per station.
+    for (r, log) in env.sim.transfers() {
+        assert_eq!(sim::starts(&log), 2, "{r}: {log:?}");
+    }
+}
+
+/// Asserts that `states` ("\"state\" \"node\"" strings) hold `wanted` states of `node`, in
+/// this order (other states may come between).
+fn in_order(states: &[String], wanted: &[&str], node: &str, rtu: &str) {
+    let mut rest = states.iter();
+    for w in wanted {
+        let w = format!("\"{w}\" \"{node}\"");
+        assert!(
+            rest.any(|s| *s == w),
+            "{rtu}: statuses {states:?} lack {wanted:?} of {node} in order"
+        );
+    }
 }

@@ -1,73 +1,65 @@
-//! The real `iec104` binary against an independent implementation: a c104 (lib60870-C)
-//! station, tests/peers/c104_station.py. Skipped (with a note) when python3 cannot import c104, unless
-//! IEC104_INTEROP=require, which makes a missing peer a failure.
+//! The real `iec104` binary against an independent implementation: the workspace's c104
+//! (lib60870-C) station, `crates/testkit/peers/c104_station.py`, serving three monitor points.
+//! A missing peer follows the one rule of `testkit::interop` (skipped with a note, or a failure
+//! under IEC104_INTEROP=require).
 
 mod common;
 
-use std::process::Stdio;
-
 use common::{run, stderr, stdout_lines, BOUND};
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
+use testkit::peer::PeerProcess;
 
 struct Peer {
-    /// Kept for kill_on_drop; its stdin closing ends the script.
-    _child: Child,
-    stdout: Lines<BufReader<ChildStdout>>,
+    station: PeerProcess,
     addr: String,
+    _dir: testkit::Scratch,
 }
 
 impl Peer {
-    /// The next `CMD {...}` line the station printed.
-    async fn command_line(&mut self) -> String {
-        let line = tokio::time::timeout(BOUND, self.stdout.next_line())
-            .await
-            .expect("c104 station printed nothing")
-            .unwrap()
-            .unwrap_or_default();
-        line
+    /// The next `CMD {...}` line the station printed: (ioa, select).
+    async fn command_line(&mut self) -> (u64, bool) {
+        let line = self.station.wait_line("CMD ", BOUND).await;
+        let cmd: serde_json::Value =
+            serde_json::from_str(line.trim_start_matches("CMD ")).expect("CMD JSON");
+        (
+            cmd["ioa"].as_u64().expect("ioa"),
+            cmd["select"].as_bool().expect("select"),
+        )
     }
 }
 
+/// `iec104 command ADDR --ca 1 --ioa IOA --type TYPE --value VALUE --format json EXTRA...`.
+async fn command(
+    addr: &str,
+    ioa: u32,
+    type_name: &str,
+    value: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    let ioa = ioa.to_string();
+    let mut args = vec![
+        "command", addr, "--ca", "1", "--ioa", &ioa, "--type", type_name, "--value", value,
+        "--format", "json",
+    ];
+    args.extend_from_slice(extra);
+    run(&args).await
+}
+
 async fn c104_station() -> Option<Peer> {
-    let has_c104 = Command::new("python3")
-        .args(["-c", "import c104"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await
-        .is_ok_and(|s| s.success());
-    if !has_c104 {
-        // Under IEC104_INTEROP=require (CI) a missing peer is a failure, not a skip.
-        if std::env::var("IEC104_INTEROP").as_deref() == Ok("require") {
-            panic!("python3 with the c104 package is missing and IEC104_INTEROP=require");
-        }
-        eprintln!("skipped: python3 with the c104 package is not available");
-        return None;
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/c104_station.py");
-    let mut child = Command::new("python3")
-        .args([script, &port.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let ready = tokio::time::timeout(BOUND, stdout.next_line())
-        .await
-        .expect("c104 station did not start")
-        .unwrap();
-    assert_eq!(ready, Some(format!("READY {port}")));
+    testkit::require_peer("c104").ok()?;
+    let dir = testkit::scratch("cli-c104");
+    let port = testkit::free_port();
+    let station = PeerProcess::c104_station(
+        port,
+        1,
+        &dir.join("expected.json"),
+        &["--only", "101,1303,3101"],
+        BOUND,
+    )
+    .await;
     Some(Peer {
-        _child: child,
-        stdout,
+        station,
         addr: format!("127.0.0.1:{port}"),
+        _dir: dir,
     })
 }
 
@@ -87,7 +79,7 @@ async fn interrogation_commands_and_refusals_against_c104() {
         lines,
         [
             r#"{"ca":1,"ioa":101,"type":"M_SP_NA_1","cot":"inrogen","value":true,"quality":[]}"#,
-            r#"{"ca":1,"ioa":1301,"type":"M_ME_NC_1","cot":"inrogen","value":21.5,"quality":[]}"#,
+            r#"{"ca":1,"ioa":1303,"type":"M_ME_NC_1","cot":"inrogen","value":21.5,"quality":[]}"#,
             r#"{"ca":1,"ioa":3101,"type":"M_DP_TB_1","cot":"inrogen","value":"off","quality":["BL"],"time":"2026-11-24T10:15:30.123Z"}"#,
         ]
     );
@@ -103,23 +95,13 @@ async fn interrogation_commands_and_refusals_against_c104() {
     );
 
     // Select before operate on the double command point.
-    let out = run(&[
-        "command",
+    let out = command(
         &addr,
-        "--ca",
-        "1",
-        "--ioa",
-        "4601",
-        "--type",
+        4601,
         "C_DC_NA_1",
-        "--value",
         "on",
-        "--select",
-        "--format",
-        "json",
-        "--timeout",
-        "3",
-    ])
+        &["--select", "--timeout", "3"],
+    )
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let lines = stdout_lines(&out);
@@ -134,59 +116,21 @@ async fn interrogation_commands_and_refusals_against_c104() {
         "{lines:?}"
     );
     // c104 handles the select itself and calls the script on the execute only.
-    assert_eq!(
-        peer.command_line().await,
-        r#"CMD {"ioa": 4601, "select": false}"#
-    );
+    assert_eq!(peer.command_line().await, (4601, false));
 
     // A direct set-point, accepted. c104 sends no ActTerm for it: success with a note after
     // the timeout.
-    let out = run(&[
-        "command",
-        &addr,
-        "--ca",
-        "1",
-        "--ioa",
-        "4901",
-        "--type",
-        "C_SE_NB_1",
-        "--value",
-        "-1234",
-        "--format",
-        "json",
-        "--timeout",
-        "1",
-    ])
-    .await;
+    let out = command(&addr, 4901, "C_SE_NB_1", "-1234", &["--timeout", "1"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("no ActTerm of C_SE_NB_1"),
         "{}",
         stderr(&out)
     );
-    assert_eq!(
-        peer.command_line().await,
-        r#"CMD {"ioa": 4901, "select": false}"#
-    );
+    assert_eq!(peer.command_line().await, (4901, false));
 
     // A command the station refuses: negative ActCon, exit 1.
-    let out = run(&[
-        "command",
-        &addr,
-        "--ca",
-        "1",
-        "--ioa",
-        "4701",
-        "--type",
-        "C_SC_NA_1",
-        "--value",
-        "on",
-        "--format",
-        "json",
-        "--timeout",
-        "3",
-    ])
-    .await;
+    let out = command(&addr, 4701, "C_SC_NA_1", "on", &["--timeout", "3"]).await;
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("C_SC_NA_1 refused by the station"),
@@ -196,23 +140,7 @@ async fn interrogation_commands_and_refusals_against_c104() {
 
     // A command to an address the station does not have: c104 2.2.1 answers with a negative
     // ActCon too (not cause 47).
-    let out = run(&[
-        "command",
-        &addr,
-        "--ca",
-        "1",
-        "--ioa",
-        "999",
-        "--type",
-        "C_SC_NA_1",
-        "--value",
-        "on",
-        "--format",
-        "json",
-        "--timeout",
-        "3",
-    ])
-    .await;
+    let out = command(&addr, 999, "C_SC_NA_1", "on", &["--timeout", "3"]).await;
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("C_SC_NA_1 refused by the station (CA 1, IOA 999)"),

@@ -30,12 +30,9 @@ async fn interrogate_prints_exactly_the_station_objects_and_exits_0() {
         _ => vec![],
     })
     .await;
-    let addr = st.addr.to_string();
-    let out = run(&args(
-        &addr,
-        &["interrogate", "--format", "json", "--timeout", "10"],
-    ))
-    .await;
+    let out = st
+        .run(&["interrogate", "--format", "json", "--timeout", "10"])
+        .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
         stdout_lines(&out),
@@ -44,10 +41,7 @@ async fn interrogate_prints_exactly_the_station_objects_and_exits_0() {
             r#"{"ca":1,"ioa":2,"type":"M_ME_NB_1","cot":"inrogen","value":-100,"quality":["IV"]}"#,
         ]
     );
-    let received = tokio::time::timeout(BOUND, st.received)
-        .await
-        .unwrap()
-        .unwrap();
+    let received = st.asdus().await;
     assert_eq!(received, [GI_ACT]);
 }
 
@@ -62,12 +56,9 @@ async fn group_interrogation_sends_qoi_21_plus_group() {
         _ => vec![],
     })
     .await;
-    let addr = st.addr.to_string();
-    let out = run(&args(
-        &addr,
-        &["interrogate", "--group", "3", "--format", "json"],
-    ))
-    .await;
+    let out = st
+        .run(&["interrogate", "--group", "3", "--format", "json"])
+        .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout_lines(&out).is_empty());
 }
@@ -79,8 +70,7 @@ async fn text_format_has_aligned_columns() {
         _ => vec![],
     })
     .await;
-    let addr = st.addr.to_string();
-    let out = run(&args(&addr, &["interrogate", "--format", "text"])).await;
+    let out = st.run(&["interrogate", "--format", "text"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let lines = stdout_lines(&out);
     assert_eq!(lines.len(), 2, "{lines:?}");
@@ -104,8 +94,7 @@ async fn negative_actcon_exits_1() {
         _ => vec![],
     })
     .await;
-    let addr = st.addr.to_string();
-    let out = run(&args(&addr, &["interrogate", "--format", "json"])).await;
+    let out = st.run(&["interrogate", "--format", "json"]).await;
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("C_IC_NA_1 refused by the station"),
@@ -122,12 +111,9 @@ async fn unknown_common_address_exits_1_with_a_clear_message() {
         _ => vec![],
     })
     .await;
-    let addr = st.addr.to_string();
-    let out = run(&args(
-        &addr,
-        &["interrogate", "--ca", "7", "--format", "json"],
-    ))
-    .await;
+    let out = st
+        .run(&["interrogate", "--ca", "7", "--format", "json"])
+        .await;
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("unknown common address"), "{err}");
@@ -137,12 +123,9 @@ async fn unknown_common_address_exits_1_with_a_clear_message() {
 #[tokio::test]
 async fn silent_station_times_out_with_exit_3() {
     let st = station(|_| vec![]).await;
-    let addr = st.addr.to_string();
-    let out = run(&args(
-        &addr,
-        &["interrogate", "--timeout", "0.5", "--format", "json"],
-    ))
-    .await;
+    let out = st
+        .run(&["interrogate", "--timeout", "0.5", "--format", "json"])
+        .await;
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("timeout: no ActCon/ActTerm of C_IC_NA_1 within 0.5 s"),
@@ -154,10 +137,7 @@ async fn silent_station_times_out_with_exit_3() {
 #[tokio::test]
 async fn refused_connection_exits_3() {
     // A port that was just free: bind, note it, close.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = testkit::free_port();
     let addr = format!("127.0.0.1:{port}");
     let out = run(&args(&addr, &["interrogate", "--format", "json"])).await;
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
@@ -216,31 +196,35 @@ const DC_ARGS: [&str; 13] = [
     "5",
 ];
 
-#[tokio::test]
-async fn select_before_operate_succeeds() {
-    let st = station(|asdu| match asdu {
-        DC_SELECT => vec![DC_SELECT_CON],
+/// The three lines of a successful select-before-operate of [`DC_ARGS`].
+const SBO_DONE: [&str; 3] = [
+    r#"{"ca":1,"ioa":5000,"type":"C_DC_NA_1","cot":"actcon","value":"on","select":true}"#,
+    r#"{"ca":1,"ioa":5000,"type":"C_DC_NA_1","cot":"actcon","value":"on"}"#,
+    r#"{"ca":1,"ioa":5000,"type":"C_DC_NA_1","cot":"actterm","value":"on"}"#,
+];
+
+/// [`DC_ARGS`] with `--select` against a station answering the select with `select_replies`
+/// and the execute with ActCon + ActTerm: the output and what the station received.
+async fn select_then_execute(
+    select_replies: Vec<&'static str>,
+) -> (std::process::Output, Vec<String>) {
+    let st = station(move |asdu| match asdu {
+        DC_SELECT => select_replies.clone(),
         DC_EXEC => vec![DC_EXEC_CON, DC_EXEC_TERM],
         _ => vec![],
     })
     .await;
-    let addr = st.addr.to_string();
-    let mut a = args(&addr, &DC_ARGS);
+    let mut a = DC_ARGS.to_vec();
     a.push("--select");
-    let out = run(&a).await;
+    let out = st.run(&a).await;
+    (out, st.asdus().await)
+}
+
+#[tokio::test]
+async fn select_before_operate_succeeds() {
+    let (out, received) = select_then_execute(vec![DC_SELECT_CON]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(
-        stdout_lines(&out),
-        [
-            r#"{"ca":1,"ioa":5000,"type":"C_DC_NA_1","cot":"actcon","value":"on","select":true}"#,
-            r#"{"ca":1,"ioa":5000,"type":"C_DC_NA_1","cot":"actcon","value":"on"}"#,
-            r#"{"ca":1,"ioa":5000,"type":"C_DC_NA_1","cot":"actterm","value":"on"}"#,
-        ]
-    );
-    let received = tokio::time::timeout(BOUND, st.received)
-        .await
-        .unwrap()
-        .unwrap();
+    assert_eq!(stdout_lines(&out), SBO_DONE);
     assert_eq!(received, [DC_SELECT, DC_EXEC]);
 }
 
@@ -248,39 +232,15 @@ async fn select_before_operate_succeeds() {
 async fn a_repeated_select_actcon_is_not_taken_for_the_execute_actcon() {
     // The station confirms the select twice; the second one (S/E = 1) reaches the client
     // while it waits for the ActCon of the execute (S/E = 0) and must not count as it.
-    let st = station(|asdu| match asdu {
-        DC_SELECT => vec![DC_SELECT_CON, DC_SELECT_CON],
-        DC_EXEC => vec![DC_EXEC_CON, DC_EXEC_TERM],
-        _ => vec![],
-    })
-    .await;
-    let addr = st.addr.to_string();
-    let mut a = args(&addr, &DC_ARGS);
-    a.push("--select");
-    let out = run(&a).await;
+    let (out, _) = select_then_execute(vec![DC_SELECT_CON, DC_SELECT_CON]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(
-        stdout_lines(&out),
-        [
-            r#"{"ca":1,"ioa":5000,"type":"C_DC_NA_1","cot":"actcon","value":"on","select":true}"#,
-            r#"{"ca":1,"ioa":5000,"type":"C_DC_NA_1","cot":"actcon","value":"on"}"#,
-            r#"{"ca":1,"ioa":5000,"type":"C_DC_NA_1","cot":"actterm","value":"on"}"#,
-        ]
-    );
+    assert_eq!(stdout_lines(&out), SBO_DONE);
 }
 
 #[tokio::test]
 async fn rejected_select_exits_1_and_never_executes() {
     // Negative ActCon: 0x47.
-    let st = station(|asdu| match asdu {
-        DC_SELECT => vec!["2E 01 47 00 01 00 88 13 00 82"],
-        _ => vec![],
-    })
-    .await;
-    let addr = st.addr.to_string();
-    let mut a = args(&addr, &DC_ARGS);
-    a.push("--select");
-    let out = run(&a).await;
+    let (out, received) = select_then_execute(vec!["2E 01 47 00 01 00 88 13 00 82"]).await;
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(
         stdout_lines(&out),
@@ -288,10 +248,6 @@ async fn rejected_select_exits_1_and_never_executes() {
             r#"{"ca":1,"ioa":5000,"type":"C_DC_NA_1","cot":"actcon","negative":true,"value":"on","select":true}"#
         ]
     );
-    let received = tokio::time::timeout(BOUND, st.received)
-        .await
-        .unwrap()
-        .unwrap();
     assert_eq!(received, [DC_SELECT]);
 }
 
@@ -303,8 +259,7 @@ async fn unknown_object_address_exits_1() {
         _ => vec![],
     })
     .await;
-    let addr = st.addr.to_string();
-    let out = run(&args(&addr, &DC_ARGS)).await;
+    let out = st.run(&DC_ARGS).await;
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("unknown information object address"),
@@ -320,11 +275,10 @@ async fn confirmed_command_without_actterm_is_success_with_a_note() {
         _ => vec![],
     })
     .await;
-    let addr = st.addr.to_string();
     // A short timeout for the ActTerm that never comes.
-    let mut a = args(&addr, &DC_ARGS[..11]);
+    let mut a = DC_ARGS[..11].to_vec();
     a.extend_from_slice(&["--timeout", "0.5"]);
-    let out = run(&a).await;
+    let out = st.run(&a).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).contains("no ActTerm"), "{}", stderr(&out));
     assert_eq!(stdout_lines(&out).len(), 1);
@@ -341,10 +295,8 @@ async fn set_point_with_time_tag() {
         }
     })
     .await;
-    let addr = st.addr.to_string();
     let a = [
         "command",
-        &addr,
         "--ca",
         "1",
         "--ioa",
@@ -358,7 +310,7 @@ async fn set_point_with_time_tag() {
         "--format",
         "json",
     ];
-    let out = run(&a).await;
+    let out = st.run(&a).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
         stdout_lines(&out),
@@ -437,10 +389,9 @@ async fn clock_sync_test_counter_and_read() {
             _ => vec![],
         })
         .await;
-        let addr = st.addr.to_string();
-        let mut a = args(&addr, &req);
+        let mut a = req.to_vec();
         a.extend_from_slice(&["--format", "json", "--timeout", "5"]);
-        let out = run(&a).await;
+        let out = st.run(&a).await;
         assert_eq!(out.status.code(), Some(0), "{req:?}: {}", stderr(&out));
         assert_eq!(stdout_lines(&out), [want], "{req:?}");
     }
@@ -458,12 +409,9 @@ async fn test_command_is_confirmed() {
         }
     })
     .await;
-    let addr = st.addr.to_string();
-    let out = run(&args(
-        &addr,
-        &["test", "--ca", "1", "--tsc", "7", "--format", "json"],
-    ))
-    .await;
+    let out = st
+        .run(&["test", "--ca", "1", "--tsc", "7", "--format", "json"])
+        .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
         stdout_lines(&out),
@@ -477,12 +425,9 @@ async fn test_command_is_confirmed() {
 async fn monitor_prints_spontaneous_data_and_stops_after_the_duration() {
     // M_SP_NA_1 spont (3), CA 1, IOA 9, SIQ 0x01, sent right after STARTDT con.
     let st = station_with_greeting(&["01 01 03 00 01 00 09 00 00 01"], false, |_| vec![]).await;
-    let addr = st.addr.to_string();
-    let out = run(&args(
-        &addr,
-        &["monitor", "--duration", "0.5", "--format", "json"],
-    ))
-    .await;
+    let out = st
+        .run(&["monitor", "--duration", "0.5", "--format", "json"])
+        .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
         stdout_lines(&out),
@@ -493,8 +438,7 @@ async fn monitor_prints_spontaneous_data_and_stops_after_the_duration() {
 #[tokio::test]
 async fn monitor_exits_3_when_the_station_hangs_up() {
     let st = station_with_greeting(&["01 01 03 00 01 00 09 00 00 01"], true, |_| vec![]).await;
-    let addr = st.addr.to_string();
-    let out = run(&args(&addr, &["monitor", "--format", "json"])).await;
+    let out = st.run(&["monitor", "--format", "json"]).await;
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("connection closed by the station"),
@@ -512,8 +456,7 @@ async fn an_undecodable_asdu_is_reported_and_skipped() {
         _ => vec![],
     })
     .await;
-    let addr = st.addr.to_string();
-    let out = run(&args(&addr, &["interrogate", "--format", "json"])).await;
+    let out = st.run(&["interrogate", "--format", "json"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("ignoring an undecodable ASDU"),

@@ -34,3 +34,5 @@ mod south;
 
 pub use app::{run, signals, start, Gateway, StartError};
 pub use config::{load, parse, Loaded, Overrides};
+pub use ops::exposition::METRIC_NAMES;
+pub use ops::scrape;

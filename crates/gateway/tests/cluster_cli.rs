@@ -2,19 +2,11 @@
 //! `[cluster]` values are reported with line and column, and the systemd template unit
 //! verifies.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_iec104-gateway");
 
-fn scratch(name: &str) -> PathBuf {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let d = std::env::temp_dir().join(format!("iec104gw-cli-{name}-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use testkit::scratch;
 
 const CONFIG: &str = r#"[mqtt]
 url = "mqtt://127.0.0.1:1883"
@@ -98,12 +90,8 @@ fn bad_cluster_values_are_errors_with_line_and_column() {
 
 #[test]
 fn systemd_template_unit_verifies() {
-    let Some(analyze) = ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-    else {
-        eprintln!("SKIPPED: systemd-analyze not installed");
+    // The one peer rule: skipped with a note, or a failure under IEC104_INTEROP=require.
+    let Ok(analyze) = testkit::require_peer("systemd-analyze") else {
         return;
     };
     let dir = scratch("unit");

@@ -1,8 +1,8 @@
 //! Interop tests against independent implementations: c104 (Python, lib60870-C inside) as
 //! server and client, and Wireshark's IEC 104 dissector (tshark) as a reader of our bytes.
 //!
-//! - Test A `our_client_against_c104_server`: our client, c104 server (`tests/peers/c104_server.py`).
-//! - Test B `c104_client_against_our_server`: c104 client (`tests/peers/c104_client.py`), our
+//! - Test A `our_client_against_c104_server`: our client, c104 server (`crates/testkit/peers/c104_station.py`).
+//! - Test B `c104_client_against_our_server`: c104 client (`crates/testkit/peers/c104_client.py`), our
 //!   server with a tiny station (`interop::station`).
 //! - Test C, tshark reading pcap files we write (`interop::pcap`, no live capture):
 //!   `tshark_reads_our_pcap_like_the_recorded_session` (the writer itself),
@@ -11,7 +11,7 @@
 //! - Test D, link supervision (TESTFR after t3) both ways with the c104 server.
 //!
 //! `IEC104_INTEROP` unset/`auto`: a test whose peer is missing is skipped (it says so on
-//! stderr); `require`: a missing peer fails the test. See `interop::peer_available`.
+//! stderr); `require`: a missing peer fails the test. See `testkit::interop`.
 //! Every wait is bounded; peers are killed when a test ends (and exit when their stdin closes).
 
 mod interop;
@@ -31,8 +31,9 @@ use interop::pcap::{PcapWriter, Side};
 use interop::session::{check_objects, command, interrogate, next_asdu, wait_confirmation, STEP};
 use interop::station::{station_points, tiny_station};
 use interop::type_cases::{self, Want};
-use interop::{bounded, peer_available, tshark, Peer, PeerProcess};
+use interop::{bounded, tshark};
 use serde_json::Value;
+use testkit::peer::PeerProcess;
 
 /// The pcap writer and the tshark runner themselves: the APDUs of the shared c104 session
 /// (`tests/data/c104-session.jsonl`, captured between two independent implementations and
@@ -41,10 +42,7 @@ use serde_json::Value;
 /// bytes of our own encoder.
 #[tokio::test]
 async fn tshark_reads_our_pcap_like_the_recorded_session() {
-    if !peer_available(
-        "tshark_reads_our_pcap_like_the_recorded_session",
-        Peer::Tshark,
-    ) {
+    if testkit::require_peer("tshark").is_err() {
         return;
     }
     let text = include_str!("data/c104-session.jsonl");
@@ -107,7 +105,7 @@ async fn tshark_reads_our_pcap_like_the_recorded_session() {
 /// 0x08, TESTFR act 0x43 → 0x10, con 0x83 → 0x20); `rx` is N(R).
 #[tokio::test]
 async fn wireshark_reads_our_u_and_s_frames() {
-    if !peer_available("wireshark_reads_our_u_and_s_frames", Peer::Tshark) {
+    if testkit::require_peer("tshark").is_err() {
         return;
     }
     use iec104::apci::UFunction;
@@ -199,7 +197,7 @@ struct Sent {
 /// decodes equal to the value we meant.
 #[tokio::test]
 async fn wireshark_reads_every_type_id_of_our_encoder() {
-    if !peer_available("wireshark_reads_every_type_id_of_our_encoder", Peer::Tshark) {
+    if testkit::require_peer("tshark").is_err() {
         return;
     }
     eprintln!("tshark: {}", tshark::version());
@@ -417,20 +415,13 @@ fn hex(s: &str) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_client_against_c104_server() {
-    if !peer_available("our_client_against_c104_server", Peer::C104) {
+    if testkit::require_peer("c104").is_err() {
         return;
     }
-    let port = interop::free_port();
+    let port = testkit::free_port();
     let json_path = interop::temp_path("c104-server.json");
-    let mut server = PeerProcess::python(
-        "c104_server.py",
-        &[
-            port.to_string(),
-            "47".into(),
-            json_path.display().to_string(),
-        ],
-    );
-    server.wait_line("READY", Duration::from_secs(30)).await;
+    let mut server =
+        PeerProcess::c104_station(port, 47, &json_path, &[], Duration::from_secs(30)).await;
     let described: Value =
         serde_json::from_slice(&std::fs::read(&json_path).expect("peer description"))
             .expect("JSON");
@@ -580,9 +571,7 @@ async fn our_client_against_c104_server() {
 
     client.close();
     let _ = bounded("connection end", STEP, conn_task).await;
-    server.close_stdin();
-    let (_, status) = server.finish(STEP).await;
-    assert!(status.success(), "c104 server exited with {status}");
+    server.end(STEP).await;
     let _ = std::fs::remove_file(&json_path);
 }
 
@@ -595,7 +584,7 @@ async fn our_client_against_c104_server() {
 /// positive confirmations in order, every step ok.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c104_client_against_our_server() {
-    if !peer_available("c104_client_against_our_server", Peer::C104) {
+    if testkit::require_peer("c104").is_err() {
         return;
     }
     let addr = "127.0.0.1:0".parse().expect("addr");
@@ -752,7 +741,7 @@ async fn c104_client_against_our_server() {
 /// of type ids, with no malformed packet and no expert warning.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wireshark_reads_a_recorded_session_of_ours() {
-    if !peer_available("wireshark_reads_a_recorded_session_of_ours", Peer::Tshark) {
+    if testkit::require_peer("tshark").is_err() {
         return;
     }
     let addr = "127.0.0.1:0".parse().expect("addr");
@@ -929,18 +918,11 @@ fn u_exchange(apdus: &[(Side, Vec<u8>)], from: Side, act: u8, con: u8) -> bool {
 /// waits until a TESTFR act from `from` has been confirmed by the other side, then checks that
 /// the link still carries a general interrogation.
 async fn testfr_session(test: &str, server_t3: u32, client_t3: Duration, from: Side) {
-    let port = interop::free_port();
+    let port = testkit::free_port();
     let json_path = interop::temp_path("c104-server-t3.json");
-    let mut server = PeerProcess::python(
-        "c104_server.py",
-        &[
-            port.to_string(),
-            "47".into(),
-            json_path.display().to_string(),
-            server_t3.to_string(),
-        ],
-    );
-    server.wait_line("READY", Duration::from_secs(30)).await;
+    let t3 = server_t3.to_string();
+    let mut server =
+        PeerProcess::c104_station(port, 47, &json_path, &[&t3], Duration::from_secs(30)).await;
     let proxy_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind proxy");
@@ -980,9 +962,7 @@ async fn testfr_session(test: &str, server_t3: u32, client_t3: Duration, from: S
     client.close();
     let _ = bounded("connection end", STEP, conn_task).await;
     let _ = bounded("proxy end", STEP, proxy).await;
-    server.close_stdin();
-    let (_, status) = server.finish(STEP).await;
-    assert!(status.success(), "c104 server exited with {status}");
+    server.end(STEP).await;
     let _ = std::fs::remove_file(&json_path);
 }
 
@@ -990,7 +970,7 @@ async fn testfr_session(test: &str, server_t3: u32, client_t3: Duration, from: S
 /// con, and the link goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_client_answers_c104_testfr() {
-    if !peer_available("our_client_answers_c104_testfr", Peer::C104) {
+    if testkit::require_peer("c104").is_err() {
         return;
     }
     testfr_session(
@@ -1006,7 +986,7 @@ async fn our_client_answers_c104_testfr() {
 /// con, which our client must accept (no t1 close), and the link goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c104_server_answers_our_testfr() {
-    if !peer_available("c104_server_answers_our_testfr", Peer::C104) {
+    if testkit::require_peer("c104").is_err() {
         return;
     }
     testfr_session(

@@ -1,14 +1,13 @@
 //! A c104 (lib60870-C) controlling station against the simulator: STARTDT, station
 //! interrogation, a select-before-operate double command with ActTerm, and one command of every
-//! type c104 can send. The peer is `crates/iec104/tests/peers/c104_client.py` (branch `interop`).
+//! type c104 can send. The peer is `crates/testkit/peers/c104_client.py`.
 //!
-//! `IEC104_INTEROP` unset/`auto`: skipped, saying why, when python3 with c104 or the script is
-//! missing; `require`: a missing peer fails the test.
+//! A missing python3 with c104 follows the one rule of `testkit::interop` (skipped with a
+//! note, or a failure under `IEC104_INTEROP=require`).
 
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::process::Stdio;
 
 use common::*;
@@ -48,51 +47,9 @@ point = [
 ]
 "#;
 
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../crates/iec104/tests/peers/c104_client.py")
-}
-
-/// Whether the peer can run; with `IEC104_INTEROP=require` a missing peer fails here.
-fn peer_available() -> bool {
-    let mode = std::env::var("IEC104_INTEROP").unwrap_or_default();
-    assert!(
-        ["", "auto", "require"].contains(&mode.as_str()),
-        "IEC104_INTEROP={mode:?}: expected unset, \"auto\" or \"require\""
-    );
-    let c104 = std::process::Command::new("python3")
-        .args(["-c", "import c104"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    let reason = if !c104 {
-        Some("python3 with the c104 package".to_string())
-    } else if !script().exists() {
-        Some(format!("{} (from branch interop)", script().display()))
-    } else {
-        None
-    };
-    match reason {
-        None => true,
-        Some(missing) if mode == "require" => {
-            panic!("c104 peer missing: {missing}, and IEC104_INTEROP=require")
-        }
-        Some(missing) => {
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED c104_client_against_the_simulator: missing {missing}; set IEC104_INTEROP=require to make this a failure"
-            );
-            false
-        }
-    }
-}
-
 #[tokio::test]
 async fn c104_client_against_the_simulator() {
-    if !peer_available() {
+    if testkit::require_peer("c104").is_err() {
         return;
     }
     let dir = scratch("c104");
@@ -103,7 +60,7 @@ async fn c104_client_against_the_simulator() {
     let out = tokio::time::timeout(
         BOUND * 3,
         tokio::process::Command::new("python3")
-            .arg(script())
+            .arg(testkit::peer::script("c104_client.py"))
             .args([
                 "127.0.0.1",
                 &port.to_string(),

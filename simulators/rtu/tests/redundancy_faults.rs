@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -12,10 +11,6 @@ use iec104::asdu::{AsduParams, AsduView, Element, Qoi};
 use iec104::json::JsonObject;
 use iec104::Cause;
 use serde_json::Value;
-
-fn addr(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
-}
 
 /// Objects of an ASDU as the events log writes them (without `"station"`).
 fn objects(asdu: &[u8]) -> Vec<Value> {
@@ -42,20 +37,12 @@ point = [
 
 #[tokio::test]
 async fn second_startdt_takes_over_and_nothing_is_lost() {
-    let dir = scratch("redundancy");
-    let log = dir.join("events.jsonl");
-    let port = free_port();
-    let file = scenario(&dir, REDUNDANT);
-    let listen = format!("127.0.0.1:{port}");
-    let sim = Sim::start(&[
-        "--config",
-        &file,
-        "--listen",
-        &listen,
-        "--events-log",
-        log.to_str().unwrap(),
-    ])
-    .await;
+    let Run {
+        sim,
+        port,
+        log,
+        dir: _dir,
+    } = run_scenario("redundancy", REDUNDANT, &[]).await;
 
     // Client A starts and never acknowledges: the station sends k = 12 I-frames, then waits.
     let mut a = Peer::connect(addr(port), false).await.expect("connect A");
@@ -105,11 +92,17 @@ async fn second_startdt_takes_over_and_nothing_is_lost() {
 
 #[tokio::test]
 async fn connection_mode_sends_every_event_to_every_started_client() {
-    let dir = scratch("multi");
-    let port = free_port();
-    let file = scenario(&dir, &REDUNDANT.replace("\"single\"", "\"connection\""));
-    let listen = format!("127.0.0.1:{port}");
-    let sim = Sim::start(&["--config", &file, "--listen", &listen]).await;
+    let Run {
+        sim,
+        port,
+        dir: _dir,
+        ..
+    } = run_scenario(
+        "multi",
+        &REDUNDANT.replace("\"single\"", "\"connection\""),
+        &[],
+    )
+    .await;
     let mut a = Peer::started(addr(port)).await;
     let mut b = Peer::started(addr(port)).await;
     let mut from_a = Vec::new();
@@ -132,61 +125,46 @@ async fn connection_mode_sends_every_event_to_every_started_client() {
 
 #[tokio::test]
 async fn events_log_is_flushed_while_running() {
-    let dir = scratch("flush");
-    let log = dir.join("events.jsonl");
-    let port = free_port();
-    let file = scenario(&dir, QUIET);
-    let listen = format!("127.0.0.1:{port}");
-    let sim = Sim::start(&[
-        "--config",
-        &file,
-        "--listen",
-        &listen,
-        "--events-log",
-        log.to_str().unwrap(),
-        "--fault",
-        "kind=burst,at=0,from=startdt,events=200",
-    ])
+    let Run {
+        sim,
+        port,
+        log,
+        dir: _dir,
+    } = run_scenario(
+        "flush",
+        QUIET,
+        &["--fault", "kind=burst,at=0,from=startdt,events=200"],
+    )
     .await;
     let mut peer = Peer::started(addr(port)).await;
-    let mut received = 0;
-    while received < 200 {
-        received += decode(&peer.next(BOUND).await.expect("burst"))
-            .objects
-            .len();
-    }
-    // Logged before they were sent; written out within 100 ms while the simulator runs (the
-    // file is looked at for up to 1 s, for a loaded machine).
+    peer.spontaneous_objects(200).await;
+    // Logged before they were sent, and written out while the simulator runs (it is only
+    // terminated below): the test waits for the file to hold them, not for a guessed time.
     let complete_lines = || {
         std::fs::read_to_string(&log)
             .map(|t| t.matches('\n').count())
             .unwrap_or(0)
     };
-    let deadline = Instant::now() + Duration::from_secs(1);
+    let deadline = Instant::now() + BOUND;
     while complete_lines() < 200 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(complete_lines(), 200);
+    assert_eq!(
+        complete_lines(),
+        200,
+        "the running simulator did not flush its events log"
+    );
     assert_eq!(read_jsonl(&log).len(), 200);
     sim.terminate().await;
 }
 
-const QUIET: &str = r#"
-[[station]]
-ca = 9
-rate = 0.0
-point = [
-  { ioa = 1, type = "M_ME_NC_1", behaviour = { kind = "random_walk", step = 1.0, min = 0.0, max = 10.0 } },
-  { ioa = 2, type = "M_SP_NA_1", behaviour = { kind = "toggle" } },
-]
-"#;
-
 async fn quiet_sim(name: &str, fault: &str) -> (Sim, u16) {
-    let dir = scratch(name);
-    let port = free_port();
-    let file = scenario(&dir, QUIET);
-    let listen = format!("127.0.0.1:{port}");
-    let sim = Sim::start(&["--config", &file, "--listen", &listen, "--fault", fault]).await;
+    let Run {
+        sim,
+        port,
+        dir: _dir,
+        ..
+    } = run_scenario(name, QUIET, &["--fault", fault]).await;
     (sim, port)
 }
 
@@ -260,16 +238,8 @@ async fn delayed_responses_arrive_late_but_arrive() {
 async fn burst_delivers_every_event() {
     let (sim, port) = quiet_sim("burst", "kind=burst,at=0.1,from=startdt,events=500").await;
     let mut peer = Peer::started(addr(port)).await;
-    let mut count = 0;
-    while count < 500 {
-        let asdu = peer.next(BOUND).await.expect("burst events");
-        let g = decode(&asdu);
-        assert_eq!(g.cause, Cause::Spontaneous);
-        count += g.objects.len();
-    }
-    assert_eq!(count, 500);
-    // Nothing more: the station's own rate is 0.
-    assert!(peer.next(Duration::from_millis(300)).await.is_err());
+    assert_eq!(peer.spontaneous_objects(500).await, 500);
+    assert_nothing_more_before_an_interrogation(&mut peer, 9).await;
     sim.terminate().await;
 }
 
@@ -328,11 +298,15 @@ async fn bad_malformed_octets_are_refused_at_start() {
 async fn cli_interrogates_the_simulator() {
     let sim_bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_iec104-sim"));
     let cli = sim_bin.with_file_name("iec104");
-    if !cli.exists() {
-        eprintln!(
-            "SKIPPED: {} missing; run `cargo build -p iec104-cli` first",
+    let built = if cli.exists() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} missing: run `cargo build -p iec104-cli` first",
             cli.display()
-        );
+        ))
+    };
+    if testkit::interop::require("the iec104 binary", built).is_err() {
         return;
     }
     let (sim, port) = quiet_sim("cli", "kind=burst,at=3600").await;

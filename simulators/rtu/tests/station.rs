@@ -6,7 +6,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::*;
@@ -75,10 +74,6 @@ type = "C_SC_NA_1"
 drives = 100
 "#;
 
-fn addr(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
-}
-
 /// Objects of the data ASDUs among `got`, keyed by IOA, with their cot and value.
 fn data(got: &[Got], cot: &str) -> BTreeMap<u64, Value> {
     got.iter()
@@ -94,23 +89,15 @@ fn is(g: &Got, type_name: &str, cause: Cause) -> bool {
 
 #[tokio::test]
 async fn interrogation_lists_exactly_the_configured_points() {
-    let dir = scratch("gi");
-    let port = free_port();
-    let file = scenario(&dir, STATION);
-    let listen = format!("127.0.0.1:{port}");
-    let sim = Sim::start(&["--config", &file, "--listen", &listen]).await;
+    let Run {
+        sim,
+        port,
+        dir: _dir,
+        ..
+    } = run_scenario("gi", STATION, &[]).await;
     let mut peer = Peer::started(addr(port)).await;
 
-    peer.send(asdu(
-        Cause::Activation,
-        7,
-        0,
-        Element::C_IC_NA_1(Qoi::STATION),
-    ))
-    .await;
-    let got = peer
-        .until(|g| is(g, "C_IC_NA_1", Cause::ActivationTerm))
-        .await;
+    let got = peer.activate(7, 0, Element::C_IC_NA_1(Qoi::STATION)).await;
     assert!(is(&got[0], "C_IC_NA_1", Cause::ActivationCon) && !got[0].negative);
     // Every monitored point but the integrated total (counter interrogation only), with the
     // configured values; nothing else.
@@ -130,11 +117,7 @@ async fn interrogation_lists_exactly_the_configured_points() {
     assert_eq!(objects, expected.len(), "no point twice: {got:#?}");
 
     // Group 2: the measured values only, with the group's cause (inro2 = 22).
-    peer.send(asdu(Cause::Activation, 7, 0, Element::C_IC_NA_1(Qoi(22))))
-        .await;
-    let got = peer
-        .until(|g| is(g, "C_IC_NA_1", Cause::ActivationTerm))
-        .await;
+    let got = peer.activate(7, 0, Element::C_IC_NA_1(Qoi(22))).await;
     let expected: BTreeMap<u64, Value> =
         [(200, json!(230.5)), (201, json!(-1234)), (202, json!(0.5))]
             .into_iter()
@@ -142,15 +125,8 @@ async fn interrogation_lists_exactly_the_configured_points() {
     assert_eq!(data(&got, "inro2"), expected);
 
     // Counter interrogation (general request, RQT 5, read): the integrated total.
-    peer.send(asdu(
-        Cause::Activation,
-        7,
-        0,
-        Element::C_CI_NA_1(Qcc::new(5, 0)),
-    ))
-    .await;
     let got = peer
-        .until(|g| is(g, "C_CI_NA_1", Cause::ActivationTerm))
+        .activate(7, 0, Element::C_CI_NA_1(Qcc::new(5, 0)))
         .await;
     assert!(is(&got[0], "C_CI_NA_1", Cause::ActivationCon) && !got[0].negative);
     assert_eq!(
@@ -160,15 +136,8 @@ async fn interrogation_lists_exactly_the_configured_points() {
 
     // Freeze and reset (FRZ 2): ActCon/ActTerm, no data; the next read gives the frozen
     // reading, the one after it the counter since the reset.
-    peer.send(asdu(
-        Cause::Activation,
-        7,
-        0,
-        Element::C_CI_NA_1(Qcc::new(5, 2)),
-    ))
-    .await;
     let got = peer
-        .until(|g| is(g, "C_CI_NA_1", Cause::ActivationTerm))
+        .activate(7, 0, Element::C_CI_NA_1(Qcc::new(5, 2)))
         .await;
     assert_eq!(got.len(), 2, "{got:#?}");
     for expected in [12345, 0] {
@@ -314,20 +283,12 @@ async fn answer(peer: &mut Peer, ca: u16, cause: Cause, ioa: u32, element: Eleme
 
 #[tokio::test]
 async fn every_command_type_is_confirmed_or_refused_with_its_cause() {
-    let dir = scratch("commands");
-    let log = dir.join("events.jsonl");
-    let port = free_port();
-    let file = scenario(&dir, COMMANDS);
-    let listen = format!("127.0.0.1:{port}");
-    let sim = Sim::start(&[
-        "--config",
-        &file,
-        "--listen",
-        &listen,
-        "--events-log",
-        log.to_str().unwrap(),
-    ])
-    .await;
+    let Run {
+        sim,
+        port,
+        log,
+        dir: _dir,
+    } = run_scenario("commands", COMMANDS, &[]).await;
     let mut peer = Peer::started(addr(port)).await;
 
     executes(
@@ -444,6 +405,32 @@ async fn every_command_type_is_confirmed_or_refused_with_its_cause() {
     let bad = Element::C_DC_NA_1(DoubleCommand::new(DoubleState::Indeterminate, 0, true));
     let g = answer(&mut peer, 3, Cause::Activation, 21, bad).await;
     assert!(g.negative && g.cause == Cause::ActivationCon, "{g:?}");
+    // Qualifiers and times the station cannot serve: negative ActCon each. QOI 19 is below
+    // station (20) and the groups (21..36); QCC request 6 is reserved (1..4 groups, 5 general);
+    // month 13 is no date.
+    let g = answer(
+        &mut peer,
+        3,
+        Cause::Activation,
+        0,
+        Element::C_IC_NA_1(Qoi(19)),
+    )
+    .await;
+    assert!(g.negative && g.cause == Cause::ActivationCon, "{g:?}");
+    let qcc = Element::C_CI_NA_1(Qcc::new(6, 0));
+    let g = answer(&mut peer, 3, Cause::Activation, 0, qcc).await;
+    assert!(g.negative && g.cause == Cause::ActivationCon, "{g:?}");
+    let mut no_date = Cp56Time2a::from_datetime(&chrono::Utc::now());
+    no_date.month = 13;
+    let g = answer(
+        &mut peer,
+        3,
+        Cause::Activation,
+        0,
+        Element::C_CS_NA_1(no_date),
+    )
+    .await;
+    assert!(g.negative && g.cause == Cause::ActivationCon, "{g:?}");
 
     sim.terminate().await;
     // The events log holds every command with its outcome, and the driven changes.
@@ -473,6 +460,10 @@ async fn every_command_type_is_confirmed_or_refused_with_its_cause() {
         want(20, "C_SC_NA_1", "unknown_cause"),
         want(0, "C_CD_NA_1", "unknown_type"),
         want(20, "C_DC_NA_1", "unknown_type"),
+        want(21, "C_DC_NA_1", "rejected_value"),
+        want(0, "C_IC_NA_1", "rejected_qualifier"),
+        want(0, "C_CI_NA_1", "rejected_qualifier"),
+        want(0, "C_CS_NA_1", "rejected_time"),
     ] {
         assert!(outcomes.contains(&w), "{w:?} not in {outcomes:#?}");
     }
@@ -521,9 +512,12 @@ async fn several_stations_on_consecutive_ports() {
 
 #[tokio::test]
 async fn same_seed_same_events() {
+    // One burst at the start and no rate: every random draw happens in that burst, in the same
+    // order in both runs, whatever the timing of the ticks. (With a rate, how many events fall
+    // into each tick depends on the clock, and so does which point gets which draw.)
     let dir = scratch("seed");
     let mut logs = Vec::new();
-    for run in 0..2 {
+    for (run, seed) in ["99", "99", "100"].into_iter().enumerate() {
         let log = dir.join(format!("run{run}.jsonl"));
         let listen = format!("127.0.0.1:{}", free_port());
         let sim = Sim::start(&[
@@ -532,9 +526,11 @@ async fn same_seed_same_events() {
             "--points",
             "16",
             "--rate",
-            "200",
+            "0",
+            "--fault",
+            "kind=burst,at=0,events=300",
             "--seed",
-            "99",
+            seed,
             "--duration",
             "0.5",
             "--events-log",
@@ -542,25 +538,17 @@ async fn same_seed_same_events() {
         ])
         .await;
         sim.wait().await;
-        // Per point, the sequence of values (ticks fall differently in two runs, and one
-        // tick's events are packed by type, so only the order per point is fixed); the
-        // time-driven shapes (sine 6, ramp 8, square 10) depend on the clock, not the seed.
-        let mut values: BTreeMap<u64, Vec<Value>> = BTreeMap::new();
-        for l in read_jsonl(&log) {
-            let ioa = l["ioa"].as_u64().unwrap();
-            if ![6, 8, 10].contains(&ioa) {
-                values.entry(ioa).or_default().push(l["value"].clone());
-            }
-        }
-        assert!(
-            values.values().map(Vec::len).sum::<usize>() > 20,
-            "{values:?}"
-        );
+        // Every object in log order, without the clock-driven shapes (sine 6, ramp 8, square
+        // 10) and without the time tags.
+        let values: Vec<(u64, Value)> = read_jsonl(&log)
+            .iter()
+            .map(|l| (l["ioa"].as_u64().unwrap(), l["value"].clone()))
+            .filter(|(ioa, _)| ![6, 8, 10].contains(ioa))
+            .collect();
+        assert!(values.len() > 200, "{values:?}");
         logs.push(values);
     }
-    for (ioa, a) in &logs[0] {
-        let Some(b) = logs[1].get(ioa) else { continue };
-        let n = a.len().min(b.len());
-        assert_eq!(a[..n], b[..n], "IOA {ioa}");
-    }
+    assert_eq!(logs[0], logs[1]);
+    // A different seed, different values: the seed is what fixes them.
+    assert_ne!(logs[0], logs[2]);
 }

@@ -178,7 +178,7 @@ async fn run(args: Args) -> Result<(), String> {
             match args.mode {
                 Fault::Kill => cl.nodes[index].kill9().await,
                 Fault::Freeze => cl.nodes[index].freeze(),
-                Fault::Term => cl.nodes[index].signal("TERM"),
+                Fault::Term => cl.nodes[index].signal(testkit::Signal::Term),
             }
             let (_, last) = settle(&rec, &rtus, &live).await?;
             let took = last.saturating_duration_since(fault_at);

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use testkit::Signal;
 use tokio::process::{Child, Command};
 
 /// Topic prefix of every cluster test.
@@ -160,13 +161,10 @@ impl Node {
         self.child.as_ref().and_then(Child::id)
     }
 
-    /// Sends `signal` (e.g. "KILL", "TERM", "STOP", "CONT") with kill(1).
-    pub fn signal(&self, signal: &str) {
+    /// Sends `signal` while the process runs.
+    pub fn signal(&self, signal: Signal) {
         if let Some(pid) = self.pid() {
-            let _ = std::process::Command::new("kill")
-                .arg(format!("-{signal}"))
-                .arg(pid.to_string())
-                .status();
+            let _ = testkit::signal(pid, signal);
         }
     }
 
@@ -180,7 +178,7 @@ impl Node {
     /// SIGTERM; waits for the exit at most `within`; the exit code (None: still running, then
     /// killed, or killed by a signal).
     pub async fn term(&mut self, within: Duration) -> Option<i32> {
-        self.signal("TERM");
+        self.signal(Signal::Term);
         self.wait_exit(within).await
     }
 
@@ -199,12 +197,12 @@ impl Node {
 
     /// SIGSTOP: the process freezes (its sockets stay open).
     pub fn freeze(&self) {
-        self.signal("STOP");
+        self.signal(Signal::Stop);
     }
 
     /// SIGCONT after [`Node::freeze`].
     pub fn thaw(&self) {
-        self.signal("CONT");
+        self.signal(Signal::Cont);
     }
 
     /// Whether the process has exited (or was never started).
@@ -215,27 +213,34 @@ impl Node {
         }
     }
 
-    /// GET `path` on its HTTP endpoint: the whole response ("" when unreachable).
-    pub async fn http_get(&self, path: &str) -> String {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let fut = async {
-            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.http_port))
-                .await
-                .ok()?;
-            s.write_all(
-                format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
-            )
-            .await
-            .ok()?;
-            let mut out = Vec::new();
-            s.read_to_end(&mut out).await.ok()?;
-            Some(String::from_utf8_lossy(&out).into_owned())
-        };
-        tokio::time::timeout(Duration::from_secs(5), fut)
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or_default()
+    /// GET `path` on its HTTP endpoint: the response, or why there is none.
+    pub async fn http_get(&self, path: &str) -> Result<testkit::HttpResponse, String> {
+        testkit::http_get(self.http_port, path, Duration::from_secs(10)).await
+    }
+
+    /// Reads `/metrics` until the sample `name` (exact name and labels) satisfies `ok`, at most
+    /// `within`: its value then, or the last body seen.
+    pub async fn metric_until(
+        &self,
+        name: &str,
+        within: Duration,
+        ok: impl Fn(f64) -> bool,
+    ) -> Result<f64, String> {
+        let end = tokio::time::Instant::now() + within;
+        let mut last = String::new();
+        while tokio::time::Instant::now() < end {
+            match self.http_get("/metrics").await {
+                Ok(r) => match r.metric(name) {
+                    Some(v) if ok(v) => return Ok(v),
+                    _ => last = r.body,
+                },
+                Err(e) => last = e,
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(format!(
+            "{name} never as expected within {within:?}; last /metrics:\n{last}"
+        ))
     }
 }
 
@@ -243,7 +248,7 @@ impl Drop for Node {
     fn drop(&mut self) {
         // A frozen process would not die from SIGKILL only if it were a zombie; CONT anyway so
         // kill_on_drop works on every platform.
-        self.signal("CONT");
+        self.signal(Signal::Cont);
     }
 }
 

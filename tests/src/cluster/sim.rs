@@ -32,6 +32,37 @@ pub struct Sim {
     /// Its stderr.
     pub log: PathBuf,
     child: Child,
+    scenario: PathBuf,
+}
+
+/// Starts the simulator on `scenario`, appending to `events_log` and `log`; waits until every
+/// station listens.
+async fn spawn(scenario: &Path, events_log: &Path, log: &Path, stations: &[StationAddr]) -> Child {
+    let err = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("sim log");
+    let child = Command::new(crate::gateway::simulator())
+        .arg("--config")
+        .arg(scenario)
+        .arg("--events-log")
+        .arg(events_log)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(err)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start iec104-sim");
+    for st in stations {
+        assert!(
+            crate::wait_listening(st.port, Duration::from_secs(15)).await,
+            "station {} not listening on {}",
+            st.name,
+            st.port
+        );
+    }
+    child
 }
 
 /// The scenario: `n` stations `s1..sn` (CA 1..n) with four time-tagged points each (a float,
@@ -93,32 +124,21 @@ impl Sim {
         std::fs::write(&path, scenario(&stations, rate, redundancy)).expect("scenario");
         let events_log = dir.join("events.jsonl");
         let log = dir.join("sim.log");
-        let err = std::fs::File::create(&log).expect("sim log");
-        let child = Command::new(crate::gateway::simulator())
-            .arg("--config")
-            .arg(&path)
-            .arg("--events-log")
-            .arg(&events_log)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(err)
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start iec104-sim");
-        for st in &stations {
-            assert!(
-                crate::wait_listening(st.port, Duration::from_secs(15)).await,
-                "station {} not listening on {}",
-                st.name,
-                st.port
-            );
-        }
+        let child = spawn(&path, &events_log, &log, &stations).await;
         Sim {
             stations,
             events_log,
             log,
             child,
+            scenario: path,
         }
+    }
+
+    /// An RTU restart: kills the simulator and starts it again on the same ports and scenario
+    /// (its events log and stderr log go on in the same files); waits until all listen.
+    pub async fn restart(&mut self) {
+        let _ = self.child.kill().await;
+        self.child = spawn(&self.scenario, &self.events_log, &self.log, &self.stations).await;
     }
 
     /// The station names.

@@ -121,13 +121,20 @@ pub fn compare(logged: &[Logged], msgs: &[Received], cutoff_ms: i64) -> Delivery
 }
 
 /// Waits (at most `within`) until every event the log holds with a time tag up to now − 500 ms
-/// has arrived; the comparison at that point (or at the deadline, with what is lost).
+/// has arrived; the comparison at that point (or at the deadline, with what is lost). Panics
+/// when the events log does not reach the cut-off by the deadline: a stalled log would make the
+/// comparison vacuous for everything after the stall.
 pub async fn delivered(rec: &Recorder, events_log: &Path, within: Duration) -> Delivery {
     let cutoff = chrono::Utc::now().timestamp_millis() - 500;
     let end = Instant::now() + within;
     let mut log = logged(events_log);
     // The simulator flushes its log every 100 ms: read until it covers the cut-off.
-    while !log.last().is_some_and(|e| e.time_ms >= cutoff) && Instant::now() < end {
+    while !log.last().is_some_and(|e| e.time_ms >= cutoff) {
+        assert!(
+            Instant::now() < end,
+            "the events log stalled: its last event is at {:?} ms, the loss check needs {cutoff} ms",
+            log.last().map(|e| e.time_ms)
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
         log = logged(events_log);
     }
@@ -183,6 +190,7 @@ mod tests {
             topic: "cl/s1/1/1001".into(),
             json: v,
             retain: false,
+            qos: 1,
             at: Instant::now(),
         }
     }

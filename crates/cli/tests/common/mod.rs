@@ -41,6 +41,24 @@ fn to_hex(b: &[u8]) -> String {
         .join(" ")
 }
 
+impl Station {
+    /// Runs `iec104 ARGS[0] ADDR ARGS[1..]` (the subcommand, this station, the rest), bounded.
+    pub async fn run(&self, args: &[&str]) -> Output {
+        let addr = self.addr.to_string();
+        let mut with_addr = vec![args[0], addr.as_str()];
+        with_addr.extend_from_slice(&args[1..]);
+        run(&with_addr).await
+    }
+
+    /// The ASDUs the station received (hex), in order, once the client has hung up.
+    pub async fn asdus(self) -> Vec<String> {
+        tokio::time::timeout(BOUND, self.received)
+            .await
+            .expect("the client did not hang up in time")
+            .expect("the station task")
+    }
+}
+
 /// Starts a station: it answers STARTDT act and TESTFR act, and for every ASDU received
 /// sends the ASDUs `script` returns (hex strings) as I frames.
 pub async fn station<F>(script: F) -> Station

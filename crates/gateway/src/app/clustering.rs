@@ -72,6 +72,7 @@ pub(super) fn start(
         presence,
         board: w.board.clone(),
         metrics: w.metrics.clone(),
+        live: w.live.clone(),
         topic_base: w.cluster_base.clone(),
         leave,
         leave_timeout: max_t1 + Duration::from_secs(2),

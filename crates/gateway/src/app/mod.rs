@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::Loaded;
+use crate::model::live::LiveView;
 use crate::model::{Metrics, Role, StatusBoard};
 use crate::north::store::{Store, StoreError};
 use crate::ops::notify;
@@ -86,20 +87,23 @@ pub fn store_path(loaded: &Loaded) -> PathBuf {
     }
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub async fn signals() {
+/// Resolves on SIGINT or SIGTERM. The SIGTERM handler is installed when this is called, not
+/// when the future is first polled: a SIGTERM that comes while the gateway is starting then
+/// stops it cleanly instead of killing it.
+pub fn signals() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        #[cfg(unix)]
+        if let Some(mut term) = term {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// A running gateway: its tasks run on the runtime that called [`start`] until
@@ -137,11 +141,10 @@ pub async fn run(
     loaded: Loaded,
     stop: Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>>,
 ) -> Result<(), String> {
+    // Signals are listened for before anything starts (see [`signals`]).
+    let stop = stop.unwrap_or_else(|| Box::pin(signals()));
     let gateway = start(loaded).await.map_err(|e| e.to_string())?;
-    match stop {
-        Some(stop) => gateway.run_until(stop).await,
-        None => gateway.run_until(signals()).await,
-    }
+    gateway.run_until(stop).await;
     Ok(())
 }
 
@@ -157,8 +160,13 @@ pub async fn start(loaded: Loaded) -> Result<Gateway, StartError> {
     let wiring = Wiring::new(&loaded, store, metrics);
     let north = mqtt::prepare(&loaded, &wiring)?;
     let mut background = Vec::new();
-    let http_addr = http.map(|(addr, listener)| {
-        background.push(operations::serve_http(listener, wiring.metrics.clone()));
+    let http_addr = http.map(|endpoint| {
+        let addr = endpoint.addr;
+        background.push(operations::serve_http(
+            endpoint,
+            wiring.metrics.clone(),
+            wiring.live.clone(),
+        ));
         addr
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -225,6 +233,7 @@ struct Wiring {
     store: Arc<Store>,
     metrics: Arc<Metrics>,
     board: Arc<StatusBoard>,
+    live: Arc<LiveView>,
 }
 
 impl Wiring {
@@ -238,6 +247,7 @@ impl Wiring {
             store,
             metrics,
             board: StatusBoard::new(),
+            live: operations::live_view(loaded),
         }
     }
 }

@@ -45,6 +45,7 @@ pub(super) fn start(
         board: w.board.clone(),
         results: north.results_tx.clone(),
         metrics: w.metrics.clone(),
+        live: w.live.clone(),
         command_timeout: Duration::from_secs_f64(*cfg.gateway.command_timeout.get_ref()),
     };
     let first_role = if loaded.cluster.is_some() {
@@ -100,6 +101,7 @@ pub(super) fn start_router(
         rtus: std::mem::take(&mut south.routes),
         results,
         metrics: w.metrics.clone(),
+        live: w.live.clone(),
     };
     tokio::spawn(router.run(rx))
 }

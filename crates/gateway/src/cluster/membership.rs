@@ -106,6 +106,11 @@ impl View {
         }
     }
 
+    /// The presence of every node seen (ours included once echoed), by node id.
+    pub fn nodes(&self) -> impl Iterator<Item = &Presence> {
+        self.nodes.values()
+    }
+
     /// Applies a message of `{prefix}/_cluster/{node}` (empty payload: deleted).
     /// `own_online_confirmed`: our own presence was already echoed on this broker connection,
     /// so another incarnation under our id is a live second process, not an old retained one.

@@ -80,9 +80,42 @@ pub struct Task {
     pub beats: mpsc::Sender<crate::model::Direct>,
     /// Time between two beats.
     pub beat_every: Duration,
+    /// The status page's live view (gets the cluster picture).
+    pub live: Arc<crate::model::live::LiveView>,
 }
 
 impl Task {
+    /// The cluster picture on the status page: every node with what it carries and holds
+    /// (ours from our own state), replaced only when it changed.
+    fn show_nodes(&self) {
+        use crate::model::live::NodeRow;
+        let me = self.state.presence_now(membership::ONLINE);
+        let mut rows: Vec<NodeRow> = self
+            .state
+            .view()
+            .nodes()
+            .filter(|p| p.node != me.node)
+            .map(|p| NodeRow {
+                node: p.node.clone(),
+                state: p.status.clone(),
+                me: false,
+                carries: p.active.clone(),
+                standby: p.ready.clone(),
+            })
+            .collect();
+        rows.push(NodeRow {
+            node: me.node.clone(),
+            state: me.status.clone(),
+            me: true,
+            carries: me.active,
+            standby: me.ready,
+        });
+        rows.sort_by(|a, b| a.node.cmp(&b.node));
+        if self.live.cluster().as_ref() != Some(&rows) {
+            self.live.set_cluster(rows);
+        }
+    }
+
     /// A task for `settings` and the RTUs (name, preferred node), with its channels.
     pub fn settings(me: &str, incarnation: &str, cluster: &crate::config::Cluster) -> Settings {
         Settings {
@@ -214,6 +247,7 @@ impl Task {
                 self.state.live_members(std::time::Instant::now()) as u64,
                 Relaxed,
             );
+            self.show_nodes();
             let wake_at = out.wake_at.map(Instant::from_std);
             if leave_deadline.is_some() && self.state.left() {
                 tracing::info!("cluster: every RTU handed over; leaving");
@@ -358,6 +392,7 @@ mod tests {
             presence: presence_rx,
             board: board.clone(),
             metrics,
+            live: Arc::new(crate::model::live::LiveView::new("a", [], 10, 10)),
             topic_base: "p/_cluster/".into(),
             leave: leave_rx,
             leave_timeout: Duration::from_secs(5),

@@ -33,6 +33,8 @@ pub struct Router {
     pub results: mpsc::Sender<Direct>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// The status page's live view (gets the refusals made here).
+    pub live: Arc<crate::model::live::LiveView>,
     /// Cluster mode: the role of each RTU's session. A refusal for an RTU this node does not
     /// carry is left to the node that carries it (one answer per command).
     pub roles: Option<HashMap<String, tokio::sync::watch::Receiver<Role>>>,
@@ -42,6 +44,33 @@ pub struct Router {
 const MAX_COMMAND: usize = 4096;
 
 impl Router {
+    /// A refusal made here (invalid, not allowed, busy) in the status page's command log.
+    fn log_refusal(&self, topic: &str, result: &Message) {
+        let v: Value = serde_json::from_slice(&result.payload).unwrap_or(Value::Null);
+        let text = |k: &str| {
+            v.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let point = topic
+            .strip_prefix(&format!("{}/", self.prefix))
+            .and_then(|rest| rest.strip_suffix("/command"))
+            .and_then(|rest| rest.split_once('/'))
+            .map(|(_, p)| p.to_owned())
+            .unwrap_or_default();
+        self.live.command(crate::model::live::CommandRow {
+            seq: 0,
+            at_ms: crate::model::live::now_ms(),
+            rtu: text("rtu"),
+            point,
+            command: text("type"),
+            id: text("id"),
+            outcome: text("status"),
+            detail: text("error"),
+        });
+    }
+
     /// Handles incoming command messages until the channel closes.
     pub async fn run(self, mut rx: mpsc::Receiver<Incoming>) {
         while let Some(m) = rx.recv().await {
@@ -50,6 +79,7 @@ impl Router {
                     tracing::debug!(topic = %m.topic, "command refusal left to the node carrying the RTU");
                     continue;
                 }
+                self.log_refusal(&m.topic, &result);
                 let direct = Direct {
                     message: result,
                     correlation: m.correlation.clone(),
@@ -176,6 +206,7 @@ impl Router {
             request,
             result_topic: result_topic.clone(),
             correlation: m.correlation.clone(),
+            received: std::time::Instant::now(),
         };
         match jobs.try_send(job) {
             Ok(()) => None,
@@ -209,6 +240,7 @@ mod tests {
                 rtus,
                 results,
                 metrics: Arc::default(),
+                live: Arc::new(crate::model::live::LiveView::new("n", [], 10, 10)),
                 roles: None,
             },
             rx,

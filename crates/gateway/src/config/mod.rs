@@ -119,6 +119,11 @@ pub struct GatewayConfig {
     /// Address of the HTTP endpoint (/metrics, /health, /ready); none when absent.
     #[serde(default)]
     pub http_listen: Option<Spanned<String>>,
+    /// File holding the access token of the HTTP endpoint; when set, every request needs it
+    /// (`Authorization: Bearer …` or `?token=`). Without it the status page answers only
+    /// local clients.
+    #[serde(default)]
+    pub http_token_file: Option<Spanned<String>>,
     /// Seconds a command waits for each confirmation of the RTU.
     #[serde(default = "default_command_timeout")]
     pub command_timeout: Spanned<f64>,
@@ -135,6 +140,7 @@ impl Default for GatewayConfig {
             store_path: None,
             queue_max_messages: default_queue_max(),
             http_listen: None,
+            http_token_file: None,
             command_timeout: default_command_timeout(),
             spill_after: default_spill_after(),
         }

@@ -209,7 +209,8 @@ pub(super) fn parse_url(url: &str) -> Result<Broker, String> {
 
 /// The configuration hash shared by the nodes of a cluster: FNV-1a 64 over the TOML
 /// re-serialised (keys sorted) without the node-specific keys `cluster.node_id`,
-/// `gateway.node`, `gateway.http_listen` and `gateway.store_path`, in a canonical rendering
+/// `gateway.node`, `gateway.http_listen`, `gateway.http_token_file` and `gateway.store_path`,
+/// in a canonical rendering
 /// (sorted keys, so the order and formatting of the file do not matter); 16 hex digits.
 pub fn config_hash(text: &str) -> String {
     let mut table: toml::Table = match text.parse() {
@@ -222,6 +223,7 @@ pub fn config_hash(text: &str) -> String {
     if let Some(toml::Value::Table(g)) = table.get_mut("gateway") {
         g.remove("node");
         g.remove("http_listen");
+        g.remove("http_token_file");
         g.remove("store_path");
         if g.is_empty() {
             table.remove("gateway");

@@ -1,28 +1,35 @@
-//! The embedded MQTT broker of the demo (rumqttd, MQTT 3.1.1) on 127.0.0.1.
+//! The embedded MQTT broker of the demo (rumqttd) on 127.0.0.1: MQTT 3.1.1 and 5 on one
+//! port (see [`super::front`]), any client id (an empty one too, with a clean session).
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
 
 use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
 
-/// Picks `wanted` when free, else a free port (saying so); returns the port.
-pub fn pick_port(wanted: u16) -> Result<u16, String> {
-    match TcpListener::bind(("127.0.0.1", wanted)) {
-        Ok(_) => Ok(wanted),
+/// Listens on 127.0.0.1:`wanted` when free, else on a free port (saying so).
+pub async fn bind_front(wanted: u16) -> Result<tokio::net::TcpListener, String> {
+    match tokio::net::TcpListener::bind(("127.0.0.1", wanted)).await {
+        Ok(l) => Ok(l),
         Err(e) => {
-            let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .map_err(|e| format!("no free port: {e}"))?;
             let port = l.local_addr().map_err(|e| e.to_string())?.port();
             say!("port {wanted} is taken ({e}); the embedded broker uses port {port} instead");
-            Ok(port)
+            Ok(l)
         }
     }
 }
 
-/// Starts rumqttd on 127.0.0.1:`port` in its own threads (it lives until the process ends).
-pub fn start(port: u16) -> Result<(), String> {
-    let listen: SocketAddr = ([127, 0, 0, 1], port).into();
-    let server = ServerSettings {
-        name: "demo".into(),
+/// A free port on 127.0.0.1 (for the broker's internal listeners).
+fn free_port() -> Result<SocketAddr, String> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
+    l.local_addr().map_err(|e| e.to_string())
+}
+
+fn server(name: &str, listen: SocketAddr) -> ServerSettings {
+    ServerSettings {
+        name: name.into(),
         listen,
         tls: None,
         next_connection_delay_ms: 1,
@@ -34,7 +41,14 @@ pub fn start(port: u16) -> Result<(), String> {
             external_auth: None,
             dynamic_filters: true,
         },
-    };
+    }
+}
+
+/// Starts rumqttd (in its own threads; it lives until the process ends) with an MQTT 3.1.1
+/// and an MQTT 5 listener on internal ports, and returns their addresses.
+pub fn start() -> Result<(SocketAddr, SocketAddr), String> {
+    let v4 = free_port()?;
+    let v5 = free_port()?;
     let config = Config {
         id: 0,
         router: RouterConfig {
@@ -46,7 +60,8 @@ pub fn start(port: u16) -> Result<(), String> {
             initialized_filters: None,
             shared_subscriptions_strategy: Default::default(),
         },
-        v4: Some(HashMap::from([("1".to_owned(), server)])),
+        v4: Some(HashMap::from([("1".to_owned(), server("demo-v4", v4))])),
+        v5: Some(HashMap::from([("2".to_owned(), server("demo-v5", v5))])),
         ..Config::default()
     };
     std::thread::Builder::new()
@@ -58,5 +73,5 @@ pub fn start(port: u16) -> Result<(), String> {
             }
         })
         .map_err(|e| format!("cannot start the broker thread: {e}"))?;
-    Ok(())
+    Ok((v4, v5))
 }

@@ -4,6 +4,7 @@
 //! `config/demo.toml`, and a live view of what flows.
 
 mod broker;
+mod front;
 mod stations;
 pub mod view;
 
@@ -17,27 +18,24 @@ const DEMO_TOML: &str = include_str!("../../../../config/demo.toml");
 
 /// Runs the demo for `duration` seconds (or until Ctrl-C).
 pub async fn run(duration: Option<f64>, mqtt_port: u16) -> Result<(), String> {
-    let port = broker::pick_port(mqtt_port)?;
-    broker::start(port)?;
+    let mqtt = broker::bind_front(mqtt_port).await?;
+    let port = mqtt.local_addr().map_err(|e| e.to_string())?.port();
+    let (v4, v5) = broker::start()?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        if tokio::time::Instant::now() > deadline {
-            return Err(format!(
-                "the embedded broker did not listen on 127.0.0.1:{port}"
-            ));
+    for internal in [v4, v5] {
+        while tokio::net::TcpStream::connect(internal).await.is_err() {
+            if tokio::time::Instant::now() > deadline {
+                return Err(format!("the embedded broker did not listen on {internal}"));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let front = tokio::spawn(front::run(mqtt, v4, v5));
     let mut loaded = config::parse(DEMO_TOML, "config/demo.toml").map_err(|e| e.to_string())?;
     loaded.broker.port = port;
     let dir = std::env::temp_dir().join(format!("iec104-gateway-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     loaded.config.gateway.store_path = Some(dir.join("queue.redb").display().to_string());
-    let http = broker::pick_port(9104)?;
-    loaded.config.gateway.http_listen = Some(Spanned::new(0..0, format!("127.0.0.1:{http}")));
     let (sim_stop, sim_stop_rx) = tokio::sync::watch::channel(false);
     let mut stations = Vec::new();
     let mut sims = Vec::new();
@@ -70,11 +68,16 @@ pub async fn run(duration: Option<f64>, mqtt_port: u16) -> Result<(), String> {
             r.common_addresses
         );
     }
-    say!("  metrics: http://127.0.0.1:{http}/metrics");
-    say!("Watch from outside (the embedded broker wants a client id: -i):");
+    say!("Watch from outside (MQTT 3.1.1 or 5; the client id may be left out):");
     say!("  mosquitto_sub -i watch -h 127.0.0.1 -p {port} -t '{prefix}/#' -v");
     say!("Open breaker Q0 of line Süd in the 110 kV substation (select-before-operate):");
     say!("  mosquitto_pub -i operator -h 127.0.0.1 -p {port} -t '{prefix}/uw-nord/line_sued_q0_cmd/command' -m '{{\"type\":\"C_DC_NA_1\",\"value\":\"off\",\"select\":true,\"id\":\"op-1\"}}'");
+    let gateway = start_gateway(loaded).await?;
+    if let Some(http) = gateway.http_addr() {
+        say!("Status page (live) and metrics:");
+        say!("  status page: http://{http}/");
+        say!("  metrics: http://{http}/metrics");
+    }
     say!("");
     let view = tokio::spawn(view::run(port, prefix));
     let stop: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> = match duration {
@@ -86,12 +89,29 @@ pub async fn run(duration: Option<f64>, mqtt_port: u16) -> Result<(), String> {
         }),
         _ => Box::pin(crate::app::signals()),
     };
-    let result = crate::app::run(loaded, Some(stop)).await;
+    gateway.run_until(stop).await;
+    let result = Ok(());
     let _ = sim_stop.send(true);
     for s in sims {
         let _ = tokio::time::timeout(Duration::from_secs(3), s).await;
     }
     view.abort();
+    front.abort();
     let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+/// Starts the gateway with its HTTP endpoint on 127.0.0.1:9104, or on a free port when 9104
+/// is taken.
+async fn start_gateway(mut loaded: config::Loaded) -> Result<crate::app::Gateway, String> {
+    let mut last = String::new();
+    for listen in ["127.0.0.1:9104", "127.0.0.1:0"] {
+        loaded.config.gateway.http_listen = Some(Spanned::new(0..0, listen.to_owned()));
+        match crate::app::start(loaded.clone()).await {
+            Ok(g) => return Ok(g),
+            Err(e @ crate::app::StartError::HttpBind { .. }) => last = e.to_string(),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Err(last)
 }

@@ -15,4 +15,6 @@ pub struct CommandJob {
     pub result_topic: String,
     /// MQTT v5 correlation data to echo in the result.
     pub correlation: Option<bytes::Bytes>,
+    /// When the command arrived (for the round-trip latency).
+    pub received: std::time::Instant,
 }

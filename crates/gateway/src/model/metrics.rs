@@ -4,6 +4,32 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+
+/// The latency histograms (observed on the data and command paths, cheap to clone).
+#[derive(Debug, Clone)]
+pub struct Latencies {
+    /// Publish → PUBACK, in microseconds (the unit of the metric kept from before).
+    pub publish_us: Histogram,
+    /// Command received → final result, in seconds.
+    pub command_s: Histogram,
+    /// Time tag of an information object → its message handed to the publisher, in seconds.
+    pub time_tag_s: Histogram,
+}
+
+impl Default for Latencies {
+    fn default() -> Self {
+        Latencies {
+            // 100 µs .. ~3.3 s
+            publish_us: Histogram::new(exponential_buckets(100.0, 2.0, 16)),
+            // 5 ms .. ~41 s
+            command_s: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
+            // 1 ms .. ~65 s
+            time_tag_s: Histogram::new(exponential_buckets(0.001, 2.0, 17)),
+        }
+    }
+}
+
 /// Per-RTU figures.
 #[derive(Debug, Default, Clone)]
 pub struct RtuFigures {
@@ -24,8 +50,9 @@ pub struct RtuFigures {
 pub struct Metrics {
     pub(crate) rtus: Mutex<BTreeMap<String, RtuFigures>>,
     pub(crate) published: AtomicU64,
-    pub(crate) latency_us_sum: AtomicU64,
-    pub(crate) latency_count: AtomicU64,
+    /// Latency histograms (publish → PUBACK, command round trip, time tag → publish).
+    pub latencies: Latencies,
+    pub(crate) tls_events: Mutex<BTreeMap<(String, &'static str), u64>>,
     pub(crate) queue_depth: AtomicU64,
     pub(crate) dropped: AtomicU64,
     pub(crate) mqtt_connected: AtomicBool,
@@ -84,9 +111,26 @@ impl Metrics {
     /// A message was acknowledged by the broker after `latency`.
     pub fn published(&self, latency: std::time::Duration) {
         self.published.fetch_add(1, Relaxed);
-        self.latency_us_sum
-            .fetch_add(latency.as_micros().min(u64::MAX as u128) as u64, Relaxed);
-        self.latency_count.fetch_add(1, Relaxed);
+        self.latencies
+            .publish_us
+            .observe(latency.as_secs_f64() * 1_000_000.0);
+    }
+
+    /// A command's final result came `latency` after the command.
+    pub fn command_done(&self, latency: std::time::Duration) {
+        self.latencies.command_s.observe(latency.as_secs_f64());
+    }
+
+    /// A TLS event of `kind` on the link to `rtu` (e.g. `handshake`, `bad_certificate`).
+    #[allow(dead_code)] // Counted by the RTU link once it speaks TLS.
+    pub fn tls_event(&self, rtu: &str, kind: &'static str) {
+        let mut map = lock(&self.tls_events);
+        match map.get_mut(&(rtu.to_owned(), kind)) {
+            Some(n) => *n += 1,
+            None => {
+                map.insert((rtu.to_owned(), kind), 1);
+            }
+        }
     }
 
     /// Store depth and drops.

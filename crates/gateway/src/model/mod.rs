@@ -4,6 +4,7 @@
 mod batch;
 mod command;
 pub mod hash;
+pub mod live;
 mod message;
 pub mod metrics;
 mod mqtt;
@@ -13,7 +14,7 @@ mod status;
 pub use batch::{Batch, Release};
 pub use command::CommandJob;
 pub use message::{Message, MessageError};
-pub use metrics::{Metrics, RtuFigures};
+pub use metrics::Metrics;
 pub use mqtt::{Direct, Incoming};
 pub use session::{Report, Role};
 pub use status::StatusBoard;

@@ -1,223 +1,124 @@
-//! The metrics in the Prometheus text format.
+//! The gateway's counters as the source of the Prometheus exposition.
 
-use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
 
+use super::exposition::{ClusterScalars, Latencies, MetricSource, RtuRow, Scalars};
 use crate::model::metrics::lock;
-use crate::model::{Metrics, RtuFigures};
+use crate::model::Metrics;
 
-/// The Prometheus text exposition.
-pub fn render(m: &Metrics) -> String {
-    let mut o = String::new();
-    render_process(m, &mut o);
-    if m.cluster.enabled.load(Relaxed) {
-        render_cluster(m, &mut o);
-    }
-    render_rtus(m, &mut o);
-    o
-}
-
-/// One metric with its help and type lines.
-fn g(o: &mut String, name: &str, help: &str, kind: &str, v: u64) {
-    let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
-}
-
-/// Publication, queue, broker and command figures.
-fn render_process(m: &Metrics, o: &mut String) {
-    g(
-        o,
-        "iec104gw_published_total",
-        "Messages acknowledged by the broker.",
-        "counter",
-        m.published.load(Relaxed),
-    );
-    g(
-        o,
-        "iec104gw_publish_latency_microseconds_sum",
-        "Sum of publish-to-PUBACK latencies.",
-        "counter",
-        m.latency_us_sum.load(Relaxed),
-    );
-    g(
-        o,
-        "iec104gw_publish_latency_microseconds_count",
-        "Number of latencies summed.",
-        "counter",
-        m.latency_count.load(Relaxed),
-    );
-    g(
-        o,
-        "iec104gw_queue_depth",
-        "Messages in the on-disk queue.",
-        "gauge",
-        m.queue_depth.load(Relaxed),
-    );
-    g(
-        o,
-        "iec104gw_queue_dropped_total",
-        "Messages dropped because the queue bound was reached.",
-        "counter",
-        m.dropped.load(Relaxed),
-    );
-    g(
-        o,
-        "iec104gw_batches_to_disk_total",
-        "ASDUs whose messages went to the on-disk queue (no broker, spill_after, or behind others on disk).",
-        "counter",
-        m.to_disk.load(Relaxed),
-    );
-    g(
-        o,
-        "iec104gw_mqtt_connected",
-        "1 while connected to the broker.",
-        "gauge",
-        u64::from(m.mqtt_connected.load(Relaxed)),
-    );
-    g(
-        o,
-        "iec104gw_mqtt_connects_total",
-        "Broker connections established.",
-        "counter",
-        m.mqtt_connects.load(Relaxed),
-    );
-    g(
-        o,
-        "iec104gw_commands_total",
-        "Commands handled.",
-        "counter",
-        m.commands.load(Relaxed),
-    );
-}
-
-/// Cluster figures (cluster mode only).
-fn render_cluster(m: &Metrics, o: &mut String) {
-    let c = &m.cluster;
-    {
-        for (name, help, kind, v) in [
-            (
-                "iec104gw_cluster_members_live",
-                "Live cluster nodes (online), this one included.",
-                "gauge",
-                &c.members,
-            ),
-            (
-                "iec104gw_cluster_rtus_owned",
-                "RTUs this node carries (role active).",
-                "gauge",
-                &c.owned,
-            ),
-            (
-                "iec104gw_cluster_rtus_standby",
-                "RTUs this node holds a standby connection to.",
-                "gauge",
-                &c.standby,
-            ),
-            (
-                "iec104gw_cluster_takeovers_total",
-                "RTUs this node took (role set to active).",
-                "counter",
-                &c.takeovers,
-            ),
-            (
-                "iec104gw_cluster_handovers_total",
-                "Started RTUs this node stopped for another owner or on leaving.",
-                "counter",
-                &c.handovers,
-            ),
-            (
-                "iec104gw_cluster_config_mismatches_total",
-                "Nodes seen with a different configuration hash.",
-                "counter",
-                &c.config_mismatches,
-            ),
-            (
-                "iec104gw_cluster_duplicate_ids_total",
-                "Other processes seen with this node's id.",
-                "counter",
-                &c.duplicate_ids,
-            ),
-        ] {
-            g(o, name, help, kind, v.load(Relaxed));
+impl MetricSource for Metrics {
+    fn scalars(&self) -> Scalars {
+        Scalars {
+            published: self.published.load(Relaxed),
+            queue_depth: self.queue_depth.load(Relaxed),
+            dropped: self.dropped.load(Relaxed),
+            to_disk: self.to_disk.load(Relaxed),
+            mqtt_connected: self.mqtt_connected.load(Relaxed),
+            mqtt_connects: self.mqtt_connects.load(Relaxed),
+            commands: self.commands.load(Relaxed),
         }
     }
-}
 
-/// Per-RTU figures and connection states.
-fn render_rtus(m: &Metrics, o: &mut String) {
-    let map = lock(&m.rtus);
-    let fam =
-        |o: &mut String, name: &str, help: &str, kind: &str, get: &dyn Fn(&RtuFigures) -> u64| {
-            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (rtu, f) in map.iter() {
-                let _ = writeln!(o, "{name}{{rtu=\"{rtu}\"}} {}", get(f));
-            }
-        };
-    fam(
-        o,
-        "iec104gw_rtu_asdus_received_total",
-        "ASDUs (I-frames) received.",
-        "counter",
-        &|f| f.asdus,
-    );
-    fam(
-        o,
-        "iec104gw_rtu_objects_received_total",
-        "Information objects received.",
-        "counter",
-        &|f| f.objects,
-    );
-    fam(
-        o,
-        "iec104gw_rtu_reconnects_total",
-        "Connections lost.",
-        "counter",
-        &|f| f.reconnects,
-    );
-    fam(
-        o,
-        "iec104gw_rtu_bad_asdus_total",
-        "Undecodable ASDUs.",
-        "counter",
-        &|f| f.bad_asdus,
-    );
-    let _ = writeln!(o, "# HELP iec104gw_rtu_state 1 for the current connection state.\n# TYPE iec104gw_rtu_state gauge");
-    for (rtu, f) in map.iter() {
-        for s in ["connecting", "started", "stopped", "disconnected", "off"] {
-            let _ = writeln!(
-                o,
-                "iec104gw_rtu_state{{rtu=\"{rtu}\",state=\"{s}\"}} {}",
-                u64::from(f.state == s)
+    fn cluster(&self) -> Option<ClusterScalars> {
+        let c = &self.cluster;
+        c.enabled.load(Relaxed).then(|| ClusterScalars {
+            members: c.members.load(Relaxed),
+            owned: c.owned.load(Relaxed),
+            standby: c.standby.load(Relaxed),
+            takeovers: c.takeovers.load(Relaxed),
+            handovers: c.handovers.load(Relaxed),
+            config_mismatches: c.config_mismatches.load(Relaxed),
+            duplicate_ids: c.duplicate_ids.load(Relaxed),
+        })
+    }
+
+    fn for_each_rtu(&self, f: &mut dyn FnMut(&str, &RtuRow)) {
+        let map = lock(&self.rtus);
+        for (name, r) in map.iter() {
+            f(
+                name,
+                &RtuRow {
+                    state: r.state,
+                    asdus: r.asdus,
+                    objects: r.objects,
+                    reconnects: r.reconnects,
+                    bad_asdus: r.bad_asdus,
+                },
             );
         }
     }
+
+    fn latencies(&self) -> &Latencies {
+        &self.latencies
+    }
+
+    fn for_each_tls_event(&self, f: &mut dyn FnMut(&str, &str, u64)) {
+        let map = lock(&self.tls_events);
+        for ((rtu, kind), n) in map.iter() {
+            f(rtu, kind, *n);
+        }
+    }
+}
+
+/// The Prometheus text exposition of `m` (for callers that render once, e.g. tests).
+#[cfg(test)]
+pub fn render(m: std::sync::Arc<Metrics>) -> String {
+    super::exposition::render(&super::exposition::registry(m))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::ops::scrape::{key, parse};
 
     #[test]
-    fn cluster_figures_are_rendered_only_in_cluster_mode() {
-        let m = Metrics::default();
-        assert!(!render(&m).contains("iec104gw_cluster_"));
-        m.cluster.enabled.store(true, Relaxed);
-        m.cluster.members.store(3, Relaxed);
-        m.cluster.owned.store(2, Relaxed);
-        m.cluster.takeovers.fetch_add(5, Relaxed);
-        m.cluster.config_mismatches.fetch_add(1, Relaxed);
-        let text = render(&m);
-        for line in [
-            "iec104gw_cluster_members_live 3",
-            "iec104gw_cluster_rtus_owned 2",
-            "iec104gw_cluster_rtus_standby 0",
-            "iec104gw_cluster_takeovers_total 5",
-            "iec104gw_cluster_handovers_total 0",
-            "iec104gw_cluster_config_mismatches_total 1",
-            "iec104gw_cluster_duplicate_ids_total 0",
-            "# TYPE iec104gw_cluster_takeovers_total counter",
-            "# TYPE iec104gw_cluster_members_live gauge",
+    fn the_counters_are_exported_under_their_names() {
+        let m = Arc::new(Metrics::default());
+        m.rtu("north", |f| {
+            f.state = "started";
+            f.objects = 6;
+        });
+        m.published(std::time::Duration::from_micros(300));
+        m.set_queue(50, 150);
+        m.tls_event("north", "handshake");
+        let s = parse(&render(m.clone())).unwrap();
+        assert!(!s.keys().any(|(n, _)| n.starts_with("iec104gw_cluster_")));
+        for (name, labels, value) in [
+            ("iec104gw_published_total", vec![], 1.0),
+            ("iec104gw_publish_latency_microseconds_sum", vec![], 300.0),
+            ("iec104gw_publish_latency_microseconds_count", vec![], 1.0),
+            ("iec104gw_queue_depth", vec![], 50.0),
+            ("iec104gw_queue_dropped_total", vec![], 150.0),
+            (
+                "iec104gw_rtu_objects_received_total",
+                vec![("rtu", "north")],
+                6.0,
+            ),
+            (
+                "iec104gw_rtu_state",
+                vec![("rtu", "north"), ("state", "started")],
+                1.0,
+            ),
+            (
+                "iec104gw_tls_events_total",
+                vec![("rtu", "north"), ("kind", "handshake")],
+                1.0,
+            ),
         ] {
-            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+            assert_eq!(s.get(&key(name, &labels)), Some(&value), "{name}");
         }
+        m.cluster.enabled.store(true, Relaxed);
+        m.cluster.takeovers.fetch_add(5, Relaxed);
+        let s = parse(&render(m)).unwrap();
+        assert_eq!(
+            s.get(&key("iec104gw_cluster_takeovers_total", &[])),
+            Some(&5.0)
+        );
+        assert_eq!(
+            s.get(&key("iec104gw_cluster_members_live", &[])),
+            Some(&0.0)
+        );
     }
 }

@@ -223,6 +223,7 @@ mod tests {
             request,
             result_topic: "r".into(),
             correlation: None,
+            received: std::time::Instant::now(),
         }
     }
 

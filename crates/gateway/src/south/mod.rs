@@ -14,6 +14,7 @@
 pub mod backoff;
 mod command;
 pub mod convert;
+pub mod live;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +30,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::config::Rtu;
+use crate::model::live::{CommandRow, LiveView, RtuLive};
 use crate::model::{
     Batch, CommandJob, Direct, Message, Metrics, Release, Report, Role, StatusBoard,
 };
@@ -58,6 +60,8 @@ pub struct Shared {
     pub results: mpsc::Sender<Direct>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// The status page's live view.
+    pub live: Arc<LiveView>,
     /// Time a command waits for each confirmation.
     pub command_timeout: Duration,
 }
@@ -70,6 +74,8 @@ pub struct RtuSession {
     role: watch::Receiver<Role>,
     commands: mpsc::Receiver<CommandJob>,
     converter: Converter,
+    /// This RTU in the status page's live view.
+    live: Option<Arc<RtuLive>>,
     since: String,
     cluster: Option<ClusterLink>,
     /// Cluster mode: an established connection just ended. It may have been closed by the
@@ -101,12 +107,14 @@ impl RtuSession {
         commands: mpsc::Receiver<CommandJob>,
     ) -> RtuSession {
         let converter = Converter::new(rtu.clone(), shared.publish.clone());
+        let live = shared.live.rtu(&rtu.name).cloned();
         RtuSession {
             rtu,
             shared,
             role,
             commands,
             converter,
+            live,
             since: now_s(),
             cluster: None,
             after_loss: false,
@@ -163,6 +171,7 @@ impl RtuSession {
     fn status(&mut self, state: &'static str, reason: Option<&str>, address: Option<&str>) {
         self.since = now_s();
         self.shared.metrics.rtu(&self.rtu.name, |f| f.state = state);
+        self.show_status(state, reason, address);
         let topic = match &self.cluster {
             None => self.main_topic(),
             Some(_) if self.after_loss => self.standby_topic(),
@@ -190,6 +199,62 @@ impl RtuSession {
         });
     }
 
+    /// The connection facts on the status page.
+    fn show_status(&self, state: &'static str, reason: Option<&str>, address: Option<&str>) {
+        let role = match (&self.cluster, *self.role.borrow()) {
+            (None, _) => "",
+            (Some(_), Role::Active) => "active",
+            (Some(_), Role::Standby) => "standby",
+            (Some(_), Role::Off) => "off",
+        };
+        self.shared.live.set_status(&self.rtu.name, |s| {
+            s.state = state;
+            s.reason = reason.unwrap_or_default().to_owned();
+            if let Some(a) = address {
+                s.address = a.to_owned();
+            }
+            s.role = role;
+        });
+    }
+
+    /// The command log of the status page; the round-trip latency at the confirmation or
+    /// the failure.
+    fn log_command(
+        &self,
+        job: &CommandJob,
+        status: &str,
+        fields: &serde_json::Map<String, serde_json::Value>,
+    ) {
+        if matches!(status, "confirmed" | "rejected" | "timeout" | "invalid") {
+            self.shared.metrics.command_done(job.received.elapsed());
+        }
+        let point = self
+            .rtu
+            .points
+            .get(&(job.ca, job.ioa))
+            .and_then(|p| p.name.clone())
+            .unwrap_or_else(|| format!("{}/{}", job.ca, job.ioa));
+        let detail = ["error", "reason", "cause"]
+            .iter()
+            .find_map(|k| fields.get(*k))
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| v.to_string())
+            })
+            .unwrap_or_default();
+        self.shared.live.command(CommandRow {
+            seq: 0,
+            at_ms: crate::model::live::now_ms(),
+            rtu: self.rtu.name.clone(),
+            point,
+            command: job.request.type_name.clone(),
+            id: job.request.id.clone().unwrap_or_default(),
+            outcome: status.to_owned(),
+            detail,
+        });
+    }
+
     fn result(
         &self,
         job: &CommandJob,
@@ -200,6 +265,7 @@ impl RtuSession {
         f.insert("rtu".into(), json!(self.rtu.name));
         f.insert("ca".into(), json!(job.ca));
         f.insert("ioa".into(), json!(job.ioa));
+        self.log_command(job, status, &fields);
         f.extend(fields);
         let m = crate::contract::command::result_message(
             &job.result_topic,
@@ -240,6 +306,7 @@ impl RtuSession {
                 return true;
             }
             self.shared.metrics.rtu(&self.rtu.name, |f| f.state = "off");
+            self.show_status("off", None, None);
             tokio::select! {
                 changed = self.role.changed() => if changed.is_err() { return false },
                 _ = shutdown.changed() => return false,
@@ -632,6 +699,16 @@ impl RtuSession {
             }
         }
         let messages = self.converter.convert(&view, received);
+        if let Some(l) = &self.live {
+            live::record(
+                &self.shared.live,
+                l,
+                &self.rtu,
+                &self.shared.metrics,
+                &view,
+                received,
+            );
+        }
         let count = view.objects().count() as u64;
         self.shared.metrics.rtu(&self.rtu.name, |f| {
             f.asdus += 1;

@@ -93,6 +93,7 @@ async fn active_standby_active() {
         board: board.clone(),
         results,
         metrics: Arc::default(),
+        live: Arc::new(crate::model::live::LiveView::new("n", [], 10, 10)),
         command_timeout: Duration::from_secs(1),
     };
     let (role_tx, role_rx) = watch::channel(Role::Active);
@@ -194,6 +195,7 @@ async fn cluster_off_stops_with_events_in_flight_then_closes() {
         board: board.clone(),
         results,
         metrics: Arc::default(),
+        live: Arc::new(crate::model::live::LiveView::new("n", [], 10, 10)),
         command_timeout: Duration::from_secs(1),
     };
     let (role_tx, role_rx) = watch::channel(Role::Active);

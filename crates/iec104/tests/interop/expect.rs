@@ -1,5 +1,5 @@
 //! Comparing what our decoder reads with what the c104 server was TOLD to serve (the JSON
-//! description `tests/peers/c104_server.py` writes; its value shapes are documented there).
+//! description `crates/testkit/peers/c104_station.py` writes; its value shapes are documented there).
 
 use iec104::asdu::{Element, InformationObject, Quality};
 use iec104::time::Cp56Time2a;

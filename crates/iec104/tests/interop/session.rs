@@ -81,7 +81,7 @@ pub fn owned_element(el: &Element<'_>) -> Option<Element<'static>> {
     })
 }
 
-/// Our reading of a command element in the shape `tests/peers/c104_client.py` describes what
+/// Our reading of a command element in the shape `crates/testkit/peers/c104_client.py` describes what
 /// c104 was told to send (`{"on", "qu"}`, `{"state", "qu"}`, `{"value", "ql"}`, `{"octets"}`),
 /// and its time tag as ISO 8601 UTC text; `None` for other elements.
 pub fn describe_command(el: &Element<'_>) -> Option<(Value, Option<String>)> {

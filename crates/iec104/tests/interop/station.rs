@@ -13,7 +13,7 @@ use super::session::{describe_command, owned_element};
 use super::type_cases;
 
 /// The points of the tiny station of test B and how c104's client must print them
-/// (`tests/peers/c104_client.py`: value, quality names, UTC time in ISO 8601).
+/// (`crates/testkit/peers/c104_client.py`: value, quality names, UTC time in ISO 8601).
 pub fn station_points() -> Vec<(InformationObject<'static>, Value)> {
     use serde_json::json;
     let t = type_cases::T56;

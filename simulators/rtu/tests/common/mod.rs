@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -21,37 +21,8 @@ use tokio::process::{Child, Command};
 /// Every wait in these tests ends within this.
 pub const BOUND: Duration = Duration::from_secs(20);
 
-/// A free TCP port on 127.0.0.1 (bound, then released).
-pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    l.local_addr().expect("local addr").port()
-}
-
-/// `n` consecutive free ports: binds port 0, then the following ones, until all bind.
-pub fn free_range(n: u16) -> u16 {
-    for _ in 0..50 {
-        let first = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-        let base = first.local_addr().expect("local addr").port();
-        if u32::from(base) + u32::from(n) > 65535 {
-            continue;
-        }
-        let rest: Result<Vec<_>, _> = (1..n)
-            .map(|i| TcpListener::bind(("127.0.0.1", base + i)))
-            .collect();
-        if rest.is_ok() {
-            return base;
-        }
-    }
-    panic!("no {n} consecutive free ports found");
-}
-
-/// A scratch directory for one test.
-pub fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("iec104-sim-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
+#[allow(unused_imports)]
+pub use testkit::{free_port, free_range, scratch, Scratch};
 
 /// The running simulator; killed when dropped.
 pub struct Sim {
@@ -105,16 +76,9 @@ impl Sim {
 
     /// Sends SIGTERM and waits for a clean exit (the events log is flushed then).
     pub async fn terminate(mut self) {
-        let pid = self.child.id().expect("running");
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .expect("kill -TERM");
-        assert!(status.success());
-        let exit = tokio::time::timeout(BOUND, self.child.wait())
+        let exit = testkit::signal::signal_and_wait(&mut self.child, testkit::Signal::Term, BOUND)
             .await
-            .expect("iec104-sim exits within the bound after SIGTERM")
-            .expect("wait");
+            .expect("iec104-sim exits after SIGTERM");
         assert!(exit.success(), "exit status {exit:?}");
     }
 
@@ -131,6 +95,72 @@ impl Sim {
     pub fn logged(&self, text: &str) -> bool {
         self.stderr.lock().unwrap().iter().any(|l| l.contains(text))
     }
+}
+
+/// A station of two points that sends nothing by itself (rate 0): what arrives comes from the
+/// faults a test injects.
+pub const QUIET: &str = r#"
+[[station]]
+ca = 9
+rate = 0.0
+point = [
+  { ioa = 1, type = "M_ME_NC_1", behaviour = { kind = "random_walk", step = 1.0, min = 0.0, max = 10.0 } },
+  { ioa = 2, type = "M_SP_NA_1", behaviour = { kind = "toggle" } },
+]
+"#;
+
+/// Starts generated stations: `iec104-sim --listen 127.0.0.1:PORT ARGS...`; the port.
+pub async fn run_generated(args: &[&str]) -> (Sim, u16) {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut all = vec!["--listen", listen.as_str()];
+    all.extend_from_slice(args);
+    (Sim::start(&all).await, port)
+}
+
+/// A simulator started by [`run_scenario`]: the process, its port, its scratch folder (kept
+/// alive as long as this) and its events log.
+pub struct Run {
+    /// The simulator.
+    pub sim: Sim,
+    /// Its (first) station's port on 127.0.0.1.
+    pub port: u16,
+    /// Its events log.
+    pub log: PathBuf,
+    /// Its scratch folder.
+    pub dir: Scratch,
+}
+
+/// Starts `iec104-sim --config SCENARIO --listen 127.0.0.1:PORT --events-log LOG EXTRA...` on a
+/// free port, with `scenario_text` and the log in a scratch folder named `name`.
+pub async fn run_scenario(name: &str, scenario_text: &str, extra: &[&str]) -> Run {
+    let dir = scratch(name);
+    let log = dir.join("events.jsonl");
+    let port = free_port();
+    let file = scenario(&dir, scenario_text);
+    let listen = format!("127.0.0.1:{port}");
+    let log_arg = log.display().to_string();
+    let mut args = vec![
+        "--config",
+        &file,
+        "--listen",
+        &listen,
+        "--events-log",
+        &log_arg,
+    ];
+    args.extend_from_slice(extra);
+    let sim = Sim::start(&args).await;
+    Run {
+        sim,
+        port,
+        log,
+        dir,
+    }
+}
+
+/// 127.0.0.1:`port`.
+pub fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
 }
 
 /// Writes a scenario file.
@@ -201,6 +231,23 @@ impl Peer {
         Ok(Peer { client, events })
     }
 
+    /// Connects from the loopback address `source` (127.0.0.2, ... : every 127/8 address is
+    /// local) to tell redundancy groups apart; releases received ASDUs automatically.
+    pub async fn connect_from(
+        source: std::net::Ipv4Addr,
+        addr: SocketAddr,
+    ) -> Result<Peer, ClientError> {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::from((source, 0)))?;
+        let stream = socket.connect(addr).await?;
+        let mut config = ClientConfig::default();
+        config.link.t0 = config.link.t0.min(Duration::from_secs(5));
+        config.link.auto_release = true;
+        let (client, events, conn) = Client::from_stream(stream, config)?;
+        tokio::spawn(conn);
+        Ok(Peer { client, events })
+    }
+
     /// Connects and starts data transfer.
     pub async fn started(addr: SocketAddr) -> Peer {
         let peer = Peer::connect(addr, true).await.expect("connect");
@@ -253,6 +300,34 @@ impl Peer {
         }
     }
 
+    /// Sends `element` to IOA `ioa` of station `ca` with cause activation and receives until its
+    /// ActTerm (included).
+    pub async fn activate(&mut self, ca: u16, ioa: u32, element: Element<'_>) -> Vec<Got> {
+        let name = element.type_id().name();
+        self.send(asdu(Cause::Activation, ca, ioa, element)).await;
+        self.until(|g| g.type_name == name && g.cause == Cause::ActivationTerm)
+            .await
+    }
+
+    /// Receives spontaneous ASDUs until they held `n` objects or more; the count (any other
+    /// cause fails the test).
+    pub async fn spontaneous_objects(&mut self, n: usize) -> usize {
+        let mut count = 0;
+        while count < n {
+            let g = decode(&self.next(BOUND).await.expect("spontaneous events"));
+            assert_eq!(g.cause, Cause::Spontaneous, "{g:?}");
+            count += g.objects.len();
+        }
+        count
+    }
+
+    /// Receives until an ASDU equal to `wanted` (same octets: same objects and time tags).
+    pub async fn until_same(&mut self, wanted: &Got) {
+        let key = |g: &Got| format!("{} {:?} {:?}", g.type_name, g.cause, g.objects);
+        let want = key(wanted);
+        self.until(|g| key(g) == want).await;
+    }
+
     /// Waits until the connection closes; the reason as text.
     pub async fn closed(&mut self, within: Duration) -> String {
         loop {
@@ -278,4 +353,24 @@ pub fn read_jsonl(path: &Path) -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
         .collect()
+}
+
+/// Proves that nothing more was queued for `peer`: sends a station interrogation to `ca` and
+/// receives until its ActTerm; no spontaneous ASDU may come before it (events queued earlier
+/// are sent first). Waits for events, not for a guessed quiet time.
+pub async fn assert_nothing_more_before_an_interrogation(peer: &mut Peer, ca: u16) {
+    peer.send(asdu(
+        Cause::Activation,
+        ca,
+        0,
+        iec104::asdu::Element::C_IC_NA_1(iec104::asdu::Qoi::STATION),
+    ))
+    .await;
+    let got = peer
+        .until(|g| g.type_name == "C_IC_NA_1" && g.cause == Cause::ActivationTerm)
+        .await;
+    assert!(
+        got.iter().all(|g| g.cause != Cause::Spontaneous),
+        "an event was still queued: {got:#?}"
+    );
 }

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
-"""A c104 (lib60870-C) controlled station for the interop tests of the iec104 crate.
+"""THE c104 (lib60870-C) controlled station of the tests (the iec104 crate's interop tests, the
+iec104 CLI's tests): one script, parametrised.
 
-Usage: c104_server.py PORT COMMON_ADDRESS EXPECTED_JSON_PATH [T3_SECONDS]
+Usage: c104_station.py PORT COMMON_ADDRESS EXPECTED_JSON_PATH [T3_SECONDS] [--only IOA,IOA,...]
+
+--only serves just the listed monitor points (all command points are always served).
 
 Serves one or more points of every monitor-direction type c104 can serve, with edge values,
 quality bits and a fixed CP56Time2a time tag (2026-11-24 10:15:30.123 UTC), plus command points.
@@ -17,12 +20,14 @@ Commands served:
   queue of 100 so c104 itself drops nothing). Then "BURST_DONE 90" on stdout.
 - C_DC_NA_1 at IOA 4601 (select-before-operate).
 - C_SE_NA_1 4801, C_SE_NB_1 4901, C_SE_NC_1 5001 (direct).
+- C_SC_NA_1 at IOA 4701 (direct): refused (the callback answers FAILURE: a negative ActCon).
 
 T3_SECONDS (default 20, c104's default) sets t3: after that long without a frame the server sends
 TESTFR act (used by the link supervision interop test).
 
 The process exits when stdin reaches end-of-file, so a killed test never leaves it running.
 """
+import argparse
 import datetime
 import json
 import queue
@@ -111,7 +116,7 @@ def point_table():
     add(BURST_IOA, "M_ME_NB_1", lambda t: c104.ScaledInfo(actual=c104.Int16(0), recorded_at=t), 0, q())
     add(3501, "M_ME_TE_1", lambda t: c104.ScaledInfo(actual=c104.Int16(-1), quality=q(Q.NonTopical), recorded_at=t), -1, q(Q.NonTopical))
     # Short floats (IEEE 754 single).
-    for ioa, v, qual in [(1301, 3.4e38, q()), (1302, -0.0015, q(Q.Invalid, Q.Overflow))]:
+    for ioa, v, qual in [(1301, 3.4e38, q()), (1302, -0.0015, q(Q.Invalid, Q.Overflow)), (1303, 21.5, q())]:
         add(ioa, "M_ME_NC_1", lambda t, v=v, qual=qual: c104.ShortInfo(actual=v, quality=qual, recorded_at=t), v, qual)
     add(3601, "M_ME_TF_1", lambda t: c104.ShortInfo(actual=-3.4e38, quality=q(Q.Substituted), recorded_at=t), -3.4e38, q(Q.Substituted))
     # Integrated totals (BCR): i32 counter, sequence 0..31, CY/CA/IV.
@@ -154,7 +159,9 @@ COMMANDS = [
     (4801, "C_SE_NA_1", c104.CommandMode.DIRECT, "set-point normalized"),
     (4901, "C_SE_NB_1", c104.CommandMode.DIRECT, "set-point scaled"),
     (5001, "C_SE_NC_1", c104.CommandMode.DIRECT, "set-point float"),
+    (4701, "C_SC_NA_1", c104.CommandMode.DIRECT, "refused: negative ActCon"),
 ]
+REFUSED = {4701}
 
 
 def info_json(info):
@@ -171,11 +178,15 @@ def info_json(info):
 
 
 def main():
-    if len(sys.argv) not in (4, 5):
-        print("usage: c104_server.py PORT COMMON_ADDRESS EXPECTED_JSON_PATH [T3_SECONDS]", file=sys.stderr)
-        return 2
-    port, ca, out_path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-    t3 = int(sys.argv[4]) if len(sys.argv) == 5 else 20
+    parser = argparse.ArgumentParser(description="a c104 controlled station for the tests")
+    parser.add_argument("port", type=int)
+    parser.add_argument("ca", type=int)
+    parser.add_argument("expected", help="where to write the description of what is served")
+    parser.add_argument("t3", type=int, nargs="?", default=20, help="t3 in seconds (c104's default 20)")
+    parser.add_argument("--only", default="", help="comma-separated IOAs: serve just these monitor points")
+    args = parser.parse_args()
+    port, ca, out_path, t3 = args.port, args.ca, args.expected, args.t3
+    only = {int(x) for x in args.only.split(",") if x}
 
     server = c104.Server(ip="127.0.0.1", port=port, select_timeout_ms=10000)
     server.protocol_parameters.keep_alive_interval = t3
@@ -188,6 +199,8 @@ def main():
     monitor = []
     described = []
     for ioa, tname, make, value, quality in point_table():
+        if only and ioa not in only:
+            continue
         ty = getattr(c104.Type, tname)
         point = station.add_point(io_address=ioa, type=ty)
         if point is None:
@@ -211,6 +224,8 @@ def main():
                 work.put_nowait("spont" if point.io_address == 4501 else "burst")
             except queue.Full:
                 return c104.ResponseState.FAILURE
+        if point.io_address in REFUSED:
+            return c104.ResponseState.FAILURE
         return c104.ResponseState.SUCCESS
 
     commands = []
