@@ -13,13 +13,13 @@
 use bytes::BytesMut;
 use iec104::apci::{self, Apci, FrameError, MAX_FRAME_LEN};
 use iec104::asdu::{AsduParams, AsduView};
-use iec104::ApduCodec;
+use iec104::codec::ApduCodec;
 use libfuzzer_sys::fuzz_target;
 use tokio_util::codec::Decoder;
 
 /// Decodes `stream` fed in chunks chosen by `next_chunk`; returns the frames and whether it
 /// ended in an error.
-fn run(stream: &[u8], mut next_chunk: impl FnMut(usize) -> usize) -> (Vec<iec104::Apdu>, bool) {
+fn run(stream: &[u8], mut next_chunk: impl FnMut(usize) -> usize) -> (Vec<iec104::apci::Apdu>, bool) {
     let mut codec = ApduCodec::new();
     let mut buf = BytesMut::new();
     let mut frames = Vec::new();

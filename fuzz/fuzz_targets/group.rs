@@ -1,4 +1,4 @@
-//! `iec104::server::group::Group`, the sans-IO event queue of a redundancy group, driven by
+//! `iec104::server::Group`, the sans-IO event queue of a redundancy group, driven by
 //! arbitrary operations on up to four connections.
 //!
 //! Input: byte 0 = capacity - 1; then operations (one octet, the connection in bits 4-5):
@@ -12,7 +12,7 @@
 #![no_main]
 
 use bytes::Bytes;
-use iec104::server::group::Group;
+use iec104::server::Group;
 use iec104::server::ConnectionId;
 use libfuzzer_sys::fuzz_target;
 

@@ -10,7 +10,7 @@
 use bytes::BytesMut;
 use iec104::asdu::{Asdu, AsduParams, AsduView, InformationObject};
 use iec104::json::CommandRequest;
-use iec104::{Cause, Cot};
+use iec104::cot::{Cause, Cot};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 

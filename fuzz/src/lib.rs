@@ -548,12 +548,12 @@ pub fn touch_header(h: &AsduHeader) {
     black_box(display_len(&h.cot.cause));
     let abbr = h.cot.cause.abbreviation();
     assert_eq!(
-        iec104::Cause::from_abbreviation(&abbr),
+        iec104::cot::Cause::from_abbreviation(&abbr),
         Some(h.cot.cause),
         "abbreviation {abbr:?} does not parse back"
     );
     assert_eq!(
-        iec104::Cot::from_octets(h.cot.first_octet(), h.cot.originator),
+        iec104::cot::Cot::from_octets(h.cot.first_octet(), h.cot.originator),
         h.cot
     );
     black_box((

@@ -5,14 +5,13 @@
 
 use std::net::SocketAddr;
 
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use iec104::asdu::{
     Asdu, AsduParams, AsduView, Element, InformationObject, Qds, Quality, SinglePoint,
 };
+use iec104::cot::{Cause, Cot};
 use iec104::server::{Server, ServerConfig, ServerEvent, ServerHandle};
 use iec104::time::Cp56Time2a;
-use iec104::{Cause, Cot};
 use tokio::sync::mpsc;
 
 /// IOA that confirms commands.
@@ -37,15 +36,6 @@ pub struct Station {
     pub system: mpsc::UnboundedReceiver<u8>,
 }
 
-/// The ASDU with its cause replaced (and P/N set when `negative`).
-fn mirror(asdu: &[u8], cause: Cause, negative: bool) -> Bytes {
-    let mut v = asdu.to_vec();
-    if let Some(c) = v.get_mut(2) {
-        *c = cause.as_u8() | if negative { 0x40 } else { 0 };
-    }
-    Bytes::from(v)
-}
-
 impl Station {
     /// Binds a station with common address `ca` on 127.0.0.1, port 0.
     pub async fn start(ca: u16) -> Station {
@@ -60,7 +50,7 @@ impl Station {
             "127.0.0.1:0".parse().expect("addr"),
             ServerConfig {
                 queue_size,
-                link: iec104::LinkConfig { k, ..d.link },
+                link: iec104::link::LinkConfig { k, ..d.link },
                 ..d
             },
         )
@@ -92,7 +82,7 @@ impl Station {
                 }
                 match t {
                     100 => {
-                        replies.push(mirror(&asdu, Cause::ActivationCon, false));
+                        replies.push(view.reply(Cause::ActivationCon, false).into_bytes());
                         let sp = Element::M_SP_NA_1(SinglePoint::new(true, Quality::GOOD));
                         if let Ok(a) = Asdu::single(
                             Cot::new(Cause::InterrogatedByStation),
@@ -101,21 +91,26 @@ impl Station {
                         ) {
                             replies.push(a.into_bytes());
                         }
-                        replies.push(mirror(&asdu, Cause::ActivationTerm, false));
+                        replies.push(view.reply(Cause::ActivationTerm, false).into_bytes());
                     }
-                    101 | 103 => replies.push(mirror(&asdu, Cause::ActivationCon, false)),
+                    101 | 103 => replies.push(view.reply(Cause::ActivationCon, false).into_bytes()),
                     45..=64 => {
                         let _ = cmd_tx.send((t, ioa, select));
                         match ioa {
                             CONFIRM => {
-                                replies.push(mirror(&asdu, Cause::ActivationCon, false));
+                                replies.push(view.reply(Cause::ActivationCon, false).into_bytes());
                                 if select == 0 || t == 51 || t == 64 {
-                                    replies.push(mirror(&asdu, Cause::ActivationTerm, false));
+                                    replies.push(
+                                        view.reply(Cause::ActivationTerm, false).into_bytes(),
+                                    );
                                 }
                             }
-                            REFUSE => replies.push(mirror(&asdu, Cause::ActivationCon, true)),
+                            REFUSE => {
+                                replies.push(view.reply(Cause::ActivationCon, true).into_bytes())
+                            }
                             SILENT => {}
-                            _ => replies.push(mirror(&asdu, Cause::UnknownObjectAddress, true)),
+                            _ => replies
+                                .push(view.reply(Cause::UnknownObjectAddress, true).into_bytes()),
                         }
                     }
                     _ => {}

@@ -700,7 +700,7 @@ async fn mqtt5_response_topic_and_correlation_data_are_honoured() {
         }
     });
     client
-        .subscribe("replies/op-9", QoS::AtLeastOnce)
+        .subscribe("e2e/_response/op-9", QoS::AtLeastOnce)
         .await
         .expect("subscribe");
     let suback = tokio::time::timeout(WAIT, async {
@@ -713,7 +713,7 @@ async fn mqtt5_response_topic_and_correlation_data_are_honoured() {
     });
     assert!(suback.await.unwrap_or(false), "no SUBACK");
     let props = PublishProperties {
-        response_topic: Some("replies/op-9".into()),
+        response_topic: Some("e2e/_response/op-9".into()),
         correlation_data: Some(bytes::Bytes::from_static(b"\x00corr\xff")),
         ..Default::default()
     };
@@ -739,7 +739,7 @@ async fn mqtt5_response_topic_and_correlation_data_are_honoured() {
     .ok()
     .flatten()
     .expect("a reply on the response topic");
-    assert_eq!(&reply.topic[..], b"replies/op-9");
+    assert_eq!(&reply.topic[..], b"e2e/_response/op-9");
     let json: Value = serde_json::from_slice(&reply.payload).expect("JSON reply");
     assert_eq!(json["id"], "op-9");
     assert_eq!(json["status"], "confirmed", "{json}");

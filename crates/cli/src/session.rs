@@ -8,7 +8,7 @@ use iec104::asdu::Asdu;
 use iec104::client::{
     self, Client, ClientConfig, ClientError, ClientEvent, ClientEvents, CloseReason,
 };
-use iec104::LinkConfig;
+use iec104::link::LinkConfig;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 

@@ -24,7 +24,7 @@ pub mod app;
 mod cluster;
 mod commands;
 pub mod config;
-mod contract;
+pub mod contract;
 #[cfg(feature = "demo")]
 pub mod demo;
 mod model;

@@ -6,8 +6,9 @@
 #![allow(dead_code)]
 
 use iec104::asdu::*;
+use iec104::cot::{Cause, Cot};
 use iec104::time::Cp56Time2a;
-use iec104::{Cause, Cot, TypeId};
+use iec104::type_id::TypeId;
 
 /// Information objects per corpus cycle.
 pub const OBJECTS: u64 = 80;

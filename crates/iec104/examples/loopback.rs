@@ -15,9 +15,10 @@ use iec104::asdu::{
     SinglePoint,
 };
 use iec104::client::{self, ClientConfig, ClientEvent};
+use iec104::cot::{Cause, Cot};
 use iec104::server::{Server, ServerConfig, ServerEvent, ServerEvents, ServerHandle};
 use iec104::time::Cp56Time2a;
-use iec104::{Cause, Cot, TypeId};
+use iec104::type_id::TypeId;
 
 /// Common address of the example station.
 const CA: u16 = 1;

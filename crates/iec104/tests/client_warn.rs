@@ -5,8 +5,8 @@
 mod common;
 
 use common::Capture;
+use iec104::apci::FrameError;
 use iec104::client::{connect, ClientConfig, ClientError, ClientEvent, CloseReason};
-use iec104::FrameError;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 

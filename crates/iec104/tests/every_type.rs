@@ -17,8 +17,9 @@
 //! - CP16 values are spelled out per case.
 
 use iec104::asdu::*;
+use iec104::cot::{Cause, Cot};
 use iec104::time::{Cp24Time2a, Cp56Time2a};
-use iec104::{Cause, Cot, TypeId};
+use iec104::type_id::TypeId;
 
 const IOA: u32 = 0x33_2211;
 

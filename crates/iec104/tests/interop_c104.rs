@@ -25,8 +25,9 @@ use iec104::asdu::{
     Qds, Qoi, Qos, Quality, Scaled, SingleCommand, SinglePoint,
 };
 use iec104::client::ClientConfig;
+use iec104::cot::{Cause, Cot};
 use iec104::server::{Server, ServerConfig};
-use iec104::{Cause, Cot, TypeId};
+use iec104::type_id::TypeId;
 use interop::pcap::{PcapWriter, Side};
 use interop::session::{check_objects, command, interrogate, next_asdu, wait_confirmation, STEP};
 use interop::station::{station_points, tiny_station};

@@ -11,7 +11,8 @@
 //!   accepts that known failure only in that exact form, and checks that our server reports it
 //!   as a typed refusal; once c104 connects, it checks the data instead.
 //!
-//! `IEC104_INTEROP` unset/`auto`: skipped when c104 is missing; `require`: a failure.
+//! `IEC104_INTEROP` unset/`auto`: skipped when c104 is missing; `require`: a failure (see
+//! `testkit::interop`).
 
 mod interop;
 
@@ -20,12 +21,13 @@ use std::time::Duration;
 
 use iec104::asdu::{Asdu, Qoi};
 use iec104::client::{self, ClientConfig, ClientError};
+use iec104::cot::{Cause, Cot};
 use iec104::server::{Server, ServerConfig, ServerEvent};
 use iec104::tls::testing::TestPki;
 use iec104::tls::TlsConfig;
-use iec104::{Cause, Cot};
+use interop::bounded;
 use interop::session::{interrogate, STEP};
-use interop::{bounded, peer_available, Peer, PeerProcess};
+use testkit::peer::PeerProcess;
 
 struct Scratch {
     dir: PathBuf,
@@ -54,11 +56,11 @@ fn path(p: &std::path::Path) -> String {
 
 #[tokio::test]
 async fn our_tls_client_against_c104_tls_server() {
-    if !peer_available("our_tls_client_against_c104_tls_server", Peer::C104) {
+    if testkit::require_peer("c104").is_err() {
         return;
     }
     let s = Scratch::new("c104-server");
-    let port = interop::free_port();
+    let port = testkit::free_port();
     let pki = &s.pki;
     let mut server = PeerProcess::python(
         "c104_tls_server.py",
@@ -149,7 +151,7 @@ const C104_NO_HOSTNAME: &str = "mbedtls_ssl_handshake returned -0x5d80";
 
 #[tokio::test]
 async fn c104_tls_client_against_our_tls_server() {
-    if !peer_available("c104_tls_client_against_our_tls_server", Peer::C104) {
+    if testkit::require_peer("c104").is_err() {
         return;
     }
     let s = Scratch::new("c104-client");
@@ -204,13 +206,13 @@ async fn c104_tls_client_against_our_tls_server() {
 /// is why `key_update_interval` is off by default (docs/tls.md).
 #[tokio::test]
 async fn key_update_towards_c104_tls_server() {
-    if !peer_available("key_update_towards_c104_tls_server", Peer::C104) {
+    if testkit::require_peer("c104").is_err() {
         return;
     }
     let s = Scratch::new("c104-keyupdate");
     let pki = &s.pki;
     for key_update in [None, Some(Duration::from_millis(200))] {
-        let port = interop::free_port();
+        let port = testkit::free_port();
         let mut server = PeerProcess::python(
             "c104_tls_server.py",
             &[

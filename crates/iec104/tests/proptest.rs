@@ -3,8 +3,9 @@
 
 use bytes::BytesMut;
 use iec104::asdu::*;
+use iec104::cot::{Cause, Cot};
 use iec104::time::Cp56Time2a;
-use iec104::{Cause, Cot, TypeId};
+use iec104::type_id::TypeId;
 use proptest::prelude::*;
 
 fn type_id() -> impl Strategy<Value = TypeId> {

@@ -4,8 +4,9 @@
 
 use bytes::Bytes;
 use iec104::asdu::*;
+use iec104::cot::{Cause, Cot};
 use iec104::time::Cp56Time2a;
-use iec104::{Cause, Cot, TypeId};
+use iec104::type_id::TypeId;
 
 #[test]
 fn sq0_each_object_has_its_address() {
@@ -484,4 +485,42 @@ fn convenience_constructors() {
         Asdu::parse(a.clone().into_bytes(), AsduParams::IEC104).unwrap(),
         a
     );
+}
+
+/// `AsduView::reply`: the answer of a station mirrors the request (IEC 60870-5-101 §7.2.3:
+/// COT octet bit 8 T, bit 7 P/N, bits 1-6 cause) with only cause and P/N replaced.
+#[test]
+fn reply_replaces_cause_and_pn_and_keeps_the_rest() {
+    // C_DC_NA_1, SQ=0 n=1, COT 0x86 = T | act (6), originator 5, CA 0x012F, IOA 0x0A0B0C,
+    // DCO 0x82 = S/E | ON.
+    let request = [46, 0x01, 0x86, 0x05, 0x2F, 0x01, 0x0C, 0x0B, 0x0A, 0x82];
+    let view = AsduView::parse(&request, &AsduParams::IEC104).unwrap();
+    // Negative ActCon: 0x80 | 0x40 | 7 = 0xC7; originator, CA, IOA and DCO untouched.
+    let con = view.reply(Cause::ActivationCon, true);
+    assert_eq!(
+        con.as_bytes(),
+        &[46, 0x01, 0xC7, 0x05, 0x2F, 0x01, 0x0C, 0x0B, 0x0A, 0x82]
+    );
+    assert_eq!(con.header().cot.cause, Cause::ActivationCon);
+    assert!(con.header().cot.negative && con.header().cot.test);
+    assert_eq!(con.header().cot.originator, 5);
+    // Positive ActTerm of a request that was negative: P/N cleared, 0x80 | 10 = 0x8A.
+    let term = con.view().reply(Cause::ActivationTerm, false);
+    assert_eq!(term.as_bytes()[2], 0x8A);
+    // Unknown IOA (47 = 0x2F), negative: 0x80 | 0x40 | 0x2F = 0xEF.
+    assert_eq!(
+        view.reply(Cause::UnknownObjectAddress, true).as_bytes()[2],
+        0xEF
+    );
+    // IEC 60870-5-101 sizes (COT 1, CA 1, IOA 2): C_IC_NA_1 act, CA 7, IOA 0, QOI 20.
+    let p = AsduParams {
+        cot_size: 1,
+        ca_size: 1,
+        ioa_size: 2,
+    };
+    let request = [100, 0x01, 0x06, 0x07, 0x00, 0x00, 20];
+    let view = AsduView::parse(&request, &p).unwrap();
+    let con = view.reply(Cause::ActivationCon, false);
+    assert_eq!(con.as_bytes(), &[100, 0x01, 0x07, 0x07, 0x00, 0x00, 20]);
+    assert_eq!(con.params(), &p);
 }

@@ -10,10 +10,10 @@ use bytes::Bytes;
 use iec104::client::{
     self, Client, ClientConfig, ClientError, ClientEvent, ClientEvents, CloseReason,
 };
+use iec104::link::LinkConfig;
 use iec104::server::{Server, ServerConfig, ServerEvent, ServerEvents, ServerHandle};
 use iec104::tls::testing::TestPki;
 use iec104::tls::{TlsConfig, TlsConfigError, TlsError};
-use iec104::LinkConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Safety net for every wait (a hung test fails instead of hanging); not a timing claim.

@@ -27,7 +27,7 @@
 //! for those the raw octets after the IOA are compared.
 
 use iec104::asdu::*;
-use iec104::TypeId;
+use iec104::type_id::TypeId;
 use serde_json::{Map, Value};
 
 const SESSION: &str = include_str!("data/c104-session.jsonl");

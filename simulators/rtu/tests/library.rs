@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use common::*;
 use iec104::asdu::{Element, Qoi};
-use iec104::Cause;
+use iec104::cot::Cause;
 use iec104_sim::{Options, Scenario};
 use serde_json::{json, Value};
 

@@ -7,7 +7,7 @@ mod common;
 use std::net::Ipv4Addr;
 
 use common::*;
-use iec104::Cause;
+use iec104::cot::Cause;
 use serde_json::Value;
 
 async fn sim_with(name: &str, scenario_text: &str, extra: &[&str]) -> (Sim, u16, Scratch) {

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use iec104::asdu::{AsduParams, AsduView, Element, Qoi};
+use iec104::cot::Cause;
 use iec104::json::JsonObject;
-use iec104::Cause;
 use serde_json::Value;
 
 /// Objects of an ASDU as the events log writes them (without `"station"`).

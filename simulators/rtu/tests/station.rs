@@ -13,8 +13,8 @@ use iec104::asdu::{
     Bitstring, DoubleCommand, DoubleState, Element, Fbp, Normalized, Qcc, Qoi, Qos, Qrp, Scaled,
     SingleCommand, StepCommand, Tsc,
 };
+use iec104::cot::Cause;
 use iec104::time::Cp56Time2a;
-use iec104::Cause;
 use serde_json::{json, Value};
 
 const STATION: &str = r#"

@@ -16,45 +16,19 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
 use iec104::asdu::{Asdu, Qoi};
 use iec104::client::{self, Client, ClientConfig, ClientError, ClientEvent, ClientEvents};
+use iec104::cot::{Cause, Cot};
 use iec104::tls::testing::TestPki;
 use iec104::tls::TlsConfig;
-use iec104::{Cause, Cot};
 
 fn arg(p: &Path) -> String {
     p.display().to_string()
-}
-
-/// Whether `program` runs; with `IEC104_INTEROP=require` a missing one fails the test.
-fn peer_available(test: &str, program: &str, probe: &[&str]) -> bool {
-    let mode = std::env::var("IEC104_INTEROP").unwrap_or_default();
-    assert!(
-        ["", "auto", "require"].contains(&mode.as_str()),
-        "IEC104_INTEROP={mode:?}"
-    );
-    let ok = std::process::Command::new(program)
-        .args(probe)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok && mode == "require" {
-        panic!("{test}: {program} is missing and IEC104_INTEROP=require");
-    }
-    if !ok {
-        eprintln!(
-            "{test}: SKIPPED, {program} is missing (IEC104_INTEROP=require makes this a failure)"
-        );
-    }
-    ok
 }
 
 async fn tls_peer(
@@ -301,11 +275,7 @@ async fn capture<F: std::future::Future<Output = ()>>(pcap: &Path, port: u16, se
 
 #[tokio::test]
 async fn capture_shows_tls_records_and_no_iec104_in_clear() {
-    if !peer_available(
-        "capture_shows_tls_records_and_no_iec104_in_clear",
-        "tshark",
-        &["-v"],
-    ) {
+    if testkit::require_peer("tshark").is_err() {
         return;
     }
     let dir = scratch("tls-capture");
@@ -363,13 +333,8 @@ async fn capture_shows_tls_records_and_no_iec104_in_clear() {
 
 #[tokio::test]
 async fn c104_tls_client_against_the_sim() {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../crates/iec104/tests/peers/c104_tls_client.py");
-    if !peer_available(
-        "c104_tls_client_against_the_sim",
-        "python3",
-        &["-c", "import c104"],
-    ) {
+    let script = testkit::peer::script("c104_tls_client.py");
+    if testkit::require_peer("c104").is_err() {
         return;
     }
     let dir = scratch("tls-c104");

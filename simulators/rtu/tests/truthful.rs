@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use iec104::asdu::{Element, Qoi, SingleCommand};
-use iec104::Cause;
+use iec104::cot::Cause;
 use iec104_sim::{Options, Scenario, StationInfo};
 use serde_json::Value;
 

@@ -2,8 +2,8 @@
 
 use chrono::Utc;
 use iec104::asdu::{Asdu, InformationObject};
+use iec104::cot::{Cause, Cot};
 use iec104::json::CommandRequest;
-use iec104::{Cause, Cot};
 use serde_json::Value;
 
 use super::{await_answer, select_bit, Answer, Request};

@@ -2,7 +2,8 @@
 //! objects until ActTerm.
 
 use iec104::asdu::{Asdu, Qcc, Qoi};
-use iec104::{Cause, Cot, TypeId};
+use iec104::cot::{Cause, Cot};
+use iec104::type_id::TypeId;
 
 use super::{await_answer, Answer, Request};
 use crate::args::Common;

@@ -9,7 +9,7 @@ use chrono::Utc;
 use iec104::asdu::{broadcast_address, AsduParams, AsduView, Element};
 use iec104::cot::Cause;
 use iec104::json::JsonObject;
-use iec104::TypeId;
+use iec104::type_id::TypeId;
 
 use crate::args::Op;
 use crate::error::{cause_text, CliError};

@@ -2,8 +2,9 @@
 
 use chrono::{DateTime, Datelike, Utc};
 use iec104::asdu::{Asdu, Element, InformationObject, Tsc};
+use iec104::cot::{Cause, Cot};
 use iec104::time::Cp56Time2a;
-use iec104::{Cause, Cot, TypeId};
+use iec104::type_id::TypeId;
 
 use super::{await_answer, parse, print_all, Answer, Request};
 use crate::args::Common;

@@ -3,7 +3,8 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::config;
+use crate::config::{self, MqttVersion};
+use crate::contract::{Address, PointRef, Topics};
 
 /// Prints the plan, or every error with its line and column (exit code 2).
 pub fn run(path: &Path, node_id: Option<String>) -> ExitCode {
@@ -29,68 +30,49 @@ pub fn run(path: &Path, node_id: Option<String>) -> ExitCode {
 
 /// Broker, queue, HTTP endpoint, commands, TLS.
 fn print_process(loaded: &config::Loaded) {
-    let cfg = &loaded.config;
-    let prefix = cfg.mqtt.topic_prefix.get_ref();
+    let m = &loaded.mqtt;
+    let prefix = &m.topic_prefix;
     say!(
         "broker: {}://{}:{} MQTT {} (data qos {}, retain {}, at most {} in flight), node {:?}",
         if loaded.broker.tls { "mqtts" } else { "mqtt" },
         loaded.broker.host,
         loaded.broker.port,
-        if *cfg.mqtt.version.get_ref() == 5 {
-            "5"
-        } else {
-            "3.1.1"
-        },
-        cfg.mqtt.qos.get_ref(),
-        cfg.mqtt.retain,
-        cfg.mqtt.max_inflight.get_ref(),
+        if configured_v5(loaded) { "5" } else { "3.1.1" },
+        m.qos,
+        m.retain,
+        m.max_inflight,
         loaded.node,
     );
-    for b in loaded
-        .brokers
-        .in_order(&loaded.broker, &loaded.node)
-        .iter()
-        .skip(1)
-    {
-        say!(
-            "then broker: {}://{}:{} (connect timeout {:?})",
-            if b.tls { "mqtts" } else { "mqtt" },
-            b.host,
-            b.port,
-            loaded.brokers.connect_timeout
-        );
-    }
     say!(
         "queue: {} (at most {} messages, oldest dropped beyond)",
         crate::app::store_path(loaded).display(),
-        cfg.gateway.queue_max_messages.get_ref()
+        loaded.gateway.queue_max_messages
     );
-    if let Some(h) = &cfg.gateway.http_listen {
-        say!("http: http://{}/metrics, /health, /ready", h.get_ref());
+    if let Some(h) = &loaded.gateway.http_listen {
+        say!("http: http://{h}/metrics, /health, /ready");
     }
     say!(
         "commands: on {prefix}/{{rtu}}/{{ca}}/{{ioa}}/command for points with commands = true; results on .../command/result{}",
-        if *cfg.mqtt.version.get_ref() == 5 { " or the MQTT 5 response topic" } else { "" }
+        if configured_v5(loaded) { " or the MQTT 5 response topic" } else { "" }
     );
-    if loaded.broker.tls || loaded.brokers.others.iter().any(|b| b.tls) {
-        match &cfg.mqtt.ca_file {
-            Some(ca) => say!("TLS with the CA certificates of {}", ca.get_ref()),
+    if loaded.broker.tls {
+        match &m.ca_file {
+            Some(ca) => say!("TLS with the CA certificates of {}", ca.display()),
             None => say!("TLS with the system CA bundle ({})", crate::app::SYSTEM_CA),
         }
-        if let Some(cert) = &cfg.mqtt.cert_file {
-            say!("client certificate {} (mutual TLS)", cert.get_ref());
+        if let Some((cert, _)) = &m.client_cert {
+            say!("client certificate {} (mutual TLS)", cert.display());
         }
     }
 }
 
 /// Presence, cluster settings.
 fn print_cluster(loaded: &config::Loaded) {
-    let prefix = loaded.config.mqtt.topic_prefix.get_ref();
-    let cfg = &loaded.config;
+    let topics = Topics::new(loaded.mqtt.topic_prefix.as_str());
     match &loaded.cluster {
         None => say!(
-            "presence: {prefix}/_gateway/{} (retained, last will offline)",
-            loaded.node
+            "presence: {} (retained, last will offline)",
+            topics.presence(&loaded.node)
         ),
         Some(c) => {
             say!(
@@ -101,13 +83,13 @@ fn print_cluster(loaded: &config::Loaded) {
                 c.handover_timeout,
                 c.config_hash
             );
-            if *cfg.mqtt.version.get_ref() == 5 && c.heartbeat.as_secs() < 5 {
+            if loaded.mqtt.fallback.is_some() {
                 say!("cluster: heartbeat under 5 s: the node speaks MQTT 3.1.1 (the MQTT 5 client needs a keep-alive of 5 s or more)");
             }
             say!(
-                "cluster presence: {prefix}/_cluster/{} (retained, last will offline); standby status: {prefix}/{{rtu}}/standby/{}",
-                loaded.node,
-                loaded.node
+                "cluster presence: {} (retained, last will offline); standby status: {}",
+                topics.cluster(&loaded.node),
+                topics.standby("{rtu}", &loaded.node)
             );
         }
     }
@@ -115,7 +97,7 @@ fn print_cluster(loaded: &config::Loaded) {
 
 /// One RTU: addresses, link parameters, periods, topics, points.
 fn print_rtu(loaded: &config::Loaded, r: &config::Rtu) {
-    let prefix = loaded.config.mqtt.topic_prefix.get_ref();
+    let topics = Topics::new(loaded.mqtt.topic_prefix.as_str());
     say!(
         "rtu {:?}: {} common address(es) {:?}",
         r.name,
@@ -148,15 +130,16 @@ fn print_rtu(loaded: &config::Loaded, r: &config::Rtu) {
     {
         say!("  preferred node: {p}");
     }
-    say!("  status: {prefix}/{}/status (retained)", r.name);
-    say!("  data:   {prefix}/{}/{{ca}}/{{ioa}}", r.name);
+    say!("  status: {} (retained)", topics.status(&r.name));
+    say!("  data:   {}{{ca}}/{{ioa}}", topics.data_base(&r.name));
     let mut points: Vec<_> = r.points.iter().collect();
     points.sort_by_key(|(k, _)| **k);
     for ((ca, ioa), p) in points {
-        let topic = match &p.name {
-            Some(n) => format!("{prefix}/{}/{n}", r.name),
-            None => format!("{prefix}/{}/{ca}/{ioa}", r.name),
+        let point = match &p.name {
+            Some(n) => PointRef::Name(n.clone()),
+            None => PointRef::Address(Address { ca: *ca, ioa: *ioa }),
         };
+        let topic = topics.data(&r.name, &point);
         let mut notes = Vec::new();
         if let Some(s) = p.scale {
             notes.push(format!("scale {s}"));
@@ -172,4 +155,9 @@ fn print_rtu(loaded: &config::Loaded, r: &config::Rtu) {
         }
         say!("  point ca {ca} ioa {ioa}: {topic} {}", notes.join(", "));
     }
+}
+
+/// MQTT 5 was configured (the node may still speak 3.1.1: see the cluster lines).
+fn configured_v5(loaded: &config::Loaded) -> bool {
+    loaded.mqtt.version == MqttVersion::V5 || loaded.mqtt.fallback.is_some()
 }

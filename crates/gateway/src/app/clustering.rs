@@ -24,11 +24,11 @@ pub(super) fn split_incoming(
     }
     let (to_router, router_rx) = mpsc::channel::<Incoming>(256);
     let (to_cluster, presence_rx) = mpsc::channel::<Incoming>(1024);
-    let base = w.cluster_base.clone();
+    let topics = w.topics.clone();
     let mut from_mqtt = from_mqtt;
     tokio::spawn(async move {
         while let Some(m) = from_mqtt.recv().await {
-            let to = if m.topic.starts_with(&base) {
+            let to = if topics.is_cluster(&m.topic) {
                 &to_cluster
             } else {
                 &to_router
@@ -73,7 +73,7 @@ pub(super) fn start(
         board: w.board.clone(),
         metrics: w.metrics.clone(),
         live: w.live.clone(),
-        topic_base: w.cluster_base.clone(),
+        topics: w.topics.clone(),
         leave,
         leave_timeout: max_t1 + Duration::from_secs(2),
         beats,

@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::Loaded;
+use crate::contract::Topics;
 use crate::model::live::LiveView;
 use crate::model::{Metrics, Role, StatusBoard};
 use crate::north::store::{Store, StoreError};
@@ -61,30 +62,17 @@ pub enum StartError {
         /// What the system reported.
         source: std::io::Error,
     },
+    /// A Sparkplug edge node could not be made from the configuration.
+    #[error("sparkplug: {0}")]
+    Sparkplug(#[from] iec104_sparkplug::edge::EdgeError),
     /// A blocking task failed.
     #[error("{0}")]
     Join(#[from] tokio::task::JoinError),
 }
 
-/// Where the queue lives: the configured path, else `$STATE_DIRECTORY/queue.redb`, else
-/// `./queue.redb`.
+/// Where the queue lives (resolved with the configuration).
 pub fn store_path(loaded: &Loaded) -> PathBuf {
-    if let Some(p) = &loaded.config.gateway.store_path {
-        return PathBuf::from(p);
-    }
-    match std::env::var_os("STATE_DIRECTORY") {
-        // systemd may pass several, separated by ':'; take the first.
-        Some(d) => {
-            let d = d
-                .to_string_lossy()
-                .split(':')
-                .next()
-                .unwrap_or(".")
-                .to_owned();
-            PathBuf::from(d).join("queue.redb")
-        }
-        None => PathBuf::from("queue.redb"),
-    }
+    loaded.gateway.store_path.clone()
 }
 
 /// Resolves on SIGINT or SIGTERM. The SIGTERM handler is installed when this is called, not
@@ -117,6 +105,8 @@ pub struct Gateway {
     leave: watch::Sender<bool>,
     roles: Vec<watch::Sender<Role>>,
     sessions: Vec<JoinHandle<()>>,
+    /// Sparkplug edge nodes (`[sparkplug]`), ended by the sessions' end.
+    sparkplug: Vec<JoinHandle<()>>,
     publisher: JoinHandle<()>,
     writer: JoinHandle<()>,
     router: JoinHandle<()>,
@@ -171,7 +161,17 @@ pub async fn start(loaded: Loaded) -> Result<Gateway, StartError> {
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (reports_tx, reports_rx) = mpsc::channel(1024);
-    let mut south = sessions::start(&loaded, &wiring, &north, reports_tx, &shutdown_rx);
+    let mut sparkplug = crate::north::sparkplug::start(&loaded)?;
+    let mut south = sessions::start(
+        &loaded,
+        &wiring,
+        &north,
+        reports_tx,
+        &shutdown_rx,
+        &mut sparkplug.taps,
+    );
+    // The sessions hold the taps now: each edge node ends once its session has.
+    sparkplug.taps.clear();
     let (router_rx, presence_rx) = clustering::split_incoming(&loaded, &wiring, north.incoming_rx);
     let router = sessions::start_router(
         &loaded,
@@ -201,6 +201,7 @@ pub async fn start(loaded: Loaded) -> Result<Gateway, StartError> {
         leave,
         roles: south.roles,
         sessions: south.handles,
+        sparkplug: sparkplug.handles,
         publisher,
         writer,
         router,
@@ -212,7 +213,7 @@ pub async fn start(loaded: Loaded) -> Result<Gateway, StartError> {
 /// Opens the queue (blocking, off the runtime's worker).
 async fn open_store(loaded: &Loaded) -> Result<Arc<Store>, StartError> {
     let path = store_path(loaded);
-    let max = *loaded.config.gateway.queue_max_messages.get_ref();
+    let max = loaded.gateway.queue_max_messages;
     let p = path.clone();
     let store = tokio::task::spawn_blocking(move || Store::open(&p, max))
         .await?
@@ -227,9 +228,8 @@ async fn open_store(loaded: &Loaded) -> Result<Arc<Store>, StartError> {
 /// What every part of the wiring shares.
 struct Wiring {
     node: String,
-    prefix: String,
+    topics: Topics,
     incarnation: String,
-    cluster_base: String,
     store: Arc<Store>,
     metrics: Arc<Metrics>,
     board: Arc<StatusBoard>,
@@ -238,11 +238,9 @@ struct Wiring {
 
 impl Wiring {
     fn new(loaded: &Loaded, store: Arc<Store>, metrics: Arc<Metrics>) -> Wiring {
-        let prefix = loaded.config.mqtt.topic_prefix.get_ref().clone();
         Wiring {
             node: loaded.node.clone(),
-            cluster_base: format!("{prefix}/_cluster/"),
-            prefix,
+            topics: Topics::new(loaded.mqtt.topic_prefix.as_str()),
             incarnation: crate::cluster::incarnation(),
             store,
             metrics,
@@ -282,6 +280,16 @@ impl Gateway {
             let _ = tokio::time::timeout(Duration::from_secs(3), s).await;
         }
         drop(self.roles);
+        // Each edge node publishes its NDEATH and disconnects once its session is gone.
+        for s in self.sparkplug {
+            let abort = s.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(6), s)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
         // Sessions are gone: the publisher writes what the broker has not acknowledged to
         // the store, publishes the final statuses and says goodbye; then the writer finishes.
         let _ = tokio::time::timeout(Duration::from_secs(12), self.publisher).await;

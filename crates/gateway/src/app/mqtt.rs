@@ -2,20 +2,20 @@
 //! the other layers use to reach them.
 
 use std::future::Future;
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::time::Duration;
 
-use serde_json::json;
+use crate::contract::{self, GatewayPresence, PresenceStatus};
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 
 use super::{StartError, Wiring, SYSTEM_CA};
-use crate::config::Loaded;
+use crate::config::{Loaded, MqttVersion, VersionFallback};
 use crate::model::{Batch, Direct, Incoming};
 use crate::north::store::writer;
-use crate::north::{Endpoint, MqttSettings, Publisher};
+use crate::north::{MqttSettings, Publisher};
 
 /// The north, built but not started, and the ends of its channels for the other layers.
 pub(super) struct North {
@@ -33,7 +33,6 @@ pub(super) struct North {
 
 /// Builds the publisher and the writer with their channels (reads the TLS files).
 pub(super) fn prepare(loaded: &Loaded, w: &Wiring) -> Result<North, StartError> {
-    let cfg = &loaded.config;
     let settings = settings(loaded, w)?;
     // Sessions -> publisher (memory-first) -> writer (batches that go to disk).
     let (batch_tx, batch_rx) = mpsc::channel(1024);
@@ -61,7 +60,7 @@ pub(super) fn prepare(loaded: &Loaded, w: &Wiring) -> Result<North, StartError> 
         batches: batch_rx,
         spill: Some(writer_tx),
         committed,
-        spill_after: Duration::from_secs_f64(*cfg.gateway.spill_after.get_ref()),
+        spill_after: loaded.gateway.spill_after,
     };
     Ok(North {
         publisher,
@@ -85,61 +84,52 @@ pub(super) fn start(
 /// The broker connection settings: TLS, client id, presence (will and goodbye), keep-alive
 /// and subscriptions.
 fn settings(loaded: &Loaded, w: &Wiring) -> Result<MqttSettings, StartError> {
-    let cfg = &loaded.config;
-    let (node, prefix) = (&w.node, &w.prefix);
-    let presence = |status: &str| {
-        json!({"node": node, "status": status, "since": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)})
-            .to_string()
-    };
-    let mut v5 = *cfg.mqtt.version.get_ref() == 5;
-    let mut keep_alive = Duration::from_secs(*cfg.mqtt.keep_alive.get_ref());
-    let mut presence_topic = format!("{prefix}/_gateway/{node}");
-    let mut presence_pair = (presence("online"), presence("offline"));
-    let mut subscriptions = vec![
-        format!("{prefix}/+/+/+/command"),
-        format!("{prefix}/+/+/command"),
-    ];
-    if let Some(c) = &loaded.cluster {
-        keep_alive = c.heartbeat;
-        if v5 && c.heartbeat < Duration::from_secs(5) {
-            // rumqttc's MQTT 5 client (0.24 and 0.25) refuses keep-alives under 5 s (it asserts).
-            tracing::warn!(heartbeat = ?c.heartbeat, "cluster heartbeat under 5 s: this node speaks MQTT 3.1.1 (the MQTT 5 client allows no keep-alive under 5 s); command results go to .../command/result");
-            v5 = false;
+    let m = &loaded.mqtt;
+    let (node, topics) = (&w.node, &w.topics);
+    let presence = |status| {
+        GatewayPresence {
+            node,
+            status,
+            since: &contract::now_rfc3339(),
         }
-        presence_topic = crate::cluster::presence_topic(prefix, node);
+        .to_json()
+    };
+    if m.fallback == Some(VersionFallback::HeartbeatUnder5s) {
+        tracing::warn!(keep_alive = ?m.keep_alive, "cluster heartbeat under 5 s: this node speaks MQTT 3.1.1 (the MQTT 5 client allows no keep-alive under 5 s); command results go to .../command/result");
+    }
+    let mut presence_topic = topics.presence(node);
+    let mut presence_pair = (
+        presence(PresenceStatus::Online),
+        presence(PresenceStatus::Offline),
+    );
+    let mut subscriptions = topics.command_subscriptions().to_vec();
+    // Our own retained statuses, watched for spoofing (north/guard.rs).
+    subscriptions.push(topics.status_watch());
+    if let Some(c) = &loaded.cluster {
+        presence_topic = topics.cluster(node);
         // The online presence is a board entry kept by the cluster task; only the will and
         // the goodbye are the publisher's.
         presence_pair = (
             String::new(),
             crate::cluster::offline_payload(node, &w.incarnation, &c.config_hash),
         );
-        subscriptions.push(format!("{}+", w.cluster_base));
-        subscriptions.push(format!("{}+/beat", w.cluster_base));
+        subscriptions.extend(topics.cluster_subscriptions());
+    }
+    if loaded.cluster.is_none() {
+        // Our presence, watched for spoofing (in cluster mode the cluster task reads it).
+        subscriptions.push(presence_topic.clone());
     }
     let (tls, client_auth) = tls_files(loaded)?;
     Ok(MqttSettings {
-        brokers: loaded
-            .brokers
-            .in_order(&loaded.broker, node)
-            .into_iter()
-            .map(|b| Endpoint {
-                host: b.host,
-                port: b.port,
-                tls: b.tls,
-            })
-            .collect(),
-        connect_timeout: loaded.brokers.connect_timeout,
-        v5,
+        host: loaded.broker.host.clone(),
+        port: loaded.broker.port,
+        v5: m.version == MqttVersion::V5,
         tls,
         client_auth,
         client_id: client_id(loaded, w),
-        credentials: cfg
-            .mqtt
-            .username
-            .clone()
-            .map(|u| (u, cfg.mqtt.password.clone().unwrap_or_default())),
-        keep_alive,
-        max_inflight: *cfg.mqtt.max_inflight.get_ref(),
+        credentials: credentials(loaded)?,
+        keep_alive: m.keep_alive,
+        max_inflight: m.max_inflight,
         presence_topic,
         presence: presence_pair,
         subscriptions,
@@ -149,45 +139,56 @@ fn settings(loaded: &Loaded, w: &Wiring) -> Result<MqttSettings, StartError> {
 /// The CA certificates (TLS only) and the client certificate and key (both, or none).
 #[allow(clippy::type_complexity)]
 fn tls_files(loaded: &Loaded) -> Result<(Option<Vec<u8>>, Option<(Vec<u8>, Vec<u8>)>), StartError> {
-    let cfg = &loaded.config;
-    let any_tls = loaded.broker.tls || loaded.brokers.others.iter().any(|b| b.tls);
-    let tls = if any_tls {
-        let path = cfg
+    let read = |what: &'static str, path: &Path| {
+        std::fs::read(path).map_err(|source| StartError::ReadFile {
+            what,
+            path: path.display().to_string(),
+            source,
+        })
+    };
+    let tls = if loaded.broker.tls {
+        let path = loaded
             .mqtt
             .ca_file
-            .as_ref()
-            .map(|c| c.get_ref().as_str())
-            .unwrap_or(SYSTEM_CA);
-        Some(std::fs::read(path).map_err(|source| StartError::ReadFile {
-            what: "the CA certificates ",
-            path: path.to_owned(),
-            source,
-        })?)
+            .as_deref()
+            .unwrap_or(Path::new(SYSTEM_CA));
+        Some(read("the CA certificates ", path)?)
     } else {
         None
     };
-    let read = |f: &Option<toml::Spanned<String>>| -> Result<Option<Vec<u8>>, StartError> {
-        f.as_ref()
-            .map(|f| {
-                std::fs::read(f.get_ref()).map_err(|source| StartError::ReadFile {
-                    what: "",
-                    path: f.get_ref().clone(),
-                    source,
-                })
-            })
-            .transpose()
-    };
-    let client_auth = match (read(&cfg.mqtt.cert_file)?, read(&cfg.mqtt.key_file)?) {
-        (Some(c), Some(k)) => Some((c, k)),
-        _ => None,
+    let client_auth = match &loaded.mqtt.client_cert {
+        Some((cert, key)) => Some((read("", cert)?, read("", key)?)),
+        None => None,
     };
     Ok((tls, client_auth))
+}
+
+/// User name and password (from `password_file` or `password`), when a user is configured.
+fn credentials(
+    loaded: &Loaded,
+) -> Result<Option<(String, crate::config::security::Secret)>, StartError> {
+    let m = &loaded.mqtt;
+    let Some((user, inline)) = m.credentials.clone() else {
+        return Ok(None);
+    };
+    let password =
+        match &m.password_file {
+            Some(path) => crate::config::security::read_password(&path.to_string_lossy()).map_err(
+                |source| StartError::ReadFile {
+                    what: "the password ",
+                    path: path.display().to_string(),
+                    source,
+                },
+            )?,
+            None => inline,
+        };
+    Ok(Some((user, password)))
 }
 
 /// The MQTT client id.
 fn client_id(loaded: &Loaded, w: &Wiring) -> String {
     let (node, incarnation) = (&w.node, &w.incarnation);
-    match (&loaded.cluster, &loaded.config.mqtt.client_id) {
+    match (&loaded.cluster, &loaded.mqtt.client_id) {
         (None, Some(id)) => id.clone(),
         (None, None) => format!("iec104-gateway-{node}"),
         // One file for every node: the client id must still differ per node, and per

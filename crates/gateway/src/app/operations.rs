@@ -42,10 +42,10 @@ pub(super) fn live_view(loaded: &Loaded) -> Arc<LiveView> {
 
 /// Reads the access token of `gateway.http_token_file` (surrounding whitespace removed).
 fn read_token(loaded: &Loaded) -> Result<Option<String>, StartError> {
-    let Some(file) = &loaded.config.gateway.http_token_file else {
+    let Some(file) = &loaded.gateway.http_token_file else {
         return Ok(None);
     };
-    let path = file.get_ref().clone();
+    let path = file.display().to_string();
     let text = std::fs::read_to_string(&path).map_err(|source| StartError::ReadFile {
         what: "http_token_file ",
         path: path.clone(),
@@ -64,10 +64,9 @@ fn read_token(loaded: &Loaded) -> Result<Option<String>, StartError> {
 
 /// Binds `gateway.http_listen`, when set, and reads the access token.
 pub(super) async fn bind_http(loaded: &Loaded) -> Result<Option<HttpEndpoint>, StartError> {
-    let Some(listen) = &loaded.config.gateway.http_listen else {
+    let Some(addr) = loaded.gateway.http_listen else {
         return Ok(None);
     };
-    let addr: SocketAddr = listen.get_ref().parse()?;
     let token = read_token(loaded)?;
     let listener = TcpListener::bind(addr)
         .await

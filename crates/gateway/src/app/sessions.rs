@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -32,21 +31,22 @@ pub(super) fn start(
     north: &North,
     reports: mpsc::Sender<(usize, Report)>,
     shutdown: &watch::Receiver<bool>,
+    sparkplug: &mut HashMap<String, mpsc::Sender<iec104_sparkplug::session::Input>>,
 ) -> South {
-    let cfg = &loaded.config;
     let shared = Shared {
         publish: Publish {
-            prefix: w.prefix.clone(),
+            topics: w.topics.clone(),
             node: w.node.clone(),
-            qos: *cfg.mqtt.qos.get_ref(),
-            retain: cfg.mqtt.retain,
+            qos: loaded.mqtt.qos,
+            retain: loaded.mqtt.retain,
         },
         writer: north.batches.clone(),
         board: w.board.clone(),
         results: north.results_tx.clone(),
         metrics: w.metrics.clone(),
         live: w.live.clone(),
-        command_timeout: Duration::from_secs_f64(*cfg.gateway.command_timeout.get_ref()),
+        command_timeout: loaded.gateway.command_timeout,
+        audit: audit(loaded, w),
     };
     let first_role = if loaded.cluster.is_some() {
         Role::Off
@@ -63,7 +63,11 @@ pub(super) fn start(
         let (role_tx, role_rx) = watch::channel(first_role);
         let (cmd_tx, cmd_rx) = mpsc::channel(16);
         south.routes.insert(rtu.name.clone(), (rtu.clone(), cmd_tx));
+        let tap = sparkplug.remove(&rtu.name);
         let mut session = RtuSession::new(rtu, shared.clone(), role_rx, cmd_rx);
+        if let Some(tap) = tap {
+            session = session.with_sparkplug(tap);
+        }
         if loaded.cluster.is_some() {
             session = session.with_cluster(ClusterLink {
                 index,
@@ -95,13 +99,22 @@ pub(super) fn start_router(
             .map(|(r, tx)| (r.name.clone(), tx.subscribe()))
             .collect()
     });
-    let router = Router {
-        roles,
-        prefix: w.prefix.clone(),
-        rtus: std::mem::take(&mut south.routes),
+    let mut router = Router::new(
+        w.topics.clone(),
+        loaded.mqtt.response_prefix.clone(),
+        std::mem::take(&mut south.routes),
         results,
-        metrics: w.metrics.clone(),
-        live: w.live.clone(),
-    };
+        w.metrics.clone(),
+        w.live.clone(),
+    );
+    router.roles = roles;
+    router.audit = audit(loaded, w);
     tokio::spawn(router.run(rx))
+}
+
+/// The audit trail: the log always, `{prefix}/_audit/{node}` when `audit_topic = true`.
+fn audit(loaded: &Loaded, w: &Wiring) -> crate::contract::audit::Audit {
+    crate::contract::audit::Audit {
+        topic: loaded.gateway.audit_topic.then(|| w.topics.audit(&w.node)),
+    }
 }

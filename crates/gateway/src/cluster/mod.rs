@@ -19,6 +19,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use crate::contract::{Beat, Topics};
 use crate::model::Incoming;
 use crate::model::Message;
 use crate::model::Metrics;
@@ -31,11 +32,6 @@ use state::{ClusterState, Settings};
 /// A new random incarnation id (16 hex digits).
 pub fn incarnation() -> String {
     format!("{:016x}", fastrand::u64(..))
-}
-
-/// `{prefix}/_cluster/{node}`.
-pub fn presence_topic(prefix: &str, node: &str) -> String {
-    format!("{prefix}/_cluster/{node}")
 }
 
 fn now_s() -> String {
@@ -70,8 +66,8 @@ pub struct Task {
     pub board: Arc<StatusBoard>,
     /// Metrics (and the broker connection state).
     pub metrics: Arc<Metrics>,
-    /// `{prefix}/_cluster/`.
-    pub topic_base: String,
+    /// The topics (presence, beats, RTU statuses).
+    pub topics: Topics,
     /// Turns true on SIGTERM: hand over and leave.
     pub leave: watch::Receiver<bool>,
     /// Leaving takes at most this long (then the node goes anyway).
@@ -152,7 +148,7 @@ impl Task {
     fn publish(&self, p: &Presence, me: &str) {
         let payload = serde_json::to_vec(p).unwrap_or_default();
         self.board.set(Message {
-            topic: format!("{}{me}", self.topic_base),
+            topic: self.topics.cluster(me),
             payload,
             qos: 1,
             retain: true,
@@ -179,9 +175,12 @@ impl Task {
         let me = self.state.view().me().to_owned();
         let c = &self.metrics.cluster;
         c.enabled.store(true, Relaxed);
-        let beat_topic = format!("{}{me}/beat", self.topic_base);
-        let beat_payload =
-            serde_json::json!({"node": me, "incarnation": self.state.incarnation()}).to_string();
+        let beat_topic = self.topics.cluster_beat(&me);
+        let beat_payload = Beat {
+            node: &me,
+            incarnation: self.state.incarnation(),
+        }
+        .to_json();
         let mut beat_tick = tokio::time::interval(self.beat_every);
         beat_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.state.set_started(&now_s());
@@ -263,16 +262,14 @@ impl Task {
                 m = self.presence.recv() => match m {
                     Some(m) => {
                         follow_mqtt(&mut self.state, &self.metrics);
-                        let rest = m.topic.strip_prefix(&self.topic_base).unwrap_or_default();
-                        if let Some(node) = rest.strip_suffix("/beat").filter(|n| !n.is_empty() && !n.contains('/')) {
+                        if let Some(node) = self.topics.cluster_beat_node(&m.topic) {
                             let inc = serde_json::from_slice::<serde_json::Value>(&m.payload)
                                 .ok()
                                 .and_then(|v| v.get("incarnation").and_then(|i| i.as_str()).map(str::to_owned))
                                 .unwrap_or_default();
                             self.state.beat(node, inc.as_bytes(), std::time::Instant::now());
                         }
-                        let node = rest.to_owned();
-                        if !node.is_empty() && !node.contains('/') {
+                        if let Some(node) = self.topics.cluster_node(&m.topic).map(str::to_owned) {
                             for a in self.state.presence(&node, &m.payload, std::time::Instant::now()) {
                                 self.alarm(a);
                             }
@@ -280,9 +277,8 @@ impl Task {
                             // last the broker retains; ours goes out again.
                             for i in self.state.take_refresh() {
                                 if let Some(r) = self.state.rtus().get(i) {
-                                    let prefix = self.topic_base.strip_suffix("_cluster/").unwrap_or_default();
                                     tracing::info!(rtu = %r.name, from = %node, "cluster: another node released an RTU we carry; status published again");
-                                    self.board.touch(&format!("{prefix}{}/status", r.name));
+                                    self.board.touch(&self.topics.status(&r.name));
                                 }
                             }
                         }
@@ -334,12 +330,7 @@ mod tests {
     }
 
     fn incoming(topic: &str, payload: Vec<u8>) -> Incoming {
-        Incoming {
-            topic: topic.into(),
-            payload: payload.into(),
-            response_topic: None,
-            correlation: None,
-        }
+        Incoming::new(topic.into(), &payload.into())
     }
 
     fn other(node: &str, status: &str, active: &[&str]) -> Incoming {
@@ -393,7 +384,7 @@ mod tests {
             board: board.clone(),
             metrics,
             live: Arc::new(crate::model::live::LiveView::new("a", [], 10, 10)),
-            topic_base: "p/_cluster/".into(),
+            topics: Topics::new("p"),
             leave: leave_rx,
             leave_timeout: Duration::from_secs(5),
             beats: beats_tx,

@@ -437,16 +437,78 @@ impl ClusterState {
     /// Decides: our presence first (a change unsyncs until its echo), then every role.
     pub fn step(&mut self, now: Instant) -> Output {
         let mut out = Output::default();
+        self.note_pause(now);
+        self.presence_step(now, &mut out);
+        // Acting needs the echo of our latest presence and our own beats coming back.
+        let probed = match (self.probe_after, self.own_heard) {
+            (Some(after), Some(heard)) => heard > after,
+            (Some(_), None) => false,
+            (None, _) => true,
+        };
+        if probed {
+            self.unconfirmed_offline.clear();
+        }
+        let acting = self.synced && self.own_fresh(now) && probed;
+        out.probe = std::mem::take(&mut self.probe_pending);
+        // The hold lasts until every node live before our outage was heard again (or its end).
+        let hold_end = self
+            .hold_until
+            .filter(|h| now < *h)
+            .filter(|_| !self.expect_back.is_subset(&self.back));
+        if let Some(h) = hold_end {
+            out.wake_at = Some(out.wake_at.map_or(h, |w: Instant| w.min(h)));
+        }
+        if acting && self.first_sync.is_none() {
+            self.first_sync = Some(now);
+        }
+        let margin = Duration::from_millis(1);
+        if let Some(t) = self.own_heard {
+            wake(&mut out, now, t + self.settings.liveness + margin);
+        }
+        for t in self.heard.values() {
+            wake(&mut out, now, *t + self.settings.liveness + margin);
+        }
+        let me = self.settings.me.clone();
+        let mut candidates: Vec<&str> = self
+            .view
+            .live_others()
+            .filter(|n| self.fresh(n, now))
+            .collect();
+        if !self.leaving {
+            candidates.push(&me);
+        }
+        let round = Round {
+            now,
+            acting,
+            hold_end,
+            grace_end: self.first_sync.map(|t| t + self.settings.startup_grace),
+            me: &me,
+            candidates: &candidates,
+        };
+        let decided: Vec<Decision> = self
+            .rtus
+            .iter()
+            .map(|r| self.decide(r, &round, &mut out))
+            .collect();
+        self.apply(decided, acting, &mut out);
+        out
+    }
+
+    /// A pause longer than the liveness (a frozen process, a suspended VM): check our own link
+    /// first (probe) and give the others a window to be heard before anything moves.
+    fn note_pause(&mut self, now: Instant) {
         if let Some(prev) = self.last_step.replace(now) {
             if now.saturating_duration_since(prev) > self.settings.liveness {
-                // We were paused: check our own link first (probe) and give the others a
-                // window to be heard before anything moves.
                 self.resumed_at = Some(now);
                 self.probe_after = Some(now);
                 self.probe_pending = true;
                 self.republish = true;
             }
         }
+    }
+
+    /// Our presence: published again when what we announce changed (unsynced until its echo).
+    fn presence_step(&mut self, now: Instant, out: &mut Output) {
         if self.republish
             && self.synced
             && self.own_fresh(now)
@@ -467,141 +529,107 @@ impl ClusterState {
             self.published = Some(want);
             self.synced = false;
         }
-        let me = self.settings.me.clone();
-        // Acting needs the echo of our latest presence and our own beats coming back.
-        let probed = match (self.probe_after, self.own_heard) {
-            (Some(after), Some(heard)) => heard > after,
-            (Some(_), None) => false,
-            (None, _) => true,
-        };
-        if probed {
-            self.unconfirmed_offline.clear();
-        }
-        let acting = self.synced && self.own_fresh(now) && probed;
-        out.probe = std::mem::take(&mut self.probe_pending);
-        // The hold lasts until every node live before our outage was heard again (or its end).
-        let hold_end = self
-            .hold_until
-            .filter(|h| now < *h)
-            .filter(|_| !self.expect_back.is_subset(&self.back));
-        if let Some(h) = hold_end {
-            // (wake is defined below; the hold end is a wake-up time too)
-            out.wake_at = Some(out.wake_at.map_or(h, |w: Instant| w.min(h)));
-        }
-        if acting && self.first_sync.is_none() {
-            self.first_sync = Some(now);
-        }
-        let wake = |at: Instant, out: &mut Output| {
-            if at > now {
-                out.wake_at = Some(out.wake_at.map_or(at, |w: Instant| w.min(at)));
+    }
+
+    /// The role `r` should have in this round.
+    fn decide(&self, r: &RtuState, round: &Round, out: &mut Output) -> Decision {
+        if self.leaving {
+            (Role::Off, "leaving", None)
+        } else if !round.acting {
+            if !self.ever_synced {
+                (r.role, "not synced yet", None)
+            } else if r.role == Role::Active && r.lost && !r.started {
+                (
+                    Role::Standby,
+                    "connection lost while unsynced: maybe fenced",
+                    None,
+                )
+            } else {
+                (r.role, "unsynced: roles kept", r.waiting_since)
             }
-        };
-        let margin = Duration::from_millis(1);
-        if let Some(t) = self.own_heard {
-            wake(t + self.settings.liveness + margin, &mut out);
-        }
-        let mut candidates: Vec<&str> = Vec::new();
-        for n in self.view.live_others() {
-            if self.fresh(n, now) {
-                candidates.push(n);
+        } else {
+            let rank = ranking(&r.name, r.preferred.as_deref(), round.candidates);
+            if rank.first() == Some(&round.me) {
+                self.decide_owner(r, round, out)
+            } else {
+                self.decide_other(r, &rank, round.me)
             }
         }
-        for t in self.heard.values() {
-            wake(*t + self.settings.liveness + margin, &mut out);
-        }
-        if !self.leaving {
-            candidates.push(&me);
-        }
-        let grace_end = self.first_sync.map(|t| t + self.settings.startup_grace);
-        let standby = self.settings.standby;
-        let timeout = self.settings.handover_timeout;
-        let mut decided = Vec::with_capacity(self.rtus.len());
-        for r in &self.rtus {
-            let (role, reason, waiting) = if self.leaving {
-                (Role::Off, "leaving", None)
-            } else if !acting {
-                if !self.ever_synced {
-                    (r.role, "not synced yet", None)
-                } else if r.role == Role::Active && r.lost && !r.started {
+    }
+
+    /// We rank first for `r`.
+    fn decide_owner(&self, r: &RtuState, round: &Round, out: &mut Output) -> Decision {
+        let now = round.now;
+        if r.started {
+            (Role::Active, "owner", None)
+        } else if !self.view.holders(&r.name).any(|h| self.fresh(h, now)) {
+            // Nobody else (live) holds it; a frozen holder is fenced by our STARTDT.
+            match round.grace_end {
+                // An RTU we never saw carried, in our first heartbeat: nodes started with us
+                // may not be heard yet (their views differ).
+                Some(end) if now < end && !self.seen_held.contains(&r.name) => {
+                    wake(out, now, end);
                     (
                         Role::Standby,
-                        "connection lost while unsynced: maybe fenced",
+                        "owner, startup grace (hearing of the other nodes)",
                         None,
                     )
-                } else {
-                    (r.role, "unsynced: roles kept", r.waiting_since)
                 }
+                _ if round.hold_end.is_some() && !self.handed.contains(&r.name) => (
+                    Role::Standby,
+                    "owner, but just reconnected: the others may be reconnecting too",
+                    None,
+                ),
+                _ => (Role::Active, "owner, nobody else holds it", None),
+            }
+        } else if !r.connected {
+            // The holder hands over once we are connected (ready); the timeout runs from
+            // then, so a slow connection does not turn a graceful handover into a fence.
+            (Role::Standby, "owner, connecting before the handover", None)
+        } else {
+            let timeout = self.settings.handover_timeout;
+            let since = r.waiting_since.unwrap_or(now);
+            if now.saturating_duration_since(since) >= timeout {
+                (Role::Active, "owner, handover timeout passed", Some(since))
             } else {
-                let rank = ranking(&r.name, r.preferred.as_deref(), &candidates);
-                if rank.first() == Some(&me.as_str()) {
-                    if r.started {
-                        (Role::Active, "owner", None)
-                    } else if !self.view.holders(&r.name).any(|h| self.fresh(h, now)) {
-                        // Nobody else (live) holds it; a frozen holder is fenced by our STARTDT.
-                        match grace_end {
-                            // An RTU we never saw carried, in our first heartbeat: nodes
-                            // started with us may not be heard yet (their views differ).
-                            Some(end) if now < end && !self.seen_held.contains(&r.name) => {
-                                wake(end, &mut out);
-                                (
-                                    Role::Standby,
-                                    "owner, startup grace (hearing of the other nodes)",
-                                    None,
-                                )
-                            }
-                            _ if hold_end.is_some() && !self.handed.contains(&r.name) => (
-                                Role::Standby,
-                                "owner, but just reconnected: the others may be reconnecting too",
-                                None,
-                            ),
-                            _ => (Role::Active, "owner, nobody else holds it", None),
-                        }
-                    } else if !r.connected {
-                        // The holder hands over once we are connected (ready); the timeout
-                        // runs from then, so a slow connection does not turn a graceful
-                        // handover into a fence.
-                        (Role::Standby, "owner, connecting before the handover", None)
-                    } else {
-                        let since = r.waiting_since.unwrap_or(now);
-                        if now.saturating_duration_since(since) >= timeout {
-                            (Role::Active, "owner, handover timeout passed", Some(since))
-                        } else {
-                            wake(since + timeout, &mut out);
-                            (
-                                Role::Standby,
-                                "owner, waiting for the holder to release",
-                                Some(since),
-                            )
-                        }
-                    }
-                } else {
-                    let in_set = rank.iter().skip(1).take(standby).any(|n| *n == me.as_str());
-                    let owner = rank.first().copied().unwrap_or_default();
-                    // Its claim must be newer than our start: a node resuming from a pause
-                    // still lists what it carried before (and was fenced from meanwhile).
-                    let claim_newer = self
-                        .presence_seq
-                        .get(owner)
-                        .is_some_and(|s| *s > r.started_seq);
-                    if r.started && !(self.view.ready(owner, &r.name) && claim_newer) {
-                        // Hand over only to an owner that has its connection up: the takeover
-                        // is then one STARTDT, and an owner that cannot reach the RTU never
-                        // gets it from us.
-                        (
-                            Role::Active,
-                            "carrying it until the owner is connected",
-                            None,
-                        )
-                    } else if in_set {
-                        (Role::Standby, "standby", None)
-                    } else {
-                        (Role::Off, "neither owner nor standby", None)
-                    }
-                }
-            };
-            decided.push((role, reason, waiting));
+                wake(out, now, since + timeout);
+                (
+                    Role::Standby,
+                    "owner, waiting for the holder to release",
+                    Some(since),
+                )
+            }
         }
-        let synced = acting;
+    }
+
+    /// Another node ranks first for `r`: standby, off, or carrying it until the owner is ready.
+    fn decide_other(&self, r: &RtuState, rank: &[&str], me: &str) -> Decision {
+        let standby = self.settings.standby;
+        let in_set = rank.iter().skip(1).take(standby).any(|n| *n == me);
+        let owner = rank.first().copied().unwrap_or_default();
+        // Its claim must be newer than our start: a node resuming from a pause still lists
+        // what it carried before (and was fenced from meanwhile).
+        let claim_newer = self
+            .presence_seq
+            .get(owner)
+            .is_some_and(|s| *s > r.started_seq);
+        if r.started && !(self.view.ready(owner, &r.name) && claim_newer) {
+            // Hand over only to an owner that has its connection up: the takeover is then one
+            // STARTDT, and an owner that cannot reach the RTU never gets it from us.
+            (
+                Role::Active,
+                "carrying it until the owner is connected",
+                None,
+            )
+        } else if in_set {
+            (Role::Standby, "standby", None)
+        } else {
+            (Role::Off, "neither owner nor standby", None)
+        }
+    }
+
+    /// Records the decisions and reports the changed roles.
+    fn apply(&mut self, decided: Vec<Decision>, synced: bool, out: &mut Output) {
         for (i, (r, (role, reason, waiting))) in self.rtus.iter_mut().zip(decided).enumerate() {
             r.waiting_since = waiting;
             if synced {
@@ -616,7 +644,26 @@ impl ClusterState {
                 });
             }
         }
-        out
+    }
+}
+
+/// One decision: the role, why, and since when the owner waits for the holder.
+type Decision = (Role, &'static str, Option<Instant>);
+
+/// What every decision of one step shares.
+struct Round<'a> {
+    now: Instant,
+    acting: bool,
+    hold_end: Option<Instant>,
+    grace_end: Option<Instant>,
+    me: &'a str,
+    candidates: &'a [&'a str],
+}
+
+/// Wakes the driver at `at` (the earliest of the wake-up times), when it is still ahead.
+fn wake(out: &mut Output, now: Instant, at: Instant) {
+    if at > now {
+        out.wake_at = Some(out.wake_at.map_or(at, |w: Instant| w.min(at)));
     }
 }
 

@@ -1,32 +1,37 @@
 //! Commands from MQTT: `{prefix}/{rtu}/{ca}/{ioa}/command` (or `{prefix}/{rtu}/{name}/command`)
 //! carrying an `iec104::json::CommandRequest`. The router checks the topic, the configuration
-//! (deny by default) and the request, then hands a [`CommandJob`] to the RTU's session. Every
-//! outcome is published on `.../command/result`; a bad command is answered `invalid`, never
-//! ignored.
+//! (deny by default, per-point limits) and the request, then hands a [`CommandJob`] to the
+//! RTU's session. Every request gets exactly one answer from here or from the session: a
+//! bad command is answered `invalid`, a refused one `rejected`, never ignored. Results are
+//! queued with back-pressure (the router waits; the broker holds further commands until
+//! this one is acknowledged), never dropped. Every request and every refusal is audited.
+
+mod policy;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use iec104::json::CommandRequest;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::config::Rtu;
-use crate::contract::command::result_message;
+use crate::contract::audit::{Audit, Record};
+use crate::contract::{
+    CommandResult, CommandStatus, PointRef, ResultDetail, ResultPoint, TopicError, Topics,
+};
 use crate::model::{CommandJob, Direct, Incoming, Message, Metrics, Role};
-
-fn error_fields(error: impl Into<String>) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("error".into(), Value::String(error.into()));
-    m
-}
+use policy::{LogLimiter, OwnTopics, RateLimiter, ResultTopic};
 
 /// Routes command messages to RTU sessions.
 #[derive(Debug)]
 pub struct Router {
-    /// Topic prefix.
-    pub prefix: String,
+    /// The topics (command topics are parsed with them).
+    pub topics: Topics,
+    /// MQTT 5 response topics are honoured only under this prefix.
+    pub response_prefix: String,
     /// RTUs by name with their sessions' command queues.
     pub rtus: HashMap<String, (Arc<Rtu>, mpsc::Sender<CommandJob>)>,
     /// Results (published without storing).
@@ -38,10 +43,43 @@ pub struct Router {
     /// Cluster mode: the role of each RTU's session. A refusal for an RTU this node does not
     /// carry is left to the node that carries it (one answer per command).
     pub roles: Option<HashMap<String, tokio::sync::watch::Receiver<Role>>>,
+    /// The audit trail.
+    pub audit: Audit,
+    /// Per-point command rates (`max_rate`).
+    pub rates: RateLimiter,
+    /// Refusal warnings, at most one per interval.
+    pub refusal_log: LogLimiter,
 }
 
 /// Payloads larger than this are refused without parsing.
 const MAX_COMMAND: usize = 4096;
+
+/// A command refused by the router: its status, the point once known, and why.
+#[derive(Debug)]
+struct Refusal {
+    status: CommandStatus,
+    point: Option<(String, u16, u32)>,
+    error: String,
+}
+
+/// What the router makes of one command.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The immediate `invalid`/`rejected` result, or None when a session took the command.
+    pub result: Option<Message>,
+    /// What to audit about the request.
+    pub audit: AuditFields,
+}
+
+/// The audited facts of a request, filled as far as the router got.
+#[derive(Debug, Default)]
+pub struct AuditFields {
+    rtu: Option<String>,
+    point: Option<(u16, u32)>,
+    request: Option<CommandRequest>,
+    status: Option<&'static str>,
+    reason: Option<String>,
+}
 
 impl Router {
     /// A refusal made here (invalid, not allowed, busy) in the status page's command log.
@@ -54,7 +92,7 @@ impl Router {
                 .to_owned()
         };
         let point = topic
-            .strip_prefix(&format!("{}/", self.prefix))
+            .strip_prefix(&format!("{}/", self.topics.prefix()))
             .and_then(|rest| rest.strip_suffix("/command"))
             .and_then(|rest| rest.split_once('/'))
             .map(|(_, p)| p.to_owned())
@@ -71,23 +109,88 @@ impl Router {
         });
     }
 
-    /// Handles incoming command messages until the channel closes.
-    pub async fn run(self, mut rx: mpsc::Receiver<Incoming>) {
+    /// A router with empty rate windows.
+    pub fn new(
+        topics: Topics,
+        response_prefix: String,
+        rtus: HashMap<String, (Arc<Rtu>, mpsc::Sender<CommandJob>)>,
+        results: mpsc::Sender<Direct>,
+        metrics: Arc<Metrics>,
+        live: Arc<crate::model::live::LiveView>,
+    ) -> Router {
+        Router {
+            topics,
+            response_prefix,
+            rtus,
+            results,
+            metrics,
+            live,
+            roles: None,
+            audit: Audit::default(),
+            rates: RateLimiter::default(),
+            refusal_log: LogLimiter::new(Duration::from_secs(10)),
+        }
+    }
+
+    /// Handles incoming command messages until the channel closes. Each message is
+    /// acknowledged to the broker only once its result is queued or a session took it.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Incoming>) {
         while let Some(m) = rx.recv().await {
-            if let Some(result) = self.handle(&m) {
-                if !self.answers_for(&m.topic) {
-                    tracing::debug!(topic = %m.topic, "command refusal left to the node carrying the RTU");
-                    continue;
-                }
-                self.log_refusal(&m.topic, &result);
-                let direct = Direct {
-                    message: result,
-                    correlation: m.correlation.clone(),
-                };
-                if self.results.try_send(direct).is_err() {
-                    tracing::warn!(topic = %m.topic, "result queue full: command result dropped");
-                }
+            if Topics::is_command_result(&m.topic) {
+                continue;
             }
+            let outcome = self.handle(&m);
+            let answers = self.answers_for(&m.topic);
+            self.audit_request(&m, &outcome.audit, answers).await;
+            let Some(result) = outcome.result else {
+                continue;
+            };
+            if !answers {
+                tracing::debug!(topic = %m.topic, "command refusal left to the node carrying the RTU");
+                continue;
+            }
+            self.log_refusal(&m.topic, &result);
+            if let Some(held) = self.refusal_log.allow(Instant::now()) {
+                tracing::warn!(topic = %m.topic, status = outcome.audit.status.unwrap_or(""), reason = outcome.audit.reason.as_deref().unwrap_or(""), held_back = held, "command refused");
+            }
+            let direct = Direct {
+                message: result,
+                correlation: m.correlation.clone(),
+            };
+            if self.results.send(direct).await.is_err() {
+                tracing::debug!("publisher gone: command result not published");
+            }
+            // `m.ack` is dropped here: the broker may send the next command.
+        }
+    }
+
+    /// Writes the audit line of a request (and publishes it when an audit topic is set).
+    async fn audit_request(&self, m: &Incoming, a: &AuditFields, answers: bool) {
+        if !answers {
+            return;
+        }
+        let req = a.request.as_ref();
+        let record = Record {
+            event: "request",
+            topic: &m.topic,
+            rtu: a.rtu.as_deref(),
+            point: a.point,
+            kind: req.map(|r| r.type_name.as_str()),
+            value: req.map(|r| &r.value),
+            select: req.map(|r| r.select),
+            id: req.and_then(|r| r.id.as_deref()),
+            sender: m.sender.as_deref(),
+            status: a.status,
+            reason: a.reason.as_deref(),
+        };
+        if let Some(msg) = self.audit.record(&record) {
+            let _ = self
+                .results
+                .send(Direct {
+                    message: msg,
+                    correlation: None,
+                })
+                .await;
         }
     }
 
@@ -97,26 +200,32 @@ impl Router {
         let Some(roles) = &self.roles else {
             return true;
         };
-        let rtu = topic
-            .strip_prefix(&format!("{}/", self.prefix))
-            .and_then(|rest| rest.split('/').next())
-            .unwrap_or_default();
+        let rtu = self.topics.rtu_of(topic).unwrap_or_default();
         roles.get(rtu).map_or(true, |r| *r.borrow() == Role::Active)
     }
 
-    /// Checks one command; returns its `invalid`/`rejected` result, or None when it was
-    /// handed to the session (which publishes the outcome).
-    pub fn handle(&self, m: &Incoming) -> Option<Message> {
-        if m.topic.ends_with("/result") {
-            return None;
-        }
+    /// The result topic of `m` (see [`policy::result_topic`]).
+    fn result_topic(&self, m: &Incoming) -> ResultTopic {
+        let names: Vec<String> = self.rtus.keys().cloned().collect();
+        policy::result_topic(
+            &m.topic,
+            m.response_topic.as_deref(),
+            m.correlation.as_deref(),
+            &self.response_prefix,
+            &OwnTopics {
+                prefix: self.topics.prefix(),
+                rtus: &names,
+            },
+        )
+    }
+
+    /// Checks one command; returns its `invalid`/`rejected` result (None when it was
+    /// handed to the session, which publishes the outcome) and what to audit.
+    pub fn handle(&mut self, m: &Incoming) -> Outcome {
         self.metrics.command();
-        let result_topic = m
-            .response_topic
-            .clone()
-            .filter(|t| !t.is_empty() && !t.contains(['+', '#']))
-            .unwrap_or_else(|| format!("{}/result", m.topic));
-        let parsed: Option<Value> = if m.payload.len() <= MAX_COMMAND {
+        let rt = self.result_topic(m);
+        let mut audit = AuditFields::default();
+        let parsed: Option<Value> = if m.size <= MAX_COMMAND {
             serde_json::from_slice(&m.payload).ok()
         } else {
             None
@@ -126,69 +235,101 @@ impl Router {
             .and_then(|v| v.get("id"))
             .and_then(Value::as_str)
             .map(str::to_owned);
-        let invalid = |e: String| {
-            Some(result_message(
-                &result_topic,
-                id.as_deref(),
-                "invalid",
-                error_fields(e),
-            ))
-        };
-        let Some(rest) = m.topic.strip_prefix(&format!("{}/", self.prefix)) else {
-            return invalid(format!("topic {:?} is not under the prefix", m.topic));
-        };
-        let levels: Vec<&str> = rest.split('/').collect();
-        let (rtu_name, target) = match levels.as_slice() {
-            [rtu, ca, ioa, "command"] => (*rtu, Ok((*ca, *ioa))),
-            [rtu, name, "command"] => (*rtu, Err(*name)),
-            _ => {
-                return invalid(format!(
-                "topic {:?}: expected {{rtu}}/{{ca}}/{{ioa}}/command or {{rtu}}/{{name}}/command",
-                m.topic
-            ))
+        let result = match self.check(m, parsed, &rt, &mut audit) {
+            Ok(()) => None,
+            Err(refusal) => {
+                audit.status = Some(refusal.status.as_str());
+                audit.reason = Some(refusal.error.clone());
+                let point = refusal.point.as_ref().map(|(rtu, ca, ioa)| ResultPoint {
+                    rtu,
+                    ca: *ca,
+                    ioa: *ioa,
+                });
+                let detail = ResultDetail {
+                    response_topic_refused: rt.refused.clone(),
+                    ..ResultDetail::error(refusal.error.clone())
+                };
+                Some(
+                    CommandResult::new(id.as_deref(), refusal.status, point, detail)
+                        .message(&rt.topic),
+                )
             }
         };
+        Outcome { result, audit }
+    }
+
+    /// The checks of [`Router::handle`]: Ok when a session took the job, else the refusal.
+    fn check(
+        &mut self,
+        m: &Incoming,
+        parsed: Option<Value>,
+        rt: &ResultTopic,
+        audit: &mut AuditFields,
+    ) -> Result<(), Refusal> {
+        let invalid = |e: String| Refusal {
+            status: CommandStatus::Invalid,
+            point: None,
+            error: e,
+        };
+        let target = match self.topics.parse_command(&m.topic) {
+            Ok(t) => t,
+            Err(e @ (TopicError::NotUnderPrefix(_) | TopicError::NotCommand(_))) => {
+                return Err(invalid(e.to_string()))
+            }
+            Err(e @ TopicError::BadAddress { .. }) => {
+                // The RTU is checked first: an unknown RTU is named as such.
+                return Err(match self.topics.rtu_of(&m.topic) {
+                    Some(r) if !self.rtus.contains_key(r) => invalid(format!("unknown rtu {r:?}")),
+                    _ => invalid(e.to_string()),
+                });
+            }
+        };
+        let rtu_name = target.rtu.as_str();
         let Some((rtu, jobs)) = self.rtus.get(rtu_name) else {
-            return invalid(format!("unknown rtu {rtu_name:?}"));
+            return Err(invalid(format!("unknown rtu {rtu_name:?}")));
         };
-        let (ca, ioa) = match target {
-            Ok((ca, ioa)) => match (ca.parse::<u16>(), ioa.parse::<u32>()) {
-                (Ok(ca), Ok(ioa)) if ioa <= 0xFF_FFFF => (ca, ioa),
-                _ => return invalid(format!("ca {ca:?} / ioa {ioa:?} are not addresses")),
-            },
-            Err(name) => match rtu.names.get(name) {
+        audit.rtu = Some(rtu.name.clone());
+        let (ca, ioa) = match &target.point {
+            PointRef::Address(a) => (a.ca, a.ioa),
+            PointRef::Name(name) => match rtu.names.get(name) {
                 Some(addr) => *addr,
-                None => return invalid(format!("unknown point name {name:?} of rtu {rtu_name:?}")),
+                None => {
+                    return Err(invalid(format!(
+                        "unknown point name {name:?} of rtu {rtu_name:?}"
+                    )))
+                }
             },
         };
-        let mut base = Map::new();
-        base.insert("rtu".into(), json!(rtu.name));
-        base.insert("ca".into(), json!(ca));
-        base.insert("ioa".into(), json!(ioa));
-        if !rtu.points.get(&(ca, ioa)).is_some_and(|p| p.commands) {
-            let mut f = base;
-            f.insert(
-                "error".into(),
-                json!("commands are not allowed for this point by the configuration"),
-            );
-            return Some(result_message(&result_topic, id.as_deref(), "rejected", f));
-        }
+        audit.point = Some((ca, ioa));
+        let rejected = |why: String| Refusal {
+            status: CommandStatus::Rejected,
+            point: Some((rtu.name.clone(), ca, ioa)),
+            error: why,
+        };
+        let Some(point) = rtu.points.get(&(ca, ioa)).filter(|p| p.commands) else {
+            return Err(rejected(
+                "commands are not allowed for this point by the configuration".to_owned(),
+            ));
+        };
         let Some(value) = parsed else {
-            return invalid(if m.payload.len() > MAX_COMMAND {
+            return Err(invalid(if m.size > MAX_COMMAND {
                 format!(
                     "payload of {} octets is too large (at most {MAX_COMMAND})",
-                    m.payload.len()
+                    m.size
                 )
             } else {
                 "payload is not JSON".to_owned()
-            });
+            }));
         };
         let request: CommandRequest = match serde_json::from_value(value) {
             Ok(r) => r,
-            Err(e) => return invalid(format!("not a command request: {e}")),
+            Err(e) => return Err(invalid(format!("not a command request: {e}"))),
         };
+        audit.request = Some(request.clone());
         if request.ca.is_some_and(|c| c != ca) || request.ioa.is_some_and(|i| i != ioa) {
-            return invalid("ca/ioa in the payload differ from the topic".to_owned());
+            return Err(invalid(
+                "ca/ioa in the payload differ from the topic".to_owned(),
+            ));
         }
         let checked = request.to_element(false, Utc::now()).and_then(|_| {
             if request.select {
@@ -198,27 +339,33 @@ impl Router {
             }
         });
         if let Err(e) = checked {
-            return invalid(e.to_string());
+            return Err(invalid(e.to_string()));
+        }
+        if let Some(why) = policy::check_limits(&point.limits, &request) {
+            return Err(rejected(why));
+        }
+        if let Some(per_minute) = point.limits.max_rate {
+            if !self
+                .rates
+                .admit((&rtu.name, ca, ioa), per_minute, Instant::now())
+            {
+                return Err(rejected(format!(
+                    "more than {per_minute} commands per minute for this point (max_rate)"
+                )));
+            }
         }
         let job = CommandJob {
             ca,
             ioa,
             request,
-            result_topic: result_topic.clone(),
+            result_topic: rt.topic.clone(),
             correlation: m.correlation.clone(),
+            response_topic_refused: rt.refused.clone(),
+            sender: m.sender.clone(),
             received: std::time::Instant::now(),
         };
-        match jobs.try_send(job) {
-            Ok(()) => None,
-            Err(_) => {
-                let mut f = base;
-                f.insert(
-                    "error".into(),
-                    json!("the RTU session is busy with other commands"),
-                );
-                Some(result_message(&result_topic, id.as_deref(), "rejected", f))
-            }
-        }
+        jobs.try_send(job)
+            .map_err(|_| rejected("the RTU session is busy with other commands".to_owned()))
     }
 }
 
@@ -228,21 +375,21 @@ mod tests {
     use crate::config;
 
     fn router() -> (Router, mpsc::Receiver<CommandJob>) {
-        let text = "[mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\n[[rtu]]\nname = \"north\"\naddress = \"127.0.0.1:2404\"\ncommon_address = 1\n[[rtu.point]]\nioa = 100\ncommands = true\nname = \"q1\"\n[[rtu.point]]\nioa = 101\n";
+        let text = "[mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\n[[rtu]]\nname = \"north\"\naddress = \"127.0.0.1:2404\"\ncommon_address = 1\n[[rtu.point]]\nioa = 100\ncommands = true\nname = \"q1\"\n[[rtu.point]]\nioa = 101\n[[rtu.point]]\nioa = 102\ncommands = true\nselect_required = true\nmax_rate = 2\nmin = 0.0\nmax = 10.0\n";
         let rtu = Arc::new(config::parse(text, "t").unwrap().rtus.remove(0));
         let (tx, rx) = mpsc::channel(4);
         let (results, _) = mpsc::channel(4);
         let mut rtus = HashMap::new();
         rtus.insert("north".to_owned(), (rtu, tx));
         (
-            Router {
-                prefix: "iec104".into(),
+            Router::new(
+                Topics::new("iec104"),
+                "iec104/_response/".into(),
                 rtus,
                 results,
-                metrics: Arc::default(),
-                live: Arc::new(crate::model::live::LiveView::new("n", [], 10, 10)),
-                roles: None,
-            },
+                Arc::default(),
+                Arc::new(crate::model::live::LiveView::new("n", [], 10, 10)),
+            ),
             rx,
         )
     }
@@ -263,12 +410,10 @@ mod tests {
     }
 
     fn incoming(topic: &str, payload: &str) -> Incoming {
-        Incoming {
-            topic: topic.into(),
-            payload: bytes::Bytes::copy_from_slice(payload.as_bytes()),
-            response_topic: None,
-            correlation: None,
-        }
+        Incoming::new(
+            topic.into(),
+            &bytes::Bytes::copy_from_slice(payload.as_bytes()),
+        )
     }
 
     fn status(m: &Message) -> (String, Value) {
@@ -278,12 +423,13 @@ mod tests {
 
     #[test]
     fn allowed_command_goes_to_the_session() {
-        let (r, mut rx) = router();
+        let (mut r, mut rx) = router();
         assert!(r
             .handle(&incoming(
                 "iec104/north/1/100/command",
                 r#"{"type":"C_DC_NA_1","value":"on","select":true,"id":"op-17"}"#
             ))
+            .result
             .is_none());
         let job = rx.try_recv().unwrap();
         assert_eq!((job.ca, job.ioa), (1, 100));
@@ -294,6 +440,7 @@ mod tests {
                 "iec104/north/q1/command",
                 r#"{"type":"C_SC_NA_1","value":true}"#
             ))
+            .result
             .is_none());
         assert_eq!(rx.try_recv().unwrap().ioa, 100);
         // MQTT v5: the response topic and correlation data go with the job.
@@ -301,22 +448,23 @@ mod tests {
             "iec104/north/1/100/command",
             r#"{"type":"C_SC_NA_1","value":true}"#,
         );
-        m.response_topic = Some("replies/me".into());
+        m.response_topic = Some("iec104/_response/me".into());
         m.correlation = Some(bytes::Bytes::from_static(b"c-1"));
-        assert!(r.handle(&m).is_none());
+        assert!(r.handle(&m).result.is_none());
         let job = rx.try_recv().unwrap();
-        assert_eq!(job.result_topic, "replies/me");
+        assert_eq!(job.result_topic, "iec104/_response/me");
         assert_eq!(job.correlation.as_deref(), Some(&b"c-1"[..]));
     }
 
     #[test]
     fn denied_by_default() {
-        let (r, _rx) = router();
+        let (mut r, _rx) = router();
         let m = r
             .handle(&incoming(
                 "iec104/north/1/101/command",
                 r#"{"type":"C_SC_NA_1","value":true,"id":"x"}"#,
             ))
+            .result
             .unwrap();
         let (s, v) = status(&m);
         assert_eq!(s, "rejected");
@@ -326,7 +474,7 @@ mod tests {
 
     #[test]
     fn malformed_is_invalid_with_reason() {
-        let (r, _rx) = router();
+        let (mut r, _rx) = router();
         for (payload, reason) in [
             ("not json", "not JSON"),
             (r#"{"value":1}"#, "missing field `type`"),
@@ -338,6 +486,7 @@ mod tests {
         ] {
             let m = r
                 .handle(&incoming("iec104/north/1/100/command", payload))
+                .result
                 .unwrap();
             let (s, v) = status(&m);
             assert_eq!(s, "invalid", "{payload}");
@@ -348,10 +497,108 @@ mod tests {
         }
         let m = r
             .handle(&incoming("iec104/nobody/1/100/command", "{}"))
+            .result
             .unwrap();
         assert!(status(&m).1["error"]
             .as_str()
             .unwrap()
             .contains("unknown rtu"));
+    }
+
+    #[test]
+    fn hijacking_response_topics_get_the_result_topic_and_a_reason() {
+        let (mut r, _rx) = router();
+        let mut m = incoming(
+            "iec104/north/1/101/command",
+            r#"{"type":"C_SC_NA_1","value":true}"#,
+        );
+        m.response_topic = Some("iec104/north/1/100/command".into());
+        let out = r.handle(&m).result.unwrap();
+        assert_eq!(out.topic, "iec104/north/1/101/command/result");
+        let (_, v) = status(&out);
+        assert!(
+            v["response_topic_refused"]
+                .as_str()
+                .unwrap()
+                .contains("only under"),
+            "{v}"
+        );
+    }
+
+    #[test]
+    fn point_limits_refuse_with_reasons() {
+        let (mut r, mut rx) = router();
+        let t = "iec104/north/1/102/command";
+        for (payload, reason) in [
+            (
+                r#"{"type":"C_SE_NC_1","value":1.0}"#,
+                "select-before-operate",
+            ),
+            (
+                r#"{"type":"C_SE_NC_1","value":11.0,"select":true}"#,
+                "above",
+            ),
+            (
+                r#"{"type":"C_SE_NC_1","value":-1.0,"select":true}"#,
+                "below",
+            ),
+        ] {
+            let (s, v) = status(&r.handle(&incoming(t, payload)).result.unwrap());
+            assert_eq!(s, "rejected", "{payload}");
+            assert!(
+                v["error"].as_str().unwrap().contains(reason),
+                "{payload}: {v}"
+            );
+        }
+        let ok = r#"{"type":"C_SE_NC_1","value":5.0,"select":true}"#;
+        assert!(r.handle(&incoming(t, ok)).result.is_none());
+        assert!(r.handle(&incoming(t, ok)).result.is_none());
+        let (s, v) = status(&r.handle(&incoming(t, ok)).result.unwrap());
+        assert_eq!(s, "rejected");
+        assert!(v["error"].as_str().unwrap().contains("max_rate"), "{v}");
+        assert_eq!(rx.try_recv().unwrap().ioa, 102);
+    }
+
+    #[test]
+    fn oversized_payload_is_cut_and_refused_with_its_size() {
+        let (mut r, _rx) = router();
+        let big = bytes::Bytes::from(vec![b'x'; 2 << 20]);
+        let m = Incoming::new("iec104/north/1/100/command".into(), &big);
+        assert_eq!((m.payload.len(), m.size), (Incoming::KEEP, 2 << 20));
+        let (s, v) = status(&r.handle(&m).result.unwrap());
+        assert_eq!(s, "invalid");
+        assert!(
+            v["error"].as_str().unwrap().contains("2097152 octets"),
+            "{v}"
+        );
+    }
+
+    #[test]
+    fn result_json_is_exact() {
+        let (mut r, _rx) = router();
+        let m = r
+            .handle(&incoming(
+                "iec104/north/1/101/command",
+                r#"{"type":"C_SC_NA_1","value":true,"id":"x"}"#,
+            ))
+            .result
+            .unwrap();
+        assert_eq!(m.topic, "iec104/north/1/101/command/result");
+        let text = String::from_utf8(m.payload).unwrap();
+        let (head, time) = text.split_once(r#","time":""#).unwrap();
+        assert_eq!(
+            head,
+            r#"{"id":"x","status":"rejected","rtu":"north","ca":1,"ioa":101,"error":"commands are not allowed for this point by the configuration""#
+        );
+        assert!(time.len() == 26 && time.ends_with("Z\"}"), "{time}");
+        let m = r
+            .handle(&incoming("iec104/north/x/y/z/command", "{}"))
+            .result
+            .unwrap();
+        let text = String::from_utf8(m.payload).unwrap();
+        assert!(
+            text.starts_with(r#"{"id":null,"status":"invalid","error":"topic \"iec104/north/x/y/z/command\": expected {rtu}/{ca}/{ioa}/command or {rtu}/{name}/command","time":""#),
+            "{text}"
+        );
     }
 }

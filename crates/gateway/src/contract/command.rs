@@ -1,33 +1,218 @@
-//! Command results: `{"id":..,"status":..,..,"time":..}` on the result topic.
+//! Command results: `{"id":..,"status":..,..,"time":..}` on the result topic
+//! (docs/gateway.md, `.../command/result`).
 
-use chrono::Utc;
-use serde_json::{Map, Value};
+use serde::Serialize;
 
+use super::now_rfc3339;
 use crate::model::Message;
 
-/// The result message: `{"id":..,"status":..}` plus `fields`.
-pub fn result_message(
-    topic: &str,
-    id: Option<&str>,
-    status: &str,
-    fields: Map<String, Value>,
-) -> Message {
-    let mut m = Map::new();
-    m.insert(
-        "id".into(),
-        id.map(|s| Value::String(s.to_owned()))
-            .unwrap_or(Value::Null),
-    );
-    m.insert("status".into(), Value::String(status.to_owned()));
-    m.extend(fields);
-    m.insert(
-        "time".into(),
-        Value::String(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-    );
-    Message {
-        topic: topic.to_owned(),
-        payload: Value::Object(m).to_string().into_bytes(),
-        qos: 1,
-        retain: false,
+/// The outcome of a command, serialised lowercase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CommandStatus {
+    /// The execute's positive ActCon.
+    Confirmed,
+    /// The execute's ActTerm.
+    Terminated,
+    /// Refused: by the configuration, a busy or stopped session, or the RTU (negative ActCon).
+    Rejected,
+    /// A confirmation did not come within `gateway.command_timeout`.
+    Timeout,
+    /// The command is malformed or names an unknown RTU or point.
+    Invalid,
+}
+
+impl CommandStatus {
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommandStatus::Confirmed => "confirmed",
+            CommandStatus::Terminated => "terminated",
+            CommandStatus::Rejected => "rejected",
+            CommandStatus::Timeout => "timeout",
+            CommandStatus::Invalid => "invalid",
+        }
+    }
+}
+
+/// What the RTU's answer (or its absence) tells, where it applies.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ResultDetail {
+    /// Type of the command ASDU (`C_DC_NA_1`, ...).
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_name: Option<&'static str>,
+    /// `select` or `execute`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage: Option<&'static str>,
+    /// Cause of transmission of the answer (`actcon`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<std::borrow::Cow<'static, str>>,
+    /// Its number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause_code: Option<u8>,
+    /// P/N = 1 or a negative cause.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub negative: Option<bool>,
+    /// Why the command failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Why the MQTT 5 response topic of the command was not used (the result went to
+    /// `.../command/result` instead).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_topic_refused: Option<String>,
+}
+
+impl ResultDetail {
+    /// Only an error text.
+    pub fn error(text: impl Into<String>) -> ResultDetail {
+        ResultDetail {
+            error: Some(text.into()),
+            ..ResultDetail::default()
+        }
+    }
+}
+
+/// The point a result is about.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResultPoint<'a> {
+    /// RTU name.
+    pub rtu: &'a str,
+    /// Common address.
+    pub ca: u16,
+    /// Information object address.
+    pub ioa: u32,
+}
+
+/// The JSON of a command result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CommandResult<'a> {
+    /// The request's `id` (null when it had none).
+    pub id: Option<&'a str>,
+    /// The outcome.
+    pub status: CommandStatus,
+    /// The point, once the topic named a known one.
+    #[serde(flatten)]
+    pub point: Option<ResultPoint<'a>>,
+    /// The details.
+    #[serde(flatten)]
+    pub detail: ResultDetail,
+    /// RFC 3339 time of the result (milliseconds, UTC).
+    pub time: String,
+}
+
+impl<'a> CommandResult<'a> {
+    /// A result stamped now.
+    pub fn new(
+        id: Option<&'a str>,
+        status: CommandStatus,
+        point: Option<ResultPoint<'a>>,
+        detail: ResultDetail,
+    ) -> CommandResult<'a> {
+        CommandResult {
+            id,
+            status,
+            point,
+            detail,
+            time: now_rfc3339(),
+        }
+    }
+
+    /// The JSON text.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// The message on `topic` (QoS 1, not retained).
+    pub fn message(&self, topic: &str) -> Message {
+        Message {
+            topic: topic.to_owned(),
+            payload: self.to_json(),
+            qos: 1,
+            retain: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stamped(mut r: CommandResult<'_>) -> String {
+        r.time = "2026-11-24T10:00:00.000Z".into();
+        String::from_utf8(r.to_json()).unwrap()
+    }
+
+    #[test]
+    fn statuses_are_lowercase() {
+        for (s, text) in [
+            (CommandStatus::Confirmed, "confirmed"),
+            (CommandStatus::Terminated, "terminated"),
+            (CommandStatus::Rejected, "rejected"),
+            (CommandStatus::Timeout, "timeout"),
+            (CommandStatus::Invalid, "invalid"),
+        ] {
+            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{text}\""));
+            assert_eq!(s.as_str(), text);
+        }
+    }
+
+    #[test]
+    fn invalid_without_id_or_point() {
+        let r = CommandResult::new(
+            None,
+            CommandStatus::Invalid,
+            None,
+            ResultDetail::error("payload is not JSON"),
+        );
+        assert_eq!(
+            stamped(r),
+            r#"{"id":null,"status":"invalid","error":"payload is not JSON","time":"2026-11-24T10:00:00.000Z"}"#
+        );
+    }
+
+    #[test]
+    fn confirmed_with_cause() {
+        let r = CommandResult::new(
+            Some("op-17"),
+            CommandStatus::Confirmed,
+            Some(ResultPoint {
+                rtu: "sub1",
+                ca: 1,
+                ioa: 100,
+            }),
+            ResultDetail {
+                type_name: Some("C_DC_NA_1"),
+                stage: Some("execute"),
+                cause: Some("actcon".into()),
+                cause_code: Some(7),
+                ..ResultDetail::default()
+            },
+        );
+        assert_eq!(
+            stamped(r),
+            r#"{"id":"op-17","status":"confirmed","rtu":"sub1","ca":1,"ioa":100,"type":"C_DC_NA_1","stage":"execute","cause":"actcon","cause_code":7,"time":"2026-11-24T10:00:00.000Z"}"#
+        );
+    }
+
+    #[test]
+    fn rejected_negative() {
+        let r = CommandResult::new(
+            Some("op-18"),
+            CommandStatus::Rejected,
+            Some(ResultPoint {
+                rtu: "sub1",
+                ca: 1,
+                ioa: 100,
+            }),
+            ResultDetail {
+                negative: Some(true),
+                error: Some("refused by the RTU: cause 7 actcon, P/N=1".into()),
+                ..ResultDetail::default()
+            },
+        );
+        assert_eq!(
+            stamped(r),
+            r#"{"id":"op-18","status":"rejected","rtu":"sub1","ca":1,"ioa":100,"negative":true,"error":"refused by the RTU: cause 7 actcon, P/N=1","time":"2026-11-24T10:00:00.000Z"}"#
+        );
     }
 }

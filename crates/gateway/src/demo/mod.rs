@@ -10,8 +10,6 @@ pub mod view;
 
 use std::time::Duration;
 
-use toml::Spanned;
-
 use crate::config;
 
 const DEMO_TOML: &str = include_str!("../../../../config/demo.toml");
@@ -35,7 +33,7 @@ pub async fn run(duration: Option<f64>, mqtt_port: u16) -> Result<(), String> {
     loaded.broker.port = port;
     let dir = std::env::temp_dir().join(format!("iec104-gateway-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    loaded.config.gateway.store_path = Some(dir.join("queue.redb").display().to_string());
+    loaded.gateway.store_path = dir.join("queue.redb");
     let (sim_stop, sim_stop_rx) = tokio::sync::watch::channel(false);
     let mut stations = Vec::new();
     let mut sims = Vec::new();
@@ -53,7 +51,7 @@ pub async fn run(duration: Option<f64>, mqtt_port: u16) -> Result<(), String> {
         })?;
         rtu.addresses = vec![station.addr.to_string()];
     }
-    let prefix = loaded.config.mqtt.topic_prefix.get_ref().clone();
+    let prefix = loaded.mqtt.topic_prefix.clone();
     say!("iec104-gateway demo");
     say!("  MQTT broker (embedded): 127.0.0.1:{port}");
     for r in &loaded.rtus {
@@ -105,8 +103,8 @@ pub async fn run(duration: Option<f64>, mqtt_port: u16) -> Result<(), String> {
 /// is taken.
 async fn start_gateway(mut loaded: config::Loaded) -> Result<crate::app::Gateway, String> {
     let mut last = String::new();
-    for listen in ["127.0.0.1:9104", "127.0.0.1:0"] {
-        loaded.config.gateway.http_listen = Some(Spanned::new(0..0, listen.to_owned()));
+    for port in [9104, 0] {
+        loaded.gateway.http_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
         match crate::app::start(loaded.clone()).await {
             Ok(g) => return Ok(g),
             Err(e @ crate::app::StartError::HttpBind { .. }) => last = e.to_string(),

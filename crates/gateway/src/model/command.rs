@@ -15,6 +15,10 @@ pub struct CommandJob {
     pub result_topic: String,
     /// MQTT v5 correlation data to echo in the result.
     pub correlation: Option<bytes::Bytes>,
+    /// Why the MQTT 5 response topic was not used (said in every result), if it was refused.
+    pub response_topic_refused: Option<String>,
+    /// Who sent the command (MQTT 5 user properties), for the audit trail.
+    pub sender: Option<String>,
     /// When the command arrived (for the round-trip latency).
     pub received: std::time::Instant,
 }

@@ -58,6 +58,8 @@ pub struct Metrics {
     pub(crate) mqtt_connected: AtomicBool,
     pub(crate) mqtt_connects: AtomicU64,
     pub(crate) commands: AtomicU64,
+    pub(crate) commands_dropped: AtomicU64,
+    pub(crate) spoofed: AtomicU64,
     pub(crate) ready: AtomicBool,
     pub(crate) to_disk: AtomicU64,
     /// Woken whenever the broker connection state changes (the cluster task watches it).
@@ -160,6 +162,16 @@ impl Metrics {
     /// A batch (one ASDU's messages) went to the on-disk queue instead of straight from memory.
     pub fn to_disk(&self) {
         self.to_disk.fetch_add(1, Relaxed);
+    }
+
+    /// A command could not even be queued for the router (intake full).
+    pub fn command_dropped(&self) {
+        self.commands_dropped.fetch_add(1, Relaxed);
+    }
+
+    /// A foreign message was seen on one of our status or presence topics.
+    pub fn spoofed(&self) {
+        self.spoofed.fetch_add(1, Relaxed);
     }
 
     /// A command was handled.

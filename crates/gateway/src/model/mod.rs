@@ -15,6 +15,6 @@ pub use batch::{Batch, Release};
 pub use command::CommandJob;
 pub use message::{Message, MessageError};
 pub use metrics::Metrics;
-pub use mqtt::{Direct, Incoming};
+pub use mqtt::{Ack, Direct, Incoming};
 pub use session::{Report, Role};
 pub use status::StatusBoard;

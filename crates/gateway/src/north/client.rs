@@ -6,8 +6,15 @@ use rumqttc::v5::mqttbytes::v5 as p5;
 use rumqttc::Outgoing;
 use tokio::sync::mpsc;
 
-use super::{Endpoint, MqttSettings};
-use crate::model::Incoming;
+use super::MqttSettings;
+use crate::model::{Ack, Incoming};
+
+/// MQTT 5 Receive Maximum: commands delivered but not yet handled, at most.
+pub const RECEIVE_MAXIMUM: u16 = 64;
+
+/// Largest incoming packet with MQTT 3.1.1: the protocol's own limit (remaining length of
+/// 268,435,455 octets plus the fixed header).
+const MAX_PACKET_V4: usize = 268_435_460;
 
 /// What the publisher needs to know from the event loop.
 #[derive(Debug)]
@@ -108,8 +115,74 @@ fn outgoing(o: Outgoing) -> Ev {
     }
 }
 
+/// MQTT 5 user properties as `name=value, ...`, at most 256 characters.
+fn sender(props: &[(String, String)]) -> Option<String> {
+    if props.is_empty() {
+        return None;
+    }
+    let mut s = String::new();
+    for (k, v) in props {
+        if !s.is_empty() {
+            s.push_str(", ");
+        }
+        s.push_str(k);
+        s.push('=');
+        s.push_str(v);
+    }
+    if s.len() > 256 {
+        let mut end = 256;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    Some(s)
+}
+
+/// The PUBACK of a QoS 1 publication, sent when the message was handled (manual acks).
+fn ack5(c: &rumqttc::v5::AsyncClient, p: p5::Publish) -> Ack {
+    if p.qos == rumqttc::v5::mqttbytes::QoS::AtMostOnce {
+        return Ack::none();
+    }
+    let c = c.clone();
+    Ack::new(move || {
+        if c.try_ack(&p).is_err() {
+            // The request queue is full (results going out): an acknowledgement must not
+            // be lost, or the broker's window of unacknowledged commands stays full.
+            later(async move { c.ack(&p).await.is_ok() });
+        }
+    })
+}
+
+/// Queues an acknowledgement that found the request queue full, once there is room.
+fn later(ack: impl std::future::Future<Output = bool> + Send + 'static) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) => {
+            h.spawn(async move {
+                if !ack.await {
+                    tracing::debug!("PUBACK of a command not sent (connection ending)");
+                }
+            });
+        }
+        Err(_) => tracing::debug!("PUBACK of a command not sent (no runtime)"),
+    }
+}
+
+/// The PUBACK of a QoS 1 publication (MQTT 3.1.1).
+fn ack4(c: &rumqttc::AsyncClient, p: rumqttc::Publish) -> Ack {
+    if p.qos == rumqttc::QoS::AtMostOnce {
+        return Ack::none();
+    }
+    let c = c.clone();
+    Ack::new(move || {
+        if c.try_ack(&p).is_err() {
+            later(async move { c.ack(&p).await.is_ok() });
+        }
+    })
+}
+
 /// One MQTT 5 event for the publisher.
-fn event5(e: rumqttc::v5::Event) -> Ev {
+fn event5(e: rumqttc::v5::Event, client: Option<&rumqttc::v5::AsyncClient>) -> Ev {
     match e {
         rumqttc::v5::Event::Incoming(p) => match p {
             p5::Packet::ConnAck(_) => Ev::ConnAck,
@@ -122,12 +195,15 @@ fn event5(e: rumqttc::v5::Event) -> Ev {
             }
             p5::Packet::Publish(p) => {
                 let props = p.properties.as_ref();
-                Ev::Message(Incoming {
-                    topic: String::from_utf8_lossy(&p.topic).into_owned(),
-                    payload: p.payload.clone(),
-                    response_topic: props.and_then(|p| p.response_topic.clone()),
-                    correlation: props.and_then(|p| p.correlation_data.clone()),
-                })
+                let mut m =
+                    Incoming::new(String::from_utf8_lossy(&p.topic).into_owned(), &p.payload);
+                m.response_topic = props.and_then(|p| p.response_topic.clone());
+                m.correlation = props.and_then(|p| p.correlation_data.clone());
+                m.sender = props.and_then(|p| sender(&p.user_properties));
+                if let Some(c) = client {
+                    m.ack = ack5(c, p);
+                }
+                Ev::Message(m)
             }
             _ => Ev::Other,
         },
@@ -135,12 +211,11 @@ fn event5(e: rumqttc::v5::Event) -> Ev {
     }
 }
 
-/// Connects to `broker` (lazily: the event loop connects on its first poll) and returns the client and
+/// Connects (lazily: the event loop connects on its first poll) and returns the client and
 /// the event loop future that forwards events to `tx` until an error, which it sends last.
 /// rumqttc's poll is not cancel-safe while connecting, so it runs apart from any select.
 pub fn start(
     s: &MqttSettings,
-    broker: &Endpoint,
     cap: usize,
     tx: mpsc::Sender<Result<Ev, String>>,
 ) -> (
@@ -148,8 +223,7 @@ pub fn start(
     std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
 ) {
     let inflight = s.max_inflight.saturating_mul(2).max(16);
-    let ca = if broker.tls { s.tls.as_ref() } else { None };
-    let transport = ca.map(|ca| {
+    let transport = s.tls.as_ref().map(|ca| {
         rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Simple {
             ca: ca.clone(),
             alpn: None,
@@ -157,15 +231,20 @@ pub fn start(
         })
     });
     if s.v5 {
-        let mut o =
-            rumqttc::v5::MqttOptions::new(s.client_id.clone(), broker.host.clone(), broker.port);
+        let mut o = rumqttc::v5::MqttOptions::new(s.client_id.clone(), s.host.clone(), s.port);
         o.set_keep_alive(s.keep_alive);
         o.set_clean_start(true);
         if let Some(t) = transport {
             o.set_transport(t);
         }
         o.set_outgoing_inflight_upper_limit(inflight);
+        // Announced to the broker: publications larger than this are not sent to us
+        // (MQTT 5, 3.1.2.11.4), so a huge command costs neither memory nor the connection.
         o.set_max_packet_size(Some(1 << 20));
+        // Commands are acknowledged once handled; the broker sends at most this many
+        // unacknowledged ones (back-pressure instead of dropped commands).
+        o.set_manual_acks(true);
+        o.set_receive_maximum(Some(RECEIVE_MAXIMUM));
         o.set_last_will(p5::LastWill::new(
             s.presence_topic.clone(),
             s.presence.1.clone().into_bytes(),
@@ -174,7 +253,7 @@ pub fn start(
             None,
         ));
         if let Some((u, p)) = &s.credentials {
-            o.set_credentials(u.clone(), p.clone());
+            o.set_credentials(u.clone(), p.expose().to_owned());
         }
         let mut net = o.network_options();
         // Small publications are written one by one: Nagle's algorithm would hold them
@@ -182,10 +261,11 @@ pub fn start(
         net.set_tcp_nodelay(true);
         o.set_network_options(net);
         let (client, mut el) = rumqttc::v5::AsyncClient::new(o, cap);
+        let acker = client.clone();
         let fut = async move {
             loop {
                 let ev = match el.poll().await {
-                    Ok(e) => Ok(event5(e)),
+                    Ok(e) => Ok(event5(e, Some(&acker))),
                     Err(e) => Err(e.to_string()),
                 };
                 let failed = ev.is_err();
@@ -196,15 +276,18 @@ pub fn start(
         };
         (Client::V5(client), Box::pin(fut))
     } else {
-        let mut o =
-            rumqttc::MqttOptions::new(s.client_id.clone(), broker.host.clone(), broker.port);
+        let mut o = rumqttc::MqttOptions::new(s.client_id.clone(), s.host.clone(), s.port);
         o.set_keep_alive(s.keep_alive);
         o.set_clean_session(true);
         if let Some(t) = transport {
             o.set_transport(t);
         }
         o.set_inflight(inflight);
-        o.set_max_packet_size(1 << 20, 1 << 20);
+        // MQTT 3.1.1 has no way to tell the broker our limit: accept any packet the protocol
+        // allows (a larger one would be a framing error that costs the connection); the
+        // payload is cut to what a command can be as soon as it is read.
+        o.set_max_packet_size(MAX_PACKET_V4, 1 << 20);
+        o.set_manual_acks(true);
         o.set_last_will(rumqttc::LastWill::new(
             s.presence_topic.clone(),
             s.presence.1.clone(),
@@ -212,9 +295,10 @@ pub fn start(
             true,
         ));
         if let Some((u, p)) = &s.credentials {
-            o.set_credentials(u.clone(), p.clone());
+            o.set_credentials(u.clone(), p.expose().to_owned());
         }
         let (client, mut el) = rumqttc::AsyncClient::new(o, cap);
+        let acker = client.clone();
         let mut net = el.network_options();
         // As for MQTT 5: no Nagle delay for small publications.
         net.set_tcp_nodelay(true);
@@ -225,12 +309,11 @@ pub fn start(
                     Ok(rumqttc::Event::Incoming(p)) => Ok(match p {
                         rumqttc::Packet::ConnAck(_) => Ev::ConnAck,
                         rumqttc::Packet::PubAck(a) => Ev::PubAck(a.pkid, None),
-                        rumqttc::Packet::Publish(p) => Ev::Message(Incoming {
-                            topic: p.topic.clone(),
-                            payload: p.payload.clone(),
-                            response_topic: None,
-                            correlation: None,
-                        }),
+                        rumqttc::Packet::Publish(p) => {
+                            let mut m = Incoming::new(p.topic.clone(), &p.payload);
+                            m.ack = ack4(&acker, p);
+                            Ev::Message(m)
+                        }
                         _ => Ev::Other,
                     }),
                     Ok(rumqttc::Event::Outgoing(o)) => Ok(outgoing(o)),

@@ -16,7 +16,7 @@
 
 pub mod client;
 pub mod pipeline;
-pub mod rotation;
+pub mod sparkplug;
 pub mod store;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -29,37 +29,28 @@ use tokio::sync::{mpsc, watch, Notify};
 use crate::model::{Batch, Direct, Incoming, Metrics, Release, StatusBoard};
 use client::{Client, Ev};
 use pipeline::{Mode, Pipeline};
-use rotation::{Next, Rotation};
-use store::Store;
 
-/// One broker address.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
-    /// Host.
-    pub host: String,
-    /// Port.
-    pub port: u16,
-    /// TLS (`mqtts://`), with `MqttSettings::tls` as CA certificates.
-    pub tls: bool,
-}
+mod guard;
+mod intake;
+use store::Store;
 
 /// Broker connection settings.
 #[derive(Debug, Clone)]
 pub struct MqttSettings {
-    /// The brokers in the order this node tries them (at least one).
-    pub brokers: Vec<Endpoint>,
-    /// Time a broker has to accept the connection (CONNACK) before the next one is tried.
-    pub connect_timeout: Duration,
+    /// Host.
+    pub host: String,
+    /// Port.
+    pub port: u16,
     /// MQTT 5 (else 3.1.1).
     pub v5: bool,
-    /// CA certificates (PEM) for the TLS brokers.
+    /// TLS with these CA certificates (PEM) when set.
     pub tls: Option<Vec<u8>>,
     /// Client certificate and key (PEM) for mutual TLS.
     pub client_auth: Option<(Vec<u8>, Vec<u8>)>,
     /// Client id.
     pub client_id: String,
     /// Credentials.
-    pub credentials: Option<(String, String)>,
+    pub credentials: Option<(String, crate::config::security::Secret)>,
     /// Keep-alive.
     pub keep_alive: Duration,
     /// Data messages in flight (published, not yet PUBACKed) at most.
@@ -271,12 +262,8 @@ impl Publisher {
             path.pipeline.drained();
         }
         let mut backoff = Duration::from_millis(200);
-        let mut rotation = Rotation::new(self.settings.brokers.len());
         loop {
-            let broker = rotation.current();
-            let (done, was_connected) = self
-                .connection(broker, &remove_tx, &mut path, &mut shutdown)
-                .await;
+            let (done, was_connected) = self.connection(&remove_tx, &mut path, &mut shutdown).await;
             self.metrics.set_mqtt(false);
             if done {
                 break;
@@ -284,14 +271,8 @@ impl Publisher {
             if was_connected {
                 backoff = Duration::from_millis(200);
             }
-            let wait = match rotation.ended(was_connected) {
-                Next::Now(_) => Duration::ZERO,
-                Next::AfterBackoff(_) => {
-                    let jitter = fastrand::u64(0..=backoff.as_millis() as u64 / 4);
-                    backoff + Duration::from_millis(jitter)
-                }
-            };
-            let until = tokio::time::Instant::now() + wait;
+            let jitter = Duration::from_millis(fastrand::u64(0..=backoff.as_millis() as u64 / 4));
+            let until = tokio::time::Instant::now() + backoff + jitter;
             // No broker: batches go to disk meanwhile.
             loop {
                 if let Some(since) = path.stopping {
@@ -315,9 +296,7 @@ impl Publisher {
                     break;
                 }
             }
-            if !wait.is_zero() {
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
         }
         self.spill_all(&mut path).await;
         // The writer finishes what it holds once its last sender is gone.
@@ -480,59 +459,61 @@ impl Publisher {
         }
     }
 
+    /// A foreign message on our status or presence topic: counted, logged, and the true
+    /// one published again (the presence at once, a status through the board).
+    fn spoofed(&self, client: &Client, f: &mut Flight, topic: &str) {
+        self.metrics.spoofed();
+        tracing::warn!(%topic, "foreign message on this gateway's own topic: publishing the true one again");
+        let s = &self.settings;
+        if topic == s.presence_topic && !s.presence.0.is_empty() {
+            if client.publish(
+                s.presence_topic.clone(),
+                1,
+                true,
+                s.presence.0.clone().into_bytes(),
+                None,
+            ) {
+                f.unassigned.push_back(Tag::Other);
+            }
+        } else {
+            self.board.touch(topic);
+        }
+    }
+
     /// One broker connection: (ended because of shutdown, had been connected).
     async fn connection(
         &mut self,
-        broker: usize,
         remove_tx: &mpsc::Sender<Vec<u64>>,
         path: &mut Path,
         shutdown: &mut watch::Receiver<bool>,
     ) -> (bool, bool) {
         let max = usize::from(self.settings.max_inflight);
         let (ev_tx, mut events) = mpsc::channel(1024);
-        let endpoint = &self.settings.brokers[broker.min(self.settings.brokers.len() - 1)];
-        let (host, port) = (endpoint.host.clone(), endpoint.port);
-        tracing::debug!(%host, port, "connecting to the MQTT broker");
-        let (client, poller) = client::start(&self.settings, endpoint, max + 256, ev_tx);
-        let answer_by = tokio::time::Instant::now() + self.settings.connect_timeout;
+        let (client, poller) = client::start(&self.settings, max + 256, ev_tx);
         let _poller = AbortOnDrop(tokio::spawn(poller));
         let mut f = Flight::new();
         let mut connected = false;
         let mut seen_status = BTreeMap::new();
         let mut board_version = None;
         let mut acked: Vec<u64> = Vec::new();
+        let mut held: Option<Direct> = None;
+        let mut intake = intake::Intake::default();
+        let mut guard = guard::Guard::default();
+        let to_router = self.incoming.clone();
         let mut tick = tokio::time::interval((self.spill_after / 4).max(Duration::from_millis(10)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             if connected {
                 // Status first (small, retained), then the store in order.
-                let version = self.board.version();
-                if board_version != Some(version) {
-                    board_version = Some(version);
-                    for m in self.board.changed_since(&mut seen_status) {
-                        let topic = m.topic.clone();
-                        if client.publish(m.topic, m.qos, m.retain, m.payload, None) {
-                            f.unassigned.push_back(Tag::Other);
-                        } else {
-                            // Request channel full: publish this status on a later turn.
-                            seen_status.remove(&topic);
-                            board_version = None;
-                        }
-                    }
-                }
+                self.publish_board(
+                    &client,
+                    &mut f,
+                    &mut seen_status,
+                    &mut board_version,
+                    &mut guard,
+                );
                 if path.pipeline.mode() == Mode::Disk {
-                    // Everything sent to the writer is committed and nothing from the store
-                    // is in flight: one more read tells whether the store is drained.
-                    let settled =
-                        f.stored == 0 && path.forwarded == self.committed.load(Ordering::SeqCst);
-                    if settled {
-                        f.more = true;
-                    }
-                    self.fill(&client, &mut f, &mut acked, max);
-                    if settled && !f.more && f.stored == 0 && path.stopping.is_none() {
-                        tracing::debug!("store drained: publishing from memory");
-                        path.pipeline.drained();
-                    }
+                    self.from_store(&client, &mut f, &mut acked, path, max);
                 }
                 if !acked.is_empty() {
                     let ids = std::mem::take(&mut acked);
@@ -541,18 +522,7 @@ impl Publisher {
                     }
                 }
             }
-            path.pipeline.released(&mut path.releases);
-            for release in path.releases.drain(..) {
-                release.release();
-            }
-            if path.pipeline.overdue(Instant::now()) {
-                tracing::info!(
-                    waiting = path.pipeline.waiting(),
-                    batches = path.pipeline.batches(),
-                    "messages not acknowledged within spill_after: writing them to the store"
-                );
-                self.spill_all(path).await;
-            }
+            self.release_or_spill(path).await;
             if let Some(since) = path.stopping {
                 let sessions_over = path.sessions_done || since.elapsed() >= SESSIONS_GRACE;
                 let acks_over = path.pipeline.waiting() == 0
@@ -568,51 +538,32 @@ impl Publisher {
                     return (true, connected);
                 }
             }
+            if connected {
+                // A command result is never dropped: held until the client takes it.
+                held = publish_held(&client, &mut f, held.take());
+            }
             self.place(&client, &mut f, path, connected).await;
             let take = !path.sessions_done && path.next.is_none();
             tokio::select! {
                 ev = events.recv() => match ev.unwrap_or_else(|| Err("event loop ended".into())) {
                     Ok(Ev::ConnAck) => {
-                        tracing::info!(v5 = self.settings.v5, %host, port, "connected to the MQTT broker");
                         connected = true;
-                        self.metrics.set_mqtt(true);
-                        let s = &self.settings;
-                        // An empty online presence: someone else keeps it on the status board.
-                        if !s.presence.0.is_empty() && client.publish(s.presence_topic.clone(), 1, true, s.presence.0.clone().into_bytes(), None) {
-                            f.unassigned.push_back(Tag::Other);
-                        }
-                        for sub in &s.subscriptions {
-                            client.subscribe(sub.clone());
-                        }
+                        self.on_connack(&client, &mut f, &mut guard);
                     }
                     Ok(Ev::Sent(pkid)) => f.on_sent(pkid),
                     Ok(Ev::Collision(pkid)) => f.on_collision(pkid),
                     Ok(Ev::PubAck(pkid, refused)) => {
-                        let tag = f.on_puback(pkid);
-                        if let Some(reason) = refused {
-                            tracing::warn!(%reason, "the broker refused a publication; it is dropped, not retried");
-                        }
-                        match tag {
-                            Some(Tag::Stored(id, at)) => {
-                                f.stored = f.stored.saturating_sub(1);
-                                acked.push(id);
-                                self.metrics.published(at.elapsed());
-                            }
-                            Some(Tag::Memory(seq, idx, at)) if path.pipeline.acked(seq, idx) => {
-                                self.metrics.published(at.elapsed());
-                            }
-                            _ => {}
+                        self.on_puback(&mut f, &mut acked, path, pkid, refused);
+                    }
+                    Ok(Ev::Message(m)) if guard.guards(&m.topic) => {
+                        if guard.foreign(&m.topic, &m.payload) {
+                            self.spoofed(&client, &mut f, &m.topic);
                         }
                     }
-                    Ok(Ev::Message(m)) => {
-                        let topic = m.topic.clone();
-                        if self.incoming.try_send(m).is_err() {
-                            tracing::warn!(%topic, "command queue full: command dropped");
-                        }
-                    }
+                    Ok(Ev::Message(m)) => intake.push(m, &to_router, &self.metrics),
                     Ok(Ev::Disconnected | Ev::Other) => {}
                     Err(e) => {
-                        tracing::warn!(error = %e, %host, port, unacknowledged = f.in_flight(), "MQTT connection lost; reconnecting, unacknowledged messages will be published again");
+                        tracing::warn!(error = %e, unacknowledged = f.in_flight(), "MQTT connection lost; reconnecting, unacknowledged messages will be published again");
                         // Acknowledged (or refused) store entries leave the store.
                         if !acked.is_empty() {
                             let _ = remove_tx.send(std::mem::take(&mut acked)).await;
@@ -621,19 +572,15 @@ impl Publisher {
                         return (false, connected);
                     }
                 },
-                _ = tokio::time::sleep_until(answer_by), if !connected => {
-                    tracing::warn!(%host, port, timeout = ?self.settings.connect_timeout, "the MQTT broker did not accept the connection in time; trying the next");
-                    self.spill_all(path).await;
-                    return (false, false);
+                permit = to_router.reserve(), if intake.waiting() => {
+                    if let Ok(p) = permit {
+                        intake.pass(p);
+                    }
                 }
                 _ = self.wake.notified() => f.more = true,
                 _ = self.board.changed.notified() => {}
-                d = self.direct.recv(), if connected && f.in_flight() < max + 64 => {
-                    if let Some(Direct { message: m, correlation }) = d {
-                        if client.publish(m.topic, m.qos, m.retain, m.payload, correlation) {
-                            f.unassigned.push_back(Tag::Other);
-                        }
-                    }
+                d = self.direct.recv(), if connected && held.is_none() && f.in_flight() < max + 64 => {
+                    held = d;
                 }
                 b = self.batches.recv(), if take => match b {
                     Some(b) => path.next = Some(b),
@@ -642,6 +589,118 @@ impl Publisher {
                 _ = tick.tick(), if path.pipeline.batches() > 0 || path.next.is_some() || path.stopping.is_some() => {}
                 _ = shutdown.changed(), if path.stopping.is_none() => path.stopping = Some(Instant::now()),
             }
+        }
+    }
+
+    /// Releases the ASDUs whose messages the broker acknowledged (in order); batches waiting
+    /// longer than `spill_after` go to the store.
+    async fn release_or_spill(&mut self, path: &mut Path) {
+        path.pipeline.released(&mut path.releases);
+        for release in path.releases.drain(..) {
+            release.release();
+        }
+        if path.pipeline.overdue(Instant::now()) {
+            tracing::info!(
+                waiting = path.pipeline.waiting(),
+                batches = path.pipeline.batches(),
+                "messages not acknowledged within spill_after: writing them to the store"
+            );
+            self.spill_all(path).await;
+        }
+    }
+
+    /// Disk mode: publishes from the store; once the store is drained (everything sent to the
+    /// writer committed, nothing from the store in flight, one more read empty), back to memory.
+    fn from_store(
+        &self,
+        client: &Client,
+        f: &mut Flight,
+        acked: &mut Vec<u64>,
+        path: &mut Path,
+        max: usize,
+    ) {
+        let settled = f.stored == 0 && path.forwarded == self.committed.load(Ordering::SeqCst);
+        if settled {
+            f.more = true;
+        }
+        self.fill(client, f, acked, max);
+        if settled && !f.more && f.stored == 0 && path.stopping.is_none() {
+            tracing::debug!("store drained: publishing from memory");
+            path.pipeline.drained();
+        }
+    }
+
+    /// Publishes what changed on the status board since the last turn (a status the client
+    /// cannot take yet is published on a later turn).
+    fn publish_board(
+        &self,
+        client: &Client,
+        f: &mut Flight,
+        seen_status: &mut BTreeMap<String, u64>,
+        board_version: &mut Option<u64>,
+        guard: &mut guard::Guard,
+    ) {
+        let version = self.board.version();
+        if *board_version == Some(version) {
+            return;
+        }
+        *board_version = Some(version);
+        for m in self.board.changed_since(seen_status) {
+            let topic = m.topic.clone();
+            if topic.ends_with("/status") {
+                guard.published(&topic, &m.payload);
+            }
+            if client.publish(m.topic, m.qos, m.retain, m.payload, None) {
+                f.unassigned.push_back(Tag::Other);
+            } else {
+                // Request channel full: publish this status on a later turn.
+                seen_status.remove(&topic);
+                *board_version = None;
+            }
+        }
+    }
+
+    /// Connected: our online presence (unless the status board keeps it) and the
+    /// subscriptions.
+    fn on_connack(&self, client: &Client, f: &mut Flight, guard: &mut guard::Guard) {
+        tracing::info!(v5 = self.settings.v5, "connected to the MQTT broker");
+        self.metrics.set_mqtt(true);
+        let s = &self.settings;
+        if !s.presence.0.is_empty() {
+            guard.published(&s.presence_topic, s.presence.0.as_bytes());
+            let payload = s.presence.0.clone().into_bytes();
+            if client.publish(s.presence_topic.clone(), 1, true, payload, None) {
+                f.unassigned.push_back(Tag::Other);
+            }
+        }
+        for sub in &s.subscriptions {
+            client.subscribe(sub.clone());
+        }
+    }
+
+    /// A PUBACK: a stored message leaves the store, a memory one counts for its batch.
+    fn on_puback(
+        &self,
+        f: &mut Flight,
+        acked: &mut Vec<u64>,
+        path: &mut Path,
+        pkid: u16,
+        refused: Option<String>,
+    ) {
+        let tag = f.on_puback(pkid);
+        if let Some(reason) = refused {
+            tracing::warn!(%reason, "the broker refused a publication; it is dropped, not retried");
+        }
+        match tag {
+            Some(Tag::Stored(id, at)) => {
+                f.stored = f.stored.saturating_sub(1);
+                acked.push(id);
+                self.metrics.published(at.elapsed());
+            }
+            Some(Tag::Memory(seq, idx, at)) if path.pipeline.acked(seq, idx) => {
+                self.metrics.published(at.elapsed());
+            }
+            _ => {}
         }
     }
 
@@ -713,6 +772,31 @@ async fn remover(store: Arc<Store>, mut rx: mpsc::Receiver<Vec<u64>>, metrics: A
     }
 }
 
+/// A held command result, published when the client takes it; otherwise still held (a
+/// result is never dropped).
+fn publish_held(client: &Client, f: &mut Flight, held: Option<Direct>) -> Option<Direct> {
+    let Direct {
+        message: m,
+        correlation,
+    } = held?;
+    let taken = client.publish(
+        m.topic.clone(),
+        m.qos,
+        m.retain,
+        m.payload.clone(),
+        correlation.clone(),
+    );
+    if taken {
+        f.unassigned.push_back(Tag::Other);
+        None
+    } else {
+        Some(Direct {
+            message: m,
+            correlation,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -770,12 +854,8 @@ mod tests {
     #[tokio::test]
     async fn a_batch_published_after_waiting_for_room_is_due_spill_after_after_its_receipt() {
         let settings = MqttSettings {
-            brokers: vec![Endpoint {
-                host: "127.0.0.1".into(),
-                port: 1,
-                tls: false,
-            }],
-            connect_timeout: Duration::from_secs(5),
+            host: "127.0.0.1".into(),
+            port: 1,
             v5: false,
             tls: None,
             client_auth: None,
@@ -789,7 +869,7 @@ mod tests {
         };
         // The event loop is never polled: publications only go into the request channel.
         let (tx, _rx) = mpsc::channel(1);
-        let (client, _poller) = client::start(&settings, &settings.brokers[0], 64, tx);
+        let (client, _poller) = client::start(&settings, 64, tx);
         let spill_after = Duration::from_secs(1);
         let mut path = Path {
             pipeline: Pipeline::new(8, 8, spill_after),

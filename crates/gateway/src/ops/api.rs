@@ -17,7 +17,7 @@ use iec104::asdu::Quality;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::http::Ops;
+use super::state::Ops;
 use crate::model::live::{now_ms, LiveView, PointEntry, RtuLive};
 
 /// Bound of the event rate per stream.
@@ -116,13 +116,13 @@ fn is_bad(e: &PointEntry, now: i64) -> bool {
 
 fn point_row(e: &PointEntry, now: i64) -> Value {
     let quality: Vec<&str> = Quality::from_bits(e.quality).iter_names().collect();
-    let type_name = iec104::TypeId::from_u8(e.type_id)
+    let type_name = iec104::type_id::TypeId::from_u8(e.type_id)
         .map(|t| t.name())
         .unwrap_or("unknown");
     json!({
         "ca": e.ca, "ioa": e.ioa, "name": e.name.as_deref(), "type": type_name,
         "value": e.value.to_json(), "quality": quality,
-        "cause": iec104::Cause::from_u8(e.cause).abbreviation(),
+        "cause": iec104::cot::Cause::from_u8(e.cause).abbreviation(),
         "time_ms": e.time_tag_ms, "received_ms": e.received_ms,
         "invalid": e.quality & Quality::IV.bits() != 0,
         "stale": e.quality & Quality::NT.bits() != 0 || now - e.received_ms > STALE_AFTER_MS,
@@ -134,7 +134,7 @@ fn point_matches(e: &PointEntry, q: &TableQuery, needle: &str, now: i64) -> bool
         return false;
     }
     if !q.type_name.is_empty() {
-        let name = iec104::TypeId::from_u8(e.type_id)
+        let name = iec104::type_id::TypeId::from_u8(e.type_id)
             .map(|t| t.name())
             .unwrap_or("");
         if !name.starts_with(q.type_name.as_str()) {

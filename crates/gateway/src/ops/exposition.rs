@@ -39,6 +39,8 @@ pub const METRIC_NAMES: &[&str] = &[
     "iec104gw_mqtt_connected",
     "iec104gw_mqtt_connects_total",
     "iec104gw_commands_total",
+    "iec104gw_commands_dropped_total",
+    "iec104gw_spoofed_total",
     "iec104gw_cluster_members_live",
     "iec104gw_cluster_rtus_owned",
     "iec104gw_cluster_rtus_standby",
@@ -74,6 +76,10 @@ pub struct Scalars {
     pub mqtt_connects: u64,
     /// Commands handled.
     pub commands: u64,
+    /// Commands the intake could not hold (a broker ignoring Receive Maximum).
+    pub commands_dropped: u64,
+    /// Foreign messages seen on this gateway's status or presence topics.
+    pub spoofed: u64,
 }
 
 /// Cluster figures at one scrape (cluster mode only).
@@ -207,7 +213,19 @@ impl SourceCollector {
             "Broker connections established.",
             s.mqtt_connects,
         )?;
-        counter(e, "iec104gw_commands", "Commands handled.", s.commands)
+        counter(e, "iec104gw_commands", "Commands handled.", s.commands)?;
+        counter(
+            e,
+            "iec104gw_commands_dropped",
+            "Commands dropped before the router: the intake was full (a broker ignoring Receive Maximum).",
+            s.commands_dropped,
+        )?;
+        counter(
+            e,
+            "iec104gw_spoofed",
+            "Foreign messages on this gateway's status or presence topics (the true one is published again).",
+            s.spoofed,
+        )
     }
 
     fn cluster(&self, e: &mut Enc) -> Result<(), std::fmt::Error> {

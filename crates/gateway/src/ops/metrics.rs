@@ -16,6 +16,8 @@ impl MetricSource for Metrics {
             mqtt_connected: self.mqtt_connected.load(Relaxed),
             mqtt_connects: self.mqtt_connects.load(Relaxed),
             commands: self.commands.load(Relaxed),
+            commands_dropped: self.commands_dropped.load(Relaxed),
+            spoofed: self.spoofed.load(Relaxed),
         }
     }
 

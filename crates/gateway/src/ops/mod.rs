@@ -7,6 +7,7 @@ pub mod http;
 pub mod metrics;
 pub mod notify;
 pub mod scrape;
+pub mod state;
 
 #[cfg(test)]
 mod http_tests;

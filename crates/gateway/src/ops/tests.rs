@@ -24,6 +24,8 @@ impl MetricSource for Fake {
             mqtt_connected: true,
             mqtt_connects: 1,
             commands: 3,
+            commands_dropped: 0,
+            spoofed: 0,
         }
     }
     fn cluster(&self) -> Option<ClusterScalars> {

@@ -1,14 +1,14 @@
 //! One command in progress: select (optional), execute, then the ActTerm, each awaited with
 //! a timeout, matched by type id, common address and IOA.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use crate::contract::{CommandStatus, ResultDetail};
 use bytes::Bytes;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use iec104::asdu::{Asdu, AsduView, InformationObject};
-use iec104::{Cause, Cot, TypeId};
-use serde_json::{json, Map, Value};
-use tokio::time::Instant;
+use iec104::cot::{Cause, Cot};
+use iec104::type_id::TypeId;
 
 use crate::model::CommandJob;
 
@@ -52,29 +52,24 @@ pub enum Step {
     /// An outcome to publish; `done` ends the command.
     Result {
         /// Result status.
-        status: &'static str,
-        /// Result fields.
-        fields: Map<String, Value>,
+        status: CommandStatus,
+        /// What the answer tells.
+        detail: ResultDetail,
         /// The command is finished.
         done: bool,
     },
 }
 
-/// `{"error": text}`.
-pub fn error(text: &str) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("error".into(), json!(text));
-    m
-}
-
-/// The command ASDU; time tags of "now" are in the RTU's time zone (`tz` seconds from UTC).
-fn build(job: &CommandJob, select: bool, tz: i32) -> Result<(Bytes, TypeId), String> {
+/// The command ASDU; time tags of `utc` are in the RTU's time zone (`tz` seconds from UTC).
+fn build(
+    job: &CommandJob,
+    select: bool,
+    tz: i32,
+    utc: DateTime<Utc>,
+) -> Result<(Bytes, TypeId), String> {
     let element = job
         .request
-        .to_element(
-            select,
-            Utc::now() + chrono::Duration::seconds(i64::from(tz)),
-        )
+        .to_element(select, utc + chrono::Duration::seconds(i64::from(tz)))
         .map_err(|e| e.to_string())?;
     let type_id = element.type_id();
     let asdu = Asdu::single(
@@ -87,18 +82,20 @@ fn build(job: &CommandJob, select: bool, tz: i32) -> Result<(Bytes, TypeId), Str
 }
 
 impl Pending {
-    /// Builds the first ASDU (select when asked, else execute).
+    /// Builds the first ASDU (select when asked, else execute) at `now` (wall clock `utc`).
     pub fn start(
         job: CommandJob,
         timeout: Duration,
         tz: i32,
+        now: Instant,
+        utc: DateTime<Utc>,
     ) -> Result<(Pending, Bytes), Box<(CommandJob, String)>> {
         let select = job.request.select;
-        match build(&job, select, tz) {
+        match build(&job, select, tz, utc) {
             Ok((asdu, type_id)) => Ok((
                 Pending {
                     job,
-                    deadline: Instant::now() + timeout,
+                    deadline: now + timeout,
                     stage: if select {
                         Stage::Select
                     } else {
@@ -120,22 +117,25 @@ impl Pending {
     }
 
     /// The outcome when the deadline passed (None once confirmed: the ActTerm is optional).
-    pub fn timed_out(&self) -> Option<(&'static str, Map<String, Value>)> {
+    pub fn timed_out(&self) -> Option<(CommandStatus, ResultDetail)> {
         if self.stage == Stage::Term {
             return None;
         }
-        let mut f = error(&format!(
-            "no ActCon of the {} within {:?}",
-            self.stage.name(),
-            self.timeout
-        ));
-        f.insert("stage".into(), json!(self.stage.name()));
-        f.insert("type".into(), json!(self.type_id.name()));
-        Some(("timeout", f))
+        let detail = ResultDetail {
+            type_name: Some(self.type_id.name()),
+            stage: Some(self.stage.name()),
+            error: Some(format!(
+                "no ActCon of the {} within {:?}",
+                self.stage.name(),
+                self.timeout
+            )),
+            ..ResultDetail::default()
+        };
+        Some((CommandStatus::Timeout, detail))
     }
 
-    /// Interprets an ASDU from the RTU.
-    pub fn answer(&mut self, view: &AsduView<'_>) -> Step {
+    /// Interprets an ASDU from the RTU received at `now` (wall clock `utc`).
+    pub fn answer(&mut self, view: &AsduView<'_>, now: Instant, utc: DateTime<Utc>) -> Step {
         let h = view.header();
         if view.type_id() != Some(self.type_id) || h.common_address != self.job.ca {
             return Step::Ignore;
@@ -152,55 +152,54 @@ impl Pending {
                     | Cause::UnknownCommonAddress
                     | Cause::UnknownObjectAddress
             );
-        let mut fields = Map::new();
-        fields.insert("type".into(), json!(self.type_id.name()));
-        fields.insert("stage".into(), json!(self.stage.name()));
-        fields.insert("cause".into(), json!(cause.abbreviation()));
-        fields.insert("cause_code".into(), json!(cause.as_u8()));
+        let mut detail = ResultDetail {
+            type_name: Some(self.type_id.name()),
+            stage: Some(self.stage.name()),
+            cause: Some(cause.abbreviation()),
+            cause_code: Some(cause.as_u8()),
+            ..ResultDetail::default()
+        };
         if negative {
-            fields.insert("negative".into(), json!(true));
-            fields.insert(
-                "error".into(),
-                json!(format!(
-                    "refused by the RTU: cause {} {}{}",
-                    cause.as_u8(),
-                    cause.abbreviation(),
-                    if h.cot.negative { ", P/N=1" } else { "" }
-                )),
-            );
+            detail.negative = Some(true);
+            detail.error = Some(format!(
+                "refused by the RTU: cause {} {}{}",
+                cause.as_u8(),
+                cause.abbreviation(),
+                if h.cot.negative { ", P/N=1" } else { "" }
+            ));
             return Step::Result {
-                status: "rejected",
-                fields,
+                status: CommandStatus::Rejected,
+                detail,
                 done: true,
             };
         }
         match (self.stage, cause) {
-            (Stage::Select, Cause::ActivationCon) => match build(&self.job, false, self.tz) {
+            (Stage::Select, Cause::ActivationCon) => match build(&self.job, false, self.tz, utc) {
                 Ok((asdu, _)) => {
                     self.stage = Stage::Execute;
-                    self.deadline = Instant::now() + self.timeout;
+                    self.deadline = now + self.timeout;
                     Step::Execute(asdu)
                 }
                 Err(e) => Step::Result {
-                    status: "invalid",
-                    fields: error(&e),
+                    status: CommandStatus::Invalid,
+                    detail: ResultDetail::error(e),
                     done: true,
                 },
             },
             (Stage::Execute, Cause::ActivationCon) => {
                 self.stage = Stage::Term;
-                self.deadline = Instant::now() + self.timeout;
+                self.deadline = now + self.timeout;
                 Step::Result {
-                    status: "confirmed",
-                    fields,
+                    status: CommandStatus::Confirmed,
+                    detail,
                     done: false,
                 }
             }
             // An ActTerm counts only after this command's ActCon (an earlier command's ActTerm
             // to the same point is not ours).
             (Stage::Term, Cause::ActivationTerm) => Step::Result {
-                status: "terminated",
-                fields,
+                status: CommandStatus::Terminated,
+                detail,
                 done: true,
             },
             _ => Step::Ignore,
@@ -223,6 +222,8 @@ mod tests {
             request,
             result_topic: "r".into(),
             correlation: None,
+            response_topic_refused: None,
+            sender: None,
             received: std::time::Instant::now(),
         }
     }
@@ -234,12 +235,23 @@ mod tests {
     }
 
     fn step(p: &mut Pending, bytes: &[u8]) -> Step {
-        p.answer(&AsduView::parse(bytes, &AsduParams::IEC104).unwrap())
+        p.answer(
+            &AsduView::parse(bytes, &AsduParams::IEC104).unwrap(),
+            Instant::now(),
+            Utc::now(),
+        )
     }
 
     #[test]
     fn select_then_execute_then_term() {
-        let (mut p, first) = Pending::start(job(true), Duration::from_secs(5), 0).unwrap();
+        let (mut p, first) = Pending::start(
+            job(true),
+            Duration::from_secs(5),
+            0,
+            Instant::now(),
+            Utc::now(),
+        )
+        .unwrap();
         // The select: S/E bit set, DCS 2 (ON).
         assert_eq!(first.last(), Some(&0x82));
         // An ActTerm before any ActCon is not ours.
@@ -252,47 +264,68 @@ mod tests {
         let Step::Result { status, done, .. } = step(&mut p, &answer(7, 0x02)) else {
             panic!()
         };
-        assert_eq!((status, done), ("confirmed", false));
+        assert_eq!((status, done), (CommandStatus::Confirmed, false));
         assert!(p.confirmed());
         // Confirmed: a missing ActTerm is no failure.
         assert!(p.timed_out().is_none());
         let Step::Result { status, done, .. } = step(&mut p, &answer(10, 0x02)) else {
             panic!()
         };
-        assert_eq!((status, done), ("terminated", true));
+        assert_eq!((status, done), (CommandStatus::Terminated, true));
     }
 
     #[test]
     fn negative_answers_reject_with_cause() {
-        let (mut p, _) = Pending::start(job(false), Duration::from_secs(5), 0).unwrap();
+        let (mut p, _) = Pending::start(
+            job(false),
+            Duration::from_secs(5),
+            0,
+            Instant::now(),
+            Utc::now(),
+        )
+        .unwrap();
         // Another point's answer is ignored: IOA 101.
         let other = [46, 1, 7, 0, 1, 0, 0x65, 0, 0, 0x02];
         assert!(matches!(step(&mut p, &other), Step::Ignore));
         // ActCon with P/N = 1 (0x47).
         let Step::Result {
             status,
-            fields,
+            detail,
             done,
         } = step(&mut p, &answer(0x47, 0x02))
         else {
             panic!()
         };
-        assert_eq!((status, done), ("rejected", true));
-        assert_eq!(fields["negative"], true);
-        assert_eq!(fields["cause"], "actcon");
+        assert_eq!((status, done), (CommandStatus::Rejected, true));
+        assert_eq!(detail.negative, Some(true));
+        assert_eq!(detail.cause.as_deref(), Some("actcon"));
         // Unknown IOA (47) with P/N.
-        let (mut p, _) = Pending::start(job(false), Duration::from_secs(5), 0).unwrap();
-        let Step::Result { status, fields, .. } = step(&mut p, &answer(0x40 | 47, 0x02)) else {
+        let (mut p, _) = Pending::start(
+            job(false),
+            Duration::from_secs(5),
+            0,
+            Instant::now(),
+            Utc::now(),
+        )
+        .unwrap();
+        let Step::Result { status, detail, .. } = step(&mut p, &answer(0x40 | 47, 0x02)) else {
             panic!()
         };
-        assert_eq!(status, "rejected");
-        assert_eq!(fields["cause_code"], 47);
+        assert_eq!(status, CommandStatus::Rejected);
+        assert_eq!(detail.cause_code, Some(47));
         // No answer: timeout naming the stage.
-        let (p, _) = Pending::start(job(true), Duration::from_secs(5), 0).unwrap();
-        let (status, fields) = p.timed_out().unwrap();
+        let (p, _) = Pending::start(
+            job(true),
+            Duration::from_secs(5),
+            0,
+            Instant::now(),
+            Utc::now(),
+        )
+        .unwrap();
+        let (status, detail) = p.timed_out().unwrap();
         assert_eq!(
-            (status, fields["stage"].as_str()),
-            ("timeout", Some("select"))
+            (status, detail.stage),
+            (CommandStatus::Timeout, Some("select"))
         );
     }
 }

@@ -7,20 +7,21 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use iec104::asdu::AsduView;
+use iec104::cot::Cause;
 use iec104::json::JsonObject;
-use iec104::Cause;
 use serde_json::Value;
 
 use crate::config::Rtu;
+use crate::contract::{self, Address, DataEncoder, Topics};
 use crate::model::Message;
 
 /// Publication settings shared by every RTU.
 #[derive(Debug, Clone)]
 pub struct Publish {
-    /// First topic level.
-    pub prefix: String,
+    /// The topics (under the configured prefix).
+    pub topics: Topics,
     /// This gateway node.
     pub node: String,
     /// QoS of data messages.
@@ -36,12 +37,8 @@ pub struct Converter {
     publish: Publish,
     /// Last published numeric value of points with a deadband (bounded by the configuration).
     last: HashMap<(u16, u32), f64>,
-    /// `{prefix}/{rtu}/`, the start of every data topic.
-    topic_base: String,
-    /// `,"rtu":"…","received":"` (JSON-escaped once).
-    tail_rtu: String,
-    /// `","node":"…"}` (JSON-escaped once).
-    tail_node: String,
+    /// Topics and payloads of this RTU's data.
+    encoder: DataEncoder,
 }
 
 /// Whether a type id carries monitor-direction data (1..=44, 70) or is unknown to us.
@@ -52,39 +49,23 @@ fn is_data(type_id: u8, known: bool) -> bool {
 impl Converter {
     /// A converter for `rtu`.
     pub fn new(rtu: Arc<Rtu>, publish: Publish) -> Converter {
-        let topic_base = format!("{}/{}/", publish.prefix, rtu.name);
-        let tail_rtu = format!(
-            ",\"rtu\":{},\"received\":\"",
-            Value::String(rtu.name.clone())
-        );
-        let tail_node = format!("\",\"node\":{}}}", Value::String(publish.node.clone()));
+        let encoder = DataEncoder::new(&publish.topics, &rtu.name, &publish.node);
         Converter {
             rtu,
             publish,
             last: HashMap::new(),
-            topic_base,
-            tail_rtu,
-            tail_node,
+            encoder,
         }
     }
 
     /// The data topic of a point.
     pub fn topic(&self, ca: u16, ioa: u32) -> String {
-        use std::fmt::Write as _;
-        let mut t = String::with_capacity(self.topic_base.len() + 16);
-        t.push_str(&self.topic_base);
-        match self
+        let name = self
             .rtu
             .points
             .get(&(ca, ioa))
-            .and_then(|p| p.name.as_deref())
-        {
-            Some(name) => t.push_str(name),
-            None => {
-                let _ = write!(t, "{ca}/{ioa}");
-            }
-        }
-        t
+            .and_then(|p| p.name.as_deref());
+        self.encoder.topic(Address { ca, ioa }, name)
     }
 
     /// The messages of `view`, received at `received`.
@@ -97,14 +78,8 @@ impl Converter {
             h.cot.cause,
             Cause::Spontaneous | Cause::Periodic | Cause::Background
         );
-        let received_s = received.to_rfc3339_opts(SecondsFormat::Millis, true);
         // Our fields, the same for every object of the ASDU.
-        let tail = [
-            self.tail_rtu.as_str(),
-            received_s.as_str(),
-            self.tail_node.as_str(),
-        ]
-        .concat();
+        let envelope = self.encoder.envelope(&contract::rfc3339(received));
         let mut out = Vec::with_capacity(usize::from(h.count));
         // CP24Time2a tags are completed from the receiver's clock in the RTU's time zone.
         let local_now = received + chrono::Duration::seconds(i64::from(self.rtu.tz_offset_secs));
@@ -139,22 +114,19 @@ impl Converter {
                             }
                         }
                     }
-                    map.insert("rtu".into(), Value::String(self.rtu.name.clone()));
-                    map.insert("received".into(), Value::String(received_s.clone()));
-                    map.insert("node".into(), Value::String(self.publish.node.clone()));
                 }
-                v.to_string().into_bytes()
+                self.encoder.payload(&v, &envelope)
             } else {
-                // Keep the documented field order: the object's own fields, then ours.
-                let mut buf = Vec::with_capacity(128 + tail.len());
-                if serde_json::to_writer(&mut buf, &object).is_ok() && buf.last() == Some(&b'}') {
-                    buf.pop();
-                    buf.extend_from_slice(tail.as_bytes());
-                }
-                buf
+                self.encoder.payload(&object, &envelope)
+            };
+            // A type unknown to us has no decoded address: its own honest topic
+            // `{rtu}/{ca}/_type/{type_id}`, not `{ca}/0` (the payload keeps the raw octets).
+            let topic = match object.object() {
+                Some(_) => self.topic(ca, ioa),
+                None => self.encoder.unknown_type_topic(ca, h.type_id),
             };
             out.push(Message {
-                topic: self.topic(ca, ioa),
+                topic,
                 payload,
                 qos: self.publish.qos,
                 retain: self.publish.retain,
@@ -174,10 +146,7 @@ impl Converter {
         if let Ok(t) = DateTime::parse_from_rfc3339(t) {
             let utc = t.with_timezone(&Utc)
                 - chrono::Duration::seconds(i64::from(self.rtu.tz_offset_secs));
-            map.insert(
-                "time".into(),
-                Value::String(utc.to_rfc3339_opts(SecondsFormat::Millis, true)),
-            );
+            map.insert("time".into(), Value::String(contract::rfc3339(utc)));
         }
     }
 }
@@ -198,7 +167,7 @@ mod tests {
 
     fn publish() -> Publish {
         Publish {
-            prefix: "iec104".into(),
+            topics: Topics::new("iec104"),
             node: "gw1".into(),
             qos: 1,
             retain: false,
@@ -223,6 +192,22 @@ mod tests {
         assert_eq!(
             String::from_utf8(m[0].payload.clone()).unwrap(),
             r#"{"ca":1,"ioa":10,"type":"M_SP_NA_1","cot":"spont","value":true,"quality":[],"rtu":"north","received":"2026-11-24T10:00:00.000Z","node":"gw1"}"#
+        );
+    }
+
+    #[test]
+    fn unknown_type_gets_an_honest_topic() {
+        // Type id 200 (private range, unknown to us), SQ=0 count 1, COT 3, OA 0, CA 1, then
+        // octets we cannot interpret (an IOA cannot be told apart from the rest).
+        let b = [200u8, 0x01, 0x03, 0x00, 0x01, 0x00, 0x00, 0x08, 0x0E, 0x01];
+        let mut c = Converter::new(rtu(""), publish());
+        let view = AsduView::parse(&b, &AsduParams::IEC104).unwrap();
+        let m = c.convert(&view, now());
+        assert!(!m.is_empty());
+        assert!(
+            m.iter().all(|m| m.topic == "iec104/north/1/_type/200"),
+            "{:?}",
+            m[0].topic
         );
     }
 

@@ -10,33 +10,43 @@
 //! the session reports back what happened, publishes its status on `{prefix}/{rtu}/status`
 //! only while Active and on `{prefix}/{rtu}/standby/{node}` otherwise, and leaves commands to
 //! the active node.
+//!
+//! Every decision is taken by the sans-IO [`machine::Machine`]; [`RtuSession::run`] is its
+//! driver: it selects on the link, the role, the commands, shutdown and the machine's next
+//! deadline, feeds what happened to the machine and executes the actions it answers.
 
 pub mod backoff;
 mod command;
 pub mod convert;
 pub mod live;
+pub mod machine;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use chrono::{Datelike, SecondsFormat, Utc};
+use chrono::{Datelike, Utc};
 use iec104::asdu::{Asdu, AsduParams, AsduView, Element, InformationObject, Qcc, Qoi};
-use iec104::client::{self, Client, ClientConfig, ClientEvent, ClientEvents, CloseReason};
+use iec104::client::{
+    self, Client, ClientConfig, ClientError, ClientEvent, ClientEvents, CloseReason, Connection,
+};
+use iec104::cot::{Cause, Cot};
 use iec104::time::Cp56Time2a;
-use iec104::{Cause, Cot};
-use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::config::Rtu;
+use crate::contract::{
+    self, CommandResult, CommandStatus, LinkState, ResultDetail, ResultPoint, RtuStatus,
+};
 use crate::model::live::{CommandRow, LiveView, RtuLive};
 use crate::model::{
     Batch, CommandJob, Direct, Message, Metrics, Release, Report, Role, StatusBoard,
 };
-use backoff::Backoff;
-use command::Pending;
 use convert::{Converter, Publish};
+use machine::{Action, Machine, Settings, Status, StatusTopic, OFF};
 
 /// The link of a session to the cluster task: its index and where its reports go.
 #[derive(Debug, Clone)]
@@ -64,6 +74,8 @@ pub struct Shared {
     pub live: Arc<LiveView>,
     /// Time a command waits for each confirmation.
     pub command_timeout: Duration,
+    /// The audit trail of commands.
+    pub audit: crate::contract::audit::Audit,
 }
 
 /// The session of one RTU.
@@ -78,24 +90,51 @@ pub struct RtuSession {
     live: Option<Arc<RtuLive>>,
     since: String,
     cluster: Option<ClusterLink>,
-    /// Cluster mode: an established connection just ended. It may have been closed by the
-    /// station because another node started (the fence): until the next attempt, statuses
-    /// go to the standby topic so a fenced node never overwrites the new owner's.
-    after_loss: bool,
+    /// Sparkplug B tap: values and link events for this RTU's edge node (`[sparkplug]`).
+    sparkplug: Option<mpsc::Sender<iec104_sparkplug::session::Input>>,
 }
 
-/// How one connection ended.
-struct Ended {
-    reason: String,
-    started: bool,
-    shutdown: bool,
+type Connecting =
+    Pin<Box<dyn Future<Output = Result<(Client, ClientEvents, Connection), ClientError>> + Send>>;
+type DtCon = Pin<Box<dyn Future<Output = Result<(), ClientError>> + Send>>;
+
+/// An established connection.
+struct Up {
+    client: Client,
+    events: ClientEvents,
+    task: tokio::task::JoinHandle<Result<(), ClientError>>,
 }
 
-/// The reason of a connection closed because the role became Off.
-const OFF: &str = "off: neither owner nor standby";
+/// The I/O the machine asked for: an attempt, a connection, a STARTDT/STOPDT awaiting its con.
+#[derive(Default)]
+struct Wire {
+    connecting: Option<Connecting>,
+    up: Option<Up>,
+    dt: Option<DtCon>,
+}
+
+/// Awaits the future in `slot`, or forever when there is none.
+async fn slot<F: Future + Unpin>(slot: &mut Option<F>) -> F::Output {
+    match slot {
+        Some(f) => f.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next event of the connection, or forever when there is none.
+async fn next_event(up: &mut Option<Up>) -> Option<ClientEvent> {
+    match up {
+        Some(u) => u.events.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
+}
 
 fn now_s() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+    contract::now_rfc3339()
 }
 
 impl RtuSession {
@@ -117,7 +156,7 @@ impl RtuSession {
             live,
             since: now_s(),
             cluster: None,
-            after_loss: false,
+            sparkplug: None,
         }
     }
 
@@ -127,6 +166,300 @@ impl RtuSession {
         self
     }
 
+    /// Sparkplug mode: values and link events also go to this RTU's edge node.
+    pub fn with_sparkplug(
+        mut self,
+        tap: mpsc::Sender<iec104_sparkplug::session::Input>,
+    ) -> RtuSession {
+        self.sparkplug = Some(tap);
+        self
+    }
+
+    /// Hands an event to the Sparkplug edge node; dropped (and counted by the edge node's
+    /// history only once it arrives) when its queue is full, never waited for.
+    fn tap(&self, input: iec104_sparkplug::session::Input) {
+        if let Some(tap) = &self.sparkplug {
+            if tap.try_send(input).is_err() {
+                tracing::debug!(rtu = %self.rtu.name, "sparkplug tap full: event dropped");
+            }
+        }
+    }
+
+    /// Runs until `shutdown` turns true.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        if *shutdown.borrow() {
+            return;
+        }
+        let settings = Settings::of(
+            &self.rtu,
+            self.shared.command_timeout,
+            self.cluster.is_some(),
+        );
+        let role = *self.role.borrow_and_update();
+        let mut machine = Machine::new(settings, role, fastrand::u64(..), now());
+        let mut wire = Wire::default();
+        loop {
+            self.execute(&mut machine, &mut wire).await;
+            if machine.finished() {
+                self.close(&mut wire, "").await;
+                return;
+            }
+            let deadline = machine.next_deadline().map(Instant::from_std);
+            tokio::select! {
+                r = slot(&mut wire.connecting), if wire.connecting.is_some() => {
+                    wire.connecting = None;
+                    self.connect_done(&mut machine, &mut wire, r);
+                }
+                ev = next_event(&mut wire.up), if wire.up.is_some() => {
+                    self.event(&mut machine, &mut wire, ev).await;
+                }
+                r = slot(&mut wire.dt), if wire.dt.is_some() => {
+                    wire.dt = None;
+                    match r {
+                        Ok(()) => machine.dt_confirmed(now()),
+                        Err(e) => machine.dt_failed(&e.to_string(), now()),
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                    machine.tick(now());
+                }
+                job = self.commands.recv(), if machine.wants_command() => match job {
+                    Some(job) => machine.command(job, now(), Utc::now()),
+                    None => machine.shutdown("shutdown", now()),
+                },
+                changed = self.role.changed() => match changed {
+                    Ok(()) => machine.role(*self.role.borrow_and_update(), now()),
+                    Err(_) => machine.shutdown("shutdown", now()),
+                },
+                _ = shutdown.changed() => machine.shutdown("gateway shutting down", now()),
+            }
+        }
+    }
+
+    /// The attempt finished.
+    fn connect_done(
+        &self,
+        machine: &mut Machine,
+        wire: &mut Wire,
+        r: Result<(Client, ClientEvents, Connection), ClientError>,
+    ) {
+        let address = self.address_of(machine.connecting_address());
+        match r {
+            Ok((client, events, connection)) => {
+                tracing::info!(rtu = %self.rtu.name, %address, "connected");
+                let task = tokio::spawn(connection);
+                wire.up = Some(Up {
+                    client,
+                    events,
+                    task,
+                });
+                machine.connected(now());
+            }
+            Err(e) => machine.connect_failed(format!("connect to {address}: {e}"), now()),
+        }
+    }
+
+    fn address_of(&self, index: Option<usize>) -> &str {
+        index
+            .and_then(|i| self.rtu.addresses.get(i))
+            .map_or("", String::as_str)
+    }
+
+    fn connect(&self, address: &str) -> Connecting {
+        let config = ClientConfig {
+            link: self.rtu.link.clone(),
+            ..ClientConfig::default()
+        };
+        Box::pin(client::connect(address.to_owned(), config))
+    }
+
+    /// Closes the connection (awaiting its task up to a second) or abandons the attempt.
+    async fn close(&self, wire: &mut Wire, reason: &str) {
+        wire.connecting = None;
+        wire.dt = None;
+        let Some(up) = wire.up.take() else {
+            return;
+        };
+        up.client.close();
+        let _ = tokio::time::timeout(Duration::from_secs(1), up.task).await;
+        self.shared
+            .metrics
+            .rtu(&self.rtu.name, |f| f.reconnects += 1);
+        self.tap(iec104_sparkplug::session::Input::LinkDown);
+        if reason == OFF {
+            tracing::info!(rtu = %self.rtu.name, "connection closed: neither owner nor standby");
+        }
+    }
+
+    /// Executes what the machine asked for, feeding back what failed.
+    async fn execute(&mut self, machine: &mut Machine, wire: &mut Wire) {
+        while let Some(action) = machine.next_action() {
+            let client = wire.up.as_ref().map(|u| u.client.clone());
+            match action {
+                Action::Connect(i) => {
+                    wire.connecting = Some(self.connect(self.address_of(Some(i))));
+                }
+                Action::StartDt | Action::StopDt => {
+                    if let Some(c) = client {
+                        wire.dt = Some(if matches!(action, Action::StartDt) {
+                            Box::pin(async move { c.start_dt().await })
+                        } else {
+                            Box::pin(async move { c.stop_dt().await })
+                        });
+                    }
+                }
+                Action::Interrogate(ca) => {
+                    let act = Cot::new(Cause::Activation);
+                    let asdu = Ok(Asdu::interrogation(ca, Qoi(20), act));
+                    self.system_command(client, "general interrogation", asdu)
+                        .await;
+                }
+                Action::CounterInterrogate(ca) => {
+                    let act = Cot::new(Cause::Activation);
+                    let asdu = Ok(Asdu::counter_interrogation(ca, Qcc::new(5, 0), act));
+                    self.system_command(client, "counter interrogation", asdu)
+                        .await;
+                }
+                Action::ClockSync(ca) => self.clock_sync(client, ca).await,
+                Action::SendCommand { asdu, execute } => {
+                    let sent = match client {
+                        Some(c) => c.send(asdu).await.map_err(|e| e.to_string()),
+                        None => Err(ClientError::Closed.to_string()),
+                    };
+                    if let Err(e) = sent {
+                        machine.command_not_sent(execute, &e, now());
+                    }
+                }
+                Action::Close { reason } => self.close(wire, &reason).await,
+                Action::Report(r) => {
+                    self.report(r).await;
+                    if r == Report::Started {
+                        self.tap(iec104_sparkplug::session::Input::LinkUp);
+                    }
+                }
+                Action::Status(s) => self.status(&s),
+                Action::RoleTopics(role) => self.role_topics(role),
+                Action::Idle => {
+                    self.shared.metrics.rtu(&self.rtu.name, |f| f.state = "off");
+                    self.show_status("off", None, None);
+                }
+                Action::CommandResult {
+                    job,
+                    status,
+                    detail,
+                } => self.result(&job, status, detail).await,
+            }
+        }
+    }
+
+    /// A clock synchronisation with the RTU's local time (its clock runs in its time zone).
+    async fn clock_sync(&self, client: Option<Client>, ca: u16) {
+        let t = Utc::now() + chrono::Duration::seconds(i64::from(self.rtu.tz_offset_secs));
+        if (2000..=2099).contains(&t.year()) {
+            let e = Element::C_CS_NA_1(Cp56Time2a::from_datetime(&t));
+            let act = Cot::new(Cause::Activation);
+            let asdu = Asdu::single(act, ca, InformationObject::new(0, e));
+            self.system_command(client, "clock sync", asdu).await;
+        }
+    }
+
+    async fn system_command(
+        &self,
+        client: Option<Client>,
+        what: &str,
+        asdu: Result<Asdu, iec104::asdu::AsduError>,
+    ) {
+        let Some(client) = client else {
+            return;
+        };
+        let r = match asdu {
+            Ok(asdu) => client
+                .send(asdu.into_bytes())
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(format!("cannot build the ASDU: {e}")),
+        };
+        log_err(&self.rtu.name, what, r);
+    }
+
+    /// One event of the connection.
+    async fn event(&mut self, machine: &mut Machine, wire: &mut Wire, ev: Option<ClientEvent>) {
+        match ev {
+            Some(ClientEvent::Asdu { asdu, token }) => {
+                self.asdu(machine, wire, asdu, token).await;
+            }
+            Some(ClientEvent::Started) | Some(ClientEvent::Stopped) => {}
+            Some(ClientEvent::Closed { reason }) => {
+                let reason = match reason {
+                    CloseReason::Error(e) => e.to_string(),
+                    CloseReason::Requested => "closed".to_owned(),
+                    CloseReason::Aborted => "aborted".to_owned(),
+                };
+                machine.closed(reason, now());
+            }
+            None => machine.fail("connection ended".to_owned(), now()),
+        }
+    }
+
+    /// One ASDU from the RTU: command answers, then data to the data path (which releases
+    /// the I-frame once acknowledged by the broker or durable). An undecodable ASDU closes
+    /// the connection.
+    async fn asdu(
+        &mut self,
+        machine: &mut Machine,
+        wire: &mut Wire,
+        bytes: Bytes,
+        token: iec104::link::ReceiveToken,
+    ) {
+        let Some(client) = wire.up.as_ref().map(|u| u.client.clone()) else {
+            return;
+        };
+        let received = Utc::now();
+        let view = match AsduView::parse(&bytes, &AsduParams::IEC104) {
+            Ok(v) => v,
+            Err(e) => {
+                self.shared
+                    .metrics
+                    .rtu(&self.rtu.name, |f| f.bad_asdus += 1);
+                return machine.fail(format!("undecodable ASDU: {e}"), now());
+            }
+        };
+        machine.asdu(&view, now(), received);
+        let messages = self.converter.convert(&view, received);
+        if let Some(l) = &self.live {
+            live::record(
+                &self.shared.live,
+                l,
+                &self.rtu,
+                &self.shared.metrics,
+                &view,
+                received,
+            );
+        }
+        if self.sparkplug.is_some() {
+            for update in iec104_sparkplug::element::updates(&view, self.rtu.tz_offset_secs) {
+                self.tap(iec104_sparkplug::session::Input::Value(update));
+            }
+            if iec104_sparkplug::element::ends_interrogation(&view) {
+                self.tap(iec104_sparkplug::session::Input::InterrogationComplete);
+            }
+        }
+        let count = view.objects().count() as u64;
+        self.shared.metrics.rtu(&self.rtu.name, |f| {
+            f.asdus += 1;
+            f.objects += count;
+        });
+        // Command results and the execute go before the data.
+        self.execute(machine, wire).await;
+        if !machine.is_connected() {
+            return;
+        }
+        let batch = Batch::new(messages, Some(release_of(&client, token)));
+        if self.shared.writer.send(batch).await.is_err() {
+            machine.fail("store writer stopped".to_owned(), now());
+        }
+    }
+
     async fn report(&self, r: Report) {
         if let Some(c) = &self.cluster {
             let _ = c.reports.send((c.index, r)).await;
@@ -134,12 +467,21 @@ impl RtuSession {
     }
 
     fn main_topic(&self) -> String {
-        format!("{}/{}/status", self.shared.publish.prefix, self.rtu.name)
+        self.shared.publish.topics.status(&self.rtu.name)
     }
 
     fn standby_topic(&self) -> String {
         let p = &self.shared.publish;
-        format!("{}/{}/standby/{}", p.prefix, self.rtu.name, p.node)
+        p.topics.standby(&self.rtu.name, &p.node)
+    }
+
+    fn clear(&self, topic: String) {
+        self.shared.board.set(Message {
+            topic,
+            payload: Vec::new(),
+            qos: 1,
+            retain: true,
+        });
     }
 
     /// Cluster mode: the role changed; the topic we do not speak on any more is cleared from
@@ -149,51 +491,44 @@ impl RtuSession {
             return;
         }
         if role == Role::Active {
-            self.shared.board.set(Message {
-                topic: self.standby_topic(),
-                payload: Vec::new(),
-                qos: 1,
-                retain: true,
-            });
+            self.clear(self.standby_topic());
         } else {
             self.shared.board.remove(&self.main_topic());
             if role == Role::Off {
-                self.shared.board.set(Message {
-                    topic: self.standby_topic(),
-                    payload: Vec::new(),
-                    qos: 1,
-                    retain: true,
-                });
+                self.clear(self.standby_topic());
             }
         }
     }
 
-    fn status(&mut self, state: &'static str, reason: Option<&str>, address: Option<&str>) {
+    fn status(&mut self, s: &Status) {
+        let address = s.address.map(|i| self.address_of(Some(i)).to_owned());
+        if s.state == LinkState::Disconnected {
+            let reason = s.reason.as_deref().unwrap_or("");
+            tracing::warn!(rtu = %self.rtu.name, address = address.as_deref().unwrap_or(""), %reason, "disconnected");
+        }
         self.since = now_s();
-        self.shared.metrics.rtu(&self.rtu.name, |f| f.state = state);
-        self.show_status(state, reason, address);
-        let topic = match &self.cluster {
-            None => self.main_topic(),
-            Some(_) if self.after_loss => self.standby_topic(),
-            Some(_) => match *self.role.borrow() {
-                Role::Active => self.main_topic(),
-                Role::Standby => self.standby_topic(),
-                Role::Off => return,
-            },
+        self.shared
+            .metrics
+            .rtu(&self.rtu.name, |f| f.state = s.state.as_str());
+        self.show_status(s.state.as_str(), s.reason.as_deref(), address.as_deref());
+        let topic = match s.topic {
+            Some(StatusTopic::Main) => self.main_topic(),
+            Some(StatusTopic::Standby) => self.standby_topic(),
+            None => return,
         };
         let p = &self.shared.publish;
-        let payload = json!({
-            "rtu": self.rtu.name,
-            "node": p.node,
-            "state": state,
-            "reason": reason,
-            "address": address,
-            "since": self.since,
-            "queue_dropped": self.shared.metrics.dropped(),
-        });
+        let payload = RtuStatus {
+            rtu: &self.rtu.name,
+            node: &p.node,
+            state: s.state,
+            reason: s.reason.as_deref(),
+            address: address.as_deref(),
+            since: &self.since,
+            queue_dropped: self.shared.metrics.dropped(),
+        };
         self.shared.board.set(Message {
             topic,
-            payload: payload.to_string().into_bytes(),
+            payload: payload.to_json(),
             qos: 1,
             retain: true,
         });
@@ -219,13 +554,8 @@ impl RtuSession {
 
     /// The command log of the status page; the round-trip latency at the confirmation or
     /// the failure.
-    fn log_command(
-        &self,
-        job: &CommandJob,
-        status: &str,
-        fields: &serde_json::Map<String, serde_json::Value>,
-    ) {
-        if matches!(status, "confirmed" | "rejected" | "timeout" | "invalid") {
+    fn log_command(&self, job: &CommandJob, status: CommandStatus, detail: &ResultDetail) {
+        if status != CommandStatus::Terminated {
             self.shared.metrics.command_done(job.received.elapsed());
         }
         let point = self
@@ -234,14 +564,10 @@ impl RtuSession {
             .get(&(job.ca, job.ioa))
             .and_then(|p| p.name.clone())
             .unwrap_or_else(|| format!("{}/{}", job.ca, job.ioa));
-        let detail = ["error", "reason", "cause"]
-            .iter()
-            .find_map(|k| fields.get(*k))
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| v.to_string())
-            })
+        let detail = detail
+            .error
+            .clone()
+            .or_else(|| detail.cause.as_ref().map(|c| c.to_string()))
             .unwrap_or_default();
         self.shared.live.command(CommandRow {
             seq: 0,
@@ -250,483 +576,56 @@ impl RtuSession {
             point,
             command: job.request.type_name.clone(),
             id: job.request.id.clone().unwrap_or_default(),
-            outcome: status.to_owned(),
+            outcome: status.as_str().to_owned(),
             detail,
         });
     }
 
-    fn result(
-        &self,
-        job: &CommandJob,
-        status: &str,
-        fields: serde_json::Map<String, serde_json::Value>,
-    ) {
-        let mut f = serde_json::Map::new();
-        f.insert("rtu".into(), json!(self.rtu.name));
-        f.insert("ca".into(), json!(job.ca));
-        f.insert("ioa".into(), json!(job.ioa));
-        self.log_command(job, status, &fields);
-        f.extend(fields);
-        let m = crate::contract::command::result_message(
-            &job.result_topic,
-            job.request.id.as_deref(),
-            status,
-            f,
-        );
+    /// Publishes a command result (waiting for room: results are never dropped) and
+    /// audits it.
+    async fn result(&self, job: &CommandJob, status: CommandStatus, mut detail: ResultDetail) {
+        self.log_command(job, status, &detail);
+        if detail.response_topic_refused.is_none() {
+            detail.response_topic_refused = job.response_topic_refused.clone();
+        }
+        let record = crate::contract::audit::Record {
+            event: "result",
+            topic: &job.result_topic,
+            rtu: Some(&self.rtu.name),
+            point: Some((job.ca, job.ioa)),
+            kind: Some(&job.request.type_name),
+            value: Some(&job.request.value),
+            select: Some(job.request.select),
+            id: job.request.id.as_deref(),
+            sender: job.sender.as_deref(),
+            status: Some(status.as_str()),
+            reason: detail.error.as_deref(),
+        };
+        let audit = self.shared.audit.record(&record);
+        let point = ResultPoint {
+            rtu: &self.rtu.name,
+            ca: job.ca,
+            ioa: job.ioa,
+        };
+        let m = CommandResult::new(job.request.id.as_deref(), status, Some(point), detail)
+            .message(&job.result_topic);
         let direct = Direct {
             message: m,
             correlation: job.correlation.clone(),
         };
-        if self.shared.results.try_send(direct).is_err() {
-            tracing::warn!(rtu = %self.rtu.name, "result queue full: command result dropped");
+        if self.shared.results.send(direct).await.is_err() {
+            tracing::debug!(rtu = %self.rtu.name, "publisher gone: command result not published");
         }
-    }
-
-    fn refuse(&self, job: &CommandJob, why: &str) {
-        if self.cluster.is_some() && *self.role.borrow() != Role::Active {
-            // Another node carries the RTU and answers.
-            tracing::debug!(rtu = %self.rtu.name, "command left to the active node");
-            return;
+        if let Some(message) = audit {
+            let _ = self
+                .shared
+                .results
+                .send(Direct {
+                    message,
+                    correlation: None,
+                })
+                .await;
         }
-        let mut f = serde_json::Map::new();
-        f.insert("error".into(), json!(why));
-        self.result(job, "rejected", f);
-    }
-
-    /// Waits while the role is Off (commands are left to the active node). False on shutdown.
-    async fn wait_not_off(&mut self, shutdown: &mut watch::Receiver<bool>) -> bool {
-        let mut last = None;
-        loop {
-            let role = *self.role.borrow_and_update();
-            if last != Some(role) {
-                self.role_topics(role);
-                last = Some(role);
-            }
-            if role != Role::Off {
-                return true;
-            }
-            self.shared.metrics.rtu(&self.rtu.name, |f| f.state = "off");
-            self.show_status("off", None, None);
-            tokio::select! {
-                changed = self.role.changed() => if changed.is_err() { return false },
-                _ = shutdown.changed() => return false,
-                job = self.commands.recv() => match job {
-                    Some(job) => self.refuse(&job, "the RTU is not connected"),
-                    None => return false,
-                },
-            }
-        }
-    }
-
-    /// Runs until `shutdown` turns true.
-    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
-        let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
-        let addresses = self.rtu.addresses.clone();
-        let mut index = 0usize;
-        loop {
-            if *shutdown.borrow() {
-                return;
-            }
-            if !self.wait_not_off(&mut shutdown).await {
-                return;
-            }
-            let Some(address) = addresses.get(index % addresses.len().max(1)).cloned() else {
-                return;
-            };
-            index = index.wrapping_add(1);
-            if std::mem::take(&mut self.after_loss) {
-                // Still (or again) the carrying node: the standby topic is not ours to use.
-                let role = *self.role.borrow();
-                if role == Role::Active {
-                    self.role_topics(role);
-                }
-            }
-            self.status("connecting", None, Some(&address));
-            let config = ClientConfig {
-                link: self.rtu.link.clone(),
-                ..ClientConfig::default()
-            };
-            // Commands that come while connecting (up to t0) are refused at once.
-            let connecting = client::connect(address.as_str(), config);
-            tokio::pin!(connecting);
-            let connected = loop {
-                tokio::select! {
-                    r = &mut connecting => break Some(Some(r)),
-                    _ = shutdown.changed() => break None,
-                    changed = self.role.changed() => {
-                        if changed.is_err() {
-                            break None;
-                        }
-                        let role = *self.role.borrow_and_update();
-                        self.role_topics(role);
-                        if role == Role::Off {
-                            break Some(None);
-                        }
-                    }
-                    job = self.commands.recv() => match job {
-                        Some(job) => self.refuse(&job, "the RTU is not connected (connecting)"),
-                        None => break None,
-                    },
-                }
-            };
-            let Some(connected) = connected else {
-                return;
-            };
-            let Some(connected) = connected else {
-                // Off while connecting: abandoned.
-                continue;
-            };
-            let since = Instant::now();
-            let ended = match connected {
-                Ok((client, events, connection)) => {
-                    tracing::info!(rtu = %self.rtu.name, %address, "connected");
-                    let task = tokio::spawn(connection);
-                    self.report(Report::Connected).await;
-                    let ended = self
-                        .connected(&client, events, &address, &mut shutdown)
-                        .await;
-                    client.close();
-                    let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
-                    self.shared
-                        .metrics
-                        .rtu(&self.rtu.name, |f| f.reconnects += 1);
-                    self.after_loss = true;
-                    self.report(Report::Closed).await;
-                    ended
-                }
-                Err(e) => Ended {
-                    reason: format!("connect to {address}: {e}"),
-                    started: false,
-                    shutdown: false,
-                },
-            };
-            if ended.reason == OFF {
-                tracing::info!(rtu = %self.rtu.name, %address, "connection closed: neither owner nor standby");
-                continue;
-            }
-            tracing::warn!(rtu = %self.rtu.name, %address, reason = %ended.reason, "disconnected");
-            self.status("disconnected", Some(&ended.reason), Some(&address));
-            if ended.shutdown {
-                return;
-            }
-            // A connection that started and lasted resets the backoff; one that breaks at once
-            // (e.g. an RTU sending malformed frames) keeps backing off.
-            if ended.started && since.elapsed() >= Duration::from_secs(10) {
-                backoff.reset();
-            }
-            // Try the other addresses of this round at once, then back off.
-            let delay = if index % addresses.len().max(1) != 0 {
-                Duration::from_millis(50)
-            } else {
-                backoff.next_delay(fastrand::f64())
-            };
-            let until = Instant::now() + delay;
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep_until(until) => break,
-                    _ = shutdown.changed() => return,
-                    changed = self.role.changed() => {
-                        if changed.is_err() {
-                            return;
-                        }
-                        let role = *self.role.borrow_and_update();
-                        self.role_topics(role);
-                        if role == Role::Off {
-                            break;
-                        }
-                    }
-                    job = self.commands.recv() => match job {
-                        Some(job) => self.refuse(&job, "the RTU is not connected"),
-                        None => return,
-                    },
-                }
-            }
-        }
-    }
-
-    async fn send(
-        &self,
-        client: &Client,
-        asdu: Result<Asdu, iec104::asdu::AsduError>,
-    ) -> Result<(), String> {
-        let asdu = asdu.map_err(|e| format!("cannot build the ASDU: {e}"))?;
-        client
-            .send(asdu.into_bytes())
-            .await
-            .map_err(|e| e.to_string())
-    }
-
-    async fn system_commands(&self, client: &Client, gi: bool, ci: bool, cs: bool) {
-        let act = Cot::new(Cause::Activation);
-        for &ca in &self.rtu.common_addresses {
-            if cs {
-                // The RTU's clock runs in its configured time zone.
-                let t = Utc::now() + chrono::Duration::seconds(i64::from(self.rtu.tz_offset_secs));
-                if (2000..=2099).contains(&t.year()) {
-                    let e = Element::C_CS_NA_1(Cp56Time2a::from_datetime(&t));
-                    let r = self
-                        .send(client, Asdu::single(act, ca, InformationObject::new(0, e)))
-                        .await;
-                    log_err(&self.rtu.name, "clock sync", r);
-                }
-            }
-            if gi {
-                let r = self
-                    .send(client, Ok(Asdu::interrogation(ca, Qoi(20), act)))
-                    .await;
-                log_err(&self.rtu.name, "general interrogation", r);
-            }
-            if ci {
-                let r = self
-                    .send(
-                        client,
-                        Ok(Asdu::counter_interrogation(ca, Qcc::new(5, 0), act)),
-                    )
-                    .await;
-                log_err(&self.rtu.name, "counter interrogation", r);
-            }
-        }
-    }
-
-    /// One connection, until it closes or shutdown.
-    async fn connected(
-        &mut self,
-        client: &Client,
-        mut events: ClientEvents,
-        address: &str,
-        shutdown: &mut watch::Receiver<bool>,
-    ) -> Ended {
-        let mut started = false;
-        let mut ever_started = false;
-        let mut gi_next: Option<Instant> = None;
-        let mut ci_next: Option<Instant> = None;
-        let mut cs_next: Option<Instant> = None;
-        let mut pending: Option<Pending> = None;
-        let t1 = self.rtu.link.t1;
-        let mut want_role = Some(*self.role.borrow());
-        if want_role == Some(Role::Standby) {
-            self.status("stopped", Some("standby"), Some(address));
-        }
-        // STOPDT in progress: events keep being processed (and released) meanwhile, since the
-        // station confirms only once everything it sent is acknowledged.
-        type Stopping = std::pin::Pin<
-            Box<
-                dyn std::future::Future<
-                        Output = Result<
-                            Result<(), client::ClientError>,
-                            tokio::time::error::Elapsed,
-                        >,
-                    > + Send,
-            >,
-        >;
-        let mut stopping: Option<Stopping> = None;
-        let ended = |reason: String, started: bool, shutdown: bool| Ended {
-            reason,
-            started,
-            shutdown,
-        };
-        loop {
-            // Act on a role change: STARTDT or STOPDT, awaiting its confirmation.
-            if let Some(role) = want_role.take() {
-                match role {
-                    Role::Off if !started && stopping.is_none() => {
-                        return ended(OFF.into(), ever_started, false);
-                    }
-                    _ if stopping.is_some() => {
-                        // Decided again once the STOPDT is confirmed.
-                    }
-                    Role::Active if !started => {
-                        match tokio::time::timeout(t1 + Duration::from_secs(1), client.start_dt())
-                            .await
-                        {
-                            Ok(Ok(())) => {
-                                started = true;
-                                ever_started = true;
-                                self.report(Report::Started).await;
-                                self.status("started", None, Some(address));
-                                self.system_commands(
-                                    client,
-                                    true,
-                                    self.rtu.counter_interrogation_period.is_some(),
-                                    self.rtu.clock_sync_period.is_some(),
-                                )
-                                .await;
-                                let now = Instant::now();
-                                gi_next = self.rtu.interrogation_period.map(|p| now + p);
-                                ci_next = self.rtu.counter_interrogation_period.map(|p| now + p);
-                                cs_next = self.rtu.clock_sync_period.map(|p| now + p);
-                            }
-                            Ok(Err(e)) => {
-                                return ended(format!("STARTDT: {e}"), ever_started, false)
-                            }
-                            Err(_) => return ended("no STARTDT con".into(), ever_started, false),
-                        }
-                    }
-                    Role::Standby | Role::Off if started => {
-                        let c = client.clone();
-                        stopping = Some(Box::pin(async move {
-                            tokio::time::timeout(t1 + Duration::from_secs(1), c.stop_dt()).await
-                        }));
-                        gi_next = None;
-                        ci_next = None;
-                        cs_next = None;
-                    }
-                    _ => {}
-                }
-            }
-            let next_timer = [gi_next, ci_next, cs_next].into_iter().flatten().min();
-            let cmd_deadline = pending.as_ref().map(|p| p.deadline);
-            tokio::select! {
-                r = async {
-                    match stopping.as_mut() {
-                        Some(f) => f.await,
-                        None => std::future::pending().await,
-                    }
-                }, if stopping.is_some() => {
-                    stopping = None;
-                    match r {
-                        Ok(Ok(())) => {
-                            started = false;
-                            self.report(Report::Stopped).await;
-                            self.status("stopped", Some("standby"), Some(address));
-                            want_role = Some(*self.role.borrow());
-                        }
-                        Ok(Err(e)) => return ended(format!("STOPDT: {e}"), ever_started, false),
-                        Err(_) => return ended("no STOPDT con".into(), ever_started, false),
-                    }
-                }
-                ev = events.recv() => match ev {
-                    Some(ClientEvent::Asdu { asdu, token }) => {
-                        if let Err(reason) = self.asdu(client, asdu, token, &mut pending).await {
-                            return ended(reason, ever_started, false);
-                        }
-                    }
-                    Some(ClientEvent::Started) | Some(ClientEvent::Stopped) => {}
-                    Some(ClientEvent::Closed { reason }) => {
-                        let reason = match reason {
-                            CloseReason::Error(e) => e.to_string(),
-                            CloseReason::Requested => "closed".to_owned(),
-                            CloseReason::Aborted => "aborted".to_owned(),
-                        };
-                        if let Some(p) = pending.take() {
-                            self.result(&p.job, "timeout", command::error(&format!("connection lost before the answer: {reason}")));
-                        }
-                        return ended(reason, ever_started, false);
-                    }
-                    None => return ended("connection ended".to_owned(), ever_started, false),
-                },
-                _ = async { tokio::time::sleep_until(next_timer.unwrap_or_else(Instant::now)).await }, if next_timer.is_some() => {
-                    let now = Instant::now();
-                    let due = |t: &mut Option<Instant>, p: Option<Duration>| match (*t, p) {
-                        (Some(at), Some(p)) if at <= now => { *t = Some(now + p); true }
-                        _ => false,
-                    };
-                    let gi = due(&mut gi_next, self.rtu.interrogation_period);
-                    let ci = due(&mut ci_next, self.rtu.counter_interrogation_period);
-                    let cs = due(&mut cs_next, self.rtu.clock_sync_period);
-                    self.system_commands(client, gi, ci, cs).await;
-                }
-                _ = async { tokio::time::sleep_until(cmd_deadline.unwrap_or_else(Instant::now)).await }, if cmd_deadline.is_some() => {
-                    if let Some(p) = pending.take() {
-                        if let Some((status, fields)) = p.timed_out() {
-                            self.result(&p.job, status, fields);
-                        }
-                    }
-                }
-                job = self.commands.recv(), if pending.as_ref().map_or(true, |p| p.confirmed()) => match job {
-                    Some(job) if !started => self.refuse(&job, "the RTU is connected but data transfer is stopped (standby)"),
-                    Some(job) => {
-                        match Pending::start(job, self.shared.command_timeout, self.rtu.tz_offset_secs) {
-                            Ok((p, asdu)) => match client.send(asdu).await {
-                                Ok(()) => pending = Some(p),
-                                Err(e) => self.refuse(&p.job, &format!("cannot send: {e}")),
-                            },
-                            Err(failed) => {
-                                let (job, e) = *failed;
-                                self.result(&job, "invalid", command::error(&e));
-                            }
-                        }
-                    }
-                    None => return ended("shutdown".into(), ever_started, true),
-                },
-                changed = self.role.changed() => {
-                    if changed.is_err() {
-                        return ended("shutdown".into(), ever_started, true);
-                    }
-                    let role = *self.role.borrow_and_update();
-                    self.role_topics(role);
-                    want_role = Some(role);
-                }
-                _ = shutdown.changed() => return ended("gateway shutting down".into(), ever_started, true),
-            }
-        }
-    }
-
-    /// One ASDU from the RTU: command answers, then data to the data path (which releases
-    /// the I-frame once acknowledged by the broker or durable). An undecodable ASDU closes the connection.
-    async fn asdu(
-        &mut self,
-        client: &Client,
-        bytes: Bytes,
-        token: iec104::ReceiveToken,
-        pending: &mut Option<Pending>,
-    ) -> Result<(), String> {
-        let received = Utc::now();
-        let view = match AsduView::parse(&bytes, &AsduParams::IEC104) {
-            Ok(v) => v,
-            Err(e) => {
-                self.shared
-                    .metrics
-                    .rtu(&self.rtu.name, |f| f.bad_asdus += 1);
-                return Err(format!("undecodable ASDU: {e}"));
-            }
-        };
-        let mut execute = None;
-        if let Some(p) = pending.as_mut() {
-            match p.answer(&view) {
-                command::Step::Ignore => {}
-                command::Step::Execute(asdu) => execute = Some(asdu),
-                command::Step::Result {
-                    status,
-                    fields,
-                    done,
-                } => {
-                    self.result(&p.job, status, fields);
-                    if done {
-                        *pending = None;
-                    }
-                }
-            }
-        }
-        let messages = self.converter.convert(&view, received);
-        if let Some(l) = &self.live {
-            live::record(
-                &self.shared.live,
-                l,
-                &self.rtu,
-                &self.shared.metrics,
-                &view,
-                received,
-            );
-        }
-        let count = view.objects().count() as u64;
-        self.shared.metrics.rtu(&self.rtu.name, |f| {
-            f.asdus += 1;
-            f.objects += count;
-        });
-        if let Some(asdu) = execute {
-            if let Err(e) = client.send(asdu).await {
-                if let Some(p) = pending.take() {
-                    self.refuse(&p.job, &format!("cannot send the execute: {e}"));
-                }
-                return Err(format!("sending execute: {e}"));
-            }
-        }
-        self.shared
-            .writer
-            .send(Batch::new(messages, Some(release_of(client, token))))
-            .await
-            .map_err(|_| "store writer stopped".to_owned())
     }
 }
 
@@ -741,7 +640,7 @@ mod tests;
 
 /// The handle that acknowledges one I-frame on `client` (the north calls it; it never names
 /// the IEC 104 client).
-fn release_of(client: &iec104::client::Client, token: iec104::ReceiveToken) -> Release {
+fn release_of(client: &iec104::client::Client, token: iec104::link::ReceiveToken) -> Release {
     let client = client.clone();
     Release::new(move || client.release(token))
 }

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use iec104::asdu::{AsduParams, AsduView};
+use iec104::cot::Cause;
 use iec104::server::{Server, ServerConfig, ServerEvent, ServerHandle};
 use tokio::sync::{mpsc, watch};
 
@@ -39,10 +41,10 @@ async fn station() -> (ServerHandle, mpsc::UnboundedReceiver<String>) {
                     let t = asdu.first().copied().unwrap_or(0);
                     let _ = tx.send(format!("asdu {t}"));
                     if t == 100 {
-                        // ActCon: the same ASDU with cause 7 (octet 2).
-                        let mut v = asdu.to_vec();
-                        v[2] = 7;
-                        let _ = h.send_to(conn, Bytes::from(v)).await;
+                        if let Ok(view) = AsduView::parse(&asdu, &AsduParams::IEC104) {
+                            let con = view.reply(Cause::ActivationCon, false);
+                            let _ = h.send_to(conn, con.into_bytes()).await;
+                        }
                     }
                 }
                 _ => {}
@@ -84,7 +86,7 @@ async fn active_standby_active() {
     let board = StatusBoard::new();
     let shared = Shared {
         publish: Publish {
-            prefix: "p".into(),
+            topics: crate::contract::Topics::new("p"),
             node: "n".into(),
             qos: 1,
             retain: false,
@@ -95,6 +97,7 @@ async fn active_standby_active() {
         metrics: Arc::default(),
         live: Arc::new(crate::model::live::LiveView::new("n", [], 10, 10)),
         command_timeout: Duration::from_secs(1),
+        audit: Default::default(),
     };
     let (role_tx, role_rx) = watch::channel(Role::Active);
     let (_cmd_tx, cmd_rx) = mpsc::channel(4);
@@ -186,7 +189,7 @@ async fn cluster_off_stops_with_events_in_flight_then_closes() {
     let board = StatusBoard::new();
     let shared = Shared {
         publish: Publish {
-            prefix: "p".into(),
+            topics: crate::contract::Topics::new("p"),
             node: "n".into(),
             qos: 1,
             retain: false,
@@ -197,6 +200,7 @@ async fn cluster_off_stops_with_events_in_flight_then_closes() {
         metrics: Arc::default(),
         live: Arc::new(crate::model::live::LiveView::new("n", [], 10, 10)),
         command_timeout: Duration::from_secs(1),
+        audit: Default::default(),
     };
     let (role_tx, role_rx) = watch::channel(Role::Active);
     let (_cmd_tx, cmd_rx) = mpsc::channel(4);
@@ -298,6 +302,91 @@ async fn cluster_off_stops_with_events_in_flight_then_closes() {
     assert!(all.iter().all(|m| m.topic != "p/r/status"), "{all:?}");
     let standby = all.iter().find(|m| m.topic == "p/r/standby/n").unwrap();
     assert!(standby.payload.is_empty());
+
+    stop_tx.send(true).unwrap();
+    tokio::time::timeout(WAIT, session).await.unwrap().unwrap();
+}
+
+/// One command at a time: while a command awaits its ActCon the session takes no other, so
+/// the queue (16, as the sessions are wired) fills and the router answers busy; the next one
+/// is taken once the first timed out.
+#[tokio::test]
+async fn one_command_at_a_time_the_rest_wait_in_the_bounded_queue() {
+    use iec104::json::CommandRequest;
+    let (station, mut seen_by_station) = station().await;
+    let text = format!(
+        "[mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\n[[rtu]]\nname = \"r\"\naddress = \"{}\"\ncommon_address = 1\n",
+        station.local_addr()
+    );
+    let rtu = Arc::new(config::parse(&text, "t").unwrap().rtus.remove(0));
+    let (writer, mut batches) = mpsc::channel::<Batch>(16);
+    tokio::spawn(async move {
+        while let Some(b) = batches.recv().await {
+            if let Some(r) = b.release {
+                r.release();
+            }
+        }
+    });
+    let (results, mut results_rx) = mpsc::channel(16);
+    let shared = Shared {
+        publish: Publish {
+            topics: crate::contract::Topics::new("p"),
+            node: "n".into(),
+            qos: 1,
+            retain: false,
+        },
+        writer,
+        board: StatusBoard::new(),
+        results,
+        metrics: Arc::default(),
+        live: Arc::new(crate::model::live::LiveView::new("n", [], 10, 10)),
+        command_timeout: Duration::from_millis(500),
+        audit: Default::default(),
+    };
+    let (_role_tx, role_rx) = watch::channel(Role::Active);
+    let (cmd_tx, cmd_rx) = mpsc::channel(16);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let session = tokio::spawn(RtuSession::new(rtu, shared, role_rx, cmd_rx).run(stop_rx));
+    expect(&mut seen_by_station, "asdu 100").await;
+    let job = |id: &str| {
+        let mut request = CommandRequest::new("C_DC_NA_1", serde_json::json!("on"));
+        request.id = Some(id.to_owned());
+        CommandJob {
+            ca: 1,
+            ioa: 100,
+            request,
+            result_topic: "res".into(),
+            correlation: None,
+            response_topic_refused: None,
+            sender: None,
+            received: std::time::Instant::now(),
+        }
+    };
+    // The station never answers a C_DC_NA_1 (46): the first command stays unconfirmed.
+    cmd_tx.send(job("first")).await.unwrap();
+    expect(&mut seen_by_station, "asdu 46").await;
+    for i in 0..16 {
+        cmd_tx.try_send(job(&format!("queued {i}"))).unwrap();
+    }
+    assert!(
+        matches!(
+            cmd_tx.try_send(job("busy")),
+            Err(mpsc::error::TrySendError::Full(_))
+        ),
+        "the session took a second command while the first awaited its ActCon"
+    );
+    let first = tokio::time::timeout(WAIT, results_rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&first.message.payload).unwrap();
+    assert_eq!(
+        (v["id"].as_str(), v["status"].as_str()),
+        (Some("first"), Some("timeout"))
+    );
+    // Then the next one goes: room for one more in the queue.
+    expect(&mut seen_by_station, "asdu 46").await;
+    cmd_tx.try_send(job("late")).unwrap();
 
     stop_tx.send(true).unwrap();
     tokio::time::timeout(WAIT, session).await.unwrap().unwrap();

@@ -93,7 +93,7 @@ impl Element<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::TypeId;
+    use crate::type_id::TypeId;
 
     #[test]
     fn quality_and_time_tag_cover_the_right_types() {

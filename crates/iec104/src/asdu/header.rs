@@ -57,7 +57,7 @@ pub const fn broadcast_address(ca_size: u8) -> u16 {
 /// The data unit identifier of an ASDU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AsduHeader {
-    /// The raw type identification octet (see [`crate::TypeId::from_u8`]).
+    /// The raw type identification octet (see [`crate::type_id::TypeId::from_u8`]).
     pub type_id: u8,
     /// SQ bit: the objects are a sequence of elements following one IOA.
     pub sequence: bool,

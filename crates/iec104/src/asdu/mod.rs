@@ -4,19 +4,23 @@
 //! yields every [`InformationObject`] without allocating and without failing. Encoding:
 //! [`AsduBuilder`] produces an owned, validated [`Asdu`].
 
-pub mod access;
-pub mod commands;
-pub mod elements;
-pub mod error;
-pub mod file;
-pub mod header;
-pub mod object;
-pub mod owned;
-pub mod quality;
-pub mod view;
+mod access;
+mod address;
+mod commands;
+mod elements;
+mod error;
+mod file;
+mod header;
+mod object;
+mod owned;
+mod quality;
+mod view;
 mod wire;
 
 pub use access::TimeTag;
+pub use address::encode_object;
+#[cfg(feature = "json")]
+pub(crate) use address::read_ioa;
 pub use commands::{
     Coi, DoubleCommand, Fbp, Qcc, Qoi, Qos, Qpa, Qpm, Qrp, SingleCommand, StepCommand, Tsc,
 };
@@ -30,6 +34,6 @@ pub use file::{
 };
 pub use header::{broadcast_address, AsduHeader, AsduParams};
 pub use object::{Element, InformationObject};
-pub use owned::{encode_object, Asdu, AsduBuilder, MAX_ASDU_LEN, MAX_OBJECTS};
+pub use owned::{Asdu, AsduBuilder, MAX_ASDU_LEN, MAX_OBJECTS};
 pub use quality::Quality;
 pub use view::{decode_all, AsduView, Objects};

@@ -14,7 +14,7 @@ use super::file::{
 };
 use super::wire::{field, Wire};
 use crate::time::{Cp16Time2a, Cp24Time2a, Cp56Time2a};
-use crate::TypeId;
+use crate::type_id::TypeId;
 
 /// One information object: its address and its element(s).
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -2,14 +2,15 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use super::address::{encode_object, put_ioa};
 use super::commands::{Qcc, Qoi};
 use super::error::AsduError;
 use super::header::{AsduHeader, AsduParams};
 use super::object::{Element, InformationObject};
 use super::view::AsduView;
-use super::wire::put_u24;
+use crate::cot::{Cause, Cot};
 use crate::time::Cp56Time2a;
-use crate::{Cot, TypeId};
+use crate::type_id::TypeId;
 
 /// Largest ASDU an IEC 60870-5-104 APDU can carry: 253 octets minus the 4 control octets.
 pub const MAX_ASDU_LEN: usize = 249;
@@ -136,18 +137,37 @@ impl From<Asdu> for Bytes {
     }
 }
 
-/// Appends one object (IOA in `params.ioa_size` octets, then the element) to `out`.
-/// The IOA is truncated to its size; [`AsduBuilder`] checks it first.
-pub fn encode_object(object: &InformationObject<'_>, params: &AsduParams, out: &mut BytesMut) {
-    put_ioa(out, object.ioa, params.ioa_size);
-    object.element.encode(out);
-}
-
-fn put_ioa(out: &mut BytesMut, ioa: u32, size: u8) {
-    match size {
-        1 => out.put_u8(ioa as u8),
-        2 => out.put_u16_le(ioa as u16),
-        _ => put_u24(out, ioa),
+impl AsduView<'_> {
+    /// The answer a station gives to this ASDU: the same octets with cause `cause` and the P/N
+    /// bit `negative`; the T bit, originator address, common address and objects are kept
+    /// (IEC 60870-5-101 §7.2.3: a confirmation mirrors the activation). E.g. a positive
+    /// ActCon, a negative ActCon, a DeactCon, an ActTerm, or a refusal with cause 44..=47.
+    ///
+    /// ```
+    /// use iec104::asdu::{AsduParams, AsduView};
+    /// use iec104::cot::Cause;
+    /// // C_IC_NA_1 act (COT 6) with T bit (0x80), originator 3, CA 1, IOA 0, QOI 20.
+    /// let request = [100, 1, 0x86, 3, 1, 0, 0, 0, 0, 20];
+    /// let view = AsduView::parse(&request, &AsduParams::IEC104)?;
+    /// // Negative ActCon: T 0x80 | P/N 0x40 | 7.
+    /// let answer = view.reply(Cause::ActivationCon, true);
+    /// assert_eq!(answer.as_bytes(), [100, 1, 0xC7, 3, 1, 0, 0, 0, 0, 20]);
+    /// # Ok::<(), iec104::asdu::AsduError>(())
+    /// ```
+    pub fn reply(&self, cause: Cause, negative: bool) -> Asdu {
+        let mut header = *self.header();
+        header.cot.cause = cause;
+        header.cot.negative = negative;
+        let mut out = BytesMut::from(self.as_bytes());
+        // Octet 2 is the first COT octet (cause, P/N, T) whatever the field sizes.
+        if let Some(first) = out.get_mut(2) {
+            *first = header.cot.first_octet();
+        }
+        Asdu {
+            bytes: out.freeze(),
+            params: *self.params(),
+            header,
+        }
     }
 }
 
@@ -162,7 +182,8 @@ fn single_object_type(t: TypeId) -> bool {
 ///
 /// ```
 /// use iec104::asdu::{AsduBuilder, Element, InformationObject, Qds};
-/// use iec104::{Cause, Cot, TypeId};
+/// use iec104::cot::{Cause, Cot};
+/// use iec104::type_id::TypeId;
 ///
 /// let mut b = AsduBuilder::new(TypeId::M_ME_NC_1, Cot::new(Cause::Spontaneous), 47);
 /// b.push(InformationObject::new(100, Element::M_ME_NC_1(21.5, Qds(0))))?;

@@ -5,12 +5,11 @@ use std::iter::FusedIterator;
 
 use bytes::BytesMut;
 
+use super::address::{encode_object, read_ioa};
 use super::error::{AsduError, HexPrefix};
 use super::header::{AsduHeader, AsduParams};
 use super::object::{Element, InformationObject};
-use super::owned::encode_object;
-use super::wire::u24;
-use crate::TypeId;
+use crate::type_id::TypeId;
 
 /// A validated ASDU borrowed from a receive buffer.
 ///
@@ -37,19 +36,6 @@ pub struct AsduView<'a> {
     header: AsduHeader,
     params: AsduParams,
     type_id: Option<TypeId>,
-}
-
-/// Reads an IOA of 1, 2 or 3 octets (little endian) from the start of `b`; `None` when `b`
-/// is shorter than `size`.
-#[inline(always)]
-pub(crate) fn read_ioa(b: &[u8], size: u8) -> Option<u32> {
-    match size {
-        1 => b.first().map(|&x| u32::from(x)),
-        2 => b
-            .first_chunk::<2>()
-            .map(|&x| u32::from(u16::from_le_bytes(x))),
-        _ => b.first_chunk::<3>().map(|x| u24(x)),
-    }
 }
 
 impl<'a> AsduView<'a> {

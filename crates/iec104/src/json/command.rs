@@ -9,8 +9,9 @@ use crate::asdu::{
     Asdu, AsduError, Bitstring, DoubleCommand, DoubleState, Element, InformationObject, Normalized,
     Qos, Scaled, SingleCommand, StepCommand,
 };
+use crate::cot::{Cause, Cot};
 use crate::time::Cp56Time2a;
-use crate::{Cause, Cot, TypeId};
+use crate::type_id::TypeId;
 
 /// A process command request, e.g.
 /// `{"type":"C_DC_NA_1","value":"on","select":true,"id":"op-17"}`.

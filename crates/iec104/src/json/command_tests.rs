@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::*;
 use crate::asdu::Element;
-use crate::TypeId;
+use crate::type_id::TypeId;
 
 fn now() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 24, 10, 15, 30).unwrap() + chrono::Duration::milliseconds(123)

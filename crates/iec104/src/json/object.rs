@@ -55,7 +55,7 @@ impl<'a> JsonObject<'a> {
     pub fn from_view(view: &AsduView<'a>, now: DateTime<Utc>) -> JsonObjects<'a> {
         let unknown = if view.type_id().is_none() {
             let raw = view.raw_body();
-            let ioa = crate::asdu::view::read_ioa(raw, view.params().ioa_size).unwrap_or(0);
+            let ioa = crate::asdu::read_ioa(raw, view.params().ioa_size).unwrap_or(0);
             Some(Body::Unknown { ioa, raw })
         } else {
             None

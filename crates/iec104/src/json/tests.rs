@@ -558,7 +558,7 @@ fn sequence_of_elements_gets_consecutive_addresses() {
 fn every_type_id_is_covered_by_a_test_above() {
     // The test source names every mnemonic in an expected line.
     let source = include_str!("tests.rs");
-    for t in crate::TypeId::ALL {
+    for t in crate::type_id::TypeId::ALL {
         assert!(
             source.contains(&format!("\"{}\"", t.name())),
             "no expected JSON for {t}"
@@ -576,11 +576,11 @@ mod any_input {
         /// fields every object has, and no field is repeated.
         #[test]
         fn every_object_serializes(
-            index in 0..crate::TypeId::ALL.len(),
+            index in 0..crate::type_id::TypeId::ALL.len(),
             mut elems in proptest::collection::vec(any::<u8>(), 64),
             cot in any::<u8>(),
         ) {
-            let t = crate::TypeId::ALL[index];
+            let t = crate::type_id::TypeId::ALL[index];
             // Exactly the octets one object of the type needs (a segment: LOS from octet 4).
             let len = match crate::asdu::Element::fixed_size(t) {
                 Some(n) => n,

@@ -8,7 +8,7 @@ use tokio::sync::Notify;
 
 use super::registry::{Registry, Response};
 use super::{ConnectionId, ConnectionInfo, GroupId, GroupInfo, HandleError, LocalClose};
-use crate::apci::{MAX_ASDU_LEN, MAX_FRAME_LEN};
+use crate::apci::MAX_ASDU_LEN;
 
 /// A cloneable handle to a running server: enqueue events, answer one connection, close
 /// connections, read counters.
@@ -88,16 +88,19 @@ impl ServerHandle {
     /// TESTFR or STARTDT/STOPDT con, no I-frame — but goes on reading, so the client's t1
     /// expires. Frames the link produces meanwhile are discarded (the link believes them
     /// sent); events and responses wait and flow again after unmuting. False when the
-    /// connection is not open.
+    /// connection is not open. Only with the cargo feature `testing`.
+    #[cfg(any(test, feature = "testing"))]
     pub fn set_mute(&self, conn: ConnectionId, mute: bool) -> bool {
         self.registry.set_muted(conn, mute)
     }
 
     /// Fault injection: writes `octets` as they are to the connection's socket, after the
     /// frames already written, bypassing the link layer (e.g. a malformed APCI). At most
-    /// 255 octets (one maximal APDU); waits while a few are already waiting.
+    /// 255 octets (one maximal APDU); waits while a few are already waiting. Only with the
+    /// cargo feature `testing`.
+    #[cfg(any(test, feature = "testing"))]
     pub async fn send_raw(&self, conn: ConnectionId, octets: Bytes) -> Result<(), HandleError> {
-        if octets.is_empty() || octets.len() > MAX_FRAME_LEN {
+        if octets.is_empty() || octets.len() > crate::apci::MAX_FRAME_LEN {
             return Err(HandleError::RawLength {
                 length: octets.len(),
             });

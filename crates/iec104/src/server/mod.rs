@@ -4,7 +4,7 @@
 //! - **Events** ([`ServerHandle::enqueue`]: spontaneous or periodic data) go to every
 //!   redundancy group. In a group only one connection is started at a time; the group keeps
 //!   events in a bounded queue while none is, and sends the events its started connection did
-//!   not get acknowledged again, in order, on the next one (see [`group`]).
+//!   not get acknowledged again, in order, on the next one (see [`Group`]).
 //! - **Responses** ([`ServerHandle::send_to`]: confirmations, interrogation data) go to one
 //!   connection only and are never replayed elsewhere.
 //! - **Modes** ([`RedundancyMode`]): one group for all, groups by client address, or one
@@ -13,8 +13,9 @@
 //!   started connection is closed ([`CloseReason::Superseded`]).
 //! - Bad input or a t1 expiry closes that connection only, with one `warn` log line naming the
 //!   error and the offending octets (bounded hex).
-//! - For simulators and tests: [`ServerHandle::set_mute`] (a connection that stops answering)
-//!   and [`ServerHandle::send_raw`] (octets written as they are, e.g. a malformed frame).
+//! - For simulators and tests, with the cargo feature `testing`: `ServerHandle::set_mute` (a
+//!   connection that stops answering) and `ServerHandle::send_raw` (octets written as they
+//!   are, e.g. a malformed frame).
 //!
 //! The library spawns no task: every connection is a future driven inside the run future
 //! returned by [`Server::bind`]. A received ASDU is released to the link once it is in the
@@ -24,6 +25,8 @@
 //!
 //! ```no_run
 //! use bytes::Bytes;
+//! use iec104::asdu::{AsduParams, AsduView};
+//! use iec104::cot::Cause;
 //! use iec104::server::{Server, ServerConfig, ServerEvent};
 //!
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -34,11 +37,9 @@
 //! while let Some(event) = events.recv().await {
 //!     if let ServerEvent::Asdu { conn, asdu } = event {
 //!         // Decode the command, act on it, answer: here a positive confirmation (COT 7).
-//!         let mut reply = asdu.to_vec();
-//!         if let Some(cot) = reply.get_mut(2) {
-//!             *cot = 7;
-//!         }
-//!         handle.send_to(conn, Bytes::from(reply)).await?;
+//!         let request = AsduView::parse(&asdu, &AsduParams::IEC104)?;
+//!         let answer = request.reply(Cause::ActivationCon, false);
+//!         handle.send_to(conn, answer.into_bytes()).await?;
 //!     }
 //! }
 //! # Ok(())
@@ -46,9 +47,9 @@
 //! ```
 
 mod conn;
-pub mod group;
+mod group;
 mod handle;
-pub mod mode;
+mod mode;
 mod registry;
 mod run;
 
@@ -285,7 +286,7 @@ pub enum HandleError {
         /// Its length.
         length: usize,
     },
-    /// Raw octets for [`ServerHandle::send_raw`] are empty or longer than 255.
+    /// Raw octets for `ServerHandle::send_raw` (feature `testing`) are empty or longer than 255.
     #[error("{length} raw octets cannot be sent (allowed 1..=255)")]
     RawLength {
         /// Their length.

@@ -62,6 +62,7 @@ impl ConnSignal {
     }
 
     /// Mutes or unmutes the connection.
+    #[cfg(any(test, feature = "testing"))]
     pub(crate) fn set_muted(&self, mute: bool) {
         self.muted.store(mute, Ordering::Relaxed);
         self.control.notify_one();
@@ -102,6 +103,9 @@ struct ConnSlot {
     started: bool,
     signal: Arc<ConnSignal>,
     responses: mpsc::Sender<Response>,
+    /// Fault injection (`ServerHandle::send_raw`, feature `testing`); without the feature
+    /// nothing sends on it and the connection's receiver stays idle.
+    #[cfg_attr(not(any(test, feature = "testing")), allow(dead_code))]
     raw: mpsc::Sender<Bytes>,
 }
 
@@ -320,11 +324,13 @@ impl Registry {
     }
 
     /// The raw octet sender of `conn`.
+    #[cfg(any(test, feature = "testing"))]
     pub(crate) fn raw(&self, conn: ConnectionId) -> Option<mpsc::Sender<Bytes>> {
         lock(&self.inner).conns.get(&conn).map(|c| c.raw.clone())
     }
 
     /// Mutes or unmutes `conn`; false when it is unknown.
+    #[cfg(any(test, feature = "testing"))]
     pub(crate) fn set_muted(&self, conn: ConnectionId, mute: bool) -> bool {
         match lock(&self.inner).conns.get(&conn) {
             Some(slot) => {

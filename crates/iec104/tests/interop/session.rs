@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use iec104::asdu::{Asdu, AsduParams, Element, InformationObject};
 use iec104::client::{Client, ClientEvent, ClientEvents};
-use iec104::{Cause, Cot, TypeId};
+use iec104::cot::{Cause, Cot};
+use iec104::type_id::TypeId;
 use serde_json::Value;
 
 use super::bounded;

@@ -5,8 +5,8 @@ use std::time::Duration;
 use iec104::asdu::{
     Asdu, AsduParams, DoubleState, Element, InformationObject, Qds, Quality, Scaled, SinglePoint,
 };
+use iec104::cot::{Cause, Cot};
 use iec104::server::{ServerEvent, ServerEvents, ServerHandle};
-use iec104::{Cause, Cot};
 use serde_json::{json, Value};
 
 use super::session::{describe_command, owned_element};

@@ -14,8 +14,8 @@ use iec104::asdu::{
     Scaled, SectionReady, Segment, SingleCommand, SinglePoint, Sof, StartEvents, StatusChange,
     StepCommand, StepPosition, Tsc,
 };
+use iec104::cot::{Cause, Cot};
 use iec104::time::{Cp16Time2a, Cp24Time2a, Cp56Time2a};
-use iec104::{Cause, Cot};
 
 /// What a Wireshark field must read.
 #[derive(Debug, Clone)]

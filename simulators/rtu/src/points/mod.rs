@@ -12,7 +12,9 @@ use iec104::asdu::{
     StepPosition,
 };
 use iec104::time::{Cp16Time2a, Cp24Time2a, Cp56Time2a};
-use iec104::TypeId;
+use iec104::type_id::TypeId;
+
+mod fault_check;
 
 use crate::config::PointConfig;
 use behaviour::{Behaviour, Rng, ValueKind};

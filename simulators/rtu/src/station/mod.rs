@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use iec104::asdu::{AsduBuilder, Coi, Element, InformationObject};
+use iec104::asdu::{Asdu, AsduBuilder, Coi, Element, InformationObject};
+use iec104::cot::{Cause, Cot};
 use iec104::server::{
     ConnectionId, Server, ServerConfig, ServerError, ServerEvent, ServerEvents, ServerHandle,
 };
-use iec104::{Cause, Cot, TypeId};
+use iec104::type_id::TypeId;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -27,8 +28,6 @@ mod packer;
 mod protection;
 mod requests;
 mod spontaneous;
-
-use requests::mirror;
 
 /// How often a station generates its events.
 pub const TICK: Duration = Duration::from_millis(100);
@@ -116,7 +115,7 @@ enum Internal {
     /// A command's operation time is over: apply it and send ActTerm.
     Complete {
         conn: ConnectionId,
-        asdu: Bytes,
+        asdu: Asdu,
         ioa: u32,
         value: f64,
     },
@@ -530,16 +529,21 @@ impl Station {
     }
 
     /// Logs a received ASDU with its outcome.
-    async fn log_command(&self, asdu: &[u8], outcome: &str) {
+    async fn log_command(&self, asdu: &Asdu, outcome: &str) {
         tracing::debug!(station = %self.name, outcome, "command");
         self.log
-            .asdu(&self.name, asdu, Some(outcome), self.now_utc())
+            .asdu(&self.name, asdu.as_bytes(), Some(outcome), self.now_utc())
             .await;
     }
 
-    /// Refuses `asdu` with a negative mirror of `cause` and logs the outcome.
-    async fn refuse(&self, conn: ConnectionId, asdu: &Bytes, cause: Cause, outcome: &str) {
-        self.respond(conn, vec![mirror(asdu, cause, true)]);
+    /// Sends the answer to `asdu` with cause `cause` and P/N `negative` (`AsduView::reply`).
+    fn answer(&self, conn: ConnectionId, asdu: &Asdu, cause: Cause, negative: bool) {
+        self.respond(conn, vec![asdu.view().reply(cause, negative).into_bytes()]);
+    }
+
+    /// Refuses `asdu` with a negative answer of `cause` and logs the outcome.
+    async fn refuse(&self, conn: ConnectionId, asdu: &Asdu, cause: Cause, outcome: &str) {
+        self.answer(conn, asdu, cause, true);
         self.log_command(asdu, outcome).await;
     }
 }

@@ -2,7 +2,8 @@
 
 use bytes::Bytes;
 use iec104::asdu::{AsduBuilder, InformationObject};
-use iec104::{Cause, Cot, TypeId};
+use iec104::cot::{Cause, Cot};
+use iec104::type_id::TypeId;
 
 /// Packs objects into as few ASDUs as possible, one type per ASDU (SQ=0), in arrival order
 /// within a type.

@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 
 use iec104::asdu::InformationObject;
-use iec104::Cause;
+use iec104::cot::Cause;
 
 use super::packer::Packer;
 use super::spontaneous::cp56_at;

@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::Utc;
-use iec104::asdu::{AsduParams, AsduView, DoubleState, Element, InformationObject, Qcc};
+use iec104::asdu::{Asdu, AsduParams, DoubleState, Element, InformationObject, Qcc};
+use iec104::cot::Cause;
 use iec104::server::ConnectionId;
 use iec104::time::Cp56Time2a;
-use iec104::{Cause, Cot, TypeId};
+use iec104::type_id::TypeId;
 use tokio::time::Instant;
 
 use super::packer::Packer;
@@ -18,29 +19,16 @@ use super::spontaneous::cp56_at;
 use super::{Internal, Selection, Station};
 use crate::points::{command_base, time_tag};
 
-/// A copy of `asdu` with cause `cause` and the P/N bit `negative` (test bit and originator
-/// kept): the way a station confirms or refuses what it received.
-pub fn mirror(asdu: &[u8], cause: Cause, negative: bool) -> Bytes {
-    let mut reply = asdu.to_vec();
-    if let Some(cot) = reply.get_mut(2) {
-        let old = Cot::from_octets(*cot, 0);
-        let mut new = Cot::new(cause);
-        new.negative = negative;
-        new.test = old.test;
-        *cot = new.first_octet();
-    }
-    Bytes::from(reply)
-}
-
 impl Station {
     pub(super) async fn on_asdu(&mut self, conn: ConnectionId, asdu: Bytes) {
-        let view = match AsduView::parse(&asdu, &AsduParams::IEC104) {
-            Ok(view) => view,
+        let asdu = match Asdu::parse(asdu, AsduParams::IEC104) {
+            Ok(asdu) => asdu,
             Err(error) => {
                 tracing::warn!(station = %self.name, %conn, %error, "undecodable ASDU ignored");
                 return;
             }
         };
+        let view = asdu.view();
         let header = *view.header();
         let Some(type_id) = view.type_id() else {
             return self
@@ -80,7 +68,7 @@ impl Station {
                     self.log_command(&asdu, "confirmed").await;
                 }
                 Cause::Deactivation => {
-                    self.respond(conn, vec![mirror(&asdu, Cause::DeactivationCon, false)]);
+                    self.answer(conn, &asdu, Cause::DeactivationCon, false);
                     self.log_command(&asdu, "confirmed").await;
                 }
                 _ => {
@@ -135,7 +123,7 @@ impl Station {
                 match time.to_utc() {
                     Some(at) => {
                         self.clock_offset = at - Utc::now();
-                        self.respond(conn, vec![mirror(&asdu, Cause::ActivationCon, false)]);
+                        self.answer(conn, &asdu, Cause::ActivationCon, false);
                         self.log_command(&asdu, "confirmed").await;
                     }
                     None => {
@@ -150,7 +138,7 @@ impl Station {
                         .refuse(conn, &asdu, Cause::UnknownCause, "unknown_cause")
                         .await;
                 }
-                self.respond(conn, vec![mirror(&asdu, Cause::ActivationCon, false)]);
+                self.answer(conn, &asdu, Cause::ActivationCon, false);
                 self.log_command(&asdu, "confirmed").await;
             }
             _ if command_base(type_id) >= 45 && command_base(type_id) <= 51 => {
@@ -165,7 +153,7 @@ impl Station {
 
     /// ActCon, the data of the group (station: every monitored point except integrated
     /// totals), ActTerm.
-    fn interrogation(&self, conn: ConnectionId, asdu: &Bytes, group: Option<u8>) {
+    fn interrogation(&self, conn: ConnectionId, asdu: &Asdu, group: Option<u8>) {
         let cause = match group {
             None => Cause::InterrogatedByStation,
             Some(g) => Cause::InterrogatedByGroup(g),
@@ -183,21 +171,21 @@ impl Station {
                 packer.push(InformationObject::new(p.ioa, e));
             }
         }
-        let mut batch = vec![mirror(asdu, Cause::ActivationCon, false)];
+        let mut batch = vec![asdu.view().reply(Cause::ActivationCon, false).into_bytes()];
         batch.extend(packer.finish());
-        batch.push(mirror(asdu, Cause::ActivationTerm, false));
+        batch.push(asdu.view().reply(Cause::ActivationTerm, false).into_bytes());
         self.respond(conn, batch);
     }
 
     /// ActCon, the counters (for a read, or after a freeze), ActTerm; false (and a negative
     /// ActCon) for a request qualifier other than 1..=5.
-    fn counter_interrogation(&mut self, conn: ConnectionId, asdu: &Bytes, qcc: Qcc) -> bool {
+    fn counter_interrogation(&mut self, conn: ConnectionId, asdu: &Asdu, qcc: Qcc) -> bool {
         let rqt = qcc.request();
         let group = match rqt {
             5 => None,
             1..=4 => Some(rqt),
             _ => {
-                self.respond(conn, vec![mirror(asdu, Cause::ActivationCon, true)]);
+                self.answer(conn, &asdu, Cause::ActivationCon, true);
                 return false;
             }
         };
@@ -229,9 +217,9 @@ impl Station {
                 _ => p.value = 0.0,
             }
         }
-        let mut batch = vec![mirror(asdu, Cause::ActivationCon, false)];
+        let mut batch = vec![asdu.view().reply(Cause::ActivationCon, false).into_bytes()];
         batch.extend(packer.finish());
-        batch.push(mirror(asdu, Cause::ActivationTerm, false));
+        batch.push(asdu.view().reply(Cause::ActivationTerm, false).into_bytes());
         self.respond(conn, batch);
         true
     }
@@ -240,7 +228,7 @@ impl Station {
     async fn command(
         &mut self,
         conn: ConnectionId,
-        asdu: Bytes,
+        asdu: Asdu,
         type_id: TypeId,
         object: InformationObject<'_>,
     ) {
@@ -249,7 +237,7 @@ impl Station {
                 .refuse(conn, &asdu, Cause::UnknownTypeId, "unknown_type")
                 .await;
         }
-        let cause = Cot::from_octets(asdu.get(2).copied().unwrap_or(0), 0).cause;
+        let cause = asdu.header().cot.cause;
         if !matches!(cause, Cause::Activation | Cause::Deactivation) {
             return self
                 .refuse(conn, &asdu, Cause::UnknownCause, "unknown_cause")
@@ -274,7 +262,7 @@ impl Station {
         };
         if cause == Cause::Deactivation {
             let had = self.selections.remove(&object.ioa).is_some();
-            self.respond(conn, vec![mirror(&asdu, Cause::DeactivationCon, !had)]);
+            self.answer(conn, &asdu, Cause::DeactivationCon, !had);
             return self
                 .log_command(
                     &asdu,
@@ -302,7 +290,7 @@ impl Station {
                     deadline: now + self.select_timeout,
                 },
             );
-            self.respond(conn, vec![mirror(&asdu, Cause::ActivationCon, false)]);
+            self.answer(conn, &asdu, Cause::ActivationCon, false);
             return self.log_command(&asdu, "selected").await;
         }
         let selection = self.selections.remove(&object.ioa);
@@ -321,7 +309,7 @@ impl Station {
                     .await;
             }
         }
-        self.respond(conn, vec![mirror(&asdu, Cause::ActivationCon, false)]);
+        self.answer(conn, &asdu, Cause::ActivationCon, false);
         self.log_command(&asdu, "executed").await;
         let done = Internal::Complete {
             conn,
@@ -380,7 +368,10 @@ impl Station {
         }
         // After the change it caused (enqueued above as an event): the client sees the new
         // state before the command's termination.
-        self.respond_after_events(conn, vec![mirror(&asdu, Cause::ActivationTerm, false)]);
+        self.respond_after_events(
+            conn,
+            vec![asdu.view().reply(Cause::ActivationTerm, false).into_bytes()],
+        );
     }
 }
 
@@ -418,20 +409,6 @@ fn command_value(e: &Element<'_>) -> Option<(f64, bool)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mirror_sets_cause_and_pn_keeps_test_bit() {
-        // C_DC_NA_1 act with T bit: COT octet 0x86 = T (0x80) | 6; IEC 60870-5-101 §7.2.3:
-        // bit 8 T, bit 7 P/N, bits 1-6 cause.
-        let asdu = [46, 1, 0x86, 0, 1, 0, 5, 0, 0, 0x82];
-        // Negative ActCon: 0x80 | 0x40 | 7 = 0xC7.
-        assert_eq!(
-            &mirror(&asdu, Cause::ActivationCon, true)[..],
-            &[46, 1, 0xC7, 0, 1, 0, 5, 0, 0, 0x82]
-        );
-        // Unknown IOA 47 = 0x2F, negative: 0x80 | 0x40 | 0x2F = 0xEF.
-        assert_eq!(mirror(&asdu, Cause::UnknownObjectAddress, true)[2], 0xEF);
-    }
 
     #[test]
     fn command_values() {

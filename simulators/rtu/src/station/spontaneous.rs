@@ -6,8 +6,8 @@ use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Utc};
 use iec104::asdu::{InformationObject, Quality};
+use iec104::cot::Cause;
 use iec104::time::Cp56Time2a;
-use iec104::Cause;
 
 use super::packer::Packer;
 use super::Station;

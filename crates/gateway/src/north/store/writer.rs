@@ -3,6 +3,7 @@
 //! store in one transaction, THEN their I-frames are released to the RTUs (so an event the
 //! RTU considers delivered is on disk), then the publisher is woken.
 
+use crate::contract::RtuStatus;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,8 +52,8 @@ pub async fn run(
                         "store bound reached: oldest messages dropped"
                     );
                     board.patch(
-                        "/status",
-                        "queue_dropped",
+                        RtuStatus::TOPIC_SUFFIX,
+                        RtuStatus::QUEUE_DROPPED,
                         serde_json::json!(store.dropped()),
                     );
                 }

@@ -1,0 +1,304 @@
+//! The shape of the configuration file (serde, unknown keys denied). Values keep their
+//! spans for messages; integers are read as `i64` so that validation reports a value out of
+//! range with its key, value and allowed range.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The MQTT broker and how messages are published.
+    pub mqtt: MqttConfig,
+    /// The gateway process itself (node name, store, HTTP endpoint).
+    #[serde(default)]
+    pub gateway: GatewayConfig,
+    /// The RTUs (controlled stations) to connect to.
+    #[serde(default)]
+    pub rtu: Vec<RtuConfig>,
+    /// Several gateway nodes sharing the RTUs (absent: this node runs alone).
+    #[serde(default)]
+    pub cluster: Option<ClusterConfig>,
+    /// Sparkplug B output beside the JSON topics (absent: off). See docs/sparkplug.md.
+    #[serde(default)]
+    pub sparkplug: Option<iec104_sparkplug::SparkplugConfig>,
+}
+
+/// `[cluster]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// This node's id (overridden by `--node-id`).
+    #[serde(default)]
+    pub node_id: Option<Spanned<String>>,
+    /// Further nodes keeping a hot standby connection to each RTU (default 1).
+    #[serde(default = "default_standby")]
+    pub standby: Spanned<i64>,
+    /// MQTT keep-alive of the node in whole seconds (>= 1), replacing `mqtt.keep_alive`.
+    #[serde(default = "default_heartbeat")]
+    pub heartbeat: Spanned<i64>,
+    /// Seconds a new owner waits for the previous owner to release an RTU (default 5).
+    #[serde(default = "default_handover_timeout")]
+    pub handover_timeout: Spanned<f64>,
+}
+
+/// `[mqtt]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttConfig {
+    /// `mqtt://host:port` (or `mqtts://` for TLS).
+    pub url: Spanned<String>,
+    /// MQTT protocol version: 5 (default; response topic and correlation data of commands
+    /// are honoured) or 4 (3.1.1).
+    #[serde(default = "default_version")]
+    pub version: Spanned<i64>,
+    /// First level of every topic.
+    #[serde(default = "default_prefix")]
+    pub topic_prefix: Spanned<String>,
+    /// MQTT client id (default `iec104-gateway-{node}`).
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// User name for the broker.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Password for the broker (better: `password_file`). Never printed or logged.
+    #[serde(default)]
+    pub password: Option<super::secret::Secret>,
+    /// File holding the broker password (first line); a relative name is looked up in
+    /// systemd's `$CREDENTIALS_DIRECTORY` (`LoadCredential=`) when that is set.
+    #[serde(default)]
+    pub password_file: Option<Spanned<String>>,
+    /// MQTT 5 response topics of commands are honoured only under this prefix (default
+    /// `{topic_prefix}/_response/`); others get their result on `.../command/result`.
+    #[serde(default)]
+    pub response_topic_prefix: Option<Spanned<String>>,
+    /// CA certificate file (PEM) for `mqtts://` (default: the system's CA bundle).
+    #[serde(default)]
+    pub ca_file: Option<Spanned<String>>,
+    /// Client certificate (PEM) presented to the broker (mutual TLS); needs `key_file`.
+    #[serde(default)]
+    pub cert_file: Option<Spanned<String>>,
+    /// Private key (PEM) of `cert_file`.
+    #[serde(default)]
+    pub key_file: Option<Spanned<String>>,
+    /// QoS of data messages: 0 or 1 (default 1).
+    #[serde(default = "default_qos")]
+    pub qos: Spanned<i64>,
+    /// Publish data messages retained (last value kept by the broker).
+    #[serde(default)]
+    pub retain: bool,
+    /// Publications sent but not yet acknowledged by the broker, at most.
+    #[serde(default = "default_inflight")]
+    pub max_inflight: Spanned<i64>,
+    /// MQTT keep-alive in seconds.
+    #[serde(default = "default_keep_alive")]
+    pub keep_alive: Spanned<i64>,
+}
+
+/// `[gateway]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Name of this gateway node, used in payloads and the presence topic.
+    #[serde(default)]
+    pub node: Option<Spanned<String>>,
+    /// Path of the on-disk queue (redb). Default: `$STATE_DIRECTORY/queue.redb` or `./queue.redb`.
+    #[serde(default)]
+    pub store_path: Option<String>,
+    /// Bound of the on-disk queue in messages; the oldest are dropped beyond it.
+    #[serde(default = "default_queue_max")]
+    pub queue_max_messages: Spanned<i64>,
+    /// Address of the HTTP endpoint (/metrics, /health, /ready); none when absent.
+    #[serde(default)]
+    pub http_listen: Option<Spanned<String>>,
+    /// File holding the access token of the HTTP endpoint; when set, every request needs it
+    /// (`Authorization: Bearer …` or `?token=`). Without it the status page answers only
+    /// local clients.
+    #[serde(default)]
+    pub http_token_file: Option<Spanned<String>>,
+    /// Seconds a command waits for each confirmation of the RTU.
+    #[serde(default = "default_command_timeout")]
+    pub command_timeout: Spanned<f64>,
+    /// Seconds a batch published from memory may wait for its PUBACKs before it is written
+    /// to the on-disk queue (and its I-frame acknowledged from there); well below the RTU's t1.
+    #[serde(default = "default_spill_after")]
+    pub spill_after: Spanned<f64>,
+    /// Also publish each audit record on `{prefix}/_audit/{node}` (QoS 1, not retained).
+    #[serde(default)]
+    pub audit_topic: bool,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            node: None,
+            store_path: None,
+            queue_max_messages: default_queue_max(),
+            http_listen: None,
+            http_token_file: None,
+            command_timeout: default_command_timeout(),
+            spill_after: default_spill_after(),
+            audit_topic: false,
+        }
+    }
+}
+
+/// `common_address = 1` or `[1, 2]`: read as integers (any, so that a value out of range is
+/// reported by validation with its key); anything else names what is allowed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommonAddresses(pub Vec<i64>);
+
+impl<'de> Deserialize<'de> for CommonAddresses {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = CommonAddresses;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a common address 1..=65534 or a list of them")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(CommonAddresses(vec![v]))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(CommonAddresses(vec![i64::try_from(v).unwrap_or(i64::MAX)]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut all = Vec::new();
+                // Bounded: validation refuses more than 64 (and duplicates).
+                while let Some(v) = seq.next_element::<i64>()? {
+                    all.push(v);
+                }
+                Ok(CommonAddresses(all))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
+/// `[[rtu]]`: one controlled station.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RtuConfig {
+    /// Unique name, used in topics.
+    pub name: Spanned<String>,
+    /// `host:port` of the RTU.
+    #[serde(default)]
+    pub address: Option<Spanned<String>>,
+    /// Several addresses tried in turn (dual-homed RTUs).
+    #[serde(default)]
+    pub addresses: Option<Spanned<Vec<String>>>,
+    /// Common address(es) of the station.
+    pub common_address: Spanned<CommonAddresses>,
+    /// Link parameter k (unacknowledged I-frames sent, at most).
+    #[serde(default)]
+    pub k: Option<Spanned<i64>>,
+    /// Link parameter w (I-frames received before acknowledging).
+    #[serde(default)]
+    pub w: Option<Spanned<i64>>,
+    /// Connection timeout t0 in seconds.
+    #[serde(default)]
+    pub t0: Option<Spanned<f64>>,
+    /// Send or test APDU timeout t1 in seconds.
+    #[serde(default)]
+    pub t1: Option<Spanned<f64>>,
+    /// Acknowledgement timeout t2 in seconds.
+    #[serde(default)]
+    pub t2: Option<Spanned<f64>>,
+    /// Idle test timeout t3 in seconds.
+    #[serde(default)]
+    pub t3: Option<Spanned<f64>>,
+    /// Seconds between general interrogations (one always follows STARTDT); 0 = only at start.
+    #[serde(default)]
+    pub interrogation_period: Option<Spanned<f64>>,
+    /// Seconds between counter interrogations; none when absent.
+    #[serde(default)]
+    pub counter_interrogation_period: Option<Spanned<f64>>,
+    /// Seconds between clock synchronisations (one after STARTDT); none when absent.
+    #[serde(default)]
+    pub clock_sync_period: Option<Spanned<f64>>,
+    /// Time zone of the RTU's time tags: `"UTC"` (default) or a fixed offset `"+01:00"`.
+    #[serde(default)]
+    pub time_zone: Option<Spanned<String>>,
+    /// Cluster: the node that owns this RTU whenever it is live.
+    #[serde(default)]
+    pub preferred_node: Option<Spanned<String>>,
+    /// Per-point settings.
+    #[serde(default)]
+    pub point: Vec<PointConfig>,
+}
+
+/// `[[rtu.point]]`: settings of one information object.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PointConfig {
+    /// Common address (default: the RTU's first).
+    #[serde(default)]
+    pub ca: Option<Spanned<i64>>,
+    /// Information object address.
+    pub ioa: Spanned<i64>,
+    /// Topic name in place of `{ca}/{ioa}` (no `/`, `+`, `#`).
+    #[serde(default)]
+    pub name: Option<Spanned<String>>,
+    /// Numeric values are published as `value * scale + offset` (the original in `raw_value`).
+    #[serde(default)]
+    pub scale: Option<Spanned<f64>>,
+    /// Added after scaling.
+    #[serde(default)]
+    pub offset: Option<Spanned<f64>>,
+    /// Spontaneous/periodic numeric values closer than this to the last published are not published.
+    #[serde(default)]
+    pub deadband: Option<Spanned<f64>>,
+    /// The point accepts commands (deny by default).
+    #[serde(default)]
+    pub commands: bool,
+    /// A direct execute is refused: select-before-operate only.
+    #[serde(default)]
+    pub select_required: bool,
+    /// Commands per minute, at most (more are refused).
+    #[serde(default)]
+    pub max_rate: Option<Spanned<u32>>,
+    /// Smallest set-point value accepted.
+    #[serde(default)]
+    pub min: Option<Spanned<f64>>,
+    /// Largest set-point value accepted.
+    #[serde(default)]
+    pub max: Option<Spanned<f64>>,
+}
+
+fn default_prefix() -> Spanned<String> {
+    Spanned::new(0..0, "iec104".to_owned())
+}
+fn default_version() -> Spanned<i64> {
+    Spanned::new(0..0, 5)
+}
+fn default_qos() -> Spanned<i64> {
+    Spanned::new(0..0, 1)
+}
+fn default_inflight() -> Spanned<i64> {
+    Spanned::new(0..0, 100)
+}
+fn default_keep_alive() -> Spanned<i64> {
+    Spanned::new(0..0, 30)
+}
+fn default_standby() -> Spanned<i64> {
+    Spanned::new(0..0, 1)
+}
+fn default_heartbeat() -> Spanned<i64> {
+    Spanned::new(0..0, 2)
+}
+fn default_handover_timeout() -> Spanned<f64> {
+    Spanned::new(0..0, 5.0)
+}
+fn default_queue_max() -> Spanned<i64> {
+    Spanned::new(0..0, 1_000_000)
+}
+fn default_command_timeout() -> Spanned<f64> {
+    Spanned::new(0..0, 10.0)
+}
+fn default_spill_after() -> Spanned<f64> {
+    Spanned::new(0..0, 1.0)
+}

@@ -1,0 +1,229 @@
+//! The async driver of one [`EdgeNode`]: runs its MQTT sessions (each with its own will) over
+//! rumqttc, feeds it the RTU's events and carries out its actions. A thin shell: every
+//! decision is the state machine's.
+
+use std::collections::VecDeque;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS};
+use tokio::sync::mpsc;
+
+use crate::edge::{Action, CommandOutcome, CommandRequest, EdgeNode, PointUpdate, Publication};
+
+/// Publications waiting for room in the MQTT client beyond which the session is dropped
+/// (a new one starts with new births).
+pub const MAX_OUTBOX: usize = 10_000;
+
+/// What the RTU side tells the edge node.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// The RTU link is up (interrogation started).
+    LinkUp,
+    /// The general interrogation completed.
+    InterrogationComplete,
+    /// The RTU link was lost.
+    LinkDown,
+    /// A value.
+    Value(PointUpdate),
+    /// The outcome of a command from the `commands` channel.
+    Outcome {
+        /// [`CommandRequest::id`].
+        id: u64,
+        /// What happened.
+        outcome: CommandOutcome,
+    },
+}
+
+/// How the driver connects and paces.
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    /// MQTT options without will (the driver sets the will of each session); the caller sets
+    /// client id, broker address, credentials and TLS.
+    pub mqtt: MqttOptions,
+    /// How often gathered values are sent and command timeouts checked.
+    pub tick: Duration,
+    /// Wait before a new session after one was lost.
+    pub reconnect_delay: Duration,
+}
+
+enum End {
+    /// The input channel closed: stop.
+    Shutdown,
+    /// The session ended (lost, refused, or closed on the state machine's request).
+    Lost,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn qos(q: u8) -> QoS {
+    if q == 0 {
+        QoS::AtMostOnce
+    } else {
+        QoS::AtLeastOnce
+    }
+}
+
+/// Runs the edge node until `inputs` closes: then publishes its NDEATH and disconnects.
+/// A node taking an RTU over feeds the NBIRTH/NDEATH it observed to [`EdgeNode::observe`]
+/// before, so that its first session takes the next `bdSeq`.
+/// Commands to issue go to `commands`; their outcomes come back as [`Input::Outcome`].
+pub async fn run(
+    mut node: EdgeNode,
+    settings: SessionSettings,
+    mut inputs: mpsc::Receiver<Input>,
+    commands: mpsc::Sender<CommandRequest>,
+) {
+    loop {
+        let will = node.connect(now_ms());
+        let mut options = settings.mqtt.clone();
+        options.set_clean_session(true);
+        options.set_last_will(LastWill::new(
+            will.topic.clone(),
+            will.payload.clone(),
+            QoS::AtLeastOnce,
+            false,
+        ));
+        let (client, eventloop) = AsyncClient::new(options, 256);
+        let mut session = Session {
+            client,
+            eventloop,
+            outbox: VecDeque::new(),
+        };
+        match session
+            .run(&mut node, &settings, &mut inputs, &commands)
+            .await
+        {
+            End::Shutdown => {
+                session.close(will).await;
+                return;
+            }
+            End::Lost => {
+                node.disconnected(now_ms());
+                tokio::time::sleep(settings.reconnect_delay).await;
+            }
+        }
+    }
+}
+
+struct Session {
+    client: AsyncClient,
+    eventloop: EventLoop,
+    outbox: VecDeque<Publication>,
+}
+
+impl Session {
+    async fn run(
+        &mut self,
+        node: &mut EdgeNode,
+        settings: &SessionSettings,
+        inputs: &mut mpsc::Receiver<Input>,
+        commands: &mpsc::Sender<CommandRequest>,
+    ) -> End {
+        let mut tick = tokio::time::interval(settings.tick);
+        loop {
+            tokio::select! {
+                event = self.eventloop.poll() => match event {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        for topic in node.subscriptions() {
+                            let _ = self.client.try_subscribe(topic, QoS::AtLeastOnce);
+                        }
+                        node.connected(now_ms());
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        if let Err(e) = node.message(now_ms(), &p.topic, &p.payload) {
+                            tracing::warn!(topic = %p.topic, error = %e, "sparkplug message refused");
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "sparkplug session lost");
+                        return End::Lost;
+                    }
+                },
+                input = inputs.recv() => match input {
+                    Some(input) => apply(node, input),
+                    None => return End::Shutdown,
+                },
+                _ = tick.tick() => node.tick(now_ms()),
+            }
+            if !self.act(node, commands) {
+                return End::Lost;
+            }
+        }
+    }
+
+    /// Carries out the queued actions; false when the session must end.
+    fn act(&mut self, node: &mut EdgeNode, commands: &mpsc::Sender<CommandRequest>) -> bool {
+        while let Some(action) = node.poll_action() {
+            match action {
+                Action::Publish(p) => self.outbox.push_back(p),
+                Action::Disconnect => {
+                    self.flush_outbox();
+                    let _ = self.client.try_disconnect();
+                }
+                Action::Command(c) => {
+                    if commands.try_send(c).is_err() {
+                        let failed = CommandOutcome::Failed("command queue full".into());
+                        node.command_outcome(now_ms(), c.id, failed);
+                    }
+                }
+            }
+        }
+        self.flush_outbox();
+        if self.outbox.len() > MAX_OUTBOX {
+            tracing::warn!(
+                "sparkplug session too slow: {} publications waiting",
+                self.outbox.len()
+            );
+            return false;
+        }
+        true
+    }
+
+    fn flush_outbox(&mut self) {
+        while let Some(p) = self.outbox.front() {
+            let sent =
+                self.client
+                    .try_publish(p.topic.clone(), qos(p.qos), p.retain, p.payload.clone());
+            if sent.is_err() {
+                return;
+            }
+            self.outbox.pop_front();
+        }
+    }
+
+    /// Publishes the NDEATH (a clean disconnect drops the will) and disconnects.
+    async fn close(mut self, death: Publication) {
+        self.outbox.push_back(death);
+        self.flush_outbox();
+        let _ = self.client.try_disconnect();
+        let drain = async {
+            loop {
+                match self.eventloop.poll().await {
+                    Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
+    }
+}
+
+fn apply(node: &mut EdgeNode, input: Input) {
+    let now = now_ms();
+    match input {
+        Input::LinkUp => node.rtu_link_up(now),
+        Input::InterrogationComplete => node.interrogation_complete(now),
+        Input::LinkDown => node.rtu_link_down(now),
+        Input::Value(v) => {
+            if let Err(e) = node.value(now, v) {
+                tracing::warn!(error = %e, "sparkplug value refused");
+            }
+        }
+        Input::Outcome { id, outcome } => node.command_outcome(now, id, outcome),
+    }
+}

@@ -1,0 +1,298 @@
+//! The edge node driver against a real broker (mosquitto) and a host played by the test:
+//! STATE gating, births, data, a DCMD round trip, the will on a crash, and the next carrier
+//! of the RTU starting with the bdSeq after the one it observed.
+
+use std::time::Duration;
+
+use iec104::asdu::Quality;
+use iec104::type_id::TypeId;
+use iec104_e2e::broker::{self, Broker};
+use iec104_sparkplug::edge::{CommandOutcome, CommandSpec, PointConfig};
+use iec104_sparkplug::proto::{Metric, MetricValue, Payload};
+use iec104_sparkplug::session::{self, Input, SessionSettings};
+use iec104_sparkplug::{EdgeNode, EdgeSettings, PointAddress, PointKind, PointUpdate, PointValue};
+use prost::Message;
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use tokio::sync::mpsc;
+
+/// Bound of every wait, so that a broken test ends instead of hanging (not a timing target).
+const BOUND: Duration = Duration::from_secs(30);
+
+fn edge_node(node: &str) -> EdgeNode {
+    let settings = EdgeSettings {
+        group_id: "G".into(),
+        edge_node_id: "rtu1".into(),
+        device_id: "rtu1".into(),
+        primary_host_id: Some("scada".into()),
+        qos: 0,
+        buffer_capacity: 100,
+        command_timeout_ms: 10_000,
+        gateway_node: Some(node.into()),
+    };
+    let points = [
+        PointConfig {
+            address: PointAddress { ca: 1, ioa: 1 },
+            name: Some("f".into()),
+            kind: Some(PointKind::Float),
+            command: None,
+        },
+        PointConfig {
+            address: PointAddress { ca: 1, ioa: 2 },
+            name: Some("q0".into()),
+            kind: None,
+            command: Some(CommandSpec {
+                type_id: TypeId::C_DC_NA_1,
+                select: true,
+            }),
+        },
+    ];
+    EdgeNode::new(settings, &points).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn session_settings(port: u16) -> SessionSettings {
+    let mut mqtt = MqttOptions::new("spb-G-rtu1", "127.0.0.1", port);
+    mqtt.set_keep_alive(Duration::from_secs(5));
+    SessionSettings {
+        mqtt,
+        tick: Duration::from_millis(20),
+        reconnect_delay: Duration::from_millis(200),
+    }
+}
+
+struct Host {
+    client: AsyncClient,
+    received: mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+}
+
+impl Host {
+    /// Connects and subscribes; its event loop runs in a task that forwards publications.
+    async fn start(port: u16) -> Host {
+        let (client, mut eventloop) =
+            AsyncClient::new(MqttOptions::new("host", "127.0.0.1", port), 64);
+        client
+            .subscribe("spBv1.0/G/#", QoS::AtLeastOnce)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        // Wait for the SUBACK, so that nothing the edge node publishes is missed.
+        loop {
+            match tokio::time::timeout(BOUND, eventloop.poll()).await {
+                Ok(Ok(Event::Incoming(Packet::SubAck(_)))) => break,
+                Ok(Ok(_)) => {}
+                other => panic!("host: {other:?}"),
+            }
+        }
+        let (tx, received) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(event) = eventloop.poll().await {
+                if let Event::Incoming(Packet::Publish(p)) = event {
+                    if tx.send((p.topic.clone(), p.payload.to_vec())).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Host { client, received }
+    }
+
+    /// The next message on `spBv1.0/G/...` whose type is in `kinds`.
+    async fn next(&mut self, kinds: &[&str]) -> (String, Payload) {
+        loop {
+            let (topic, payload) = match tokio::time::timeout(BOUND, self.received.recv()).await {
+                Ok(Some(m)) => m,
+                other => panic!("host waiting for {kinds:?}: {other:?}"),
+            };
+            let kind = topic.split('/').nth(2).unwrap_or_default();
+            if kinds.contains(&kind) {
+                let payload =
+                    Payload::decode(payload.as_slice()).unwrap_or_else(|e| panic!("{topic}: {e}"));
+                return (topic, payload);
+            }
+        }
+    }
+}
+
+fn metric<'a>(p: &'a Payload, name: &str) -> &'a Metric {
+    p.metrics
+        .iter()
+        .find(|m| m.name.as_deref() == Some(name))
+        .unwrap_or_else(|| panic!("no {name} in {p:?}"))
+}
+
+fn float(ioa: u32, v: f32) -> Input {
+    Input::Value(PointUpdate {
+        address: PointAddress { ca: 1, ioa },
+        value: PointValue::Float(v),
+        quality: Quality::GOOD,
+        time_tag_ms: None,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_node_session_against_mosquitto() {
+    if !broker::available() {
+        return;
+    }
+    let dir = iec104_e2e::scratch("sparkplug");
+    let mut broker = Broker::start(&dir).await;
+    let mut host = Host::start(broker.port).await;
+
+    let (inputs, rx) = mpsc::channel(64);
+    let (commands_tx, mut commands) = mpsc::channel(8);
+    let driver = tokio::spawn(session::run(
+        edge_node("gw-a"),
+        session_settings(broker.port),
+        rx,
+        commands_tx,
+    ));
+    for i in [
+        Input::LinkUp,
+        float(1, 50.0),
+        Input::InterrogationComplete,
+        float(1, 49.5),
+    ] {
+        inputs.send(i).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    // Nothing is born before the primary host is online; then NBIRTH, DBIRTH, history.
+    let state = br#"{"online":true,"timestamp":1}"#.to_vec();
+    host.client
+        .publish("spBv1.0/STATE/scada", QoS::AtLeastOnce, true, state)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (topic, nbirth) = host.next(&["NBIRTH", "DBIRTH", "DDATA"]).await;
+    assert_eq!(
+        (topic.as_str(), nbirth.seq),
+        ("spBv1.0/G/NBIRTH/rtu1", Some(0))
+    );
+    assert_eq!(
+        metric(&nbirth, "bdSeq").value,
+        Some(MetricValue::LongValue(0))
+    );
+    let (topic, dbirth) = host.next(&["DBIRTH", "DDATA"]).await;
+    assert_eq!(
+        (topic.as_str(), dbirth.seq),
+        ("spBv1.0/G/DBIRTH/rtu1/rtu1", Some(1))
+    );
+    assert_eq!(
+        metric(&dbirth, "f").value,
+        Some(MetricValue::FloatValue(49.5))
+    );
+    assert_eq!(metric(&dbirth, "q0").is_null, Some(true));
+
+    // 49.5 came after the interrogation but before the births: history.
+    let (_, history) = host.next(&["DDATA"]).await;
+    let h = &history.metrics[0];
+    assert_eq!(
+        (history.seq, h.alias, &h.value, h.is_historical),
+        (
+            Some(2),
+            Some(16),
+            &Some(MetricValue::FloatValue(49.5)),
+            Some(true)
+        )
+    );
+
+    inputs
+        .send(float(1, 51.0))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (_, data) = host.next(&["DDATA"]).await;
+    let d = &data.metrics[0];
+    assert_eq!(
+        (data.seq, d.alias, &d.value, d.is_historical),
+        (
+            Some(3),
+            Some(16),
+            &Some(MetricValue::FloatValue(51.0)),
+            None
+        )
+    );
+
+    // DCMD: the write becomes a command; its outcome comes back as the result metric.
+    let write = Payload {
+        metrics: vec![Metric {
+            name: Some("q0".into()),
+            value: Some(MetricValue::BooleanValue(true)),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    host.client
+        .publish(
+            "spBv1.0/G/DCMD/rtu1/rtu1",
+            QoS::AtLeastOnce,
+            false,
+            write.encode_to_vec(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let request = tokio::time::timeout(BOUND, commands.recv())
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("no command"));
+    assert_eq!(
+        (request.address.ioa, request.type_id, request.select),
+        (2, TypeId::C_DC_NA_1, true)
+    );
+    inputs
+        .send(Input::Outcome {
+            id: request.id,
+            outcome: CommandOutcome::Confirmed,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let result_alias = metric(&dbirth, "q0/Command Result").alias;
+    let mut results = Vec::new();
+    while results.last() != Some(&Some(MetricValue::StringValue("confirmed".into()))) {
+        let (_, d) = host.next(&["DDATA"]).await;
+        results.extend(
+            d.metrics
+                .iter()
+                .filter(|m| m.alias == result_alias)
+                .map(|m| m.value.clone()),
+        );
+    }
+    assert_eq!(results[0], Some(MetricValue::StringValue("pending".into())));
+
+    // A crash of the carrier: the broker publishes the will, an NDEATH with bdSeq 0.
+    driver.abort();
+    let _ = driver.await;
+    let (topic, death) = host.next(&["NDEATH"]).await;
+    assert_eq!(topic, "spBv1.0/G/NDEATH/rtu1");
+    assert_eq!(
+        metric(&death, "bdSeq").value,
+        Some(MetricValue::LongValue(0))
+    );
+
+    // The next carrier learnt bdSeq 0 from the NBIRTH it observed: its session is bdSeq 1.
+    let (inputs, rx) = mpsc::channel(64);
+    let (commands_tx, _commands) = mpsc::channel(8);
+    let mut next = edge_node("gw-b");
+    next.observe("spBv1.0/G/NBIRTH/rtu1", &nbirth.encode_to_vec())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let driver = tokio::spawn(session::run(
+        next,
+        session_settings(broker.port),
+        rx,
+        commands_tx,
+    ));
+    let (_, nbirth) = host.next(&["NBIRTH"]).await;
+    assert_eq!(
+        metric(&nbirth, "bdSeq").value,
+        Some(MetricValue::LongValue(1))
+    );
+    assert_eq!(
+        metric(&nbirth, "Node Info/Gateway").value,
+        Some(MetricValue::StringValue("gw-b".into()))
+    );
+
+    // A clean stop publishes the NDEATH itself (the broker drops the will on DISCONNECT).
+    drop(inputs);
+    let (_, death) = host.next(&["NDEATH"]).await;
+    assert_eq!(
+        metric(&death, "bdSeq").value,
+        Some(MetricValue::LongValue(1))
+    );
+    let _ = driver.await;
+    broker.stop().await;
+}
