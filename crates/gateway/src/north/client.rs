@@ -216,6 +216,7 @@ fn event5(e: rumqttc::v5::Event, client: Option<&rumqttc::v5::AsyncClient>) -> E
 /// rumqttc's poll is not cancel-safe while connecting, so it runs apart from any select.
 pub fn start(
     s: &MqttSettings,
+    broker: &crate::config::Broker,
     cap: usize,
     tx: mpsc::Sender<Result<Ev, String>>,
 ) -> (
@@ -223,7 +224,7 @@ pub fn start(
     std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
 ) {
     let inflight = s.max_inflight.saturating_mul(2).max(16);
-    let transport = s.tls.as_ref().map(|ca| {
+    let transport = s.tls.as_ref().filter(|_| broker.tls).map(|ca| {
         rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Simple {
             ca: ca.clone(),
             alpn: None,
@@ -231,7 +232,8 @@ pub fn start(
         })
     });
     if s.v5 {
-        let mut o = rumqttc::v5::MqttOptions::new(s.client_id.clone(), s.host.clone(), s.port);
+        let mut o =
+            rumqttc::v5::MqttOptions::new(s.client_id.clone(), broker.host.clone(), broker.port);
         o.set_keep_alive(s.keep_alive);
         o.set_clean_start(true);
         if let Some(t) = transport {
@@ -276,7 +278,8 @@ pub fn start(
         };
         (Client::V5(client), Box::pin(fut))
     } else {
-        let mut o = rumqttc::MqttOptions::new(s.client_id.clone(), s.host.clone(), s.port);
+        let mut o =
+            rumqttc::MqttOptions::new(s.client_id.clone(), broker.host.clone(), broker.port);
         o.set_keep_alive(s.keep_alive);
         o.set_clean_session(true);
         if let Some(t) = transport {
