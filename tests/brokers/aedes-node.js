@@ -19,11 +19,25 @@ if (!port || !redisPort || !id) {
 const redis = { host: '127.0.0.1', port: Number(redisPort) }
 const mq = require('mqemitter-redis')(redis)
 const persistence = require('aedes-persistence-redis')(redis)
+// aedes numbers every publication per broker node and drops, per subscriber, one whose
+// number is lower than one already delivered ("dedupe"). With Redis persistence a retained
+// or QoS 1 publication takes extra round trips to Redis before it is emitted, so a later
+// publication of the same client (a QoS 0 or non-retained one) overtakes it, and the
+// retained one is then dropped as a "duplicate": a status published just before data is lost
+// (aedes 0.51.3). mqemitter-redis delivers each publication once per node, so there are no
+// duplicates to drop here; the counter check is switched off per client. Publications on
+// different paths (retained or not, QoS 0 or 1) may still arrive out of order.
+const noDedupe = new Proxy({}, { get: () => 0, set: () => true, deleteProperty: () => true })
+
 const aedes = require('aedes')({
   id,
   mq,
   persistence,
-  heartbeatInterval: Number(heartbeat || 1000)
+  heartbeatInterval: Number(heartbeat || 1000),
+  preConnect: (client, packet, callback) => {
+    client.duplicates = noDedupe
+    callback(null, true)
+  }
 })
 
 aedes.on('clientError', (client, err) => {
