@@ -36,6 +36,10 @@ pub struct Settings {
     pub gateway_extra: String,
     /// `preferred_node` per RTU name.
     pub preferred: Vec<(String, String)>,
+    /// Several broker ports (`[mqtt] urls`) in place of `mqtt_port` when not empty.
+    pub mqtt_urls: Vec<u16>,
+    /// Appended to the `[mqtt]` table (e.g. `broker_order = "shuffled"`).
+    pub mqtt_extra: String,
 }
 
 impl Settings {
@@ -48,6 +52,8 @@ impl Settings {
             handover_timeout: 5.0,
             gateway_extra: String::new(),
             preferred: Vec::new(),
+            mqtt_urls: Vec::new(),
+            mqtt_extra: String::new(),
         }
     }
 }
@@ -55,9 +61,19 @@ impl Settings {
 /// The shared configuration: `[mqtt]`, `[gateway]`, `[cluster]` and one `[[rtu]]` per station
 /// (named as the simulator names them, so the events log and the topics agree).
 pub fn config(s: &Settings, stations: &[sim::StationAddr]) -> String {
+    let brokers = if s.mqtt_urls.is_empty() {
+        format!("url = \"mqtt://127.0.0.1:{}\"", s.mqtt_port)
+    } else {
+        let urls: Vec<String> = s
+            .mqtt_urls
+            .iter()
+            .map(|p| format!("\"mqtt://127.0.0.1:{p}\""))
+            .collect();
+        format!("urls = [{}]", urls.join(", "))
+    };
     let mut c = format!(
-        "[mqtt]\nurl = \"mqtt://127.0.0.1:{}\"\ntopic_prefix = \"{PREFIX}\"\n\n[gateway]\ncommand_timeout = 2\n{}\n[cluster]\nstandby = {}\nheartbeat = {}\nhandover_timeout = {:.1}\n",
-        s.mqtt_port, s.gateway_extra, s.standby, s.heartbeat, s.handover_timeout
+        "[mqtt]\n{brokers}\ntopic_prefix = \"{PREFIX}\"\n{}\n[gateway]\ncommand_timeout = 2\n{}\n[cluster]\nstandby = {}\nheartbeat = {}\nhandover_timeout = {:.1}\n",
+        s.mqtt_extra, s.gateway_extra, s.standby, s.heartbeat, s.handover_timeout
     );
     for st in stations {
         let _ = write!(
