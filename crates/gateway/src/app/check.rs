@@ -84,11 +84,17 @@ fn print_brokers(loaded: &config::Loaded, order: &[config::Broker]) {
         );
     }
     say!(
-        "brokers: order {:?} for this node, next broker when the connection is lost or no CONNACK within {:?}; {}",
-        b.order,
+        "brokers: order {} for this node, next broker when the connection is lost or no CONNACK within {:?}; {}",
+        match b.order {
+            config::BrokerOrder::Listed => "listed",
+            config::BrokerOrder::Shuffled => "shuffled",
+        },
         b.connect_timeout,
         match b.return_check {
-            Some(every) => format!("back to the first when it answers (checked every {every:?})"),
+            Some(every) => format!(
+                "back to {}:{} when it answers (checked every {every:?})",
+                order[0].host, order[0].port
+            ),
             None => "stays on the broker it reached (return_to_first = false)".to_owned(),
         }
     );
