@@ -379,6 +379,17 @@ mod tests {
     }
 
     #[test]
+    fn sparkplug_with_several_brokers_is_refused() {
+        let e = load("urls = [\"mqtt://a:1\", \"mqtt://b:1\"]\n[sparkplug]\ngroup_id = \"plant\"")
+            .unwrap_err();
+        assert!(
+            e.starts_with("2:8: urls with several brokers and [sparkplug]: not supported yet"),
+            "{e}"
+        );
+        assert!(load("urls = [\"mqtt://a:1\"]\n[sparkplug]\ngroup_id = \"plant\"").is_ok());
+    }
+
+    #[test]
     fn listed_order_starts_every_node_on_the_first() {
         let s = load("urls = [\"mqtt://b1:1\", \"mqtt://b2:1\"]").unwrap();
         for node in ["a", "b", "c"] {
