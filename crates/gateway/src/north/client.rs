@@ -211,6 +211,12 @@ fn event5(e: rumqttc::v5::Event, client: Option<&rumqttc::v5::AsyncClient>) -> E
     }
 }
 
+/// rumqttc's own bound on connecting (and on a write): at least its default 5 s, and not
+/// below `connect_timeout`, which the publisher enforces itself (to the millisecond).
+fn rumqttc_timeout(s: &MqttSettings) -> u64 {
+    s.connect_timeout.as_secs_f64().ceil().max(5.0) as u64
+}
+
 /// Connects (lazily: the event loop connects on its first poll) and returns the client and
 /// the event loop future that forwards events to `tx` until an error, which it sends last.
 /// rumqttc's poll is not cancel-safe while connecting, so it runs apart from any select.
@@ -261,6 +267,7 @@ pub fn start(
         // Small publications are written one by one: Nagle's algorithm would hold them
         // back behind unacknowledged segments (tens of milliseconds with delayed ACKs).
         net.set_tcp_nodelay(true);
+        net.set_connection_timeout(rumqttc_timeout(s));
         o.set_network_options(net);
         let (client, mut el) = rumqttc::v5::AsyncClient::new(o, cap);
         let acker = client.clone();
@@ -305,6 +312,7 @@ pub fn start(
         let mut net = el.network_options();
         // As for MQTT 5: no Nagle delay for small publications.
         net.set_tcp_nodelay(true);
+        net.set_connection_timeout(rumqttc_timeout(s));
         el.set_network_options(net);
         let fut = async move {
             loop {
