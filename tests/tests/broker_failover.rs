@@ -104,6 +104,27 @@ async fn killed_broker_node_the_gateway_moves_on_and_loses_nothing() {
         "FIGURE broker node killed -> first event made after the kill at a subscriber on the other node: {:?}",
         resumed.saturating_duration_since(killed)
     );
+    // aedes publishes the gateway's will from node 1 once node 0 missed three heartbeats,
+    // although the gateway is alive there: the gateway sees a foreign message on its own
+    // presence topic and publishes its online presence again.
+    let presence = "e2e/_gateway/gw-test";
+    let will = sub
+        .wait_for(FOREVER, |m| {
+            m.topic == presence && m.json["status"] == "offline"
+        })
+        .await
+        .expect("the late will");
+    let online = sub
+        .wait_for(FOREVER, |m| {
+            m.topic == presence && m.json["status"] == "online"
+        })
+        .await
+        .expect("online again after the late will");
+    eprintln!(
+        "FIGURE broker node killed -> late will of the gateway {:?}, online again {:?} later",
+        will.at.saturating_duration_since(killed),
+        online.at.saturating_duration_since(will.at)
+    );
     // Everything the station sent was acknowledged by the gateway.
     while st.unacknowledged() > 0 {
         tokio::time::sleep(Duration::from_millis(20)).await;
