@@ -41,6 +41,10 @@ pub struct Settings {
     pub cluster_extra: String,
     /// Appended to every `[[rtu]]` table (e.g. `t1 = 3`).
     pub rtu_extra: String,
+    /// Several broker ports (`[mqtt] urls`) in place of `mqtt_port` when not empty.
+    pub mqtt_urls: Vec<u16>,
+    /// Appended to the `[mqtt]` table (e.g. `broker_order = "shuffled"`).
+    pub mqtt_extra: String,
 }
 
 impl Settings {
@@ -55,6 +59,8 @@ impl Settings {
             preferred: Vec::new(),
             cluster_extra: String::new(),
             rtu_extra: String::new(),
+            mqtt_urls: Vec::new(),
+            mqtt_extra: String::new(),
         }
     }
 }
@@ -62,9 +68,19 @@ impl Settings {
 /// The shared configuration: `[mqtt]`, `[gateway]`, `[cluster]` and one `[[rtu]]` per station
 /// (named as the simulator names them, so the events log and the topics agree).
 pub fn config(s: &Settings, stations: &[sim::StationAddr]) -> String {
+    let brokers = if s.mqtt_urls.is_empty() {
+        format!("url = \"mqtt://127.0.0.1:{}\"", s.mqtt_port)
+    } else {
+        let urls: Vec<String> = s
+            .mqtt_urls
+            .iter()
+            .map(|p| format!("\"mqtt://127.0.0.1:{p}\""))
+            .collect();
+        format!("urls = [{}]", urls.join(", "))
+    };
     let mut c = format!(
-        "[mqtt]\nurl = \"mqtt://127.0.0.1:{}\"\ntopic_prefix = \"{PREFIX}\"\n\n[gateway]\ncommand_timeout = 2\n{}\n[cluster]\nstandby = {}\nheartbeat = {}\nhandover_timeout = {:.1}\n{}",
-        s.mqtt_port, s.gateway_extra, s.standby, s.heartbeat, s.handover_timeout, s.cluster_extra
+        "[mqtt]\n{brokers}\ntopic_prefix = \"{PREFIX}\"\n{}\n[gateway]\ncommand_timeout = 2\n{}\n[cluster]\nstandby = {}\nheartbeat = {}\nhandover_timeout = {:.1}\n{}",
+        s.mqtt_extra, s.gateway_extra, s.standby, s.heartbeat, s.handover_timeout, s.cluster_extra
     );
     for st in stations {
         let _ = write!(

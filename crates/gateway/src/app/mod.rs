@@ -192,7 +192,7 @@ pub async fn start(loaded: Loaded) -> Result<Gateway, StartError> {
     );
     let (publisher, writer) = mqtt::start(north.publisher, north.writer, &shutdown_rx);
     background.extend(operations::ready());
-    tracing::info!(node = %wiring.node, rtus = loaded.rtus.len(), broker = %format!("{}:{}", loaded.broker.host, loaded.broker.port), "gateway running");
+    tracing::info!(node = %wiring.node, rtus = loaded.rtus.len(), broker = %format!("{}:{}", loaded.broker.host, loaded.broker.port), other_brokers = loaded.mqtt.brokers.others.len(), "gateway running");
     Ok(Gateway {
         http_addr,
         store: wiring.store,

@@ -51,8 +51,24 @@ pub struct ClusterConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MqttConfig {
-    /// `mqtt://host:port` (or `mqtts://` for TLS).
-    pub url: Spanned<String>,
+    /// `mqtt://host:port` (or `mqtts://` for TLS); or `urls` for several brokers.
+    #[serde(default)]
+    pub url: Option<Spanned<String>>,
+    /// Several brokers (`mqtt://` or `mqtts://` each), tried in turn; not with `url`.
+    #[serde(default)]
+    pub urls: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `"listed"` (default) or `"shuffled"` (a fixed order per node): the order of trial.
+    #[serde(default)]
+    pub broker_order: Option<Spanned<String>>,
+    /// Seconds a broker has to accept the connection (CONNACK) before the next is tried.
+    #[serde(default)]
+    pub connect_timeout: Option<Spanned<f64>>,
+    /// Move back to the node's first broker once it answers again (default false).
+    #[serde(default)]
+    pub return_to_first: Option<Spanned<bool>>,
+    /// With `return_to_first`: seconds between checks of the first broker (default 30).
+    #[serde(default)]
+    pub return_check: Option<Spanned<f64>>,
     /// MQTT protocol version: 5 (default; response topic and correlation data of commands
     /// are honoured) or 4 (3.1.1).
     #[serde(default = "default_version")]

@@ -3,6 +3,7 @@
 //! the gateway reads. Every rejected value is reported with its key, the value, what is
 //! allowed, and its line and column.
 
+mod brokers;
 mod file;
 mod hash;
 mod problem;
@@ -14,6 +15,7 @@ mod validate_rtu;
 
 use std::path::Path;
 
+pub use brokers::{BrokerList, BrokerOrder};
 pub use file::Config;
 pub use hash::config_hash;
 pub use problem::{ConfigError, Problem};

@@ -14,7 +14,8 @@ use iec104::link::LinkConfig;
 pub struct Settings {
     /// Name of this node (`--node-id`, `[cluster] node_id`, `[gateway] node`, the host name).
     pub node: String,
-    /// The broker endpoint.
+    /// The first broker listed (`url`, or the first of `urls`); the others are in
+    /// `mqtt.brokers`.
     pub broker: Broker,
     /// `[mqtt]`.
     pub mqtt: Mqtt,
@@ -86,6 +87,8 @@ pub struct Mqtt {
     pub max_inflight: u16,
     /// Keep-alive (the cluster heartbeat in a cluster).
     pub keep_alive: Duration,
+    /// The brokers after the first, their order and the rules of moving between them.
+    pub brokers: super::brokers::BrokerList,
 }
 
 /// Resolved `[gateway]` with the command-line overrides.
