@@ -200,6 +200,7 @@ fn event5(e: rumqttc::v5::Event, client: Option<&rumqttc::v5::AsyncClient>) -> E
                 m.response_topic = props.and_then(|p| p.response_topic.clone());
                 m.correlation = props.and_then(|p| p.correlation_data.clone());
                 m.sender = props.and_then(|p| sender(&p.user_properties));
+                m.retained = p.retain;
                 if let Some(c) = client {
                     m.ack = ack5(c, p);
                 }
@@ -322,6 +323,7 @@ pub fn start(
                         rumqttc::Packet::PubAck(a) => Ev::PubAck(a.pkid, None),
                         rumqttc::Packet::Publish(p) => {
                             let mut m = Incoming::new(p.topic.clone(), &p.payload);
+                            m.retained = p.retain;
                             m.ack = ack4(&acker, p);
                             Ev::Message(m)
                         }

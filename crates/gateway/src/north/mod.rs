@@ -636,7 +636,10 @@ impl Publisher {
                         self.on_puback(&mut f, &mut acked, path, pkid, refused);
                     }
                     Ok(Ev::Message(m)) if guard.guards(&m.topic) => {
-                        if guard.foreign(&m.topic, &m.payload) {
+                        // A retained copy sent because we subscribed is what the broker held
+                        // before this connection (our previous life's, or a spoof since then):
+                        // the board publishes every status again on each connection anyway.
+                        if !m.retained && guard.foreign(&m.topic, &m.payload) {
                             self.spoofed(&client, &mut f, &m.topic);
                         }
                     }
