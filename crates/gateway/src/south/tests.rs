@@ -98,6 +98,7 @@ async fn active_standby_active() {
         live: Arc::new(crate::model::live::LiveView::new("n", [], 10, 10)),
         command_timeout: Duration::from_secs(1),
         audit: Default::default(),
+        tls: Arc::default(),
     };
     let (role_tx, role_rx) = watch::channel(Role::Active);
     let (_cmd_tx, cmd_rx) = mpsc::channel(4);
@@ -201,6 +202,7 @@ async fn cluster_off_stops_with_events_in_flight_then_closes() {
         live: Arc::new(crate::model::live::LiveView::new("n", [], 10, 10)),
         command_timeout: Duration::from_secs(1),
         audit: Default::default(),
+        tls: Arc::default(),
     };
     let (role_tx, role_rx) = watch::channel(Role::Active);
     let (_cmd_tx, cmd_rx) = mpsc::channel(4);
@@ -342,6 +344,7 @@ async fn one_command_at_a_time_the_rest_wait_in_the_bounded_queue() {
         live: Arc::new(crate::model::live::LiveView::new("n", [], 10, 10)),
         command_timeout: Duration::from_millis(500),
         audit: Default::default(),
+        tls: Arc::default(),
     };
     let (_role_tx, role_rx) = watch::channel(Role::Active);
     let (cmd_tx, cmd_rx) = mpsc::channel(16);
