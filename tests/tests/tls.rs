@@ -213,3 +213,46 @@ async fn a_crl_revoking_a_connected_rtu_ends_its_connection() {
     counted(http, "soon", "revoked").await;
     gw.stop().await;
 }
+
+/// The independent peer: a c104 (lib60870-C with mbedtls) TLS station, mutual
+/// authentication; its one point reaches MQTT. `IEC104_INTEROP=require` fails without c104.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_carries_a_c104_tls_station_into_mqtt() {
+    if !broker::available() || testkit::require_peer("c104").is_err() {
+        return;
+    }
+    let dir = scratch("tls-c104");
+    let pki = TestPki::generate(&dir).expect("test PKI");
+    let broker = Broker::start(&dir).await;
+    let port = iec104_e2e::free_port();
+    let path = |p: &Path| p.display().to_string();
+    let mut station = testkit::peer::PeerProcess::python(
+        "c104_tls_server.py",
+        &[
+            port.to_string(),
+            path(&pki.server.cert),
+            path(&pki.server.key),
+            path(&pki.ca),
+        ],
+    );
+    station.wait_line("READY", WAIT).await;
+    let mut sub = Subscriber::start(broker.port, "e2e/#").await;
+    let http = iec104_e2e::free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let cfg = gateway_config(
+        broker.port,
+        &dir,
+        &pki,
+        &pki.crl,
+        http,
+        &rtu("c104", addr, 1, ""),
+    );
+    let gw = Gateway::start(&dir, &cfg);
+    status(&mut sub, "c104", "started", None).await;
+    let m = sub
+        .wait_for(WAIT, |m| m.topic == "e2e/c104/1/100")
+        .await
+        .expect("c104's point never arrived over TLS");
+    assert_eq!(m.json["value"], true, "{}", m.json);
+    gw.stop().await;
+}
