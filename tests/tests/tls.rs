@@ -256,3 +256,45 @@ async fn the_gateway_carries_a_c104_tls_station_into_mqtt() {
     assert_eq!(m.json["value"], true, "{}", m.json);
     gw.stop().await;
 }
+
+/// SIGHUP (`systemctl reload`) reloads the TLS files of the gateway process: a first SIGHUP with
+/// unchanged files keeps the working connection; after the CRL that revokes the RTU is put in
+/// place, the connection ends with `tls: certificate revoked` (the first disconnection seen),
+/// and the process lives on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_without_dropping_working_connections() {
+    use testkit::signal::{signal, Signal};
+    if !broker::available() {
+        return;
+    }
+    let dir = scratch("tls-sighup");
+    let pki = TestPki::generate(&dir).expect("test PKI");
+    let live_crl = dir.join("live.crl");
+    std::fs::copy(&pki.crl_empty, &live_crl).expect("copy CRL");
+    let broker = Broker::start(&dir).await;
+    let station = tls_station(&pki, &pki.revoked, "127.0.0.1:0", 5).await;
+    let mut sub = Subscriber::start(broker.port, "e2e/+/status").await;
+    let http = iec104_e2e::free_port();
+    let cfg = gateway_config(
+        broker.port,
+        &dir,
+        &pki,
+        &live_crl,
+        http,
+        &rtu("hup", station.addr, 5, ""),
+    );
+    let mut gw = iec104_e2e::gateway::GatewayProcess::start(&dir, &cfg);
+    status(&mut sub, "hup", "started", None).await;
+    let pid = gw.pid().expect("gateway pid");
+    signal(pid, Signal::Hup).expect("SIGHUP");
+    counted(http, "hup", "reloaded").await;
+    let next = dir.join("next.crl");
+    std::fs::copy(&pki.crl, &next).expect("copy CRL");
+    std::fs::rename(&next, &live_crl).expect("replace CRL");
+    signal(pid, Signal::Hup).expect("SIGHUP");
+    let reason = status(&mut sub, "hup", "disconnected", None).await;
+    assert_eq!(reason, "tls: certificate revoked");
+    counted(http, "hup", "revoked").await;
+    assert!(!gw.exited(), "SIGHUP must not end the gateway");
+    gw.stop().await;
+}

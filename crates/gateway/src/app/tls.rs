@@ -38,15 +38,13 @@ fn signature(files: &[PathBuf]) -> Vec<Option<(SystemTime, u64)>> {
         .collect()
 }
 
-/// Spawns the reloader when any RTU speaks TLS: on SIGHUP and on a change of any file.
+/// Spawns the reloader: on SIGHUP (always handled, so that `systemctl reload` never ends
+/// the process) and, when any RTU speaks TLS, on a change of any of its files.
 pub(super) fn spawn_reloader(
     tls: Arc<Connectors>,
     metrics: Arc<Metrics>,
 ) -> Option<JoinHandle<()>> {
     let files = tls.files();
-    if files.is_empty() {
-        return None;
-    }
     #[cfg(unix)]
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     Some(tokio::spawn(async move {
@@ -64,7 +62,7 @@ pub(super) fn spawn_reloader(
             #[cfg(not(unix))]
             let signalled = std::future::pending::<Option<()>>();
             let why = tokio::select! {
-                _ = tick.tick() => {
+                _ = tick.tick(), if !files.is_empty() => {
                     let now = signature(&files);
                     if now == seen {
                         continue;
@@ -77,6 +75,13 @@ pub(super) fn spawn_reloader(
                     "SIGHUP"
                 }
             };
+            if files.is_empty() {
+                tracing::info!(
+                    trigger = why,
+                    "no TLS files to reload (no RTU has [rtu.tls])"
+                );
+                continue;
+            }
             let failed = tls.reload(&metrics);
             if failed == 0 {
                 tracing::info!(trigger = why, "tls: certificates, keys and CRLs reloaded");

@@ -14,6 +14,8 @@ use crate::model::Metrics;
 
 /// The kind counted when reloaded TLS files cannot be used (the old ones stay in force).
 pub const RELOAD_FAILED: &str = "reload_failed";
+/// The kind counted when the TLS files were read again and are in force.
+pub const RELOADED: &str = "reloaded";
 
 /// The connectors of every TLS configuration in use, each behind a watch channel so that a
 /// reload reaches every session using it.
@@ -63,14 +65,17 @@ impl Connectors {
     }
 
     /// Reads every file again; a configuration whose files load replaces its connector (the
-    /// sessions check their peers against it), one that fails keeps the old one and counts
-    /// `reload_failed` for its RTUs. Returns the number of configurations that failed.
+    /// sessions check their peers against it) and counts `reloaded` for its RTUs; one that
+    /// fails keeps the old one and counts `reload_failed`. Returns how many failed.
     pub fn reload(&self, metrics: &Metrics) -> usize {
         let mut failed = 0;
         for (config, tx, rtus) in &self.configs {
             match config.connector() {
                 Ok(connector) => {
                     tx.send_replace(connector);
+                    for rtu in rtus {
+                        metrics.tls_event(rtu, RELOADED);
+                    }
                 }
                 Err(e) => {
                     failed += 1;
