@@ -298,3 +298,19 @@ async fn sighup_reloads_without_dropping_working_connections() {
     assert!(!gw.exited(), "SIGHUP must not end the gateway");
     gw.stop().await;
 }
+
+/// `check` refuses an unusable TLS file with the RTU, the key, the file and what is wrong.
+#[test]
+fn check_names_an_unusable_tls_file() {
+    let dir = scratch("tls-check");
+    let pki = TestPki::generate(&dir).expect("test PKI");
+    let bad = dir.join("truncated.crl");
+    std::fs::write(&bad, "-----BEGIN X509 CRL-----\nAAAA\n").expect("write");
+    let addr: SocketAddr = "127.0.0.1:19998".parse().expect("addr");
+    let cfg = gateway_config(1883, &dir, &pki, &bad, 0, &rtu("sub1", addr, 1, ""));
+    let (code, _stdout, stderr) = iec104_e2e::gateway::check(&dir, &cfg);
+    assert_ne!(code, 0, "{stderr}");
+    assert!(stderr.contains("rtu \"sub1\": tls.crl_file"), "{stderr}");
+    assert!(stderr.contains(&bad.display().to_string()), "{stderr}");
+    assert!(stderr.contains("not valid PEM"), "{stderr}");
+}
