@@ -314,3 +314,33 @@ fn check_names_an_unusable_tls_file() {
     assert!(stderr.contains(&bad.display().to_string()), "{stderr}");
     assert!(stderr.contains("not valid PEM"), "{stderr}");
 }
+
+/// TLS 1.2 key renewal by reconnection (`versions = ["1.2"]`, `reconnect_interval`): the
+/// session ends with `tls: session renewal`, is counted, and the RTU is started again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls12_sessions_are_renewed_by_reconnecting() {
+    if !broker::available() {
+        return;
+    }
+    let dir = scratch("tls-renewal");
+    let pki = TestPki::generate(&dir).expect("test PKI");
+    let broker = Broker::start(&dir).await;
+    let station = tls_station(&pki, &pki.server, "127.0.0.1:0", 3).await;
+    let mut sub = Subscriber::start(broker.port, "e2e/+/status").await;
+    let http = iec104_e2e::free_port();
+    // t3 = 1 s: the link writes (TESTFR) at least every second, where the renewal is checked.
+    let rtus = format!(
+        "[[rtu]]\nname = \"renewed\"\naddress = \"{}\"\ncommon_address = 3\nt3 = 1\n[rtu.tls]\nversions = [\"1.2\"]\nreconnect_interval = 2\n",
+        station.addr
+    );
+    let gw = Gateway::start(
+        &dir,
+        &gateway_config(broker.port, &dir, &pki, &pki.crl, http, &rtus),
+    );
+    status(&mut sub, "renewed", "started", None).await;
+    let reason = status(&mut sub, "renewed", "disconnected", None).await;
+    assert!(reason.starts_with("tls: session renewal"), "{reason}");
+    counted(http, "renewed", "renewal_reconnect").await;
+    status(&mut sub, "renewed", "started", None).await;
+    gw.stop().await;
+}
