@@ -339,3 +339,39 @@ impl TlsAcceptor {
         Ok(TlsStream::new(stream.into(), self.renewal))
     }
 }
+
+#[cfg(all(test, feature = "tls-testing"))]
+mod tests {
+    use super::*;
+    use crate::tls::testing::TestPki;
+
+    fn chain(file: &Path) -> PeerChain {
+        PeerChain(super::load::certificates(file).unwrap())
+    }
+
+    #[test]
+    fn recheck_applies_the_current_crl() {
+        let dir = std::env::temp_dir().join(format!("iec104-recheck-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pki = TestPki::generate(&dir).unwrap();
+        let mut config = pki.client_config();
+        config.crl_file = Some(pki.crl_empty.clone());
+        let before = config.connector().unwrap();
+        config.crl_file = Some(pki.crl.clone());
+        let after = config.connector().unwrap();
+        let revoked = chain(&pki.revoked.cert);
+        assert!(before.recheck("127.0.0.1", &revoked).is_ok());
+        assert!(matches!(
+            after.recheck("127.0.0.1", &revoked),
+            Err(TlsError::Revoked)
+        ));
+        assert!(after.recheck("127.0.0.1", &chain(&pki.server.cert)).is_ok());
+        let stranger = after.recheck("127.0.0.1", &chain(&pki.other_client.cert));
+        assert_eq!(stranger.map_err(|e| e.kind()), Err("unknown_ca"));
+        assert!(matches!(
+            after.recheck("127.0.0.1", &PeerChain(Vec::new())),
+            Err(TlsError::NoCertificate)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
