@@ -72,8 +72,9 @@ async fn status(sub: &mut Subscriber, rtu: &str, state: &str, reason: Option<&st
         .wait_for(WAIT, |m| {
             m.topic == topic
                 && m.json["state"] == state
-                && reason
-                    .is_none_or(|r| m.json["reason"].as_str().is_some_and(|s| s.starts_with(r)))
+                && reason.map_or(true, |r| {
+                    m.json["reason"].as_str().is_some_and(|s| s.starts_with(r))
+                })
         })
         .await
         .unwrap_or_else(|| panic!("no status {state} {reason:?} of {rtu}"));
