@@ -76,11 +76,12 @@ fn print_cluster(loaded: &config::Loaded) {
         ),
         Some(c) => {
             say!(
-                "cluster: node {:?}, {} standby node(s) per RTU, heartbeat {} s (MQTT keep-alive), handover timeout {:?}, config hash {}",
+                "cluster: node {:?}, {} standby node(s) per RTU, heartbeat {} s (MQTT keep-alive), handover timeout {:?}, path failover {:?}, config hash {}",
                 loaded.node,
                 c.standby,
                 c.heartbeat.as_secs(),
                 c.handover_timeout,
+                c.path_failover,
                 c.config_hash
             );
             if loaded.mqtt.fallback.is_some() {

@@ -241,6 +241,8 @@ struct Wiring {
     metrics: Arc<Metrics>,
     board: Arc<StatusBoard>,
     live: Arc<LiveView>,
+    /// Cluster mode: what the command router answers beyond the RTUs this node carries.
+    duty: Arc<tokio::sync::watch::Sender<crate::model::Duty>>,
 }
 
 impl Wiring {
@@ -253,6 +255,7 @@ impl Wiring {
             metrics,
             board: StatusBoard::new(),
             live: operations::live_view(loaded),
+            duty: Arc::new(tokio::sync::watch::channel(crate::model::Duty::default()).0),
         }
     }
 }

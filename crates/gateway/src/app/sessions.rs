@@ -109,6 +109,9 @@ pub(super) fn start_router(
         w.metrics.clone(),
         w.live.clone(),
     );
+    if roles.is_some() {
+        router.duty = Some(w.duty.subscribe());
+    }
     router.roles = roles;
     router.audit = audit(loaded, w);
     tokio::spawn(router.run(rx))

@@ -86,6 +86,10 @@ pub struct ClusterConfig {
     /// Seconds a new owner waits for the previous owner to release an RTU (default 5).
     #[serde(default = "default_handover_timeout")]
     pub handover_timeout: Spanned<f64>,
+    /// Seconds after the end of the owner's connection to an RTU (when it could not connect
+    /// again) before a node with a working connection takes the RTU over (default 3).
+    #[serde(default = "default_path_failover")]
+    pub path_failover: Spanned<f64>,
 }
 
 /// `[mqtt]`.
@@ -341,6 +345,9 @@ fn default_heartbeat() -> Spanned<i64> {
 }
 fn default_handover_timeout() -> Spanned<f64> {
     Spanned::new(0..0, 5.0)
+}
+fn default_path_failover() -> Spanned<f64> {
+    Spanned::new(0..0, 3.0)
 }
 fn default_queue_max() -> Spanned<i64> {
     Spanned::new(0..0, 1_000_000)

@@ -116,6 +116,8 @@ pub struct Cluster {
     pub heartbeat: Duration,
     /// Wait for the previous owner's release.
     pub handover_timeout: Duration,
+    /// The owner's lost path to an RTU moves it to a node with a working connection after this.
+    pub path_failover: Duration,
     /// FNV-1a 64 of the configuration without node-specific keys, 16 hex digits.
     pub config_hash: String,
     /// Preferred node by RTU name.

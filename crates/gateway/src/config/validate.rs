@@ -370,6 +370,7 @@ impl Checker<'_> {
         let standby = self.int(&k.standby, "standby", 0..=64, "");
         let hb = self.int(&k.heartbeat, "heartbeat", 1..=65535, " whole seconds");
         let ht = self.secs(&k.handover_timeout, "handover_timeout", 0.1, 3600.0);
+        let pf = self.secs(&k.path_failover, "path_failover", 0.1, 3600.0);
         let mut preferred = std::collections::HashMap::new();
         for r in &config.rtu {
             if let Some(p) = &r.preferred_node {
@@ -381,6 +382,7 @@ impl Checker<'_> {
             standby: standby.unwrap_or(0) as usize,
             heartbeat: Duration::from_secs(hb.unwrap_or(1) as u64),
             handover_timeout: ht.unwrap_or(Duration::from_secs(5)),
+            path_failover: pf.unwrap_or(Duration::from_secs(3)),
             config_hash: super::hash::config_hash(text),
             preferred,
         }
