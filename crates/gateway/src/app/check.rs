@@ -148,6 +148,34 @@ fn print_rtu(loaded: &config::Loaded, r: &config::Rtu) {
         r.link.t2,
         r.link.t3
     );
+    if let Some(t) = &r.tls {
+        let files = |f: &[std::path::PathBuf]| {
+            f.iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        say!(
+            "  TLS (IEC 62351-3): CA {}, certificate {}, CRL {}, allowed {}, hostname check {}",
+            if t.ca_files.is_empty() {
+                "none (allow-list only)".to_owned()
+            } else {
+                files(&t.ca_files)
+            },
+            t.cert_file
+                .as_ref()
+                .map_or("none".to_owned(), |p| p.display().to_string()),
+            t.crl_file
+                .as_ref()
+                .map_or("none".to_owned(), |p| p.display().to_string()),
+            if t.allowed_certs.is_empty() {
+                "any the CA signs".to_owned()
+            } else {
+                files(&t.allowed_certs)
+            },
+            if t.check_hostname { "on" } else { "off" },
+        );
+    }
     let period = |p: Option<std::time::Duration>| {
         p.map(|d| format!("every {d:?}"))
             .unwrap_or_else(|| "no".into())

@@ -169,22 +169,13 @@ fn tls_files(loaded: &Loaded) -> Result<(Option<Vec<u8>>, Option<(Vec<u8>, Vec<u
 fn credentials(
     loaded: &Loaded,
 ) -> Result<Option<(String, crate::config::security::Secret)>, StartError> {
-    let m = &loaded.mqtt;
-    let Some((user, inline)) = m.credentials.clone() else {
-        return Ok(None);
-    };
-    let password =
-        match &m.password_file {
-            Some(path) => crate::config::security::read_password(&path.to_string_lossy()).map_err(
-                |source| StartError::ReadFile {
-                    what: "the password ",
-                    path: path.display().to_string(),
-                    source,
-                },
-            )?,
-            None => inline,
-        };
-    Ok(Some((user, password)))
+    crate::config::security::mqtt_credentials(&loaded.mqtt).map_err(|(path, source)| {
+        StartError::ReadFile {
+            what: "the password ",
+            path: path.display().to_string(),
+            source,
+        }
+    })
 }
 
 /// The MQTT client id.

@@ -12,6 +12,7 @@ pub mod security;
 mod settings;
 mod validate;
 mod validate_rtu;
+mod validate_tls;
 
 use std::path::Path;
 

@@ -170,6 +170,8 @@ pub struct Rtu {
     pub points: PointMap,
     /// (ca, ioa) by point name.
     pub names: HashMap<String, (u16, u32)>,
+    /// IEC 62351-3 TLS towards the RTU (`[rtu.tls]` merged with `[tls]`), when on.
+    pub tls: Option<iec104::tls::TlsConfig>,
 }
 
 /// Per-node overrides from the command line.
