@@ -10,6 +10,7 @@ mod clustering;
 mod mqtt;
 mod operations;
 mod sessions;
+mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -68,6 +69,9 @@ pub enum StartError {
     /// A blocking task failed.
     #[error("{0}")]
     Join(#[from] tokio::task::JoinError),
+    /// A certificate, key or CRL of `[tls]`/`[rtu.tls]` cannot be used.
+    #[error("tls: {0}")]
+    Tls(String),
 }
 
 /// Where the queue lives (resolved with the configuration).
@@ -143,6 +147,7 @@ pub async fn run(
 /// and (in cluster mode) the cluster task on the current tokio runtime, and tells systemd it
 /// is ready. Nothing is spawned when it fails.
 pub async fn start(loaded: Loaded) -> Result<Gateway, StartError> {
+    let tls = tls::load(&loaded)?;
     let store = open_store(&loaded).await?;
     let metrics = Arc::new(Metrics::default());
     metrics.set_queue(store.len(), store.dropped());
@@ -162,9 +167,11 @@ pub async fn start(loaded: Loaded) -> Result<Gateway, StartError> {
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (reports_tx, reports_rx) = mpsc::channel(1024);
     let mut sparkplug = crate::north::sparkplug::start(&loaded)?;
+    background.extend(tls::spawn_reloader(tls.clone(), wiring.metrics.clone()));
     let mut south = sessions::start(
         &loaded,
         &wiring,
+        tls,
         &north,
         reports_tx,
         &shutdown_rx,
@@ -192,7 +199,7 @@ pub async fn start(loaded: Loaded) -> Result<Gateway, StartError> {
     );
     let (publisher, writer) = mqtt::start(north.publisher, north.writer, &shutdown_rx);
     background.extend(operations::ready());
-    tracing::info!(node = %wiring.node, rtus = loaded.rtus.len(), broker = %format!("{}:{}", loaded.broker.host, loaded.broker.port), "gateway running");
+    tracing::info!(node = %wiring.node, rtus = loaded.rtus.len(), broker = %format!("{}:{}", loaded.broker.host, loaded.broker.port), other_brokers = loaded.mqtt.brokers.others.len(), "gateway running");
     Ok(Gateway {
         http_addr,
         store: wiring.store,
@@ -234,6 +241,8 @@ struct Wiring {
     metrics: Arc<Metrics>,
     board: Arc<StatusBoard>,
     live: Arc<LiveView>,
+    /// Cluster mode: what the command router answers beyond the RTUs this node carries.
+    duty: Arc<tokio::sync::watch::Sender<crate::model::Duty>>,
 }
 
 impl Wiring {
@@ -246,6 +255,7 @@ impl Wiring {
             metrics,
             board: StatusBoard::new(),
             live: operations::live_view(loaded),
+            duty: Arc::new(tokio::sync::watch::channel(crate::model::Duty::default()).0),
         }
     }
 }

@@ -9,7 +9,9 @@
 //!   the broker connection state.
 
 pub mod membership;
+pub mod orphans;
 pub mod ownership;
+pub mod paths;
 pub mod state;
 #[cfg(test)]
 mod sync_tests;
@@ -88,6 +90,8 @@ pub struct Task {
     pub beat_every: Duration,
     /// The status page's live view (gets the cluster picture).
     pub live: Arc<crate::model::live::LiveView>,
+    /// What the command router answers beyond the RTUs we carry.
+    pub duty: Arc<watch::Sender<crate::model::Duty>>,
 }
 
 impl Task {
@@ -215,11 +219,13 @@ impl Task {
             leave_deadline: None,
             shown_at: None,
         };
+        let mut orphans = std::collections::BTreeSet::new();
         loop {
             self.state.set_since(now_s());
             let out = self.state.step(Instant::now().into_std());
             self.act(&d, &out);
             self.show(&mut d, out.publish.is_some());
+            self.follow_orphans(&mut orphans);
             if d.leave_deadline.is_some() && self.state.left() {
                 tracing::info!("cluster: every RTU handed over; leaving");
                 return;
@@ -509,6 +515,7 @@ mod tests {
             board: board.clone(),
             metrics,
             live: Arc::new(crate::model::live::LiveView::new("a", [], 10, 10)),
+            duty: Arc::new(watch::channel(crate::model::Duty::default()).0),
             topics: Topics::new("p"),
             leave: leave_rx,
             leave_timeout: Duration::from_secs(5),

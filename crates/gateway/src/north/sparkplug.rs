@@ -67,8 +67,15 @@ fn session_settings(loaded: &Loaded, group: &str, edge_id: &str) -> SessionSetti
     );
     mqtt.set_keep_alive(loaded.mqtt.keep_alive.max(Duration::from_secs(1)));
     mqtt.set_max_packet_size(1 << 20, 1 << 20);
-    if let Some((u, p)) = &loaded.mqtt.credentials {
-        mqtt.set_credentials(u.clone(), p.expose().to_owned());
+    // The same user and password as the main client (`password_file` included).
+    match crate::config::security::mqtt_credentials(&loaded.mqtt) {
+        Ok(Some((u, p))) => {
+            mqtt.set_credentials(u, p.expose().to_owned());
+        }
+        Ok(None) => {}
+        Err((path, e)) => {
+            tracing::error!(file = %path.display(), error = %e, "sparkplug: cannot read the broker password");
+        }
     }
     SessionSettings {
         mqtt,
@@ -117,5 +124,30 @@ async fn refuse_commands(
         let Some(tap) = tap.upgrade() else { return };
         let outcome = CommandOutcome::Failed("commands from Sparkplug are not wired yet".into());
         let _ = tap.try_send(Input::Outcome { id: r.id, outcome });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn edge_nodes_log_in_with_the_password_file() {
+        let dir = std::env::temp_dir().join(format!("gw-spb-password-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("password");
+        std::fs::write(&file, "from-the-file\n").unwrap();
+        let text = format!(
+            "[mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\nusername = \"gw\"\npassword_file = \"{}\"\n[sparkplug]\ngroup_id = \"g\"\n[[rtu]]\nname = \"r\"\naddress = \"127.0.0.1:2404\"\ncommon_address = 1\n",
+            file.display()
+        );
+        let loaded = crate::config::parse(&text, "t").unwrap();
+        let login = super::session_settings(&loaded, "g", "r")
+            .mqtt
+            .credentials();
+        let _ = std::fs::remove_dir_all(&dir);
+        let login = login.expect("credentials set");
+        assert_eq!(
+            (login.username.as_str(), login.password.as_str()),
+            ("gw", "from-the-file")
+        );
     }
 }
