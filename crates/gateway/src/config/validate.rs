@@ -135,7 +135,7 @@ pub fn validate(config: Config, text: &str, origin: &str) -> Result<Settings, Co
         }
     }
     let (broker, brokers) = brokers.unzip();
-    let brokers = brokers.unwrap_or_else(super::brokers::BrokerList::single);
+    let brokers = brokers.unwrap_or_else(super::settings::BrokerList::single);
     c.one_broker_for_sparkplug(&config, &brokers);
     let mqtt = c.mqtt(&config.mqtt, cluster.as_ref(), brokers);
     let gateway = c.gateway(&config.gateway);
@@ -194,7 +194,7 @@ impl Checker<'_> {
         &mut self,
         m: &MqttConfig,
         cluster: Option<&Cluster>,
-        brokers: super::brokers::BrokerList,
+        brokers: super::settings::BrokerList,
     ) -> Option<Mqtt> {
         self.security(m);
         let prefix_ok = self.level(&m.topic_prefix, "topic_prefix", false);
@@ -302,10 +302,7 @@ impl Checker<'_> {
     fn security(&mut self, m: &MqttConfig) {
         use super::security as sec;
         if (m.password.is_some() || m.password_file.is_some()) && m.username.is_none() {
-            self.at(
-                super::brokers::url_span(m),
-                "password given without username",
-            );
+            self.at(url_span(m), "password given without username");
         }
         if let (Some(_), Some(f)) = (&m.password, &m.password_file) {
             self.at(
@@ -392,3 +389,12 @@ impl Checker<'_> {
 #[cfg(test)]
 #[path = "validate_tests.rs"]
 pub(super) mod tests;
+
+/// The span of whichever of `url`/`urls` is given (for problems about `[mqtt]` as a whole).
+pub(super) fn url_span(m: &MqttConfig) -> std::ops::Range<usize> {
+    match (&m.url, &m.urls) {
+        (Some(u), _) => u.span(),
+        (None, Some(u)) => u.span(),
+        (None, None) => 0..0,
+    }
+}
