@@ -624,6 +624,78 @@ fn a_dcmd_write_becomes_a_command_and_its_outcome_a_metric() {
     );
 }
 
+fn command_id(n: &mut EdgeNode) -> u64 {
+    match n.poll_action() {
+        Some(Action::Command(c)) => c.id,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn text(s: &str) -> Option<MetricValue> {
+    Some(MetricValue::StringValue(s.into()))
+}
+
+#[test]
+fn a_confirmed_command_reports_its_actterm_and_no_timeout() {
+    let mut n = born(None);
+    assert!(dcmd(&mut n, setpoint(0.5)).is_ok());
+    let id = command_id(&mut n);
+    n.command_outcome(T0 + 1, id, CommandOutcome::Confirmed);
+    // A second confirmation (or any non-final outcome) of the same command is ignored.
+    n.command_outcome(T0 + 2, id, CommandOutcome::Rejected);
+    n.command_outcome(T0 + 3, id, CommandOutcome::Terminated);
+    // Once terminated, the command is gone: a late outcome changes nothing.
+    n.command_outcome(T0 + 4, id, CommandOutcome::Terminated);
+    n.tick(T0 + 60_000);
+    let msgs = drain(&mut n);
+    assert_eq!(
+        results(&msgs),
+        [text("pending"), text("confirmed"), text("terminated")]
+    );
+}
+
+#[test]
+fn a_confirmed_command_without_actterm_is_forgotten_silently() {
+    let mut n = born(None);
+    assert!(dcmd(&mut n, setpoint(0.5)).is_ok());
+    let id = command_id(&mut n);
+    n.command_outcome(T0 + 1, id, CommandOutcome::Confirmed);
+    n.tick(T0 + 1 + 5_000);
+    n.command_outcome(T0 + 6_000, id, CommandOutcome::Terminated);
+    n.tick(T0 + 6_000);
+    let msgs = drain(&mut n);
+    assert_eq!(results(&msgs), [text("pending"), text("confirmed")]);
+}
+
+#[test]
+fn a_refusal_by_the_gateway_policy_is_reported_with_its_reason() {
+    let mut n = born(None);
+    assert!(dcmd(&mut n, setpoint(0.9)).is_ok());
+    let id = command_id(&mut n);
+    let why = "value 0.9 is above the point's max 0.5".to_owned();
+    n.command_outcome(T0 + 1, id, CommandOutcome::Refused(why));
+    assert!(dcmd(&mut n, setpoint(0.1)).is_ok());
+    let id = command_id(&mut n);
+    n.command_outcome(T0 + 2, id, CommandOutcome::TimedOut("no ActCon".into()));
+    n.tick(T0 + 3);
+    let msgs = drain(&mut n);
+    assert_eq!(
+        results(&msgs),
+        [
+            text("pending"),
+            text("refused: value 0.9 is above the point's max 0.5"),
+            text("pending"),
+            text("timeout: no ActCon"),
+        ]
+    );
+    let written = msgs
+        .iter()
+        .flat_map(|(_, p)| p.metrics.iter())
+        .filter(|m| m.alias == Some(18))
+        .count();
+    assert_eq!(written, 0, "a refused write is no value of the point");
+}
+
 #[test]
 fn a_command_without_outcome_times_out_in_virtual_time() {
     let mut n = born(None);
