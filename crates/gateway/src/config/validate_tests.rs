@@ -414,3 +414,23 @@ fn sparkplug_section_resolves_and_refuses_what_it_cannot_do() {
         "{p:?}"
     );
 }
+
+#[test]
+fn command_type_needs_a_process_command_and_commands_true() {
+    let with =
+        |extra: &str| GOOD.replace("commands = true\n", &format!("commands = true\n{extra}"));
+    let l =
+        parse(&with("command_type = \"c_dc_na_1\"\n"), "c.toml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        l.rtus[1].points[&(2, 100)].command_type,
+        Some(iec104::type_id::TypeId::C_DC_NA_1)
+    );
+    assert_eq!(
+        only_problem("commands = true\n", "commands = true\ncommand_type = \"M_SP_NA_1\"\n"),
+        "22:16: command_type = \"M_SP_NA_1\": expected one of C_SC_NA_1, C_DC_NA_1, C_RC_NA_1, C_SE_NA_1, C_SE_NB_1, C_SE_NC_1, C_BO_NA_1 or their _TA_1 forms"
+    );
+    assert_eq!(
+        only_problem("commands = true\n", "command_type = \"C_SC_NA_1\"\n"),
+        "21:16: command_type = \"C_SC_NA_1\": needs commands = true on the same point (commands are denied by default)"
+    );
+}
