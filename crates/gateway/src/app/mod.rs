@@ -161,7 +161,10 @@ pub async fn start(loaded: Loaded) -> Result<Gateway, StartError> {
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (reports_tx, reports_rx) = mpsc::channel(1024);
-    let mut sparkplug = crate::north::sparkplug::start(&loaded)?;
+    // Commands written by Sparkplug hosts go through the router like the JSON ones.
+    let (spb_commands, spb_commands_rx) = mpsc::channel(64);
+    let mut sparkplug = crate::north::sparkplug::start(&loaded, &spb_commands)?;
+    drop(spb_commands);
     let mut south = sessions::start(
         &loaded,
         &wiring,
@@ -179,6 +182,7 @@ pub async fn start(loaded: Loaded) -> Result<Gateway, StartError> {
         &mut south,
         north.results_tx.clone(),
         router_rx,
+        spb_commands_rx,
     );
     let (leave, leave_rx) = watch::channel(false);
     let cluster = clustering::start(

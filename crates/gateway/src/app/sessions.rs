@@ -90,6 +90,7 @@ pub(super) fn start_router(
     south: &mut South,
     results: mpsc::Sender<Direct>,
     rx: mpsc::Receiver<Incoming>,
+    sparkplug: mpsc::Receiver<crate::commands::sparkplug::SparkplugCommand>,
 ) -> JoinHandle<()> {
     let roles = loaded.cluster.as_ref().map(|_| {
         loaded
@@ -108,6 +109,7 @@ pub(super) fn start_router(
         w.live.clone(),
     );
     router.roles = roles;
+    router.sparkplug = Some(sparkplug);
     router.audit = audit(loaded, w);
     tokio::spawn(router.run(rx))
 }

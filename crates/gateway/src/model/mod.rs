@@ -12,7 +12,7 @@ mod session;
 mod status;
 
 pub use batch::{Batch, Release};
-pub use command::CommandJob;
+pub use command::{CommandJob, CommandReply};
 pub use message::{Message, MessageError};
 pub use metrics::Metrics;
 pub use mqtt::{Ack, Direct, Incoming};
