@@ -24,6 +24,7 @@ use iec104_sparkplug::proto::{MetricValue, Payload};
 use prost::Message;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;
+use tokio::io::AsyncBufReadExt;
 use tokio::sync::mpsc;
 
 /// Bound of every wait, so that a broken test ends instead of hanging (not a timing target).
@@ -176,6 +177,49 @@ fn sim_commands(log: &std::path::Path) -> Vec<Value> {
         .collect()
 }
 
+/// Broker, simulator process (with its events log) and the gateway's configuration.
+struct Env {
+    dir: iec104_e2e::Scratch,
+    broker: Broker,
+    _sim: tokio::process::Child,
+    log: PathBuf,
+    config: String,
+}
+
+impl Env {
+    async fn start(name: &str) -> Env {
+        let dir = scratch(name);
+        let broker = Broker::start(&dir).await;
+        let port = free_port();
+        let scenario = dir.join("scenario.toml");
+        std::fs::write(&scenario, SCENARIO).unwrap_or_else(|e| panic!("{e}"));
+        let log = dir.join("events.jsonl");
+        let sim = tokio::process::Command::new(iec104_e2e::gateway::simulator())
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--config"])
+            .arg(&scenario)
+            .arg("--events-log")
+            .arg(&log)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start iec104-sim: {e}"));
+        assert!(wait_listening(port, WAIT).await, "simulator not listening");
+        let config = format!(
+            "[mqtt]\nurl = \"mqtt://127.0.0.1:{}\"\ntopic_prefix = \"e2e\"\n\n[gateway]\nnode = \"gw-spb\"\nstore_path = \"{}\"\naudit_topic = true\n\n[sparkplug]\ngroup_id = \"plant\"\n\n[[rtu]]\nname = \"north\"\naddress = \"127.0.0.1:{port}\"\ncommon_address = 1\n[[rtu.point]]\nioa = 1\nname = \"breaker\"\n[[rtu.point]]\nioa = 2\nname = \"breaker_cmd\"\ncommands = true\ncommand_type = \"C_DC_NA_1\"\nselect_required = true\n[[rtu.point]]\nioa = 10\nname = \"setpoint\"\ncommands = true\ncommand_type = \"C_SE_NC_1\"\nmax = 10.0\n",
+            broker.port,
+            dir.join("queue.redb").display(),
+        );
+        Env {
+            dir,
+            broker,
+            _sim: sim,
+            log,
+            config,
+        }
+    }
+}
+
 const DCMD: &str = "spBv1.0/plant/DCMD/north/north";
 const DDATA: &str = "spBv1.0/plant/DDATA/north/north";
 
@@ -184,32 +228,12 @@ async fn a_host_writes_a_breaker_through_the_command_policy() {
     if !broker::available() || !tahu_available() {
         return;
     }
-    let dir = scratch("sparkplug-commands");
-    let broker = Broker::start(&dir).await;
-    let port = free_port();
-    let scenario = dir.join("scenario.toml");
-    std::fs::write(&scenario, SCENARIO).unwrap_or_else(|e| panic!("{e}"));
-    let log = dir.join("events.jsonl");
-    let _sim = tokio::process::Command::new(iec104_e2e::gateway::simulator())
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--config"])
-        .arg(&scenario)
-        .arg("--events-log")
-        .arg(&log)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("start iec104-sim: {e}"));
-    assert!(wait_listening(port, WAIT).await, "simulator not listening");
-    let (client, rx) = host(broker.port).await;
+    let env = Env::start("sparkplug-commands").await;
+    let (client, rx) = host(env.broker.port).await;
     let mut spb = Follower { rx, last_seq: None };
-    let mut audit = Subscriber::start(broker.port, "e2e/_audit/#").await;
-    let config = format!(
-        "[mqtt]\nurl = \"mqtt://127.0.0.1:{}\"\ntopic_prefix = \"e2e\"\n\n[gateway]\nnode = \"gw-spb\"\nstore_path = \"{}\"\naudit_topic = true\n\n[sparkplug]\ngroup_id = \"plant\"\n\n[[rtu]]\nname = \"north\"\naddress = \"127.0.0.1:{port}\"\ncommon_address = 1\n[[rtu.point]]\nioa = 1\nname = \"breaker\"\n[[rtu.point]]\nioa = 2\nname = \"breaker_cmd\"\ncommands = true\ncommand_type = \"C_DC_NA_1\"\nselect_required = true\n[[rtu.point]]\nioa = 10\nname = \"setpoint\"\ncommands = true\ncommand_type = \"C_SE_NC_1\"\nmax = 10.0\n",
-        broker.port,
-        dir.join("queue.redb").display(),
-    );
-    let gateway = Gateway::start(&dir, &config);
+    let mut audit = Subscriber::start(env.broker.port, "e2e/_audit/#").await;
+    let gateway = Gateway::start(&env.dir, &env.config);
+    let log = env.log.clone();
 
     // The DBIRTH names the writable metrics and their result metrics.
     let aliases = spb
@@ -309,5 +333,89 @@ async fn a_host_writes_a_breaker_through_the_command_policy() {
         sim_commands(&log).iter().all(|v| v["ioa"] != 10),
         "{:?}",
         sim_commands(&log)
+    );
+}
+
+/// The next line of a child's output (empty when it ended or took more than 120 s).
+async fn next_line(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+) -> String {
+    tokio::time::timeout(Duration::from_secs(120), lines.next_line())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// Whether python3 with pysparkplug can run here (printing why not; failing under
+/// IEC104_INTEROP=require).
+fn pysparkplug_available() -> bool {
+    let required = std::env::var("IEC104_INTEROP").is_ok_and(|v| v == "require");
+    let ok = Command::new("python3")
+        .args(["-c", "import pysparkplug"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        let reason = "python3 with pysparkplug is missing (pip install pysparkplug)";
+        assert!(!required, "IEC104_INTEROP=require: {reason}");
+        eprintln!("skipped: {reason}");
+    }
+    ok
+}
+
+/// A host application of another implementation (pysparkplug, `tests/sparkplug_host/host.py`)
+/// follows the edge node: births before data, `seq` without gaps, a rebirth on its NCMD, and
+/// its DCMD closes the simulator's breaker (the events log says executed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pysparkplug_host_follows_rebirths_and_operates_the_breaker() {
+    if !broker::available() || !pysparkplug_available() {
+        return;
+    }
+    let env = Env::start("sparkplug-pyhost").await;
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sparkplug_host/host.py");
+    let mut host = tokio::process::Command::new("python3")
+        .arg(&script)
+        .args([
+            &env.broker.port.to_string(),
+            "plant",
+            "north",
+            "north",
+            "breaker_cmd",
+        ])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("python3: {e}"));
+    let stdout = host.stdout.take().unwrap_or_else(|| panic!("stdout"));
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    // The host is subscribed before the gateway starts: it sees the first births.
+    assert_eq!(next_line(&mut lines).await, "ready");
+    let gateway = Gateway::start(&env.dir, &env.config);
+    let text = next_line(&mut lines).await;
+    let status = host.wait().await.unwrap_or_else(|e| panic!("host.py: {e}"));
+    gateway.stop().await;
+    let summary: Value =
+        serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert!(status.success(), "host.py: {summary}");
+    assert_eq!(summary["seq_gaps"], serde_json::json!([]), "{summary}");
+    assert_eq!(summary["rebirth_seq"], 0, "{summary}");
+    let order: Vec<&str> = summary["order"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert_eq!(&order[..2], ["NBIRTH", "DBIRTH"], "{summary}");
+    assert_eq!(
+        summary["results"],
+        serde_json::json!(["pending", "confirmed", "terminated"]),
+        "{summary}"
+    );
+    assert_eq!(summary["written"], serde_json::json!([true]), "{summary}");
+    let executed = sim_commands(&env.log);
+    assert!(
+        executed
+            .iter()
+            .any(|v| v["type"] == "C_DC_NA_1" && v["outcome"] == "executed"),
+        "{executed:?}"
     );
 }

@@ -163,7 +163,9 @@ pub async fn start(loaded: Loaded) -> Result<Gateway, StartError> {
     let (reports_tx, reports_rx) = mpsc::channel(1024);
     // Commands written by Sparkplug hosts go through the router like the JSON ones.
     let (spb_commands, spb_commands_rx) = mpsc::channel(64);
-    let mut sparkplug = crate::north::sparkplug::start(&loaded, &spb_commands)?;
+    let (ca, client_auth) = mqtt::tls_files(&loaded)?;
+    let tls = ca.map(|ca| crate::north::sparkplug::Tls { ca, client_auth });
+    let mut sparkplug = crate::north::sparkplug::start(&loaded, tls.as_ref(), &spb_commands)?;
     drop(spb_commands);
     let mut south = sessions::start(
         &loaded,

@@ -173,7 +173,7 @@ pub fn validate(config: Config, text: &str, origin: &str) -> Result<Settings, Co
     let mqtt = c.mqtt(&config.mqtt, cluster.as_ref());
     let gateway = c.gateway(&config.gateway);
     let rtus = c.rtus(&config);
-    let sparkplug = c.sparkplug(&config, &rtus, broker.as_ref());
+    let sparkplug = c.sparkplug(&config, &rtus);
     // In the order of the file (problems without a position first).
     c.problems.sort_by_key(|p| (p.line, p.column));
     match (c.problems.is_empty(), broker, mqtt, gateway) {
@@ -389,12 +389,11 @@ impl Checker<'_> {
 
 impl Checker<'_> {
     /// `[sparkplug]` checked: its own values, every RTU's edge node and device ids, and what
-    /// this version does not do yet (a cluster, TLS brokers).
+    /// this version does not do yet (a cluster).
     fn sparkplug(
         &mut self,
         config: &Config,
         rtus: &[super::settings::Rtu],
-        broker: Option<&Broker>,
     ) -> Option<iec104_sparkplug::SparkplugSettings> {
         let s = match config.sparkplug.as_ref()?.resolve() {
             Ok(s) => s,
@@ -405,9 +404,6 @@ impl Checker<'_> {
         };
         if config.cluster.is_some() {
             self.at(0..0, "[sparkplug] with [cluster] is not supported yet: one edge node per RTU needs the session to follow the RTU's owner (docs/sparkplug.md)");
-        }
-        if broker.is_some_and(|b| b.tls) {
-            self.at(0..0, "[sparkplug] over mqtts:// is not supported yet");
         }
         for r in rtus {
             if let Err(e) = s.edge_node_id(&r.name).and_then(|_| s.device_id(&r.name)) {

@@ -30,10 +30,21 @@ pub struct Sparkplug {
     pub handles: Vec<JoinHandle<()>>,
 }
 
+/// TLS to the broker (`mqtts://`), as the JSON output's client has it.
+#[derive(Debug, Clone)]
+pub struct Tls {
+    /// CA certificates (PEM).
+    pub ca: Vec<u8>,
+    /// Client certificate and key (PEM), for mutual TLS.
+    pub client_auth: Option<(Vec<u8>, Vec<u8>)>,
+}
+
 /// Starts one edge node per RTU when `[sparkplug]` is configured (the configuration check
-/// refused what this cannot do: a cluster, TLS). Commands written by hosts go to `router`.
+/// refused what this cannot do: a cluster). Each connects like the JSON output (`tls` for
+/// `mqtts://`). Commands written by hosts go to `router`.
 pub fn start(
     loaded: &Loaded,
+    tls: Option<&Tls>,
     router: &mpsc::Sender<SparkplugCommand>,
 ) -> Result<Sparkplug, iec104_sparkplug::edge::EdgeError> {
     let mut out = Sparkplug::default();
@@ -50,7 +61,7 @@ pub fn start(
         nodes.push((
             rtu.name.clone(),
             node,
-            session_settings(loaded, &settings.group_id, &edge_id),
+            session_settings(loaded, tls, &settings.group_id, &edge_id),
             dcmd.to_string(),
         ));
     }
@@ -73,8 +84,13 @@ pub fn start(
 
 /// The MQTT session of one edge node: client id `spb-{group}-{edge}` (the same on every
 /// node, so the broker never keeps two sessions of one edge node), the gateway's broker and
-/// credentials.
-fn session_settings(loaded: &Loaded, group: &str, edge_id: &str) -> SessionSettings {
+/// credentials and TLS.
+fn session_settings(
+    loaded: &Loaded,
+    tls: Option<&Tls>,
+    group: &str,
+    edge_id: &str,
+) -> SessionSettings {
     let mut mqtt = MqttOptions::new(
         format!("spb-{group}-{edge_id}"),
         loaded.broker.host.clone(),
@@ -82,6 +98,15 @@ fn session_settings(loaded: &Loaded, group: &str, edge_id: &str) -> SessionSetti
     );
     mqtt.set_keep_alive(loaded.mqtt.keep_alive.max(Duration::from_secs(1)));
     mqtt.set_max_packet_size(1 << 20, 1 << 20);
+    if let Some(tls) = tls {
+        mqtt.set_transport(rumqttc::Transport::tls_with_config(
+            rumqttc::TlsConfiguration::Simple {
+                ca: tls.ca.clone(),
+                alpn: None,
+                client_auth: tls.client_auth.clone(),
+            },
+        ));
+    }
     if let Some((u, p)) = &loaded.mqtt.credentials {
         mqtt.set_credentials(u.clone(), p.expose().to_owned());
     }
