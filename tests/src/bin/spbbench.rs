@@ -40,6 +40,9 @@ struct Args {
     /// Seconds between start and measurement.
     #[arg(long, default_value_t = 5)]
     warmup: u64,
+    /// `[mqtt] max_inflight` of the JSON output (QoS 1 publications awaiting their PUBACK).
+    #[arg(long, default_value_t = 100)]
+    json_inflight: u16,
     /// The gateway binary (default: next to this program).
     #[arg(long)]
     gateway: Option<PathBuf>,
@@ -158,10 +161,11 @@ async fn run(args: Args) -> Result<(), String> {
     let gw_bin = gateway_binary(&args)?;
     let dir = iec104_e2e::scratch("spbbench").into_kept();
     println!(
-        "spbbench: {} stations × {} points (M_ME_TF_1), {} events/s offered, {} s window, scratch {}",
+        "spbbench: {} stations × {} points (M_ME_TF_1), {} events/s offered, JSON max_inflight {}, {} s window, scratch {}",
         args.stations,
         args.points,
         args.rate,
+        args.json_inflight,
         args.duration,
         dir.display()
     );
@@ -192,8 +196,9 @@ async fn run(args: Args) -> Result<(), String> {
         let _ = stop_rx.await;
     }));
     let mut config = format!(
-        "[mqtt]\nurl = \"mqtt://127.0.0.1:{}\"\ntopic_prefix = \"gw\"\nqos = 1\n[gateway]\nnode = \"bench\"\nstore_path = \"{}\"\n[sparkplug]\ngroup_id = \"bench\"\n",
+        "[mqtt]\nurl = \"mqtt://127.0.0.1:{}\"\ntopic_prefix = \"gw\"\nqos = 1\nmax_inflight = {}\n[gateway]\nnode = \"bench\"\nstore_path = \"{}\"\n[sparkplug]\ngroup_id = \"bench\"\n",
         broker.port,
+        args.json_inflight,
         dir.join("queue.redb").display()
     );
     for s in &infos {
