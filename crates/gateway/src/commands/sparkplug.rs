@@ -155,6 +155,118 @@ mod tests {
     use super::*;
     use iec104::type_id::TypeId;
     use iec104_sparkplug::PointAddress;
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    const CONFIG: &str = "[mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\n[[rtu]]\nname = \"north\"\naddress = \"127.0.0.1:2404\"\ncommon_address = 1\n[[rtu.point]]\nioa = 100\ncommands = true\ncommand_type = \"C_DC_NA_1\"\nselect_required = true\n[[rtu.point]]\nioa = 101\n[[rtu.point]]\nioa = 102\ncommands = true\ncommand_type = \"C_SE_NC_1\"\nmax_rate = 1\nmax = 10.0\n";
+
+    fn router() -> (Router, mpsc::Receiver<CommandJob>) {
+        let mut loaded = crate::config::parse(CONFIG, "t").unwrap_or_else(|e| panic!("{e}"));
+        let rtu = Arc::new(loaded.rtus.remove(0));
+        let (jobs, jobs_rx) = mpsc::channel(4);
+        let (results, _) = mpsc::channel(4);
+        let router = Router::new(
+            crate::contract::Topics::new("iec104"),
+            "iec104/_response/".into(),
+            HashMap::from([("north".to_owned(), (rtu, jobs))]),
+            results,
+            Arc::default(),
+            Arc::new(crate::model::live::LiveView::new("n", [], 10, 10)),
+        );
+        (router, jobs_rx)
+    }
+
+    fn write(
+        ioa: u32,
+        type_id: TypeId,
+        value: CommandValue,
+        select: bool,
+    ) -> (SparkplugCommand, mpsc::Receiver<Input>) {
+        let (reply, replies) = mpsc::channel(4);
+        let mut request = request(type_id, value, select);
+        request.address.ioa = ioa;
+        let c = SparkplugCommand {
+            rtu: "north".into(),
+            topic: "spBv1.0/plant/DCMD/north/north".into(),
+            request,
+            reply,
+        };
+        (c, replies)
+    }
+
+    fn refusal(replies: &mut mpsc::Receiver<Input>) -> Option<String> {
+        match replies.try_recv() {
+            Ok(Input::Outcome {
+                outcome: CommandOutcome::Refused(r),
+                ..
+            }) => Some(r),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_write_passes_the_json_commands_policy_and_reaches_the_session() {
+        let (mut r, mut jobs) = router();
+        let (c, mut replies) = write(100, TypeId::C_DC_NA_1, CommandValue::Double(true), true);
+        r.sparkplug_command(c).await;
+        let job = jobs.try_recv().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((job.ca, job.ioa), (1, 100));
+        assert_eq!(job.request.value, json!("on"));
+        assert!(job.request.select);
+        assert_eq!(job.result_topic, "spBv1.0/plant/DCMD/north/north");
+        assert_eq!(job.reply.as_ref().map(|r| r.id), Some(7));
+        assert!(
+            replies.try_recv().is_err(),
+            "the session answers, not the router"
+        );
+    }
+
+    #[tokio::test]
+    async fn refused_writes_get_the_reason_of_the_json_path() {
+        let (mut r, mut jobs) = router();
+        let cases = [
+            (
+                101,
+                TypeId::C_SC_NA_1,
+                CommandValue::Single(true),
+                false,
+                "commands are not allowed for this point by the configuration",
+            ),
+            (
+                100,
+                TypeId::C_DC_NA_1,
+                CommandValue::Double(true),
+                false,
+                "this point requires select-before-operate (\"select\": true)",
+            ),
+            (
+                102,
+                TypeId::C_SE_NC_1,
+                CommandValue::Float(20.0),
+                false,
+                "value 20 is above the point's max 10",
+            ),
+        ];
+        for (ioa, t, v, select, want) in cases {
+            let (c, mut replies) = write(ioa, t, v, select);
+            r.sparkplug_command(c).await;
+            assert_eq!(refusal(&mut replies).as_deref(), Some(want), "ioa {ioa}");
+        }
+        // max_rate = 1: the second write within the minute is refused.
+        let (c, _replies) = write(102, TypeId::C_SE_NC_1, CommandValue::Float(5.0), false);
+        r.sparkplug_command(c).await;
+        let (c, mut replies) = write(102, TypeId::C_SE_NC_1, CommandValue::Float(5.0), false);
+        r.sparkplug_command(c).await;
+        assert_eq!(
+            refusal(&mut replies).as_deref(),
+            Some("more than 1 commands per minute for this point (max_rate)")
+        );
+        assert_eq!(jobs.try_recv().map(|j| j.ioa).ok(), Some(102));
+        assert!(
+            jobs.try_recv().is_err(),
+            "only the admitted write reached the session"
+        );
+    }
 
     fn request(type_id: TypeId, value: CommandValue, select: bool) -> edge::CommandRequest {
         edge::CommandRequest {
