@@ -537,10 +537,6 @@ async fn sigterm_hands_over_without_loss_or_duplicates() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-// Fails since the RTU session became a sans-IO machine (merge of 2026-12-03): after SIGCONT the
-// resumed node publishes `started` for RTUs the survivor carries. Ignored so that the suite
-// runs; the regression is open (closing note of 2026-12-03, #9).
-#[ignore = "regression: a resumed node republishes started for RTUs it no longer carries"]
 async fn frozen_owner_is_taken_over_and_does_not_fight_back() {
     let ids = ["gw-a", "gw-b"];
     let Some(mut env) = setup("cl-stop", 3, 40.0, &ids, false, |s| s.heartbeat = 1).await else {

@@ -133,6 +133,7 @@ fn settings(loaded: &Loaded, w: &Wiring) -> Result<MqttSettings, StartError> {
         presence_topic,
         presence: presence_pair,
         subscriptions,
+        cluster_node: loaded.cluster.as_ref().map(|_| node.clone()),
     })
 }
 

@@ -62,6 +62,8 @@ pub struct MqttSettings {
     pub presence: (String, String),
     /// Topic filters to subscribe to (commands).
     pub subscriptions: Vec<String>,
+    /// Cluster mode: this node's id (RTU status topics are shared with the other nodes).
+    pub cluster_node: Option<String>,
 }
 
 /// What the publisher needs.
@@ -498,7 +500,7 @@ impl Publisher {
         let mut acked: Vec<u64> = Vec::new();
         let mut held: Option<Direct> = None;
         let mut intake = intake::Intake::default();
-        let mut guard = guard::Guard::default();
+        let mut guard = guard::Guard::new(self.settings.cluster_node.clone());
         let to_router = self.incoming.clone();
         let mut tick = tokio::time::interval((self.spill_after / 4).max(Duration::from_millis(10)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -866,6 +868,7 @@ mod tests {
             presence_topic: "p".into(),
             presence: ("on".into(), "off".into()),
             subscriptions: Vec::new(),
+            cluster_node: None,
         };
         // The event loop is never polled: publications only go into the request channel.
         let (tx, _rx) = mpsc::channel(1);
