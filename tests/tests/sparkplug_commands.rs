@@ -137,6 +137,12 @@ impl Follower {
                 Ok(Some(m)) => m,
                 other => panic!("waiting for {what}: {other:?}"),
             };
+            // The host subscribed before the gateway started: a death before the first birth
+            // would be a session that ended without DISCONNECT.
+            assert!(
+                !(topic.contains("/NDEATH/") && self.last_seq.is_none()),
+                "NDEATH before the first NBIRTH"
+            );
             if topic.contains("/NBIRTH/") {
                 self.last_seq = p.seq;
             } else if let (Some(last), Some(seq)) = (self.last_seq, p.seq) {

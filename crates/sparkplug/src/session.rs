@@ -123,16 +123,31 @@ impl Session {
         inputs: &mut mpsc::Receiver<Input>,
         commands: &mpsc::Sender<CommandRequest>,
     ) -> End {
+        // rumqttc's poll is not cancel-safe while it connects: dropped between CONNECT and
+        // CONNACK (another branch of the select below winning), it leaves the broker a session
+        // that ends without DISCONNECT, i.e. a spurious NDEATH will, and connects again. So
+        // the CONNACK is awaited alone; inputs wait in their channel meanwhile.
+        loop {
+            match self.eventloop.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    self.connected(node);
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "sparkplug session not connected");
+                    return End::Lost;
+                }
+            }
+        }
+        if !self.act(node, commands) {
+            return End::Lost;
+        }
         let mut tick = tokio::time::interval(settings.tick);
         loop {
             tokio::select! {
                 event = self.eventloop.poll() => match event {
-                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                        for topic in node.subscriptions() {
-                            let _ = self.client.try_subscribe(topic, QoS::AtLeastOnce);
-                        }
-                        node.connected(now_ms());
-                    }
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => self.connected(node),
                     Ok(Event::Incoming(Packet::Publish(p))) => {
                         if let Err(e) = node.message(now_ms(), &p.topic, &p.payload) {
                             tracing::warn!(topic = %p.topic, error = %e, "sparkplug message refused");
@@ -154,6 +169,14 @@ impl Session {
                 return End::Lost;
             }
         }
+    }
+
+    /// CONNACK: subscribes to what the edge node listens to, then tells it.
+    fn connected(&mut self, node: &mut EdgeNode) {
+        for topic in node.subscriptions() {
+            let _ = self.client.try_subscribe(topic, QoS::AtLeastOnce);
+        }
+        node.connected(now_ms());
     }
 
     /// Carries out the queued actions; false when the session must end.
