@@ -228,7 +228,14 @@ async fn run(args: Args) -> Result<(), String> {
     let after = counts.snapshot();
     let secs = t0.elapsed().as_secs_f64();
     let _ = stop_tx.send(());
-    let _ = sim_task.await;
+    if let Ok(Ok(summary)) = sim_task.await {
+        println!(
+            "simulator: {:.0} objects/s generated over its whole run ({} objects in {:.1} s; what the gateway did not take waits in the stations' queues)",
+            summary.objects as f64 / summary.elapsed.as_secs_f64().max(0.001),
+            summary.objects,
+            summary.elapsed.as_secs_f64()
+        );
+    }
     let _ = gw.kill().await;
     let d: Vec<f64> = after
         .iter()
