@@ -103,7 +103,19 @@ pub async fn run(
             }
             End::Lost => {
                 node.disconnected(now_ms());
-                tokio::time::sleep(settings.reconnect_delay).await;
+                // Inputs are taken while waiting (values go to the history): the RTU side,
+                // which may wait to hand over a command outcome, never waits for the broker.
+                let wait = tokio::time::sleep(settings.reconnect_delay);
+                tokio::pin!(wait);
+                loop {
+                    tokio::select! {
+                        _ = &mut wait => break,
+                        input = inputs.recv() => match input {
+                            Some(input) => apply(&mut node, input),
+                            None => return,
+                        },
+                    }
+                }
             }
         }
     }
@@ -124,11 +136,25 @@ impl Session {
         commands: &mpsc::Sender<CommandRequest>,
     ) -> End {
         // rumqttc's poll is not cancel-safe while it connects: dropped between CONNECT and
-        // CONNACK (another branch of the select below winning), it leaves the broker a session
-        // that ends without DISCONNECT, i.e. a spurious NDEATH will, and connects again. So
-        // the CONNACK is awaited alone; inputs wait in their channel meanwhile.
+        // CONNACK (another branch of a select winning), it leaves the broker a session that
+        // ends without DISCONNECT, i.e. a spurious NDEATH will, and connects again. So the
+        // same poll future is kept until the CONNACK; inputs are taken meanwhile (the RTU side
+        // never waits for a broker that is slow to answer).
         loop {
-            match self.eventloop.poll().await {
+            let event = {
+                let poll = self.eventloop.poll();
+                tokio::pin!(poll);
+                loop {
+                    tokio::select! {
+                        event = &mut poll => break event,
+                        input = inputs.recv() => match input {
+                            Some(input) => apply(node, input),
+                            None => return End::Shutdown,
+                        },
+                    }
+                }
+            };
+            match event {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
                     self.connected(node);
                     break;
