@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::edge::{Action, CommandOutcome, CommandRequest, EdgeNode, PointUpdate, Publication};
 
@@ -44,11 +44,25 @@ pub struct SessionSettings {
     pub tick: Duration,
     /// Wait before a new session after one was lost.
     pub reconnect_delay: Duration,
+    /// In a cluster: the edge node has a session only while this node carries the RTU.
+    pub carrier: Option<Carrier>,
+}
+
+/// Whether this node carries the RTU, and how it watches the carrier's births and deaths
+/// meanwhile (to take the next `bdSeq` when it takes over).
+#[derive(Debug, Clone)]
+pub struct Carrier {
+    /// True while this node carries the RTU.
+    pub carrying: watch::Receiver<bool>,
+    /// MQTT options of the watching session (a client id of its own, no will).
+    pub observer: MqttOptions,
 }
 
 enum End {
     /// The input channel closed: stop.
     Shutdown,
+    /// This node no longer carries the RTU: NDEATH, disconnect, watch.
+    HandedOver,
     /// The session ended (lost, refused, or closed on the state machine's request).
     Lost,
 }
@@ -77,7 +91,13 @@ pub async fn run(
     mut inputs: mpsc::Receiver<Input>,
     commands: mpsc::Sender<CommandRequest>,
 ) {
+    let mut carrier = settings.carrier.clone();
     loop {
+        if let Some(c) = carrier.as_mut() {
+            if !observe(&mut node, c, &mut inputs).await {
+                return;
+            }
+        }
         let will = node.connect(now_ms());
         let mut options = settings.mqtt.clone();
         options.set_clean_session(true);
@@ -93,13 +113,19 @@ pub async fn run(
             eventloop,
             outbox: VecDeque::new(),
         };
+        let carrying = carrier.as_mut().map(|c| &mut c.carrying);
         match session
-            .run(&mut node, &settings, &mut inputs, &commands)
+            .run(&mut node, &settings, &mut inputs, &commands, carrying)
             .await
         {
             End::Shutdown => {
                 session.close(will).await;
                 return;
+            }
+            End::HandedOver => {
+                tracing::info!("sparkplug edge node handed over: NDEATH");
+                session.close(will).await;
+                node.disconnected(now_ms());
             }
             End::Lost => {
                 node.disconnected(now_ms());
@@ -134,6 +160,7 @@ impl Session {
         settings: &SessionSettings,
         inputs: &mut mpsc::Receiver<Input>,
         commands: &mpsc::Sender<CommandRequest>,
+        mut carrying: Option<&mut watch::Receiver<bool>>,
     ) -> End {
         // rumqttc's poll is not cancel-safe while it connects: dropped between CONNECT and
         // CONNACK (another branch of a select winning), it leaves the broker a session that
@@ -190,6 +217,9 @@ impl Session {
                     None => return End::Shutdown,
                 },
                 _ = tick.tick() => node.tick(now_ms()),
+                carries = still_carrying(&mut carrying) => if !carries {
+                    return End::HandedOver;
+                },
             }
             if !self.act(node, commands) {
                 return End::Lost;
@@ -260,6 +290,85 @@ impl Session {
         };
         let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
     }
+}
+
+/// Waits for a change of the carrier flag; false once it says "not carrying" (or its sender is
+/// gone); never resolves without a carrier.
+async fn still_carrying(carrying: &mut Option<&mut watch::Receiver<bool>>) -> bool {
+    match carrying {
+        Some(rx) => match rx.changed().await {
+            Ok(()) => *rx.borrow_and_update(),
+            Err(_) => false,
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// While this node does not carry the RTU: a session without will watches this edge node's
+/// NBIRTH and NDEATH (the carrier's), so that [`EdgeNode::observe`] learns its `bdSeq`;
+/// inputs are taken meanwhile. Returns once this node carries the RTU, false when the inputs
+/// closed (stop).
+async fn observe(
+    node: &mut EdgeNode,
+    carrier: &mut Carrier,
+    inputs: &mut mpsc::Receiver<Input>,
+) -> bool {
+    if *carrier.carrying.borrow_and_update() {
+        return true;
+    }
+    let mut options = carrier.observer.clone();
+    options.set_clean_session(true);
+    let (client, mut eventloop) = AsyncClient::new(options, 16);
+    let topics: Vec<String> = node
+        .observed_topics()
+        .iter()
+        .map(|t| (*t).to_owned())
+        .collect();
+    let mut carrying = false;
+    while !carrying {
+        // The poll future is kept across the other branches (not cancel-safe while connecting).
+        let poll = eventloop.poll();
+        tokio::pin!(poll);
+        loop {
+            tokio::select! {
+                event = &mut poll => {
+                    match event {
+                        Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                            for t in &topics {
+                                let _ = client.try_subscribe(t.clone(), QoS::AtLeastOnce);
+                            }
+                        }
+                        Ok(Event::Incoming(Packet::Publish(p))) => {
+                            if let Err(e) = node.observe(&p.topic, &p.payload) {
+                                tracing::warn!(topic = %p.topic, error = %e, "sparkplug birth or death not understood");
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::debug!(error = %e, "sparkplug observer: connection lost");
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
+                    }
+                    break;
+                }
+                input = inputs.recv() => match input {
+                    Some(input) => apply(node, input),
+                    None => return false,
+                },
+                changed = carrier.carrying.changed() => {
+                    carrying = changed.is_err() || *carrier.carrying.borrow_and_update();
+                    if changed.is_err() {
+                        return false;
+                    }
+                    if carrying {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    let _ = client.try_disconnect();
+    true
 }
 
 fn apply(node: &mut EdgeNode, input: Input) {

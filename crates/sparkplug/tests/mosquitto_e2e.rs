@@ -56,6 +56,7 @@ fn session_settings(port: u16) -> SessionSettings {
         mqtt,
         tick: Duration::from_millis(20),
         reconnect_delay: Duration::from_millis(200),
+        carrier: None,
     }
 }
 

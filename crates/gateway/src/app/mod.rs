@@ -177,6 +177,13 @@ pub async fn start(loaded: Loaded) -> Result<Gateway, StartError> {
     );
     // The sessions hold the taps now: each edge node ends once its session has.
     sparkplug.taps.clear();
+    // In a cluster, each edge node has its session while this node carries its RTU.
+    for (rtu, role) in loaded.rtus.iter().zip(&south.roles) {
+        if let Some(carrier) = sparkplug.carriers.remove(&rtu.name) {
+            let follow = crate::north::sparkplug::follow_role(role.subscribe(), carrier);
+            sparkplug.handles.push(tokio::spawn(follow));
+        }
+    }
     let (router_rx, presence_rx) = clustering::split_incoming(&loaded, &wiring, north.incoming_rx);
     let router = sessions::start_router(
         &loaded,

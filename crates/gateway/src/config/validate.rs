@@ -388,8 +388,7 @@ impl Checker<'_> {
 }
 
 impl Checker<'_> {
-    /// `[sparkplug]` checked: its own values, every RTU's edge node and device ids, and what
-    /// this version does not do yet (a cluster).
+    /// `[sparkplug]` checked: its own values, every RTU's edge node and device ids.
     fn sparkplug(
         &mut self,
         config: &Config,
@@ -402,9 +401,6 @@ impl Checker<'_> {
                 return None;
             }
         };
-        if config.cluster.is_some() {
-            self.at(0..0, "[sparkplug] with [cluster] is not supported yet: one edge node per RTU needs the session to follow the RTU's owner (docs/sparkplug.md)");
-        }
         for r in rtus {
             if let Err(e) = s.edge_node_id(&r.name).and_then(|_| s.device_id(&r.name)) {
                 self.at(0..0, format!("[sparkplug] for rtu {:?}: {e}", r.name));

@@ -377,7 +377,7 @@ fn mqtt_version_is_decided_once() {
 }
 
 #[test]
-fn sparkplug_section_resolves_and_refuses_what_it_cannot_do() {
+fn sparkplug_section_resolves_with_or_without_a_cluster() {
     let with = |extra: &str| format!("{GOOD}\n[sparkplug]\ngroup_id = \"plant\"\n{extra}");
     let l = parse(&with(""), "s.toml").unwrap_or_else(|e| panic!("{e}"));
     let s = l.sparkplug.unwrap_or_else(|| panic!("no sparkplug"));
@@ -406,13 +406,12 @@ fn sparkplug_section_resolves_and_refuses_what_it_cannot_do() {
             .is_some_and(|e| e.contains("unknown field `unknown`")),
         "{e:?}"
     );
-    let p = problems(&format!("{}\n[cluster]\nnode_id = \"a\"\n", with("")));
-    assert!(
-        p.iter().any(|p| p
-            .message
-            .contains("[sparkplug] with [cluster] is not supported yet")),
-        "{p:?}"
+    // With a cluster: each edge node's session follows the RTU's carrier.
+    let l = parse(
+        &format!("{}\n[cluster]\nnode_id = \"a\"\n", with("")),
+        "c.toml",
     );
+    assert!(l.is_ok_and(|l| l.sparkplug.is_some() && l.cluster.is_some()));
 }
 
 #[test]

@@ -7,11 +7,11 @@ use std::time::Duration;
 use iec104_sparkplug::edge::{
     CommandOutcome, CommandRequest, CommandSpec, EdgeNode, EdgeSettings, PointConfig,
 };
-use iec104_sparkplug::session::{self, Input, SessionSettings};
+use iec104_sparkplug::session::{self, Carrier, Input, SessionSettings};
 use iec104_sparkplug::topic::{MessageType, Topic};
 use iec104_sparkplug::{PointAddress, SparkplugSettings};
 use rumqttc::MqttOptions;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::commands::sparkplug::SparkplugCommand;
@@ -28,6 +28,24 @@ pub struct Sparkplug {
     pub taps: HashMap<String, mpsc::Sender<Input>>,
     /// The drivers; each ends (NDEATH, DISCONNECT) once every tap of its RTU is dropped.
     pub handles: Vec<JoinHandle<()>>,
+    /// In a cluster: whether this node carries each RTU (by name), to be fed from the RTU's
+    /// role with [`follow_role`]; the edge node has a session only while it is true.
+    pub carriers: HashMap<String, watch::Sender<bool>>,
+}
+
+/// Keeps `carrier` true while `role` is Active (this node carries the RTU); ends when the
+/// role's sender is gone.
+pub async fn follow_role(
+    mut role: watch::Receiver<crate::model::Role>,
+    carrier: watch::Sender<bool>,
+) {
+    loop {
+        let active = *role.borrow_and_update() == crate::model::Role::Active;
+        carrier.send_if_modified(|c| std::mem::replace(c, active) != active);
+        if role.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 /// TLS to the broker (`mqtts://`), as the JSON output's client has it.
@@ -39,9 +57,9 @@ pub struct Tls {
     pub client_auth: Option<(Vec<u8>, Vec<u8>)>,
 }
 
-/// Starts one edge node per RTU when `[sparkplug]` is configured (the configuration check
-/// refused what this cannot do: a cluster). Each connects like the JSON output (`tls` for
-/// `mqtts://`). Commands written by hosts go to `router`.
+/// Starts one edge node per RTU when `[sparkplug]` is configured. Each connects like the JSON
+/// output (`tls` for `mqtts://`); in a cluster only while this node carries the RTU
+/// ([`Sparkplug::carriers`]). Commands written by hosts go to `router`.
 pub fn start(
     loaded: &Loaded,
     tls: Option<&Tls>,
@@ -65,7 +83,16 @@ pub fn start(
             dcmd.to_string(),
         ));
     }
-    for (name, node, session, dcmd) in nodes {
+    for (name, node, mut session, dcmd) in nodes {
+        if loaded.cluster.is_some() {
+            // Only the node carrying the RTU has the edge node's session; the others watch
+            // its births and deaths with a client id of their own.
+            let (carrier, carrying) = watch::channel(false);
+            let mut observer = session.mqtt.clone();
+            observer.set_client_id(format!("{}-watch-{}", observer.client_id(), loaded.node));
+            session.carrier = Some(Carrier { carrying, observer });
+            out.carriers.insert(name.clone(), carrier);
+        }
         let (tap, inputs) = mpsc::channel(TAP_CAPACITY);
         let (commands, requests) = mpsc::channel(16);
         out.handles
@@ -114,6 +141,7 @@ fn session_settings(
         mqtt,
         tick: Duration::from_millis(100),
         reconnect_delay: Duration::from_secs(1),
+        carrier: None,
     }
 }
 
