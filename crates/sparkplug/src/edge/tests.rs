@@ -85,6 +85,7 @@ fn metric<'a>(p: &'a Payload, name: &str) -> &'a Metric {
         .unwrap_or_else(|| panic!("no metric {name} in {p:?}"))
 }
 
+/// An interrogation answer (before the device is born it only updates the DBIRTH).
 fn value(address: (u16, u32), value: PointValue) -> PointUpdate {
     PointUpdate {
         address: PointAddress {
@@ -94,7 +95,46 @@ fn value(address: (u16, u32), value: PointValue) -> PointUpdate {
         value,
         quality: Quality::GOOD,
         time_tag_ms: None,
+        interrogated: true,
     }
+}
+
+#[test]
+fn events_during_the_interrogation_follow_the_dbirth_as_history() {
+    let mut n = born(None);
+    n.rtu_link_down(T0);
+    n.rtu_link_up(T0 + 1);
+    let event = |v, t| PointUpdate {
+        interrogated: false,
+        time_tag_ms: Some(t),
+        ..value((1, 200), PointValue::Float(v))
+    };
+    // A spontaneous event, the interrogation's answer, another event: only the answer is
+    // state; both events are kept with their time tags.
+    n.value(T0 + 2, event(1.0, T0 + 2)).unwrap_or_default();
+    n.value(T0 + 3, value((1, 200), PointValue::Float(2.0)))
+        .unwrap_or_default();
+    n.value(T0 + 4, event(3.0, T0 + 4)).unwrap_or_default();
+    let _ = drain(&mut n);
+    n.interrogation_complete(T0 + 5);
+    let msgs = drain(&mut n);
+    assert_eq!(
+        topics(&msgs),
+        ["spBv1.0/G/DBIRTH/rtu1/rtu1", "spBv1.0/G/DDATA/rtu1/rtu1"]
+    );
+    let history: Vec<_> = msgs[1]
+        .1
+        .metrics
+        .iter()
+        .map(|m| (m.value.clone(), m.timestamp, m.is_historical))
+        .collect();
+    assert_eq!(
+        history,
+        [
+            (Some(MetricValue::FloatValue(1.0)), Some(T0 + 2), Some(true)),
+            (Some(MetricValue::FloatValue(3.0)), Some(T0 + 4), Some(true)),
+        ]
+    );
 }
 
 /// Connected, born, RTU interrogated; the births drained.
@@ -306,6 +346,7 @@ fn the_time_tag_is_the_metric_timestamp_and_quality_becomes_properties() {
     let mut n = born(None);
     let tagged = PointUpdate {
         time_tag_ms: Some(T0 - 60_000),
+        interrogated: false,
         quality: Quality::NT.union(Quality::SB),
         ..value((1, 200), PointValue::Float(2.0))
     };
