@@ -104,6 +104,19 @@ impl Watched {
         }
     }
 
+    /// Waits for a stdout line containing `what`, at most `within`; false when none came.
+    fn saw_line(&mut self, what: &str, within: Duration) -> bool {
+        let end = Instant::now() + within;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) if l.contains(what) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+    }
+
     fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -128,6 +141,7 @@ pub struct AedesCluster {
     pub ports: Vec<u16>,
     /// The redis-server's port.
     pub redis_port: u16,
+    heartbeat: Duration,
     dir: PathBuf,
 }
 
@@ -158,24 +172,46 @@ impl AedesCluster {
             nodes: Vec::new(),
             ports: Vec::new(),
             redis_port,
+            heartbeat,
             dir: dir.to_owned(),
         };
         for i in 0..nodes {
             let port = crate::free_port();
-            let mut node = spawn(
-                Command::new("node")
-                    .current_dir(script_dir())
-                    .arg("aedes-node.js")
-                    .arg(port.to_string())
-                    .arg(redis_port.to_string())
-                    .arg(format!("aedes{i}"))
-                    .arg(heartbeat.as_millis().to_string()),
-            );
-            node.wait_line(&format!("listening {port}"));
-            c.nodes.push(Some(node));
+            c.nodes.push(Some(c.spawn_node(i, port, heartbeat)));
             c.ports.push(port);
         }
         c
+    }
+
+    /// Starts aedes node `i` on `port` and waits until it listens.
+    fn spawn_node(&self, i: usize, port: u16, heartbeat: Duration) -> Watched {
+        let mut node = spawn(
+            Command::new("node")
+                .current_dir(script_dir())
+                .arg("aedes-node.js")
+                .arg(port.to_string())
+                .arg(self.redis_port.to_string())
+                .arg(format!("aedes{i}"))
+                .arg(heartbeat.as_millis().to_string()),
+        );
+        node.wait_line(&format!("listening {port}"));
+        node
+    }
+
+    /// Starts node `i` again (after [`AedesCluster::kill9`]) on its port, with its id.
+    pub fn restart(&mut self, i: usize) {
+        self.kill9(i);
+        let node = self.spawn_node(i, self.ports[i], self.heartbeat);
+        self.nodes[i] = Some(node);
+    }
+
+    /// Waits (at most `within`) until a client whose id contains `id` connected to node `i`
+    /// since the last such wait (earlier connections count when not yet waited for).
+    pub fn client_connected(&mut self, i: usize, id: &str, within: Duration) -> bool {
+        match self.nodes.get_mut(i).and_then(Option::as_mut) {
+            Some(n) => n.saw_line(&format!("client {id}"), within),
+            None => false,
+        }
     }
 
     /// Kills node `i` with SIGKILL (no goodbye to its clients, no cleanup in redis).

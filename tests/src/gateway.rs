@@ -99,6 +99,16 @@ impl GatewayProcess {
         GatewayProcess { child }
     }
 
+    /// Its process id (`None` once reaped).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Whether it has exited (reaps it then).
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
     /// SIGKILL: no chance to flush or say goodbye.
     pub async fn kill(mut self) {
         let _ = self.child.kill().await;

@@ -95,3 +95,52 @@ async fn qos1_retained_and_wills_cross_the_aedes_nodes() {
         .expect("will on node 1");
     assert!(!m.retain);
 }
+
+/// A retained publication followed at once by non-retained ones of the same client: every one
+/// reaches a subscriber on the other node. Unpatched aedes (0.51.3, Redis persistence) lets
+/// the later ones overtake the retained one (it waits for its Redis write) and then drops it
+/// as a duplicate; tests/brokers/aedes-node.js switches that filter off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retained_publication_overtaken_by_later_ones_still_arrives() {
+    if !aedes::available() {
+        return;
+    }
+    let dir = iec104_e2e::scratch("aedes-order");
+    let cluster = AedesCluster::start(&dir, 2, Duration::from_millis(200));
+    let (p0, p1) = (cluster.ports[0], cluster.ports[1]);
+    let mut sub = Subscriber::start(p1, "o/#").await;
+    let (publisher, _pt) = client(p0, "pub-order", None).await;
+    for round in 0..20 {
+        publisher
+            .publish(
+                format!("o/status/{round}"),
+                QoS::AtLeastOnce,
+                true,
+                b"{}".to_vec(),
+            )
+            .await
+            .expect("publish retained");
+        for i in 0..5 {
+            publisher
+                .publish(
+                    format!("o/data/{round}/{i}"),
+                    QoS::AtMostOnce,
+                    false,
+                    b"{}".to_vec(),
+                )
+                .await
+                .expect("publish");
+        }
+    }
+    let mut missing: std::collections::BTreeSet<String> =
+        (0..20).map(|r| format!("o/status/{r}")).collect();
+    while !missing.is_empty() {
+        let m = sub
+            .wait_for(Duration::from_secs(20), |m| {
+                m.topic.starts_with("o/status/")
+            })
+            .await
+            .unwrap_or_else(|| panic!("retained publications lost: {missing:?}"));
+        missing.remove(&m.topic);
+    }
+}

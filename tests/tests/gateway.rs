@@ -634,6 +634,11 @@ async fn demo_runs_bounded_shows_data_status_and_operates_the_breaker() {
         stdout.contains("started") && stdout.contains("DATA     iec104/"),
         "{stdout}"
     );
+    // sub-3 is carried over IEC 62351-3 TLS, and its data arrives.
+    assert!(
+        stdout.contains("over IEC 62351-3 TLS") && stdout.contains("DATA     iec104/sub-3/"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("id=\"op-1\" confirmed") && stdout.contains("id=\"op-1\" terminated"),
         "{stdout}"

@@ -527,3 +527,52 @@ async fn a_spoofed_status_or_presence_is_corrected_and_counted() {
     );
     gw.stop().await;
 }
+
+/// A restarted gateway finds its previous life's retained status and presence on the broker
+/// (sent to it, with the RETAIN flag, when it subscribes to its own topics): that is no spoof.
+/// A spoof published afterwards is the only one counted — and since the broker delivers in
+/// order, it arrives after those retained copies, so the count proves they were not counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_gateway_does_not_take_its_own_retained_past_for_a_spoof() {
+    if !broker::available() {
+        return;
+    }
+    let dir = scratch("sec-restart");
+    let broker = Broker::start(&dir).await;
+    let st = Station::start(1).await;
+    let mut sub = Subscriber::start(broker.port, "e2e/+/+").await;
+    let http = iec104_e2e::free_port();
+    let conf = config(broker.port, &dir, &st.addr.to_string(), "", http);
+    let first = Gateway::start(&dir, &conf);
+    started(&mut sub).await;
+    first.stop().await;
+    let second = Gateway::start(&dir, &conf);
+    started(&mut sub).await;
+    sub.client()
+        .publish(
+            "e2e/north/status",
+            rumqttc::QoS::AtLeastOnce,
+            true,
+            br#"{"node":"gw-sec","state":"disconnected","spoof":true}"#.to_vec(),
+        )
+        .await
+        .expect("publish");
+    let mut counted = None;
+    for _ in 0..200 {
+        let metrics = http_get(http, "/metrics").await;
+        counted = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("iec104gw_spoofed_total "))
+            .map(str::to_owned);
+        if counted.as_deref().is_some_and(|n| n != "0") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        counted.as_deref(),
+        Some("1"),
+        "spoofs counted after a restart"
+    );
+    second.stop().await;
+}

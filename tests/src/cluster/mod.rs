@@ -6,6 +6,7 @@
 
 pub mod proxy;
 pub mod recorder;
+pub mod rtu_proxy;
 pub mod sim;
 pub mod truth;
 pub mod view;
@@ -36,6 +37,14 @@ pub struct Settings {
     pub gateway_extra: String,
     /// `preferred_node` per RTU name.
     pub preferred: Vec<(String, String)>,
+    /// Appended to the `[cluster]` table (e.g. `path_failover = 1.0`).
+    pub cluster_extra: String,
+    /// Appended to every `[[rtu]]` table (e.g. `t1 = 3`).
+    pub rtu_extra: String,
+    /// Several broker ports (`[mqtt] urls`) in place of `mqtt_port` when not empty.
+    pub mqtt_urls: Vec<u16>,
+    /// Appended to the `[mqtt]` table (e.g. `broker_order = "shuffled"`).
+    pub mqtt_extra: String,
 }
 
 impl Settings {
@@ -48,6 +57,10 @@ impl Settings {
             handover_timeout: 5.0,
             gateway_extra: String::new(),
             preferred: Vec::new(),
+            cluster_extra: String::new(),
+            rtu_extra: String::new(),
+            mqtt_urls: Vec::new(),
+            mqtt_extra: String::new(),
         }
     }
 }
@@ -55,15 +68,25 @@ impl Settings {
 /// The shared configuration: `[mqtt]`, `[gateway]`, `[cluster]` and one `[[rtu]]` per station
 /// (named as the simulator names them, so the events log and the topics agree).
 pub fn config(s: &Settings, stations: &[sim::StationAddr]) -> String {
+    let brokers = if s.mqtt_urls.is_empty() {
+        format!("url = \"mqtt://127.0.0.1:{}\"", s.mqtt_port)
+    } else {
+        let urls: Vec<String> = s
+            .mqtt_urls
+            .iter()
+            .map(|p| format!("\"mqtt://127.0.0.1:{p}\""))
+            .collect();
+        format!("urls = [{}]", urls.join(", "))
+    };
     let mut c = format!(
-        "[mqtt]\nurl = \"mqtt://127.0.0.1:{}\"\ntopic_prefix = \"{PREFIX}\"\n\n[gateway]\ncommand_timeout = 2\n{}\n[cluster]\nstandby = {}\nheartbeat = {}\nhandover_timeout = {:.1}\n",
-        s.mqtt_port, s.gateway_extra, s.standby, s.heartbeat, s.handover_timeout
+        "[mqtt]\n{brokers}\ntopic_prefix = \"{PREFIX}\"\n{}\n[gateway]\ncommand_timeout = 2\n{}\n[cluster]\nstandby = {}\nheartbeat = {}\nhandover_timeout = {:.1}\n{}",
+        s.mqtt_extra, s.gateway_extra, s.standby, s.heartbeat, s.handover_timeout, s.cluster_extra
     );
     for st in stations {
         let _ = write!(
             c,
-            "\n[[rtu]]\nname = \"{}\"\naddress = \"127.0.0.1:{}\"\ncommon_address = {}\nt0 = 2\n",
-            st.name, st.port, st.ca
+            "\n[[rtu]]\nname = \"{}\"\naddress = \"127.0.0.1:{}\"\ncommon_address = {}\nt0 = 2\n{}",
+            st.name, st.port, st.ca, s.rtu_extra
         );
         if let Some((_, node)) = s.preferred.iter().find(|(r, _)| *r == st.name) {
             let _ = writeln!(c, "preferred_node = \"{node}\"");

@@ -32,17 +32,20 @@ pub fn run(path: &Path, node_id: Option<String>) -> ExitCode {
 fn print_process(loaded: &config::Loaded) {
     let m = &loaded.mqtt;
     let prefix = &m.topic_prefix;
+    let order = m.brokers.in_order(&loaded.broker, &loaded.node);
+    let first = order.first().unwrap_or(&loaded.broker);
     say!(
         "broker: {}://{}:{} MQTT {} (data qos {}, retain {}, at most {} in flight), node {:?}",
-        if loaded.broker.tls { "mqtts" } else { "mqtt" },
-        loaded.broker.host,
-        loaded.broker.port,
+        if first.tls { "mqtts" } else { "mqtt" },
+        first.host,
+        first.port,
         if configured_v5(loaded) { "5" } else { "3.1.1" },
         m.qos,
         m.retain,
         m.max_inflight,
         loaded.node,
     );
+    print_brokers(loaded, &order);
     say!(
         "queue: {} (at most {} messages, oldest dropped beyond)",
         crate::app::store_path(loaded).display(),
@@ -55,7 +58,7 @@ fn print_process(loaded: &config::Loaded) {
         "commands: on {prefix}/{{rtu}}/{{ca}}/{{ioa}}/command for points with commands = true; results on .../command/result{}",
         if configured_v5(loaded) { " or the MQTT 5 response topic" } else { "" }
     );
-    if loaded.broker.tls {
+    if order.iter().any(|b| b.tls) {
         match &m.ca_file {
             Some(ca) => say!("TLS with the CA certificates of {}", ca.display()),
             None => say!("TLS with the system CA bundle ({})", crate::app::SYSTEM_CA),
@@ -64,6 +67,37 @@ fn print_process(loaded: &config::Loaded) {
             say!("client certificate {} (mutual TLS)", cert.display());
         }
     }
+}
+
+/// The brokers after the node's first, and when the node moves between them.
+fn print_brokers(loaded: &config::Loaded, order: &[config::Broker]) {
+    let b = &loaded.mqtt.brokers;
+    if order.len() < 2 {
+        return;
+    }
+    for o in order.iter().skip(1) {
+        say!(
+            "then broker: {}://{}:{}",
+            if o.tls { "mqtts" } else { "mqtt" },
+            o.host,
+            o.port
+        );
+    }
+    say!(
+        "brokers: order {} for this node, next broker when the connection is lost or no CONNACK within {:?}; {}",
+        match b.order {
+            config::BrokerOrder::Listed => "listed",
+            config::BrokerOrder::Shuffled => "shuffled",
+        },
+        b.connect_timeout,
+        match b.return_check {
+            Some(every) => format!(
+                "back to {}:{} when it answers (checked every {every:?})",
+                order[0].host, order[0].port
+            ),
+            None => "stays on the broker it reached (return_to_first = false)".to_owned(),
+        }
+    );
 }
 
 /// Presence, cluster settings.
@@ -76,11 +110,12 @@ fn print_cluster(loaded: &config::Loaded) {
         ),
         Some(c) => {
             say!(
-                "cluster: node {:?}, {} standby node(s) per RTU, heartbeat {} s (MQTT keep-alive), handover timeout {:?}, config hash {}",
+                "cluster: node {:?}, {} standby node(s) per RTU, heartbeat {} s (MQTT keep-alive), handover timeout {:?}, path failover {:?}, config hash {}",
                 loaded.node,
                 c.standby,
                 c.heartbeat.as_secs(),
                 c.handover_timeout,
+                c.path_failover,
                 c.config_hash
             );
             if loaded.mqtt.fallback.is_some() {
@@ -113,6 +148,34 @@ fn print_rtu(loaded: &config::Loaded, r: &config::Rtu) {
         r.link.t2,
         r.link.t3
     );
+    if let Some(t) = &r.tls {
+        let files = |f: &[std::path::PathBuf]| {
+            f.iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        say!(
+            "  TLS (IEC 62351-3): CA {}, certificate {}, CRL {}, allowed {}, hostname check {}",
+            if t.ca_files.is_empty() {
+                "none (allow-list only)".to_owned()
+            } else {
+                files(&t.ca_files)
+            },
+            t.cert_file
+                .as_ref()
+                .map_or("none".to_owned(), |p| p.display().to_string()),
+            t.crl_file
+                .as_ref()
+                .map_or("none".to_owned(), |p| p.display().to_string()),
+            if t.allowed_certs.is_empty() {
+                "any the CA signs".to_owned()
+            } else {
+                files(&t.allowed_certs)
+            },
+            if t.check_hostname { "on" } else { "off" },
+        );
+    }
     let period = |p: Option<std::time::Duration>| {
         p.map(|d| format!("every {d:?}"))
             .unwrap_or_else(|| "no".into())

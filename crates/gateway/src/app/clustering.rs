@@ -66,13 +66,15 @@ pub(super) fn start(
         .unwrap_or(Duration::from_secs(15));
     tracing::info!(node = %w.node, incarnation = %w.incarnation, config_hash = %c.config_hash, standby = c.standby, heartbeat = ?c.heartbeat, "cluster mode");
     let task = Task {
-        state: ClusterState::new(Task::settings(&w.node, &w.incarnation, c), rtus),
+        state: ClusterState::new(Task::settings(&w.node, &w.incarnation, c), rtus)
+            .with_path_failover(c.path_failover),
         roles: std::mem::take(roles),
         reports,
         presence,
         board: w.board.clone(),
         metrics: w.metrics.clone(),
         live: w.live.clone(),
+        duty: w.duty.clone(),
         topics: w.topics.clone(),
         leave,
         leave_timeout: max_t1 + Duration::from_secs(2),

@@ -10,6 +10,7 @@ mod clustering;
 mod mqtt;
 mod operations;
 mod sessions;
+mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -68,6 +69,9 @@ pub enum StartError {
     /// A blocking task failed.
     #[error("{0}")]
     Join(#[from] tokio::task::JoinError),
+    /// A certificate, key or CRL of `[tls]`/`[rtu.tls]` cannot be used.
+    #[error("tls: {0}")]
+    Tls(String),
 }
 
 /// Where the queue lives (resolved with the configuration).
@@ -143,6 +147,7 @@ pub async fn run(
 /// and (in cluster mode) the cluster task on the current tokio runtime, and tells systemd it
 /// is ready. Nothing is spawned when it fails.
 pub async fn start(loaded: Loaded) -> Result<Gateway, StartError> {
+    let tls = tls::load(&loaded)?;
     let store = open_store(&loaded).await?;
     let metrics = Arc::new(Metrics::default());
     metrics.set_queue(store.len(), store.dropped());
@@ -164,12 +169,15 @@ pub async fn start(loaded: Loaded) -> Result<Gateway, StartError> {
     // Commands written by Sparkplug hosts go through the router like the JSON ones.
     let (spb_commands, spb_commands_rx) = mpsc::channel(64);
     let (ca, client_auth) = mqtt::tls_files(&loaded)?;
-    let tls = ca.map(|ca| crate::north::sparkplug::Tls { ca, client_auth });
-    let mut sparkplug = crate::north::sparkplug::start(&loaded, tls.as_ref(), &spb_commands)?;
+    let broker_tls = ca.map(|ca| crate::north::sparkplug::Tls { ca, client_auth });
+    let mut sparkplug =
+        crate::north::sparkplug::start(&loaded, broker_tls.as_ref(), &spb_commands)?;
     drop(spb_commands);
+    background.extend(tls::spawn_reloader(tls.clone(), wiring.metrics.clone()));
     let mut south = sessions::start(
         &loaded,
         &wiring,
+        tls,
         &north,
         reports_tx,
         &shutdown_rx,
@@ -205,7 +213,7 @@ pub async fn start(loaded: Loaded) -> Result<Gateway, StartError> {
     );
     let (publisher, writer) = mqtt::start(north.publisher, north.writer, &shutdown_rx);
     background.extend(operations::ready());
-    tracing::info!(node = %wiring.node, rtus = loaded.rtus.len(), broker = %format!("{}:{}", loaded.broker.host, loaded.broker.port), "gateway running");
+    tracing::info!(node = %wiring.node, rtus = loaded.rtus.len(), broker = %format!("{}:{}", loaded.broker.host, loaded.broker.port), other_brokers = loaded.mqtt.brokers.others.len(), "gateway running");
     Ok(Gateway {
         http_addr,
         store: wiring.store,
@@ -247,6 +255,8 @@ struct Wiring {
     metrics: Arc<Metrics>,
     board: Arc<StatusBoard>,
     live: Arc<LiveView>,
+    /// Cluster mode: what the command router answers beyond the RTUs this node carries.
+    duty: Arc<tokio::sync::watch::Sender<crate::model::Duty>>,
 }
 
 impl Wiring {
@@ -259,6 +269,7 @@ impl Wiring {
             metrics,
             board: StatusBoard::new(),
             live: operations::live_view(loaded),
+            duty: Arc::new(tokio::sync::watch::channel(crate::model::Duty::default()).0),
         }
     }
 }

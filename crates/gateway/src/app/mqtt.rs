@@ -121,8 +121,9 @@ fn settings(loaded: &Loaded, w: &Wiring) -> Result<MqttSettings, StartError> {
     }
     let (tls, client_auth) = tls_files(loaded)?;
     Ok(MqttSettings {
-        host: loaded.broker.host.clone(),
-        port: loaded.broker.port,
+        brokers: m.brokers.in_order(&loaded.broker, node),
+        connect_timeout: m.brokers.connect_timeout,
+        return_check: m.brokers.return_check,
         v5: m.version == MqttVersion::V5,
         tls,
         client_auth,
@@ -149,7 +150,7 @@ pub(super) fn tls_files(
             source,
         })
     };
-    let tls = if loaded.broker.tls {
+    let tls = if loaded.broker.tls || loaded.mqtt.brokers.any_tls() {
         let path = loaded
             .mqtt
             .ca_file
@@ -170,22 +171,13 @@ pub(super) fn tls_files(
 fn credentials(
     loaded: &Loaded,
 ) -> Result<Option<(String, crate::config::security::Secret)>, StartError> {
-    let m = &loaded.mqtt;
-    let Some((user, inline)) = m.credentials.clone() else {
-        return Ok(None);
-    };
-    let password =
-        match &m.password_file {
-            Some(path) => crate::config::security::read_password(&path.to_string_lossy()).map_err(
-                |source| StartError::ReadFile {
-                    what: "the password ",
-                    path: path.display().to_string(),
-                    source,
-                },
-            )?,
-            None => inline,
-        };
-    Ok(Some((user, password)))
+    crate::config::security::mqtt_credentials(&loaded.mqtt).map_err(|(path, source)| {
+        StartError::ReadFile {
+            what: "the password ",
+            path: path.display().to_string(),
+            source,
+        }
+    })
 }
 
 /// The MQTT client id.

@@ -30,11 +30,7 @@ pub(super) struct HttpEndpoint {
 /// The live view of the status page, for the configured RTUs.
 pub(super) fn live_view(loaded: &Loaded) -> Arc<LiveView> {
     let rtus = loaded.rtus.iter().map(|r| {
-        let tls = if r.addresses.iter().any(|a| a.starts_with("tls://")) {
-            "on"
-        } else {
-            "off"
-        };
+        let tls = if r.tls.is_some() { "on" } else { "off" };
         (r.name.clone(), r.addresses.join(", "), tls.to_owned())
     });
     Arc::new(LiveView::new(&loaded.node, rtus, MAX_POINTS, MAX_COMMANDS))

@@ -28,6 +28,7 @@ pub(super) struct South {
 pub(super) fn start(
     loaded: &Loaded,
     w: &Wiring,
+    tls: Arc<crate::south::tls::Connectors>,
     north: &North,
     reports: mpsc::Sender<(usize, Report)>,
     shutdown: &watch::Receiver<bool>,
@@ -47,6 +48,7 @@ pub(super) fn start(
         live: w.live.clone(),
         command_timeout: loaded.gateway.command_timeout,
         audit: audit(loaded, w),
+        tls,
     };
     let first_role = if loaded.cluster.is_some() {
         Role::Off
@@ -108,6 +110,9 @@ pub(super) fn start_router(
         w.metrics.clone(),
         w.live.clone(),
     );
+    if roles.is_some() {
+        router.duty = Some(w.duty.subscribe());
+    }
     router.roles = roles;
     router.sparkplug = Some(sparkplug);
     router.audit = audit(loaded, w);

@@ -9,7 +9,9 @@
 //!   the broker connection state.
 
 pub mod membership;
+pub mod orphans;
 pub mod ownership;
+pub mod paths;
 pub mod state;
 
 use std::sync::atomic::Ordering::Relaxed;
@@ -78,6 +80,8 @@ pub struct Task {
     pub beat_every: Duration,
     /// The status page's live view (gets the cluster picture).
     pub live: Arc<crate::model::live::LiveView>,
+    /// What the command router answers beyond the RTUs we carry.
+    pub duty: Arc<watch::Sender<crate::model::Duty>>,
 }
 
 impl Task {
@@ -197,6 +201,7 @@ impl Task {
             }
         };
         let mut leave_deadline: Option<Instant> = None;
+        let mut orphans = std::collections::BTreeSet::new();
         loop {
             self.state.set_since(now_s());
             let out = self.state.step(Instant::now().into_std());
@@ -247,6 +252,7 @@ impl Task {
                 Relaxed,
             );
             self.show_nodes();
+            self.follow_orphans(&mut orphans);
             let wake_at = out.wake_at.map(Instant::from_std);
             if leave_deadline.is_some() && self.state.left() {
                 tracing::info!("cluster: every RTU handed over; leaving");
@@ -384,6 +390,7 @@ mod tests {
             board: board.clone(),
             metrics,
             live: Arc::new(crate::model::live::LiveView::new("a", [], 10, 10)),
+            duty: Arc::new(watch::channel(crate::model::Duty::default()).0),
             topics: Topics::new("p"),
             leave: leave_rx,
             leave_timeout: Duration::from_secs(5),

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use super::membership::{Alarm, Presence, View, LEAVING, ONLINE};
 use super::ownership::ranking;
+use super::paths::Paths;
 use crate::model::{Report, Role};
 
 /// Fixed settings of the state machine.
@@ -163,6 +164,12 @@ pub struct ClusterState {
     /// Our started RTUs that another node just stopped holding: our status must be published
     /// again (theirs may be the last one the broker retains).
     refresh: Vec<usize>,
+    /// Which node reaches which RTU: path failover and orphans (see [`super::paths`]).
+    paths: Paths,
+    /// RTUs no live node reaches whose `unowned` status and commands are ours (we rank first).
+    orphans: BTreeSet<usize>,
+    /// The live nodes (we among them unless leaving) of the latest acting step, by id.
+    live_now: Vec<String>,
 }
 
 impl ClusterState {
@@ -211,7 +218,71 @@ impl ClusterState {
             republish: false,
             reannounce: false,
             refresh: Vec::new(),
+            paths: Paths::new(Duration::from_secs(3)),
+            orphans: BTreeSet::new(),
+            live_now: Vec::new(),
         }
+    }
+
+    /// Sets `[cluster] path_failover` (default 3 s): how long after the end of a node's
+    /// connection to an RTU a node that still reaches it takes over (see [`super::paths`]).
+    pub fn with_path_failover(mut self, path_failover: Duration) -> ClusterState {
+        self.paths = Paths::new(path_failover);
+        self
+    }
+
+    /// RTUs (by index) no live node reaches whose `unowned` status we publish and whose
+    /// commands we answer, as of the latest acting step.
+    pub fn orphans(&self) -> &BTreeSet<usize> {
+        &self.orphans
+    }
+
+    /// Whether we answer commands for RTU names not in the configuration: we are the live
+    /// node with the smallest id (every node computes the same from the same live set).
+    pub fn answers_unknown(&self) -> bool {
+        self.live_now.first().map(String::as_str) == Some(self.settings.me.as_str())
+    }
+
+    /// Whether `node` has a connection to RTU `r` (ours from our sessions' reports).
+    fn reaches(&self, r: &RtuState, node: &str) -> bool {
+        if node == self.settings.me {
+            r.connected
+        } else {
+            self.view.ready(node, &r.name)
+        }
+    }
+
+    /// The ranking of `r` among `candidates` with the nodes that lost their path to it last.
+    fn path_rank<'a>(&self, i: usize, r: &RtuState, candidates: &[&'a str]) -> Vec<&'a str> {
+        let base = ranking(&r.name, r.preferred.as_deref(), candidates);
+        self.paths.order(i, base, |n| self.reaches(r, n))
+    }
+
+    /// Observes every RTU's paths (while the view is trusted: see [`ClusterState::step`]),
+    /// notes the orphans that are ours and the live nodes.
+    fn observe_paths(&mut self, candidates: &[&str], now: Instant, out: &mut Output) {
+        let expected = 1 + self.settings.standby;
+        let mut orphans = BTreeSet::new();
+        for i in 0..self.rtus.len() {
+            let r = &self.rtus[i];
+            let rank = self.path_rank(i, r, candidates);
+            let reach: Vec<bool> = rank.iter().map(|n| self.reaches(r, n)).collect();
+            let reaches = |n: &str| rank.iter().position(|x| *x == n).is_some_and(|k| reach[k]);
+            let carried = r.started || self.view.holders(&r.name).any(|h| self.fresh(h, now));
+            if let Some(at) = self
+                .paths
+                .observe(i, &rank, expected, reaches, carried, now)
+            {
+                wake(out, now, at);
+            }
+            if self.paths.orphan(i, now) && rank.first() == Some(&self.settings.me.as_str()) {
+                orphans.insert(i);
+            }
+        }
+        self.orphans = orphans;
+        let mut live: Vec<String> = candidates.iter().map(|n| (*n).to_owned()).collect();
+        live.sort();
+        self.live_now = live;
     }
 
     /// The broker connection came up or went down. Up: the view is trusted again only after
@@ -469,13 +540,22 @@ impl ClusterState {
             wake(&mut out, now, *t + self.settings.liveness + margin);
         }
         let me = self.settings.me.clone();
-        let mut candidates: Vec<&str> = self
+        let mut owned: Vec<String> = self
             .view
             .live_others()
             .filter(|n| self.fresh(n, now))
+            .map(str::to_owned)
             .collect();
         if !self.leaving {
-            candidates.push(&me);
+            owned.push(me.clone());
+        }
+        let candidates: Vec<&str> = owned.iter().map(String::as_str).collect();
+        // Paths are observed while acting, and also while only the echo of our own latest
+        // presence is pending (it changes with every connection we lose or win): our own path
+        // loss then counts from the step that saw it, not from the echo, so we never demote
+        // ourselves later than the others demote us.
+        if acting || (self.connected && self.ever_synced && self.own_fresh(now) && probed) {
+            self.observe_paths(&candidates, now, &mut out);
         }
         let round = Round {
             now,
@@ -488,7 +568,8 @@ impl ClusterState {
         let decided: Vec<Decision> = self
             .rtus
             .iter()
-            .map(|r| self.decide(r, &round, &mut out))
+            .enumerate()
+            .map(|(i, r)| self.decide(i, r, &round, &mut out))
             .collect();
         self.apply(decided, acting, &mut out);
         out
@@ -532,7 +613,7 @@ impl ClusterState {
     }
 
     /// The role `r` should have in this round.
-    fn decide(&self, r: &RtuState, round: &Round, out: &mut Output) -> Decision {
+    fn decide(&self, i: usize, r: &RtuState, round: &Round, out: &mut Output) -> Decision {
         if self.leaving {
             (Role::Off, "leaving", None)
         } else if !round.acting {
@@ -548,13 +629,56 @@ impl ClusterState {
                 (r.role, "unsynced: roles kept", r.waiting_since)
             }
         } else {
-            let rank = ranking(&r.name, r.preferred.as_deref(), round.candidates);
+            let rank = self.path_rank(i, r, round.candidates);
+            if let Some(d) = self.decide_path(i, r, &rank, round) {
+                return d;
+            }
             if rank.first() == Some(&round.me) {
                 self.decide_owner(r, round, out)
             } else {
                 self.decide_other(r, &rank, round.me)
             }
         }
+    }
+
+    /// Path failover and orphans (see [`super::paths`]): a role when our path to `r` is lost
+    /// (we keep trying in standby through the hold-down) or nobody reaches it (the owner and
+    /// the standby nodes keep trying in standby; the first of them publishes it `unowned`).
+    fn decide_path(
+        &self,
+        i: usize,
+        r: &RtuState,
+        rank: &[&str],
+        round: &Round,
+    ) -> Option<Decision> {
+        let reaches = |n: &str| self.reaches(r, n);
+        if !r.started && self.paths.counts_as_demoted(i, round.me, rank, reaches) {
+            return Some((
+                Role::Standby,
+                "our path to it was lost: another node carries it; reconnecting (hold-down)",
+                None,
+            ));
+        }
+        if r.started || !self.paths.orphan(i, round.now) {
+            return None;
+        }
+        let tries = rank
+            .iter()
+            .take(1 + self.settings.standby)
+            .any(|n| *n == round.me);
+        Some(match (rank.first() == Some(&round.me), tries) {
+            (true, _) => (
+                Role::Standby,
+                "no live node reaches it: we publish it unowned and keep trying",
+                None,
+            ),
+            (false, true) => (Role::Standby, "no live node reaches it: trying", None),
+            (false, false) => (
+                Role::Off,
+                "no live node reaches it; neither owner nor standby",
+                None,
+            ),
+        })
     }
 
     /// We rank first for `r`.
@@ -1450,3 +1574,7 @@ mod tests {
         assert_eq!(role_of(&b, &ra), Role::Standby);
     }
 }
+
+#[cfg(test)]
+#[path = "state_paths_tests.rs"]
+mod path_tests;

@@ -44,6 +44,9 @@ pub struct Router {
     /// Cluster mode: the role of each RTU's session. A refusal for an RTU this node does not
     /// carry is left to the node that carries it (one answer per command).
     pub roles: Option<HashMap<String, tokio::sync::watch::Receiver<Role>>>,
+    /// Cluster mode: what this node answers beyond the RTUs it carries (commands for unknown
+    /// RTU names, and for RTUs no live node reaches whose `unowned` status it publishes).
+    pub duty: Option<tokio::sync::watch::Receiver<crate::model::Duty>>,
     /// The audit trail.
     pub audit: Audit,
     /// Per-point command rates (`max_rate`).
@@ -139,6 +142,7 @@ impl Router {
             metrics,
             live,
             roles: None,
+            duty: None,
             audit: Audit::default(),
             rates: RateLimiter::default(),
             refusal_log: LogLimiter::new(Duration::from_secs(10)),
@@ -224,14 +228,26 @@ impl Router {
         }
     }
 
-    /// Cluster mode: whether this node answers for the RTU named in `topic` (it carries it, or
-    /// the RTU is unknown, which every node answers alike).
+    /// Cluster mode: whether this node answers for the RTU named in `topic`: it carries it, or
+    /// no live node does and its `unowned` status is ours, or the RTU is not configured and we
+    /// are the live node with the smallest id (one answer per command in each case).
     fn answers_for(&self, topic: &str) -> bool {
         let Some(roles) = &self.roles else {
             return true;
         };
         let rtu = self.topics.rtu_of(topic).unwrap_or_default();
-        roles.get(rtu).map_or(true, |r| *r.borrow() == Role::Active)
+        let duty = self.duty.as_ref().map(|d| d.borrow().clone());
+        match roles.get(rtu) {
+            None => duty.map_or(true, |d| d.unknown),
+            Some(r) => *r.borrow() == Role::Active || duty.is_some_and(|d| d.orphans.contains(rtu)),
+        }
+    }
+
+    /// Cluster mode: whether no live node carries `rtu` and we answer for it.
+    fn orphaned(&self, rtu: &str) -> bool {
+        self.duty
+            .as_ref()
+            .is_some_and(|d| d.borrow().orphans.contains(rtu))
     }
 
     /// The result topic of `m` (see [`policy::result_topic`]).
@@ -371,6 +387,9 @@ impl Router {
         if let Err(e) = checked {
             return Err(invalid(e.to_string()));
         }
+        if self.orphaned(rtu_name) {
+            return Err(rejected(crate::model::no_carrier(rtu_name)));
+        }
         if let Some(why) = policy::check_limits(&point.limits, &request) {
             return Err(rejected(why));
         }
@@ -431,13 +450,45 @@ mod tests {
         let (tx, rx) = tokio::sync::watch::channel(Role::Standby);
         r.roles = Some(HashMap::from([("north".to_owned(), rx)]));
         assert!(!r.answers_for("iec104/north/1/101/command"));
-        // Unknown RTUs are answered by every node alike.
+        // Without duties from a cluster task, unknown RTUs are answered here.
         assert!(r.answers_for("iec104/south/1/101/command"));
         tx.send(Role::Active).unwrap();
         assert!(r.answers_for("iec104/north/1/101/command"));
         r.roles = None;
         let _ = tx.send(Role::Off);
         assert!(r.answers_for("iec104/north/1/101/command"));
+    }
+
+    #[test]
+    fn unknown_rtus_and_orphans_are_answered_by_the_node_on_duty_only() {
+        let (mut r, mut jobs) = router();
+        let (_roles_tx, roles_rx) = tokio::sync::watch::channel(Role::Standby);
+        r.roles = Some(HashMap::from([("north".to_owned(), roles_rx)]));
+        let (duty_tx, duty_rx) = tokio::sync::watch::channel(crate::model::Duty::default());
+        r.duty = Some(duty_rx);
+        // Not on duty: neither the unknown RTU nor the RTU carried elsewhere.
+        assert!(!r.answers_for("iec104/south/1/101/command"));
+        assert!(!r.answers_for("iec104/north/1/100/command"));
+        // On duty for unknown names (the live node with the smallest id).
+        duty_tx.send_modify(|d| d.unknown = true);
+        assert!(r.answers_for("iec104/south/1/101/command"));
+        assert!(!r.answers_for("iec104/north/1/100/command"));
+        // north orphaned and ours: answered here, rejected with the reason, not sent on.
+        duty_tx.send_modify(|d| {
+            d.orphans.insert("north".into());
+        });
+        assert!(r.answers_for("iec104/north/1/100/command"));
+        let out = r.handle(&incoming(
+            "iec104/north/1/100/command",
+            r#"{"type":"C_SC_NA_1","value":true,"id":"o-1"}"#,
+        ));
+        let (st, v) = status(&out.result.unwrap());
+        assert_eq!(st, "rejected");
+        assert_eq!(v["error"], "no node carries rtu north");
+        assert!(jobs.try_recv().is_err());
+        // An invalid command for it is still answered invalid.
+        let out = r.handle(&incoming("iec104/north/1/100/command", "{nope"));
+        assert_eq!(status(&out.result.unwrap()).0, "invalid");
     }
 
     fn incoming(topic: &str, payload: &str) -> Incoming {

@@ -23,6 +23,51 @@ pub struct Config {
     /// Sparkplug B output beside the JSON topics (absent: off). See docs/sparkplug.md.
     #[serde(default)]
     pub sparkplug: Option<iec104_sparkplug::SparkplugConfig>,
+    /// `[tls]`: defaults for every `[rtu.tls]` (IEC 62351-3); it turns TLS on for no RTU.
+    #[serde(default)]
+    pub tls: Option<TlsTable>,
+}
+
+/// `[tls]` (defaults) and `[rtu.tls]` (one RTU; its presence turns TLS on for it): IEC
+/// 62351-3 TLS towards the RTUs. Every key left out of `[rtu.tls]` comes from `[tls]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsTable {
+    /// CA certificate(s) (PEM) that sign acceptable RTU certificates.
+    #[serde(default)]
+    pub ca_file: Option<Spanned<String>>,
+    /// The gateway's certificate (PEM) presented to the RTU.
+    #[serde(default)]
+    pub cert_file: Option<Spanned<String>>,
+    /// Its private key (PEM, unencrypted); a relative name is looked up in
+    /// `$CREDENTIALS_DIRECTORY` when systemd set it.
+    #[serde(default)]
+    pub key_file: Option<Spanned<String>>,
+    /// The only RTU certificates accepted (PEM files); empty: every one the CA signs.
+    #[serde(default)]
+    pub allowed_certs: Option<Spanned<Vec<String>>>,
+    /// CRLs (PEM) of the CA; re-read on SIGHUP and when the file changes.
+    #[serde(default)]
+    pub crl_file: Option<Spanned<String>>,
+    /// Seconds between TLS 1.3 KeyUpdates (absent: none beyond rustls' own).
+    #[serde(default)]
+    pub key_update_interval: Option<Spanned<f64>>,
+    /// Seconds after which a TLS 1.2 session is ended for new keys (absent: never).
+    #[serde(default)]
+    pub reconnect_interval: Option<Spanned<f64>>,
+    /// Check that the RTU's certificate names the host connected to (default false: IEC
+    /// 62351-3 identifies peers by certificate).
+    #[serde(default)]
+    pub check_hostname: Option<bool>,
+    /// TLS versions offered: `["1.2", "1.3"]` (default both).
+    #[serde(default)]
+    pub versions: Option<Spanned<Vec<String>>>,
+    /// Smallest RSA key accepted in bits (default 2048; at least 2048).
+    #[serde(default)]
+    pub min_rsa_bits: Option<Spanned<i64>>,
+    /// Most certificates an RTU may present (default 5).
+    #[serde(default)]
+    pub max_chain_len: Option<Spanned<i64>>,
 }
 
 /// `[cluster]`.
@@ -41,14 +86,34 @@ pub struct ClusterConfig {
     /// Seconds a new owner waits for the previous owner to release an RTU (default 5).
     #[serde(default = "default_handover_timeout")]
     pub handover_timeout: Spanned<f64>,
+    /// Seconds after the end of the owner's connection to an RTU (when it could not connect
+    /// again) before a node with a working connection takes the RTU over (default 3).
+    #[serde(default = "default_path_failover")]
+    pub path_failover: Spanned<f64>,
 }
 
 /// `[mqtt]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MqttConfig {
-    /// `mqtt://host:port` (or `mqtts://` for TLS).
-    pub url: Spanned<String>,
+    /// `mqtt://host:port` (or `mqtts://` for TLS); or `urls` for several brokers.
+    #[serde(default)]
+    pub url: Option<Spanned<String>>,
+    /// Several brokers (`mqtt://` or `mqtts://` each), tried in turn; not with `url`.
+    #[serde(default)]
+    pub urls: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `"listed"` (default) or `"shuffled"` (a fixed order per node): the order of trial.
+    #[serde(default)]
+    pub broker_order: Option<Spanned<String>>,
+    /// Seconds a broker has to accept the connection (CONNACK) before the next is tried.
+    #[serde(default)]
+    pub connect_timeout: Option<Spanned<f64>>,
+    /// Move back to the node's first broker once it answers again (default false).
+    #[serde(default)]
+    pub return_to_first: Option<Spanned<bool>>,
+    /// With `return_to_first`: seconds between checks of the first broker (default 30).
+    #[serde(default)]
+    pub return_check: Option<Spanned<f64>>,
     /// MQTT protocol version: 5 (default; response topic and correlation data of commands
     /// are honoured) or 4 (3.1.1).
     #[serde(default = "default_version")]
@@ -226,6 +291,10 @@ pub struct RtuConfig {
     /// Cluster: the node that owns this RTU whenever it is live.
     #[serde(default)]
     pub preferred_node: Option<Spanned<String>>,
+    /// IEC 62351-3 TLS towards this RTU (its presence turns TLS on; keys left out come
+    /// from `[tls]`).
+    #[serde(default)]
+    pub tls: Option<TlsTable>,
     /// Per-point settings.
     #[serde(default)]
     pub point: Vec<PointConfig>,
@@ -296,6 +365,9 @@ fn default_heartbeat() -> Spanned<i64> {
 }
 fn default_handover_timeout() -> Spanned<f64> {
     Spanned::new(0..0, 5.0)
+}
+fn default_path_failover() -> Spanned<f64> {
+    Spanned::new(0..0, 3.0)
 }
 fn default_queue_max() -> Spanned<i64> {
     Spanned::new(0..0, 1_000_000)

@@ -3,6 +3,7 @@
 //! the gateway reads. Every rejected value is reported with its key, the value, what is
 //! allowed, and its line and column.
 
+mod brokers;
 mod file;
 mod hash;
 mod problem;
@@ -11,9 +12,11 @@ pub mod security;
 mod settings;
 mod validate;
 mod validate_rtu;
+mod validate_tls;
 
 use std::path::Path;
 
+pub use brokers::{BrokerList, BrokerOrder};
 pub use file::Config;
 pub use hash::config_hash;
 pub use problem::{ConfigError, Problem};

@@ -24,6 +24,21 @@ pub fn read_password(name: &str) -> Result<Secret, std::io::Error> {
     Ok(Secret::new(text.lines().next().unwrap_or_default()))
 }
 
+/// The broker user and password of `[mqtt]` (the password from `password_file` when given,
+/// read now), when a user is configured; the error names the file.
+pub fn mqtt_credentials(
+    m: &super::Mqtt,
+) -> Result<Option<(String, Secret)>, (PathBuf, std::io::Error)> {
+    let Some((user, inline)) = m.credentials.clone() else {
+        return Ok(None);
+    };
+    let password = match &m.password_file {
+        Some(path) => read_password(&path.to_string_lossy()).map_err(|e| (path.clone(), e))?,
+        None => inline,
+    };
+    Ok(Some((user, password)))
+}
+
 /// Whether the URL carries `user[:password]@` (refused: the URL is printed and logged).
 pub fn url_has_userinfo(url: &str) -> bool {
     url.split_once("://")

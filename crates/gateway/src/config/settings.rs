@@ -14,7 +14,8 @@ use iec104::link::LinkConfig;
 pub struct Settings {
     /// Name of this node (`--node-id`, `[cluster] node_id`, `[gateway] node`, the host name).
     pub node: String,
-    /// The broker endpoint.
+    /// The first broker listed (`url`, or the first of `urls`); the others are in
+    /// `mqtt.brokers`.
     pub broker: Broker,
     /// `[mqtt]`.
     pub mqtt: Mqtt,
@@ -86,6 +87,8 @@ pub struct Mqtt {
     pub max_inflight: u16,
     /// Keep-alive (the cluster heartbeat in a cluster).
     pub keep_alive: Duration,
+    /// The brokers after the first, their order and the rules of moving between them.
+    pub brokers: super::brokers::BrokerList,
 }
 
 /// Resolved `[gateway]` with the command-line overrides.
@@ -116,6 +119,8 @@ pub struct Cluster {
     pub heartbeat: Duration,
     /// Wait for the previous owner's release.
     pub handover_timeout: Duration,
+    /// The owner's lost path to an RTU moves it to a node with a working connection after this.
+    pub path_failover: Duration,
     /// FNV-1a 64 of the configuration without node-specific keys, 16 hex digits.
     pub config_hash: String,
     /// Preferred node by RTU name.
@@ -167,6 +172,8 @@ pub struct Rtu {
     pub points: PointMap,
     /// (ca, ioa) by point name.
     pub names: HashMap<String, (u16, u32)>,
+    /// IEC 62351-3 TLS towards the RTU (`[rtu.tls]` merged with `[tls]`), when on.
+    pub tls: Option<iec104::tls::TlsConfig>,
 }
 
 /// Per-node overrides from the command line.

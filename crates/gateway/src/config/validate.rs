@@ -10,7 +10,7 @@ use toml::Spanned;
 use super::file::{ClusterConfig, Config, GatewayConfig, MqttConfig};
 use super::problem::{self, ConfigError, Problem};
 use super::settings::{
-    self, topic_level_ok, Broker, Cluster, Gateway, Mqtt, MqttVersion, Settings, VersionFallback,
+    self, topic_level_ok, Cluster, Gateway, Mqtt, MqttVersion, Settings, VersionFallback,
 };
 
 /// Collects the problems of one file.
@@ -103,43 +103,6 @@ impl Checker<'_> {
     }
 }
 
-fn parse_url(url: &str) -> Result<Broker, String> {
-    if super::security::url_has_userinfo(url) {
-        // The URL is printed by `check` and logged: no credentials in it (and not echoed).
-        return Err("url must not carry user:password@ (the value is not shown): use username and password_file".to_owned());
-    }
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| format!("url = {url:?}: expected mqtt://host:port or mqtts://host:port"))?;
-    let tls = match scheme {
-        "mqtt" | "tcp" => false,
-        "mqtts" | "ssl" => true,
-        other => {
-            return Err(format!(
-                "url = {url:?}: scheme {other:?}: expected mqtt or mqtts"
-            ))
-        }
-    };
-    let rest = rest.trim_end_matches('/');
-    let (host, port) = match rest.rsplit_once(':') {
-        Some((h, p)) => (
-            h,
-            p.parse::<u16>()
-                .map_err(|_| format!("url = {url:?}: port {p:?} is not a number 1..=65535"))?,
-        ),
-        None => (rest, if tls { 8883 } else { 1883 }),
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.is_empty() || port == 0 {
-        return Err(format!("url = {url:?}: host and port 1..=65535 needed"));
-    }
-    Ok(Broker {
-        host: host.to_owned(),
-        port,
-        tls,
-    })
-}
-
 fn default_node() -> String {
     std::fs::read_to_string("/etc/hostname")
         .ok()
@@ -154,7 +117,8 @@ pub fn validate(config: Config, text: &str, origin: &str) -> Result<Settings, Co
         text,
         problems: Vec::new(),
     };
-    let broker = c.broker(&config.mqtt);
+    let brokers = c.brokers(&config.mqtt);
+    c.tls_files(&config.mqtt);
     let node = c.node(&config);
     let cluster = config.cluster.as_ref().map(|k| c.cluster(k, &config, text));
     if cluster.is_none() {
@@ -170,7 +134,10 @@ pub fn validate(config: Config, text: &str, origin: &str) -> Result<Settings, Co
             }
         }
     }
-    let mqtt = c.mqtt(&config.mqtt, cluster.as_ref());
+    let (broker, brokers) = brokers.unzip();
+    let brokers = brokers.unwrap_or_else(super::brokers::BrokerList::single);
+    c.one_broker_for_sparkplug(&config, &brokers);
+    let mqtt = c.mqtt(&config.mqtt, cluster.as_ref(), brokers);
     let gateway = c.gateway(&config.gateway);
     let rtus = c.rtus(&config);
     let sparkplug = c.sparkplug(&config, &rtus);
@@ -194,21 +161,14 @@ pub fn validate(config: Config, text: &str, origin: &str) -> Result<Settings, Co
 }
 
 impl Checker<'_> {
-    /// `[mqtt] url` and the TLS files.
-    fn broker(&mut self, m: &MqttConfig) -> Option<Broker> {
+    /// `[mqtt] ca_file`.
+    fn tls_files(&mut self, m: &MqttConfig) {
         if let Some(ca) = &m.ca_file {
             if !std::path::Path::new(ca.get_ref()).is_file() {
                 self.at(
                     ca.span(),
                     format!("ca_file = {:?}: must be a readable file", ca.get_ref()),
                 );
-            }
-        }
-        match parse_url(m.url.get_ref()) {
-            Ok(b) => Some(b),
-            Err(e) => {
-                self.at(m.url.span(), e);
-                None
             }
         }
     }
@@ -230,7 +190,12 @@ impl Checker<'_> {
     }
 
     /// `[mqtt]`; the version a cluster node speaks is decided here.
-    fn mqtt(&mut self, m: &MqttConfig, cluster: Option<&Cluster>) -> Option<Mqtt> {
+    fn mqtt(
+        &mut self,
+        m: &MqttConfig,
+        cluster: Option<&Cluster>,
+        brokers: super::brokers::BrokerList,
+    ) -> Option<Mqtt> {
         self.security(m);
         let prefix_ok = self.level(&m.topic_prefix, "topic_prefix", false);
         let version = match *m.version.get_ref() {
@@ -295,6 +260,7 @@ impl Checker<'_> {
             retain: m.retain,
             max_inflight: inflight? as u16,
             keep_alive,
+            brokers,
         })
     }
 
@@ -336,7 +302,10 @@ impl Checker<'_> {
     fn security(&mut self, m: &MqttConfig) {
         use super::security as sec;
         if (m.password.is_some() || m.password_file.is_some()) && m.username.is_none() {
-            self.at(m.url.span(), "password given without username");
+            self.at(
+                super::brokers::url_span(m),
+                "password given without username",
+            );
         }
         if let (Some(_), Some(f)) = (&m.password, &m.password_file) {
             self.at(
@@ -370,6 +339,7 @@ impl Checker<'_> {
         let standby = self.int(&k.standby, "standby", 0..=64, "");
         let hb = self.int(&k.heartbeat, "heartbeat", 1..=65535, " whole seconds");
         let ht = self.secs(&k.handover_timeout, "handover_timeout", 0.1, 3600.0);
+        let pf = self.secs(&k.path_failover, "path_failover", 0.1, 3600.0);
         let mut preferred = std::collections::HashMap::new();
         for r in &config.rtu {
             if let Some(p) = &r.preferred_node {
@@ -381,6 +351,7 @@ impl Checker<'_> {
             standby: standby.unwrap_or(0) as usize,
             heartbeat: Duration::from_secs(hb.unwrap_or(1) as u64),
             handover_timeout: ht.unwrap_or(Duration::from_secs(5)),
+            path_failover: pf.unwrap_or(Duration::from_secs(3)),
             config_hash: super::hash::config_hash(text),
             preferred,
         }

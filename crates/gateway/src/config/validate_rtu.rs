@@ -39,6 +39,7 @@ impl Checker<'_> {
     pub(super) fn rtus(&mut self, config: &Config) -> Vec<Rtu> {
         let mut names = HashSet::new();
         let mut rtus = Vec::new();
+        let mut tls_loaded = super::validate_tls::Loaded::default();
         for r in &config.rtu {
             let name = r.name.get_ref().clone();
             if !topic_level_ok(&name) || name.starts_with('_') {
@@ -49,14 +50,21 @@ impl Checker<'_> {
             } else if !names.insert(name.clone()) {
                 self.at(r.name.span(), format!("duplicate rtu name {name:?}"));
             }
-            rtus.push(self.rtu(r, name, &config.gateway.spill_after));
+            let tls = self.rtu_tls(r, &name, config.tls.as_ref(), &mut tls_loaded);
+            rtus.push(self.rtu(r, name, &config.gateway.spill_after, tls));
         }
         rtus
     }
 
     /// One `[[rtu]]`.
-    fn rtu(&mut self, r: &RtuConfig, name: String, spill_after: &Spanned<f64>) -> Rtu {
-        let addresses = self.addresses(r, &name);
+    fn rtu(
+        &mut self,
+        r: &RtuConfig,
+        name: String,
+        spill_after: &Spanned<f64>,
+        tls: Option<iec104::tls::TlsConfig>,
+    ) -> Rtu {
+        let addresses = self.addresses(r, &name, tls.is_some());
         let cas = self.common_addresses(r, &name);
         let link = self.link(r, &name, spill_after);
         let interrogation_period = self
@@ -93,11 +101,12 @@ impl Checker<'_> {
             tz_offset_secs,
             points,
             names,
+            tls,
         }
     }
 
-    /// `address` or `addresses`, each `host:port`.
-    fn addresses(&mut self, r: &RtuConfig, name: &str) -> Vec<String> {
+    /// `address` or `addresses`, each `host:port` (with TLS, `host` alone means port 19998).
+    fn addresses(&mut self, r: &RtuConfig, name: &str, tls: bool) -> Vec<String> {
         let addresses: Vec<(String, Range<usize>)> = match (&r.address, &r.addresses) {
             (Some(a), None) => vec![(a.get_ref().clone(), a.span())],
             (None, Some(list)) => {
@@ -126,6 +135,14 @@ impl Checker<'_> {
                 );
                 Vec::new()
             }
+        };
+        let addresses: Vec<(String, Range<usize>)> = if tls {
+            addresses
+                .into_iter()
+                .map(|(a, span)| (super::validate_tls::with_tls_port(&a), span))
+                .collect()
+        } else {
+            addresses
         };
         for (a, span) in &addresses {
             let ok = a

@@ -125,8 +125,33 @@ fn cluster_section_resolves() {
         (c.standby, c.heartbeat, c.handover_timeout),
         (1, Duration::from_secs(2), Duration::from_secs(5))
     );
+    assert_eq!(c.path_failover, Duration::from_secs(3));
     // Without [cluster]: alone, as before.
     assert!(parse(GOOD, "g.toml").unwrap().cluster.is_none());
+}
+
+#[test]
+fn path_failover_resolves_and_bad_values_name_key_value_and_range() {
+    let text = CLUSTER.replace(
+        "handover_timeout = 2.5",
+        "handover_timeout = 2.5\npath_failover = 0.5",
+    );
+    let c = parse(&text, "c.toml").unwrap().cluster.unwrap();
+    assert_eq!(c.path_failover, Duration::from_millis(500));
+    for bad in ["0.0", "-3.0", "3601.0", "nan"] {
+        let text = CLUSTER.replace(
+            "handover_timeout = 2.5",
+            &format!("handover_timeout = 2.5\npath_failover = {bad}"),
+        );
+        let all: Vec<String> = problems(&text).iter().map(|p| p.to_string()).collect();
+        assert_eq!(all.len(), 1, "{all:?}");
+        // Line 10 (after handover_timeout), the value at column 17.
+        assert!(
+            all[0].starts_with("10:17: path_failover = ")
+                && all[0].ends_with(": must be 0.1..=3600 seconds"),
+            "{all:?}"
+        );
+    }
 }
 
 #[test]

@@ -15,6 +15,8 @@ pub enum LinkState {
     Stopped,
     /// The connection ended; `reason` says why.
     Disconnected,
+    /// Cluster mode: no live node reaches the RTU (published by one node; `reason` says so).
+    Unowned,
 }
 
 impl LinkState {
@@ -25,6 +27,7 @@ impl LinkState {
             LinkState::Started => "started",
             LinkState::Stopped => "stopped",
             LinkState::Disconnected => "disconnected",
+            LinkState::Unowned => "unowned",
         }
     }
 }
@@ -136,6 +139,7 @@ mod tests {
         for (st, text) in [
             (LinkState::Started, "started"),
             (LinkState::Stopped, "stopped"),
+            (LinkState::Unowned, "unowned"),
         ] {
             assert_eq!(serde_json::to_string(&st).unwrap(), format!("\"{text}\""));
             assert_eq!(st.as_str(), text);

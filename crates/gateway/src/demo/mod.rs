@@ -37,7 +37,17 @@ pub async fn run(duration: Option<f64>, mqtt_port: u16) -> Result<(), String> {
     let (sim_stop, sim_stop_rx) = tokio::sync::watch::channel(false);
     let mut stations = Vec::new();
     let mut sims = Vec::new();
-    for (infos, fut) in stations::start(sim_stop_rx).await? {
+    // One station (CA 3) over IEC 62351-3 TLS, with a test PKI made now (rcgen).
+    let pki = iec104::tls::testing::TestPki::generate(&dir)
+        .map_err(|e| format!("demo certificates in {}: {e}", dir.display()))?;
+    let station_tls = iec104_sim::StationTls {
+        cert_file: pki.server.cert.clone(),
+        key_file: pki.server.key.clone(),
+        ca_file: Some(pki.ca.clone()),
+        allowed_certs: Vec::new(),
+        crl_file: Some(pki.crl.clone()),
+    };
+    for (infos, fut) in stations::start(sim_stop_rx, Some(station_tls)).await? {
         stations.extend(infos);
         sims.push(tokio::spawn(fut));
     }
@@ -50,6 +60,9 @@ pub async fn run(duration: Option<f64>, mqtt_port: u16) -> Result<(), String> {
             )
         })?;
         rtu.addresses = vec![station.addr.to_string()];
+        if ca == stations::TLS_CA {
+            rtu.tls = Some(pki.client_config());
+        }
     }
     let prefix = loaded.mqtt.topic_prefix.clone();
     say!("iec104-gateway demo");
@@ -59,11 +72,16 @@ pub async fn run(duration: Option<f64>, mqtt_port: u16) -> Result<(), String> {
             .iter()
             .find(|s| Some(&s.ca) == r.common_addresses.first());
         say!(
-            "  rtu {:<8} <- simulated station {:?} (iec104_sim) at {}, common address {:?}",
+            "  rtu {:<8} <- simulated station {:?} (iec104_sim) at {}, common address {:?}{}",
             r.name,
             sim.map(|s| s.name.as_str()).unwrap_or("?"),
             r.addresses.join(","),
-            r.common_addresses
+            r.common_addresses,
+            if r.tls.is_some() {
+                ", over IEC 62351-3 TLS (demo certificates)"
+            } else {
+                ""
+            }
         );
     }
     say!("Watch from outside (MQTT 3.1.1 or 5; the client id may be left out):");

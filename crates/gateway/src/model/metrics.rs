@@ -124,7 +124,6 @@ impl Metrics {
     }
 
     /// A TLS event of `kind` on the link to `rtu` (e.g. `handshake`, `bad_certificate`).
-    #[allow(dead_code)] // Counted by the RTU link once it speaks TLS.
     pub fn tls_event(&self, rtu: &str, kind: &'static str) {
         let mut map = lock(&self.tls_events);
         match map.get_mut(&(rtu.to_owned(), kind)) {

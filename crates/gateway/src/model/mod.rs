@@ -3,6 +3,7 @@
 
 mod batch;
 mod command;
+mod duty;
 pub mod hash;
 pub mod live;
 mod message;
@@ -13,6 +14,7 @@ mod status;
 
 pub use batch::{Batch, Release};
 pub use command::{CommandJob, CommandReply};
+pub use duty::{no_carrier, Duty};
 pub use message::{Message, MessageError};
 pub use metrics::Metrics;
 pub use mqtt::{Ack, Direct, Incoming};

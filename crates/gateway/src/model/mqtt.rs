@@ -58,6 +58,10 @@ pub struct Incoming {
     /// MQTT v5 user properties `name=value` (who sent it, where the broker or the sender
     /// tells), bounded.
     pub sender: Option<String>,
+    /// The RETAIN flag: set when the broker sends a retained message because we just
+    /// subscribed (MQTT 3.1.1 3.3.1.3; MQTT 5 without retain-as-published), clear for a
+    /// message published while we were subscribed.
+    pub retained: bool,
     /// The broker's acknowledgement, given once the message was handled.
     pub ack: Ack,
 }
@@ -82,6 +86,7 @@ impl Incoming {
             response_topic: None,
             correlation: None,
             sender: None,
+            retained: false,
             ack: Ack::none(),
         }
     }

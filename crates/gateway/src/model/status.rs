@@ -67,6 +67,22 @@ impl StatusBoard {
         lock(&self.entries).remove(topic);
     }
 
+    /// The payload of the status of `topic`, if there is one.
+    pub fn payload(&self, topic: &str) -> Option<Vec<u8>> {
+        lock(&self.entries)
+            .get(topic)
+            .map(|(_, m)| m.payload.clone())
+    }
+
+    /// Forgets the status of `topic` (see [`StatusBoard::remove`]) when `mine` says its
+    /// payload is one we set (the check and the removal are one step).
+    pub fn remove_if(&self, topic: &str, mine: impl Fn(&[u8]) -> bool) {
+        let mut e = lock(&self.entries);
+        if e.get(topic).is_some_and(|(_, m)| mine(&m.payload)) {
+            e.remove(topic);
+        }
+    }
+
     /// Sets `field` to `value` in every JSON status whose topic ends with `suffix` (e.g. the
     /// queue's drop count in each RTU status), as a new version of each.
     pub fn patch(&self, suffix: &str, field: &str, value: serde_json::Value) {

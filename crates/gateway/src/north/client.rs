@@ -200,6 +200,7 @@ fn event5(e: rumqttc::v5::Event, client: Option<&rumqttc::v5::AsyncClient>) -> E
                 m.response_topic = props.and_then(|p| p.response_topic.clone());
                 m.correlation = props.and_then(|p| p.correlation_data.clone());
                 m.sender = props.and_then(|p| sender(&p.user_properties));
+                m.retained = p.retain;
                 if let Some(c) = client {
                     m.ack = ack5(c, p);
                 }
@@ -211,11 +212,18 @@ fn event5(e: rumqttc::v5::Event, client: Option<&rumqttc::v5::AsyncClient>) -> E
     }
 }
 
+/// rumqttc's own bound on connecting (and on a write): at least its default 5 s, and not
+/// below `connect_timeout`, which the publisher enforces itself (to the millisecond).
+fn rumqttc_timeout(s: &MqttSettings) -> u64 {
+    s.connect_timeout.as_secs_f64().ceil().max(5.0) as u64
+}
+
 /// Connects (lazily: the event loop connects on its first poll) and returns the client and
 /// the event loop future that forwards events to `tx` until an error, which it sends last.
 /// rumqttc's poll is not cancel-safe while connecting, so it runs apart from any select.
 pub fn start(
     s: &MqttSettings,
+    broker: &crate::config::Broker,
     cap: usize,
     tx: mpsc::Sender<Result<Ev, String>>,
 ) -> (
@@ -223,7 +231,7 @@ pub fn start(
     std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
 ) {
     let inflight = s.max_inflight.saturating_mul(2).max(16);
-    let transport = s.tls.as_ref().map(|ca| {
+    let transport = s.tls.as_ref().filter(|_| broker.tls).map(|ca| {
         rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Simple {
             ca: ca.clone(),
             alpn: None,
@@ -231,7 +239,8 @@ pub fn start(
         })
     });
     if s.v5 {
-        let mut o = rumqttc::v5::MqttOptions::new(s.client_id.clone(), s.host.clone(), s.port);
+        let mut o =
+            rumqttc::v5::MqttOptions::new(s.client_id.clone(), broker.host.clone(), broker.port);
         o.set_keep_alive(s.keep_alive);
         o.set_clean_start(true);
         if let Some(t) = transport {
@@ -259,6 +268,7 @@ pub fn start(
         // Small publications are written one by one: Nagle's algorithm would hold them
         // back behind unacknowledged segments (tens of milliseconds with delayed ACKs).
         net.set_tcp_nodelay(true);
+        net.set_connection_timeout(rumqttc_timeout(s));
         o.set_network_options(net);
         let (client, mut el) = rumqttc::v5::AsyncClient::new(o, cap);
         let acker = client.clone();
@@ -276,7 +286,8 @@ pub fn start(
         };
         (Client::V5(client), Box::pin(fut))
     } else {
-        let mut o = rumqttc::MqttOptions::new(s.client_id.clone(), s.host.clone(), s.port);
+        let mut o =
+            rumqttc::MqttOptions::new(s.client_id.clone(), broker.host.clone(), broker.port);
         o.set_keep_alive(s.keep_alive);
         o.set_clean_session(true);
         if let Some(t) = transport {
@@ -302,6 +313,7 @@ pub fn start(
         let mut net = el.network_options();
         // As for MQTT 5: no Nagle delay for small publications.
         net.set_tcp_nodelay(true);
+        net.set_connection_timeout(rumqttc_timeout(s));
         el.set_network_options(net);
         let fut = async move {
             loop {
@@ -311,6 +323,7 @@ pub fn start(
                         rumqttc::Packet::PubAck(a) => Ev::PubAck(a.pkid, None),
                         rumqttc::Packet::Publish(p) => {
                             let mut m = Incoming::new(p.topic.clone(), &p.payload);
+                            m.retained = p.retain;
                             m.ack = ack4(&acker, p);
                             Ev::Message(m)
                         }

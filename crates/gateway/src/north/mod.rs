@@ -16,10 +16,14 @@
 
 pub mod client;
 pub mod pipeline;
+mod return_probe;
+pub mod rotation;
 pub mod sparkplug;
 pub mod store;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,6 +33,7 @@ use tokio::sync::{mpsc, watch, Notify};
 use crate::model::{Batch, Direct, Incoming, Metrics, Release, StatusBoard};
 use client::{Client, Ev};
 use pipeline::{Mode, Pipeline};
+use rotation::{Next, Rotation};
 
 mod guard;
 mod intake;
@@ -37,13 +42,17 @@ use store::Store;
 /// Broker connection settings.
 #[derive(Debug, Clone)]
 pub struct MqttSettings {
-    /// Host.
-    pub host: String,
-    /// Port.
-    pub port: u16,
+    /// The brokers in the order this node tries them (at least one; the first is the
+    /// node's preferred broker).
+    pub brokers: Vec<crate::config::Broker>,
+    /// Time a broker has to accept the connection (CONNACK) before the next one is tried.
+    pub connect_timeout: Duration,
+    /// Away from the first broker, check it at this period and move back once it answers
+    /// (`return_to_first`); None: stay.
+    pub return_check: Option<Duration>,
     /// MQTT 5 (else 3.1.1).
     pub v5: bool,
-    /// TLS with these CA certificates (PEM) when set.
+    /// CA certificates (PEM) for the brokers with TLS (`mqtts://`).
     pub tls: Option<Vec<u8>>,
     /// Client certificate and key (PEM) for mutual TLS.
     pub client_auth: Option<(Vec<u8>, Vec<u8>)>,
@@ -228,6 +237,49 @@ struct Path {
     next: Option<Batch>,
 }
 
+/// How one broker connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// Shutdown: the publisher is done.
+    Shutdown,
+    /// Lost, or never accepted (`connected`: the broker had sent its CONNACK).
+    Lost {
+        /// The broker had accepted the connection.
+        connected: bool,
+    },
+    /// Left on purpose: the first broker answers again (`return_to_first`).
+    BackToFirst,
+}
+
+/// Stopping: whether the sessions have ended (or their grace is over) and what was
+/// published from memory is acknowledged (or cannot be: no broker, or its grace is over).
+fn stop_due(path: &Path, connected: bool) -> bool {
+    let Some(since) = path.stopping else {
+        return false;
+    };
+    let sessions_over = path.sessions_done || since.elapsed() >= SESSIONS_GRACE;
+    let acks_over =
+        path.pipeline.waiting() == 0 || !connected || since.elapsed() >= SESSIONS_GRACE + ACK_GRACE;
+    sessions_over && acks_over
+}
+
+/// Leaves a broker on purpose: DISCONNECT (so the broker drops our will: nobody is told
+/// that this node went offline), then waits for it to be written, at most 2 s.
+async fn leave(client: &Client, events: &mut mpsc::Receiver<Result<Ev, String>>) {
+    if !client.disconnect() {
+        return;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            match events.recv().await {
+                Some(Ok(Ev::Disconnected)) | Some(Err(_)) | None => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+}
+
 /// After shutdown, how long the publisher waits for the sessions to end.
 const SESSIONS_GRACE: Duration = Duration::from_secs(4);
 /// After shutdown, how long it waits for PUBACKs of messages published from memory.
@@ -264,39 +316,40 @@ impl Publisher {
             path.pipeline.drained();
         }
         let mut backoff = Duration::from_millis(200);
+        let mut rotation = Rotation::new(self.settings.brokers.len(), self.settings.return_check);
         loop {
-            let (done, was_connected) = self.connection(&remove_tx, &mut path, &mut shutdown).await;
+            let at = rotation.current();
+            let end = self
+                .connection(at, &mut rotation, &remove_tx, &mut path, &mut shutdown)
+                .await;
             self.metrics.set_mqtt(false);
-            if done {
-                break;
-            }
-            if was_connected {
-                backoff = Duration::from_millis(200);
-            }
-            let jitter = Duration::from_millis(fastrand::u64(0..=backoff.as_millis() as u64 / 4));
-            let until = tokio::time::Instant::now() + backoff + jitter;
-            // No broker: batches go to disk meanwhile.
-            loop {
-                if let Some(since) = path.stopping {
-                    if path.sessions_done || since.elapsed() >= SESSIONS_GRACE {
-                        break;
+            let next = match end {
+                End::Shutdown => break,
+                End::BackToFirst => rotation.back_to_first(),
+                End::Lost { connected } => {
+                    if connected {
+                        backoff = Duration::from_millis(200);
                     }
+                    rotation.ended(connected)
                 }
-                let room = self.spill.as_ref().is_some_and(|s| s.capacity() > 0);
-                tokio::select! {
-                    _ = tokio::time::sleep_until(until) => break,
-                    _ = shutdown.changed(), if path.stopping.is_none() => path.stopping = Some(Instant::now()),
-                    b = self.batches.recv(), if room && !path.sessions_done => match b {
-                        Some(b) => self.send_to_disk(&mut path, b).await,
-                        None => path.sessions_done = true,
-                    },
-                    _ = tokio::time::sleep(Duration::from_millis(100)), if path.stopping.is_some() => {}
+            };
+            let wait = match next {
+                Next::Now(_) => Duration::ZERO,
+                Next::AfterBackoff(_) => {
+                    let jitter = fastrand::u64(0..=backoff.as_millis() as u64 / 4);
+                    backoff + Duration::from_millis(jitter)
                 }
+            };
+            if !wait.is_zero() {
+                self.offline(&mut path, wait, &mut shutdown).await;
             }
             if let Some(since) = path.stopping {
                 if path.sessions_done || since.elapsed() >= SESSIONS_GRACE {
                     break;
                 }
+            }
+            if wait.is_zero() {
+                continue;
             }
             backoff = (backoff * 2).min(Duration::from_secs(5));
         }
@@ -305,6 +358,33 @@ impl Publisher {
         self.spill = None;
         drop(remove_tx);
         let _ = remover.await;
+    }
+
+    /// No broker for `wait`: batches go to disk meanwhile (ends early when stopping is over).
+    async fn offline(
+        &mut self,
+        path: &mut Path,
+        wait: Duration,
+        shutdown: &mut watch::Receiver<bool>,
+    ) {
+        let until = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(since) = path.stopping {
+                if path.sessions_done || since.elapsed() >= SESSIONS_GRACE {
+                    return;
+                }
+            }
+            let room = self.spill.as_ref().is_some_and(|s| s.capacity() > 0);
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => return,
+                _ = shutdown.changed(), if path.stopping.is_none() => path.stopping = Some(Instant::now()),
+                b = self.batches.recv(), if room && !path.sessions_done => match b {
+                    Some(b) => self.send_to_disk(path, b).await,
+                    None => path.sessions_done = true,
+                },
+                _ = tokio::time::sleep(Duration::from_millis(100)), if path.stopping.is_some() => {}
+            }
+        }
     }
 
     /// Sends one batch to the store writer.
@@ -482,17 +562,23 @@ impl Publisher {
         }
     }
 
-    /// One broker connection: (ended because of shutdown, had been connected).
+    /// One connection to broker `at` of the list.
     async fn connection(
         &mut self,
+        at: usize,
+        rotation: &mut Rotation,
         remove_tx: &mpsc::Sender<Vec<u64>>,
         path: &mut Path,
         shutdown: &mut watch::Receiver<bool>,
-    ) -> (bool, bool) {
+    ) -> End {
         let max = usize::from(self.settings.max_inflight);
+        let broker = self.settings.brokers[at.min(self.settings.brokers.len() - 1)].clone();
+        tracing::debug!(host = %broker.host, port = broker.port, "connecting to the MQTT broker");
         let (ev_tx, mut events) = mpsc::channel(1024);
-        let (client, poller) = client::start(&self.settings, max + 256, ev_tx);
+        let (client, poller) = client::start(&self.settings, &broker, max + 256, ev_tx);
         let _poller = AbortOnDrop(tokio::spawn(poller));
+        let answer_by = tokio::time::Instant::now() + self.settings.connect_timeout;
+        let mut back: Option<Pin<Box<dyn Future<Output = ()> + Send>>> = None;
         let mut f = Flight::new();
         let mut connected = false;
         let mut seen_status = BTreeMap::new();
@@ -517,28 +603,19 @@ impl Publisher {
                 if path.pipeline.mode() == Mode::Disk {
                     self.from_store(&client, &mut f, &mut acked, path, max);
                 }
-                if !acked.is_empty() {
-                    let ids = std::mem::take(&mut acked);
-                    if remove_tx.send(ids).await.is_err() {
-                        return (true, connected);
-                    }
+                if !acked.is_empty() && remove_tx.send(std::mem::take(&mut acked)).await.is_err() {
+                    return End::Shutdown;
                 }
             }
             self.release_or_spill(path).await;
-            if let Some(since) = path.stopping {
-                let sessions_over = path.sessions_done || since.elapsed() >= SESSIONS_GRACE;
-                let acks_over = path.pipeline.waiting() == 0
-                    || !connected
-                    || since.elapsed() >= SESSIONS_GRACE + ACK_GRACE;
-                if sessions_over && acks_over {
-                    // What the broker has not acknowledged goes to the store.
-                    self.spill_all(path).await;
-                    if connected {
-                        self.goodbye(&client, &mut events, &mut seen_status, &f)
-                            .await;
-                    }
-                    return (true, connected);
+            if stop_due(path, connected) {
+                // What the broker has not acknowledged goes to the store.
+                self.spill_all(path).await;
+                if connected {
+                    self.goodbye(&client, &mut events, &mut seen_status, &f)
+                        .await;
                 }
+                return End::Shutdown;
             }
             if connected {
                 // A command result is never dropped: held until the client takes it.
@@ -550,7 +627,8 @@ impl Publisher {
                 ev = events.recv() => match ev.unwrap_or_else(|| Err("event loop ended".into())) {
                     Ok(Ev::ConnAck) => {
                         connected = true;
-                        self.on_connack(&client, &mut f, &mut guard);
+                        self.on_connack(&client, &mut f, &mut guard, &broker);
+                        back = self.return_checks(rotation);
                     }
                     Ok(Ev::Sent(pkid)) => f.on_sent(pkid),
                     Ok(Ev::Collision(pkid)) => f.on_collision(pkid),
@@ -558,22 +636,32 @@ impl Publisher {
                         self.on_puback(&mut f, &mut acked, path, pkid, refused);
                     }
                     Ok(Ev::Message(m)) if guard.guards(&m.topic) => {
-                        if guard.foreign(&m.topic, &m.payload) {
+                        // A retained copy sent because we subscribed is what the broker held
+                        // before this connection (our previous life's, or a spoof since then):
+                        // the board publishes every status again on each connection anyway.
+                        if !m.retained && guard.foreign(&m.topic, &m.payload) {
                             self.spoofed(&client, &mut f, &m.topic);
                         }
                     }
                     Ok(Ev::Message(m)) => intake.push(m, &to_router, &self.metrics),
                     Ok(Ev::Disconnected | Ev::Other) => {}
                     Err(e) => {
-                        tracing::warn!(error = %e, unacknowledged = f.in_flight(), "MQTT connection lost; reconnecting, unacknowledged messages will be published again");
-                        // Acknowledged (or refused) store entries leave the store.
-                        if !acked.is_empty() {
-                            let _ = remove_tx.send(std::mem::take(&mut acked)).await;
-                        }
-                        self.spill_all(path).await;
-                        return (false, connected);
+                        tracing::warn!(error = %e, host = %broker.host, port = broker.port, unacknowledged = f.in_flight(), "MQTT connection lost; reconnecting, unacknowledged messages will be published again");
+                        self.left(remove_tx, &mut acked, path).await;
+                        return End::Lost { connected };
                     }
                 },
+                _ = tokio::time::sleep_until(answer_by), if !connected => {
+                    tracing::warn!(host = %broker.host, port = broker.port, timeout = ?self.settings.connect_timeout, "the MQTT broker did not accept the connection in time; trying the next");
+                    self.left(remove_tx, &mut acked, path).await;
+                    return End::Lost { connected };
+                }
+                _ = async { if let Some(b) = back.as_mut() { b.await } }, if back.is_some() => {
+                    tracing::info!(host = %broker.host, port = broker.port, "the first broker answers again: moving back to it (return_to_first)");
+                    leave(&client, &mut events).await;
+                    self.left(remove_tx, &mut acked, path).await;
+                    return End::BackToFirst;
+                }
                 permit = to_router.reserve(), if intake.waiting() => {
                     if let Ok(p) = permit {
                         intake.pass(p);
@@ -592,6 +680,35 @@ impl Publisher {
                 _ = shutdown.changed(), if path.stopping.is_none() => path.stopping = Some(Instant::now()),
             }
         }
+    }
+
+    /// The connection ended without shutdown: acknowledged (or refused) store entries leave
+    /// the store, what is in memory goes to it (published again on the next connection).
+    async fn left(
+        &mut self,
+        remove_tx: &mpsc::Sender<Vec<u64>>,
+        acked: &mut Vec<u64>,
+        path: &mut Path,
+    ) {
+        if !acked.is_empty() {
+            let _ = remove_tx.send(std::mem::take(acked)).await;
+        }
+        self.spill_all(path).await;
+    }
+
+    /// Connected to a broker other than the first with `return_to_first`: the checks of the
+    /// first, as a future that resolves when it answers.
+    fn return_checks(
+        &self,
+        rotation: &mut Rotation,
+    ) -> Option<Pin<Box<dyn Future<Output = ()> + Send>>> {
+        let checks = rotation.connected(std::time::Instant::now())?;
+        let first = self.settings.brokers.first()?.clone();
+        Some(Box::pin(return_probe::first_answers(
+            checks,
+            first,
+            self.settings.connect_timeout,
+        )))
     }
 
     /// Releases the ASDUs whose messages the broker acknowledged (in order); batches waiting
@@ -664,8 +781,14 @@ impl Publisher {
 
     /// Connected: our online presence (unless the status board keeps it) and the
     /// subscriptions.
-    fn on_connack(&self, client: &Client, f: &mut Flight, guard: &mut guard::Guard) {
-        tracing::info!(v5 = self.settings.v5, "connected to the MQTT broker");
+    fn on_connack(
+        &self,
+        client: &Client,
+        f: &mut Flight,
+        guard: &mut guard::Guard,
+        broker: &crate::config::Broker,
+    ) {
+        tracing::info!(v5 = self.settings.v5, host = %broker.host, port = broker.port, "connected to the MQTT broker");
         self.metrics.set_mqtt(true);
         let s = &self.settings;
         if !s.presence.0.is_empty() {
@@ -856,8 +979,13 @@ mod tests {
     #[tokio::test]
     async fn a_batch_published_after_waiting_for_room_is_due_spill_after_after_its_receipt() {
         let settings = MqttSettings {
-            host: "127.0.0.1".into(),
-            port: 1,
+            brokers: vec![crate::config::Broker {
+                host: "127.0.0.1".into(),
+                port: 1,
+                tls: false,
+            }],
+            connect_timeout: Duration::from_secs(5),
+            return_check: None,
             v5: false,
             tls: None,
             client_auth: None,
@@ -872,7 +1000,7 @@ mod tests {
         };
         // The event loop is never polled: publications only go into the request channel.
         let (tx, _rx) = mpsc::channel(1);
-        let (client, _poller) = client::start(&settings, 64, tx);
+        let (client, _poller) = client::start(&settings, &settings.brokers[0], 64, tx);
         let spill_after = Duration::from_secs(1);
         let mut path = Path {
             pipeline: Pipeline::new(8, 8, spill_after),

@@ -134,8 +134,15 @@ fn session_settings(
             },
         ));
     }
-    if let Some((u, p)) = &loaded.mqtt.credentials {
-        mqtt.set_credentials(u.clone(), p.expose().to_owned());
+    // The same user and password as the main client (`password_file` included).
+    match crate::config::security::mqtt_credentials(&loaded.mqtt) {
+        Ok(Some((u, p))) => {
+            mqtt.set_credentials(u, p.expose().to_owned());
+        }
+        Ok(None) => {}
+        Err((path, e)) => {
+            tracing::error!(file = %path.display(), error = %e, "sparkplug: cannot read the broker password");
+        }
     }
     SessionSettings {
         mqtt,
@@ -214,5 +221,30 @@ impl Forward {
                 let _ = tap.send(Input::Outcome { id, outcome }).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn edge_nodes_log_in_with_the_password_file() {
+        let dir = std::env::temp_dir().join(format!("gw-spb-password-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("password");
+        std::fs::write(&file, "from-the-file\n").unwrap();
+        let text = format!(
+            "[mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\nusername = \"gw\"\npassword_file = \"{}\"\n[sparkplug]\ngroup_id = \"g\"\n[[rtu]]\nname = \"r\"\naddress = \"127.0.0.1:2404\"\ncommon_address = 1\n",
+            file.display()
+        );
+        let loaded = crate::config::parse(&text, "t").unwrap();
+        let login = super::session_settings(&loaded, None, "g", "r")
+            .mqtt
+            .credentials();
+        let _ = std::fs::remove_dir_all(&dir);
+        let login = login.expect("credentials set");
+        assert_eq!(
+            (login.username.as_str(), login.password.as_str()),
+            ("gw", "from-the-file")
+        );
     }
 }

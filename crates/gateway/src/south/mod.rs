@@ -20,6 +20,7 @@ mod command;
 pub mod convert;
 pub mod live;
 pub mod machine;
+pub mod tls;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -29,11 +30,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::{Datelike, Utc};
 use iec104::asdu::{Asdu, AsduParams, AsduView, Element, InformationObject, Qcc, Qoi};
-use iec104::client::{
-    self, Client, ClientConfig, ClientError, ClientEvent, ClientEvents, CloseReason, Connection,
-};
+use iec104::client::{Client, ClientConfig, ClientError, ClientEvent, ClientEvents, CloseReason};
 use iec104::cot::{Cause, Cot};
 use iec104::time::Cp56Time2a;
+use iec104::tls::{PeerChain, TlsConnector};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
@@ -76,6 +76,8 @@ pub struct Shared {
     pub command_timeout: Duration,
     /// The audit trail of commands.
     pub audit: crate::contract::audit::Audit,
+    /// TLS connectors of the RTUs with `[rtu.tls]`.
+    pub tls: Arc<tls::Connectors>,
 }
 
 /// The session of one RTU.
@@ -92,10 +94,11 @@ pub struct RtuSession {
     cluster: Option<ClusterLink>,
     /// Sparkplug B tap: values and link events for this RTU's edge node (`[sparkplug]`).
     sparkplug: Option<mpsc::Sender<iec104_sparkplug::session::Input>>,
+    /// The TLS connector of this RTU (replaced when its files are reloaded), when TLS is on.
+    tls: Option<watch::Receiver<TlsConnector>>,
 }
 
-type Connecting =
-    Pin<Box<dyn Future<Output = Result<(Client, ClientEvents, Connection), ClientError>> + Send>>;
+type Connecting = Pin<Box<dyn Future<Output = Result<tls::Linked, ClientError>> + Send>>;
 type DtCon = Pin<Box<dyn Future<Output = Result<(), ClientError>> + Send>>;
 
 /// An established connection.
@@ -103,6 +106,8 @@ struct Up {
     client: Client,
     events: ClientEvents,
     task: tokio::task::JoinHandle<Result<(), ClientError>>,
+    /// The address connected to and the RTU's certificates (TLS only).
+    peer: Option<(String, PeerChain)>,
 }
 
 /// The I/O the machine asked for: an attempt, a connection, a STARTDT/STOPDT awaiting its con.
@@ -117,6 +122,16 @@ struct Wire {
 async fn slot<F: Future + Unpin>(slot: &mut Option<F>) -> F::Output {
     match slot {
         Some(f) => f.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Resolves when the TLS connector was replaced (a reload); never without TLS.
+async fn tls_changed(
+    rx: &mut Option<watch::Receiver<TlsConnector>>,
+) -> Result<(), watch::error::RecvError> {
+    match rx {
+        Some(rx) => rx.changed().await,
         None => std::future::pending().await,
     }
 }
@@ -147,6 +162,7 @@ impl RtuSession {
     ) -> RtuSession {
         let converter = Converter::new(rtu.clone(), shared.publish.clone());
         let live = shared.live.rtu(&rtu.name).cloned();
+        let tls = rtu.tls.as_ref().and_then(|c| shared.tls.receiver(c));
         RtuSession {
             rtu,
             shared,
@@ -157,6 +173,7 @@ impl RtuSession {
             since: now_s(),
             cluster: None,
             sparkplug: None,
+            tls,
         }
     }
 
@@ -232,6 +249,7 @@ impl RtuSession {
                     Err(_) => machine.shutdown("shutdown", now()),
                 },
                 _ = shutdown.changed() => machine.shutdown("gateway shutting down", now()),
+                Ok(()) = tls_changed(&mut self.tls) => self.recheck(&mut machine, &wire),
             }
         }
     }
@@ -241,21 +259,44 @@ impl RtuSession {
         &self,
         machine: &mut Machine,
         wire: &mut Wire,
-        r: Result<(Client, ClientEvents, Connection), ClientError>,
+        r: Result<tls::Linked, ClientError>,
     ) {
         let address = self.address_of(machine.connecting_address());
         match r {
-            Ok((client, events, connection)) => {
-                tracing::info!(rtu = %self.rtu.name, %address, "connected");
+            Ok((client, events, connection, chain)) => {
+                tracing::info!(rtu = %self.rtu.name, %address, tls = chain.is_some(), "connected");
                 let task = tokio::spawn(connection);
                 wire.up = Some(Up {
                     client,
                     events,
                     task,
+                    peer: chain.map(|c| (address.to_owned(), c)),
                 });
                 machine.connected(now());
             }
-            Err(e) => machine.connect_failed(format!("connect to {address}: {e}"), now()),
+            Err(e) => {
+                let reason = match tls::tls_error(&e) {
+                    Some(t) => tls::failure(&self.shared.metrics, &self.rtu.name, address, t),
+                    None => format!("connect to {address}: {e}"),
+                };
+                machine.connect_failed(reason, now());
+            }
+        }
+    }
+
+    /// The TLS files were reloaded: a connection whose RTU the new CAs, CRLs or allow-list
+    /// refuse ends now (a revoked RTU certificate does not wait for the next handshake).
+    fn recheck(&mut self, machine: &mut Machine, wire: &Wire) {
+        let Some(rx) = &mut self.tls else {
+            return;
+        };
+        let connector = rx.borrow_and_update().clone();
+        let Some((address, chain)) = wire.up.as_ref().and_then(|u| u.peer.as_ref()) else {
+            return;
+        };
+        if let Err(e) = connector.recheck(tls::host_of(address), chain) {
+            let reason = tls::failure(&self.shared.metrics, &self.rtu.name, address, &e);
+            machine.fail(reason, now());
         }
     }
 
@@ -270,7 +311,14 @@ impl RtuSession {
             link: self.rtu.link.clone(),
             ..ClientConfig::default()
         };
-        Box::pin(client::connect(address.to_owned(), config))
+        match &self.tls {
+            Some(rx) => Box::pin(tls::connect(
+                address.to_owned(),
+                config,
+                rx.borrow().clone(),
+            )),
+            None => Box::pin(tls::connect_plain(address.to_owned(), config)),
+        }
     }
 
     /// Closes the connection (awaiting its task up to a second) or abandons the attempt.
@@ -391,6 +439,11 @@ impl RtuSession {
             Some(ClientEvent::Started) | Some(ClientEvent::Stopped) => {}
             Some(ClientEvent::Closed { reason }) => {
                 let reason = match reason {
+                    CloseReason::Error(ClientError::Tls(e)) => {
+                        let address = wire.up.as_ref().and_then(|u| u.peer.as_ref());
+                        let address = address.map_or("", |(a, _)| a.as_str());
+                        tls::failure(&self.shared.metrics, &self.rtu.name, address, &e)
+                    }
                     CloseReason::Error(e) => e.to_string(),
                     CloseReason::Requested => "closed".to_owned(),
                     CloseReason::Aborted => "aborted".to_owned(),

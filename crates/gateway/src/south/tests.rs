@@ -17,10 +17,29 @@ use crate::config;
 const WAIT: Duration = Duration::from_secs(10);
 
 async fn station() -> (ServerHandle, mpsc::UnboundedReceiver<String>) {
-    let (handle, mut events, run) =
-        Server::bind("127.0.0.1:0".parse().unwrap(), ServerConfig::default())
-            .await
-            .unwrap();
+    station_on(None).await
+}
+
+/// A station serving TLS when `tls` is given.
+async fn station_on(
+    tls: Option<iec104::tls::TlsAcceptor>,
+) -> (ServerHandle, mpsc::UnboundedReceiver<String>) {
+    let addr = "127.0.0.1:0".parse().unwrap();
+    type Run = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<(), iec104::server::ServerError>> + Send>,
+    >;
+    let (handle, mut events, run): (_, _, Run) = match tls {
+        Some(tls) => {
+            let (h, e, r) = Server::bind_tls(addr, ServerConfig::default(), tls)
+                .await
+                .unwrap();
+            (h, e, Box::pin(r))
+        }
+        None => {
+            let (h, e, r) = Server::bind(addr, ServerConfig::default()).await.unwrap();
+            (h, e, Box::pin(r))
+        }
+    };
     let (tx, rx) = mpsc::unbounded_channel();
     let h = handle.clone();
     tokio::spawn(async move {
@@ -98,6 +117,7 @@ async fn active_standby_active() {
         live: Arc::new(crate::model::live::LiveView::new("n", [], 10, 10)),
         command_timeout: Duration::from_secs(1),
         audit: Default::default(),
+        tls: Arc::default(),
     };
     let (role_tx, role_rx) = watch::channel(Role::Active);
     let (_cmd_tx, cmd_rx) = mpsc::channel(4);
@@ -201,6 +221,7 @@ async fn cluster_off_stops_with_events_in_flight_then_closes() {
         live: Arc::new(crate::model::live::LiveView::new("n", [], 10, 10)),
         command_timeout: Duration::from_secs(1),
         audit: Default::default(),
+        tls: Arc::default(),
     };
     let (role_tx, role_rx) = watch::channel(Role::Active);
     let (_cmd_tx, cmd_rx) = mpsc::channel(4);
@@ -342,6 +363,7 @@ async fn one_command_at_a_time_the_rest_wait_in_the_bounded_queue() {
         live: Arc::new(crate::model::live::LiveView::new("n", [], 10, 10)),
         command_timeout: Duration::from_millis(500),
         audit: Default::default(),
+        tls: Arc::default(),
     };
     let (_role_tx, role_rx) = watch::channel(Role::Active);
     let (cmd_tx, cmd_rx) = mpsc::channel(16);
@@ -391,4 +413,70 @@ async fn one_command_at_a_time_the_rest_wait_in_the_bounded_queue() {
 
     stop_tx.send(true).unwrap();
     tokio::time::timeout(WAIT, session).await.unwrap().unwrap();
+}
+
+/// A standby connection (cluster) is made over TLS like an active one: the session connects
+/// to a station that speaks only TLS without STARTDT, then starts it on the same connection.
+#[tokio::test]
+async fn standby_connection_over_tls() {
+    let dir = std::env::temp_dir().join(format!("gw-south-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pki = iec104::tls::testing::TestPki::generate(&dir).unwrap();
+    let acceptor = pki.server_config().acceptor().unwrap();
+    let (station, mut seen_by_station) = station_on(Some(acceptor)).await;
+    let text = format!(
+        "[mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\n[tls]\nca_file = \"{}\"\ncert_file = \"{}\"\nkey_file = \"{}\"\n[[rtu]]\nname = \"r\"\naddress = \"{}\"\ncommon_address = 1\n[rtu.tls]\n",
+        pki.ca.display(),
+        pki.client.cert.display(),
+        pki.client.key.display(),
+        station.local_addr()
+    );
+    let settings = config::parse(&text, "t").unwrap();
+    let tls = tls::Connectors::load(
+        settings
+            .rtus
+            .iter()
+            .filter_map(|r| r.tls.as_ref().map(|t| (r.name.as_str(), t))),
+    )
+    .unwrap();
+    let rtu = Arc::new(settings.rtus[0].clone());
+    let (writer, _batches) = mpsc::channel(16);
+    let (results, _results_rx) = mpsc::channel(16);
+    let board = StatusBoard::new();
+    let shared = Shared {
+        publish: Publish {
+            topics: crate::contract::Topics::new("p"),
+            node: "n".into(),
+            qos: 1,
+            retain: false,
+        },
+        writer,
+        board: board.clone(),
+        results,
+        metrics: Arc::default(),
+        live: Arc::new(crate::model::live::LiveView::new("n", [], 10, 10)),
+        command_timeout: Duration::from_secs(1),
+        audit: Default::default(),
+        tls: Arc::new(tls),
+    };
+    let (role_tx, role_rx) = watch::channel(Role::Standby);
+    let (_cmd_tx, cmd_rx) = mpsc::channel(4);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let session = tokio::spawn(RtuSession::new(rtu, shared, role_rx, cmd_rx).run(stop_rx));
+    let end = tokio::time::Instant::now() + WAIT;
+    while station.connections().is_empty() {
+        assert!(tokio::time::Instant::now() < end, "no standby connection");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    role_tx.send(Role::Active).unwrap();
+    expect(&mut seen_by_station, "started").await;
+    expect(&mut seen_by_station, "asdu 100").await;
+    assert_eq!(
+        station.connections().len(),
+        1,
+        "the standby connection was started"
+    );
+    stop_tx.send(true).unwrap();
+    tokio::time::timeout(WAIT, session).await.unwrap().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
 }

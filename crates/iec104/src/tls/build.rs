@@ -19,6 +19,8 @@ use super::{load, TlsConfig};
 pub struct TlsConnector {
     config: Arc<rustls::ClientConfig>,
     renewal: Renewal,
+    /// The verifier inside `config`, kept to check a peer chain again (after a CRL reload).
+    verifier: Option<Arc<ServerVerifier>>,
 }
 
 /// Server side of TLS links: requires and verifies client certificates. Cheap to clone.
@@ -171,17 +173,17 @@ impl TlsConfig {
                 .map_err(|e| setting("crl_file", e.to_string()))?,
             ),
         };
-        let verifier = ServerVerifier {
+        let verifier = Arc::new(ServerVerifier {
             webpki,
             policy: m.policy,
             check_hostname: self.check_hostname,
             provider: m.provider.clone(),
-        };
+        });
         let builder = rustls::ClientConfig::builder_with_provider(m.provider)
             .with_protocol_versions(&self.versions()?)
             .map_err(rustls_error)?
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier));
+            .with_custom_certificate_verifier(verifier.clone());
         let config = match m.identity {
             Some((chain, key)) => builder
                 .with_client_auth_cert(chain, key)
@@ -191,6 +193,7 @@ impl TlsConfig {
         Ok(TlsConnector {
             config: Arc::new(config),
             renewal: self.renewal(),
+            verifier: Some(verifier),
         })
     }
 
@@ -256,6 +259,7 @@ impl TlsConnector {
         TlsConnector {
             config: Arc::new(config),
             renewal: Renewal::default(),
+            verifier: None,
         }
     }
 
@@ -278,6 +282,47 @@ impl TlsConnector {
             .map_err(|e| TlsError::from_io(&e))?;
         Ok(TlsStream::new(stream.into(), self.renewal))
     }
+
+    /// Checks a server's chain (from [`TlsStream::peer_chain`]) again, as a new handshake to
+    /// `host` would now: after a CRL or CA reload, a session whose peer is revoked since can
+    /// be ended. `Ok` for connectors made by test helpers (they keep no verifier).
+    pub fn recheck(&self, host: &str, chain: &PeerChain) -> Result<(), TlsError> {
+        let Some(verifier) = &self.verifier else {
+            return Ok(());
+        };
+        let Some((end_entity, intermediates)) = chain.0.split_first() else {
+            return Err(TlsError::NoCertificate);
+        };
+        let name = server_name(host)?;
+        use rustls::client::danger::ServerCertVerifier;
+        verifier
+            .verify_server_cert(
+                end_entity,
+                intermediates,
+                &name,
+                &[],
+                rustls::pki_types::UnixTime::now(),
+            )
+            .map(|_| ())
+            .map_err(|e| TlsError::from_rustls(&e))
+    }
+}
+
+/// The certificates a peer presented (end entity first), kept to check them again later.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PeerChain(pub(crate) Vec<CertificateDer<'static>>);
+
+impl std::fmt::Debug for PeerChain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("PeerChain").field(&self.0.len()).finish()
+    }
+}
+
+impl PeerChain {
+    /// The end-entity certificate (DER), if any.
+    pub fn end_entity(&self) -> Option<&[u8]> {
+        self.0.first().map(|c| c.as_ref())
+    }
 }
 
 impl TlsAcceptor {
@@ -292,5 +337,41 @@ impl TlsAcceptor {
             .map_err(|_| TlsError::Timeout(timeout))?
             .map_err(|e| TlsError::from_io(&e))?;
         Ok(TlsStream::new(stream.into(), self.renewal))
+    }
+}
+
+#[cfg(all(test, feature = "tls-testing"))]
+mod tests {
+    use super::*;
+    use crate::tls::testing::TestPki;
+
+    fn chain(file: &Path) -> PeerChain {
+        PeerChain(super::load::certificates(file).unwrap())
+    }
+
+    #[test]
+    fn recheck_applies_the_current_crl() {
+        let dir = std::env::temp_dir().join(format!("iec104-recheck-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pki = TestPki::generate(&dir).unwrap();
+        let mut config = pki.client_config();
+        config.crl_file = Some(pki.crl_empty.clone());
+        let before = config.connector().unwrap();
+        config.crl_file = Some(pki.crl.clone());
+        let after = config.connector().unwrap();
+        let revoked = chain(&pki.revoked.cert);
+        assert!(before.recheck("127.0.0.1", &revoked).is_ok());
+        assert!(matches!(
+            after.recheck("127.0.0.1", &revoked),
+            Err(TlsError::Revoked)
+        ));
+        assert!(after.recheck("127.0.0.1", &chain(&pki.server.cert)).is_ok());
+        let stranger = after.recheck("127.0.0.1", &chain(&pki.other_client.cert));
+        assert_eq!(stranger.map_err(|e| e.kind()), Err("unknown_ca"));
+        assert!(matches!(
+            after.recheck("127.0.0.1", &PeerChain(Vec::new())),
+            Err(TlsError::NoCertificate)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

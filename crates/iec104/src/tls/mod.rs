@@ -23,7 +23,7 @@ mod verify;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use build::{TlsAcceptor, TlsConnector};
+pub use build::{PeerChain, TlsAcceptor, TlsConnector};
 pub use error::{TlsConfigError, TlsError};
 pub use stream::{ReconnectDue, TlsStream};
 pub use verify::fingerprint;

@@ -82,6 +82,18 @@ impl<S> TlsStream<S> {
             .map(|c| c.as_ref())
     }
 
+    /// Every certificate the peer presented (end entity first), to check again later with
+    /// [`super::TlsConnector::recheck`].
+    pub fn peer_chain(&self) -> super::PeerChain {
+        let certs = self
+            .inner
+            .get_ref()
+            .1
+            .peer_certificates()
+            .unwrap_or_default();
+        super::PeerChain(certs.iter().map(|c| c.clone().into_owned()).collect())
+    }
+
     /// KeyUpdate messages sent so far (TLS 1.3).
     pub fn key_updates(&self) -> u64 {
         self.key_updates

@@ -56,6 +56,9 @@ pub struct TestPki {
     pub revoked: Identity,
     /// The CA's CRL, listing [`TestPki::revoked`].
     pub crl: PathBuf,
+    /// An earlier CRL of the CA listing nobody (replace it with [`TestPki::crl`] to revoke
+    /// [`TestPki::revoked`] while it is connected).
+    pub crl_empty: PathBuf,
     /// Another CA.
     pub other_ca: PathBuf,
     /// A client signed by the other CA.
@@ -186,6 +189,17 @@ impl TestPki {
         .signed_by(&issuer)?;
         let crl_file = dir.join("crl.pem");
         write(&crl_file, &crl.pem()?)?;
+        let empty = CertificateRevocationListParams {
+            this_update: date_time_ymd(2023, 1, 1),
+            next_update: date_time_ymd(2999, 1, 1),
+            crl_number: SerialNumber::from(0u64),
+            issuing_distribution_point: None,
+            revoked_certs: Vec::new(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        }
+        .signed_by(&issuer)?;
+        let crl_empty = dir.join("crl-empty.pem");
+        write(&crl_empty, &empty.pem()?)?;
 
         let short_rsa_cert = dir.join("short-rsa.pem");
         let short = leaf_params("short RSA client", 5)?.signed_by(&ShortRsaKey::new(), &issuer)?;
@@ -213,6 +227,7 @@ impl TestPki {
             expired,
             revoked,
             crl: crl_file,
+            crl_empty,
             other_ca,
             other_client,
             short_rsa_cert,

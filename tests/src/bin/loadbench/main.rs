@@ -66,6 +66,10 @@ struct Args {
     /// The gateway binary (default: iec104-gateway next to this program).
     #[arg(long)]
     gateway: Option<PathBuf>,
+    /// Every station speaks IEC 62351-3 TLS (mutual authentication, CRL checked on both
+    /// sides) with a test PKI made at start (rcgen, ECDSA P-256).
+    #[arg(long)]
+    tls: bool,
 }
 
 fn main() {
@@ -166,8 +170,9 @@ async fn run(args: Args) -> Result<(), String> {
 
     let dir = iec104_e2e::scratch("loadbench").into_kept();
     println!(
-        "loadbench {:?}: {stations} stations × {points} points, {rate} events/s offered, QoS {}, scratch {}",
+        "loadbench {:?}{}: {stations} stations × {points} points, {rate} events/s offered, QoS {}, scratch {}",
         args.scenario,
+        if args.tls { " over TLS" } else { "" },
         args.qos,
         dir.display()
     );
@@ -199,6 +204,20 @@ async fn run(args: Args) -> Result<(), String> {
     );
     options.events_log = Some(log_path.clone());
     options.seed = Some(1);
+    let pki = if args.tls {
+        let pki =
+            iec104::tls::testing::TestPki::generate(&dir).map_err(|e| format!("test PKI: {e}"))?;
+        options.tls = Some(iec104_sim::StationTls {
+            cert_file: pki.server.cert.clone(),
+            key_file: pki.server.key.clone(),
+            ca_file: Some(pki.ca.clone()),
+            allowed_certs: Vec::new(),
+            crl_file: Some(pki.crl.clone()),
+        });
+        Some(pki)
+    } else {
+        None
+    };
     let sim = iec104_sim::start(&scenario, options)
         .await
         .map_err(|e| format!("simulator: {e}"))?;
@@ -216,11 +235,24 @@ async fn run(args: Args) -> Result<(), String> {
         args.inflight,
         dir.join("queue.redb").display()
     );
+    if let Some(pki) = &pki {
+        let _ = write!(
+            config,
+            "[tls]\nca_file = \"{}\"\ncert_file = \"{}\"\nkey_file = \"{}\"\ncrl_file = \"{}\"\n",
+            pki.ca.display(),
+            pki.client.cert.display(),
+            pki.client.key.display(),
+            pki.crl.display()
+        );
+    }
     for s in &infos {
         let _ = write!(
             config,
-            "[[rtu]]\nname = \"{}\"\naddress = \"{}\"\ncommon_address = {}\n",
-            s.name, s.addr, s.ca
+            "[[rtu]]\nname = \"{}\"\naddress = \"{}\"\ncommon_address = {}\n{}",
+            s.name,
+            s.addr,
+            s.ca,
+            if pki.is_some() { "[rtu.tls]\n" } else { "" }
         );
     }
     let config_path = dir.join("gateway.toml");

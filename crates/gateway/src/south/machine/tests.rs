@@ -537,3 +537,40 @@ fn shutdown_closes_a_connection_and_finishes() {
     m.shutdown("gateway shutting down", t);
     assert!(drain(&mut m).is_empty() && m.finished());
 }
+
+/// RTU path loss (issue #11): the cluster learns of a reset at once (the report comes with the
+/// close, in the same instant); refused retries report nothing more (the path stays lost); a
+/// node demoted to standby keeps trying, speaking on its standby topic; a connection that
+/// works again is reported at once.
+#[test]
+fn a_lost_path_is_reported_at_once_and_a_demoted_node_keeps_trying() {
+    let t0 = Instant::now();
+    let mut m = started(settings(1, true), t0);
+    m.closed("connection reset by peer".into(), t0);
+    let out = drain(&mut m);
+    assert_eq!(
+        out[..2],
+        ["close connection reset by peer", "report Closed"]
+    );
+    // The retry is refused: a status, no report.
+    m.tick(m.next_deadline().unwrap());
+    drain(&mut m);
+    let t1 = m.next_deadline().map_or(t0, |d| d.max(t0));
+    m.connect_failed("connect to 127.0.0.1:2404: refused".into(), t1);
+    let out = drain(&mut m);
+    assert!(out.iter().all(|a| !a.starts_with("report")), "{out:?}");
+    // Demoted to standby while waiting: it goes on trying, on its standby topic.
+    m.role(Role::Standby, t1);
+    assert_eq!(drain(&mut m), ["topics Standby"]);
+    m.tick(m.next_deadline().unwrap());
+    assert_eq!(
+        drain(&mut m),
+        ["topics Standby", "status connecting standby -", "connect 0"]
+    );
+    let t2 = m.next_deadline().unwrap_or(t1);
+    m.connected(t2);
+    assert_eq!(
+        drain(&mut m),
+        ["report Connected", "status stopped standby standby"]
+    );
+}
