@@ -142,6 +142,8 @@ pub struct Point {
     pub commands: bool,
     /// Command limits.
     pub limits: super::security::CommandLimits,
+    /// The command type a Sparkplug write sends (`command_type`); only with `commands`.
+    pub command_type: Option<iec104::type_id::TypeId>,
 }
 
 /// Points by (ca, ioa).

@@ -10,7 +10,7 @@ use toml::Spanned;
 use super::file::{ClusterConfig, Config, GatewayConfig, MqttConfig};
 use super::problem::{self, ConfigError, Problem};
 use super::settings::{
-    self, topic_level_ok, Broker, Cluster, Gateway, Mqtt, MqttVersion, Settings, VersionFallback,
+    self, topic_level_ok, Cluster, Gateway, Mqtt, MqttVersion, Settings, VersionFallback,
 };
 
 /// Collects the problems of one file.
@@ -140,7 +140,7 @@ pub fn validate(config: Config, text: &str, origin: &str) -> Result<Settings, Co
     let mqtt = c.mqtt(&config.mqtt, cluster.as_ref(), brokers);
     let gateway = c.gateway(&config.gateway);
     let rtus = c.rtus(&config);
-    let sparkplug = c.sparkplug(&config, &rtus, broker.as_ref());
+    let sparkplug = c.sparkplug(&config, &rtus);
     // In the order of the file (problems without a position first).
     c.problems.sort_by_key(|p| (p.line, p.column));
     match (c.problems.is_empty(), broker, mqtt, gateway) {
@@ -356,13 +356,11 @@ impl Checker<'_> {
 }
 
 impl Checker<'_> {
-    /// `[sparkplug]` checked: its own values, every RTU's edge node and device ids, and what
-    /// this version does not do yet (a cluster, TLS brokers).
+    /// `[sparkplug]` checked: its own values, every RTU's edge node and device ids.
     fn sparkplug(
         &mut self,
         config: &Config,
         rtus: &[super::settings::Rtu],
-        broker: Option<&Broker>,
     ) -> Option<iec104_sparkplug::SparkplugSettings> {
         let s = match config.sparkplug.as_ref()?.resolve() {
             Ok(s) => s,
@@ -371,12 +369,6 @@ impl Checker<'_> {
                 return None;
             }
         };
-        if config.cluster.is_some() {
-            self.at(0..0, "[sparkplug] with [cluster] is not supported yet: one edge node per RTU needs the session to follow the RTU's owner (docs/sparkplug.md)");
-        }
-        if broker.is_some_and(|b| b.tls) {
-            self.at(0..0, "[sparkplug] over mqtts:// is not supported yet");
-        }
         for r in rtus {
             if let Err(e) = s.edge_node_id(&r.name).and_then(|_| s.device_id(&r.name)) {
                 self.at(0..0, format!("[sparkplug] for rtu {:?}: {e}", r.name));
