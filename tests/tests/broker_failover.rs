@@ -11,7 +11,7 @@ use iec104::asdu::Quality;
 use iec104_e2e::aedes::{self, AedesCluster};
 use iec104_e2e::gateway::Gateway;
 use iec104_e2e::station::Station;
-use iec104_e2e::subscriber::Subscriber;
+use iec104_e2e::subscriber::{Received, Subscriber};
 use serde_json::Value;
 
 /// Bound of every wait for an event: the test waits for events, not for a time; a lost event
@@ -46,11 +46,21 @@ fn burst(st: &Station, first: u32, n: u32) -> Vec<String> {
 /// Receives data until every time tag of `truth` came (duplicates allowed: at least once);
 /// returns when the first of `watch` arrived.
 async fn all_arrive(sub: &mut Subscriber, truth: &[String], watch: &[String]) -> Instant {
+    all_arrive_keeping(sub, truth, watch, &mut Vec::new()).await
+}
+
+/// As [`all_arrive`], keeping the presence messages that arrive meanwhile in `presence`.
+async fn all_arrive_keeping(
+    sub: &mut Subscriber,
+    truth: &[String],
+    watch: &[String],
+    presence: &mut Vec<Received>,
+) -> Instant {
     let mut missing: BTreeSet<&str> = truth.iter().map(String::as_str).collect();
     let mut first = None;
     while !missing.is_empty() {
         let m = sub
-            .wait_for(FOREVER, |m| m.topic == DATA)
+            .wait_for(FOREVER, |m| m.topic == DATA || m.topic == PRESENCE)
             .await
             .unwrap_or_else(|| {
                 panic!(
@@ -60,6 +70,10 @@ async fn all_arrive(sub: &mut Subscriber, truth: &[String], watch: &[String]) ->
                     missing.iter().take(5).collect::<Vec<_>>()
                 )
             });
+        if m.topic == PRESENCE {
+            presence.push(m);
+            continue;
+        }
         if let Some(t) = m.json["time"].as_str() {
             if missing.remove(t) && watch.iter().any(|w| w == t) {
                 first.get_or_insert(m.at);
@@ -99,7 +113,8 @@ async fn killed_broker_node_the_gateway_moves_on_and_loses_nothing() {
     truth.extend(after.iter().cloned());
     // Data resumes: events made after the kill reach the subscriber on node 1, through node 1
     // (node 0 is gone), and none of those sent before is lost.
-    let resumed = all_arrive(&mut sub, &truth, &after).await;
+    let mut presence = Vec::new();
+    let resumed = all_arrive_keeping(&mut sub, &truth, &after, &mut presence).await;
     eprintln!(
         "FIGURE broker node killed -> first event made after the kill at a subscriber on the other node: {:?}",
         resumed.saturating_duration_since(killed)
@@ -107,19 +122,26 @@ async fn killed_broker_node_the_gateway_moves_on_and_loses_nothing() {
     // aedes publishes the gateway's will from node 1 once node 0 missed three heartbeats,
     // although the gateway is alive there: the gateway sees a foreign message on its own
     // presence topic and publishes its online presence again.
-    let presence = "e2e/_gateway/gw-test";
-    let will = sub
-        .wait_for(FOREVER, |m| {
-            m.topic == presence && m.json["status"] == "offline"
-        })
-        .await
-        .expect("the late will");
-    let online = sub
-        .wait_for(FOREVER, |m| {
-            m.topic == presence && m.json["status"] == "online"
-        })
-        .await
-        .expect("online again after the late will");
+    // (It may come while the data is still arriving: kept by all_arrive_keeping.)
+    let mut seen = presence.into_iter();
+    let will = match seen.find(|m| m.json["status"] == "offline") {
+        Some(m) => m,
+        None => sub
+            .wait_for(FOREVER, |m| {
+                m.topic == PRESENCE && m.json["status"] == "offline"
+            })
+            .await
+            .expect("the late will"),
+    };
+    let online = match seen.find(|m| m.json["status"] == "online") {
+        Some(m) => m,
+        None => sub
+            .wait_for(FOREVER, |m| {
+                m.topic == PRESENCE && m.json["status"] == "online"
+            })
+            .await
+            .expect("online again after the late will"),
+    };
     eprintln!(
         "FIGURE broker node killed -> late will of the gateway {:?}, online again {:?} later",
         will.at.saturating_duration_since(killed),
@@ -132,6 +154,8 @@ async fn killed_broker_node_the_gateway_moves_on_and_loses_nothing() {
     gw.stop().await;
 }
 
+/// The gateway's presence topic.
+const PRESENCE: &str = "e2e/_gateway/gw-test";
 /// The gateway's MQTT client id (`iec104-gateway-{node}`).
 const CLIENT: &str = "iec104-gateway-gw-test";
 /// Bound of a wait for the gateway to connect to a broker node.

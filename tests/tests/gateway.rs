@@ -1033,11 +1033,22 @@ async fn mutual_tls_to_the_broker() {
         ),
     );
     assert!(cfg.contains("mqtts://"));
+    // The Sparkplug edge node connects the same way (its own session, same TLS files).
+    let mut spb = Subscriber::start(broker.port, "spBv1.0/#").await;
+    let cfg = format!("{cfg}\n[sparkplug]\ngroup_id = \"plant\"\n");
     let gw = Gateway::start(&dir, &cfg);
     started(&mut sub, "north").await;
     let truth = burst(&st, 0, 20).await;
     all_arrive(&mut sub, &truth).await;
+    let birth = spb
+        .wait_for(WAIT, |m| m.topic == "spBv1.0/plant/DBIRTH/north/north")
+        .await;
+    assert!(birth.is_some(), "the edge node is born over mqtts");
     gw.stop().await;
+    let death = spb
+        .wait_for(WAIT, |m| m.topic == "spBv1.0/plant/NDEATH/north")
+        .await;
+    assert!(death.is_some(), "the edge node's NDEATH over mqtts");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

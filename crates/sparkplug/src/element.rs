@@ -59,6 +59,7 @@ pub fn updates<'a>(
     tz_offset_secs: i32,
 ) -> impl Iterator<Item = PointUpdate> + 'a {
     let ca = view.header().common_address;
+    let interrogated = (20..=41).contains(&view.header().cot.cause.as_u8());
     let shift = i64::from(tz_offset_secs) * 1000;
     view.objects().filter_map(move |object| {
         let (value, quality) = point_value(&object.element)?;
@@ -72,6 +73,7 @@ pub fn updates<'a>(
             value,
             quality,
             time_tag_ms,
+            interrogated,
         })
     })
 }
@@ -162,13 +164,15 @@ mod tests {
                     address: PointAddress { ca: 7, ioa: 10 },
                     value: PointValue::Float(1.5),
                     quality: Quality::NT,
-                    time_tag_ms: Some(1_709_294_400_000)
+                    time_tag_ms: Some(1_709_294_400_000),
+                    interrogated: false,
                 },
                 PointUpdate {
                     address: PointAddress { ca: 7, ioa: 11 },
                     value: PointValue::Float(-2.0),
                     quality: Quality::NT,
-                    time_tag_ms: Some(1_709_294_400_000)
+                    time_tag_ms: Some(1_709_294_400_000),
+                    interrogated: false,
                 },
             ]
         );

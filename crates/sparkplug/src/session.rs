@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::edge::{Action, CommandOutcome, CommandRequest, EdgeNode, PointUpdate, Publication};
 
@@ -44,11 +44,25 @@ pub struct SessionSettings {
     pub tick: Duration,
     /// Wait before a new session after one was lost.
     pub reconnect_delay: Duration,
+    /// In a cluster: the edge node has a session only while this node carries the RTU.
+    pub carrier: Option<Carrier>,
+}
+
+/// Whether this node carries the RTU, and how it watches the carrier's births and deaths
+/// meanwhile (to take the next `bdSeq` when it takes over).
+#[derive(Debug, Clone)]
+pub struct Carrier {
+    /// True while this node carries the RTU.
+    pub carrying: watch::Receiver<bool>,
+    /// MQTT options of the watching session (a client id of its own, no will).
+    pub observer: MqttOptions,
 }
 
 enum End {
     /// The input channel closed: stop.
     Shutdown,
+    /// This node no longer carries the RTU: NDEATH, disconnect, watch.
+    HandedOver,
     /// The session ended (lost, refused, or closed on the state machine's request).
     Lost,
 }
@@ -77,7 +91,13 @@ pub async fn run(
     mut inputs: mpsc::Receiver<Input>,
     commands: mpsc::Sender<CommandRequest>,
 ) {
+    let mut carrier = settings.carrier.clone();
     loop {
+        if let Some(c) = carrier.as_mut() {
+            if !observe(&mut node, c, &mut inputs).await {
+                return;
+            }
+        }
         let will = node.connect(now_ms());
         let mut options = settings.mqtt.clone();
         options.set_clean_session(true);
@@ -93,17 +113,35 @@ pub async fn run(
             eventloop,
             outbox: VecDeque::new(),
         };
+        let carrying = carrier.as_mut().map(|c| &mut c.carrying);
         match session
-            .run(&mut node, &settings, &mut inputs, &commands)
+            .run(&mut node, &settings, &mut inputs, &commands, carrying)
             .await
         {
             End::Shutdown => {
                 session.close(will).await;
                 return;
             }
+            End::HandedOver => {
+                tracing::info!("sparkplug edge node handed over: NDEATH");
+                session.close(will).await;
+                node.disconnected(now_ms());
+            }
             End::Lost => {
                 node.disconnected(now_ms());
-                tokio::time::sleep(settings.reconnect_delay).await;
+                // Inputs are taken while waiting (values go to the history): the RTU side,
+                // which may wait to hand over a command outcome, never waits for the broker.
+                let wait = tokio::time::sleep(settings.reconnect_delay);
+                tokio::pin!(wait);
+                loop {
+                    tokio::select! {
+                        _ = &mut wait => break,
+                        input = inputs.recv() => match input {
+                            Some(input) => apply(&mut node, input),
+                            None => return,
+                        },
+                    }
+                }
             }
         }
     }
@@ -122,17 +160,47 @@ impl Session {
         settings: &SessionSettings,
         inputs: &mut mpsc::Receiver<Input>,
         commands: &mpsc::Sender<CommandRequest>,
+        mut carrying: Option<&mut watch::Receiver<bool>>,
     ) -> End {
+        // rumqttc's poll is not cancel-safe while it connects: dropped between CONNECT and
+        // CONNACK (another branch of a select winning), it leaves the broker a session that
+        // ends without DISCONNECT, i.e. a spurious NDEATH will, and connects again. So the
+        // same poll future is kept until the CONNACK; inputs are taken meanwhile (the RTU side
+        // never waits for a broker that is slow to answer).
+        loop {
+            let event = {
+                let poll = self.eventloop.poll();
+                tokio::pin!(poll);
+                loop {
+                    tokio::select! {
+                        event = &mut poll => break event,
+                        input = inputs.recv() => match input {
+                            Some(input) => apply(node, input),
+                            None => return End::Shutdown,
+                        },
+                    }
+                }
+            };
+            match event {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    self.connected(node);
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "sparkplug session not connected");
+                    return End::Lost;
+                }
+            }
+        }
+        if !self.act(node, commands) {
+            return End::Lost;
+        }
         let mut tick = tokio::time::interval(settings.tick);
         loop {
             tokio::select! {
                 event = self.eventloop.poll() => match event {
-                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                        for topic in node.subscriptions() {
-                            let _ = self.client.try_subscribe(topic, QoS::AtLeastOnce);
-                        }
-                        node.connected(now_ms());
-                    }
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => self.connected(node),
                     Ok(Event::Incoming(Packet::Publish(p))) => {
                         if let Err(e) = node.message(now_ms(), &p.topic, &p.payload) {
                             tracing::warn!(topic = %p.topic, error = %e, "sparkplug message refused");
@@ -149,11 +217,22 @@ impl Session {
                     None => return End::Shutdown,
                 },
                 _ = tick.tick() => node.tick(now_ms()),
+                carries = still_carrying(&mut carrying) => if !carries {
+                    return End::HandedOver;
+                },
             }
             if !self.act(node, commands) {
                 return End::Lost;
             }
         }
+    }
+
+    /// CONNACK: subscribes to what the edge node listens to, then tells it.
+    fn connected(&mut self, node: &mut EdgeNode) {
+        for topic in node.subscriptions() {
+            let _ = self.client.try_subscribe(topic, QoS::AtLeastOnce);
+        }
+        node.connected(now_ms());
     }
 
     /// Carries out the queued actions; false when the session must end.
@@ -211,6 +290,85 @@ impl Session {
         };
         let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
     }
+}
+
+/// Waits for a change of the carrier flag; false once it says "not carrying" (or its sender is
+/// gone); never resolves without a carrier.
+async fn still_carrying(carrying: &mut Option<&mut watch::Receiver<bool>>) -> bool {
+    match carrying {
+        Some(rx) => match rx.changed().await {
+            Ok(()) => *rx.borrow_and_update(),
+            Err(_) => false,
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// While this node does not carry the RTU: a session without will watches this edge node's
+/// NBIRTH and NDEATH (the carrier's), so that [`EdgeNode::observe`] learns its `bdSeq`;
+/// inputs are taken meanwhile. Returns once this node carries the RTU, false when the inputs
+/// closed (stop).
+async fn observe(
+    node: &mut EdgeNode,
+    carrier: &mut Carrier,
+    inputs: &mut mpsc::Receiver<Input>,
+) -> bool {
+    if *carrier.carrying.borrow_and_update() {
+        return true;
+    }
+    let mut options = carrier.observer.clone();
+    options.set_clean_session(true);
+    let (client, mut eventloop) = AsyncClient::new(options, 16);
+    let topics: Vec<String> = node
+        .observed_topics()
+        .iter()
+        .map(|t| (*t).to_owned())
+        .collect();
+    let mut carrying = false;
+    while !carrying {
+        // The poll future is kept across the other branches (not cancel-safe while connecting).
+        let poll = eventloop.poll();
+        tokio::pin!(poll);
+        loop {
+            tokio::select! {
+                event = &mut poll => {
+                    match event {
+                        Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                            for t in &topics {
+                                let _ = client.try_subscribe(t.clone(), QoS::AtLeastOnce);
+                            }
+                        }
+                        Ok(Event::Incoming(Packet::Publish(p))) => {
+                            if let Err(e) = node.observe(&p.topic, &p.payload) {
+                                tracing::warn!(topic = %p.topic, error = %e, "sparkplug birth or death not understood");
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::debug!(error = %e, "sparkplug observer: connection lost");
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
+                    }
+                    break;
+                }
+                input = inputs.recv() => match input {
+                    Some(input) => apply(node, input),
+                    None => return false,
+                },
+                changed = carrier.carrying.changed() => {
+                    carrying = changed.is_err() || *carrier.carrying.borrow_and_update();
+                    if changed.is_err() {
+                        return false;
+                    }
+                    if carrying {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    let _ = client.try_disconnect();
+    true
 }
 
 fn apply(node: &mut EdgeNode, input: Input) {

@@ -56,6 +56,7 @@ fn session_settings(port: u16) -> SessionSettings {
         mqtt,
         tick: Duration::from_millis(20),
         reconnect_delay: Duration::from_millis(200),
+        carrier: None,
     }
 }
 
@@ -124,7 +125,19 @@ fn float(ioa: u32, v: f32) -> Input {
         value: PointValue::Float(v),
         quality: Quality::GOOD,
         time_tag_ms: None,
+        interrogated: false,
     })
+}
+
+/// The general interrogation's answer of a point.
+fn answer(ioa: u32, v: f32) -> Input {
+    match float(ioa, v) {
+        Input::Value(u) => Input::Value(PointUpdate {
+            interrogated: true,
+            ..u
+        }),
+        other => other,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,7 +159,7 @@ async fn an_edge_node_session_against_mosquitto() {
     ));
     for i in [
         Input::LinkUp,
-        float(1, 50.0),
+        answer(1, 50.0),
         Input::InterrogationComplete,
         float(1, 49.5),
     ] {

@@ -101,12 +101,15 @@ fn points() -> Vec<PointConfig> {
     ]
 }
 
+/// A value as the general interrogation answers it (the first ones are its answers; the
+/// later ones behave alike once the device is up).
 fn update(ioa: u32, value: PointValue, quality: Quality, time_tag_ms: Option<u64>) -> PointUpdate {
     PointUpdate {
         address: PointAddress { ca: 7, ioa },
         value,
         quality,
         time_tag_ms,
+        interrogated: true,
     }
 }
 

@@ -166,7 +166,13 @@ pub async fn start(loaded: Loaded) -> Result<Gateway, StartError> {
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (reports_tx, reports_rx) = mpsc::channel(1024);
-    let mut sparkplug = crate::north::sparkplug::start(&loaded)?;
+    // Commands written by Sparkplug hosts go through the router like the JSON ones.
+    let (spb_commands, spb_commands_rx) = mpsc::channel(64);
+    let (ca, client_auth) = mqtt::tls_files(&loaded)?;
+    let broker_tls = ca.map(|ca| crate::north::sparkplug::Tls { ca, client_auth });
+    let mut sparkplug =
+        crate::north::sparkplug::start(&loaded, broker_tls.as_ref(), &spb_commands)?;
+    drop(spb_commands);
     background.extend(tls::spawn_reloader(tls.clone(), wiring.metrics.clone()));
     let mut south = sessions::start(
         &loaded,
@@ -179,6 +185,13 @@ pub async fn start(loaded: Loaded) -> Result<Gateway, StartError> {
     );
     // The sessions hold the taps now: each edge node ends once its session has.
     sparkplug.taps.clear();
+    // In a cluster, each edge node has its session while this node carries its RTU.
+    for (rtu, role) in loaded.rtus.iter().zip(&south.roles) {
+        if let Some(carrier) = sparkplug.carriers.remove(&rtu.name) {
+            let follow = crate::north::sparkplug::follow_role(role.subscribe(), carrier);
+            sparkplug.handles.push(tokio::spawn(follow));
+        }
+    }
     let (router_rx, presence_rx) = clustering::split_incoming(&loaded, &wiring, north.incoming_rx);
     let router = sessions::start_router(
         &loaded,
@@ -186,6 +199,7 @@ pub async fn start(loaded: Loaded) -> Result<Gateway, StartError> {
         &mut south,
         north.results_tx.clone(),
         router_rx,
+        spb_commands_rx,
     );
     let (leave, leave_rx) = watch::channel(false);
     let cluster = clustering::start(

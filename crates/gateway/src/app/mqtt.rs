@@ -140,7 +140,9 @@ fn settings(loaded: &Loaded, w: &Wiring) -> Result<MqttSettings, StartError> {
 
 /// The CA certificates (TLS only) and the client certificate and key (both, or none).
 #[allow(clippy::type_complexity)]
-fn tls_files(loaded: &Loaded) -> Result<(Option<Vec<u8>>, Option<(Vec<u8>, Vec<u8>)>), StartError> {
+pub(super) fn tls_files(
+    loaded: &Loaded,
+) -> Result<(Option<Vec<u8>>, Option<(Vec<u8>, Vec<u8>)>), StartError> {
     let read = |what: &'static str, path: &Path| {
         std::fs::read(path).map_err(|source| StartError::ReadFile {
             what,

@@ -92,6 +92,7 @@ pub(super) fn start_router(
     south: &mut South,
     results: mpsc::Sender<Direct>,
     rx: mpsc::Receiver<Incoming>,
+    sparkplug: mpsc::Receiver<crate::commands::sparkplug::SparkplugCommand>,
 ) -> JoinHandle<()> {
     let roles = loaded.cluster.as_ref().map(|_| {
         loaded
@@ -113,6 +114,7 @@ pub(super) fn start_router(
         router.duty = Some(w.duty.subscribe());
     }
     router.roles = roles;
+    router.sparkplug = Some(sparkplug);
     router.audit = audit(loaded, w);
     tokio::spawn(router.run(rx))
 }

@@ -7,6 +7,7 @@
 //! this one is acknowledged), never dropped. Every request and every refusal is audited.
 
 mod policy;
+pub mod sparkplug;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -52,6 +53,18 @@ pub struct Router {
     pub rates: RateLimiter,
     /// Refusal warnings, at most one per interval.
     pub refusal_log: LogLimiter,
+    /// Commands written by Sparkplug hosts (`[sparkplug]`), checked like the JSON ones.
+    pub sparkplug: Option<mpsc::Receiver<sparkplug::SparkplugCommand>>,
+}
+
+/// The next Sparkplug command, or forever when there is no such queue.
+async fn next_sparkplug(
+    rx: &mut Option<mpsc::Receiver<sparkplug::SparkplugCommand>>,
+) -> Option<sparkplug::SparkplugCommand> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Payloads larger than this are refused without parsing.
@@ -133,39 +146,56 @@ impl Router {
             audit: Audit::default(),
             rates: RateLimiter::default(),
             refusal_log: LogLimiter::new(Duration::from_secs(10)),
+            sparkplug: None,
         }
     }
 
     /// Handles incoming command messages until the channel closes. Each message is
     /// acknowledged to the broker only once its result is queued or a session took it.
+    /// Sparkplug commands are taken in turn with them.
     pub async fn run(mut self, mut rx: mpsc::Receiver<Incoming>) {
-        while let Some(m) = rx.recv().await {
-            if Topics::is_command_result(&m.topic) {
-                continue;
+        let mut sparkplug = self.sparkplug.take();
+        loop {
+            tokio::select! {
+                m = rx.recv() => match m {
+                    Some(m) => self.incoming(m).await,
+                    None => return,
+                },
+                c = next_sparkplug(&mut sparkplug) => match c {
+                    Some(c) => self.sparkplug_command(c).await,
+                    None => sparkplug = None,
+                },
             }
-            let outcome = self.handle(&m);
-            let answers = self.answers_for(&m.topic);
-            self.audit_request(&m, &outcome.audit, answers).await;
-            let Some(result) = outcome.result else {
-                continue;
-            };
-            if !answers {
-                tracing::debug!(topic = %m.topic, "command refusal left to the node carrying the RTU");
-                continue;
-            }
-            self.log_refusal(&m.topic, &result);
-            if let Some(held) = self.refusal_log.allow(Instant::now()) {
-                tracing::warn!(topic = %m.topic, status = outcome.audit.status.unwrap_or(""), reason = outcome.audit.reason.as_deref().unwrap_or(""), held_back = held, "command refused");
-            }
-            let direct = Direct {
-                message: result,
-                correlation: m.correlation.clone(),
-            };
-            if self.results.send(direct).await.is_err() {
-                tracing::debug!("publisher gone: command result not published");
-            }
-            // `m.ack` is dropped here: the broker may send the next command.
         }
+    }
+
+    /// One command message from the broker.
+    async fn incoming(&mut self, m: Incoming) {
+        if Topics::is_command_result(&m.topic) {
+            return;
+        }
+        let outcome = self.handle(&m);
+        let answers = self.answers_for(&m.topic);
+        self.audit_request(&m, &outcome.audit, answers).await;
+        let Some(result) = outcome.result else {
+            return;
+        };
+        if !answers {
+            tracing::debug!(topic = %m.topic, "command refusal left to the node carrying the RTU");
+            return;
+        }
+        self.log_refusal(&m.topic, &result);
+        if let Some(held) = self.refusal_log.allow(Instant::now()) {
+            tracing::warn!(topic = %m.topic, status = outcome.audit.status.unwrap_or(""), reason = outcome.audit.reason.as_deref().unwrap_or(""), held_back = held, "command refused");
+        }
+        let direct = Direct {
+            message: result,
+            correlation: m.correlation.clone(),
+        };
+        if self.results.send(direct).await.is_err() {
+            tracing::debug!("publisher gone: command result not published");
+        }
+        // `m.ack` is dropped here: the broker may send the next command.
     }
 
     /// Writes the audit line of a request (and publishes it when an audit topic is set).
@@ -382,6 +412,7 @@ impl Router {
             response_topic_refused: rt.refused.clone(),
             sender: m.sender.clone(),
             received: std::time::Instant::now(),
+            reply: None,
         };
         jobs.try_send(job)
             .map_err(|_| rejected("the RTU session is busy with other commands".to_owned()))

@@ -6,64 +6,9 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::file::MqttConfig;
-use super::settings::Broker;
-use super::validate::Checker;
+use super::settings::{Broker, BrokerList, BrokerOrder, DEFAULT_CONNECT_TIMEOUT};
+use super::validate::{url_span, Checker};
 
-/// In which order a node tries its brokers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BrokerOrder {
-    /// As listed in `urls` (default): every node starts on the first.
-    Listed,
-    /// A permutation seeded by the node id: fixed per node, different between nodes.
-    Shuffled,
-}
-
-/// The brokers after the first (`Settings::broker`), their order and the rules of moving.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BrokerList {
-    /// Every broker after the first, as listed.
-    pub others: Vec<Broker>,
-    /// `broker_order`.
-    pub order: BrokerOrder,
-    /// Time a broker has to accept the connection (CONNACK) before the next one is tried.
-    pub connect_timeout: Duration,
-    /// `return_to_first = true`: the period at which a node away from its first broker
-    /// checks whether that broker answers again (`return_check`), and then moves back.
-    pub return_check: Option<Duration>,
-}
-
-impl BrokerList {
-    /// One broker, nothing to move to (`url`; also the demo's and tests' settings).
-    pub fn single() -> BrokerList {
-        BrokerList {
-            others: Vec::new(),
-            order: BrokerOrder::Listed,
-            connect_timeout: Duration::from_secs_f64(DEFAULT_CONNECT_TIMEOUT),
-            return_check: None,
-        }
-    }
-
-    /// Every broker (`first` is `Settings::broker`) in the order node `node` tries them; the
-    /// first of this order is the node's preferred broker.
-    pub fn in_order(&self, first: &Broker, node: &str) -> Vec<Broker> {
-        let mut all: Vec<Broker> = std::iter::once(first.clone())
-            .chain(self.others.iter().cloned())
-            .collect();
-        if self.order == BrokerOrder::Shuffled {
-            let seed = crate::model::hash::fnv1a64(node.as_bytes());
-            fastrand::Rng::with_seed(seed).shuffle(&mut all);
-        }
-        all
-    }
-
-    /// Whether any broker after the first uses TLS.
-    pub fn any_tls(&self) -> bool {
-        self.others.iter().any(|b| b.tls)
-    }
-}
-
-/// The default `connect_timeout` in seconds.
-const DEFAULT_CONNECT_TIMEOUT: f64 = 5.0;
 /// The default `return_check` in seconds.
 const DEFAULT_RETURN_CHECK: f64 = 30.0;
 /// Most brokers in `urls`.
@@ -105,15 +50,6 @@ pub(super) fn parse_url(key: &str, url: &str) -> Result<Broker, String> {
         port,
         tls,
     })
-}
-
-/// The span of whichever of `url`/`urls` is given (for problems about `[mqtt]` as a whole).
-pub(super) fn url_span(m: &MqttConfig) -> std::ops::Range<usize> {
-    match (&m.url, &m.urls) {
-        (Some(u), _) => u.span(),
-        (None, Some(u)) => u.span(),
-        (None, None) => 0..0,
-    }
 }
 
 impl Checker<'_> {

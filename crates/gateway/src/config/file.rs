@@ -336,6 +336,10 @@ pub struct PointConfig {
     /// Largest set-point value accepted.
     #[serde(default)]
     pub max: Option<Spanned<f64>>,
+    /// The command a Sparkplug write of this point's metric sends (`"C_DC_NA_1"`, ...):
+    /// makes the metric writable; needs `commands = true`.
+    #[serde(default)]
+    pub command_type: Option<Spanned<String>>,
 }
 
 fn default_prefix() -> Spanned<String> {

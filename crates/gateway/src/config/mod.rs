@@ -16,13 +16,12 @@ mod validate_tls;
 
 use std::path::Path;
 
-pub use brokers::{BrokerList, BrokerOrder};
 pub use file::Config;
 pub use hash::config_hash;
 pub use problem::{ConfigError, Problem};
 pub use settings::{
-    Broker, Cluster, Gateway, Mqtt, MqttVersion, Overrides, Point, PointMap, Rtu, Settings,
-    VersionFallback,
+    Broker, BrokerList, BrokerOrder, Cluster, Gateway, Mqtt, MqttVersion, Overrides, Point,
+    PointMap, Rtu, Settings, VersionFallback,
 };
 
 /// The former name of [`Settings`].

@@ -88,7 +88,7 @@ pub struct Mqtt {
     /// Keep-alive (the cluster heartbeat in a cluster).
     pub keep_alive: Duration,
     /// The brokers after the first, their order and the rules of moving between them.
-    pub brokers: super::brokers::BrokerList,
+    pub brokers: BrokerList,
 }
 
 /// Resolved `[gateway]` with the command-line overrides.
@@ -142,6 +142,8 @@ pub struct Point {
     pub commands: bool,
     /// Command limits.
     pub limits: super::security::CommandLimits,
+    /// The command type a Sparkplug write sends (`command_type`); only with `commands`.
+    pub command_type: Option<iec104::type_id::TypeId>,
 }
 
 /// Points by (ca, ioa).
@@ -234,3 +236,59 @@ pub(super) fn store_path(configured: Option<&str>) -> PathBuf {
 pub(super) fn topic_level_ok(s: &str) -> bool {
     !s.is_empty() && !s.contains(['/', '+', '#', '\0']) && s.len() <= 128
 }
+
+/// In which order a node tries its brokers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokerOrder {
+    /// As listed in `urls` (default): every node starts on the first.
+    Listed,
+    /// A permutation seeded by the node id: fixed per node, different between nodes.
+    Shuffled,
+}
+
+/// The brokers after the first (`Settings::broker`), their order and the rules of moving.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrokerList {
+    /// Every broker after the first, as listed.
+    pub others: Vec<Broker>,
+    /// `broker_order`.
+    pub order: BrokerOrder,
+    /// Time a broker has to accept the connection (CONNACK) before the next one is tried.
+    pub connect_timeout: Duration,
+    /// `return_to_first = true`: the period at which a node away from its first broker
+    /// checks whether that broker answers again (`return_check`), and then moves back.
+    pub return_check: Option<Duration>,
+}
+
+impl BrokerList {
+    /// One broker, nothing to move to (`url`; also the demo's and tests' settings).
+    pub fn single() -> BrokerList {
+        BrokerList {
+            others: Vec::new(),
+            order: BrokerOrder::Listed,
+            connect_timeout: Duration::from_secs_f64(DEFAULT_CONNECT_TIMEOUT),
+            return_check: None,
+        }
+    }
+
+    /// Every broker (`first` is `Settings::broker`) in the order node `node` tries them; the
+    /// first of this order is the node's preferred broker.
+    pub fn in_order(&self, first: &Broker, node: &str) -> Vec<Broker> {
+        let mut all: Vec<Broker> = std::iter::once(first.clone())
+            .chain(self.others.iter().cloned())
+            .collect();
+        if self.order == BrokerOrder::Shuffled {
+            let seed = crate::model::hash::fnv1a64(node.as_bytes());
+            fastrand::Rng::with_seed(seed).shuffle(&mut all);
+        }
+        all
+    }
+
+    /// Whether any broker after the first uses TLS.
+    pub fn any_tls(&self) -> bool {
+        self.others.iter().any(|b| b.tls)
+    }
+}
+
+/// The default `connect_timeout` in seconds.
+pub(super) const DEFAULT_CONNECT_TIMEOUT: f64 = 5.0;

@@ -10,7 +10,7 @@ use toml::Spanned;
 use super::file::{ClusterConfig, Config, GatewayConfig, MqttConfig};
 use super::problem::{self, ConfigError, Problem};
 use super::settings::{
-    self, topic_level_ok, Broker, Cluster, Gateway, Mqtt, MqttVersion, Settings, VersionFallback,
+    self, topic_level_ok, Cluster, Gateway, Mqtt, MqttVersion, Settings, VersionFallback,
 };
 
 /// Collects the problems of one file.
@@ -135,12 +135,12 @@ pub fn validate(config: Config, text: &str, origin: &str) -> Result<Settings, Co
         }
     }
     let (broker, brokers) = brokers.unzip();
-    let brokers = brokers.unwrap_or_else(super::brokers::BrokerList::single);
+    let brokers = brokers.unwrap_or_else(super::settings::BrokerList::single);
     c.one_broker_for_sparkplug(&config, &brokers);
     let mqtt = c.mqtt(&config.mqtt, cluster.as_ref(), brokers);
     let gateway = c.gateway(&config.gateway);
     let rtus = c.rtus(&config);
-    let sparkplug = c.sparkplug(&config, &rtus, broker.as_ref());
+    let sparkplug = c.sparkplug(&config, &rtus);
     // In the order of the file (problems without a position first).
     c.problems.sort_by_key(|p| (p.line, p.column));
     match (c.problems.is_empty(), broker, mqtt, gateway) {
@@ -194,7 +194,7 @@ impl Checker<'_> {
         &mut self,
         m: &MqttConfig,
         cluster: Option<&Cluster>,
-        brokers: super::brokers::BrokerList,
+        brokers: super::settings::BrokerList,
     ) -> Option<Mqtt> {
         self.security(m);
         let prefix_ok = self.level(&m.topic_prefix, "topic_prefix", false);
@@ -302,10 +302,7 @@ impl Checker<'_> {
     fn security(&mut self, m: &MqttConfig) {
         use super::security as sec;
         if (m.password.is_some() || m.password_file.is_some()) && m.username.is_none() {
-            self.at(
-                super::brokers::url_span(m),
-                "password given without username",
-            );
+            self.at(url_span(m), "password given without username");
         }
         if let (Some(_), Some(f)) = (&m.password, &m.password_file) {
             self.at(
@@ -359,13 +356,11 @@ impl Checker<'_> {
 }
 
 impl Checker<'_> {
-    /// `[sparkplug]` checked: its own values, every RTU's edge node and device ids, and what
-    /// this version does not do yet (a cluster, TLS brokers).
+    /// `[sparkplug]` checked: its own values, every RTU's edge node and device ids.
     fn sparkplug(
         &mut self,
         config: &Config,
         rtus: &[super::settings::Rtu],
-        broker: Option<&Broker>,
     ) -> Option<iec104_sparkplug::SparkplugSettings> {
         let s = match config.sparkplug.as_ref()?.resolve() {
             Ok(s) => s,
@@ -374,12 +369,6 @@ impl Checker<'_> {
                 return None;
             }
         };
-        if config.cluster.is_some() {
-            self.at(0..0, "[sparkplug] with [cluster] is not supported yet: one edge node per RTU needs the session to follow the RTU's owner (docs/sparkplug.md)");
-        }
-        if broker.is_some_and(|b| b.tls) {
-            self.at(0..0, "[sparkplug] over mqtts:// is not supported yet");
-        }
         for r in rtus {
             if let Err(e) = s.edge_node_id(&r.name).and_then(|_| s.device_id(&r.name)) {
                 self.at(0..0, format!("[sparkplug] for rtu {:?}: {e}", r.name));
@@ -392,3 +381,12 @@ impl Checker<'_> {
 #[cfg(test)]
 #[path = "validate_tests.rs"]
 pub(super) mod tests;
+
+/// The span of whichever of `url`/`urls` is given (for problems about `[mqtt]` as a whole).
+pub(super) fn url_span(m: &MqttConfig) -> std::ops::Range<usize> {
+    match (&m.url, &m.urls) {
+        (Some(u), _) => u.span(),
+        (None, Some(u)) => u.span(),
+        (None, None) => 0..0,
+    }
+}

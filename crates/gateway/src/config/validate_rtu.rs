@@ -325,7 +325,9 @@ impl Checker<'_> {
             for (span, message) in limit_problems {
                 self.at(span, message);
             }
+            let command_type = self.command_type(p);
             let point = Point {
+                command_type,
                 limits,
                 name: point_name,
                 scale: p.scale.as_ref().map(|v| *v.get_ref()),
@@ -341,5 +343,25 @@ impl Checker<'_> {
             }
         }
         (points, names)
+    }
+}
+
+impl Checker<'_> {
+    /// `command_type` of a point: a process command mnemonic (C_SC, C_DC, C_RC, C_SE, C_BO,
+    /// `_NA_1` or `_TA_1`), only on a point with `commands = true`.
+    fn command_type(&mut self, p: &super::file::PointConfig) -> Option<iec104::type_id::TypeId> {
+        let given = p.command_type.as_ref()?;
+        let name = given.get_ref();
+        let Some(t) = iec104::type_id::TypeId::from_name(&name.to_ascii_uppercase())
+            .filter(|t| t.is_command())
+        else {
+            self.at(given.span(), format!("command_type = {name:?}: expected one of C_SC_NA_1, C_DC_NA_1, C_RC_NA_1, C_SE_NA_1, C_SE_NB_1, C_SE_NC_1, C_BO_NA_1 or their _TA_1 forms"));
+            return None;
+        };
+        if !p.commands {
+            self.at(given.span(), format!("command_type = {name:?}: needs commands = true on the same point (commands are denied by default)"));
+            return None;
+        }
+        Some(t)
     }
 }

@@ -402,7 +402,7 @@ fn mqtt_version_is_decided_once() {
 }
 
 #[test]
-fn sparkplug_section_resolves_and_refuses_what_it_cannot_do() {
+fn sparkplug_section_resolves_with_or_without_a_cluster() {
     let with = |extra: &str| format!("{GOOD}\n[sparkplug]\ngroup_id = \"plant\"\n{extra}");
     let l = parse(&with(""), "s.toml").unwrap_or_else(|e| panic!("{e}"));
     let s = l.sparkplug.unwrap_or_else(|| panic!("no sparkplug"));
@@ -431,11 +431,30 @@ fn sparkplug_section_resolves_and_refuses_what_it_cannot_do() {
             .is_some_and(|e| e.contains("unknown field `unknown`")),
         "{e:?}"
     );
-    let p = problems(&format!("{}\n[cluster]\nnode_id = \"a\"\n", with("")));
-    assert!(
-        p.iter().any(|p| p
-            .message
-            .contains("[sparkplug] with [cluster] is not supported yet")),
-        "{p:?}"
+    // With a cluster: each edge node's session follows the RTU's carrier.
+    let l = parse(
+        &format!("{}\n[cluster]\nnode_id = \"a\"\n", with("")),
+        "c.toml",
+    );
+    assert!(l.is_ok_and(|l| l.sparkplug.is_some() && l.cluster.is_some()));
+}
+
+#[test]
+fn command_type_needs_a_process_command_and_commands_true() {
+    let with =
+        |extra: &str| GOOD.replace("commands = true\n", &format!("commands = true\n{extra}"));
+    let l =
+        parse(&with("command_type = \"c_dc_na_1\"\n"), "c.toml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        l.rtus[1].points[&(2, 100)].command_type,
+        Some(iec104::type_id::TypeId::C_DC_NA_1)
+    );
+    assert_eq!(
+        only_problem("commands = true\n", "commands = true\ncommand_type = \"M_SP_NA_1\"\n"),
+        "22:16: command_type = \"M_SP_NA_1\": expected one of C_SC_NA_1, C_DC_NA_1, C_RC_NA_1, C_SE_NA_1, C_SE_NB_1, C_SE_NC_1, C_BO_NA_1 or their _TA_1 forms"
+    );
+    assert_eq!(
+        only_problem("commands = true\n", "command_type = \"C_SC_NA_1\"\n"),
+        "21:16: command_type = \"C_SC_NA_1\": needs commands = true on the same point (commands are denied by default)"
     );
 }

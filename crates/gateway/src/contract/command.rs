@@ -35,6 +35,31 @@ impl CommandStatus {
     }
 }
 
+/// The outcome reported to the Sparkplug edge node of a command written by a host, for the
+/// same result the JSON command topic would get: confirmed and terminated as they are; the
+/// RTU's negative ACTCON as `rejected`; a refusal by the gateway with its reason; a timeout
+/// with its reason; an invalid command as failed.
+pub fn sparkplug_outcome(
+    status: CommandStatus,
+    detail: &ResultDetail,
+) -> iec104_sparkplug::edge::CommandOutcome {
+    use iec104_sparkplug::edge::CommandOutcome as O;
+    let reason = || {
+        detail
+            .error
+            .clone()
+            .unwrap_or_else(|| status.as_str().to_owned())
+    };
+    match status {
+        CommandStatus::Confirmed => O::Confirmed,
+        CommandStatus::Terminated => O::Terminated,
+        CommandStatus::Rejected if detail.negative == Some(true) => O::Rejected,
+        CommandStatus::Rejected => O::Refused(reason()),
+        CommandStatus::Timeout => O::TimedOut(reason()),
+        CommandStatus::Invalid => O::Failed(reason()),
+    }
+}
+
 /// What the RTU's answer (or its absence) tells, where it applies.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ResultDetail {
@@ -140,6 +165,38 @@ mod tests {
     fn stamped(mut r: CommandResult<'_>) -> String {
         r.time = "2026-11-24T10:00:00.000Z".into();
         String::from_utf8(r.to_json()).unwrap()
+    }
+
+    #[test]
+    fn sparkplug_outcomes_keep_the_reason() {
+        use iec104_sparkplug::edge::CommandOutcome as O;
+        let why = ResultDetail::error("value 20 is above the point's max 10");
+        let negative = ResultDetail {
+            negative: Some(true),
+            ..ResultDetail::error("refused by the RTU: cause 7 actcon, P/N=1")
+        };
+        for (status, detail, want) in [
+            (CommandStatus::Confirmed, &negative, O::Confirmed),
+            (CommandStatus::Terminated, &why, O::Terminated),
+            (CommandStatus::Rejected, &negative, O::Rejected),
+            (
+                CommandStatus::Rejected,
+                &why,
+                O::Refused("value 20 is above the point's max 10".into()),
+            ),
+            (
+                CommandStatus::Timeout,
+                &why,
+                O::TimedOut("value 20 is above the point's max 10".into()),
+            ),
+            (
+                CommandStatus::Invalid,
+                &ResultDetail::default(),
+                O::Failed("invalid".into()),
+            ),
+        ] {
+            assert_eq!(sparkplug_outcome(status, detail), want, "{status:?}");
+        }
     }
 
     #[test]

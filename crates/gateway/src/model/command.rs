@@ -21,4 +21,16 @@ pub struct CommandJob {
     pub sender: Option<String>,
     /// When the command arrived (for the round-trip latency).
     pub received: std::time::Instant,
+    /// A command from a Sparkplug DCMD: its outcomes go back to the RTU's edge node (which
+    /// reports them in the point's result metric) instead of a JSON result topic.
+    pub reply: Option<CommandReply>,
+}
+
+/// Where the outcomes of a command written by a Sparkplug host go.
+#[derive(Debug, Clone)]
+pub struct CommandReply {
+    /// The edge node's id of the command.
+    pub id: u64,
+    /// The input queue of the RTU's edge node.
+    pub tap: tokio::sync::mpsc::Sender<iec104_sparkplug::session::Input>,
 }

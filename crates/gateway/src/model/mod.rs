@@ -13,7 +13,7 @@ mod session;
 mod status;
 
 pub use batch::{Batch, Release};
-pub use command::CommandJob;
+pub use command::{CommandJob, CommandReply};
 pub use duty::{no_carrier, Duty};
 pub use message::{Message, MessageError};
 pub use metrics::Metrics;

@@ -4,13 +4,17 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use iec104_sparkplug::edge::{CommandOutcome, EdgeNode, EdgeSettings, PointConfig};
-use iec104_sparkplug::session::{self, Input, SessionSettings};
+use iec104_sparkplug::edge::{
+    CommandOutcome, CommandRequest, CommandSpec, EdgeNode, EdgeSettings, PointConfig,
+};
+use iec104_sparkplug::session::{self, Carrier, Input, SessionSettings};
+use iec104_sparkplug::topic::{MessageType, Topic};
 use iec104_sparkplug::{PointAddress, SparkplugSettings};
 use rumqttc::MqttOptions;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::commands::sparkplug::SparkplugCommand;
 use crate::config::Loaded;
 
 /// Inputs waiting for an edge node beyond which the tap drops values (the edge node's own
@@ -24,11 +28,43 @@ pub struct Sparkplug {
     pub taps: HashMap<String, mpsc::Sender<Input>>,
     /// The drivers; each ends (NDEATH, DISCONNECT) once every tap of its RTU is dropped.
     pub handles: Vec<JoinHandle<()>>,
+    /// In a cluster: whether this node carries each RTU (by name), to be fed from the RTU's
+    /// role with [`follow_role`]; the edge node has a session only while it is true.
+    pub carriers: HashMap<String, watch::Sender<bool>>,
 }
 
-/// Starts one edge node per RTU when `[sparkplug]` is configured (the configuration check
-/// refused what this cannot do: a cluster, TLS).
-pub fn start(loaded: &Loaded) -> Result<Sparkplug, iec104_sparkplug::edge::EdgeError> {
+/// Keeps `carrier` true while `role` is Active (this node carries the RTU); ends when the
+/// role's sender is gone.
+pub async fn follow_role(
+    mut role: watch::Receiver<crate::model::Role>,
+    carrier: watch::Sender<bool>,
+) {
+    loop {
+        let active = *role.borrow_and_update() == crate::model::Role::Active;
+        carrier.send_if_modified(|c| std::mem::replace(c, active) != active);
+        if role.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// TLS to the broker (`mqtts://`), as the JSON output's client has it.
+#[derive(Debug, Clone)]
+pub struct Tls {
+    /// CA certificates (PEM).
+    pub ca: Vec<u8>,
+    /// Client certificate and key (PEM), for mutual TLS.
+    pub client_auth: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+/// Starts one edge node per RTU when `[sparkplug]` is configured. Each connects like the JSON
+/// output (`tls` for `mqtts://`); in a cluster only while this node carries the RTU
+/// ([`Sparkplug::carriers`]). Commands written by hosts go to `router`.
+pub fn start(
+    loaded: &Loaded,
+    tls: Option<&Tls>,
+    router: &mpsc::Sender<SparkplugCommand>,
+) -> Result<Sparkplug, iec104_sparkplug::edge::EdgeError> {
     let mut out = Sparkplug::default();
     let Some(settings) = &loaded.sparkplug else {
         return Ok(out);
@@ -38,19 +74,36 @@ pub fn start(loaded: &Loaded) -> Result<Sparkplug, iec104_sparkplug::edge::EdgeE
     for rtu in &loaded.rtus {
         let node = edge_node(loaded, settings, rtu)?;
         let edge_id = settings.edge_node_id(&rtu.name)?;
+        let device_id = settings.device_id(&rtu.name)?;
+        let dcmd = Topic::device(&settings.group_id, MessageType::DCmd, &edge_id, &device_id)?;
         nodes.push((
             rtu.name.clone(),
             node,
-            session_settings(loaded, &settings.group_id, &edge_id),
+            session_settings(loaded, tls, &settings.group_id, &edge_id),
+            dcmd.to_string(),
         ));
     }
-    for (name, node, session) in nodes {
+    for (name, node, mut session, dcmd) in nodes {
+        if loaded.cluster.is_some() {
+            // Only the node carrying the RTU has the edge node's session; the others watch
+            // its births and deaths with a client id of their own.
+            let (carrier, carrying) = watch::channel(false);
+            let mut observer = session.mqtt.clone();
+            observer.set_client_id(format!("{}-watch-{}", observer.client_id(), loaded.node));
+            session.carrier = Some(Carrier { carrying, observer });
+            out.carriers.insert(name.clone(), carrier);
+        }
         let (tap, inputs) = mpsc::channel(TAP_CAPACITY);
         let (commands, requests) = mpsc::channel(16);
         out.handles
             .push(tokio::spawn(session::run(node, session, inputs, commands)));
-        out.handles
-            .push(tokio::spawn(refuse_commands(requests, tap.downgrade())));
+        let forward = Forward {
+            rtu: name.clone(),
+            topic: dcmd,
+            tap: tap.downgrade(),
+            router: router.clone(),
+        };
+        out.handles.push(tokio::spawn(forward.run(requests)));
         out.taps.insert(name, tap);
     }
     Ok(out)
@@ -58,8 +111,13 @@ pub fn start(loaded: &Loaded) -> Result<Sparkplug, iec104_sparkplug::edge::EdgeE
 
 /// The MQTT session of one edge node: client id `spb-{group}-{edge}` (the same on every
 /// node, so the broker never keeps two sessions of one edge node), the gateway's broker and
-/// credentials.
-fn session_settings(loaded: &Loaded, group: &str, edge_id: &str) -> SessionSettings {
+/// credentials and TLS.
+fn session_settings(
+    loaded: &Loaded,
+    tls: Option<&Tls>,
+    group: &str,
+    edge_id: &str,
+) -> SessionSettings {
     let mut mqtt = MqttOptions::new(
         format!("spb-{group}-{edge_id}"),
         loaded.broker.host.clone(),
@@ -67,6 +125,15 @@ fn session_settings(loaded: &Loaded, group: &str, edge_id: &str) -> SessionSetti
     );
     mqtt.set_keep_alive(loaded.mqtt.keep_alive.max(Duration::from_secs(1)));
     mqtt.set_max_packet_size(1 << 20, 1 << 20);
+    if let Some(tls) = tls {
+        mqtt.set_transport(rumqttc::Transport::tls_with_config(
+            rumqttc::TlsConfiguration::Simple {
+                ca: tls.ca.clone(),
+                alpn: None,
+                client_auth: tls.client_auth.clone(),
+            },
+        ));
+    }
     // The same user and password as the main client (`password_file` included).
     match crate::config::security::mqtt_credentials(&loaded.mqtt) {
         Ok(Some((u, p))) => {
@@ -81,6 +148,7 @@ fn session_settings(loaded: &Loaded, group: &str, edge_id: &str) -> SessionSetti
         mqtt,
         tick: Duration::from_millis(100),
         reconnect_delay: Duration::from_secs(1),
+        carrier: None,
     }
 }
 
@@ -92,12 +160,16 @@ fn edge_node(
     let mut points: Vec<PointConfig> = rtu
         .points
         .iter()
-        .filter(|(_, p)| p.name.is_some())
+        .filter(|(_, p)| p.name.is_some() || p.command_type.is_some())
         .map(|(&(ca, ioa), p)| PointConfig {
             address: PointAddress { ca, ioa },
             name: p.name.clone(),
             kind: None,
-            command: None,
+            // A write uses select-before-operate where the point requires it.
+            command: p.command_type.map(|type_id| CommandSpec {
+                type_id,
+                select: p.limits.select_required,
+            }),
         })
         .collect();
     points.sort_by_key(|p| p.address);
@@ -108,22 +180,47 @@ fn edge_node(
         primary_host_id: settings.primary_host_id.clone(),
         qos: settings.qos,
         buffer_capacity: settings.buffer_capacity,
-        command_timeout_ms: loaded.gateway.command_timeout.as_millis() as u64,
+        command_timeout_ms: edge_command_timeout(loaded.gateway.command_timeout),
         gateway_node: Some(loaded.node.clone()),
     };
     EdgeNode::new(edge, &points)
 }
 
-/// No point is a writable metric in this version (no `command_type` per point yet), so the
-/// edge node refuses every DCMD itself; a request that still arrives is answered failed.
-async fn refuse_commands(
-    mut requests: mpsc::Receiver<iec104_sparkplug::edge::CommandRequest>,
+/// The edge node's own deadline for a command's outcome: beyond the RTU session's (which
+/// waits `command_timeout` for the select's and again for the execute's confirmation, and
+/// always reports), so the session's outcome is the one the host sees.
+fn edge_command_timeout(command_timeout: Duration) -> u64 {
+    let ms = u64::try_from(command_timeout.as_millis()).unwrap_or(u64::MAX / 4);
+    ms.saturating_mul(3).saturating_add(1000)
+}
+
+/// Carries an edge node's command requests to the command router, which checks them like the
+/// JSON commands; holds its RTU's tap weakly so the edge node still ends with its session.
+struct Forward {
+    rtu: String,
+    topic: String,
     tap: mpsc::WeakSender<Input>,
-) {
-    while let Some(r) = requests.recv().await {
-        let Some(tap) = tap.upgrade() else { return };
-        let outcome = CommandOutcome::Failed("commands from Sparkplug are not wired yet".into());
-        let _ = tap.try_send(Input::Outcome { id: r.id, outcome });
+    router: mpsc::Sender<SparkplugCommand>,
+}
+
+impl Forward {
+    async fn run(self, mut requests: mpsc::Receiver<CommandRequest>) {
+        while let Some(request) = requests.recv().await {
+            let Some(tap) = self.tap.upgrade() else {
+                return;
+            };
+            let id = request.id;
+            let command = SparkplugCommand {
+                rtu: self.rtu.clone(),
+                topic: self.topic.clone(),
+                request,
+                reply: tap.clone(),
+            };
+            if self.router.send(command).await.is_err() {
+                let outcome = CommandOutcome::Failed("the command router has stopped".into());
+                let _ = tap.send(Input::Outcome { id, outcome }).await;
+            }
+        }
     }
 }
 
@@ -140,7 +237,7 @@ mod tests {
             file.display()
         );
         let loaded = crate::config::parse(&text, "t").unwrap();
-        let login = super::session_settings(&loaded, "g", "r")
+        let login = super::session_settings(&loaded, None, "g", "r")
             .mqtt
             .credentials();
         let _ = std::fs::remove_dir_all(&dir);

@@ -225,6 +225,7 @@ mod tests {
             response_topic_refused: None,
             sender: None,
             received: std::time::Instant::now(),
+            reply: None,
         }
     }
 

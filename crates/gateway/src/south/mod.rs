@@ -655,6 +655,33 @@ impl RtuSession {
             reason: detail.error.as_deref(),
         };
         let audit = self.shared.audit.record(&record);
+        if let Some(reply) = &job.reply {
+            // A Sparkplug write: the outcome goes to the RTU's edge node (its result metric).
+            let outcome = contract::command::sparkplug_outcome(status, &detail);
+            let input = iec104_sparkplug::session::Input::Outcome {
+                id: reply.id,
+                outcome,
+            };
+            if reply.tap.send(input).await.is_err() {
+                tracing::debug!(rtu = %self.rtu.name, "sparkplug edge node gone: outcome not reported");
+            }
+        } else {
+            self.publish_result(job, status, detail).await;
+        }
+        if let Some(message) = audit {
+            let _ = self
+                .shared
+                .results
+                .send(Direct {
+                    message,
+                    correlation: None,
+                })
+                .await;
+        }
+    }
+
+    /// The JSON result of a command on its result topic (waiting for room).
+    async fn publish_result(&self, job: &CommandJob, status: CommandStatus, detail: ResultDetail) {
         let point = ResultPoint {
             rtu: &self.rtu.name,
             ca: job.ca,
@@ -668,16 +695,6 @@ impl RtuSession {
         };
         if self.shared.results.send(direct).await.is_err() {
             tracing::debug!(rtu = %self.rtu.name, "publisher gone: command result not published");
-        }
-        if let Some(message) = audit {
-            let _ = self
-                .shared
-                .results
-                .send(Direct {
-                    message,
-                    correlation: None,
-                })
-                .await;
         }
     }
 }

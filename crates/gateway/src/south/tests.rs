@@ -382,6 +382,7 @@ async fn one_command_at_a_time_the_rest_wait_in_the_bounded_queue() {
             response_topic_refused: None,
             sender: None,
             received: std::time::Instant::now(),
+            reply: None,
         }
     };
     // The station never answers a C_DC_NA_1 (46): the first command stays unconfirmed.

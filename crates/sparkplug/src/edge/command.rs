@@ -15,13 +15,21 @@ use super::{Action, CommandRequest, EdgeNode, Session, REBIRTH_METRIC};
 /// Most commands waiting for their outcome at once; more are refused.
 pub const MAX_PENDING_COMMANDS: usize = 64;
 
-/// The outcome of a command, reported by the driver.
+/// The outcome of a command, reported by the driver. Every command gets one final outcome;
+/// a `Confirmed` one may be followed by `Terminated` (the RTU's ACTTERM).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CommandOutcome {
-    /// The RTU confirmed it (positive ACTCON).
+    /// The RTU confirmed it (positive ACTCON of the execute).
     Confirmed,
+    /// The RTU ended it (ACTTERM after the confirmation).
+    Terminated,
     /// The RTU refused it (negative ACTCON).
     Rejected,
+    /// The gateway's command policy refused it before it reached the RTU (not allowed,
+    /// select required, out of the point's range, rate, RTU offline or busy): the reason.
+    Refused(String),
+    /// No confirmation came in time: the reason.
+    TimedOut(String),
     /// It could not be sent or failed otherwise.
     Failed(String),
 }
@@ -56,6 +64,8 @@ struct PendingCommand {
     slot: usize,
     value: CommandValue,
     deadline: u64,
+    /// Confirmed: only an ACTTERM may still come (no timeout is reported for it).
+    confirmed: bool,
 }
 
 /// Commands waiting for their outcome.
@@ -236,6 +246,7 @@ impl EdgeNode {
             slot: index,
             value,
             deadline,
+            confirmed: false,
         });
         self.actions.push_back(Action::Command(CommandRequest {
             id,
@@ -250,35 +261,55 @@ impl EdgeNode {
 
     /// The outcome of a command from [`Action::Command`]: written to the point's result
     /// metric; a confirmed write to a point that is not monitored also becomes its value.
-    /// An unknown (or already timed out) id is ignored.
+    /// After `Confirmed` the command waits for `Terminated` until its deadline (then it is
+    /// forgotten silently: ACTTERM is optional). An unknown (or already timed out) id is
+    /// ignored.
     pub fn command_outcome(&mut self, now: u64, id: u64, outcome: CommandOutcome) {
         let Some(pos) = self.pending.commands.iter().position(|c| c.id == id) else {
             return;
         };
-        let c = self.pending.commands.remove(pos);
+        if self.pending.commands[pos].confirmed && outcome != CommandOutcome::Terminated {
+            return;
+        }
+        let c = if outcome == CommandOutcome::Confirmed {
+            let c = &mut self.pending.commands[pos];
+            c.confirmed = true;
+            c.deadline = now.saturating_add(self.settings.command_timeout_ms);
+            c.clone()
+        } else {
+            self.pending.commands.remove(pos)
+        };
         if outcome == CommandOutcome::Confirmed && self.table.slots[c.slot].quality.is_none() {
-            let value = Some(c.value.metric_value());
-            let slot = &mut self.table.slots[c.slot];
-            slot.value = value.clone();
-            slot.timestamp = Some(now);
-            if self.device_born {
-                self.queue(
-                    now,
-                    Sample {
-                        slot: c.slot,
-                        value,
-                        quality: None,
-                        timestamp: now,
-                    },
-                );
-            }
+            self.echo(now, &c);
         }
         let text = match outcome {
             CommandOutcome::Confirmed => "confirmed".to_owned(),
+            CommandOutcome::Terminated => "terminated".to_owned(),
             CommandOutcome::Rejected => "rejected".to_owned(),
+            CommandOutcome::Refused(reason) => format!("refused: {reason}"),
+            CommandOutcome::TimedOut(reason) => format!("timeout: {reason}"),
             CommandOutcome::Failed(reason) => format!("failed: {reason}"),
         };
         self.report(now, c.slot, text);
+    }
+
+    /// A confirmed write to a write-only point becomes its value (sent in the next DDATA).
+    fn echo(&mut self, now: u64, c: &PendingCommand) {
+        let value = Some(c.value.metric_value());
+        let slot = &mut self.table.slots[c.slot];
+        slot.value = value.clone();
+        slot.timestamp = Some(now);
+        if self.device_born {
+            self.queue(
+                now,
+                Sample {
+                    slot: c.slot,
+                    value,
+                    quality: None,
+                    timestamp: now,
+                },
+            );
+        }
     }
 
     pub(super) fn expire_commands(&mut self, now: u64) {
@@ -286,7 +317,10 @@ impl EdgeNode {
             .into_iter()
             .partition(|c| c.deadline <= now);
         self.pending.commands = kept;
-        for c in expired {
+        for c in expired
+            .into_iter()
+            .filter(|c: &PendingCommand| !c.confirmed)
+        {
             self.report(now, c.slot, "timeout".to_owned());
         }
     }

@@ -125,6 +125,8 @@ pub struct PointUpdate {
     pub quality: Quality,
     /// Its CP56Time2a time tag in milliseconds since the Unix epoch, when it had one.
     pub time_tag_ms: Option<u64>,
+    /// An answer to a (counter) interrogation, causes 20..=41: state, not an event.
+    pub interrogated: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +147,8 @@ pub struct EdgeNode {
     last_host_timestamp: Option<u64>,
     last_online_timestamp: Option<u64>,
     node_born: bool,
+    /// The RTU link is up (STARTDT confirmed), the interrogation may still run.
+    link_up: bool,
     device_up: bool,
     device_born: bool,
     /// `bdSeq` of the current (or last) session.
@@ -218,6 +222,7 @@ impl EdgeNode {
             last_host_timestamp: None,
             last_online_timestamp: None,
             node_born: false,
+            link_up: false,
             device_up: false,
             device_born: false,
             bd_seq: 0,
@@ -310,7 +315,9 @@ impl EdgeNode {
     }
 
     /// The RTU link is up; the device is born when the general interrogation completes.
+    /// Events (not interrogation answers) that arrive meanwhile are kept as history.
     pub fn rtu_link_up(&mut self, _now: u64) {
+        self.link_up = true;
         self.device_up = false;
     }
 
@@ -325,6 +332,7 @@ impl EdgeNode {
 
     /// The RTU link was lost: DDEATH.
     pub fn rtu_link_down(&mut self, now: u64) {
+        self.link_up = false;
         self.device_up = false;
         if self.device_born {
             self.flush(now);
@@ -338,8 +346,9 @@ impl EdgeNode {
     }
 
     /// A value of a point. Goes into the next DDATA when the device is born; into the
-    /// history when the device was up but no session is born; otherwise only updates the
-    /// value the next DBIRTH carries.
+    /// history when the device was up but no session is born, or when it is an event that
+    /// came while the interrogation still ran; otherwise only updates the value the next
+    /// DBIRTH carries.
     pub fn value(&mut self, now: u64, update: PointUpdate) -> Result<(), PointError> {
         let datatype = update.value.kind().datatype();
         let (index, changed) = self.table.slot_for_value(update.address, datatype)?;
@@ -372,7 +381,9 @@ impl EdgeNode {
         }
         if self.device_born {
             self.queue(now, sample);
-        } else if self.device_up {
+        } else if self.device_up || (self.link_up && !update.interrogated) {
+            // Not born yet (no session, or the interrogation still runs): events wait in
+            // the history and follow the births; interrogation answers are in the DBIRTH.
             self.keep(sample);
         }
         Ok(())

@@ -169,6 +169,7 @@ fn run(events: Vec<Event>) -> Result<(), TestCaseError> {
                     value: PointValue::Scaled(ioa as i16),
                     quality,
                     time_tag_ms: None,
+                    interrogated: false,
                 };
                 prop_assert!(n.value(now, update).is_ok());
             }

@@ -85,6 +85,7 @@ fn metric<'a>(p: &'a Payload, name: &str) -> &'a Metric {
         .unwrap_or_else(|| panic!("no metric {name} in {p:?}"))
 }
 
+/// An interrogation answer (before the device is born it only updates the DBIRTH).
 fn value(address: (u16, u32), value: PointValue) -> PointUpdate {
     PointUpdate {
         address: PointAddress {
@@ -94,7 +95,46 @@ fn value(address: (u16, u32), value: PointValue) -> PointUpdate {
         value,
         quality: Quality::GOOD,
         time_tag_ms: None,
+        interrogated: true,
     }
+}
+
+#[test]
+fn events_during_the_interrogation_follow_the_dbirth_as_history() {
+    let mut n = born(None);
+    n.rtu_link_down(T0);
+    n.rtu_link_up(T0 + 1);
+    let event = |v, t| PointUpdate {
+        interrogated: false,
+        time_tag_ms: Some(t),
+        ..value((1, 200), PointValue::Float(v))
+    };
+    // A spontaneous event, the interrogation's answer, another event: only the answer is
+    // state; both events are kept with their time tags.
+    n.value(T0 + 2, event(1.0, T0 + 2)).unwrap_or_default();
+    n.value(T0 + 3, value((1, 200), PointValue::Float(2.0)))
+        .unwrap_or_default();
+    n.value(T0 + 4, event(3.0, T0 + 4)).unwrap_or_default();
+    let _ = drain(&mut n);
+    n.interrogation_complete(T0 + 5);
+    let msgs = drain(&mut n);
+    assert_eq!(
+        topics(&msgs),
+        ["spBv1.0/G/DBIRTH/rtu1/rtu1", "spBv1.0/G/DDATA/rtu1/rtu1"]
+    );
+    let history: Vec<_> = msgs[1]
+        .1
+        .metrics
+        .iter()
+        .map(|m| (m.value.clone(), m.timestamp, m.is_historical))
+        .collect();
+    assert_eq!(
+        history,
+        [
+            (Some(MetricValue::FloatValue(1.0)), Some(T0 + 2), Some(true)),
+            (Some(MetricValue::FloatValue(3.0)), Some(T0 + 4), Some(true)),
+        ]
+    );
 }
 
 /// Connected, born, RTU interrogated; the births drained.
@@ -306,6 +346,7 @@ fn the_time_tag_is_the_metric_timestamp_and_quality_becomes_properties() {
     let mut n = born(None);
     let tagged = PointUpdate {
         time_tag_ms: Some(T0 - 60_000),
+        interrogated: false,
         quality: Quality::NT.union(Quality::SB),
         ..value((1, 200), PointValue::Float(2.0))
     };
@@ -622,6 +663,78 @@ fn a_dcmd_write_becomes_a_command_and_its_outcome_a_metric() {
         [Some(MetricValue::FloatValue(42.5))],
         "a confirmed write is the value of a write-only point"
     );
+}
+
+fn command_id(n: &mut EdgeNode) -> u64 {
+    match n.poll_action() {
+        Some(Action::Command(c)) => c.id,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn text(s: &str) -> Option<MetricValue> {
+    Some(MetricValue::StringValue(s.into()))
+}
+
+#[test]
+fn a_confirmed_command_reports_its_actterm_and_no_timeout() {
+    let mut n = born(None);
+    assert!(dcmd(&mut n, setpoint(0.5)).is_ok());
+    let id = command_id(&mut n);
+    n.command_outcome(T0 + 1, id, CommandOutcome::Confirmed);
+    // A second confirmation (or any non-final outcome) of the same command is ignored.
+    n.command_outcome(T0 + 2, id, CommandOutcome::Rejected);
+    n.command_outcome(T0 + 3, id, CommandOutcome::Terminated);
+    // Once terminated, the command is gone: a late outcome changes nothing.
+    n.command_outcome(T0 + 4, id, CommandOutcome::Terminated);
+    n.tick(T0 + 60_000);
+    let msgs = drain(&mut n);
+    assert_eq!(
+        results(&msgs),
+        [text("pending"), text("confirmed"), text("terminated")]
+    );
+}
+
+#[test]
+fn a_confirmed_command_without_actterm_is_forgotten_silently() {
+    let mut n = born(None);
+    assert!(dcmd(&mut n, setpoint(0.5)).is_ok());
+    let id = command_id(&mut n);
+    n.command_outcome(T0 + 1, id, CommandOutcome::Confirmed);
+    n.tick(T0 + 1 + 5_000);
+    n.command_outcome(T0 + 6_000, id, CommandOutcome::Terminated);
+    n.tick(T0 + 6_000);
+    let msgs = drain(&mut n);
+    assert_eq!(results(&msgs), [text("pending"), text("confirmed")]);
+}
+
+#[test]
+fn a_refusal_by_the_gateway_policy_is_reported_with_its_reason() {
+    let mut n = born(None);
+    assert!(dcmd(&mut n, setpoint(0.9)).is_ok());
+    let id = command_id(&mut n);
+    let why = "value 0.9 is above the point's max 0.5".to_owned();
+    n.command_outcome(T0 + 1, id, CommandOutcome::Refused(why));
+    assert!(dcmd(&mut n, setpoint(0.1)).is_ok());
+    let id = command_id(&mut n);
+    n.command_outcome(T0 + 2, id, CommandOutcome::TimedOut("no ActCon".into()));
+    n.tick(T0 + 3);
+    let msgs = drain(&mut n);
+    assert_eq!(
+        results(&msgs),
+        [
+            text("pending"),
+            text("refused: value 0.9 is above the point's max 0.5"),
+            text("pending"),
+            text("timeout: no ActCon"),
+        ]
+    );
+    let written = msgs
+        .iter()
+        .flat_map(|(_, p)| p.metrics.iter())
+        .filter(|m| m.alias == Some(18))
+        .count();
+    assert_eq!(written, 0, "a refused write is no value of the point");
 }
 
 #[test]

@@ -265,35 +265,7 @@ pub async fn start(
                     station.note_lateness(now.saturating_duration_since(scheduled));
                     let dt = now.saturating_duration_since(last).as_secs_f64();
                     last = now;
-                    let t = now.saturating_duration_since(station.started).as_secs_f64();
-                    if let Some(until) = down_until {
-                        if now >= until {
-                            match start_server(station.addr, &station.server_config, station.tls.as_ref()).await {
-                                Ok(server) => {
-                                    tracing::info!(station = %station.name, "station restarted");
-                                    station.handle = Some(server.handle.clone());
-                                    station.end_of_initialization().await;
-                                    running = Some(server);
-                                    down_until = None;
-                                }
-                                Err(error) => {
-                                    tracing::warn!(station = %station.name, %error, "restart failed; trying again");
-                                    down_until = Some(now + Duration::from_millis(500));
-                                }
-                            }
-                        }
-                    }
-                    if let Some(server) = &running {
-                        let handle = server.handle.clone();
-                        station.generate(t, dt).await;
-                        if let Some(down) = station.run_faults(&handle, t).await {
-                            if let Some(server) = running.take() {
-                                stop_server(server).await;
-                            }
-                            station.went_down();
-                            down_until = Some(now + down);
-                        }
-                    }
+                    station.on_tick(&mut running, &mut down_until, now, dt).await;
                 }
                 event = next_event(&mut running) => match event {
                     Some(event) => {
@@ -320,6 +292,46 @@ pub async fn start(
             stop_server(server).await;
         }
     }))
+}
+
+impl Station {
+    /// One tick: the server back up if its restart is due, then (while it runs) the
+    /// generated events and the faults due at this time.
+    async fn on_tick(
+        &mut self,
+        running: &mut Option<Running>,
+        down_until: &mut Option<Instant>,
+        now: Instant,
+        dt: f64,
+    ) {
+        let t = now.saturating_duration_since(self.started).as_secs_f64();
+        if down_until.is_some_and(|until| now >= until) {
+            match start_server(self.addr, &self.server_config, self.tls.as_ref()).await {
+                Ok(server) => {
+                    tracing::info!(station = %self.name, "station restarted");
+                    self.handle = Some(server.handle.clone());
+                    self.end_of_initialization().await;
+                    *running = Some(server);
+                    *down_until = None;
+                }
+                Err(error) => {
+                    tracing::warn!(station = %self.name, %error, "restart failed; trying again");
+                    *down_until = Some(now + Duration::from_millis(500));
+                }
+            }
+        }
+        if let Some(server) = running.as_ref() {
+            let handle = server.handle.clone();
+            self.generate(t, dt).await;
+            if let Some(down) = self.run_faults(&handle, t).await {
+                if let Some(server) = running.take() {
+                    stop_server(server).await;
+                }
+                self.went_down();
+                *down_until = Some(now + down);
+            }
+        }
+    }
 }
 
 async fn next_event(running: &mut Option<Running>) -> Option<ServerEvent> {

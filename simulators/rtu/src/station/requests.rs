@@ -48,34 +48,10 @@ impl Station {
                 .await;
         };
         match object.element {
-            Element::C_IC_NA_1(qoi) => match cause {
-                Cause::Activation => {
-                    if object.ioa != 0 {
-                        return self
-                            .refuse(conn, &asdu, Cause::UnknownObjectAddress, "unknown_ioa")
-                            .await;
-                    }
-                    let group = match qoi.0 {
-                        20 => None,
-                        21..=36 => Some(qoi.0 - 20),
-                        _ => {
-                            return self
-                                .refuse(conn, &asdu, Cause::ActivationCon, "rejected_qualifier")
-                                .await
-                        }
-                    };
-                    self.interrogation(conn, &asdu, group);
-                    self.log_command(&asdu, "confirmed").await;
-                }
-                Cause::Deactivation => {
-                    self.answer(conn, &asdu, Cause::DeactivationCon, false);
-                    self.log_command(&asdu, "confirmed").await;
-                }
-                _ => {
-                    self.refuse(conn, &asdu, Cause::UnknownCause, "unknown_cause")
-                        .await
-                }
-            },
+            Element::C_IC_NA_1(qoi) => {
+                self.on_interrogation(conn, &asdu, cause, object.ioa, qoi.0)
+                    .await
+            }
             Element::C_CI_NA_1(qcc) => match cause {
                 Cause::Activation if object.ioa == 0 => {
                     let outcome = if self.counter_interrogation(conn, &asdu, qcc) {
@@ -94,44 +70,8 @@ impl Station {
                         .await
                 }
             },
-            Element::C_RD_NA_1 => {
-                if cause != Cause::Request {
-                    return self
-                        .refuse(conn, &asdu, Cause::UnknownCause, "unknown_cause")
-                        .await;
-                }
-                let time = Cp56Time2a::from_datetime(&self.now_utc());
-                match self.table.get(object.ioa).and_then(|p| p.element(&time)) {
-                    Some(e) => {
-                        let mut packer = Packer::new(Cause::Request, self.ca);
-                        packer.push(InformationObject::new(object.ioa, e));
-                        self.respond(conn, packer.finish());
-                        self.log_command(&asdu, "confirmed").await;
-                    }
-                    None => {
-                        self.refuse(conn, &asdu, Cause::UnknownObjectAddress, "unknown_ioa")
-                            .await
-                    }
-                }
-            }
-            Element::C_CS_NA_1(time) => {
-                if cause != Cause::Activation {
-                    return self
-                        .refuse(conn, &asdu, Cause::UnknownCause, "unknown_cause")
-                        .await;
-                }
-                match time.to_utc() {
-                    Some(at) => {
-                        self.clock_offset = at - Utc::now();
-                        self.answer(conn, &asdu, Cause::ActivationCon, false);
-                        self.log_command(&asdu, "confirmed").await;
-                    }
-                    None => {
-                        self.refuse(conn, &asdu, Cause::ActivationCon, "rejected_time")
-                            .await
-                    }
-                }
-            }
+            Element::C_RD_NA_1 => self.on_read(conn, &asdu, cause, object.ioa).await,
+            Element::C_CS_NA_1(time) => self.on_clock_sync(conn, &asdu, cause, &time).await,
             Element::C_TS_NA_1(_) | Element::C_TS_TA_1(..) | Element::C_RP_NA_1(_) => {
                 if cause != Cause::Activation {
                     return self
@@ -146,6 +86,93 @@ impl Station {
             }
             _ => {
                 self.refuse(conn, &asdu, Cause::UnknownTypeId, "unknown_type")
+                    .await
+            }
+        }
+    }
+
+    /// C_IC_NA_1: station or group interrogation (activation or deactivation).
+    async fn on_interrogation(
+        &mut self,
+        conn: ConnectionId,
+        asdu: &Asdu,
+        cause: Cause,
+        ioa: u32,
+        qoi: u8,
+    ) {
+        match cause {
+            Cause::Activation => {
+                if ioa != 0 {
+                    return self
+                        .refuse(conn, asdu, Cause::UnknownObjectAddress, "unknown_ioa")
+                        .await;
+                }
+                let group = match qoi {
+                    20 => None,
+                    21..=36 => Some(qoi - 20),
+                    _ => {
+                        return self
+                            .refuse(conn, asdu, Cause::ActivationCon, "rejected_qualifier")
+                            .await
+                    }
+                };
+                self.interrogation(conn, asdu, group);
+                self.log_command(asdu, "confirmed").await;
+            }
+            Cause::Deactivation => {
+                self.answer(conn, asdu, Cause::DeactivationCon, false);
+                self.log_command(asdu, "confirmed").await;
+            }
+            _ => {
+                self.refuse(conn, asdu, Cause::UnknownCause, "unknown_cause")
+                    .await
+            }
+        }
+    }
+
+    /// C_RD_NA_1: the point's current value, or unknown_ioa.
+    async fn on_read(&mut self, conn: ConnectionId, asdu: &Asdu, cause: Cause, ioa: u32) {
+        if cause != Cause::Request {
+            return self
+                .refuse(conn, asdu, Cause::UnknownCause, "unknown_cause")
+                .await;
+        }
+        let time = Cp56Time2a::from_datetime(&self.now_utc());
+        match self.table.get(ioa).and_then(|p| p.element(&time)) {
+            Some(e) => {
+                let mut packer = Packer::new(Cause::Request, self.ca);
+                packer.push(InformationObject::new(ioa, e));
+                self.respond(conn, packer.finish());
+                self.log_command(asdu, "confirmed").await;
+            }
+            None => {
+                self.refuse(conn, asdu, Cause::UnknownObjectAddress, "unknown_ioa")
+                    .await
+            }
+        }
+    }
+
+    /// C_CS_NA_1: the station's clock set (an invalid time is refused).
+    async fn on_clock_sync(
+        &mut self,
+        conn: ConnectionId,
+        asdu: &Asdu,
+        cause: Cause,
+        time: &Cp56Time2a,
+    ) {
+        if cause != Cause::Activation {
+            return self
+                .refuse(conn, asdu, Cause::UnknownCause, "unknown_cause")
+                .await;
+        }
+        match time.to_utc() {
+            Some(at) => {
+                self.clock_offset = at - Utc::now();
+                self.answer(conn, asdu, Cause::ActivationCon, false);
+                self.log_command(asdu, "confirmed").await;
+            }
+            None => {
+                self.refuse(conn, asdu, Cause::ActivationCon, "rejected_time")
                     .await
             }
         }

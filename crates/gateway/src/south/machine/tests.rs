@@ -83,6 +83,7 @@ fn job(select: bool) -> CommandJob {
         response_topic_refused: None,
         sender: None,
         received: Instant::now(),
+        reply: None,
     }
 }
 
