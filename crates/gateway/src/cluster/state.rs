@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::membership::{Alarm, Delta, DeltaOutcome, Presence, View, LEAVING, ONLINE};
+use super::membership::{Alarm, Delta, DeltaOutcome, Presence, View, LEAVING, OFFLINE, ONLINE};
 use super::ownership::ranking;
 use super::paths::Paths;
 use crate::model::{Report, Role};
@@ -189,6 +189,10 @@ pub struct ClusterState {
     /// Resumed from a pause: publish our presence again once acting (a fresh claim, newer
     /// than what the others did meanwhile).
     republish: bool,
+    /// Our own last will came back while we live (a late will, published by a broker node
+    /// that lost our connection while we went on through another): the retained presence
+    /// says `offline`, so the full presence goes out again at once.
+    own_will: bool,
     /// Another node newly claims an RTU we carry too (RTUs that do not fence): publish our
     /// presence again, so that the one that is not the owner yields.
     reannounce: bool,
@@ -309,6 +313,7 @@ impl ClusterState {
             seq: 0,
             presence_seq: std::collections::BTreeMap::new(),
             republish: false,
+            own_will: false,
             reannounce: false,
             refresh: Vec::new(),
             paths: Paths::new(Duration::from_secs(3)),
@@ -544,6 +549,12 @@ impl ClusterState {
                 if self.index.contains_key(c) {
                     self.seen_held.insert(c.clone());
                 }
+            }
+        }
+        if let Some(echo) = &applied.echo {
+            if echo.status == OFFLINE && !self.leaving {
+                tracing::warn!("cluster: our own last will came back while we run (a late will): presence published again");
+                self.own_will = true;
             }
         }
         if let Some(echo) = applied.echo {
@@ -905,10 +916,11 @@ impl ClusterState {
     /// broker connection (which syncs; later publications do not unsync: our beats' round
     /// trips watch the link).
     fn full_presence_step(&mut self, now: Instant, status: &str, out: &mut Output) {
-        if self.full_seq == self.seq_out {
+        if self.full_seq == self.seq_out && !self.own_will {
             return;
         }
-        let urgent = self.leaving
+        let urgent = std::mem::take(&mut self.own_will)
+            || self.leaving
             || !self.echoed_on_connection
             || self.echo_needed
             || self.release_pending

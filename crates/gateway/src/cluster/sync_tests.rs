@@ -324,3 +324,39 @@ fn the_full_presence_goes_out_at_most_once_per_window_and_deltas_between() {
     assert!(out.publish.is_some(), "{out:?}");
     assert!(!a.synced());
 }
+
+#[test]
+fn our_own_late_will_is_answered_with_our_presence_at_once() {
+    // b's broker node died; b went on through another, and the dead node's peers publish
+    // b's will late: the retained presence now says b is offline while b runs.
+    let t0 = Instant::now();
+    let mut b = ClusterState::new(
+        Settings {
+            presence_every: Duration::from_secs(10),
+            ..settings("b")
+        },
+        vec![("r1".to_string(), None)],
+    );
+    b.mqtt(true);
+    let first = step_echo(&mut b, t0).publish.expect("first presence");
+    assert_eq!(first.status, ONLINE);
+    let quiet = b.step(t0 + 100 * MS);
+    assert!(quiet.publish.is_none(), "{quiet:?}");
+    let will = Presence {
+        node: "b".into(),
+        status: "offline".into(),
+        incarnation: "inc-b".into(),
+        config_hash: "h".into(),
+        ..Presence::default()
+    };
+    b.presence("b", &json(&will), t0 + 200 * MS);
+    // Within the full-presence window, yet at once: online again, the same state.
+    let out = b.step(t0 + 200 * MS);
+    let again = out
+        .publish
+        .expect("our presence again after our own late will");
+    assert_eq!((again.status.as_str(), again.seq), (ONLINE, first.seq));
+    // Once: the next step publishes nothing more.
+    b.presence("b", &json(&again), t0 + 210 * MS);
+    assert!(b.step(t0 + 300 * MS).publish.is_none());
+}
