@@ -158,20 +158,6 @@ async fn chromium_shows_rtu_states_live_values_and_a_command_outcome() {
     let dir = scratch("status-page");
     let mut demo = Demo::start(300).await;
     let port = demo.mqtt_port.to_string();
-    // The printed command line: select breaker Q0 of line Süd.
-    demo.output(Command::new("mosquitto_pub").args([
-        "-i",
-        "operator",
-        "-h",
-        "127.0.0.1",
-        "-p",
-        &port,
-        "-t",
-        "iec104/uw-nord/line_sued_q0_cmd/command",
-        "-m",
-        r#"{"type":"C_DC_NA_1","value":"off","select":true,"id":"op-1"}"#,
-    ]))
-    .await;
     let page = demo.page.clone();
     let mut b = cdp::Browser::start(&dir, 1280, 900).await;
     let shots = demo
@@ -184,7 +170,28 @@ async fn chromium_shows_rtu_states_live_values_and_a_command_outcome() {
                 .await;
             assert_eq!(started, 3);
             eprintln!("every RTU started");
-            // The command's outcome is in the log.
+            // The printed command line: select breaker Q0 of line Süd. Sent once the RTUs are
+            // started (the gateway has subscribed by then: a QoS 0 command published before
+            // that is dropped by the broker, which made this test wait for nothing under load).
+            let sent = Command::new("mosquitto_pub")
+                .args([
+                    "-i",
+                    "operator",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &port,
+                    "-t",
+                    "iec104/uw-nord/line_sued_q0_cmd/command",
+                    "-m",
+                    r#"{"type":"C_DC_NA_1","value":"off","select":true,"id":"op-1"}"#,
+                ])
+                .kill_on_drop(true)
+                .status()
+                .await
+                .expect("mosquitto_pub");
+            assert!(sent.success(), "mosquitto_pub: {sent:?}");
+            // The command's outcome is in the log (live, from the server-sent events).
             let outcome = b
                 .wait_for("(document.querySelector('#commands tr[data-id=\"op-1\"] td.outcome .badge') || {}).textContent")
                 .await;
