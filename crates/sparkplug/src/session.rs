@@ -14,7 +14,7 @@ use crate::edge::{
 };
 
 /// Changes of the durable history gathered beyond which they are written at once (else at
-/// the next tick, or after each input while no session is up).
+/// the next tick, or before the next connection attempt).
 pub const HELD_BATCH: usize = 1024;
 
 /// The durable copy of an edge node's history (see [`EdgeNode::restore_history`]), kept by
@@ -142,8 +142,9 @@ pub async fn run(
 }
 
 /// [`run`], keeping the history durably in `history` when given: the caller restored what
-/// it held with [`EdgeNode::restore_history`] first. Changes are written at each tick, when
-/// [`HELD_BATCH`] are waiting, after each input while no session is up, and at the end.
+/// it held with [`EdgeNode::restore_history`] first. Changes are written at each tick of a
+/// session, when [`HELD_BATCH`] are waiting, before each new connection attempt, after each
+/// input while watching (not carrying), and at the end.
 pub async fn run_with_history(
     mut node: EdgeNode,
     settings: SessionSettings,
@@ -195,6 +196,9 @@ async fn drive(
             .await
         {
             End::Shutdown => {
+                // Written before the NDEATH, which may wait for a slow broker.
+                durable.collect(node).await;
+                durable.flush().await;
                 session.close(will).await;
                 return;
             }
@@ -222,8 +226,8 @@ async fn drive(
                         },
                     }
                     durable.collect(node).await;
-                    durable.flush().await;
                 }
+                durable.flush().await;
             }
         }
     }
