@@ -1,7 +1,13 @@
-//! The membership view, built from the retained presence messages on
-//! `{prefix}/_cluster/{node}` (pure: no I/O, no clock).
+//! The membership view, built from what the nodes say about themselves on
+//! `{prefix}/_cluster/{node}` (retained full presence), `.../state` (a full snapshot, asked for,
+//! not retained) and `.../delta` (the changes from one state to the next, not retained)
+//! (pure: no I/O, no clock).
 //!
-//! A node is *live* while its latest presence says `online`; a `leaving` node is on its way out
+//! Every node numbers the states it announces (`seq`, per incarnation); a delta applies only to
+//! the state just before it, so a missed delta is noticed (a gap) and the node is asked for a
+//! snapshot. Retained presence is a fast start only: the view converges without it.
+//!
+//! A node is *live* while its latest state says `online`; a `leaving` node is on its way out
 //! (not a candidate for new ownership, but it may still hold RTUs it is stopping); `offline`
 //! (the last will or a clean exit) or an empty retained message (deleted) means gone.
 
@@ -9,7 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-/// One presence message.
+/// One presence message (retained on `{prefix}/_cluster/{node}`, and the snapshot on
+/// `{prefix}/_cluster/{node}/state`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Presence {
     /// Node id.
@@ -30,6 +37,58 @@ pub struct Presence {
     /// RFC 3339 time of the publication.
     #[serde(default)]
     pub since: String,
+    /// Number of this state within the incarnation (1, 2, …; 0: not numbered — the last will,
+    /// the goodbye, or an older gateway). An added field.
+    #[serde(default)]
+    pub seq: u64,
+}
+
+/// The change from state `seq - 1` to state `seq` of one node
+/// (`{prefix}/_cluster/{node}/delta`, QoS 1, not retained).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delta {
+    /// Node id.
+    pub node: String,
+    /// Its incarnation.
+    pub incarnation: String,
+    /// The state this delta leads to.
+    pub seq: u64,
+    /// Its status in that state.
+    pub status: String,
+    /// RTUs it started.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub active_add: Vec<String>,
+    /// RTUs it no longer has started.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub active_del: Vec<String>,
+    /// RTUs it now holds a standby connection to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ready_add: Vec<String>,
+    /// RTUs it no longer holds a standby connection to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ready_del: Vec<String>,
+}
+
+impl Delta {
+    /// The delta from `old` to `new` (lists sorted or not).
+    pub fn between(old: &Presence, new: &Presence) -> Delta {
+        let diff = |a: &[String], b: &[String]| -> Vec<String> {
+            let b: BTreeSet<&String> = b.iter().collect();
+            let mut d: Vec<String> = a.iter().filter(|x| !b.contains(x)).cloned().collect();
+            d.sort();
+            d
+        };
+        Delta {
+            node: new.node.clone(),
+            incarnation: new.incarnation.clone(),
+            seq: new.seq,
+            status: new.status.clone(),
+            active_add: diff(&new.active, &old.active),
+            active_del: diff(&old.active, &new.active),
+            ready_add: diff(&new.ready, &old.ready),
+            ready_del: diff(&old.ready, &new.ready),
+        }
+    }
 }
 
 /// Presence status `online`.
@@ -82,13 +141,65 @@ pub struct Applied {
     pub claimed: Vec<String>,
 }
 
+/// What a delta did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeltaOutcome {
+    /// Applied to the state just before it.
+    Applied(Applied),
+    /// Already known (a state we have, or an older one): nothing to do.
+    Stale,
+    /// It does not follow the state we know (a delta was missed, or the incarnation is
+    /// unknown): ask that node for a snapshot of (at least) this state.
+    Gap {
+        /// The delta's incarnation.
+        incarnation: String,
+        /// The delta's state number.
+        seq: u64,
+    },
+    /// Unreadable (reported like an unreadable presence).
+    Unreadable(Alarm),
+}
+
+/// What the view knows of one other node.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Member {
+    /// Node id.
+    pub node: String,
+    /// `online`, `leaving` or `offline`.
+    pub status: String,
+    /// Its incarnation.
+    pub incarnation: String,
+    /// Its configuration hash.
+    pub config_hash: String,
+    /// The number of the state known (0: not numbered).
+    pub seq: u64,
+    /// RTUs it has started.
+    pub active: BTreeSet<String>,
+    /// RTUs it holds a standby connection to.
+    pub ready: BTreeSet<String>,
+}
+
+impl Member {
+    fn of(p: Presence) -> Member {
+        Member {
+            node: p.node,
+            status: p.status,
+            incarnation: p.incarnation,
+            config_hash: p.config_hash,
+            seq: p.seq,
+            active: p.active.into_iter().collect(),
+            ready: p.ready.into_iter().collect(),
+        }
+    }
+}
+
 /// The view of the cluster as seen by one node.
 #[derive(Debug, Clone)]
 pub struct View {
     me: String,
     incarnation: String,
     config_hash: String,
-    nodes: BTreeMap<String, Presence>,
+    nodes: BTreeMap<String, Member>,
     mismatches: BTreeSet<(String, String)>,
     started: Option<chrono::DateTime<chrono::FixedOffset>>,
 }
@@ -106,12 +217,30 @@ impl View {
         }
     }
 
-    /// The presence of every node seen (ours included once echoed), by node id.
-    pub fn nodes(&self) -> impl Iterator<Item = &Presence> {
+    /// What is known of every other node, by node id.
+    pub fn nodes(&self) -> impl Iterator<Item = &Member> {
         self.nodes.values()
     }
 
-    /// Applies a message of `{prefix}/_cluster/{node}` (empty payload: deleted).
+    /// What is known of `node`.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub fn member(&self, node: &str) -> Option<&Member> {
+        self.nodes.get(node)
+    }
+
+    /// Whether a presence message of `node` is the last will (or goodbye) of the incarnation we
+    /// know online or leaving: `Some(incarnation)` then.
+    pub fn offline_of_known(&self, node: &str, payload: &[u8]) -> Option<String> {
+        let p: Presence = serde_json::from_slice(payload).ok()?;
+        let m = self.nodes.get(node)?;
+        (p.node == node
+            && p.status == OFFLINE
+            && m.status != OFFLINE
+            && m.incarnation == p.incarnation)
+            .then_some(p.incarnation)
+    }
+
+    /// Applies a message of `{prefix}/_cluster/{node}` or `.../state` (empty payload: deleted).
     /// `own_online_confirmed`: our own presence was already echoed on this broker connection,
     /// so another incarnation under our id is a live second process, not an old retained one.
     /// Another incarnation under our id whose `since` is after our start (`started`, RFC
@@ -122,7 +251,7 @@ impl View {
             if let Some(old) = self.nodes.remove(node) {
                 out.changed = true;
                 if old.status != OFFLINE {
-                    out.released = old.active;
+                    out.released = old.active.into_iter().collect();
                     out.went_offline = true;
                 }
             }
@@ -158,6 +287,16 @@ impl View {
             // Our own entry is never taken from the broker: we know our state.
             return out;
         }
+        if let Some(old) = self.nodes.get(node) {
+            let same = old.incarnation == p.incarnation;
+            // An older state of the incarnation we know (a retained presence overtaken by
+            // deltas), or the will of an earlier life of a node we know online: nothing.
+            if (same && p.seq != 0 && p.seq < old.seq)
+                || (!same && p.status == OFFLINE && old.status != OFFLINE)
+            {
+                return out;
+            }
+        }
         if p.status != OFFLINE
             && p.config_hash != self.config_hash
             && self
@@ -169,39 +308,94 @@ impl View {
                 hash: p.config_hash.clone(),
             });
         }
-        let old = self.nodes.insert(node.to_owned(), p.clone());
-        out.still_there = p.status != OFFLINE;
-        if p.status != OFFLINE {
-            let before: &[String] = match old.as_ref().filter(|o| o.status != OFFLINE) {
-                Some(o) => &o.active,
-                None => &[],
+        self.replace(node, Member::of(p), &mut out);
+        out
+    }
+
+    /// Applies a message of `{prefix}/_cluster/{node}/delta`.
+    pub fn apply_delta(&mut self, node: &str, payload: &[u8]) -> DeltaOutcome {
+        let d: Delta = match serde_json::from_slice(payload) {
+            Ok(d) => d,
+            Err(e) => {
+                return DeltaOutcome::Unreadable(Alarm::Unreadable {
+                    node: node.to_owned(),
+                    error: e.to_string(),
+                })
+            }
+        };
+        if d.node != node {
+            return DeltaOutcome::Unreadable(Alarm::Unreadable {
+                node: node.to_owned(),
+                error: format!("delta names node {:?}", d.node),
+            });
+        }
+        if node == self.me {
+            return DeltaOutcome::Stale;
+        }
+        let Some(old) = self
+            .nodes
+            .get(node)
+            .filter(|m| m.incarnation == d.incarnation)
+        else {
+            return DeltaOutcome::Gap {
+                incarnation: d.incarnation,
+                seq: d.seq,
             };
-            out.claimed = p
-                .active
-                .iter()
-                .filter(|r| !before.contains(r))
-                .cloned()
-                .collect();
+        };
+        if d.seq <= old.seq {
+            return DeltaOutcome::Stale;
         }
-        if let Some(o) = old.as_ref().filter(|o| o.status != OFFLINE) {
-            out.went_offline = p.status == OFFLINE;
-            out.released = o
-                .active
-                .iter()
-                .filter(|r| p.status == OFFLINE || !p.active.contains(r))
-                .cloned()
-                .collect();
+        if d.seq != old.seq + 1 || old.seq == 0 {
+            return DeltaOutcome::Gap {
+                incarnation: d.incarnation,
+                seq: d.seq,
+            };
         }
-        out.changed = match old {
+        let mut new = old.clone();
+        new.seq = d.seq;
+        new.status = d.status;
+        for r in d.active_del {
+            new.active.remove(&r);
+        }
+        new.active.extend(d.active_add);
+        for r in d.ready_del {
+            new.ready.remove(&r);
+        }
+        new.ready.extend(d.ready_add);
+        let mut out = Applied::default();
+        self.replace(node, new, &mut out);
+        DeltaOutcome::Applied(out)
+    }
+
+    /// Stores `new` as what `node` says now and reports the difference to what it said before.
+    fn replace(&mut self, node: &str, new: Member, out: &mut Applied) {
+        let old = self.nodes.insert(node.to_owned(), new);
+        let new = &self.nodes[node];
+        let was_there = old.as_ref().filter(|o| o.status != OFFLINE);
+        out.still_there = new.status != OFFLINE;
+        if new.status != OFFLINE {
+            out.claimed = match was_there {
+                Some(o) => new.active.difference(&o.active).cloned().collect(),
+                None => new.active.iter().cloned().collect(),
+            };
+        }
+        if let Some(o) = was_there {
+            out.went_offline = new.status == OFFLINE;
+            out.released = if new.status == OFFLINE {
+                o.active.iter().cloned().collect()
+            } else {
+                o.active.difference(&new.active).cloned().collect()
+            };
+        }
+        out.changed = match &old {
             Some(o) => {
-                o.status != p.status
-                    || o.active != p.active
-                    || o.ready != p.ready
-                    || o.incarnation != p.incarnation
+                o.status != new.status
+                    || o.active != new.active
+                    || o.ready != new.ready
+                    || o.incarnation != new.incarnation
             }
             None => true,
         };
-        out
     }
 
     /// Sets the RFC 3339 time this process started (a presence of another process under our
@@ -226,11 +420,10 @@ impl View {
     }
 
     /// Other nodes, online or leaving, that list `rtu` as started.
-    pub fn holders(&self, rtu: &str) -> impl Iterator<Item = &str> + '_ {
-        let rtu = rtu.to_owned();
+    pub fn holders<'a>(&'a self, rtu: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.nodes
             .values()
-            .filter(move |p| p.status != OFFLINE && p.active.contains(&rtu))
+            .filter(move |p| p.status != OFFLINE && p.active.contains(rtu))
             .map(|p| p.node.as_str())
     }
 
@@ -238,7 +431,15 @@ impl View {
     pub fn ready(&self, node: &str, rtu: &str) -> bool {
         self.nodes
             .get(node)
-            .is_some_and(|p| p.ready.iter().any(|r| r == rtu) || p.active.iter().any(|r| r == rtu))
+            .is_some_and(|p| p.ready.contains(rtu) || p.active.contains(rtu))
+    }
+
+    /// Whether what we know of `node` is older than its state `seq` of `incarnation`.
+    pub fn behind(&self, node: &str, incarnation: &str, seq: u64) -> bool {
+        match self.nodes.get(node) {
+            Some(m) => m.incarnation != incarnation || m.seq < seq,
+            None => true,
+        }
     }
 
     /// Our node id.

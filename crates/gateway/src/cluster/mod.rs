@@ -13,6 +13,8 @@ pub mod orphans;
 pub mod ownership;
 pub mod paths;
 pub mod state;
+#[cfg(test)]
+mod sync_tests;
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -21,7 +23,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::contract::{Beat, Topics};
+use crate::contract::{Beat, ClusterTopic, Topics};
 use crate::model::Incoming;
 use crate::model::Message;
 use crate::model::Metrics;
@@ -35,6 +37,13 @@ use state::{ClusterState, Settings};
 pub fn incarnation() -> String {
     format!("{:016x}", fastrand::u64(..))
 }
+
+/// At most one publication of our state per this window (see docs/failover.md, "Scale").
+pub const COALESCE: Duration = Duration::from_millis(100);
+
+/// At most one full (retained) presence per this window: it lists every RTU (see
+/// docs/failover.md, "Scale").
+pub const PRESENCE_EVERY: Duration = Duration::from_secs(1);
 
 fn now_s() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -50,6 +59,7 @@ pub fn offline_payload(node: &str, incarnation: &str, config_hash: &str) -> Stri
         active: Vec::new(),
         ready: Vec::new(),
         since: now_s(),
+        seq: 0,
     })
     .unwrap_or_default()
 }
@@ -99,8 +109,8 @@ impl Task {
                 node: p.node.clone(),
                 state: p.status.clone(),
                 me: false,
-                carries: p.active.clone(),
-                standby: p.ready.clone(),
+                carries: p.active.iter().cloned().collect(),
+                standby: p.ready.iter().cloned().collect(),
             })
             .collect();
         rows.push(NodeRow {
@@ -128,6 +138,12 @@ impl Task {
             startup_grace: cluster.heartbeat,
             // The publisher retries the broker with a backoff of at most 5 s (+25 % jitter).
             reconnect_hold: cluster.heartbeat * 3 / 2 + Duration::from_millis(6500),
+            coalesce: COALESCE,
+            presence_every: PRESENCE_EVERY,
+            // Beats go out four times per heartbeat: a will is late if one comes within 1.5
+            // beat periods of the previous one.
+            will_wait: cluster.heartbeat * 3 / 8,
+            snapshot_after: cluster.heartbeat / 8,
         }
     }
 
@@ -159,14 +175,16 @@ impl Task {
         });
     }
 
-    /// Publishes one beat (QoS 0, not stored) while the broker is connected.
-    fn beat(&self, topic: &str, payload: &str) {
+    /// Publishes one message without the store while the broker is connected (beats QoS 0;
+    /// deltas, snapshots and requests QoS 1). A message the full queue refuses is lost: a
+    /// missed delta is noticed by the others (a gap) and repaired by a snapshot.
+    fn direct(&self, topic: String, payload: Vec<u8>, qos: u8) {
         if self.metrics.mqtt_state().0 {
             let _ = self.beats.try_send(crate::model::Direct {
                 message: Message {
-                    topic: topic.to_owned(),
-                    payload: payload.as_bytes().to_vec(),
-                    qos: 0,
+                    topic,
+                    payload,
+                    qos,
                     retain: false,
                 },
                 correlation: None,
@@ -174,136 +192,87 @@ impl Task {
         }
     }
 
+    /// Publishes one beat, with the number of our latest announced state.
+    fn beat(&self, me: &str) {
+        let payload = Beat {
+            node: me,
+            incarnation: self.state.incarnation(),
+            seq: self.state.announced_seq(),
+        }
+        .to_json();
+        self.direct(self.topics.cluster_beat(me), payload.into_bytes(), 0);
+    }
+
     /// Runs until the node has left (after `leave` turned true) or `leave` is dropped.
     pub async fn run(mut self) {
         let me = self.state.view().me().to_owned();
-        let c = &self.metrics.cluster;
-        c.enabled.store(true, Relaxed);
-        let beat_topic = self.topics.cluster_beat(&me);
-        let beat_payload = Beat {
-            node: &me,
-            incarnation: self.state.incarnation(),
-        }
-        .to_json();
+        self.metrics.cluster.enabled.store(true, Relaxed);
         let mut beat_tick = tokio::time::interval(self.beat_every);
         beat_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.state.set_started(&now_s());
-        let (mut connected, mut connects) = self.metrics.mqtt_state();
+        let (connected, connects) = self.metrics.mqtt_state();
         self.state.mqtt(connected);
-        // Applies a change of the broker connection before anything that came over it.
-        let mut follow_mqtt = |state: &mut ClusterState, metrics: &Metrics| {
-            let (now_connected, now_connects) = metrics.mqtt_state();
-            if now_connected != connected || now_connects != connects {
-                connected = now_connected;
-                connects = now_connects;
-                tracing::info!(connected, "cluster: broker connection changed; waiting for our presence echo before acting");
-                state.mqtt(connected);
-            }
+        let mut d = Driver {
+            me,
+            connected,
+            connects,
+            leave_deadline: None,
+            shown_at: None,
         };
-        let mut leave_deadline: Option<Instant> = None;
         let mut orphans = std::collections::BTreeSet::new();
         loop {
             self.state.set_since(now_s());
             let out = self.state.step(Instant::now().into_std());
-            if let Some(p) = &out.publish {
-                tracing::info!(status = %p.status, active = ?p.active, "cluster presence");
-                self.publish(p, &me);
-            }
-            if out.probe {
-                // A node went offline: act once a beat of ours came back after it.
-                self.beat(&beat_topic, &beat_payload);
-            }
-            for ch in &out.changes {
-                let name = self
-                    .state
-                    .rtus()
-                    .get(ch.rtu)
-                    .map(|r| r.name.clone())
-                    .unwrap_or_default();
-                let was = self.roles.get(ch.rtu).map(|r| *r.borrow());
-                let started = self
-                    .state
-                    .rtus()
-                    .get(ch.rtu)
-                    .map(|r| r.started)
-                    .unwrap_or(false);
-                tracing::info!(rtu = %name, role = ?ch.role, reason = ch.reason, "cluster role");
-                if ch.role == Role::Active {
-                    self.metrics.cluster.takeovers.fetch_add(1, Relaxed);
-                } else if started && was == Some(Role::Active) {
-                    self.metrics.cluster.handovers.fetch_add(1, Relaxed);
-                }
-                if let Some(tx) = self.roles.get(ch.rtu) {
-                    let _ = tx.send(ch.role);
-                }
-            }
-            let rtus = self.state.rtus();
-            let c = &self.metrics.cluster;
-            c.owned.store(
-                rtus.iter().filter(|r| r.role == Role::Active).count() as u64,
-                Relaxed,
-            );
-            c.standby.store(
-                rtus.iter().filter(|r| r.role == Role::Standby).count() as u64,
-                Relaxed,
-            );
-            c.members.store(
-                self.state.live_members(std::time::Instant::now()) as u64,
-                Relaxed,
-            );
-            self.show_nodes();
+            self.act(&d, &out);
+            self.show(&mut d, out.publish.is_some());
             self.follow_orphans(&mut orphans);
-            let wake_at = out.wake_at.map(Instant::from_std);
-            if leave_deadline.is_some() && self.state.left() {
+            if d.leave_deadline.is_some() && self.state.left() {
                 tracing::info!("cluster: every RTU handed over; leaving");
                 return;
             }
-            let deadline = match (wake_at, leave_deadline) {
+            let wake_at = out.wake_at.map(Instant::from_std);
+            let deadline = match (wake_at, d.leave_deadline) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
             tokio::select! {
-                _ = self.metrics.mqtt_changed.notified() => follow_mqtt(&mut self.state, &self.metrics),
-                _ = beat_tick.tick() => self.beat(&beat_topic, &beat_payload),
+                _ = self.metrics.mqtt_changed.notified() => self.follow_mqtt(&mut d),
+                _ = beat_tick.tick() => self.beat(&d.me),
                 m = self.presence.recv() => match m {
                     Some(m) => {
-                        follow_mqtt(&mut self.state, &self.metrics);
-                        if let Some(node) = self.topics.cluster_beat_node(&m.topic) {
-                            let inc = serde_json::from_slice::<serde_json::Value>(&m.payload)
-                                .ok()
-                                .and_then(|v| v.get("incarnation").and_then(|i| i.as_str()).map(str::to_owned))
-                                .unwrap_or_default();
-                            self.state.beat(node, inc.as_bytes(), std::time::Instant::now());
-                        }
-                        if let Some(node) = self.topics.cluster_node(&m.topic).map(str::to_owned) {
-                            for a in self.state.presence(&node, &m.payload, std::time::Instant::now()) {
-                                self.alarm(a);
-                            }
-                            // Another node stopped holding an RTU we carry: its status may be the
-                            // last the broker retains; ours goes out again.
-                            for i in self.state.take_refresh() {
-                                if let Some(r) = self.state.rtus().get(i) {
-                                    tracing::info!(rtu = %r.name, from = %node, "cluster: another node released an RTU we carry; status published again");
-                                    self.board.touch(&self.topics.status(&r.name));
-                                }
+                        self.follow_mqtt(&mut d);
+                        self.on_message(&d.me, m);
+                        // Whatever else already arrived is taken before the next decision.
+                        for _ in 0..BATCH {
+                            match self.presence.try_recv() {
+                                Ok(m) => self.on_message(&d.me, m),
+                                Err(_) => break,
                             }
                         }
                     }
                     None => return,
                 },
                 r = self.reports.recv() => match r {
-                    Some((i, r)) => self.state.session(i, r),
+                    Some((i, r)) => {
+                        self.state.session(i, r);
+                        for _ in 0..BATCH {
+                            match self.reports.try_recv() {
+                                Ok((i, r)) => self.state.session(i, r),
+                                Err(_) => break,
+                            }
+                        }
+                    }
                     None => return,
                 },
-                changed = self.leave.changed(), if leave_deadline.is_none() => {
+                changed = self.leave.changed(), if d.leave_deadline.is_none() => {
                     if changed.is_err() || *self.leave.borrow() {
                         tracing::info!("cluster: leaving (handing every RTU over)");
                         self.state.leave();
-                        leave_deadline = Some(Instant::now() + self.leave_timeout);
+                        d.leave_deadline = Some(Instant::now() + self.leave_timeout);
                     }
                 }
                 _ = async { tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)).await }, if deadline.is_some() => {
-                    if leave_deadline.is_some_and(|d| d <= Instant::now()) {
+                    if d.leave_deadline.is_some_and(|t| t <= Instant::now()) {
                         tracing::warn!("cluster: leaving before every RTU confirmed its STOPDT (timeout)");
                         return;
                     }
@@ -311,6 +280,157 @@ impl Task {
             }
         }
     }
+
+    /// Applies a change of the broker connection before anything that came over it.
+    fn follow_mqtt(&mut self, d: &mut Driver) {
+        let (now_connected, now_connects) = self.metrics.mqtt_state();
+        if now_connected != d.connected || now_connects != d.connects {
+            d.connected = now_connected;
+            d.connects = now_connects;
+            tracing::info!(
+                connected = d.connected,
+                "cluster: broker connection changed; waiting for our presence echo before acting"
+            );
+            self.state.mqtt(d.connected);
+        }
+    }
+
+    /// Carries out one step's output: our presence, delta and snapshot, requests, the probe,
+    /// the roles, the metrics.
+    fn act(&mut self, d: &Driver, out: &state::Output) {
+        let me = &d.me;
+        if let Some(p) = &out.publish {
+            tracing::debug!(status = %p.status, seq = p.seq, active = p.active.len(), ready = p.ready.len(), "cluster presence");
+            self.publish(p, me);
+        }
+        if let Some(delta) = &out.delta {
+            tracing::info!(
+                seq = delta.seq,
+                status = %delta.status,
+                started = delta.active_add.len(),
+                stopped = delta.active_del.len(),
+                standby_up = delta.ready_add.len(),
+                standby_down = delta.ready_del.len(),
+                "cluster state"
+            );
+            tracing::debug!(started = ?delta.active_add, stopped = ?delta.active_del, "cluster state change");
+            let payload = serde_json::to_vec(delta).unwrap_or_default();
+            self.direct(self.topics.cluster_delta(me), payload, 1);
+        }
+        if let Some(p) = &out.snapshot {
+            let payload = serde_json::to_vec(p).unwrap_or_default();
+            self.direct(self.topics.cluster_state(me), payload, 1);
+        }
+        for node in &out.requests {
+            tracing::debug!(%node, "cluster: asking for a snapshot");
+            let payload =
+                serde_json::to_vec(&serde_json::json!({ "node": me })).unwrap_or_default();
+            self.direct(self.topics.cluster_sync(node), payload, 1);
+        }
+        if out.probe {
+            // A node went offline: act once a beat of ours came back after it.
+            self.beat(me);
+        }
+        for ch in &out.changes {
+            self.change_role(ch);
+        }
+        let rtus = self.state.rtus();
+        let c = &self.metrics.cluster;
+        let count = |role| rtus.iter().filter(|r| r.role == role).count() as u64;
+        c.owned.store(count(Role::Active), Relaxed);
+        c.standby.store(count(Role::Standby), Relaxed);
+        c.members.store(
+            self.state.live_members(std::time::Instant::now()) as u64,
+            Relaxed,
+        );
+    }
+
+    /// Hands one decided role to its session.
+    fn change_role(&self, ch: &state::Change) {
+        let Some(r) = self.state.rtus().get(ch.rtu) else {
+            return;
+        };
+        let was = self.roles.get(ch.rtu).map(|r| *r.borrow());
+        tracing::info!(rtu = %r.name, role = ?ch.role, reason = ch.reason, "cluster role");
+        if ch.role == Role::Active {
+            self.metrics.cluster.takeovers.fetch_add(1, Relaxed);
+        } else if r.started && was == Some(Role::Active) {
+            self.metrics.cluster.handovers.fetch_add(1, Relaxed);
+        }
+        if let Some(tx) = self.roles.get(ch.rtu) {
+            let _ = tx.send(ch.role);
+        }
+    }
+
+    /// The status page's cluster picture, at most every [`SHOW_EVERY`] (it copies every list).
+    fn show(&self, d: &mut Driver, now_too: bool) {
+        let now = Instant::now();
+        if now_too || !d.shown_at.is_some_and(|t| now < t + SHOW_EVERY) {
+            d.shown_at = Some(now);
+            self.show_nodes();
+        }
+    }
+
+    /// One message of `{prefix}/_cluster/…`.
+    fn on_message(&mut self, me: &str, m: Incoming) {
+        let now = std::time::Instant::now();
+        let Some((node, kind)) = self.topics.cluster_topic(&m.topic) else {
+            return;
+        };
+        let node = node.to_owned();
+        let alarms = match kind {
+            ClusterTopic::Beat => {
+                let v = serde_json::from_slice::<serde_json::Value>(&m.payload).ok();
+                let field = |k: &str| v.as_ref().and_then(|v| v.get(k));
+                let inc = field("incarnation")
+                    .and_then(|i| i.as_str())
+                    .unwrap_or_default();
+                let seq = field("seq").and_then(|s| s.as_u64()).unwrap_or(0);
+                let late = self.state.late_wills();
+                self.state.beat_seq(&node, inc.as_bytes(), seq, now);
+                if self.state.late_wills() > late {
+                    tracing::warn!(%node, "cluster: a last will came for a node whose beats go on (a late will, e.g. from another broker node): ignored");
+                }
+                Vec::new()
+            }
+            ClusterTopic::Sync if node == me => {
+                self.state.sync_request();
+                Vec::new()
+            }
+            ClusterTopic::Sync => Vec::new(),
+            ClusterTopic::Delta | ClusterTopic::State if node == me => Vec::new(),
+            ClusterTopic::Delta => self.state.delta(&node, &m.payload, now),
+            ClusterTopic::Presence | ClusterTopic::State => {
+                self.state.presence(&node, &m.payload, now)
+            }
+        };
+        for a in alarms {
+            self.alarm(a);
+        }
+        // Another node stopped holding an RTU we carry: its status may be the last the broker
+        // retains; ours goes out again.
+        for i in self.state.take_refresh() {
+            if let Some(r) = self.state.rtus().get(i) {
+                tracing::info!(rtu = %r.name, from = %node, "cluster: another node released an RTU we carry; status published again");
+                self.board.touch(&self.topics.status(&r.name));
+            }
+        }
+    }
+}
+
+/// Messages (or reports) taken at once before the next decision.
+const BATCH: usize = 256;
+
+/// The status page's cluster picture is refreshed at most this often.
+const SHOW_EVERY: Duration = Duration::from_millis(500);
+
+/// The driver's own state between steps.
+struct Driver {
+    me: String,
+    connected: bool,
+    connects: u64,
+    leave_deadline: Option<Instant>,
+    shown_at: Option<Instant>,
 }
 
 #[cfg(test)]
@@ -332,6 +452,7 @@ mod tests {
         roles: Vec<watch::Receiver<Role>>,
         leave: watch::Sender<bool>,
         beats: mpsc::Receiver<crate::model::Direct>,
+        direct: Vec<crate::model::Direct>,
         task: tokio::task::JoinHandle<()>,
     }
 
@@ -378,6 +499,10 @@ mod tests {
             liveness: Duration::from_secs(60),
             startup_grace: Duration::ZERO,
             reconnect_hold: Duration::from_secs(60),
+            coalesce: Duration::from_millis(20),
+            presence_every: Duration::ZERO,
+            will_wait: Duration::ZERO,
+            snapshot_after: Duration::from_millis(100),
         };
         let task = Task {
             state: ClusterState::new(
@@ -405,6 +530,7 @@ mod tests {
             roles: receivers,
             leave: leave_tx,
             beats: beats_rx,
+            direct: Vec::new(),
             task: tokio::spawn(task.run()),
         }
     }
@@ -431,6 +557,23 @@ mod tests {
                 let _ =
                     tokio::time::timeout(Duration::from_millis(50), self.board.changed.notified())
                         .await;
+            }
+        }
+
+        /// The next message on the direct path whose topic ends with `/{kind}` (others are
+        /// kept in `direct`).
+        async fn next_direct(&mut self, kind: &str) -> crate::model::Direct {
+            let end = Instant::now() + WAIT;
+            loop {
+                let left = end.saturating_duration_since(Instant::now());
+                let d = tokio::time::timeout(left, self.beats.recv())
+                    .await
+                    .expect("no direct message")
+                    .expect("direct path closed");
+                if d.message.topic.ends_with(&format!("/{kind}")) {
+                    return d;
+                }
+                self.direct.push(d);
             }
         }
 
@@ -465,10 +608,7 @@ mod tests {
         r.role(0, Role::Active).await;
         r.role(1, Role::Standby).await;
         // Beats go out on the direct path, QoS 0, not retained, with our incarnation.
-        let beat = tokio::time::timeout(WAIT, r.beats.recv())
-            .await
-            .unwrap()
-            .unwrap();
+        let beat = r.next_direct("beat").await;
         assert_eq!(beat.message.topic, "p/_cluster/a/beat");
         assert_eq!((beat.message.qos, beat.message.retain), (0, false));
         assert!(String::from_utf8_lossy(&beat.message.payload).contains("inc-a"));
@@ -476,12 +616,14 @@ mod tests {
         r.reports.send((0, Report::Started)).await.unwrap();
         let p = r.echo_presence().await;
         assert_eq!(p.active, vec![mine.clone()]);
+        // …and a delta with it went out on the direct path, QoS 1, not retained.
+        let delta = r.next_direct("delta").await;
+        assert_eq!((delta.message.qos, delta.message.retain), (1, false));
+        let delta: membership::Delta = serde_json::from_slice(&delta.message.payload).unwrap();
+        assert_eq!((delta.seq, delta.active_add), (p.seq, vec![mine.clone()]));
         // b's last will: its RTU is taken over, once a beat of ours made the round trip.
         r.presence.send(other("b", "offline", &[])).await.unwrap();
-        let probe = tokio::time::timeout(WAIT, r.beats.recv())
-            .await
-            .unwrap()
-            .unwrap();
+        let probe = r.next_direct("beat").await;
         let ok = tokio::time::timeout(
             Duration::from_millis(50),
             r.roles[1].wait_for(|x| *x == Role::Active),

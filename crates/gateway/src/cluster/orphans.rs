@@ -119,6 +119,10 @@ mod tests {
                 liveness: Duration::from_secs(3600),
                 startup_grace: Duration::ZERO,
                 reconnect_hold: Duration::from_secs(3600),
+                coalesce: Duration::ZERO,
+                presence_every: Duration::ZERO,
+                will_wait: Duration::ZERO,
+                snapshot_after: Duration::from_millis(100),
             },
             vec![("sub1".into(), None)],
         )

@@ -6,8 +6,11 @@
 //! - *Acting* means: connected to the broker, the echo of our latest presence publication came
 //!   back through our subscription (so the retained presence of every node, delivered on
 //!   subscribe before the echo, is in the view), and our own beats come back within the
-//!   liveness window (1.5 heartbeats). Every change of our presence stops acting until its
-//!   echo: a node whose broker link is dead or stalled never acts on a stale view.
+//!   liveness window (1.5 heartbeats). After that first echo on a broker connection, only a
+//!   publication that drops an RTU whose connection was lost (we may have been fenced, over a
+//!   dead link) stops acting until its echo; otherwise the beats' round trips watch the link
+//!   (waiting for the echo of every change starved a node whose changes came faster than
+//!   their echoes, e.g. 3,000 RTUs coming up).
 //! - Not acting (partition, startup, a presence change in flight): no new RTU is taken; roles
 //!   are kept, except that an Active RTU whose connection was lost goes to Standby (we may have
 //!   been fenced by a node that took it over: do not fight back).
@@ -22,11 +25,18 @@
 //!   confirmed).
 //! - Leaving (SIGTERM): presence `leaving`, every RTU Off (STOPDT first); done when nothing
 //!   is started any more and that presence was echoed.
+//! - Our state goes out numbered (`seq`) at most once per coalescing window, as a retained
+//!   presence and a delta; the echo that syncs is the one with our latest number. Other nodes'
+//!   states come from presences, snapshots and deltas (membership.rs); a node whose beats
+//!   announce a state we do not have, or whose delta does not follow, is asked for a snapshot.
+//!   A will about a node whose beats still come is held back and dropped when one comes.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use super::membership::{Alarm, Presence, View, LEAVING, ONLINE};
+use std::collections::{BTreeMap, HashMap};
+
+use super::membership::{Alarm, Delta, DeltaOutcome, Presence, View, LEAVING, OFFLINE, ONLINE};
 use super::ownership::ranking;
 use super::paths::Paths;
 use crate::model::{Report, Role};
@@ -53,6 +63,21 @@ pub struct Settings {
     /// After a reconnection to the broker, RTUs nobody holds are started only after this
     /// (the other nodes may be reconnecting too, with their own backoff).
     pub reconnect_hold: Duration,
+    /// At most one publication of our state (presence and delta) per this window: a burst of
+    /// changes goes out as one message (zero: every change at once).
+    pub coalesce: Duration,
+    /// The full (retained) presence goes out at most once per this window (a change of
+    /// status, leaving and the first publication on a connection at once); the deltas carry
+    /// every change in between. Zero: with every delta.
+    pub presence_every: Duration,
+    /// A last will about a node whose beats we hear is acted on only once no beat of that
+    /// incarnation came for this long after its latest one (a late will from another broker
+    /// node about a node that is alive moves nothing). Zero: wills act at once.
+    pub will_wait: Duration,
+    /// A node whose beats announce a state newer than the one we know for this long is asked
+    /// for a snapshot (a delta missed or still on its way); a delta that does not follow
+    /// asks at once. Also the shortest time between two requests to one node.
+    pub snapshot_after: Duration,
 }
 
 /// One RTU as the cluster sees it.
@@ -101,6 +126,20 @@ pub struct Output {
     /// round trip after it, which proves our own link is alive — a broker shutting down
     /// delivers the wills of the clients it disconnects first to those still connected).
     pub probe: bool,
+    /// The change from our previous announced state to `publish` (QoS 1, not retained).
+    pub delta: Option<Delta>,
+    /// Our announced state in full, asked for by another node (QoS 1, not retained).
+    pub snapshot: Option<Presence>,
+    /// Nodes to ask for a snapshot of their state.
+    pub requests: Vec<String>,
+}
+
+/// A last will held back while the node's beats may still come.
+#[derive(Debug, Clone)]
+struct HeldWill {
+    at: Instant,
+    incarnation: String,
+    payload: Vec<u8>,
 }
 
 /// The decision state of one node.
@@ -150,6 +189,10 @@ pub struct ClusterState {
     /// Resumed from a pause: publish our presence again once acting (a fresh claim, newer
     /// than what the others did meanwhile).
     republish: bool,
+    /// Our own last will came back while we live (a late will, published by a broker node
+    /// that lost our connection while we went on through another): the retained presence
+    /// says `offline`, so the full presence goes out again at once.
+    own_will: bool,
     /// Another node newly claims an RTU we carry too (RTUs that do not fence): publish our
     /// presence again, so that the one that is not the owner yields.
     reannounce: bool,
@@ -164,6 +207,36 @@ pub struct ClusterState {
     /// Our started RTUs that another node just stopped holding: our status must be published
     /// again (theirs may be the last one the broker retains).
     refresh: Vec<usize>,
+    /// RTU index by name.
+    index: HashMap<String, usize>,
+    /// The number of our latest announced state, that state, and when it went out.
+    seq_out: u64,
+    announced: Presence,
+    last_publish: Option<Instant>,
+    /// A change of our state waits for the end of the coalescing window.
+    unannounced: bool,
+    /// The state number, time and status of our latest full (retained) presence.
+    full_seq: u64,
+    last_full: Option<Instant>,
+    full_status: String,
+    /// The next full presence unsyncs until its echo; the number of the latest echo.
+    echo_needed: bool,
+    echoed_seq: u64,
+    /// An RTU left our `active` since the latest full presence.
+    release_pending: bool,
+    /// Another node asked for our state; when our latest snapshot went out.
+    snapshot_asked: bool,
+    last_snapshot: Option<Instant>,
+    /// Each other node's latest beat: when, its incarnation and the state number it announced.
+    beats: BTreeMap<String, (Instant, String, u64)>,
+    /// Since when our view of a node is behind its beats; nodes to ask at once (a gap); when
+    /// each node was last asked.
+    behind: BTreeMap<String, Instant>,
+    ask: BTreeMap<String, (String, u64)>,
+    asked: BTreeMap<String, Instant>,
+    /// Wills held back (see [`Settings::will_wait`]), and how many turned out late.
+    wills: BTreeMap<String, HeldWill>,
+    late_wills: u64,
     /// Which node reaches which RTU: path failover and orphans (see [`super::paths`]).
     paths: Paths,
     /// RTUs no live node reaches whose `unowned` status and commands are ours (we rank first).
@@ -176,7 +249,31 @@ impl ClusterState {
     /// A node with `rtus` (name, preferred node), every role Off until the first sync.
     pub fn new(settings: Settings, rtus: Vec<(String, Option<String>)>) -> ClusterState {
         let view = View::new(&settings.me, &settings.incarnation, &settings.config_hash);
+        let index = rtus
+            .iter()
+            .enumerate()
+            .map(|(i, (name, _))| (name.clone(), i))
+            .collect();
         ClusterState {
+            index,
+            seq_out: 0,
+            announced: Presence::default(),
+            last_publish: None,
+            unannounced: false,
+            full_seq: 0,
+            last_full: None,
+            full_status: String::new(),
+            echo_needed: false,
+            echoed_seq: 0,
+            release_pending: false,
+            snapshot_asked: false,
+            last_snapshot: None,
+            beats: BTreeMap::new(),
+            behind: BTreeMap::new(),
+            ask: BTreeMap::new(),
+            asked: BTreeMap::new(),
+            wills: BTreeMap::new(),
+            late_wills: 0,
             settings,
             view,
             rtus: rtus
@@ -216,6 +313,7 @@ impl ClusterState {
             seq: 0,
             presence_seq: std::collections::BTreeMap::new(),
             republish: false,
+            own_will: false,
             reannounce: false,
             refresh: Vec::new(),
             paths: Paths::new(Duration::from_secs(3)),
@@ -311,15 +409,41 @@ impl ClusterState {
         self.echoed_on_connection = false;
     }
 
-    /// A beat of `node` (`{prefix}/_cluster/{node}/beat`, carrying its incarnation) at `now`.
+    /// A beat of `node` (`{prefix}/_cluster/{node}/beat`, carrying its incarnation) at `now`,
+    /// without a state number (see [`ClusterState::beat_seq`]).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn beat(&mut self, node: &str, incarnation: &[u8], now: Instant) {
+        self.beat_seq(node, incarnation, 0, now);
+    }
+
+    /// A beat of `node` carrying its incarnation and the number of its latest announced state
+    /// (0: none) at `now`. A view behind it asks for a snapshot; a held will of that
+    /// incarnation was late (the node is alive) and is dropped.
+    pub fn beat_seq(&mut self, node: &str, incarnation: &[u8], seq: u64, now: Instant) {
+        if node != self.settings.me {
+            let inc = String::from_utf8_lossy(incarnation).into_owned();
+            if self
+                .wills
+                .get(node)
+                .is_some_and(|w| w.incarnation == inc && now > w.at)
+            {
+                self.wills.remove(node);
+                self.late_wills += 1;
+            }
+            self.beats.insert(node.to_owned(), (now, inc, seq));
+        }
         if node == self.settings.me {
             if incarnation == self.settings.incarnation.as_bytes() && self.connected {
                 self.own_heard = Some(now);
             }
         } else {
             self.heard.insert(node.to_owned(), now);
-            self.back.insert(node.to_owned());
+            // Back (after our reconnection) once its beat finds our view of it current: a
+            // retained presence can be older than what it did while we were away.
+            let inc = String::from_utf8_lossy(incarnation);
+            if !self.view.behind(node, &inc, seq) {
+                self.back.insert(node.to_owned());
+            }
         }
     }
 
@@ -335,26 +459,77 @@ impl ClusterState {
             .is_some_and(|t| now.saturating_duration_since(t) <= self.settings.liveness)
     }
 
-    /// A message on `{prefix}/_cluster/{node}` at `now`.
+    /// A message on `{prefix}/_cluster/{node}` (retained) or `.../state` (a snapshot) at
+    /// `now`.
     pub fn presence(&mut self, node: &str, payload: &[u8], now: Instant) -> Vec<Alarm> {
+        if node != self.settings.me && !self.settings.will_wait.is_zero() {
+            if let Some(incarnation) = self.view.offline_of_known(node, payload) {
+                if self.beats.contains_key(node) {
+                    // Its beats may still come: the will may be a late one (another broker
+                    // node's, about a node that reconnected elsewhere).
+                    self.wills.insert(
+                        node.to_owned(),
+                        HeldWill {
+                            at: now,
+                            incarnation,
+                            payload: payload.to_vec(),
+                        },
+                    );
+                    return Vec::new();
+                }
+            }
+        }
+        self.wills.remove(node);
         let applied = self.view.apply(node, payload, self.echoed_on_connection);
+        self.absorb(node, applied, now)
+    }
+
+    /// A message on `{prefix}/_cluster/{node}/delta` at `now`.
+    pub fn delta(&mut self, node: &str, payload: &[u8], now: Instant) -> Vec<Alarm> {
+        match self.view.apply_delta(node, payload) {
+            DeltaOutcome::Applied(applied) => self.absorb(node, applied, now),
+            DeltaOutcome::Stale => Vec::new(),
+            DeltaOutcome::Gap { incarnation, seq } => {
+                self.ask.insert(node.to_owned(), (incarnation, seq));
+                Vec::new()
+            }
+            DeltaOutcome::Unreadable(a) => vec![a],
+        }
+    }
+
+    /// A request for our state (`{prefix}/_cluster/{me}/sync`): a snapshot goes out (at most
+    /// one per coalescing window, whoever asked).
+    pub fn sync_request(&mut self) {
+        self.snapshot_asked = true;
+    }
+
+    /// How many wills about a node whose beats went on were dropped as late.
+    pub fn late_wills(&self) -> u64 {
+        self.late_wills
+    }
+
+    /// What one applied presence, snapshot or delta of `node` means for the decisions.
+    fn absorb(
+        &mut self,
+        node: &str,
+        applied: super::membership::Applied,
+        now: Instant,
+    ) -> Vec<Alarm> {
         if applied.went_offline && node != self.settings.me {
             self.probe_after = Some(now);
             self.probe_pending = true;
             self.unconfirmed_offline.insert(node.to_owned());
-        }
-        if node != self.settings.me && applied.still_there {
-            self.back.insert(node.to_owned());
         }
         if node != self.settings.me {
             self.seq += 1;
             self.presence_seq.insert(node.to_owned(), self.seq);
         }
         if node != self.settings.me
-            && applied
-                .claimed
-                .iter()
-                .any(|c| self.rtus.iter().any(|r| r.started && r.name == *c))
+            && applied.claimed.iter().any(|c| {
+                self.index
+                    .get(c)
+                    .is_some_and(|i| self.rtus.get(*i).is_some_and(|r| r.started))
+            })
         {
             self.reannounce = true;
         }
@@ -362,28 +537,29 @@ impl ClusterState {
             self.handed.extend(applied.released.iter().cloned());
         }
         for name in &applied.released {
-            if let Some(i) = self.rtus.iter().position(|r| r.started && r.name == *name) {
-                if !self.refresh.contains(&i) {
+            if let Some(&i) = self.index.get(name) {
+                if self.rtus.get(i).is_some_and(|r| r.started) && !self.refresh.contains(&i) {
                     self.refresh.push(i);
                 }
             }
         }
         if node != self.settings.me {
             self.heard.insert(node.to_owned(), now);
-            for r in &self.rtus {
-                if self.view.holders(&r.name).any(|h| h == node) {
-                    self.seen_held.insert(r.name.clone());
+            for c in &applied.claimed {
+                if self.index.contains_key(c) {
+                    self.seen_held.insert(c.clone());
                 }
             }
         }
+        if let Some(echo) = &applied.echo {
+            if echo.status == OFFLINE && !self.leaving {
+                tracing::warn!("cluster: our own last will came back while we run (a late will): presence published again");
+                self.own_will = true;
+            }
+        }
         if let Some(echo) = applied.echo {
-            let mut active = echo.active.clone();
-            active.sort();
-            let mut ready = echo.ready.clone();
-            ready.sort();
-            if self.connected
-                && self.published.as_ref() == Some(&(echo.status.clone(), active, ready))
-            {
+            if self.connected && self.full_seq > 0 && echo.seq == self.full_seq {
+                self.echoed_seq = echo.seq;
                 self.synced = true;
                 self.ever_synced = true;
                 self.echoed_on_connection = true;
@@ -439,7 +615,10 @@ impl ClusterState {
     /// Leaving and nothing started any more, and that was published and echoed (or the
     /// broker is unreachable, when nobody can be told anyway).
     pub fn left(&self) -> bool {
-        self.leaving && self.rtus.iter().all(|r| !r.started) && (self.synced || !self.connected)
+        self.leaving
+            && self.rtus.iter().all(|r| !r.started)
+            && ((self.synced && !self.unannounced && self.echoed_seq == self.seq_out)
+                || !self.connected)
     }
 
     /// Live nodes at `now`: other online nodes heard within the liveness window, and us.
@@ -449,6 +628,11 @@ impl ClusterState {
             .filter(|n| self.fresh(n, now))
             .count()
             + 1
+    }
+
+    /// The number of our latest announced state (0: none yet).
+    pub fn announced_seq(&self) -> u64 {
+        self.seq_out
     }
 
     /// Our incarnation.
@@ -482,6 +666,7 @@ impl ClusterState {
             active: self.active(),
             ready: self.ready(),
             since: self.since.clone(),
+            seq: self.seq_out,
         }
     }
 
@@ -509,7 +694,10 @@ impl ClusterState {
     pub fn step(&mut self, now: Instant) -> Output {
         let mut out = Output::default();
         self.note_pause(now);
+        self.release_wills(now, &mut out);
         self.presence_step(now, &mut out);
+        self.snapshot_step(now, &mut out);
+        self.request_step(now, &mut out);
         // Acting needs the echo of our latest presence and our own beats coming back.
         let probed = match (self.probe_after, self.own_heard) {
             (Some(after), Some(heard)) => heard > after,
@@ -588,7 +776,90 @@ impl ClusterState {
         }
     }
 
-    /// Our presence: published again when what we announce changed (unsynced until its echo).
+    /// Held wills whose node stayed silent for `will_wait` after its latest beat: applied now.
+    fn release_wills(&mut self, now: Instant, out: &mut Output) {
+        let wait = self.settings.will_wait;
+        let due: Vec<String> = self
+            .wills
+            .iter()
+            .filter_map(|(node, w)| {
+                let last = self.beats.get(node).map_or(w.at, |b| b.0);
+                let at = (last + wait).max(w.at);
+                if now >= at {
+                    Some(node.clone())
+                } else {
+                    wake(out, now, at);
+                    None
+                }
+            })
+            .collect();
+        for node in due {
+            if let Some(w) = self.wills.remove(&node) {
+                let applied = self
+                    .view
+                    .apply(&node, &w.payload, self.echoed_on_connection);
+                let _ = self.absorb(&node, applied, now);
+            }
+        }
+    }
+
+    /// A snapshot of our announced state when asked for, at most one per coalescing window.
+    fn snapshot_step(&mut self, now: Instant, out: &mut Output) {
+        if !self.snapshot_asked || self.seq_out == 0 {
+            return;
+        }
+        if let Some(at) = self.last_snapshot.map(|t| t + self.settings.coalesce) {
+            if now < at {
+                wake(out, now, at);
+                return;
+            }
+        }
+        self.snapshot_asked = false;
+        self.last_snapshot = Some(now);
+        out.snapshot = Some(self.announced.clone());
+    }
+
+    /// Asks the nodes whose beats announce a state we do not have (for `snapshot_after`), or
+    /// whose delta did not follow what we know, for a snapshot.
+    fn request_step(&mut self, now: Instant, out: &mut Output) {
+        let after = self.settings.snapshot_after;
+        let liveness = self.settings.liveness;
+        for (node, (at, inc, seq)) in &self.beats {
+            if now.saturating_duration_since(*at) > liveness {
+                self.behind.remove(node);
+                continue;
+            }
+            if !self.view.behind(node, inc, *seq) {
+                self.behind.remove(node);
+                continue;
+            }
+            let since = *self.behind.entry(node.clone()).or_insert(now);
+            if now >= since + after {
+                self.ask.insert(node.clone(), (inc.clone(), *seq));
+            } else {
+                wake(out, now, since + after);
+            }
+        }
+        let ask = std::mem::take(&mut self.ask);
+        for (node, (inc, seq)) in ask {
+            if !self.view.behind(&node, &inc, seq) {
+                continue;
+            }
+            match self.asked.get(&node).map(|t| *t + after) {
+                Some(next) if now < next => {
+                    wake(out, now, next);
+                    self.ask.insert(node, (inc, seq));
+                }
+                _ => {
+                    self.asked.insert(node.clone(), now);
+                    out.requests.push(node);
+                }
+            }
+        }
+    }
+
+    /// Our presence: published again when what we announce changed (unsynced until its echo),
+    /// at most once per coalescing window, with the delta from the previous one.
     fn presence_step(&mut self, now: Instant, out: &mut Output) {
         if self.republish
             && self.synced
@@ -606,8 +877,67 @@ impl ClusterState {
         let status = if self.leaving { LEAVING } else { ONLINE };
         let want = (status.to_owned(), self.active(), self.ready());
         if self.published.as_ref() != Some(&want) {
-            out.publish = Some(self.presence_now(status));
+            if let Some(at) = self.last_publish.map(|t| t + self.settings.coalesce) {
+                if now < at {
+                    wake(out, now, at);
+                    self.unannounced = true;
+                    return;
+                }
+            }
+            self.unannounced = false;
+            self.seq_out += 1;
+            let p = self.presence_now(status);
+            let delta = Delta::between(&self.announced, &p);
+            // Dropping an RTU whose connection was lost (we may have been fenced, and our
+            // link may be dead): no decision before the echo of that publication.
+            if delta.active_del.iter().any(|name| {
+                self.index
+                    .get(name)
+                    .and_then(|i| self.rtus.get(*i))
+                    .is_some_and(|r| r.lost)
+            }) {
+                self.echo_needed = true;
+            }
+            // A release goes out in full at once: consumers (and a new owner's watchers) see
+            // it in the retained presence before the new owner's status.
+            if !delta.active_del.is_empty() {
+                self.release_pending = true;
+            }
+            out.delta = Some(delta);
+            self.announced = p;
             self.published = Some(want);
+            self.last_publish = Some(now);
+        }
+        self.full_presence_step(now, status, out);
+    }
+
+    /// The full (retained) presence, every state in it: at most once per `presence_every`,
+    /// at once for a change of status, while leaving, and until the first echo on this
+    /// broker connection (which syncs; later publications do not unsync: our beats' round
+    /// trips watch the link).
+    fn full_presence_step(&mut self, now: Instant, status: &str, out: &mut Output) {
+        if self.full_seq == self.seq_out && !self.own_will {
+            return;
+        }
+        let urgent = std::mem::take(&mut self.own_will)
+            || self.leaving
+            || !self.echoed_on_connection
+            || self.echo_needed
+            || self.release_pending
+            || self.full_status != status;
+        let next = self.last_full.map(|t| t + self.settings.presence_every);
+        if !urgent && next.is_some_and(|t| now < t) {
+            if let Some(t) = next {
+                wake(out, now, t);
+            }
+            return;
+        }
+        out.publish = Some(self.announced.clone());
+        self.full_seq = self.seq_out;
+        self.last_full = Some(now);
+        self.full_status = status.to_owned();
+        self.release_pending = false;
+        if !self.echoed_on_connection || std::mem::take(&mut self.echo_needed) {
             self.synced = false;
         }
     }
@@ -809,6 +1139,10 @@ mod tests {
                 liveness: Duration::from_secs(3600),
                 startup_grace: Duration::ZERO,
                 reconnect_hold: Duration::from_secs(3600),
+                coalesce: Duration::ZERO,
+                presence_every: Duration::ZERO,
+                will_wait: Duration::ZERO,
+                snapshot_after: Duration::from_millis(100),
             },
             rtus.iter().map(|r| (r.to_string(), None)).collect(),
         )
@@ -832,6 +1166,14 @@ mod tests {
             let me = s.settings.me.clone();
             s.presence(&me, &serde_json::to_vec(p).unwrap(), now);
         }
+    }
+
+    /// Delivers the echo of our latest announced state (as the broker does on a new
+    /// connection: it republishes the retained presence).
+    fn echo_own(s: &mut ClusterState, now: Instant) {
+        let me = s.settings.me.clone();
+        let p = serde_json::to_vec(&s.announced).unwrap();
+        s.presence(&me, &p, now);
     }
 
     fn role_of(s: &ClusterState, rtu: &str) -> Role {
@@ -930,7 +1272,7 @@ mod tests {
         // reconnecting too) keeps ra until one liveness window passed.
         b.mqtt(true);
         let t = t + Duration::from_millis(5);
-        b.presence("b", &presence("b", ONLINE, &[]), t);
+        echo_own(&mut b, t);
         assert!(b.step(t).changes.is_empty());
         // a comes back within the window, carrying ra: nothing moves.
         // (hold = liveness, 3600 s in these tests: the hold itself is tested below.)
@@ -959,7 +1301,7 @@ mod tests {
         b.mqtt(true);
         // Retained: a's will (published when the broker went down).
         b.presence("a", &presence("a", "offline", &[]), t);
-        b.presence("b", &presence("b", ONLINE, &[]), t);
+        echo_own(&mut b, t);
         b.beat("b", b"inc-b", t + Duration::from_millis(1));
         let out = b.step(t + Duration::from_millis(1));
         assert!(out.changes.is_empty(), "{out:?}");
@@ -981,7 +1323,7 @@ mod tests {
         let mut c = synced_then_cut("b", &ra, now);
         c.mqtt(true);
         c.presence("a", &presence("a", "offline", &[]), t);
-        c.presence("b", &presence("b", ONLINE, &[]), t);
+        echo_own(&mut c, t);
         c.beat("b", b"inc-b", t + Duration::from_millis(1));
         assert!(c.step(t + Duration::from_millis(1)).changes.is_empty());
         let w = t + Duration::from_millis(1501);
@@ -995,7 +1337,7 @@ mod tests {
         // (A short outage: steps keep coming, no pause of our own.)
         let t = now + Duration::from_millis(1000);
         d.presence("a", &presence("a", ONLINE, &[&rb]), t);
-        d.presence("b", &presence("b", ONLINE, &[]), t);
+        echo_own(&mut d, t);
         d.session(0, Report::Connected);
         let out = d.step(t);
         echo(&mut d, &out, t);
@@ -1013,7 +1355,7 @@ mod tests {
         e.mqtt(true);
         let t = now + Duration::from_millis(500);
         e.presence("a", &presence("a", ONLINE, &[&ra]), t);
-        e.presence("b", &presence("b", ONLINE, &[]), t);
+        echo_own(&mut e, t);
         e.beat("b", b"inc-b", t);
         e.beat("a", b"inc-a", t);
         assert!(e.step(t).changes.is_empty());
@@ -1188,7 +1530,7 @@ mod tests {
         a.mqtt(true);
         a.presence("b", &presence("b", ONLINE, &[&ra, &rb]), now);
         assert!(a.step(now).changes.is_empty());
-        a.presence("a", &presence("a", ONLINE, &[]), now);
+        echo_own(&mut a, now);
         assert!(a.synced());
         // a owns ra by score but b holds it: wait for b to hand it back.
         a.step(now);
@@ -1311,6 +1653,10 @@ mod tests {
                 liveness: Duration::from_millis(1500),
                 startup_grace: grace,
                 reconnect_hold: Duration::from_millis(1500),
+                coalesce: Duration::ZERO,
+                presence_every: Duration::ZERO,
+                will_wait: Duration::ZERO,
+                snapshot_after: Duration::from_millis(100),
             },
             rtus.iter().map(|r| (r.to_string(), None)).collect(),
         )

@@ -20,6 +20,10 @@ fn node(me: &str, rtu: &str) -> ClusterState {
             liveness: Duration::from_secs(3600),
             startup_grace: Duration::ZERO,
             reconnect_hold: Duration::from_secs(3600),
+            coalesce: Duration::ZERO,
+            presence_every: Duration::ZERO,
+            will_wait: Duration::ZERO,
+            snapshot_after: Duration::from_millis(100),
         },
         vec![(rtu.to_owned(), None)],
     )

@@ -647,6 +647,16 @@ mod tests {
         let big = bytes::Bytes::from(vec![b'x'; 2 << 20]);
         let m = Incoming::new("iec104/north/1/100/command".into(), &big);
         assert_eq!((m.payload.len(), m.size), (Incoming::KEEP, 2 << 20));
+        // A cluster state lists every RTU: kept up to 1 MiB.
+        let c = Incoming::new("iec104/_cluster/gw-a".into(), &big);
+        assert_eq!(c.payload.len(), Incoming::KEEP_CLUSTER);
+        let small = bytes::Bytes::from(vec![b'x'; 60_000]);
+        assert_eq!(
+            Incoming::new("iec104/_cluster/gw-a".into(), &small)
+                .payload
+                .len(),
+            60_000
+        );
         let (s, v) = status(&r.handle(&m).result.unwrap());
         assert_eq!(s, "invalid");
         assert!(

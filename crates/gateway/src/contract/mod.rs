@@ -11,7 +11,7 @@ pub mod topics;
 pub use command::{CommandResult, CommandStatus, ResultDetail, ResultPoint};
 pub use data::{DataEncoder, Envelope};
 pub use status::{Beat, GatewayPresence, LinkState, PresenceStatus, RtuStatus};
-pub use topics::{Address, CommandTarget, PointRef, TopicError, Topics, MAX_IOA};
+pub use topics::{Address, ClusterTopic, CommandTarget, PointRef, TopicError, Topics, MAX_IOA};
 
 /// `time` in RFC 3339 with milliseconds, UTC (`2026-11-24T10:15:30.123Z`): every time of the
 /// contract.

@@ -98,6 +98,8 @@ pub struct Beat<'a> {
     pub node: &'a str,
     /// Its process incarnation.
     pub incarnation: &'a str,
+    /// The number of its latest announced state (an added field).
+    pub seq: u64,
 }
 
 impl Beat<'_> {
@@ -168,10 +170,11 @@ mod tests {
         let b = Beat {
             node: "gw1",
             incarnation: "00000000000000ff",
+            seq: 7,
         };
         assert_eq!(
             b.to_json(),
-            r#"{"node":"gw1","incarnation":"00000000000000ff"}"#
+            r#"{"node":"gw1","incarnation":"00000000000000ff","seq":7}"#
         );
     }
 }

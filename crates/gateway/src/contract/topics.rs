@@ -64,6 +64,24 @@ const STANDBY: &str = "standby";
 const COMMAND: &str = "command";
 const RESULT: &str = "result";
 const BEAT: &str = "beat";
+const DELTA: &str = "delta";
+const STATE: &str = "state";
+const SYNC: &str = "sync";
+
+/// The kinds of cluster topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterTopic {
+    /// `{prefix}/_cluster/{node}`: the retained presence.
+    Presence,
+    /// `.../beat`: the node is alive (QoS 0).
+    Beat,
+    /// `.../delta`: a change of its state.
+    Delta,
+    /// `.../state`: its full state, asked for.
+    State,
+    /// `.../sync`: a request to it for its full state.
+    Sync,
+}
 
 impl Topics {
     /// The topics under `prefix` (one topic level, checked by the configuration).
@@ -145,12 +163,46 @@ impl Topics {
 
     /// The node of a beat topic `{prefix}/_cluster/{node}/beat`.
     pub fn cluster_beat_node<'t>(&self, topic: &'t str) -> Option<&'t str> {
+        self.cluster_sub_node(topic, BEAT)
+    }
+
+    /// `{prefix}/_cluster/{node}/delta`: the changes of a node's state (QoS 1, not retained).
+    pub fn cluster_delta(&self, node: &str) -> String {
+        format!("{}/{CLUSTER}/{node}/{DELTA}", self.prefix)
+    }
+
+    /// `{prefix}/_cluster/{node}/state`: a node's full state, asked for (QoS 1, not retained).
+    pub fn cluster_state(&self, node: &str) -> String {
+        format!("{}/{CLUSTER}/{node}/{STATE}", self.prefix)
+    }
+
+    /// `{prefix}/_cluster/{node}/sync`: a request to `node` for its full state.
+    pub fn cluster_sync(&self, node: &str) -> String {
+        format!("{}/{CLUSTER}/{node}/{SYNC}", self.prefix)
+    }
+
+    /// The node and kind of a cluster topic `{prefix}/_cluster/{node}[/{kind}]`.
+    pub fn cluster_topic<'t>(&self, topic: &'t str) -> Option<(&'t str, ClusterTopic)> {
+        if let Some(node) = self.cluster_node(topic) {
+            return Some((node, ClusterTopic::Presence));
+        }
+        [
+            (BEAT, ClusterTopic::Beat),
+            (DELTA, ClusterTopic::Delta),
+            (STATE, ClusterTopic::State),
+            (SYNC, ClusterTopic::Sync),
+        ]
+        .into_iter()
+        .find_map(|(s, k)| self.cluster_sub_node(topic, s).map(|n| (n, k)))
+    }
+
+    fn cluster_sub_node<'t>(&self, topic: &'t str, kind: &str) -> Option<&'t str> {
         let node = topic
             .strip_prefix(self.prefix.as_str())?
             .strip_prefix('/')?
             .strip_prefix(CLUSTER)?
             .strip_prefix('/')?
-            .strip_suffix(BEAT)?
+            .strip_suffix(kind)?
             .strip_suffix('/')?;
         (!node.is_empty() && !node.contains('/')).then_some(node)
     }
@@ -164,11 +216,14 @@ impl Topics {
             .is_some_and(|r| r.starts_with('/'))
     }
 
-    /// The subscriptions of the cluster: presences and beats.
-    pub fn cluster_subscriptions(&self) -> [String; 2] {
+    /// The subscriptions of the cluster: presences, beats, deltas, snapshots and requests.
+    pub fn cluster_subscriptions(&self) -> [String; 5] {
         [
             format!("{}/{CLUSTER}/+", self.prefix),
             format!("{}/{CLUSTER}/+/{BEAT}", self.prefix),
+            format!("{}/{CLUSTER}/+/{DELTA}", self.prefix),
+            format!("{}/{CLUSTER}/+/{STATE}", self.prefix),
+            format!("{}/{CLUSTER}/+/{SYNC}", self.prefix),
         ]
     }
 
@@ -293,8 +348,24 @@ mod tests {
         assert_eq!(t.cluster_beat("gw-a"), "iec104/_cluster/gw-a/beat");
         assert_eq!(
             t.cluster_subscriptions(),
-            ["iec104/_cluster/+", "iec104/_cluster/+/beat"]
+            [
+                "iec104/_cluster/+",
+                "iec104/_cluster/+/beat",
+                "iec104/_cluster/+/delta",
+                "iec104/_cluster/+/state",
+                "iec104/_cluster/+/sync"
+            ]
         );
+        assert_eq!(
+            t.cluster_topic("iec104/_cluster/gw-a/delta"),
+            Some(("gw-a", ClusterTopic::Delta))
+        );
+        assert_eq!(
+            t.cluster_topic("iec104/_cluster/gw-a"),
+            Some(("gw-a", ClusterTopic::Presence))
+        );
+        assert_eq!(t.cluster_topic("iec104/_cluster/gw-a/other"), None);
+        assert_eq!(t.cluster_sync("gw-b"), "iec104/_cluster/gw-b/sync");
         assert_eq!(
             t.command_subscriptions(),
             ["iec104/+/+/+/command", "iec104/+/+/command"]

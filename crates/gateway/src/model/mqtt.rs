@@ -70,12 +70,22 @@ impl Incoming {
     /// Payload octets kept from a publication (commands are at most 4096).
     pub const KEEP: usize = 4097;
 
-    /// A received message; a payload over [`Incoming::KEEP`] octets is cut (copied, so the
-    /// large buffer is freed).
+    /// Payload octets kept from a cluster coordination message (`{prefix}/_cluster/…`): a
+    /// node's full state lists every RTU (about 10 octets each), far over [`Incoming::KEEP`].
+    pub const KEEP_CLUSTER: usize = 1 << 20;
+
+    /// A received message; a payload over [`Incoming::KEEP`] octets
+    /// ([`Incoming::KEEP_CLUSTER`] on a cluster topic) is cut (copied, so the large buffer is
+    /// freed).
     pub fn new(topic: String, payload: &Bytes) -> Incoming {
         let size = payload.len();
-        let payload = if size > Self::KEEP {
-            Bytes::copy_from_slice(&payload[..Self::KEEP])
+        let keep = if topic.split('/').nth(1) == Some("_cluster") {
+            Self::KEEP_CLUSTER
+        } else {
+            Self::KEEP
+        };
+        let payload = if size > keep {
+            Bytes::copy_from_slice(&payload[..keep])
         } else {
             payload.clone()
         };

@@ -11,8 +11,12 @@
 //!
 //! `cargo build --release -p iec104-e2e --bins && target/release/failoverbench --mode kill --rounds 20`
 //! (the gateway and simulator command lines, e2e-gateway and e2e-sim, are found next to it).
+//!
+//! `--mode scale --stations N`: many RTUs over three nodes instead (see scale.rs).
 
 #![forbid(unsafe_code)]
+
+mod scale;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -32,6 +36,8 @@ enum Fault {
     Freeze,
     /// SIGTERM: graceful handover.
     Term,
+    /// The scale scenario: `--stations` RTUs over three nodes, one kill -9 (scale.rs).
+    Scale,
 }
 
 /// Failover benchmark of an iec104-gateway cluster.
@@ -126,6 +132,21 @@ async fn run(args: Args) -> Result<(), String> {
             "{MOSQUITTO} is missing (apt-get install mosquitto)"
         ));
     }
+    if args.mode == Fault::Scale {
+        let dir = iec104_e2e::scratch("failoverbench-scale").into_kept();
+        let outcome = scale::run(
+            args.stations.max(1),
+            args.heartbeat.unwrap_or(2).max(1),
+            &dir,
+        )
+        .await;
+        if args.keep {
+            println!("kept {}", dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        return outcome;
+    }
     let rounds = args.rounds.clamp(1, 200);
     let nodes = args.nodes.clamp(2, 5);
     let heartbeat = args
@@ -179,6 +200,7 @@ async fn run(args: Args) -> Result<(), String> {
                 Fault::Kill => cl.nodes[index].kill9().await,
                 Fault::Freeze => cl.nodes[index].freeze(),
                 Fault::Term => cl.nodes[index].signal(testkit::Signal::Term),
+                Fault::Scale => {}
             }
             let (_, last) = settle(&rec, &rtus, &live).await?;
             let took = last.saturating_duration_since(fault_at);
@@ -222,6 +244,7 @@ async fn run(args: Args) -> Result<(), String> {
                     let _ = cl.nodes[index].wait_exit(Duration::from_secs(20)).await;
                     cl.nodes[index].restart();
                 }
+                Fault::Scale => {}
             }
             // Heard again: its presence or its beats (a node frozen for less than the broker's
             // keep-alive check was never declared offline).
