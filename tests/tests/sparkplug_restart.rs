@@ -170,6 +170,56 @@ fn num(v: &Value) -> Option<u64> {
     v.as_u64().or_else(|| v.as_str()?.parse().ok())
 }
 
+/// The edge node's messages (decoded by Tahu) until every `logged` event was seen as a
+/// historical metric of a DDATA (bounded in count): the messages and the (metric name, time
+/// tag) of every historical metric.
+async fn follow_history(
+    rx: &mut mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+    rtu: &str,
+    logged: &[(String, u64)],
+) -> (Vec<(String, Vec<u8>)>, HashSet<(String, u64)>) {
+    let dbirth_t = format!("spBv1.0/plant/DBIRTH/{rtu}/{rtu}");
+    let ddata_t = format!("spBv1.0/plant/DDATA/{rtu}/{rtu}");
+    let mut messages: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut names: HashMap<u64, String> = HashMap::new();
+    let mut historical: HashSet<(String, u64)> = HashSet::new();
+    for _ in 0..2000 {
+        let (topic, payload) = match tokio::time::timeout(WAIT, rx.recv()).await {
+            Ok(Some(m)) => m,
+            other => panic!("waiting for the history: {other:?}"),
+        };
+        if !topic.starts_with("spBv1.0/plant/") {
+            continue;
+        }
+        let decoded = tahu_decode(&[&payload]).remove(0);
+        let metrics = decoded["raw"]["metrics"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if topic == dbirth_t {
+            for m in &metrics {
+                if let (Some(a), Some(n)) = (num(&m["alias"]), m["name"].as_str()) {
+                    names.insert(a, n.to_owned());
+                }
+            }
+        }
+        if topic == ddata_t {
+            for m in metrics.iter().filter(|m| m["isHistorical"] == true) {
+                let name = num(&m["alias"]).and_then(|a| names.get(&a).cloned());
+                let time = num(&m["timestamp"]);
+                if let (Some(n), Some(t)) = (name, time) {
+                    historical.insert((n, t));
+                }
+            }
+        }
+        messages.push((topic, payload));
+        if logged.iter().all(|k| historical.contains(k)) {
+            break;
+        }
+    }
+    (messages, historical)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn held_events_survive_a_restart_and_follow_the_births_as_historical() {
     if !broker::available() || !tahu_available() {
@@ -236,43 +286,7 @@ async fn held_events_survive_a_restart_and_follow_the_births_as_historical() {
         logged.iter().filter(|(_, t)| *t < stopped_ms).count() >= 20,
         "events of the first run are expected"
     );
-    let mut messages: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut names: HashMap<u64, String> = HashMap::new();
-    let mut historical: HashSet<(String, u64)> = HashSet::new();
-    for _ in 0..2000 {
-        let (topic, payload) = match tokio::time::timeout(WAIT, rx.recv()).await {
-            Ok(Some(m)) => m,
-            other => panic!("waiting for the history: {other:?}"),
-        };
-        if !topic.starts_with("spBv1.0/plant/") {
-            continue;
-        }
-        let decoded = tahu_decode(&[&payload]).remove(0);
-        let metrics = decoded["raw"]["metrics"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        if topic == dbirth_t {
-            for m in &metrics {
-                if let (Some(a), Some(n)) = (num(&m["alias"]), m["name"].as_str()) {
-                    names.insert(a, n.to_owned());
-                }
-            }
-        }
-        if topic == ddata_t {
-            for m in metrics.iter().filter(|m| m["isHistorical"] == true) {
-                let name = num(&m["alias"]).and_then(|a| names.get(&a).cloned());
-                let time = num(&m["timestamp"]);
-                if let (Some(n), Some(t)) = (name, time) {
-                    historical.insert((n, t));
-                }
-            }
-        }
-        messages.push((topic, payload));
-        if logged.iter().all(|k| historical.contains(k)) {
-            break;
-        }
-    }
+    let (messages, historical) = follow_history(&mut rx, &st.name, &logged).await;
     let missing: Vec<_> = logged.iter().filter(|k| !historical.contains(*k)).collect();
     let topics: Vec<&str> = messages.iter().map(|(t, _)| t.as_str()).collect();
     assert!(
