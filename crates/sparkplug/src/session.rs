@@ -3,12 +3,59 @@
 //! decision is the state machine's.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS};
 use tokio::sync::{mpsc, watch};
 
-use crate::edge::{Action, CommandOutcome, CommandRequest, EdgeNode, PointUpdate, Publication};
+use crate::edge::{
+    Action, CommandOutcome, CommandRequest, EdgeNode, HeldChange, PointUpdate, Publication,
+};
+
+/// Changes of the durable history gathered beyond which they are written at once (else at
+/// the next tick, or before the next connection attempt).
+pub const HELD_BATCH: usize = 1024;
+
+/// The durable copy of an edge node's history (see [`EdgeNode::restore_history`]), kept by
+/// the caller.
+pub trait HistoryStore: Send + Sync + 'static {
+    /// Makes `changes`, in order and durably, before returning; runs on a blocking thread.
+    /// The store reports its own errors (the history in memory goes on regardless).
+    fn apply(&self, changes: &[HeldChange]);
+}
+
+/// The changes of the durable history not yet written.
+struct Durable {
+    store: Option<Arc<dyn HistoryStore>>,
+    pending: Vec<HeldChange>,
+}
+
+impl Durable {
+    /// Takes the edge node's changes; writes them when many are waiting.
+    async fn collect(&mut self, node: &mut EdgeNode) {
+        while let Some(change) = node.poll_held() {
+            self.pending.push(change);
+        }
+        if self.pending.len() >= HELD_BATCH {
+            self.flush().await;
+        }
+    }
+
+    async fn flush(&mut self) {
+        let Some(store) = self.store.clone() else {
+            self.pending.clear();
+            return;
+        };
+        if self.pending.is_empty() {
+            return;
+        }
+        let changes = std::mem::take(&mut self.pending);
+        if let Err(e) = tokio::task::spawn_blocking(move || store.apply(&changes)).await {
+            tracing::error!(error = %e, "sparkplug history store task failed");
+        }
+    }
+}
 
 /// Publications waiting for room in the MQTT client beyond which the session is dropped
 /// (a new one starts with new births).
@@ -86,15 +133,45 @@ fn qos(q: u8) -> QoS {
 /// before, so that its first session takes the next `bdSeq`.
 /// Commands to issue go to `commands`; their outcomes come back as [`Input::Outcome`].
 pub async fn run(
+    node: EdgeNode,
+    settings: SessionSettings,
+    inputs: mpsc::Receiver<Input>,
+    commands: mpsc::Sender<CommandRequest>,
+) {
+    run_with_history(node, settings, inputs, commands, None).await;
+}
+
+/// [`run`], keeping the history durably in `history` when given: the caller restored what
+/// it held with [`EdgeNode::restore_history`] first. Changes are written at each tick of a
+/// session, when [`HELD_BATCH`] are waiting, before each new connection attempt, after each
+/// input while watching (not carrying), and at the end.
+pub async fn run_with_history(
     mut node: EdgeNode,
     settings: SessionSettings,
     mut inputs: mpsc::Receiver<Input>,
     commands: mpsc::Sender<CommandRequest>,
+    history: Option<Arc<dyn HistoryStore>>,
+) {
+    let mut durable = Durable {
+        store: history,
+        pending: Vec::new(),
+    };
+    drive(&mut node, &settings, &mut inputs, &commands, &mut durable).await;
+    durable.collect(&mut node).await;
+    durable.flush().await;
+}
+
+async fn drive(
+    node: &mut EdgeNode,
+    settings: &SessionSettings,
+    inputs: &mut mpsc::Receiver<Input>,
+    commands: &mpsc::Sender<CommandRequest>,
+    durable: &mut Durable,
 ) {
     let mut carrier = settings.carrier.clone();
     loop {
         if let Some(c) = carrier.as_mut() {
-            if !observe(&mut node, c, &mut inputs).await {
+            if !observe(node, c, inputs, durable).await {
                 return;
             }
         }
@@ -115,10 +192,13 @@ pub async fn run(
         };
         let carrying = carrier.as_mut().map(|c| &mut c.carrying);
         match session
-            .run(&mut node, &settings, &mut inputs, &commands, carrying)
+            .run(node, settings, inputs, commands, carrying, durable)
             .await
         {
             End::Shutdown => {
+                // Written before the NDEATH, which may wait for a slow broker.
+                durable.collect(node).await;
+                durable.flush().await;
                 session.close(will).await;
                 return;
             }
@@ -126,9 +206,13 @@ pub async fn run(
                 tracing::info!("sparkplug edge node handed over: NDEATH");
                 session.close(will).await;
                 node.disconnected(now_ms());
+                durable.collect(node).await;
+                durable.flush().await;
             }
             End::Lost => {
                 node.disconnected(now_ms());
+                durable.collect(node).await;
+                durable.flush().await;
                 // Inputs are taken while waiting (values go to the history): the RTU side,
                 // which may wait to hand over a command outcome, never waits for the broker.
                 let wait = tokio::time::sleep(settings.reconnect_delay);
@@ -137,11 +221,13 @@ pub async fn run(
                     tokio::select! {
                         _ = &mut wait => break,
                         input = inputs.recv() => match input {
-                            Some(input) => apply(&mut node, input),
+                            Some(input) => apply(node, input),
                             None => return,
                         },
                     }
+                    durable.collect(node).await;
                 }
+                durable.flush().await;
             }
         }
     }
@@ -161,6 +247,7 @@ impl Session {
         inputs: &mut mpsc::Receiver<Input>,
         commands: &mpsc::Sender<CommandRequest>,
         mut carrying: Option<&mut watch::Receiver<bool>>,
+        durable: &mut Durable,
     ) -> End {
         // rumqttc's poll is not cancel-safe while it connects: dropped between CONNECT and
         // CONNACK (another branch of a select winning), it leaves the broker a session that
@@ -179,6 +266,7 @@ impl Session {
                             None => return End::Shutdown,
                         },
                     }
+                    durable.collect(node).await;
                 }
             };
             match event {
@@ -216,7 +304,11 @@ impl Session {
                     Some(input) => apply(node, input),
                     None => return End::Shutdown,
                 },
-                _ = tick.tick() => node.tick(now_ms()),
+                _ = tick.tick() => {
+                    node.tick(now_ms());
+                    durable.collect(node).await;
+                    durable.flush().await;
+                }
                 carries = still_carrying(&mut carrying) => if !carries {
                     return End::HandedOver;
                 },
@@ -224,6 +316,7 @@ impl Session {
             if !self.act(node, commands) {
                 return End::Lost;
             }
+            durable.collect(node).await;
         }
     }
 
@@ -312,6 +405,7 @@ async fn observe(
     node: &mut EdgeNode,
     carrier: &mut Carrier,
     inputs: &mut mpsc::Receiver<Input>,
+    durable: &mut Durable,
 ) -> bool {
     if *carrier.carrying.borrow_and_update() {
         return true;
@@ -352,7 +446,11 @@ async fn observe(
                     break;
                 }
                 input = inputs.recv() => match input {
-                    Some(input) => apply(node, input),
+                    Some(input) => {
+                        apply(node, input);
+                        durable.collect(node).await;
+                        durable.flush().await;
+                    }
                     None => return false,
                 },
                 changed = carrier.carrying.changed() => {

@@ -12,6 +12,7 @@ mod operations;
 mod sessions;
 mod tls;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -38,6 +39,14 @@ pub enum StartError {
     #[error("cannot open the queue {path}: {source}")]
     Store {
         /// The queue file.
+        path: PathBuf,
+        /// What the store reported.
+        source: StoreError,
+    },
+    /// The Sparkplug history file could not be opened.
+    #[error("cannot open the sparkplug history {path}: {source}")]
+    SparkplugHistory {
+        /// The history file.
         path: PathBuf,
         /// What the store reported.
         source: StoreError,
@@ -170,8 +179,9 @@ pub async fn start(loaded: Loaded) -> Result<Gateway, StartError> {
     let (spb_commands, spb_commands_rx) = mpsc::channel(64);
     let (ca, client_auth) = mqtt::tls_files(&loaded)?;
     let broker_tls = ca.map(|ca| crate::north::sparkplug::Tls { ca, client_auth });
+    let restored = open_sparkplug_history(&loaded).await?;
     let mut sparkplug =
-        crate::north::sparkplug::start(&loaded, broker_tls.as_ref(), &spb_commands)?;
+        crate::north::sparkplug::start(&loaded, broker_tls.as_ref(), &spb_commands, restored)?;
     drop(spb_commands);
     background.extend(tls::spawn_reloader(tls.clone(), wiring.metrics.clone()));
     let mut south = sessions::start(
@@ -244,6 +254,33 @@ async fn open_store(loaded: &Loaded) -> Result<Arc<Store>, StartError> {
         })?;
     tracing::info!(path = %path.display(), waiting = store.len(), dropped = store.dropped(), "queue opened");
     Ok(Arc::new(store))
+}
+
+/// With `[sparkplug]`: opens the history file beside the queue and reads what each RTU's
+/// edge node held (blocking, off the runtime's worker).
+async fn open_sparkplug_history(
+    loaded: &Loaded,
+) -> Result<HashMap<String, crate::north::store::held::Restored>, StartError> {
+    let Some(settings) = &loaded.sparkplug else {
+        return Ok(HashMap::new());
+    };
+    let path = crate::north::store::held::path_beside(&store_path(loaded));
+    let capacity = u64::try_from(settings.buffer_capacity).unwrap_or(u64::MAX);
+    let rtus: Vec<(String, u64)> = loaded
+        .rtus
+        .iter()
+        .map(|r| (r.name.clone(), capacity))
+        .collect();
+    let p = path.clone();
+    let restored = tokio::task::spawn_blocking(move || crate::north::store::held::open(&p, &rtus))
+        .await?
+        .map_err(|source| StartError::SparkplugHistory {
+            path: path.clone(),
+            source,
+        })?;
+    let held: usize = restored.values().map(|r| r.held.len()).sum();
+    tracing::info!(path = %path.display(), held, "sparkplug history opened");
+    Ok(restored)
 }
 
 /// What every part of the wiring shares.

@@ -2,12 +2,13 @@
 //! (crate `iec104-sparkplug`), fed by the south's tap. Runs beside the JSON publisher.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use iec104_sparkplug::edge::{
     CommandOutcome, CommandRequest, CommandSpec, EdgeNode, EdgeSettings, PointConfig,
 };
-use iec104_sparkplug::session::{self, Carrier, Input, SessionSettings};
+use iec104_sparkplug::session::{self, Carrier, HistoryStore, Input, SessionSettings};
 use iec104_sparkplug::topic::{MessageType, Topic};
 use iec104_sparkplug::{PointAddress, SparkplugSettings};
 use rumqttc::MqttOptions;
@@ -16,6 +17,7 @@ use tokio::task::JoinHandle;
 
 use crate::commands::sparkplug::SparkplugCommand;
 use crate::config::Loaded;
+use crate::north::store::held::Restored;
 
 /// Inputs waiting for an edge node beyond which the tap drops values (the edge node's own
 /// history keeps what it could not send).
@@ -59,11 +61,13 @@ pub struct Tls {
 
 /// Starts one edge node per RTU when `[sparkplug]` is configured. Each connects like the JSON
 /// output (`tls` for `mqtts://`); in a cluster only while this node carries the RTU
-/// ([`Sparkplug::carriers`]). Commands written by hosts go to `router`.
+/// ([`Sparkplug::carriers`]). Commands written by hosts go to `router`. Each edge node takes
+/// back what its RTU's durable history in `restored` held and keeps its history there.
 pub fn start(
     loaded: &Loaded,
     tls: Option<&Tls>,
     router: &mpsc::Sender<SparkplugCommand>,
+    mut restored: HashMap<String, Restored>,
 ) -> Result<Sparkplug, iec104_sparkplug::edge::EdgeError> {
     let mut out = Sparkplug::default();
     let Some(settings) = &loaded.sparkplug else {
@@ -72,18 +76,22 @@ pub fn start(
     // Every edge node is made before anything is spawned, so a failure spawns nothing.
     let mut nodes = Vec::with_capacity(loaded.rtus.len());
     for rtu in &loaded.rtus {
-        let node = edge_node(loaded, settings, rtu)?;
+        let mut node = edge_node(loaded, settings, rtu)?;
+        let history = restored
+            .remove(&rtu.name)
+            .map(|r| restore(&mut node, &rtu.name, r));
         let edge_id = settings.edge_node_id(&rtu.name)?;
         let device_id = settings.device_id(&rtu.name)?;
         let dcmd = Topic::device(&settings.group_id, MessageType::DCmd, &edge_id, &device_id)?;
         nodes.push((
             rtu.name.clone(),
             node,
+            history,
             session_settings(loaded, tls, &settings.group_id, &edge_id),
             dcmd.to_string(),
         ));
     }
-    for (name, node, mut session, dcmd) in nodes {
+    for (name, node, history, mut session, dcmd) in nodes {
         if loaded.cluster.is_some() {
             // Only the node carrying the RTU has the edge node's session; the others watch
             // its births and deaths with a client id of their own.
@@ -95,8 +103,9 @@ pub fn start(
         }
         let (tap, inputs) = mpsc::channel(TAP_CAPACITY);
         let (commands, requests) = mpsc::channel(16);
-        out.handles
-            .push(tokio::spawn(session::run(node, session, inputs, commands)));
+        out.handles.push(tokio::spawn(session::run_with_history(
+            node, session, inputs, commands, history,
+        )));
         let forward = Forward {
             rtu: name.clone(),
             topic: dcmd,
@@ -107,6 +116,30 @@ pub fn start(
         out.taps.insert(name, tap);
     }
     Ok(out)
+}
+
+/// Gives the edge node what its durable history held; values that no longer fit the
+/// configuration are logged and removed from the file.
+fn restore(node: &mut EdgeNode, rtu: &str, restored: Restored) -> Arc<dyn HistoryStore> {
+    let refused = node.restore_history(restored.held, restored.dropped);
+    if !refused.is_empty() {
+        let ids: Vec<u64> = refused.iter().map(|(h, _)| h.id).collect();
+        if let Some((_, e)) = refused.first() {
+            tracing::warn!(rtu, count = ids.len(), error = %e, "sparkplug history values refused after a restart");
+        }
+        if let Err(e) = restored.store.forget(&ids) {
+            tracing::error!(rtu, error = %e, "cannot remove refused sparkplug history values");
+        }
+    }
+    if node.buffered() > 0 {
+        tracing::info!(
+            rtu,
+            held = node.buffered(),
+            on_disk = restored.store.len(),
+            "sparkplug history restored"
+        );
+    }
+    restored.store
 }
 
 /// The MQTT session of one edge node: client id `spb-{group}-{edge}` (the same on every

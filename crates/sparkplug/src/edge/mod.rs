@@ -16,7 +16,9 @@
 //! - `Node Control/Rebirth` in an NCMD gives new births; DCMD writes become commands.
 
 mod command;
+mod durable;
 mod encode;
+mod held;
 #[cfg(test)]
 mod prop_tests;
 mod sample;
@@ -34,6 +36,7 @@ use crate::topic::{MessageType, Topic, TopicError};
 use crate::value::Value;
 
 pub use command::{CommandOutcome, MessageError};
+pub use held::{HeldChange, HeldDecodeError, HeldValue};
 pub use table::{CommandSpec, PointConfig, PointError};
 
 use encode::NodeMetric;
@@ -158,6 +161,8 @@ pub struct EdgeNode {
     seq: u8,
     batch: Vec<Sample>,
     history: History,
+    /// The durable copy of the history, when the driver keeps one.
+    held: Option<durable::Held>,
     pending: command::Pending,
     actions: VecDeque<Action>,
 }
@@ -229,6 +234,7 @@ impl EdgeNode {
             next_bd_seq: 0,
             seq: 0,
             batch: Vec::new(),
+            held: None,
             pending: command::Pending::default(),
             actions: VecDeque::new(),
         })
@@ -397,7 +403,8 @@ impl EdgeNode {
     }
 
     fn keep(&mut self, sample: Sample) {
-        self.history.push(sample);
+        let id = self.hold(&sample);
+        self.history.push(id, sample);
     }
 
     /// Sends the values gathered since the last DDATA.
@@ -429,8 +436,9 @@ impl EdgeNode {
 
     fn send_history(&mut self, now: u64) {
         while self.history.len() > 0 {
-            let chunk = self.history.take(MAX_METRICS_PER_MESSAGE);
+            let (chunk, last) = self.history.take(MAX_METRICS_PER_MESSAGE);
             self.ddata(now, &chunk, true);
+            self.release(last);
         }
     }
 

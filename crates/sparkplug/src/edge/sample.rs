@@ -21,11 +21,11 @@ pub(crate) struct Sample {
     pub timestamp: u64,
 }
 
-/// Values kept while no session is born, oldest first; beyond the capacity the oldest is
-/// dropped and counted.
+/// Values kept while no session is born, oldest first, each with its held id (0 when the
+/// history is not kept durably); beyond the capacity the oldest is dropped and counted.
 #[derive(Debug)]
 pub(crate) struct History {
-    samples: VecDeque<Sample>,
+    samples: VecDeque<(u64, Sample)>,
     capacity: usize,
     /// Values dropped since the edge node was made.
     pub dropped: u64,
@@ -41,20 +41,29 @@ impl History {
     }
 
     /// Keeps a value; returns true when an older one was dropped for it.
-    pub fn push(&mut self, sample: Sample) -> bool {
+    pub fn push(&mut self, id: u64, sample: Sample) -> bool {
         let dropped = self.samples.len() >= self.capacity;
         if dropped {
             self.samples.pop_front();
             self.dropped += 1;
         }
-        self.samples.push_back(sample);
+        self.samples.push_back((id, sample));
         dropped
     }
 
-    /// Takes up to `n` of the oldest values.
-    pub fn take(&mut self, n: usize) -> Vec<Sample> {
+    /// Takes up to `n` of the oldest values, and the greatest held id among them.
+    pub fn take(&mut self, n: usize) -> (Vec<Sample>, u64) {
         let n = n.min(self.samples.len());
-        self.samples.drain(..n).collect()
+        let mut last = 0;
+        let samples = self
+            .samples
+            .drain(..n)
+            .map(|(id, s)| {
+                last = last.max(id);
+                s
+            })
+            .collect();
+        (samples, last)
     }
 
     pub fn len(&self) -> usize {

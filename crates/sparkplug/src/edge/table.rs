@@ -78,6 +78,10 @@ pub enum PointError {
         /// The limit.
         max: usize,
     },
+    /// A value kept durably by an earlier run names a metric that is gone or whose datatype
+    /// changed since.
+    #[error("stored history value of {0:?} no longer fits the configuration")]
+    StoredMismatch(String),
     /// Monitoring and command datatypes differ, so one metric cannot carry both.
     #[error("point {name:?}: monitored as {monitored} but commanded as {commanded}")]
     DatatypeConflict {

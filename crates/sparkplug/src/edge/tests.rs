@@ -952,3 +952,162 @@ fn configuration_errors_are_typed() {
         Err(EdgeError::Topic(_))
     ));
 }
+
+/// Every queued change of the durable history.
+fn held_changes(n: &mut EdgeNode) -> Vec<HeldChange> {
+    std::iter::from_fn(|| n.poll_held()).collect()
+}
+
+fn event(address: (u16, u32), v: PointValue, t: u64) -> PointUpdate {
+    PointUpdate {
+        interrogated: false,
+        time_tag_ms: Some(t),
+        ..value(address, v)
+    }
+}
+
+#[test]
+fn a_durable_history_survives_a_restart_and_follows_the_births_as_historical() {
+    // First run: the host never comes online; the events are held, nothing is published.
+    let mut n = node(Some("scada"));
+    assert!(n.restore_history(Vec::new(), 0).is_empty());
+    n.rtu_link_up(T0);
+    n.interrogation_complete(T0);
+    n.connect(T0);
+    n.connected(T0);
+    n.value(T0 + 1, event((1, 200), PointValue::Float(1.5), T0 + 1))
+        .unwrap_or_default();
+    // A point learnt from its value, and an invalid value (sent as is_null).
+    n.value(T0 + 2, event((1, 300), PointValue::Scaled(-7), T0 + 2))
+        .unwrap_or_default();
+    let invalid = PointUpdate {
+        quality: Quality::IV,
+        ..event((1, 200), PointValue::Float(9.0), T0 + 3)
+    };
+    n.value(T0 + 3, invalid).unwrap_or_default();
+    n.tick(T0 + 4);
+    assert!(
+        drain(&mut n).is_empty(),
+        "nothing before the host is online"
+    );
+    let stored: Vec<HeldValue> = held_changes(&mut n)
+        .into_iter()
+        .map(|c| match c {
+            HeldChange::Hold(h) => h,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(stored.iter().map(|h| h.id).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(stored[1].address, Some(PointAddress { ca: 1, ioa: 300 }));
+
+    // Second run (a new edge node, as after a restart) is given what the store kept, through
+    // its bytes.
+    let stored = stored
+        .iter()
+        .map(|h| HeldValue::decode(&h.encode()).unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    let mut n = node(Some("scada"));
+    assert!(n.restore_history(stored, 2).is_empty());
+    assert_eq!((n.buffered(), n.dropped()), (3, 2));
+    n.rtu_link_up(T0 + 10);
+    n.value(T0 + 11, value((1, 200), PointValue::Float(4.0)))
+        .unwrap_or_default();
+    n.interrogation_complete(T0 + 12);
+    n.connect(T0 + 12);
+    n.connected(T0 + 12);
+    assert!(drain(&mut n).is_empty());
+    state(&mut n, T0 + 13, true, T0 + 13);
+    let msgs = drain(&mut n);
+    assert_eq!(
+        topics(&msgs),
+        [
+            "spBv1.0/G/NBIRTH/rtu1",
+            "spBv1.0/G/DBIRTH/rtu1/rtu1",
+            "spBv1.0/G/DDATA/rtu1/rtu1"
+        ]
+    );
+    assert_eq!(
+        metric(&msgs[0].1, DROPPED_METRIC).value,
+        Some(MetricValue::LongValue(2)),
+        "the store's drops are counted"
+    );
+    let learnt = metric(&msgs[1].1, "1/300").alias;
+    let got: Vec<_> = msgs[2]
+        .1
+        .metrics
+        .iter()
+        .map(|m| {
+            (
+                m.alias,
+                m.timestamp,
+                m.is_historical,
+                m.is_null,
+                m.value.clone(),
+            )
+        })
+        .collect();
+    let f = metric(&msgs[1].1, "1/200").alias;
+    assert_eq!(
+        got,
+        [
+            (
+                f,
+                Some(T0 + 1),
+                Some(true),
+                None,
+                Some(MetricValue::FloatValue(1.5))
+            ),
+            (
+                learnt,
+                Some(T0 + 2),
+                Some(true),
+                None,
+                Some(MetricValue::IntValue(-7i32 as u32))
+            ),
+            (f, Some(T0 + 3), Some(true), Some(true), None),
+        ]
+    );
+    // Sent: the store may remove them. New values continue the ids.
+    assert_eq!(held_changes(&mut n), [HeldChange::Release(3)]);
+    n.disconnected(T0 + 14);
+    n.value(T0 + 15, event((1, 200), PointValue::Float(2.0), T0 + 15))
+        .unwrap_or_default();
+    assert!(matches!(&held_changes(&mut n)[..], [HeldChange::Hold(h)] if h.id == 4));
+}
+
+#[test]
+fn stored_values_that_no_longer_fit_the_configuration_are_refused_and_the_rest_bounded() {
+    let held = |id, ioa, datatype, value| HeldValue {
+        id,
+        address: Some(PointAddress { ca: 1, ioa }),
+        name: None,
+        datatype,
+        value: Some(value),
+        quality: Some((Quality::GOOD, crate::quality::Extras::default())),
+        timestamp: T0 + id,
+    };
+    let mut stored = vec![held(1, 100, crate::DataType::Float, Value::Float(1.0))];
+    for id in 2..8 {
+        stored.push(held(
+            id,
+            200,
+            crate::DataType::Float,
+            Value::Float(id as f32),
+        ));
+    }
+    let mut n = node(None);
+    let refused = n.restore_history(stored, 0);
+    assert!(matches!(
+        &refused[..],
+        [(h, PointError::StoredMismatch(_))] if h.id == 1
+    ));
+    // Capacity 4: of the six that fit, the two oldest are dropped and counted.
+    assert_eq!((n.buffered(), n.dropped()), (4, 2));
+    // Without restore_history nothing is handed out.
+    let mut plain = born(None);
+    plain.disconnected(T0);
+    plain
+        .value(T0, event((1, 200), PointValue::Float(1.0), T0))
+        .unwrap_or_default();
+    assert_eq!((plain.buffered(), plain.poll_held()), (1, None));
+}

@@ -4,6 +4,7 @@
 //! The queue is bounded: past `max` entries the oldest are dropped and counted (the count is
 //! kept in the database too, so it survives restarts).
 
+pub mod held;
 pub mod writer;
 
 use std::path::Path;
