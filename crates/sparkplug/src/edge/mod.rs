@@ -387,9 +387,12 @@ impl EdgeNode {
         }
         if self.device_born {
             self.queue(now, sample);
-        } else if self.device_up || (self.link_up && !update.interrogated) {
+        } else if self.device_up || !update.interrogated {
             // Not born yet (no session, or the interrogation still runs): events wait in
             // the history and follow the births; interrogation answers are in the DBIRTH.
+            // An event is kept even before the link-up is reported: the link state and the
+            // values reach the edge node on different paths, and an RTU sends what it
+            // buffered at once after STARTDT.
             self.keep(sample);
         }
         Ok(())

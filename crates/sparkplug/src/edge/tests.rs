@@ -137,6 +137,35 @@ fn events_during_the_interrogation_follow_the_dbirth_as_history() {
     );
 }
 
+#[test]
+fn an_event_that_overtakes_the_link_up_report_is_kept_as_history() {
+    // The RTU sends what it buffered right after STARTDT; the value reaches the edge node
+    // before the session's link-up report does (they travel on different paths).
+    let mut n = born(None);
+    n.rtu_link_down(T0);
+    let _ = drain(&mut n);
+    let early = PointUpdate {
+        interrogated: false,
+        time_tag_ms: Some(T0 + 1),
+        ..value((1, 200), PointValue::Float(7.0))
+    };
+    n.value(T0 + 1, early).unwrap_or_default();
+    assert_eq!(n.buffered(), 1, "the early event is held");
+    n.rtu_link_up(T0 + 2);
+    n.interrogation_complete(T0 + 3);
+    let msgs = drain(&mut n);
+    let historical: Vec<_> = msgs
+        .iter()
+        .filter(|(t, _)| t.contains("/DDATA/"))
+        .flat_map(|(_, p)| p.metrics.iter())
+        .map(|m| (m.value.clone(), m.timestamp, m.is_historical))
+        .collect();
+    assert_eq!(
+        historical,
+        [(Some(MetricValue::FloatValue(7.0)), Some(T0 + 1), Some(true))]
+    );
+}
+
 /// Connected, born, RTU interrogated; the births drained.
 fn born(primary: Option<&str>) -> EdgeNode {
     let mut n = node(primary);
