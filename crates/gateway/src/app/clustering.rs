@@ -66,8 +66,16 @@ pub(super) fn start(
         .unwrap_or(Duration::from_secs(15));
     tracing::info!(node = %w.node, incarnation = %w.incarnation, config_hash = %c.config_hash, standby = c.standby, heartbeat = ?c.heartbeat, "cluster mode");
     let task = Task {
-        state: ClusterState::new(Task::settings(&w.node, &w.incarnation, c), rtus)
-            .with_path_failover(c.path_failover),
+        state: ClusterState::new(
+            Task::settings(
+                &w.node,
+                &w.incarnation,
+                c,
+                !loaded.mqtt.brokers.others.is_empty(),
+            ),
+            rtus,
+        )
+        .with_path_failover(c.path_failover),
         roles: std::mem::take(roles),
         reports,
         presence,

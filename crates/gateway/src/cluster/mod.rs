@@ -43,7 +43,7 @@ pub const COALESCE: Duration = Duration::from_millis(100);
 
 /// At most one full (retained) presence per this window: it lists every RTU (see
 /// docs/failover.md, "Scale").
-pub const PRESENCE_EVERY: Duration = Duration::from_secs(1);
+pub const PRESENCE_EVERY: Duration = Duration::from_millis(250);
 
 fn now_s() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -127,7 +127,14 @@ impl Task {
     }
 
     /// A task for `settings` and the RTUs (name, preferred node), with its channels.
-    pub fn settings(me: &str, incarnation: &str, cluster: &crate::config::Cluster) -> Settings {
+    /// `several_brokers`: `[mqtt] urls` lists more than one broker (a clustered broker, whose
+    /// nodes may publish a dead node's wills late): only then are wills held back.
+    pub fn settings(
+        me: &str,
+        incarnation: &str,
+        cluster: &crate::config::Cluster,
+        several_brokers: bool,
+    ) -> Settings {
         Settings {
             me: me.to_owned(),
             incarnation: incarnation.to_owned(),
@@ -141,8 +148,14 @@ impl Task {
             coalesce: COALESCE,
             presence_every: PRESENCE_EVERY,
             // Beats go out four times per heartbeat: a will is late if one comes within 1.5
-            // beat periods of the previous one.
-            will_wait: cluster.heartbeat * 3 / 8,
+            // beat periods of the previous one. With one broker a will comes only when the
+            // node's connection ended: acted on at once (a kill -9 is taken over in tens of
+            // milliseconds, not half a beat period later).
+            will_wait: if several_brokers {
+                cluster.heartbeat * 3 / 8
+            } else {
+                Duration::ZERO
+            },
             snapshot_after: cluster.heartbeat / 8,
         }
     }
