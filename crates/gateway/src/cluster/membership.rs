@@ -434,9 +434,12 @@ impl View {
             .is_some_and(|p| p.ready.contains(rtu) || p.active.contains(rtu))
     }
 
-    /// Whether what we know of `node` is older than its state `seq` of `incarnation`.
+    /// Whether what we know of `node` is older than its state `seq` of `incarnation`. The
+    /// will of that incarnation (`offline`) is its last word: nothing to ask it for (it cannot
+    /// answer; asking made the survivors send a request every 250 ms until its beats aged out).
     pub fn behind(&self, node: &str, incarnation: &str, seq: u64) -> bool {
         match self.nodes.get(node) {
+            Some(m) if m.incarnation == incarnation && m.status == OFFLINE => false,
             Some(m) => m.incarnation != incarnation || m.seq < seq,
             None => true,
         }

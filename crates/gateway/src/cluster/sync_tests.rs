@@ -360,3 +360,47 @@ fn our_own_late_will_is_answered_with_our_presence_at_once() {
     b.presence("b", &json(&again), t0 + 210 * MS);
     assert!(b.step(t0 + 300 * MS).publish.is_none());
 }
+
+#[test]
+fn a_dead_node_is_not_asked_for_its_state() {
+    // a beat at state 5 while we know state 3, then a died: its will is its last word, and
+    // no snapshot request goes to it while its last beat is still within the liveness window.
+    let t0 = Instant::now();
+    let (ra, _) = split();
+    let mut b = ClusterState::new(
+        Settings {
+            will_wait: Duration::ZERO,
+            ..settings("b")
+        },
+        vec![(ra.clone(), None)],
+    );
+    b.mqtt(true);
+    let a_state = Presence {
+        node: "a".into(),
+        status: ONLINE.into(),
+        incarnation: "inc-a".into(),
+        config_hash: "h".into(),
+        active: vec![ra.clone()],
+        seq: 3,
+        ..Default::default()
+    };
+    b.presence("a", &json(&a_state), t0);
+    step_echo(&mut b, t0);
+    b.beat_seq("a", b"inc-a", 5, t0 + 10 * MS);
+    let will = Presence {
+        status: "offline".into(),
+        active: vec![],
+        seq: 0,
+        ..a_state
+    };
+    b.presence("a", &json(&will), t0 + 20 * MS);
+    for ms in (20..2000).step_by(50) {
+        let t = t0 + ms * MS;
+        b.beat_seq("b", b"inc-b", 1, t);
+        let out = b.step(t);
+        assert!(
+            out.requests.is_empty(),
+            "asked a dead node at {ms} ms: {out:?}"
+        );
+    }
+}
