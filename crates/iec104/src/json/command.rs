@@ -222,45 +222,8 @@ impl CommandRequest {
             range,
             got: shown(v),
         };
-        let qualifier = |name: &'static str, given: Option<i64>, max: i64, allowed| match given {
-            None => Ok(0u8),
-            Some(q) if (0..=max).contains(&q) => Ok(q as u8),
-            Some(q) => Err(CommandError::Qualifier {
-                type_id: t,
-                name,
-                got: q,
-                allowed,
-            }),
-        };
-        let none = |name: &'static str, given: Option<i64>| match given {
-            None => Ok(()),
-            Some(q) => Err(CommandError::Qualifier {
-                type_id: t,
-                name,
-                got: q,
-                allowed: "this type has no such qualifier",
-            }),
-        };
         let base = t.as_u8();
-        // C_SC/C_DC/C_RC carry QU, C_SE carries QL, C_BO neither.
-        let (qu, ql) = match base {
-            45..=47 | 58..=60 => {
-                none("ql", self.ql)?;
-                (qualifier("qu", self.qu, 31, "0..=31")?, 0)
-            }
-            48..=50 | 61..=63 => {
-                none("qu", self.qu)?;
-                (0, qualifier("ql", self.ql, 127, "0..=127")?)
-            }
-            _ => {
-                none("qu", self.qu)?;
-                none("ql", self.ql)?;
-                if select {
-                    return Err(CommandError::NoSelect(t));
-                }
-                (0, 0)
-            }
-        };
+        let (qu, ql) = self.qualifiers(t, select)?;
         let tag = if base >= 58 {
             Some(self.time_tag(now)?)
         } else {
@@ -352,5 +315,46 @@ impl CommandRequest {
             }
         };
         Ok(e)
+    }
+
+    /// QU (C_SC/C_DC/C_RC) or QL (C_SE) as given, or 0; C_BO has neither and no select.
+    fn qualifiers(&self, t: TypeId, select: bool) -> Result<(u8, u8), CommandError> {
+        let qualifier = |name: &'static str, given: Option<i64>, max: i64, allowed| match given {
+            None => Ok(0u8),
+            Some(q) if (0..=max).contains(&q) => Ok(q as u8),
+            Some(q) => Err(CommandError::Qualifier {
+                type_id: t,
+                name,
+                got: q,
+                allowed,
+            }),
+        };
+        let none = |name: &'static str, given: Option<i64>| match given {
+            None => Ok(()),
+            Some(q) => Err(CommandError::Qualifier {
+                type_id: t,
+                name,
+                got: q,
+                allowed: "this type has no such qualifier",
+            }),
+        };
+        match t.as_u8() {
+            45..=47 | 58..=60 => {
+                none("ql", self.ql)?;
+                Ok((qualifier("qu", self.qu, 31, "0..=31")?, 0))
+            }
+            48..=50 | 61..=63 => {
+                none("qu", self.qu)?;
+                Ok((0, qualifier("ql", self.ql, 127, "0..=127")?))
+            }
+            _ => {
+                none("qu", self.qu)?;
+                none("ql", self.ql)?;
+                if select {
+                    return Err(CommandError::NoSelect(t));
+                }
+                Ok((0, 0))
+            }
+        }
     }
 }

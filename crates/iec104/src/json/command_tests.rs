@@ -121,6 +121,11 @@ fn every_command_type() {
     for (j, select, t, want) in cases {
         assert_eq!(octets(j.clone(), select), Ok((t, want)), "{j}");
     }
+}
+
+#[test]
+fn every_time_tagged_command_type() {
+    use TypeId as T;
     // The _TA_1 forms carry CP56Time2a after the element: "now" when `time` is absent or true.
     let timed: Vec<(serde_json::Value, TypeId, Vec<u8>)> = vec![
         (

@@ -383,6 +383,15 @@ fn write_element<M: SerializeMap>(m: &mut M, e: &Element<'_>) -> Result<(), M::E
             parameter(m, q)
         }
         E::P_AC_NA_1(q) => m.serialize_entry("qpa", &q.0),
+        // The file transfer types (120..=127).
+        _ => write_file_element(m, e),
+    }
+}
+
+/// The file transfer elements (F_*); [`write_element`] writes every other type.
+fn write_file_element<M: SerializeMap>(m: &mut M, e: &Element<'_>) -> Result<(), M::Error> {
+    use Element as E;
+    match *e {
         E::F_FR_NA_1(f) => {
             m.serialize_entry("file", &f.file)?;
             m.serialize_entry("length", &f.length)?;
@@ -421,6 +430,7 @@ fn write_element<M: SerializeMap>(m: &mut M, e: &Element<'_>) -> Result<(), M::E
             m.serialize_entry("start", &Instant(q.start))?;
             m.serialize_entry("stop", &Instant(q.stop))
         }
+        _ => Ok(()),
     }
 }
 
