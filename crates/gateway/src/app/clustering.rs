@@ -1,4 +1,5 @@
-//! Starts the cluster side: presence messages apart from commands, and the cluster task.
+//! Starts the cluster side: the coordination connection (its own broker connection for the
+//! cluster's topics) and the cluster task.
 
 use std::time::Duration;
 
@@ -11,32 +12,55 @@ use crate::cluster::Task;
 use crate::config::Loaded;
 use crate::model::{Direct, Incoming, Report, Role};
 
-/// In cluster mode, splits the messages from the broker: presence to the cluster task,
-/// commands to the router (the splitting task ends with the publisher). Alone, everything
-/// goes to the router.
-pub(super) fn split_incoming(
+/// The coordination connection of a cluster node, built but not started, and the cluster
+/// task's ends of its channels.
+pub(super) struct Coordination {
+    /// The connection's task, to spawn.
+    pub link: crate::north::coordination::Coordination,
+    /// Messages of the cluster subscriptions, for the cluster task.
+    pub incoming: mpsc::Receiver<Incoming>,
+    /// Beats, deltas, snapshots and requests of the cluster task.
+    pub outgoing: mpsc::Sender<Direct>,
+    /// Where the cluster task keeps our presence.
+    pub board: std::sync::Arc<crate::model::StatusBoard>,
+}
+
+/// Builds the coordination connection (cluster mode only; reads the TLS files).
+pub(super) fn coordination(
     loaded: &Loaded,
     w: &Wiring,
-    from_mqtt: mpsc::Receiver<Incoming>,
-) -> (mpsc::Receiver<Incoming>, Option<mpsc::Receiver<Incoming>>) {
-    if loaded.cluster.is_none() {
-        return (from_mqtt, None);
-    }
-    let (to_router, router_rx) = mpsc::channel::<Incoming>(256);
-    let (to_cluster, presence_rx) = mpsc::channel::<Incoming>(1024);
-    let topics = w.topics.clone();
-    let mut from_mqtt = from_mqtt;
-    tokio::spawn(async move {
-        while let Some(m) = from_mqtt.recv().await {
-            let to = if topics.is_cluster(&m.topic) {
-                &to_cluster
-            } else {
-                &to_router
-            };
-            let _ = to.send(m).await;
-        }
-    });
-    (router_rx, Some(presence_rx))
+) -> Result<Option<Coordination>, super::StartError> {
+    let Some(settings) = super::mqtt::coordination_settings(loaded, w)? else {
+        return Ok(None);
+    };
+    let (outgoing, outgoing_rx) = mpsc::channel(1024);
+    let (incoming_tx, incoming) = mpsc::channel(1024);
+    let board = crate::model::StatusBoard::new();
+    Ok(Some(Coordination {
+        link: crate::north::coordination::Coordination {
+            settings,
+            board: board.clone(),
+            outgoing: outgoing_rx,
+            incoming: incoming_tx,
+            metrics: w.metrics.clone(),
+        },
+        incoming,
+        outgoing,
+        board,
+    }))
+}
+
+/// The cluster task and the coordination connection, running.
+#[derive(Debug)]
+pub(super) struct Running {
+    /// The cluster task (ends once it has left).
+    pub task: JoinHandle<()>,
+    /// The coordination connection (ends with its goodbye once `keep_open` and the cluster
+    /// task's sender are dropped).
+    pub link: JoinHandle<()>,
+    /// Keeps the coordination connection (and our presence) up after the cluster task ended,
+    /// until the publisher's final statuses went out.
+    pub keep_open: mpsc::Sender<Direct>,
 }
 
 /// Spawns the cluster task (cluster mode only); it takes the sessions' role senders.
@@ -45,12 +69,11 @@ pub(super) fn start(
     w: &Wiring,
     roles: &mut Vec<watch::Sender<Role>>,
     reports: mpsc::Receiver<(usize, Report)>,
-    presence: Option<mpsc::Receiver<Incoming>>,
+    coordination: Option<Coordination>,
     leave: watch::Receiver<bool>,
-    beats: mpsc::Sender<Direct>,
-) -> Option<JoinHandle<()>> {
-    let (c, presence) = match (&loaded.cluster, presence) {
-        (Some(c), Some(p)) => (c, p),
+) -> Option<Running> {
+    let (c, coordination) = match (&loaded.cluster, coordination) {
+        (Some(c), Some(k)) => (c, k),
         _ => return None,
     };
     let rtus = loaded
@@ -78,16 +101,22 @@ pub(super) fn start(
         .with_path_failover(c.path_failover),
         roles: std::mem::take(roles),
         reports,
-        presence,
+        presence: coordination.incoming,
         board: w.board.clone(),
+        presence_board: coordination.board,
         metrics: w.metrics.clone(),
         live: w.live.clone(),
         duty: w.duty.clone(),
         topics: w.topics.clone(),
         leave,
         leave_timeout: max_t1 + Duration::from_secs(2),
-        beats,
+        beats: coordination.outgoing.clone(),
         beat_every: c.heartbeat / 4,
     };
-    Some(tokio::spawn(task.run()))
+    let link = tokio::spawn(coordination.link.run());
+    Some(Running {
+        task: tokio::spawn(task.run()),
+        link,
+        keep_open: coordination.outgoing,
+    })
 }

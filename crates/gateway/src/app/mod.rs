@@ -123,7 +123,7 @@ pub struct Gateway {
     publisher: JoinHandle<()>,
     writer: JoinHandle<()>,
     router: JoinHandle<()>,
-    cluster: Option<JoinHandle<()>>,
+    cluster: Option<clustering::Running>,
     /// Aborted at the end: HTTP endpoint, watchdog.
     background: Vec<JoinHandle<()>>,
 }
@@ -202,7 +202,8 @@ pub async fn start(loaded: Loaded) -> Result<Gateway, StartError> {
             sparkplug.handles.push(tokio::spawn(follow));
         }
     }
-    let (router_rx, presence_rx) = clustering::split_incoming(&loaded, &wiring, north.incoming_rx);
+    let coordination = clustering::coordination(&loaded, &wiring)?;
+    let router_rx = north.incoming_rx;
     let router = sessions::start_router(
         &loaded,
         &wiring,
@@ -217,9 +218,8 @@ pub async fn start(loaded: Loaded) -> Result<Gateway, StartError> {
         &wiring,
         &mut south.roles,
         reports_rx,
-        presence_rx,
+        coordination,
         leave_rx,
-        north.results_tx,
     );
     let (publisher, writer) = mqtt::start(north.publisher, north.writer, &shutdown_rx);
     background.extend(operations::ready());
@@ -330,11 +330,13 @@ impl Gateway {
     pub async fn stop(self) {
         tracing::info!("shutting down");
         notify::notify("STOPPING=1");
-        if let Some(task) = self.cluster {
+        let mut coordination = None;
+        if let Some(c) = self.cluster {
             // Hand every started RTU over (STOPDT confirmed, presence without it) first.
             let _ = self.leave.send(true);
-            let _ = tokio::time::timeout(Duration::from_secs(120), task).await;
+            let _ = tokio::time::timeout(Duration::from_secs(120), c.task).await;
             drain_queue(&self.store, &self.metrics).await;
+            coordination = Some((c.link, c.keep_open));
         }
         let _ = self.shutdown.send(true);
         for s in self.sessions {
@@ -355,6 +357,12 @@ impl Gateway {
         // the store, publishes the final statuses and says goodbye; then the writer finishes.
         let _ = tokio::time::timeout(Duration::from_secs(12), self.publisher).await;
         let _ = tokio::time::timeout(Duration::from_secs(3), self.writer).await;
+        // Then the coordination connection's goodbye: our offline presence, after the final
+        // statuses.
+        if let Some((link, keep_open)) = coordination {
+            drop(keep_open);
+            let _ = tokio::time::timeout(Duration::from_secs(3), link).await;
+        }
         self.router.abort();
         for t in self.background {
             t.abort();

@@ -105,18 +105,13 @@ fn settings(loaded: &Loaded, w: &Wiring) -> Result<MqttSettings, StartError> {
     let mut subscriptions = topics.command_subscriptions().to_vec();
     // Our own retained statuses, watched for spoofing (north/guard.rs).
     subscriptions.push(topics.status_watch());
-    if let Some(c) = &loaded.cluster {
-        presence_topic = topics.cluster(node);
-        // The online presence is a board entry kept by the cluster task; only the will and
-        // the goodbye are the publisher's.
-        presence_pair = (
-            String::new(),
-            crate::cluster::offline_payload(node, &w.incarnation, &c.config_hash),
-        );
-        subscriptions.extend(topics.cluster_subscriptions());
-    }
-    if loaded.cluster.is_none() {
-        // Our presence, watched for spoofing (in cluster mode the cluster task reads it).
+    if loaded.cluster.is_some() {
+        // The cluster's presence (with its will) is the coordination connection's; the data
+        // connection has none (see `coordination_settings`).
+        presence_topic = String::new();
+        presence_pair = (String::new(), String::new());
+    } else {
+        // Our presence, watched for spoofing.
         subscriptions.push(presence_topic.clone());
     }
     let (tls, client_auth) = tls_files(loaded)?;
@@ -136,6 +131,33 @@ fn settings(loaded: &Loaded, w: &Wiring) -> Result<MqttSettings, StartError> {
         subscriptions,
         cluster_node: loaded.cluster.as_ref().map(|_| node.clone()),
     })
+}
+
+/// A cluster node's coordination connection (None alone): the data connection's brokers,
+/// rotation, TLS and credentials, with the client id `{data client id}-cluster`, our cluster
+/// presence as its last will (the online presence is a board entry kept by the cluster task;
+/// only the will and the goodbye are the connection's) and the cluster subscriptions only.
+pub(super) fn coordination_settings(
+    loaded: &Loaded,
+    w: &Wiring,
+) -> Result<Option<MqttSettings>, StartError> {
+    let Some(c) = &loaded.cluster else {
+        return Ok(None);
+    };
+    let mut s = settings(loaded, w)?;
+    s.client_id.push_str("-cluster");
+    // The failure detector's own keep-alive: the heartbeat (the data connection's too, for
+    // now), on a connection that carries a few small messages per heartbeat.
+    s.keep_alive = c.heartbeat;
+    s.max_inflight = s.max_inflight.min(64);
+    s.presence_topic = w.topics.cluster(&w.node);
+    s.presence = (
+        String::new(),
+        crate::cluster::offline_payload(&w.node, &w.incarnation, &c.config_hash),
+    );
+    s.subscriptions = w.topics.cluster_subscriptions().to_vec();
+    s.cluster_node = None;
+    Ok(Some(s))
 }
 
 /// The CA certificates (TLS only) and the client certificate and key (both, or none).

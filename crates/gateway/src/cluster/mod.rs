@@ -4,9 +4,10 @@
 //! - [`ownership`]: rendezvous hashing (pure);
 //! - [`membership`]: the view built from retained presence messages (pure);
 //! - [`state`]: the decisions (pure, time passed in);
-//! - this file: the async glue between them, the sessions' role channels, the status board
-//!   (our presence is a retained board entry, republished on every broker connection) and
-//!   the broker connection state.
+//! - this file: the async glue between them, the sessions' role channels, the coordination
+//!   connection's board (our presence is a retained board entry, republished on every
+//!   connection; see `north::coordination`) and the state of both broker connections (see
+//!   docs/failover.md, "Connections and fencing").
 
 pub mod membership;
 pub mod orphans;
@@ -72,11 +73,13 @@ pub struct Task {
     pub roles: Vec<watch::Sender<Role>>,
     /// Session reports.
     pub reports: mpsc::Receiver<(usize, Report)>,
-    /// Messages of `{prefix}/_cluster/+`.
+    /// Messages of `{prefix}/_cluster/+` (from the coordination connection).
     pub presence: mpsc::Receiver<Incoming>,
-    /// Where our presence goes.
+    /// The data connection's status board (RTU statuses published again after a release).
     pub board: Arc<StatusBoard>,
-    /// Metrics (and the broker connection state).
+    /// The coordination connection's board: where our presence goes.
+    pub presence_board: Arc<StatusBoard>,
+    /// Metrics (and the state of both broker connections).
     pub metrics: Arc<Metrics>,
     /// The topics (presence, beats, RTU statuses).
     pub topics: Topics,
@@ -84,7 +87,8 @@ pub struct Task {
     pub leave: watch::Receiver<bool>,
     /// Leaving takes at most this long (then the node goes anyway).
     pub leave_timeout: Duration,
-    /// Where our beats go (published QoS 0, not stored).
+    /// Where our beats, deltas, snapshots and requests go: the coordination connection (not
+    /// stored).
     pub beats: mpsc::Sender<crate::model::Direct>,
     /// Time between two beats.
     pub beat_every: Duration,
@@ -180,7 +184,7 @@ impl Task {
 
     fn publish(&self, p: &Presence, me: &str) {
         let payload = serde_json::to_vec(p).unwrap_or_default();
-        self.board.set(Message {
+        self.presence_board.set(Message {
             topic: self.topics.cluster(me),
             payload,
             qos: 1,
@@ -188,11 +192,11 @@ impl Task {
         });
     }
 
-    /// Publishes one message without the store while the broker is connected (beats QoS 0;
+    /// Publishes one message while the coordination connection is up (beats QoS 0;
     /// deltas, snapshots and requests QoS 1). A message the full queue refuses is lost: a
     /// missed delta is noticed by the others (a gap) and repaired by a snapshot.
     fn direct(&self, topic: String, payload: Vec<u8>, qos: u8) {
-        if self.metrics.mqtt_state().0 {
+        if self.metrics.cluster.coordination.state().0 {
             let _ = self.beats.try_send(crate::model::Direct {
                 message: Message {
                     topic,
@@ -223,12 +227,15 @@ impl Task {
         let mut beat_tick = tokio::time::interval(self.beat_every);
         beat_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.state.set_started(&now_s());
-        let (connected, connects) = self.metrics.mqtt_state();
-        self.state.mqtt(connected);
+        let (connected, connects) = self.metrics.cluster.coordination.state();
+        self.state.coordination(connected);
+        let data_connected = self.metrics.mqtt_state().0;
+        self.state.data_link(data_connected);
         let mut d = Driver {
             me,
             connected,
             connects,
+            data_connected,
             leave_deadline: None,
             shown_at: None,
         };
@@ -294,17 +301,26 @@ impl Task {
         }
     }
 
-    /// Applies a change of the broker connection before anything that came over it.
+    /// Applies a change of either broker connection before anything that came over it.
     fn follow_mqtt(&mut self, d: &mut Driver) {
-        let (now_connected, now_connects) = self.metrics.mqtt_state();
+        let (now_connected, now_connects) = self.metrics.cluster.coordination.state();
         if now_connected != d.connected || now_connects != d.connects {
             d.connected = now_connected;
             d.connects = now_connects;
             tracing::info!(
                 connected = d.connected,
-                "cluster: broker connection changed; waiting for our presence echo before acting"
+                "cluster: coordination connection changed; waiting for our presence echo before acting"
             );
-            self.state.mqtt(d.connected);
+            self.state.coordination(d.connected);
+        }
+        let data = self.metrics.mqtt_state().0;
+        if data != d.data_connected {
+            d.data_connected = data;
+            tracing::info!(
+                connected = data,
+                "cluster: data connection changed (no role changes for it alone)"
+            );
+            self.state.data_link(data);
         }
     }
 
@@ -440,8 +456,11 @@ const SHOW_EVERY: Duration = Duration::from_millis(500);
 /// The driver's own state between steps.
 struct Driver {
     me: String,
+    /// The coordination connection: up, and how many times it came up.
     connected: bool,
     connects: u64,
+    /// The data connection is up.
+    data_connected: bool,
     leave_deadline: Option<Instant>,
     shown_at: Option<Instant>,
 }
@@ -492,6 +511,7 @@ mod tests {
         let board = StatusBoard::new();
         let metrics = Arc::new(Metrics::default());
         metrics.set_mqtt(true);
+        metrics.set_coordination(true);
         let (presence_tx, presence_rx) = mpsc::channel(64);
         let (reports_tx, reports_rx) = mpsc::channel(64);
         let (beats_tx, beats_rx) = mpsc::channel(64);
@@ -525,7 +545,8 @@ mod tests {
             roles: senders,
             reports: reports_rx,
             presence: presence_rx,
-            board: board.clone(),
+            board: StatusBoard::new(),
+            presence_board: board.clone(),
             metrics,
             live: Arc::new(crate::model::live::LiveView::new("a", [], 10, 10)),
             duty: Arc::new(watch::channel(crate::model::Duty::default()).0),

@@ -127,7 +127,7 @@ mod tests {
             vec![("sub1".into(), None)],
         )
         .with_path_failover(Duration::from_secs(3));
-        s.mqtt(true);
+        s.coordination(true);
         let p = s.step(t0).publish.unwrap();
         s.presence("a", &serde_json::to_vec(&p).unwrap(), t0);
         s.step(t0);

@@ -243,6 +243,10 @@ pub struct ClusterState {
     orphans: BTreeSet<usize>,
     /// The live nodes (we among them unless leaving) of the latest acting step, by id.
     live_now: Vec<String>,
+    /// The data connection is up (see [`ClusterState::data_link`]).
+    data_connected: bool,
+    /// The first step that saw the coordination connection down with the data connection up.
+    coordination_lost_at: Option<Instant>,
 }
 
 impl ClusterState {
@@ -319,6 +323,8 @@ impl ClusterState {
             paths: Paths::new(Duration::from_secs(3)),
             orphans: BTreeSet::new(),
             live_now: Vec::new(),
+            data_connected: false,
+            coordination_lost_at: None,
         }
     }
 
@@ -383,9 +389,11 @@ impl ClusterState {
         self.live_now = live;
     }
 
-    /// The broker connection came up or went down. Up: the view is trusted again only after
-    /// the echo of our presence (republished on every connection).
-    pub fn mqtt(&mut self, connected: bool) {
+    /// The coordination connection (presence, beats, deltas, snapshots) came up or went down.
+    /// Up: the view is trusted again only after the echo of our presence (republished on every
+    /// connection). Down: not acting (see [`ClusterState::data_link`] for what the data
+    /// connection's state adds).
+    pub fn coordination(&mut self, connected: bool) {
         if connected && self.ever_synced {
             self.reconnected = true;
         }
@@ -407,6 +415,37 @@ impl ClusterState {
         self.connected = connected;
         self.synced = false;
         self.echoed_on_connection = false;
+    }
+
+    /// The data connection (RTU data, statuses, commands) came up or went down. Its loss alone
+    /// changes no role: the data waits in the store and our beats still prove us alive on the
+    /// coordination connection. It matters only while the coordination connection is down
+    /// too: with the data connection up for the whole of `reconnect_hold` after the
+    /// coordination connection was lost, the broker is reachable and the others have declared
+    /// us dead (our will, or our beats stopped): every Active RTU goes to Standby, or our data
+    /// would duplicate theirs. With both down (the broker unreachable) the partition rule
+    /// holds: started RTUs are kept and their data waits in the store.
+    pub fn data_link(&mut self, connected: bool) {
+        self.data_connected = connected;
+        if !connected {
+            self.coordination_lost_at = None;
+        }
+    }
+
+    /// The coordination connection has been down, the data connection up, for the whole of
+    /// `reconnect_hold` at `now` (see [`ClusterState::data_link`]); else when that will be.
+    fn declared_dead(&mut self, now: Instant) -> Result<bool, Instant> {
+        if self.connected || !self.data_connected || !self.ever_synced {
+            self.coordination_lost_at = None;
+            return Ok(false);
+        }
+        let since = *self.coordination_lost_at.get_or_insert(now);
+        let at = since + self.settings.reconnect_hold;
+        if now >= at {
+            Ok(true)
+        } else {
+            Err(at)
+        }
     }
 
     /// A beat of `node` (`{prefix}/_cluster/{node}/beat`, carrying its incarnation) at `now`,
@@ -745,9 +784,17 @@ impl ClusterState {
         if acting || (self.connected && self.ever_synced && self.own_fresh(now) && probed) {
             self.observe_paths(&candidates, now, &mut out);
         }
+        let declared_dead = match self.declared_dead(now) {
+            Ok(dead) => dead,
+            Err(at) => {
+                wake(&mut out, now, at);
+                false
+            }
+        };
         let round = Round {
             now,
             acting,
+            declared_dead,
             hold_end,
             grace_end: self.first_sync.map(|t| t + self.settings.startup_grace),
             me: &me,
@@ -949,6 +996,12 @@ impl ClusterState {
         } else if !round.acting {
             if !self.ever_synced {
                 (r.role, "not synced yet", None)
+            } else if r.role == Role::Active && round.declared_dead {
+                (
+                    Role::Standby,
+                    "coordination lost while our data reaches the broker: the others carry it",
+                    None,
+                )
             } else if r.role == Role::Active && r.lost && !r.started {
                 (
                     Role::Standby,
@@ -1108,6 +1161,8 @@ type Decision = (Role, &'static str, Option<Instant>);
 struct Round<'a> {
     now: Instant,
     acting: bool,
+    /// Coordination lost for `reconnect_hold` while the data connection is up.
+    declared_dead: bool,
     hold_end: Option<Instant>,
     grace_end: Option<Instant>,
     me: &'a str,
@@ -1205,7 +1260,7 @@ mod tests {
         now: Instant,
     ) -> ClusterState {
         let mut s = node(me, rtus);
-        s.mqtt(true);
+        s.coordination(true);
         s.presence(other, &presence(other, ONLINE, held), now);
         let out = s.step(now);
         assert!(out.publish.is_some());
@@ -1219,7 +1274,7 @@ mod tests {
     fn nothing_happens_before_the_first_echo() {
         let now = Instant::now();
         let mut s = node("a", &["s1"]);
-        s.mqtt(true);
+        s.coordination(true);
         let out = s.step(now);
         assert_eq!(
             out.publish.as_ref().map(|p| p.status.as_str()),
@@ -1265,12 +1320,12 @@ mod tests {
         assert!(out.probe);
         assert!(out.changes.is_empty(), "{out:?}");
         // Our connection drops before the probe comes back (the broker went down): nothing.
-        b.mqtt(false);
+        b.coordination(false);
         let out = b.step(t);
         assert!(out.changes.is_empty() && !out.probe, "{out:?}");
         // Up again, our presence echoed: the reconnection hold (the others may be
         // reconnecting too) keeps ra until one liveness window passed.
-        b.mqtt(true);
+        b.coordination(true);
         let t = t + Duration::from_millis(5);
         echo_own(&mut b, t);
         assert!(b.step(t).changes.is_empty());
@@ -1298,7 +1353,7 @@ mod tests {
         assert_eq!(role_of(&b, &ra), Role::Standby);
         // Back 1 s later (steps keep coming: no pause of our own).
         let t = now + Duration::from_secs(1);
-        b.mqtt(true);
+        b.coordination(true);
         // Retained: a's will (published when the broker went down).
         b.presence("a", &presence("a", "offline", &[]), t);
         echo_own(&mut b, t);
@@ -1321,7 +1376,7 @@ mod tests {
 
         // a does not come back: ra is taken once the window has passed.
         let mut c = synced_then_cut("b", &ra, now);
-        c.mqtt(true);
+        c.coordination(true);
         c.presence("a", &presence("a", "offline", &[]), t);
         echo_own(&mut c, t);
         c.beat("b", b"inc-b", t + Duration::from_millis(1));
@@ -1333,7 +1388,7 @@ mod tests {
         // Within the hold, a live node handing an RTU over to us (it drops it and stays
         // online) is no reason to wait: taken at once.
         let mut d = synced_then_cut("b", &rb, now);
-        d.mqtt(true);
+        d.coordination(true);
         // (A short outage: steps keep coming, no pause of our own.)
         let t = now + Duration::from_millis(1000);
         d.presence("a", &presence("a", ONLINE, &[&rb]), t);
@@ -1352,7 +1407,7 @@ mod tests {
         // B7: the hold ends once every node live before our outage was heard again; a later
         // failure is ordinary failure detection (no 8 s blindness of a successor).
         let mut e = synced_then_cut("b", &ra, now);
-        e.mqtt(true);
+        e.coordination(true);
         let t = now + Duration::from_millis(500);
         e.presence("a", &presence("a", ONLINE, &[&ra]), t);
         echo_own(&mut e, t);
@@ -1419,7 +1474,7 @@ mod tests {
         let (_, rb) = split();
         // a alone: owns rb and starts it.
         let mut a = node("a", &[&rb]);
-        a.mqtt(true);
+        a.coordination(true);
         let out = a.step(now);
         echo(&mut a, &out, now);
         a.step(now);
@@ -1462,7 +1517,7 @@ mod tests {
         let rtus: Vec<String> = (0..20).map(|i| format!("s{i}")).collect();
         let names: Vec<&str> = rtus.iter().map(|s| s.as_str()).collect();
         let mut a = node("a", &names);
-        a.mqtt(true);
+        a.coordination(true);
         a.presence("b", &presence("b", ONLINE, &[]), now);
         a.presence("c", &presence("c", ONLINE, &[]), now);
         let out = a.step(now);
@@ -1495,7 +1550,7 @@ mod tests {
             waiting_since: None,
             started_seq: 0,
         });
-        b.mqtt(true);
+        b.coordination(true);
         b.presence("a", &presence("a", ONLINE, &[]), now);
         let out = b.step(now);
         echo(&mut b, &out, now);
@@ -1514,7 +1569,7 @@ mod tests {
         let out = a.step(now);
         echo(&mut a, &out, now);
         // Cut from the broker.
-        a.mqtt(false);
+        a.coordination(false);
         // b's will arrives... it cannot (we are cut), but even a stale message must not act.
         a.presence("b", &presence("b", "offline", &[]), now);
         let out = a.step(now);
@@ -1527,7 +1582,7 @@ mod tests {
         assert_eq!(out.changes[0].role, Role::Standby);
         assert_eq!(role_of(&a, &rb), Role::Standby);
         // Reconnected: nothing before the echo; then the fresh view decides.
-        a.mqtt(true);
+        a.coordination(true);
         a.presence("b", &presence("b", ONLINE, &[&ra, &rb]), now);
         assert!(a.step(now).changes.is_empty());
         echo_own(&mut a, now);
@@ -1632,12 +1687,12 @@ mod tests {
     /// reconnects it.
     fn synced_then_cut(me: &str, rtu: &str, now: Instant) -> ClusterState {
         let mut s = node_hb(me, &[rtu], Duration::ZERO);
-        s.mqtt(true);
+        s.coordination(true);
         s.presence("a", &presence("a", ONLINE, &[rtu]), now);
         let out = s.step(now);
         echo(&mut s, &out, now);
         s.step(now);
-        s.mqtt(false);
+        s.coordination(false);
         s.step(now);
         s
     }
@@ -1670,7 +1725,7 @@ mod tests {
         let now = Instant::now();
         let (ra, _) = split();
         let mut b = node_hb("b", &[&ra], Duration::ZERO);
-        b.mqtt(true);
+        b.coordination(true);
         b.presence("a", &presence("a", ONLINE, &[&ra]), now);
         let out = b.step(now);
         echo(&mut b, &out, now);
@@ -1739,7 +1794,7 @@ mod tests {
         let now = Instant::now();
         let (ra, _) = split();
         let mut b = node_hb("b", &[&ra], Duration::ZERO);
-        b.mqtt(true);
+        b.coordination(true);
         b.presence("a", &presence("a", ONLINE, &[&ra]), now);
         let out = b.step(now);
         echo(&mut b, &out, now);
@@ -1758,7 +1813,7 @@ mod tests {
         assert_eq!(role_of(&b, &ra), Role::Active);
         // A beat of another process under our id is not ours.
         let mut c = node_hb("b", &[&ra], Duration::ZERO);
-        c.mqtt(true);
+        c.coordination(true);
         let out = c.step(now);
         echo(&mut c, &out, now);
         c.beat("b", b"someone-else", t);
@@ -1774,7 +1829,7 @@ mod tests {
         let now = Instant::now();
         let (_, rb) = split();
         let mut b = node_hb("b", &[&rb], Duration::ZERO);
-        b.mqtt(true);
+        b.coordination(true);
         // a carries rb (b's by score: a keeps it until b is ready; b is not connected).
         b.presence("a", &presence("a", ONLINE, &[&rb]), now);
         let out = b.step(now);
@@ -1804,7 +1859,7 @@ mod tests {
         let (ra, rb) = split();
         let grace = Duration::from_secs(1);
         let mut a = node_hb("a", &[&ra, &rb], grace);
-        a.mqtt(true);
+        a.coordination(true);
         let out = a.step(now);
         echo(&mut a, &out, now);
         let out = a.step(now);
@@ -1834,7 +1889,7 @@ mod tests {
 
         // B4: b carries rb and dies within a's grace: rb was seen carried, a takes it at once.
         let mut a = node_hb("a", &[&ra, &rb], grace);
-        a.mqtt(true);
+        a.coordination(true);
         a.presence("b", &presence("b", ONLINE, &[&rb]), now);
         let out = a.step(now);
         echo(&mut a, &out, now);
@@ -1849,7 +1904,7 @@ mod tests {
         // Alone for the whole grace (only old offline presences retained): then everything
         // is ours.
         let mut c = node_hb("a", &[&ra, &rb], grace);
-        c.mqtt(true);
+        c.coordination(true);
         c.presence("b", &presence("b", "offline", &[&ra]), now);
         let out = c.step(now);
         echo(&mut c, &out, now);
@@ -1924,3 +1979,7 @@ mod tests {
 #[cfg(test)]
 #[path = "state_paths_tests.rs"]
 mod path_tests;
+
+#[cfg(test)]
+#[path = "state_links_tests.rs"]
+mod link_tests;

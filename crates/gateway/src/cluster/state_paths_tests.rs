@@ -69,8 +69,8 @@ fn carried_by_a(t0: Instant) -> (ClusterState, ClusterState) {
     let rtu = rtu_of_a();
     let mut a = node("a", &rtu);
     let mut b = node("b", &rtu);
-    a.mqtt(true);
-    b.mqtt(true);
+    a.coordination(true);
+    b.coordination(true);
     pump(&mut [&mut a, &mut b], t0);
     assert_eq!((role(&a), role(&b)), (Role::Active, Role::Standby));
     a.session(0, Report::Started);

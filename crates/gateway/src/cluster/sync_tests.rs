@@ -69,7 +69,7 @@ fn role(s: &ClusterState, rtu: &str) -> Role {
 /// `b` alone, carrying both RTUs, at state number `seq`.
 fn b_alone(ra: &str, rb: &str, t0: Instant) -> (ClusterState, Output) {
     let mut b = node("b", &[ra, rb]);
-    b.mqtt(true);
+    b.coordination(true);
     step_echo(&mut b, t0);
     b.beat_seq("b", b"inc-b", 1, t0);
     b.session(0, Report::Started);
@@ -90,7 +90,7 @@ fn the_view_converges_without_retained_messages() {
     assert_eq!(b.announced_seq(), 2, "b announced its two started RTUs");
     let t = t0 + Duration::from_secs(4);
     let mut a = node("a", &[&ra, &rb]);
-    a.mqtt(true);
+    a.coordination(true);
     step_echo(&mut a, t);
     a.beat_seq("a", b"inc-a", 1, t);
     assert!(a.synced());
@@ -130,7 +130,7 @@ fn a_late_will_about_a_live_node_moves_nothing() {
     let t0 = Instant::now();
     let (ra, _) = split();
     let mut b = node("b", &[&ra]);
-    b.mqtt(true);
+    b.coordination(true);
     let a_state = Presence {
         node: "a".into(),
         status: ONLINE.into(),
@@ -267,7 +267,7 @@ fn changes_within_one_window_go_out_as_one_publication() {
     let t0 = Instant::now();
     let rtus = ["r1", "r2", "r3"];
     let mut a = node("a", &rtus);
-    a.mqtt(true);
+    a.coordination(true);
     let first = step_echo(&mut a, t0);
     assert_eq!(first.publish.map(|p| p.seq), Some(1));
     for (i, ms) in [(0, 10), (1, 20), (2, 30)] {
@@ -296,7 +296,7 @@ fn the_full_presence_goes_out_at_most_once_per_window_and_deltas_between() {
         },
         rtus.iter().map(|r| (r.to_string(), None)).collect(),
     );
-    a.mqtt(true);
+    a.coordination(true);
     // The first publication on a connection goes out in full at once (its echo syncs).
     let first = step_echo(&mut a, t0);
     assert_eq!(first.publish.map(|p| p.seq), Some(1));
@@ -337,7 +337,7 @@ fn our_own_late_will_is_answered_with_our_presence_at_once() {
         },
         vec![("r1".to_string(), None)],
     );
-    b.mqtt(true);
+    b.coordination(true);
     let first = step_echo(&mut b, t0).publish.expect("first presence");
     assert_eq!(first.status, ONLINE);
     let quiet = b.step(t0 + 100 * MS);
@@ -374,7 +374,7 @@ fn a_dead_node_is_not_asked_for_its_state() {
         },
         vec![(ra.clone(), None)],
     );
-    b.mqtt(true);
+    b.coordination(true);
     let a_state = Presence {
         node: "a".into(),
         status: ONLINE.into(),

@@ -62,7 +62,8 @@ pub struct Metrics {
     pub(crate) spoofed: AtomicU64,
     pub(crate) ready: AtomicBool,
     pub(crate) to_disk: AtomicU64,
-    /// Woken whenever the broker connection state changes (the cluster task watches it).
+    /// Woken whenever the state of a broker connection (data or coordination) changes (the
+    /// cluster task watches both).
     pub mqtt_changed: tokio::sync::Notify,
     /// Cluster figures (rendered only in cluster mode).
     pub cluster: ClusterFigures,
@@ -88,6 +89,30 @@ pub struct ClusterFigures {
     pub config_mismatches: AtomicU64,
     /// Another process seen with our node id.
     pub duplicate_ids: AtomicU64,
+    /// The coordination connection (its changes wake [`Metrics::mqtt_changed`] too).
+    pub coordination: Link,
+}
+
+/// The state of one broker connection: up or down, and how many times it came up.
+#[derive(Debug, Default)]
+pub struct Link {
+    connected: AtomicBool,
+    connects: AtomicU64,
+}
+
+impl Link {
+    /// Records the connection going up (counted) or down.
+    pub fn set(&self, connected: bool) {
+        if connected {
+            self.connects.fetch_add(1, Relaxed);
+        }
+        self.connected.store(connected, Relaxed);
+    }
+
+    /// Whether the connection is up, and how many connections were made so far.
+    pub fn state(&self) -> (bool, u64) {
+        (self.connected.load(Relaxed), self.connects.load(Relaxed))
+    }
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -147,6 +172,12 @@ impl Metrics {
             self.ready.store(true, Relaxed);
         }
         self.mqtt_connected.store(connected, Relaxed);
+        self.mqtt_changed.notify_one();
+    }
+
+    /// The coordination connection's state changed.
+    pub fn set_coordination(&self, connected: bool) {
+        self.cluster.coordination.set(connected);
         self.mqtt_changed.notify_one();
     }
 

@@ -254,13 +254,15 @@ pub fn start(
         // unacknowledged ones (back-pressure instead of dropped commands).
         o.set_manual_acks(true);
         o.set_receive_maximum(Some(RECEIVE_MAXIMUM));
-        o.set_last_will(p5::LastWill::new(
-            s.presence_topic.clone(),
-            s.presence.1.clone().into_bytes(),
-            rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
-            true,
-            None,
-        ));
+        if !s.presence_topic.is_empty() {
+            o.set_last_will(p5::LastWill::new(
+                s.presence_topic.clone(),
+                s.presence.1.clone().into_bytes(),
+                rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
+                true,
+                None,
+            ));
+        }
         if let Some((u, p)) = &s.credentials {
             o.set_credentials(u.clone(), p.expose().to_owned());
         }
@@ -299,12 +301,14 @@ pub fn start(
         // payload is cut to what a command can be as soon as it is read.
         o.set_max_packet_size(MAX_PACKET_V4, 1 << 20);
         o.set_manual_acks(true);
-        o.set_last_will(rumqttc::LastWill::new(
-            s.presence_topic.clone(),
-            s.presence.1.clone(),
-            rumqttc::QoS::AtLeastOnce,
-            true,
-        ));
+        if !s.presence_topic.is_empty() {
+            o.set_last_will(rumqttc::LastWill::new(
+                s.presence_topic.clone(),
+                s.presence.1.clone(),
+                rumqttc::QoS::AtLeastOnce,
+                true,
+            ));
+        }
         if let Some((u, p)) = &s.credentials {
             o.set_credentials(u.clone(), p.expose().to_owned());
         }

@@ -15,6 +15,7 @@
 //! acknowledged from the store (at-least-once). MQTT 5 (default) or 3.1.1 (`mqtt.version`).
 
 pub mod client;
+pub mod coordination;
 pub mod pipeline;
 mod return_probe;
 pub mod rotation;
@@ -64,7 +65,9 @@ pub struct MqttSettings {
     pub keep_alive: Duration,
     /// Data messages in flight (published, not yet PUBACKed) at most.
     pub max_inflight: u16,
-    /// Presence topic (`{prefix}/_gateway/{node}`).
+    /// Presence topic (`{prefix}/_gateway/{node}`, or `{prefix}/_cluster/{node}` on a
+    /// cluster node's coordination connection); empty: this connection has no presence (no
+    /// last will, no goodbye: a cluster node's data connection).
     pub presence_topic: String,
     /// Presence payloads: online (empty: not published here), offline (the last will and the
     /// goodbye).
@@ -848,13 +851,14 @@ impl Publisher {
                 before += 1;
             }
         }
-        let said = client.publish(
-            s.presence_topic.clone(),
-            1,
-            true,
-            s.presence.1.clone().into_bytes(),
-            None,
-        );
+        let said = !s.presence_topic.is_empty()
+            && client.publish(
+                s.presence_topic.clone(),
+                1,
+                true,
+                s.presence.1.clone().into_bytes(),
+                None,
+            );
         let _ = tokio::time::timeout(Duration::from_secs(2), async {
             let mut goodbye = None;
             let mut disconnecting = !said && client.disconnect();
