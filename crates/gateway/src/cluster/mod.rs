@@ -469,7 +469,6 @@ struct Driver {
 mod tests {
     //! The glue with its real channels and status board, the broker played by the test: what
     //! the node puts on the board is echoed back on its subscription.
-    use std::collections::BTreeMap;
 
     use super::*;
     use crate::cluster::ownership::owner;
@@ -478,7 +477,7 @@ mod tests {
 
     struct Rig {
         board: Arc<StatusBoard>,
-        seen: BTreeMap<String, u64>,
+        seen: crate::model::Seen,
         presence: mpsc::Sender<Incoming>,
         reports: mpsc::Sender<(usize, Report)>,
         roles: Vec<watch::Receiver<Role>>,
@@ -558,7 +557,7 @@ mod tests {
         };
         Rig {
             board,
-            seen: BTreeMap::new(),
+            seen: crate::model::Seen::default(),
             presence: presence_tx,
             reports: reports_tx,
             roles: receivers,

@@ -19,4 +19,4 @@ pub use message::{Message, MessageError};
 pub use metrics::Metrics;
 pub use mqtt::{Ack, Direct, Incoming};
 pub use session::{Report, Role};
-pub use status::StatusBoard;
+pub use status::{Seen, StatusBoard};

@@ -1,7 +1,7 @@
 //! The status board: the latest retained status message per topic, republished after every
 //! reconnection to the broker.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -12,12 +12,56 @@ use super::Message;
 /// Latest retained status per topic, with a version per update.
 #[derive(Debug, Default)]
 pub struct StatusBoard {
-    entries: Mutex<BTreeMap<String, (u64, Message)>>,
+    entries: Mutex<Entries>,
     /// Bumped on every update (a cheap "anything new?" for the publisher). Entry versions are
     /// taken from it too, board-wide, so a topic removed and set again never reuses a version.
     version: AtomicU64,
     /// Woken on every update.
     pub changed: Notify,
+}
+
+/// The entries by topic, and their topics by version (so that a consumer finds what changed
+/// without looking at every entry: thousands of RTU statuses, read after every PUBACK).
+#[derive(Debug, Default)]
+struct Entries {
+    by_topic: BTreeMap<String, (u64, Message)>,
+    by_version: BTreeMap<u64, String>,
+}
+
+impl Entries {
+    /// Gives the entry of `topic` the version `version` (when there is one).
+    fn bump(&mut self, topic: &str, version: u64) -> bool {
+        let Some((v, _)) = self.by_topic.get_mut(topic) else {
+            return false;
+        };
+        self.by_version.remove(v);
+        *v = version;
+        self.by_version.insert(version, topic.to_owned());
+        true
+    }
+
+    fn remove(&mut self, topic: &str) {
+        if let Some((v, _)) = self.by_topic.remove(topic) {
+            self.by_version.remove(&v);
+        }
+    }
+}
+
+/// What one consumer has taken from the board (see [`StatusBoard::changed_since`]); a new
+/// one has taken nothing (after a reconnection everything goes out again).
+#[derive(Debug, Default, Clone)]
+pub struct Seen {
+    /// Every version up to this one was taken (None: nothing yet).
+    upto: Option<u64>,
+    /// Topics to hand out again although unchanged (the consumer could not take them).
+    again: BTreeSet<String>,
+}
+
+impl Seen {
+    /// `topic` could not be taken: hand it out again on the next call.
+    pub fn again(&mut self, topic: String) {
+        self.again.insert(topic);
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -34,7 +78,11 @@ impl StatusBoard {
     pub fn set(&self, message: Message) {
         let mut e = lock(&self.entries);
         let version = self.next_version();
-        e.insert(message.topic.clone(), (version, message));
+        let topic = message.topic.clone();
+        if let Some((old, _)) = e.by_topic.insert(topic.clone(), (version, message)) {
+            e.by_version.remove(&old);
+        }
+        e.by_version.insert(version, topic);
         drop(e);
         self.changed.notify_one();
     }
@@ -48,13 +96,7 @@ impl StatusBoard {
     pub fn touch(&self, topic: &str) {
         let mut e = lock(&self.entries);
         let version = self.next_version();
-        let touched = match e.get_mut(topic) {
-            Some((v, _)) => {
-                *v = version;
-                true
-            }
-            None => false,
-        };
+        let touched = e.bump(topic, version);
         drop(e);
         if touched {
             self.changed.notify_one();
@@ -70,6 +112,7 @@ impl StatusBoard {
     /// The payload of the status of `topic`, if there is one.
     pub fn payload(&self, topic: &str) -> Option<Vec<u8>> {
         lock(&self.entries)
+            .by_topic
             .get(topic)
             .map(|(_, m)| m.payload.clone())
     }
@@ -78,7 +121,7 @@ impl StatusBoard {
     /// payload is one we set (the check and the removal are one step).
     pub fn remove_if(&self, topic: &str, mine: impl Fn(&[u8]) -> bool) {
         let mut e = lock(&self.entries);
-        if e.get(topic).is_some_and(|(_, m)| mine(&m.payload)) {
+        if e.by_topic.get(topic).is_some_and(|(_, m)| mine(&m.payload)) {
             e.remove(topic);
         }
     }
@@ -87,15 +130,20 @@ impl StatusBoard {
     /// queue's drop count in each RTU status), as a new version of each.
     pub fn patch(&self, suffix: &str, field: &str, value: serde_json::Value) {
         let mut e = lock(&self.entries);
-        for (topic, (version, m)) in e.iter_mut() {
+        let mut patched = Vec::new();
+        for (topic, (_, m)) in e.by_topic.iter_mut() {
             if !topic.ends_with(suffix) {
                 continue;
             }
             if let Ok(serde_json::Value::Object(mut map)) = serde_json::from_slice(&m.payload) {
                 map.insert(field.to_owned(), value.clone());
                 m.payload = serde_json::Value::Object(map).to_string().into_bytes();
-                *version = self.next_version();
+                patched.push(topic.clone());
             }
+        }
+        for topic in patched {
+            let version = self.next_version();
+            e.bump(&topic, version);
         }
         drop(e);
         self.changed.notify_one();
@@ -106,16 +154,30 @@ impl StatusBoard {
         self.version.load(Ordering::SeqCst)
     }
 
-    /// Entries newer than the versions in `seen` (which is updated).
-    pub fn changed_since(&self, seen: &mut BTreeMap<String, u64>) -> Vec<Message> {
+    /// Entries changed since `seen` (which is updated): every entry for a new `seen`, else
+    /// those set or touched since, and those it asked for again; in the order of their
+    /// changes. Costs what changed, not the size of the board.
+    pub fn changed_since(&self, seen: &mut Seen) -> Vec<Message> {
         let e = lock(&self.entries);
         let mut out = Vec::new();
-        for (topic, (version, m)) in e.iter() {
-            if seen.get(topic) != Some(version) {
-                seen.insert(topic.clone(), *version);
-                out.push(m.clone());
+        if let Some(upto) = seen.upto {
+            for topic in e.by_version.range(upto + 1..).map(|(_, t)| t) {
+                if let Some((_, m)) = e.by_topic.get(topic) {
+                    out.push(m.clone());
+                }
             }
+            for topic in std::mem::take(&mut seen.again) {
+                match e.by_topic.get(&topic) {
+                    Some((v, m)) if *v <= upto => out.push(m.clone()),
+                    _ => {}
+                }
+            }
+        } else {
+            out.extend(e.by_topic.values().map(|(_, m)| m.clone()));
         }
+        seen.again.clear();
+        // Every version is taken under the lock: none below this one can still appear.
+        seen.upto = Some(self.version.load(Ordering::SeqCst));
         out
     }
 }
@@ -135,7 +197,7 @@ mod tests {
         };
         b.set(m("a", "1"));
         b.set(m("b", "1"));
-        let mut seen = BTreeMap::new();
+        let mut seen = Seen::default();
         assert_eq!(b.changed_since(&mut seen).len(), 2);
         assert!(b.changed_since(&mut seen).is_empty());
         b.set(m("a", "2"));
@@ -149,7 +211,7 @@ mod tests {
             vec![m("x/status", r#"{"queue_dropped":7,"state":"started"}"#)]
         );
         // After a reconnection everything is published again.
-        seen.clear();
+        let mut seen = Seen::default();
         assert_eq!(b.changed_since(&mut seen).len(), 3);
         // A touched entry goes out again, unchanged; an unknown topic is ignored.
         b.touch("a");
@@ -157,11 +219,37 @@ mod tests {
         assert_eq!(b.changed_since(&mut seen), vec![m("a", "2")]);
         // A removed topic is not published again; set again later, it is (its version is new
         // even though the publisher saw an older one under the same topic).
-        let mut fresh = BTreeMap::new();
+        let mut fresh = Seen::default();
         b.remove("b");
         assert_eq!(b.changed_since(&mut fresh).len(), 2, "b is gone");
         // (Per-topic versions would restart at 1, which `seen` already holds for "b".)
         b.set(m("b", "3"));
         assert_eq!(b.changed_since(&mut seen), vec![m("b", "3")]);
+        // One the consumer could not take comes again, unchanged; once.
+        seen.again("a".into());
+        assert_eq!(b.changed_since(&mut seen), vec![m("a", "2")]);
+        assert!(b.changed_since(&mut seen).is_empty());
+        // Changes come in the order they were made.
+        b.set(m("x/status", "9"));
+        b.set(m("a", "3"));
+        assert_eq!(
+            b.changed_since(&mut seen),
+            vec![m("x/status", "9"), m("a", "3")]
+        );
+    }
+
+    #[test]
+    fn a_consumer_that_started_on_an_empty_board_sees_the_first_entry() {
+        let b = StatusBoard::new();
+        let mut seen = Seen::default();
+        assert!(b.changed_since(&mut seen).is_empty());
+        let first = Message {
+            topic: "t".into(),
+            payload: b"1".to_vec(),
+            qos: 1,
+            retain: true,
+        };
+        b.set(first.clone());
+        assert_eq!(b.changed_since(&mut seen), vec![first]);
     }
 }

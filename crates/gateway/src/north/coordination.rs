@@ -9,7 +9,6 @@
 //! shows as a gap and is repaired by a snapshot; beats are periodic). The presence is a board
 //! entry: published again on every connection, as the echo that syncs the cluster task needs.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -94,7 +93,7 @@ impl Coordination {
         let answer_by = tokio::time::Instant::now() + s.connect_timeout;
         let mut back: Option<Pin<Box<dyn Future<Output = ()> + Send>>> = None;
         let mut connected = false;
-        let mut seen = BTreeMap::new();
+        let mut seen = crate::model::Seen::default();
         let mut unsent = 0usize;
         loop {
             if connected {
@@ -154,14 +153,14 @@ impl Coordination {
     }
 
     /// Publishes our presence when it changed (or first on this connection).
-    fn publish_board(&self, client: &Client, seen: &mut BTreeMap<String, u64>, unsent: &mut usize) {
+    fn publish_board(&self, client: &Client, seen: &mut crate::model::Seen, unsent: &mut usize) {
         for m in self.board.changed_since(seen) {
             let topic = m.topic.clone();
             if client.publish(m.topic, m.qos, m.retain, m.payload, None) {
                 *unsent += 1;
             } else {
                 // Request queue full: on a later turn.
-                seen.remove(&topic);
+                seen.again(topic);
             }
         }
     }

@@ -22,7 +22,7 @@ pub mod rotation;
 pub mod sparkplug;
 pub mod store;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -584,7 +584,7 @@ impl Publisher {
         let mut back: Option<Pin<Box<dyn Future<Output = ()> + Send>>> = None;
         let mut f = Flight::new();
         let mut connected = false;
-        let mut seen_status = BTreeMap::new();
+        let mut seen_status = crate::model::Seen::default();
         let mut board_version = None;
         let mut acked: Vec<u64> = Vec::new();
         let mut held: Option<Direct> = None;
@@ -758,7 +758,7 @@ impl Publisher {
         &self,
         client: &Client,
         f: &mut Flight,
-        seen_status: &mut BTreeMap<String, u64>,
+        seen_status: &mut crate::model::Seen,
         board_version: &mut Option<u64>,
         guard: &mut guard::Guard,
     ) {
@@ -776,7 +776,7 @@ impl Publisher {
                 f.unassigned.push_back(Tag::Other);
             } else {
                 // Request channel full: publish this status on a later turn.
-                seen_status.remove(&topic);
+                seen_status.again(topic);
                 *board_version = None;
             }
         }
@@ -838,7 +838,7 @@ impl Publisher {
         &self,
         client: &Client,
         events: &mut mpsc::Receiver<Result<Ev, String>>,
-        seen_status: &mut BTreeMap<String, u64>,
+        seen_status: &mut crate::model::Seen,
         f: &Flight,
     ) {
         let s = &self.settings;

@@ -1,7 +1,6 @@
 //! The session against a station on the iec104 server: active/standby switching (STARTDT,
 //! STOPDT, interrogation after every start) and release only after the writer took the batch.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -85,7 +84,7 @@ async fn expect(rx: &mut mpsc::UnboundedReceiver<String>, what: &str) {
     }
 }
 
-fn state(board: &StatusBoard, seen: &mut BTreeMap<String, u64>) -> Option<String> {
+fn state(board: &StatusBoard, seen: &mut crate::model::Seen) -> Option<String> {
     board.changed_since(seen).last().map(|m| {
         let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
         v["state"].as_str().unwrap().to_owned()
@@ -158,7 +157,7 @@ async fn active_standby_active() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let mut seen = BTreeMap::new();
+    let mut seen = crate::model::Seen::default();
     assert_eq!(state(&board, &mut seen).as_deref(), Some("started"));
 
     // Standby: STOPDT on the same connection.
@@ -242,8 +241,8 @@ async fn cluster_off_stops_with_events_in_flight_then_closes() {
         Some((3, Report::Started))
     );
     expect(&mut seen_by_station, "asdu 100").await;
-    let mut seen = BTreeMap::new();
-    let main = |seen: &mut BTreeMap<String, u64>| {
+    let mut seen = crate::model::Seen::default();
+    let main = |seen: &mut crate::model::Seen| {
         board
             .changed_since(seen)
             .into_iter()
@@ -318,7 +317,7 @@ async fn cluster_off_stops_with_events_in_flight_then_closes() {
     }
     assert_eq!(station.groups()[0].in_flight, 0);
     // The main status is not ours any more (not republished), the standby topic is cleared.
-    let mut fresh = BTreeMap::new();
+    let mut fresh = crate::model::Seen::default();
     let all = board.changed_since(&mut fresh);
     assert!(all.iter().all(|m| m.topic != "p/r/status"), "{all:?}");
     let standby = all.iter().find(|m| m.topic == "p/r/standby/n").unwrap();
