@@ -124,7 +124,11 @@ fn settings(loaded: &Loaded, w: &Wiring) -> Result<MqttSettings, StartError> {
         client_auth,
         client_id: client_id(loaded, w),
         credentials: credentials(loaded)?,
-        keep_alive: m.keep_alive,
+        keep_alive: if loaded.cluster.is_some() {
+            m.data_keep_alive
+        } else {
+            m.keep_alive
+        },
         max_inflight: m.max_inflight,
         presence_topic,
         presence: presence_pair,
@@ -146,8 +150,8 @@ pub(super) fn coordination_settings(
     };
     let mut s = settings(loaded, w)?;
     s.client_id.push_str("-cluster");
-    // The failure detector's own keep-alive: the heartbeat (the data connection's too, for
-    // now), on a connection that carries a few small messages per heartbeat.
+    // The failure detector's own keep-alive: the heartbeat, on a connection that carries a
+    // few small messages per heartbeat (the data connection keeps `keep_alive`).
     s.keep_alive = c.heartbeat;
     s.max_inflight = s.max_inflight.min(64);
     s.presence_topic = w.topics.cluster(&w.node);

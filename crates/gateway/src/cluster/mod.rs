@@ -240,21 +240,31 @@ impl Task {
             shown_at: None,
         };
         let mut orphans = std::collections::BTreeSet::new();
+        let mut wake_at: Option<Instant> = None;
+        let mut stepped_at: Option<Instant> = None;
         loop {
-            self.state.set_since(now_s());
-            let out = self.state.step(Instant::now().into_std());
-            self.act(&d, &out);
-            self.show(&mut d, out.publish.is_some());
-            self.follow_orphans(&mut orphans);
-            if d.leave_deadline.is_some() && self.state.left() {
-                tracing::info!("cluster: every RTU handed over; leaving");
-                return;
+            let now = Instant::now();
+            // One decision per STEP_EVERY at most: a step looks at every RTU, and at 3,000
+            // RTUs coming up reports and messages arrive one by one, thousands per second.
+            let next_step = stepped_at.map(|t| t + STEP_EVERY).filter(|t| now < *t);
+            if next_step.is_none() {
+                stepped_at = Some(now);
+                self.state.set_since(now_s());
+                let out = self.state.step(now.into_std());
+                self.act(&d, &out);
+                self.show(&mut d, out.publish.is_some());
+                self.follow_orphans(&mut orphans);
+                if d.leave_deadline.is_some() && self.state.left() {
+                    tracing::info!("cluster: every RTU handed over; leaving");
+                    return;
+                }
+                wake_at = out.wake_at.map(Instant::from_std);
             }
-            let wake_at = out.wake_at.map(Instant::from_std);
-            let deadline = match (wake_at, d.leave_deadline) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            // A step pending: it comes first (and decides what its wake-up time was for).
+            let deadline = [next_step.or(wake_at), d.leave_deadline]
+                .into_iter()
+                .flatten()
+                .min();
             tokio::select! {
                 _ = self.metrics.mqtt_changed.notified() => self.follow_mqtt(&mut d),
                 _ = beat_tick.tick() => self.beat(&d.me),
@@ -446,6 +456,9 @@ impl Task {
         }
     }
 }
+
+/// Decisions (steps) at most once per this: what arrives meanwhile waits for the next one.
+const STEP_EVERY: Duration = Duration::from_millis(20);
 
 /// Messages (or reports) taken at once before the next decision.
 const BATCH: usize = 256;

@@ -213,6 +213,7 @@ impl Checker<'_> {
         let inflight = self.int(&m.max_inflight, "max_inflight", 1..=65535, "");
         let keep_alive = self.int(&m.keep_alive, "keep_alive", 5..=65535, " seconds");
         let (mut version, keep_alive) = (version?, Duration::from_secs(keep_alive? as u64));
+        let data_keep_alive = keep_alive;
         let mut fallback = None;
         let keep_alive = match cluster {
             Some(c) => {
@@ -260,6 +261,7 @@ impl Checker<'_> {
             retain: m.retain,
             max_inflight: inflight? as u16,
             keep_alive,
+            data_keep_alive,
             brokers,
         })
     }

@@ -51,8 +51,8 @@ impl Entries {
 /// one has taken nothing (after a reconnection everything goes out again).
 #[derive(Debug, Default, Clone)]
 pub struct Seen {
-    /// Every version up to this one was taken (None: nothing yet).
-    upto: Option<u64>,
+    /// Every version up to this one was taken (versions start at 1: 0 is nothing yet).
+    upto: u64,
     /// Topics to hand out again although unchanged (the consumer could not take them).
     again: BTreeSet<String>,
 }
@@ -158,26 +158,42 @@ impl StatusBoard {
     /// those set or touched since, and those it asked for again; in the order of their
     /// changes. Costs what changed, not the size of the board.
     pub fn changed_since(&self, seen: &mut Seen) -> Vec<Message> {
+        self.changed_since_at_most(seen, usize::MAX)
+    }
+
+    /// [`StatusBoard::changed_since`], at most `limit` entries (the rest on the next calls).
+    pub fn changed_since_at_most(&self, seen: &mut Seen, limit: usize) -> Vec<Message> {
         let e = lock(&self.entries);
+        let upto = seen.upto;
         let mut out = Vec::new();
-        if let Some(upto) = seen.upto {
-            for topic in e.by_version.range(upto + 1..).map(|(_, t)| t) {
-                if let Some((_, m)) = e.by_topic.get(topic) {
-                    out.push(m.clone());
-                }
+        while out.len() < limit {
+            let Some(topic) = seen.again.pop_first() else {
+                break;
+            };
+            match e.by_topic.get(&topic) {
+                // Changed since: it comes with the changes below.
+                Some((v, m)) if *v <= upto => out.push(m.clone()),
+                _ => {}
             }
-            for topic in std::mem::take(&mut seen.again) {
-                match e.by_topic.get(&topic) {
-                    Some((v, m)) if *v <= upto => out.push(m.clone()),
-                    _ => {}
-                }
-            }
-        } else {
-            out.extend(e.by_topic.values().map(|(_, m)| m.clone()));
         }
-        seen.again.clear();
-        // Every version is taken under the lock: none below this one can still appear.
-        seen.upto = Some(self.version.load(Ordering::SeqCst));
+        let mut changes = e.by_version.range(upto + 1..);
+        loop {
+            if out.len() >= limit {
+                // The rest on the next call.
+                return out;
+            }
+            match changes.next() {
+                Some((v, topic)) => {
+                    if let Some((_, m)) = e.by_topic.get(topic) {
+                        out.push(m.clone());
+                    }
+                    seen.upto = *v;
+                }
+                None => break,
+            }
+        }
+        // Every version is taken under the lock: none up to this one can still appear.
+        seen.upto = self.version.load(Ordering::SeqCst);
         out
     }
 }
@@ -251,5 +267,26 @@ mod tests {
         };
         b.set(first.clone());
         assert_eq!(b.changed_since(&mut seen), vec![first]);
+    }
+
+    #[test]
+    fn at_most_takes_the_rest_on_the_next_calls() {
+        let b = StatusBoard::new();
+        let m = |t: &str| Message {
+            topic: t.into(),
+            payload: b"1".to_vec(),
+            qos: 1,
+            retain: true,
+        };
+        for t in ["c", "a", "b"] {
+            b.set(m(t));
+        }
+        let mut seen = Seen::default();
+        assert_eq!(b.changed_since_at_most(&mut seen, 2), vec![m("c"), m("a")]);
+        seen.again("c".into());
+        b.set(m("d"));
+        assert_eq!(b.changed_since_at_most(&mut seen, 2), vec![m("c"), m("b")]);
+        assert_eq!(b.changed_since_at_most(&mut seen, 2), vec![m("d")]);
+        assert!(b.changed_since_at_most(&mut seen, 2).is_empty());
     }
 }

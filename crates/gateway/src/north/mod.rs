@@ -283,6 +283,10 @@ async fn leave(client: &Client, events: &mut mpsc::Receiver<Result<Ev, String>>)
     .await;
 }
 
+/// Statuses handed to the client per turn at most, and the room they may take in its request
+/// queue beyond `max_inflight` (which is `max_inflight` + 256).
+const STATUS_ROOM: usize = 128;
+
 /// After shutdown, how long the publisher waits for the sessions to end.
 const SESSIONS_GRACE: Duration = Duration::from_secs(4);
 /// After shutdown, how long it waits for PUBACKs of messages published from memory.
@@ -766,8 +770,15 @@ impl Publisher {
         if *board_version == Some(version) {
             return;
         }
-        *board_version = Some(version);
-        for m in self.board.changed_since(seen_status) {
+        // Only what the client's request queue has room for (statuses it refused were
+        // tried again on every turn, thousands of them at 3,000 RTUs); the rest on the next
+        // turns, which the PUBACKs bring.
+        let room = (usize::from(self.settings.max_inflight) + STATUS_ROOM)
+            .saturating_sub(f.in_flight())
+            .min(STATUS_ROOM);
+        let changed = self.board.changed_since_at_most(seen_status, room);
+        *board_version = (changed.len() < room).then_some(version);
+        for m in changed {
             let topic = m.topic.clone();
             if topic.ends_with("/status") {
                 guard.published(&topic, &m.payload);
