@@ -95,6 +95,7 @@ pub(super) fn start(
                 &w.incarnation,
                 c,
                 !loaded.mqtt.brokers.others.is_empty(),
+                loaded.mqtt.data_keep_alive,
             ),
             rtus,
         )

@@ -133,11 +133,13 @@ impl Task {
     /// A task for `settings` and the RTUs (name, preferred node), with its channels.
     /// `several_brokers`: `[mqtt] urls` lists more than one broker (a clustered broker, whose
     /// nodes may publish a dead node's wills late): only then are wills held back.
+    /// `data_keep_alive`: the data connection's keep-alive.
     pub fn settings(
         me: &str,
         incarnation: &str,
         cluster: &crate::config::Cluster,
         several_brokers: bool,
+        data_keep_alive: Duration,
     ) -> Settings {
         Settings {
             me: me.to_owned(),
@@ -161,6 +163,11 @@ impl Task {
                 Duration::ZERO
             },
             snapshot_after: cluster.heartbeat / 8,
+            // Longer than the data connection takes to notice a dead network (two keep-alive
+            // periods), after the reconnection hold.
+            coordination_loss_hold: cluster.heartbeat * 3 / 2
+                + Duration::from_millis(6500)
+                + data_keep_alive * 2,
         }
     }
 
@@ -548,6 +555,7 @@ mod tests {
             presence_every: Duration::ZERO,
             will_wait: Duration::ZERO,
             snapshot_after: Duration::from_millis(100),
+            coordination_loss_hold: Duration::from_secs(3600),
         };
         let task = Task {
             state: ClusterState::new(

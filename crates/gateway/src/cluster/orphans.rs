@@ -123,6 +123,7 @@ mod tests {
                 presence_every: Duration::ZERO,
                 will_wait: Duration::ZERO,
                 snapshot_after: Duration::from_millis(100),
+                coordination_loss_hold: Duration::from_secs(3600),
             },
             vec![("sub1".into(), None)],
         )

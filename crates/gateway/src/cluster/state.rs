@@ -78,6 +78,10 @@ pub struct Settings {
     /// for a snapshot (a delta missed or still on its way); a delta that does not follow
     /// asks at once. Also the shortest time between two requests to one node.
     pub snapshot_after: Duration,
+    /// The coordination connection down and the data connection up for this long: the others
+    /// have declared us dead and carry our RTUs, which go to Standby (see
+    /// [`ClusterState::data_link`]).
+    pub coordination_loss_hold: Duration,
 }
 
 /// One RTU as the cluster sees it.
@@ -420,7 +424,7 @@ impl ClusterState {
     /// The data connection (RTU data, statuses, commands) came up or went down. Its loss alone
     /// changes no role: the data waits in the store and our beats still prove us alive on the
     /// coordination connection. It matters only while the coordination connection is down
-    /// too: with the data connection up for the whole of `reconnect_hold` after the
+    /// too: with the data connection up for the whole of `coordination_loss_hold` after the
     /// coordination connection was lost, the broker is reachable and the others have declared
     /// us dead (our will, or our beats stopped): every Active RTU goes to Standby, or our data
     /// would duplicate theirs. With both down (the broker unreachable) the partition rule
@@ -433,14 +437,14 @@ impl ClusterState {
     }
 
     /// The coordination connection has been down, the data connection up, for the whole of
-    /// `reconnect_hold` at `now` (see [`ClusterState::data_link`]); else when that will be.
+    /// `coordination_loss_hold` at `now` (see [`ClusterState::data_link`]); else when that will be.
     fn declared_dead(&mut self, now: Instant) -> Result<bool, Instant> {
         if self.connected || !self.data_connected || !self.ever_synced {
             self.coordination_lost_at = None;
             return Ok(false);
         }
         let since = *self.coordination_lost_at.get_or_insert(now);
-        let at = since + self.settings.reconnect_hold;
+        let at = since + self.settings.coordination_loss_hold;
         if now >= at {
             Ok(true)
         } else {
@@ -1161,7 +1165,7 @@ type Decision = (Role, &'static str, Option<Instant>);
 struct Round<'a> {
     now: Instant,
     acting: bool,
-    /// Coordination lost for `reconnect_hold` while the data connection is up.
+    /// Coordination lost for `coordination_loss_hold` while the data connection is up.
     declared_dead: bool,
     hold_end: Option<Instant>,
     grace_end: Option<Instant>,
@@ -1198,6 +1202,7 @@ mod tests {
                 presence_every: Duration::ZERO,
                 will_wait: Duration::ZERO,
                 snapshot_after: Duration::from_millis(100),
+                coordination_loss_hold: Duration::from_secs(3600),
             },
             rtus.iter().map(|r| (r.to_string(), None)).collect(),
         )
@@ -1712,6 +1717,7 @@ mod tests {
                 presence_every: Duration::ZERO,
                 will_wait: Duration::ZERO,
                 snapshot_after: Duration::from_millis(100),
+                coordination_loss_hold: Duration::from_secs(3600),
             },
             rtus.iter().map(|r| (r.to_string(), None)).collect(),
         )

@@ -5,7 +5,7 @@
 use super::*;
 use crate::cluster::ownership::owner;
 
-/// `reconnect_hold` of these nodes.
+/// `coordination_loss_hold` of these nodes.
 const HOLD: Duration = Duration::from_secs(10);
 const MS: Duration = Duration::from_millis(1);
 
@@ -19,11 +19,12 @@ fn node(me: &str, rtus: &[&str]) -> ClusterState {
             handover_timeout: Duration::from_secs(5),
             liveness: Duration::from_secs(3600),
             startup_grace: Duration::ZERO,
-            reconnect_hold: HOLD,
+            reconnect_hold: Duration::from_secs(3600),
             coalesce: Duration::ZERO,
             presence_every: Duration::ZERO,
             will_wait: Duration::ZERO,
             snapshot_after: Duration::from_millis(100),
+            coordination_loss_hold: HOLD,
         },
         rtus.iter().map(|r| (r.to_string(), None)).collect(),
     )

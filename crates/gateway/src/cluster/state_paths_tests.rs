@@ -24,6 +24,7 @@ fn node(me: &str, rtu: &str) -> ClusterState {
             presence_every: Duration::ZERO,
             will_wait: Duration::ZERO,
             snapshot_after: Duration::from_millis(100),
+            coordination_loss_hold: Duration::from_secs(3600),
         },
         vec![(rtu.to_owned(), None)],
     )

@@ -25,6 +25,7 @@ fn settings(me: &str) -> Settings {
         presence_every: Duration::ZERO,
         will_wait: 750 * MS,
         snapshot_after: 250 * MS,
+        coordination_loss_hold: Duration::from_secs(3600),
     }
 }
 

@@ -64,6 +64,10 @@ struct Args {
     /// Keep the scratch directory.
     #[arg(long)]
     keep: bool,
+    /// Scale mode: a fourth node joins once the three settled (graceful handover of its
+    /// share), before the kill -9.
+    #[arg(long)]
+    join: bool,
 }
 
 const SETTLE: Duration = Duration::from_secs(60);
@@ -137,6 +141,7 @@ async fn run(args: Args) -> Result<(), String> {
         let outcome = scale::run(
             args.stations.max(1),
             args.heartbeat.unwrap_or(2).max(1),
+            args.join,
             &dir,
         )
         .await;

@@ -142,7 +142,12 @@ fn counters(seen: &Mutex<Seen>) -> (u64, u64, u64) {
 }
 
 /// The scale run: `stations` RTUs, three nodes, heartbeat `heartbeat` s.
-pub async fn run(stations: u16, heartbeat: u64, dir: &std::path::Path) -> Result<(), String> {
+pub async fn run(
+    stations: u16,
+    heartbeat: u64,
+    join: bool,
+    dir: &std::path::Path,
+) -> Result<(), String> {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
         "scale: {stations} stations × 5 points × 1 event/s, 3 nodes, standby 1, heartbeat {heartbeat} s; load average at start: {}",
@@ -158,7 +163,7 @@ pub async fn run(stations: u16, heartbeat: u64, dir: &std::path::Path) -> Result
     let n = usize::from(stations);
     let started = Instant::now();
     let mut cl = Cluster::start(dir, &cluster::config(&settings, &sim.stations), &id_refs);
-    let outcome = measure(&mut cl, &seen, &ids, n, started).await;
+    let outcome = measure(&mut cl, &seen, &ids, n, started, join).await;
     if let Err(e) = &outcome {
         println!("stopped early: {e}\n{}", cl.tails(20));
     }
@@ -196,13 +201,80 @@ pub async fn run(stations: u16, heartbeat: u64, dir: &std::path::Path) -> Result
     outcome
 }
 
-/// Start → all carried → shares → kill -9 of the busiest → its RTUs carried by the others.
+/// Waits (bounded: 60 s) until no carrier changed for 5 s; when the last change was.
+async fn quiet(seen: &Mutex<Seen>) -> Instant {
+    let carriers = || {
+        seen.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .carrier
+            .clone()
+    };
+    let mut last = carriers();
+    let mut quiet_since = Instant::now();
+    let settle_end = Instant::now() + Duration::from_secs(60);
+    while quiet_since.elapsed() < Duration::from_secs(5) && Instant::now() < settle_end {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = carriers();
+        if now != last {
+            last = now;
+            quiet_since = Instant::now();
+        }
+    }
+    quiet_since
+}
+
+/// A fourth node joins: the time until it carries its share (graceful handovers: no carrier
+/// between the old nodes changes), the RTUs moved, and arrivals of events already seen
+/// meanwhile (a graceful handover duplicates nothing). Returns the ids with the newcomer.
+async fn join(cl: &mut Cluster, seen: &Mutex<Seen>, ids: &[String], n: usize) -> Vec<String> {
+    let (before, dup0) = {
+        let s = seen.lock().unwrap_or_else(|p| p.into_inner());
+        (s.carrier.clone(), s.duplicates)
+    };
+    let newcomer = "gw-d".to_owned();
+    let join_at = Instant::now();
+    cl.add(&newcomer);
+    let first = until(seen, join_at, Duration::from_secs(60), |s| {
+        s.shares().contains_key(&newcomer)
+    })
+    .await;
+    let last_change = quiet(seen).await;
+    let (after, dup1) = {
+        let s = seen.lock().unwrap_or_else(|p| p.into_inner());
+        (s.carrier.clone(), s.duplicates)
+    };
+    let moved: Vec<&String> = after
+        .keys()
+        .filter(|r| before.get(*r) != after.get(*r))
+        .collect();
+    let to_newcomer = moved
+        .iter()
+        .filter(|r| after[**r].as_deref() == Some(newcomer.as_str()))
+        .count();
+    println!(
+        "join of {newcomer}: its first RTU carried after {}, the last carrier change {:.2} s after the join; moved {} RTUs, {} of them to {newcomer} ({:.1} % of {n}), {} elsewhere; arrivals of an event already seen during the join: {}",
+        secs(first),
+        last_change.saturating_duration_since(join_at).as_secs_f64(),
+        moved.len(),
+        to_newcomer,
+        100.0 * to_newcomer as f64 / n as f64,
+        moved.len() - to_newcomer,
+        dup1 - dup0
+    );
+    let mut all = ids.to_vec();
+    all.push(newcomer);
+    all
+}
+
+/// Start → all carried → shares → (a fourth node joins) → kill -9 of the busiest → its RTUs
+/// carried by the others.
 async fn measure(
     cl: &mut Cluster,
     seen: &Mutex<Seen>,
     ids: &[String],
     n: usize,
     started: Instant,
+    with_join: bool,
 ) -> Result<(), String> {
     let bound = Duration::from_secs(180);
     let c0 = counters(seen);
@@ -218,25 +290,7 @@ async fn measure(
     );
     all.ok_or("not every RTU carried")?;
     // Settled: no carrier changed for 5 s (bounded).
-    let mut last = seen
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .carrier
-        .clone();
-    let mut quiet_since = Instant::now();
-    let settle_end = Instant::now() + Duration::from_secs(60);
-    while quiet_since.elapsed() < Duration::from_secs(5) && Instant::now() < settle_end {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        let now = seen
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .carrier
-            .clone();
-        if now != last {
-            last = now;
-            quiet_since = Instant::now();
-        }
-    }
+    let quiet_since = quiet(seen).await;
     let steady_from = (Instant::now(), counters(seen));
     tokio::time::sleep(Duration::from_secs(10)).await;
     println!(
@@ -270,6 +324,19 @@ async fn measure(
         })
         .collect();
     println!("peak RSS before the kill: {}", rss.join(", "));
+    let joined;
+    let (ids, shares) = if with_join {
+        joined = join(cl, seen, ids, n).await;
+        let shares = seen.lock().unwrap_or_else(|p| p.into_inner()).shares();
+        let line: Vec<String> = shares
+            .iter()
+            .map(|(node, k)| format!("{node} {k} ({:.1} %)", 100.0 * *k as f64 / n as f64))
+            .collect();
+        println!("shares after the join: {}", line.join(", "));
+        (joined.as_slice(), shares)
+    } else {
+        (ids, shares)
+    };
     let victim = shares
         .iter()
         .max_by_key(|(_, k)| **k)
