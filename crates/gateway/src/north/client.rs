@@ -212,6 +212,19 @@ fn event5(e: rumqttc::v5::Event, client: Option<&rumqttc::v5::AsyncClient>) -> E
     }
 }
 
+/// The MQTT 5 last will: the offline presence, when this connection has a presence.
+fn will5(s: &MqttSettings) -> Option<p5::LastWill> {
+    (!s.presence_topic.is_empty()).then(|| {
+        p5::LastWill::new(
+            s.presence_topic.clone(),
+            s.presence.1.clone().into_bytes(),
+            rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
+            true,
+            None,
+        )
+    })
+}
+
 /// rumqttc's own bound on connecting (and on a write): at least its default 5 s, and not
 /// below `connect_timeout`, which the publisher enforces itself (to the millisecond).
 fn rumqttc_timeout(s: &MqttSettings) -> u64 {
@@ -254,14 +267,8 @@ pub fn start(
         // unacknowledged ones (back-pressure instead of dropped commands).
         o.set_manual_acks(true);
         o.set_receive_maximum(Some(RECEIVE_MAXIMUM));
-        if !s.presence_topic.is_empty() {
-            o.set_last_will(p5::LastWill::new(
-                s.presence_topic.clone(),
-                s.presence.1.clone().into_bytes(),
-                rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
-                true,
-                None,
-            ));
+        if let Some(will) = will5(s) {
+            o.set_last_will(will);
         }
         if let Some((u, p)) = &s.credentials {
             o.set_credentials(u.clone(), p.expose().to_owned());

@@ -138,13 +138,8 @@ async fn run(args: Args) -> Result<(), String> {
     }
     if args.mode == Fault::Scale {
         let dir = iec104_e2e::scratch("failoverbench-scale").into_kept();
-        let outcome = scale::run(
-            args.stations.max(1),
-            args.heartbeat.unwrap_or(2).max(1),
-            args.join,
-            &dir,
-        )
-        .await;
+        let heartbeat = args.heartbeat.unwrap_or(2).max(1);
+        let outcome = scale::run(args.stations.max(1), heartbeat, args.join, &dir).await;
         if args.keep {
             println!("kept {}", dir.display());
         } else {

@@ -100,6 +100,23 @@ fn peak_rss_kb(pid: Option<u32>) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// Each node's peak RSS but `except`'s.
+fn rss_line(cl: &Cluster, except: &str) -> String {
+    let rss: Vec<String> = cl
+        .nodes
+        .iter()
+        .filter(|node| node.id != except)
+        .map(|node| {
+            format!(
+                "{} {} MB",
+                node.id,
+                peak_rss_kb(node.pid()).map_or("?".into(), |k| format!("{:.0}", k as f64 / 1024.0))
+            )
+        })
+        .collect();
+    rss.join(", ")
+}
+
 /// Waits (bounded) until `f` holds over what was seen; how long that took.
 async fn until(
     seen: &Mutex<Seen>,
@@ -261,6 +278,12 @@ async fn join(cl: &mut Cluster, seen: &Mutex<Seen>, ids: &[String], n: usize) ->
         moved.len() - to_newcomer,
         dup1 - dup0
     );
+    let shares = seen.lock().unwrap_or_else(|p| p.into_inner()).shares();
+    let line: Vec<String> = shares
+        .iter()
+        .map(|(node, k)| format!("{node} {k} ({:.1} %)", 100.0 * *k as f64 / n as f64))
+        .collect();
+    println!("shares after the join: {}", line.join(", "));
     let mut all = ids.to_vec();
     all.push(newcomer);
     all
@@ -312,27 +335,11 @@ async fn measure(
         quiet_since.duration_since(started).as_secs_f64(),
         line.join(", ")
     );
-    let rss: Vec<String> = cl
-        .nodes
-        .iter()
-        .map(|node| {
-            format!(
-                "{} {} MB",
-                node.id,
-                peak_rss_kb(node.pid()).map_or("?".into(), |k| format!("{:.0}", k as f64 / 1024.0))
-            )
-        })
-        .collect();
-    println!("peak RSS before the kill: {}", rss.join(", "));
+    println!("peak RSS before the kill: {}", rss_line(cl, ""));
     let joined;
     let (ids, shares) = if with_join {
         joined = join(cl, seen, ids, n).await;
         let shares = seen.lock().unwrap_or_else(|p| p.into_inner()).shares();
-        let line: Vec<String> = shares
-            .iter()
-            .map(|(node, k)| format!("{node} {k} ({:.1} %)", 100.0 * *k as f64 / n as f64))
-            .collect();
-        println!("shares after the join: {}", line.join(", "));
         (joined.as_slice(), shares)
     } else {
         (ids, shares)
@@ -376,19 +383,10 @@ async fn measure(
         .map(|(node, k)| format!("{node} {k}"))
         .collect();
     println!("shares after the kill: {}", after.join(", "));
-    let rss: Vec<String> = cl
-        .nodes
-        .iter()
-        .filter(|node| node.id != victim)
-        .map(|node| {
-            format!(
-                "{} {} MB",
-                node.id,
-                peak_rss_kb(node.pid()).map_or("?".into(), |k| format!("{:.0}", k as f64 / 1024.0))
-            )
-        })
-        .collect();
-    println!("peak RSS of the survivors at the end: {}", rss.join(", "));
+    println!(
+        "peak RSS of the survivors at the end: {}",
+        rss_line(cl, &victim)
+    );
     taken
         .map(|_| ())
         .ok_or("the victim's RTUs were not all taken over".into())
