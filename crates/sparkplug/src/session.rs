@@ -300,7 +300,9 @@ impl Session {
                         return End::Lost;
                     }
                 },
-                input = inputs.recv() => match input {
+                // Inputs wait while publications wait for room in the MQTT client: the
+                // broker's pace reaches the RTU side (which drops or waits, as it chose).
+                input = inputs.recv(), if self.outbox.is_empty() => match input {
                     Some(input) => apply(node, input),
                     None => return End::Shutdown,
                 },

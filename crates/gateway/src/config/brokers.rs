@@ -88,6 +88,18 @@ impl Checker<'_> {
         }
     }
 
+    /// `json_data = false` only with `[sparkplug]`: else no output would carry the values.
+    pub(super) fn json_data_needs_sparkplug(&mut self, config: &super::Config) {
+        if let Some(d) = &config.mqtt.json_data {
+            if !*d.get_ref() && config.sparkplug.is_none() {
+                self.at(
+                    d.span(),
+                    "json_data = false: needs a [sparkplug] section (else no output carries the RTUs' values); true (default) or false with [sparkplug]",
+                );
+            }
+        }
+    }
+
     /// `broker_order`: `"listed"` or `"shuffled"`.
     fn broker_order(&mut self, o: &Spanned<String>) -> Option<BrokerOrder> {
         match o.get_ref().as_str() {
