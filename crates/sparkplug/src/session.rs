@@ -303,7 +303,7 @@ impl Session {
                 // Inputs wait while publications wait for room in the MQTT client: the
                 // broker's pace reaches the RTU side (which drops or waits, as it chose).
                 input = inputs.recv(), if self.outbox.is_empty() => match input {
-                    Some(input) => apply(node, input),
+                    Some(input) => apply_burst(node, input, inputs),
                     None => return End::Shutdown,
                 },
                 _ = tick.tick() => {
@@ -471,8 +471,26 @@ async fn observe(
     true
 }
 
-fn apply(node: &mut EdgeNode, input: Input) {
+/// Inputs taken at once (one clock reading) before the edge node's actions are carried out.
+pub const INPUT_BURST: usize = 256;
+
+/// Applies `first` and the inputs already waiting behind it, at most [`INPUT_BURST`].
+fn apply_burst(node: &mut EdgeNode, first: Input, inputs: &mut mpsc::Receiver<Input>) {
     let now = now_ms();
+    apply_at(node, first, now);
+    for _ in 1..INPUT_BURST {
+        match inputs.try_recv() {
+            Ok(input) => apply_at(node, input, now),
+            Err(_) => return,
+        }
+    }
+}
+
+fn apply(node: &mut EdgeNode, input: Input) {
+    apply_at(node, input, now_ms());
+}
+
+fn apply_at(node: &mut EdgeNode, input: Input, now: u64) {
     match input {
         Input::LinkUp => node.rtu_link_up(now),
         Input::InterrogationComplete => node.interrogation_complete(now),
