@@ -33,9 +33,14 @@ struct Args {
     /// time tags are distinct milliseconds).
     #[arg(long, default_value_t = 500)]
     points: usize,
-    /// Spontaneous events per second offered over all stations, in each phase.
-    #[arg(long, default_value_t = 200_000.0)]
+    /// Spontaneous events per second offered over all stations in the sparkplug and both
+    /// phases.
+    #[arg(long, default_value_t = 1_000_000.0)]
     rate: f64,
+    /// The same in the json phase: above its ceiling, but no more, so that simulators making
+    /// events nobody takes do not eat the CPU the JSON gateway could use.
+    #[arg(long, default_value_t = 100_000.0)]
+    json_rate: f64,
     /// Simulator processes per phase (the stations are shared out among them).
     #[arg(long, default_value_t = 2)]
     sims: u16,
@@ -119,10 +124,21 @@ impl Phase {
 /// One phase's figures, per second of the window.
 struct Figures {
     phase: Phase,
+    offered: f64,
     per_s: [f64; 5],
     gateway_cpu: f64,
     sims_cpu: f64,
     broker_cpu: f64,
+    /// JSON messages the broker acknowledged to the gateway (its /metrics), per second.
+    acked: f64,
+}
+
+/// `iec104gw_published_total` of the gateway's /metrics (0 when it does not answer).
+async fn published(http: u16) -> f64 {
+    match testkit::net::http_get(http, "/metrics", Duration::from_secs(5)).await {
+        Ok(r) => r.metric("iec104gw_published_total").unwrap_or(0.0),
+        Err(_) => 0.0,
+    }
 }
 
 fn main() {
@@ -144,12 +160,13 @@ fn main() {
     }
 }
 
-fn scenario_toml(names: &[(String, u16)], points: usize, rate_per_station: f64) -> String {
+/// Stations (name, common address, port) of one simulator process.
+fn scenario_toml(stations: &[(String, u16, u16)], points: usize, rate_per_station: f64) -> String {
     let mut s = String::from("seed = 1\n");
-    for (name, ca) in names {
+    for (name, ca, port) in stations {
         let _ = write!(
             s,
-            "[[station]]\nname = \"{name}\"\nca = {ca}\nrate = {rate_per_station}\nqueue_size = 100000\n"
+            "[[station]]\nname = \"{name}\"\nca = {ca}\nport = {port}\nrate = {rate_per_station}\nqueue_size = 100000\n"
         );
         for j in 0..points {
             let _ = write!(
@@ -271,38 +288,20 @@ fn spawn_logged(bin: &Path, args: &[String], log: &Path) -> Result<Child, String
 /// Starts the simulators of a phase; returns them and the gateway's `[[rtu]]` tables.
 async fn start_sims(
     args: &Args,
+    rate: f64,
     sim_bin: &Path,
     dir: &Path,
 ) -> Result<(Vec<Child>, String), String> {
     let sims = args.sims.clamp(1, args.stations.max(1));
-    let per_station = args.rate / f64::from(args.stations.max(1));
+    let per_station = rate / f64::from(args.stations.max(1));
     let mut children = Vec::new();
     let mut rtus = String::new();
     for k in 0..sims {
-        let names: Vec<(String, u16)> = (0..args.stations)
-            .filter(|i| i % sims == k)
-            .map(|i| (format!("s{i}"), i + 1))
-            .collect();
-        let base = testkit::net::free_range(names.len() as u16);
-        let path = dir.join(format!("sim{k}.toml"));
-        std::fs::write(&path, scenario_toml(&names, args.points, per_station))
-            .map_err(|e| format!("scenario: {e}"))?;
-        let sim_args = vec![
-            "--config".to_owned(),
-            path.display().to_string(),
-            "--listen".to_owned(),
-            format!("127.0.0.1:{base}"),
-        ];
-        children.push(spawn_logged(
-            sim_bin,
-            &sim_args,
-            &dir.join(format!("sim{k}.log")),
-        )?);
-        for (j, (name, ca)) in names.iter().enumerate() {
-            let port = base + j as u16;
-            if !testkit::net::wait_listening(port, Duration::from_secs(10)).await {
-                return Err(format!("simulator {k}: nothing listens on port {port}"));
-            }
+        let indexes: Vec<u16> = (0..args.stations).filter(|i| i % sims == k).collect();
+        let (child, stations) =
+            start_sim(k, &indexes, args.points, per_station, sim_bin, dir).await?;
+        children.push(child);
+        for (name, ca, port) in &stations {
             let _ = write!(
                 rtus,
                 "[[rtu]]\nname = \"{name}\"\naddress = \"127.0.0.1:{port}\"\ncommon_address = {ca}\n"
@@ -312,7 +311,56 @@ async fn start_sims(
     Ok((children, rtus))
 }
 
-fn gateway_toml(args: &Args, phase: Phase, broker: u16, dir: &Path, rtus: &str) -> String {
+/// Simulator process `k` with the stations `indexes`, each on a port that was free a moment
+/// ago; tried again on other ports (at most 5 times) when one was taken meanwhile.
+async fn start_sim(
+    k: u16,
+    indexes: &[u16],
+    points: usize,
+    per_station: f64,
+    sim_bin: &Path,
+    dir: &Path,
+) -> Result<(Child, Vec<(String, u16, u16)>), String> {
+    let mut last = String::new();
+    for attempt in 0..5 {
+        let stations: Vec<(String, u16, u16)> = indexes
+            .iter()
+            .map(|&i| (format!("s{i}"), i + 1, testkit::net::free_port()))
+            .collect();
+        let path = dir.join(format!("sim{k}.toml"));
+        std::fs::write(&path, scenario_toml(&stations, points, per_station))
+            .map_err(|e| format!("scenario: {e}"))?;
+        let sim_args = vec![
+            "--config".to_owned(),
+            path.display().to_string(),
+            "--listen".to_owned(),
+            "127.0.0.1:0".to_owned(),
+        ];
+        let log = dir.join(format!("sim{k}-{attempt}.log"));
+        let mut child = spawn_logged(sim_bin, &sim_args, &log)?;
+        let mut up = true;
+        for (_, _, port) in &stations {
+            if !testkit::net::wait_listening(*port, Duration::from_secs(5)).await {
+                last = format!("simulator {k}: nothing listens on port {port}");
+                up = false;
+                break;
+            }
+        }
+        if up && matches!(child.try_wait(), Ok(None)) {
+            return Ok((child, stations));
+        }
+        let _ = child.kill().await;
+    }
+    Err(last)
+}
+
+fn gateway_toml(
+    args: &Args,
+    phase: Phase,
+    (broker, http): (u16, u16),
+    dir: &Path,
+    rtus: &str,
+) -> String {
     let mut config = format!(
         "[mqtt]\nurl = \"mqtt://127.0.0.1:{broker}\"\ntopic_prefix = \"gw\"\nqos = 1\nmax_inflight = {}\n",
         args.json_inflight
@@ -322,7 +370,7 @@ fn gateway_toml(args: &Args, phase: Phase, broker: u16, dir: &Path, rtus: &str) 
     }
     let _ = write!(
         config,
-        "[gateway]\nnode = \"bench\"\nstore_path = \"{}\"\n",
+        "[gateway]\nnode = \"bench\"\nstore_path = \"{}\"\nhttp_listen = \"127.0.0.1:{http}\"\n",
         dir.join("queue.redb").display()
     );
     if phase != Phase::Json {
@@ -347,11 +395,17 @@ async fn phase(
     let gw_bin = binary_next_to_me(&args.gateway, &["iec104-gateway", "e2e-gateway"])?;
     let sim_bin = binary_next_to_me(&args.sim, &["iec104-sim", "e2e-sim"])?;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let (sims, rtus) = start_sims(args, &sim_bin, dir).await?;
+    let rate = if phase == Phase::Json {
+        args.json_rate
+    } else {
+        args.rate
+    };
+    let (sims, rtus) = start_sims(args, rate, &sim_bin, dir).await?;
+    let http = testkit::net::free_port();
     let config_path = dir.join("gateway.toml");
     std::fs::write(
         &config_path,
-        gateway_toml(args, phase, broker.port, dir, &rtus),
+        gateway_toml(args, phase, (broker.port, http), dir, &rtus),
     )
     .map_err(|e| format!("gateway config: {e}"))?;
     let gw_args = vec![
@@ -369,12 +423,14 @@ async fn phase(
         )
     };
     let (gw0, sims0, broker0) = cpu();
+    let published0 = published(http).await;
     let before = counts.snapshot();
     let t0 = Instant::now();
     tokio::time::sleep(Duration::from_secs(args.duration.max(1))).await;
     let after = counts.snapshot();
     let secs = t0.elapsed().as_secs_f64();
     let (gw1, sims1, broker1) = cpu();
+    let published1 = published(http).await;
     let _ = gw.kill().await;
     for mut s in sims {
         let _ = s.kill().await;
@@ -385,19 +441,23 @@ async fn phase(
     }
     Ok(Figures {
         phase,
+        offered: rate,
         per_s,
         gateway_cpu: (gw1 - gw0) / secs,
         sims_cpu: (sims1 - sims0) / secs,
         broker_cpu: (broker1 - broker0) / secs,
+        acked: (published1 - published0) / secs,
     })
 }
 
 fn print(f: &Figures) {
     let [json_msgs, json_bytes, spb_msgs, spb_objects, spb_bytes] = f.per_s;
     println!(
-        "phase {:<9}  JSON {json_msgs:>8.0} msg/s ({:.0} B/object) | Sparkplug {spb_objects:>8.0} objects/s in {spb_msgs:.0} DDATA/s ({:.1} objects/DDATA, {:.1} B/object) | CPU gateway {:.0} %, simulators {:.0} %, mosquitto {:.0} %",
+        "phase {:<9} offered {:>7.0}/s: JSON {json_msgs:>8.0} msg/s ({:.0} B/object; gateway: {:.0}/s acknowledged) | Sparkplug {spb_objects:>8.0} objects/s in {spb_msgs:.0} DDATA/s ({:.1} objects/DDATA, {:.1} B/object) | CPU gateway {:.0} %, simulators {:.0} %, mosquitto {:.0} %",
         f.phase.name(),
+        f.offered,
         json_bytes / json_msgs.max(1.0),
+        f.acked,
         spb_objects / spb_msgs.max(1.0),
         spb_bytes / spb_objects.max(1.0),
         f.gateway_cpu * 100.0,
@@ -417,11 +477,12 @@ async fn run(args: Args) -> Result<(), String> {
         .collect::<Result<Vec<_>, _>>()?;
     let dir = iec104_e2e::scratch("spbbench").into_kept();
     println!(
-        "spbbench: per phase {} stations × {} points (M_ME_TF_1) in {} simulator processes offering {} events/s; JSON qos 1 max_inflight {}, Sparkplug qos {}; {} s warm-up, {} s window; scratch {}",
+        "spbbench: per phase {} stations × {} points (M_ME_TF_1) in {} simulator processes offering {} events/s ({} in the json phase); JSON qos 1 max_inflight {}, Sparkplug qos {}; {} s warm-up, {} s window; scratch {}",
         args.stations,
         args.points,
         args.sims,
         args.rate,
+        args.json_rate,
         args.json_inflight,
         args.spb_qos,
         args.warmup,
@@ -437,12 +498,22 @@ async fn run(args: Args) -> Result<(), String> {
     subscribe(broker.port, counts.clone()).await?;
     let mut all = Vec::new();
     for round in 0..args.rounds.max(1) {
+        let mut this_round = Vec::new();
         for &p in &phases {
             let sub = dir.join(format!("{}-{round}", p.name()));
             let f = phase(&args, p, &sub, &broker, &counts).await?;
             print(&f);
-            all.push(f);
+            this_round.push(f);
         }
+        let json = this_round.iter().find(|f| f.phase == Phase::Json);
+        let spb = this_round.iter().find(|f| f.phase == Phase::Sparkplug);
+        if let (Some(j), Some(s)) = (json, spb) {
+            println!(
+                "round {round}: Sparkplug-only objects/s ÷ JSON-only messages/s = {:.2}",
+                s.per_s[3] / j.per_s[0].max(1.0)
+            );
+        }
+        all.extend(this_round);
     }
     let mean = |p: Phase, i: usize| {
         let v: Vec<f64> = all
@@ -456,7 +527,7 @@ async fn run(args: Args) -> Result<(), String> {
         let json = mean(Phase::Json, 0);
         let spb = mean(Phase::Sparkplug, 3);
         println!(
-            "ratio: Sparkplug-only objects/s ÷ JSON-only messages/s = {spb:.0} ÷ {json:.0} = {:.2}",
+            "all rounds: Sparkplug-only objects/s ÷ JSON-only messages/s = {spb:.0} ÷ {json:.0} = {:.2}",
             spb / json.max(1.0)
         );
     }
