@@ -3,6 +3,7 @@
 //! decision is the state machine's.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -29,11 +30,17 @@ pub trait HistoryStore: Send + Sync + 'static {
 struct Durable {
     store: Option<Arc<dyn HistoryStore>>,
     pending: Vec<HeldChange>,
+    /// [`SessionSettings::history_dropped`].
+    dropped: Option<Arc<AtomicU64>>,
 }
 
 impl Durable {
-    /// Takes the edge node's changes; writes them when many are waiting.
+    /// Takes the edge node's changes; writes them when many are waiting. Reports the count
+    /// of dropped values.
     async fn collect(&mut self, node: &mut EdgeNode) {
+        if let Some(d) = &self.dropped {
+            d.store(node.dropped(), Ordering::Relaxed);
+        }
         while let Some(change) = node.poll_held() {
             self.pending.push(change);
         }
@@ -93,6 +100,9 @@ pub struct SessionSettings {
     pub reconnect_delay: Duration,
     /// In a cluster: the edge node has a session only while this node carries the RTU.
     pub carrier: Option<Carrier>,
+    /// Where the driver keeps [`EdgeNode::dropped`] (values dropped from the full history)
+    /// for the caller's metrics, updated after every step.
+    pub history_dropped: Option<Arc<AtomicU64>>,
 }
 
 /// Whether this node carries the RTU, and how it watches the carrier's births and deaths
@@ -155,6 +165,7 @@ pub async fn run_with_history(
     let mut durable = Durable {
         store: history,
         pending: Vec::new(),
+        dropped: settings.history_dropped.clone(),
     };
     drive(&mut node, &settings, &mut inputs, &commands, &mut durable).await;
     durable.collect(&mut node).await;
@@ -501,5 +512,64 @@ fn apply_at(node: &mut EdgeNode, input: Input, now: u64) {
             }
         }
         Input::Outcome { id, outcome } => node.command_outcome(now, id, outcome),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use iec104::asdu::Quality;
+
+    use super::*;
+    use crate::edge::EdgeSettings;
+    use crate::point::{PointAddress, PointValue};
+
+    /// With no broker the values wait in the history; beyond its capacity the oldest are
+    /// dropped, and the driver keeps that count where the caller's metrics read it.
+    #[tokio::test]
+    async fn the_driver_reports_values_dropped_from_the_full_history() {
+        // A port nothing listens on: every session attempt fails at once.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let settings = EdgeSettings {
+            group_id: "G".into(),
+            edge_node_id: "rtu1".into(),
+            device_id: "rtu1".into(),
+            primary_host_id: None,
+            qos: 0,
+            buffer_capacity: 2,
+            command_timeout_ms: 5_000,
+            gateway_node: None,
+        };
+        let node = EdgeNode::new(settings, &[]).unwrap();
+        let dropped = Arc::new(AtomicU64::new(0));
+        let session = SessionSettings {
+            mqtt: MqttOptions::new("spb-G-rtu1", "127.0.0.1", port),
+            tick: Duration::from_millis(20),
+            reconnect_delay: Duration::from_millis(50),
+            carrier: None,
+            history_dropped: Some(dropped.clone()),
+        };
+        let (inputs_tx, inputs) = mpsc::channel(16);
+        let (commands, _requests) = mpsc::channel(1);
+        let driver = tokio::spawn(run(node, session, inputs, commands));
+        for ioa in 0..5u32 {
+            let update = PointUpdate {
+                address: PointAddress { ca: 1, ioa },
+                value: PointValue::Float(1.5),
+                quality: Quality::GOOD,
+                time_tag_ms: None,
+                interrogated: false,
+            };
+            inputs_tx.send(Input::Value(update)).await.unwrap();
+        }
+        drop(inputs_tx);
+        tokio::time::timeout(Duration::from_secs(10), driver)
+            .await
+            .unwrap()
+            .unwrap();
+        // Five events, room for two: three dropped.
+        assert_eq!(dropped.load(Ordering::Relaxed), 3);
     }
 }

@@ -62,12 +62,14 @@ pub struct Tls {
 /// Starts one edge node per RTU when `[sparkplug]` is configured. Each connects like the JSON
 /// output (`tls` for `mqtts://`); in a cluster only while this node carries the RTU
 /// ([`Sparkplug::carriers`]). Commands written by hosts go to `router`. Each edge node takes
-/// back what its RTU's durable history in `restored` held and keeps its history there.
+/// back what its RTU's durable history in `restored` held and keeps its history there; the
+/// values each drops from its full history are counted in `metrics`.
 pub fn start(
     loaded: &Loaded,
     tls: Option<&Tls>,
     router: &mpsc::Sender<SparkplugCommand>,
     mut restored: HashMap<String, Restored>,
+    metrics: &crate::model::Metrics,
 ) -> Result<Sparkplug, iec104_sparkplug::edge::EdgeError> {
     let mut out = Sparkplug::default();
     let Some(settings) = &loaded.sparkplug else {
@@ -92,6 +94,7 @@ pub fn start(
         ));
     }
     for (name, node, history, mut session, dcmd) in nodes {
+        session.history_dropped = Some(metrics.sparkplug_history(&name));
         if loaded.cluster.is_some() {
             // Only the node carrying the RTU has the edge node's session; the others watch
             // its births and deaths with a client id of their own.
@@ -182,6 +185,7 @@ fn session_settings(
         tick: Duration::from_millis(100),
         reconnect_delay: Duration::from_secs(1),
         carrier: None,
+        history_dropped: None,
     }
 }
 

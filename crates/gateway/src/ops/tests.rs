@@ -62,6 +62,10 @@ impl MetricSource for Fake {
     fn for_each_tls_event(&self, f: &mut dyn FnMut(&str, &str, u64)) {
         f("north", "handshake", 2);
     }
+
+    fn for_each_sparkplug_drop(&self, f: &mut dyn FnMut(&str, &str, u64)) {
+        f("north", "history_full", 4);
+    }
 }
 
 fn scrape(fake: Fake) -> std::collections::BTreeMap<super::scrape::Series, f64> {

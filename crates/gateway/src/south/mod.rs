@@ -222,6 +222,9 @@ impl RtuSession {
             }
         } else if tap.try_send(input).is_err() {
             tracing::debug!(rtu = %self.rtu.name, "sparkplug tap full: event dropped");
+            self.shared
+                .metrics
+                .rtu(&self.rtu.name, |f| f.sparkplug_queue_full += 1);
         }
     }
 
