@@ -103,6 +103,19 @@ pub struct SessionSettings {
     /// Where the driver keeps [`EdgeNode::dropped`] (values dropped from the full history)
     /// for the caller's metrics, updated after every step.
     pub history_dropped: Option<Arc<AtomicU64>>,
+    /// Several brokers: where each session goes and when to wait (the caller's list and
+    /// rules). Without, every session goes to `mqtt` and every retry waits.
+    pub brokers: Option<Arc<dyn Brokers>>,
+}
+
+/// The brokers an edge node's sessions go to, in turn, by the caller's rules.
+pub trait Brokers: Send + Sync + std::fmt::Debug + 'static {
+    /// The MQTT options of the next session (client id, broker address, credentials, TLS;
+    /// the driver sets the will and the clean session).
+    fn options(&self) -> MqttOptions;
+    /// The session ended; `was_connected`: the broker had accepted it (CONNACK). True: wait
+    /// `reconnect_delay` before the next session; false: start it at once.
+    fn ended(&self, was_connected: bool) -> bool;
 }
 
 /// Whether this node carries the RTU, and how it watches the carrier's births and deaths
@@ -187,7 +200,10 @@ async fn drive(
             }
         }
         let will = node.connect(now_ms());
-        let mut options = settings.mqtt.clone();
+        let mut options = match &settings.brokers {
+            Some(b) => b.options(),
+            None => settings.mqtt.clone(),
+        };
         options.set_clean_session(true);
         options.set_last_will(LastWill::new(
             will.topic.clone(),
@@ -200,6 +216,7 @@ async fn drive(
             client,
             eventloop,
             outbox: VecDeque::new(),
+            accepted: false,
         };
         let carrying = carrier.as_mut().map(|c| &mut c.carrying);
         match session
@@ -224,9 +241,13 @@ async fn drive(
                 node.disconnected(now_ms());
                 durable.collect(node).await;
                 durable.flush().await;
+                let delay = match &settings.brokers {
+                    Some(b) if !b.ended(session.accepted) => Duration::ZERO,
+                    _ => settings.reconnect_delay,
+                };
                 // Inputs are taken while waiting (values go to the history): the RTU side,
                 // which may wait to hand over a command outcome, never waits for the broker.
-                let wait = tokio::time::sleep(settings.reconnect_delay);
+                let wait = tokio::time::sleep(delay);
                 tokio::pin!(wait);
                 loop {
                     tokio::select! {
@@ -248,6 +269,8 @@ struct Session {
     client: AsyncClient,
     eventloop: EventLoop,
     outbox: VecDeque<Publication>,
+    /// The broker accepted the session (CONNACK).
+    accepted: bool,
 }
 
 impl Session {
@@ -335,6 +358,7 @@ impl Session {
 
     /// CONNACK: subscribes to what the edge node listens to, then tells it.
     fn connected(&mut self, node: &mut EdgeNode) {
+        self.accepted = true;
         for topic in node.subscriptions() {
             let _ = self.client.try_subscribe(topic, QoS::AtLeastOnce);
         }
@@ -550,6 +574,7 @@ mod tests {
             reconnect_delay: Duration::from_millis(50),
             carrier: None,
             history_dropped: Some(dropped.clone()),
+            brokers: None,
         };
         let (inputs_tx, inputs) = mpsc::channel(16);
         let (commands, _requests) = mpsc::channel(1);

@@ -58,6 +58,7 @@ fn session_settings(port: u16) -> SessionSettings {
         reconnect_delay: Duration::from_millis(200),
         carrier: None,
         history_dropped: None,
+        brokers: None,
     }
 }
 

@@ -136,7 +136,6 @@ pub fn validate(config: Config, text: &str, origin: &str) -> Result<Settings, Co
     }
     let (broker, brokers) = brokers.unzip();
     let brokers = brokers.unwrap_or_else(super::settings::BrokerList::single);
-    c.one_broker_for_sparkplug(&config, &brokers);
     c.json_data_needs_sparkplug(&config);
     let mqtt = c.mqtt(&config.mqtt, cluster.as_ref(), brokers);
     let gateway = c.gateway(&config.gateway);
