@@ -41,6 +41,9 @@ use super::ownership::ranking;
 use super::paths::Paths;
 use crate::model::{Report, Role};
 
+/// Full presences that may go out back to back before `presence_every` paces them.
+pub const FULL_BURST: u32 = 3;
+
 /// Fixed settings of the state machine.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -66,9 +69,10 @@ pub struct Settings {
     /// At most one publication of our state (presence and delta) per this window: a burst of
     /// changes goes out as one message (zero: every change at once).
     pub coalesce: Duration,
-    /// The full (retained) presence goes out at most once per this window (a change of
-    /// status, leaving and the first publication on a connection at once); the deltas carry
-    /// every change in between. Zero: with every delta.
+    /// The full (retained) presence goes out on average at most once per this window, in
+    /// bursts of at most [`FULL_BURST`] (a change of status, leaving and the first
+    /// publication on a connection at once); the deltas carry every change in between.
+    /// Zero: with every delta.
     pub presence_every: Duration,
     /// A last will about a node whose beats we hear is acted on only once no beat of that
     /// incarnation came for this long after its latest one (a late will from another broker
@@ -217,7 +221,8 @@ pub struct ClusterState {
     unannounced: bool,
     /// The state number, time and status of our latest full (retained) presence.
     full_seq: u64,
-    last_full: Option<Instant>,
+    /// When the full presence's budget is back to empty (see [`FULL_BURST`]).
+    full_budget_at: Option<Instant>,
     full_status: String,
     /// The next full presence unsyncs until its echo; the number of the latest echo.
     echo_needed: bool,
@@ -261,7 +266,7 @@ impl ClusterState {
             last_publish: None,
             unannounced: false,
             full_seq: 0,
-            last_full: None,
+            full_budget_at: None,
             full_status: String::new(),
             echo_needed: false,
             echoed_seq: 0,
@@ -925,7 +930,7 @@ impl ClusterState {
             || self.echo_needed
             || self.release_pending
             || self.full_status != status;
-        let next = self.last_full.map(|t| t + self.settings.presence_every);
+        let next = self.next_full_allowed();
         if !urgent && next.is_some_and(|t| now < t) {
             if let Some(t) = next {
                 wake(out, now, t);
@@ -934,12 +939,23 @@ impl ClusterState {
         }
         out.publish = Some(self.announced.clone());
         self.full_seq = self.seq_out;
-        self.last_full = Some(now);
+        self.full_budget_at =
+            Some(self.full_budget_at.map_or(now, |t| t.max(now)) + self.settings.presence_every);
         self.full_status = status.to_owned();
         self.release_pending = false;
         if !self.echoed_on_connection || std::mem::take(&mut self.echo_needed) {
             self.synced = false;
         }
+    }
+
+    /// The earliest time the next (not urgent) full presence may go out: a token bucket of
+    /// [`FULL_BURST`] publications refilled one per `presence_every`, so a takeover's few
+    /// quick changes (roles, then started) are not held back while a long run of changes
+    /// still averages one per window.
+    fn next_full_allowed(&self) -> Option<Instant> {
+        let slack = self.settings.presence_every * (FULL_BURST - 1);
+        self.full_budget_at
+            .map(|t| t.checked_sub(slack).unwrap_or(t))
     }
 
     /// The role `r` should have in this round.
