@@ -38,11 +38,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::membership::{Alarm, Delta, DeltaOutcome, Presence, View, LEAVING, OFFLINE, ONLINE};
 use super::ownership::ranking;
+use super::pacer::Pacer;
 use super::paths::Paths;
 use crate::model::{Report, Role};
 
-/// Full presences that may go out back to back before `presence_every` paces them.
-pub const FULL_BURST: u32 = 3;
+/// Publications of one kind (deltas, full presences) that may go out back to back before
+/// `coalesce` / `presence_every` paces them (see [`Pacer`]).
+pub const BURST: u32 = 3;
 
 /// Fixed settings of the state machine.
 #[derive(Debug, Clone)]
@@ -66,11 +68,12 @@ pub struct Settings {
     /// After a reconnection to the broker, RTUs nobody holds are started only after this
     /// (the other nodes may be reconnecting too, with their own backoff).
     pub reconnect_hold: Duration,
-    /// At most one publication of our state (presence and delta) per this window: a burst of
-    /// changes goes out as one message (zero: every change at once).
+    /// On average at most one publication of our state (presence and delta) per this window,
+    /// in bursts of at most [`BURST`]: a long burst of changes goes out as a few messages
+    /// (zero: every change at once).
     pub coalesce: Duration,
     /// The full (retained) presence goes out on average at most once per this window, in
-    /// bursts of at most [`FULL_BURST`] (a change of status, leaving and the first
+    /// bursts of at most [`BURST`] (a change of status, leaving and the first
     /// publication on a connection at once); the deltas carry every change in between.
     /// Zero: with every delta.
     pub presence_every: Duration,
@@ -216,13 +219,13 @@ pub struct ClusterState {
     /// The number of our latest announced state, that state, and when it went out.
     seq_out: u64,
     announced: Presence,
-    last_publish: Option<Instant>,
+    delta_pacer: Pacer,
     /// A change of our state waits for the end of the coalescing window.
     unannounced: bool,
     /// The state number, time and status of our latest full (retained) presence.
     full_seq: u64,
-    /// When the full presence's budget is back to empty (see [`FULL_BURST`]).
-    full_budget_at: Option<Instant>,
+    /// Paces the full presence (see [`BURST`]).
+    full_pacer: Pacer,
     full_status: String,
     /// The next full presence unsyncs until its echo; the number of the latest echo.
     echo_needed: bool,
@@ -263,10 +266,10 @@ impl ClusterState {
             index,
             seq_out: 0,
             announced: Presence::default(),
-            last_publish: None,
+            delta_pacer: Pacer::new(settings.coalesce, BURST),
             unannounced: false,
             full_seq: 0,
-            full_budget_at: None,
+            full_pacer: Pacer::new(settings.presence_every, BURST),
             full_status: String::new(),
             echo_needed: false,
             echoed_seq: 0,
@@ -882,7 +885,7 @@ impl ClusterState {
         let status = if self.leaving { LEAVING } else { ONLINE };
         let want = (status.to_owned(), self.active(), self.ready());
         if self.published.as_ref() != Some(&want) {
-            if let Some(at) = self.last_publish.map(|t| t + self.settings.coalesce) {
+            if let Some(at) = self.delta_pacer.next_allowed() {
                 if now < at {
                     wake(out, now, at);
                     self.unannounced = true;
@@ -911,7 +914,7 @@ impl ClusterState {
             out.delta = Some(delta);
             self.announced = p;
             self.published = Some(want);
-            self.last_publish = Some(now);
+            self.delta_pacer.spend(now);
         }
         self.full_presence_step(now, status, out);
     }
@@ -930,7 +933,7 @@ impl ClusterState {
             || self.echo_needed
             || self.release_pending
             || self.full_status != status;
-        let next = self.next_full_allowed();
+        let next = self.full_pacer.next_allowed();
         if !urgent && next.is_some_and(|t| now < t) {
             if let Some(t) = next {
                 wake(out, now, t);
@@ -939,23 +942,12 @@ impl ClusterState {
         }
         out.publish = Some(self.announced.clone());
         self.full_seq = self.seq_out;
-        self.full_budget_at =
-            Some(self.full_budget_at.map_or(now, |t| t.max(now)) + self.settings.presence_every);
+        self.full_pacer.spend(now);
         self.full_status = status.to_owned();
         self.release_pending = false;
         if !self.echoed_on_connection || std::mem::take(&mut self.echo_needed) {
             self.synced = false;
         }
-    }
-
-    /// The earliest time the next (not urgent) full presence may go out: a token bucket of
-    /// [`FULL_BURST`] publications refilled one per `presence_every`, so a takeover's few
-    /// quick changes (roles, then started) are not held back while a long run of changes
-    /// still averages one per window.
-    fn next_full_allowed(&self) -> Option<Instant> {
-        let slack = self.settings.presence_every * (FULL_BURST - 1);
-        self.full_budget_at
-            .map(|t| t.checked_sub(slack).unwrap_or(t))
     }
 
     /// The role `r` should have in this round.

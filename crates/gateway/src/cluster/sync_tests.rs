@@ -265,24 +265,33 @@ fn a_gap_in_the_deltas_asks_for_a_snapshot() {
 #[test]
 fn changes_within_one_window_go_out_as_one_publication() {
     let t0 = Instant::now();
-    let rtus = ["r1", "r2", "r3"];
+    let rtus = ["r1", "r2", "r3", "r4", "r5"];
     let mut a = node("a", &rtus);
     a.mqtt(true);
     let first = step_echo(&mut a, t0);
     assert_eq!(first.publish.map(|p| p.seq), Some(1));
-    for (i, ms) in [(0, 10), (1, 20), (2, 30)] {
+    // The burst (3 with the first): the next two changes go out at once, each alone.
+    for (i, ms, seq) in [(0, 10, 2), (1, 20, 3)] {
+        a.session(i, Report::Connected);
+        let out = step_echo(&mut a, t0 + ms * MS);
+        assert_eq!(
+            out.delta.map(|d| (d.seq, d.ready_add.len())),
+            Some((seq, 1))
+        );
+    }
+    // Then the window paces them: three changes wait and go out as one.
+    for (i, ms) in [(2, 30), (3, 40), (4, 50)] {
         a.session(i, Report::Connected);
         let out = a.step(t0 + ms * MS);
         assert!(out.publish.is_none() && out.delta.is_none(), "{out:?}");
         assert_eq!(out.wake_at.map(|w| w <= t0 + 100 * MS), Some(true));
     }
     let out = step_echo(&mut a, t0 + 100 * MS);
-    let p = out.publish.expect("one publication");
-    assert_eq!((p.seq, p.ready.len()), (2, 3));
-    let d = out.delta.expect("its delta");
-    assert_eq!((d.seq, d.ready_add.len(), d.active_add.len()), (2, 3, 0));
+    let d = out.delta.expect("one delta");
+    assert_eq!((d.seq, d.ready_add.len(), d.active_add.len()), (4, 3, 0));
     // Nothing changed since: nothing goes out, however often it steps.
-    assert!(a.step(t0 + 300 * MS).publish.is_none());
+    let later = a.step(t0 + 300 * MS);
+    assert!(later.publish.is_none() && later.delta.is_none());
 }
 
 #[test]
