@@ -30,6 +30,7 @@ impl Pacer {
     }
 
     /// Whether a publication may go out at `now`.
+    #[cfg(test)]
     pub fn allows(&self, now: Instant) -> bool {
         self.next_allowed().is_none_or(|t| now >= t)
     }
