@@ -120,7 +120,18 @@ impl Bench {
             })
             .await
             .unwrap_or_else(|| {
-                let d = self.rec.with(|m| view::describe(m, &rtus, &ids));
+                let d = self.rec.with(|m| {
+                    let recent: Vec<String> = m
+                        .iter()
+                        .rev()
+                        .filter(|x| view::is_cluster_topic(x))
+                        .take(12)
+                        .map(|x| format!("{:?} ago {} {}", x.at.elapsed(), x.topic, x.json))
+                        .collect();
+                    view::describe(m, &rtus, &ids)
+                        + "\nlatest cluster messages:\n"
+                        + &recent.join("\n")
+                });
                 panic!("not settled within {WAIT:?}:\n{d}")
             })
     }
