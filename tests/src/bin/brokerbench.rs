@@ -23,8 +23,15 @@ use iec104_e2e::cluster::recorder::Recorder;
 use iec104_e2e::cluster::sim::Sim;
 use iec104_e2e::cluster::{self, truth, view, Cluster, Settings, PREFIX};
 
-/// Bound of every wait (settle, resume, will).
+/// Bound of every wait (settle, resume).
 const WAIT: Duration = Duration::from_secs(60);
+/// Bound of the wait for a late will: aedes publishes the wills of a dead node's clients
+/// after three of its heartbeats (1.5 s); a node that died before its peers heard of it
+/// leaves no will at all.
+const WILL_WAIT: Duration = Duration::from_secs(10);
+/// After a restart, the broker node's peers hear of it (a few aedes heartbeats) before the
+/// next round kills it.
+const REJOIN: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Parser)]
 #[command(about = "kill -9 of broker nodes under a gateway cluster: resume, moves, loss")]
@@ -50,12 +57,6 @@ struct Round {
     will: Option<Duration>,
     /// kill → the cluster settled again (after the wills).
     settled: Duration,
-}
-
-/// A moment before anything of this run.
-fn long_ago() -> Instant {
-    let now = Instant::now();
-    now.checked_sub(WAIT).unwrap_or(now)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -86,7 +87,7 @@ async fn resumed(rec: &Recorder, rtus: &[String], after_ms: i64) -> Option<Vec<I
 
 /// Waits for the offline presence (a late will) of each of `nodes` after `after`.
 async fn wills(rec: &Recorder, nodes: &[String], after: Instant) -> Option<Instant> {
-    rec.wait(WAIT, |m| {
+    rec.wait(WILL_WAIT, |m| {
         nodes
             .iter()
             .map(|n| {
@@ -107,6 +108,8 @@ struct Bench {
     brokers: AedesCluster,
     ids: Vec<String>,
     _cluster: Cluster,
+    /// When the run began (before anything was recorded).
+    began: Instant,
 }
 
 impl Bench {
@@ -139,7 +142,7 @@ impl Bench {
     /// One round: kill broker node `dead` (carrying `on_it`), measure, restart it.
     async fn round(&mut self, dead: usize, on_it: &[String]) -> Round {
         let rtus = self.sim.names();
-        let (before, _) = self.settled(long_ago()).await;
+        let (before, _) = self.settled(self.began).await;
         let now_ms = chrono::Utc::now().timestamp_millis();
         resumed(&self.rec, &rtus, now_ms).await.expect("data flows");
         let (kill_at, kill_ms) = (Instant::now(), chrono::Utc::now().timestamp_millis());
@@ -150,6 +153,7 @@ impl Bench {
         let will = wills(&self.rec, on_it, kill_at).await;
         let (after, settled_at) = self.settled(will.unwrap_or(kill_at)).await;
         self.brokers.restart(dead);
+        tokio::time::sleep(REJOIN).await;
         Round {
             resume: firsts
                 .iter()
@@ -166,6 +170,7 @@ impl Bench {
 }
 
 async fn setup(args: &Args) -> Bench {
+    let began = Instant::now();
     let dir = iec104_e2e::scratch("brokerbench").into_kept();
     let brokers = AedesCluster::start(&dir, 3, Duration::from_millis(500));
     let (b0, b1, b2) = (brokers.ports[0], brokers.ports[1], brokers.ports[2]);
@@ -189,6 +194,7 @@ async fn setup(args: &Args) -> Bench {
         brokers,
         ids,
         _cluster: c,
+        began,
     }
 }
 
@@ -198,7 +204,7 @@ async fn main() {
     assert!(aedes::available(), "the clustered broker cannot run here");
     let mut b = setup(&args).await;
     let ports = [b.brokers.ports[0], b.brokers.ports[1]];
-    let (map, _) = b.settled(long_ago()).await;
+    let (map, _) = b.settled(b.began).await;
     let owner = view::busiest(&map);
     let mut dead = first_broker(&ports, &owner);
     let mut on_it = vec![owner];
