@@ -85,6 +85,9 @@ pub struct ClusterFigures {
     pub owned: AtomicU64,
     /// RTUs this node keeps a standby connection to.
     pub standby: AtomicU64,
+    /// RTUs no live node reaches whose `unowned` status this node publishes (one node per
+    /// orphan: summed over the nodes, every orphan once).
+    pub unowned: AtomicU64,
     /// RTUs taken (role set to Active).
     pub takeovers: AtomicU64,
     /// RTUs handed to another node (a started RTU stopped because another node owns it, or

@@ -44,6 +44,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "iec104gw_cluster_members_live",
     "iec104gw_cluster_rtus_owned",
     "iec104gw_cluster_rtus_standby",
+    "iec104gw_cluster_rtus_unowned",
     "iec104gw_cluster_takeovers_total",
     "iec104gw_cluster_handovers_total",
     "iec104gw_cluster_config_mismatches_total",
@@ -92,6 +93,8 @@ pub struct ClusterScalars {
     pub owned: u64,
     /// RTUs held in standby.
     pub standby: u64,
+    /// RTUs no live node reaches that this node publishes as unowned.
+    pub unowned: u64,
     /// RTUs taken.
     pub takeovers: u64,
     /// RTUs handed over.
@@ -253,6 +256,12 @@ impl SourceCollector {
             "iec104gw_cluster_rtus_standby",
             "RTUs this node holds a standby connection to.",
             c.standby,
+        )?;
+        gauge(
+            e,
+            "iec104gw_cluster_rtus_unowned",
+            "RTUs no live node reaches, published as unowned by this node (summed over the nodes: each once).",
+            c.unowned,
         )?;
         counter(
             e,

@@ -27,6 +27,7 @@ impl MetricSource for Metrics {
             members: c.members.load(Relaxed),
             owned: c.owned.load(Relaxed),
             standby: c.standby.load(Relaxed),
+            unowned: c.unowned.load(Relaxed),
             takeovers: c.takeovers.load(Relaxed),
             handovers: c.handovers.load(Relaxed),
             config_mismatches: c.config_mismatches.load(Relaxed),
