@@ -133,6 +133,38 @@ fn redis_pong(port: u16) -> bool {
     s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
 }
 
+/// The broker node (index into `ports`) gateway node `id` starts on with `broker_order =
+/// "shuffled"` and `urls` = `ports` (the gateway's own ordering).
+pub fn first_broker(ports: &[u16], id: &str) -> usize {
+    use iec104_gateway::config::{Broker, BrokerList, BrokerOrder};
+    let broker = |port| Broker {
+        host: "127.0.0.1".into(),
+        port,
+        tls: false,
+    };
+    let list = BrokerList {
+        others: ports[1..].iter().copied().map(broker).collect(),
+        order: BrokerOrder::Shuffled,
+        ..BrokerList::single()
+    };
+    let first = list.in_order(&broker(ports[0]), id)[0].port;
+    ports.iter().position(|p| *p == first).unwrap_or(0)
+}
+
+/// Two gateway node ids that start on different broker nodes of `ports` (see
+/// [`first_broker`]).
+pub fn ids_on_both(ports: &[u16]) -> Vec<String> {
+    let candidates: Vec<String> = (0..64).map(|i| format!("gw-{i}")).collect();
+    let on = |b: usize| {
+        candidates
+            .iter()
+            .find(|id| first_broker(ports, id) == b)
+            .cloned()
+            .expect("a node id starting on each broker node")
+    };
+    vec![on(0), on(1)]
+}
+
 /// A clustered broker: one redis-server and its aedes nodes.
 pub struct AedesCluster {
     redis: Watched,

@@ -14,14 +14,13 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use iec104_e2e::aedes::{self, AedesCluster};
+use iec104_e2e::aedes::{self, first_broker, ids_on_both, AedesCluster};
 use iec104_e2e::cluster::recorder::Recorder;
 use iec104_e2e::cluster::sim::{self, Sim};
 use iec104_e2e::cluster::truth;
 use iec104_e2e::cluster::view;
 use iec104_e2e::cluster::{self, Cluster, Settings, PREFIX};
 use iec104_e2e::scratch;
-use iec104_gateway::config::{Broker, BrokerList, BrokerOrder};
 
 /// Bound of every wait for the cluster to settle or data to flow.
 const SETTLE: Duration = Duration::from_secs(30);
@@ -40,35 +39,6 @@ struct Env {
     first_broker: BTreeMap<String, usize>,
     ids: Vec<String>,
     _serial: tokio::sync::MutexGuard<'static, ()>,
-}
-
-/// The broker node (index into `ports`) node `id` starts on, as the gateway orders them.
-fn first_broker(ports: &[u16], id: &str) -> usize {
-    let broker = |port| Broker {
-        host: "127.0.0.1".into(),
-        port,
-        tls: false,
-    };
-    let list = BrokerList {
-        others: ports[1..].iter().copied().map(broker).collect(),
-        order: BrokerOrder::Shuffled,
-        ..BrokerList::single()
-    };
-    let first = list.in_order(&broker(ports[0]), id)[0].port;
-    ports.iter().position(|p| *p == first).unwrap_or(0)
-}
-
-/// Two node ids that start on different broker nodes of `ports`.
-fn ids_on_both(ports: &[u16]) -> Vec<String> {
-    let candidates: Vec<String> = (0..64).map(|i| format!("gw-{i}")).collect();
-    let on = |b: usize| {
-        candidates
-            .iter()
-            .find(|id| first_broker(ports, id) == b)
-            .cloned()
-            .expect("a node id starting on each broker node")
-    };
-    vec![on(0), on(1)]
 }
 
 async fn setup(name: &str, stations: u16, rate: f64) -> Option<Env> {

@@ -292,6 +292,14 @@ async fn an_rtu_nobody_reaches_is_unowned_and_its_commands_are_answered_once() {
             .collect()
     });
     assert_eq!(unowned_from.len(), 1, "unowned from {unowned_from:?}");
+    // The publishing node counts it on /metrics, the other does not (each orphan once).
+    let publisher = status.0["node"].as_str().unwrap_or_default().to_owned();
+    for n in &env.cluster.nodes {
+        let want = if n.id == publisher { 1.0 } else { 0.0 };
+        n.metric_until("iec104gw_cluster_rtus_unowned", SETTLE, |v| v == want)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", n.id));
+    }
     // A command for it: rejected, with the reason. A command for an unknown RTU: invalid.
     let orphan_cmd = format!("{PREFIX}/{rtu}/{ca}/2001/command");
     env.rec
@@ -335,6 +343,11 @@ async fn an_rtu_nobody_reaches_is_unowned_and_its_commands_are_answered_once() {
         .unwrap_or_else(|| panic!("{rtu} not carried after the heal:{}", env.describe()));
     eprintln!("orphan: {rtu} carried by {carried} after the heal");
     env.settle().await;
+    for n in &env.cluster.nodes {
+        n.metric_until("iec104gw_cluster_rtus_unowned", SETTLE, |v| v == 0.0)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", n.id));
+    }
     // By now (seconds later) every node had the commands: one answer each.
     let orphan = env.rec.with(|m| results(m, "orphan-1"));
     assert_eq!(orphan.len(), 1, "{orphan:?}");

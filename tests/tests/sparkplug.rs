@@ -145,3 +145,53 @@ async fn the_gateway_speaks_sparkplug_beside_json() {
         Some(MetricValue::LongValue(0))
     );
 }
+
+/// `[mqtt] urls` with `[sparkplug]` and `json_data = false`: the first broker refuses every
+/// connection (nothing listens on its port), so the edge node's session moves on to the
+/// second one, as the JSON output does: NBIRTH, DBIRTH and a spontaneous value's DDATA
+/// arrive there, and the RTU's JSON status too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sparkplug_only_goes_on_to_the_next_broker_of_the_list() {
+    if !broker::available() {
+        return;
+    }
+    let dir = scratch("sparkplug-urls");
+    let broker = Broker::start(&dir).await;
+    let dead = testkit::net::free_port();
+    let station = Station::start(1).await;
+    let mut spb = host(broker.port).await;
+    let mut json = Subscriber::start(broker.port, "e2e/#").await;
+    let config = format!(
+        "[mqtt]\nurls = [\"mqtt://127.0.0.1:{dead}\", \"mqtt://127.0.0.1:{}\"]\ntopic_prefix = \"e2e\"\njson_data = false\n\n[gateway]\nnode = \"gw-test\"\nstore_path = \"{}\"\n\n[sparkplug]\ngroup_id = \"plant\"\n\n[[rtu]]\nname = \"north\"\naddress = \"{}\"\ncommon_address = 1\n[[rtu.point]]\nioa = 7\nname = \"feeder_kw\"\n",
+        broker.port,
+        dir.join("queue.redb").display(),
+        station.addr
+    );
+    let gateway = Gateway::start(&dir, &config);
+    let nbirth = next(&mut spb, "spBv1.0/plant/NBIRTH/north").await;
+    assert_eq!(nbirth.seq, Some(0));
+    next(&mut spb, "spBv1.0/plant/DBIRTH/north/north").await;
+    let time = Utc
+        .with_ymd_and_hms(2025, 5, 6, 7, 8, 9)
+        .single()
+        .unwrap_or_else(|| panic!("time"));
+    // A new metric: born again first, then its next value is DDATA.
+    station.float(7, 12.5, Quality::GOOD, time);
+    let rebirth = next(&mut spb, "spBv1.0/plant/DBIRTH/north/north").await;
+    let feeder = metric(&rebirth, "feeder_kw");
+    station.float(7, 13.0, Quality::GOOD, time);
+    let data = next(&mut spb, "spBv1.0/plant/DDATA/north/north").await;
+    let m = &data.metrics[0];
+    assert_eq!(
+        (m.alias, &m.value),
+        (feeder.alias, &Some(MetricValue::FloatValue(13.0)))
+    );
+    let status = json
+        .wait_for(WAIT, |m| {
+            m.topic == "e2e/north/status" && m.json["state"] == "started"
+        })
+        .await;
+    assert!(status.is_some(), "the JSON status on the same broker");
+    gateway.stop().await;
+    next(&mut spb, "spBv1.0/plant/NDEATH/north").await;
+}

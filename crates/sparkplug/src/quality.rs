@@ -67,6 +67,59 @@ pub fn properties(quality: Quality, extras: Extras) -> PropertySet {
     set
 }
 
+/// Writes the fields of [`properties`]`(quality, extras)` as prost encodes them (every key,
+/// then every value) into `buf`, or only measures them when `buf` is `None`; returns their
+/// length in octets. Allocates nothing.
+pub(crate) fn write_properties(
+    quality: Quality,
+    extras: Extras,
+    mut buf: Option<&mut Vec<u8>>,
+) -> usize {
+    use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
+    // (key, datatype, boolean or integer value) in the order of `properties`.
+    let bits = BITS
+        .iter()
+        .filter(|(bit, _)| quality.contains(*bit))
+        .map(|&(_, name)| (name, DataType::Boolean, 1u32));
+    let all = std::iter::once(("Quality", DataType::UInt8, u32::from(quality.bits())))
+        .chain(bits)
+        .chain(
+            extras
+                .transient
+                .map(|t| ("Transient", DataType::Boolean, u32::from(t))),
+        )
+        .chain(
+            extras
+                .sequence
+                .map(|s| ("Sequence", DataType::UInt8, u32::from(s))),
+        );
+    let mut len = 0;
+    for (key, _, _) in all.clone() {
+        len += 1 + encoded_len_varint(key.len() as u64) + key.len();
+        if let Some(b) = buf.as_deref_mut() {
+            encode_key(1, WireType::LengthDelimited, b);
+            encode_varint(key.len() as u64, b);
+            b.extend_from_slice(key.as_bytes());
+        }
+    }
+    for (_, datatype, value) in all {
+        // PropertyValue: type (1), then int_value (3) or boolean_value (7).
+        let field = if datatype == DataType::Boolean { 7 } else { 3 };
+        let number = u64::from(datatype.number());
+        let inner = 1 + encoded_len_varint(number) + 1 + encoded_len_varint(u64::from(value));
+        len += 1 + encoded_len_varint(inner as u64) + inner;
+        if let Some(b) = buf.as_deref_mut() {
+            encode_key(2, WireType::LengthDelimited, b);
+            encode_varint(inner as u64, b);
+            encode_key(1, WireType::Varint, b);
+            encode_varint(number, b);
+            encode_key(field, WireType::Varint, b);
+            encode_varint(u64::from(value), b);
+        }
+    }
+    len
+}
+
 fn push(set: &mut PropertySet, key: &str, datatype: DataType, value: PropertyValueKind) {
     set.keys.push(key.to_owned());
     set.values.push(PropertyValue {

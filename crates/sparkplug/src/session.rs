@@ -3,6 +3,7 @@
 //! decision is the state machine's.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -29,11 +30,17 @@ pub trait HistoryStore: Send + Sync + 'static {
 struct Durable {
     store: Option<Arc<dyn HistoryStore>>,
     pending: Vec<HeldChange>,
+    /// [`SessionSettings::history_dropped`].
+    dropped: Option<Arc<AtomicU64>>,
 }
 
 impl Durable {
-    /// Takes the edge node's changes; writes them when many are waiting.
+    /// Takes the edge node's changes; writes them when many are waiting. Reports the count
+    /// of dropped values.
     async fn collect(&mut self, node: &mut EdgeNode) {
+        if let Some(d) = &self.dropped {
+            d.store(node.dropped(), Ordering::Relaxed);
+        }
         while let Some(change) = node.poll_held() {
             self.pending.push(change);
         }
@@ -93,6 +100,22 @@ pub struct SessionSettings {
     pub reconnect_delay: Duration,
     /// In a cluster: the edge node has a session only while this node carries the RTU.
     pub carrier: Option<Carrier>,
+    /// Where the driver keeps [`EdgeNode::dropped`] (values dropped from the full history)
+    /// for the caller's metrics, updated after every step.
+    pub history_dropped: Option<Arc<AtomicU64>>,
+    /// Several brokers: where each session goes and when to wait (the caller's list and
+    /// rules). Without, every session goes to `mqtt` and every retry waits.
+    pub brokers: Option<Arc<dyn Brokers>>,
+}
+
+/// The brokers an edge node's sessions go to, in turn, by the caller's rules.
+pub trait Brokers: Send + Sync + std::fmt::Debug + 'static {
+    /// The MQTT options of the next session (client id, broker address, credentials, TLS;
+    /// the driver sets the will and the clean session).
+    fn options(&self) -> MqttOptions;
+    /// The session ended; `was_connected`: the broker had accepted it (CONNACK). True: wait
+    /// `reconnect_delay` before the next session; false: start it at once.
+    fn ended(&self, was_connected: bool) -> bool;
 }
 
 /// Whether this node carries the RTU, and how it watches the carrier's births and deaths
@@ -155,6 +178,7 @@ pub async fn run_with_history(
     let mut durable = Durable {
         store: history,
         pending: Vec::new(),
+        dropped: settings.history_dropped.clone(),
     };
     drive(&mut node, &settings, &mut inputs, &commands, &mut durable).await;
     durable.collect(&mut node).await;
@@ -176,7 +200,10 @@ async fn drive(
             }
         }
         let will = node.connect(now_ms());
-        let mut options = settings.mqtt.clone();
+        let mut options = match &settings.brokers {
+            Some(b) => b.options(),
+            None => settings.mqtt.clone(),
+        };
         options.set_clean_session(true);
         options.set_last_will(LastWill::new(
             will.topic.clone(),
@@ -189,6 +216,7 @@ async fn drive(
             client,
             eventloop,
             outbox: VecDeque::new(),
+            accepted: false,
         };
         let carrying = carrier.as_mut().map(|c| &mut c.carrying);
         match session
@@ -213,9 +241,13 @@ async fn drive(
                 node.disconnected(now_ms());
                 durable.collect(node).await;
                 durable.flush().await;
+                let delay = match &settings.brokers {
+                    Some(b) if !b.ended(session.accepted) => Duration::ZERO,
+                    _ => settings.reconnect_delay,
+                };
                 // Inputs are taken while waiting (values go to the history): the RTU side,
                 // which may wait to hand over a command outcome, never waits for the broker.
-                let wait = tokio::time::sleep(settings.reconnect_delay);
+                let wait = tokio::time::sleep(delay);
                 tokio::pin!(wait);
                 loop {
                     tokio::select! {
@@ -237,6 +269,8 @@ struct Session {
     client: AsyncClient,
     eventloop: EventLoop,
     outbox: VecDeque<Publication>,
+    /// The broker accepted the session (CONNACK).
+    accepted: bool,
 }
 
 impl Session {
@@ -300,8 +334,10 @@ impl Session {
                         return End::Lost;
                     }
                 },
-                input = inputs.recv() => match input {
-                    Some(input) => apply(node, input),
+                // Inputs wait while publications wait for room in the MQTT client: the
+                // broker's pace reaches the RTU side (which drops or waits, as it chose).
+                input = inputs.recv(), if self.outbox.is_empty() => match input {
+                    Some(input) => apply_burst(node, input, inputs),
                     None => return End::Shutdown,
                 },
                 _ = tick.tick() => {
@@ -322,6 +358,7 @@ impl Session {
 
     /// CONNACK: subscribes to what the edge node listens to, then tells it.
     fn connected(&mut self, node: &mut EdgeNode) {
+        self.accepted = true;
         for topic in node.subscriptions() {
             let _ = self.client.try_subscribe(topic, QoS::AtLeastOnce);
         }
@@ -469,8 +506,26 @@ async fn observe(
     true
 }
 
-fn apply(node: &mut EdgeNode, input: Input) {
+/// Inputs taken at once (one clock reading) before the edge node's actions are carried out.
+pub const INPUT_BURST: usize = 256;
+
+/// Applies `first` and the inputs already waiting behind it, at most [`INPUT_BURST`].
+fn apply_burst(node: &mut EdgeNode, first: Input, inputs: &mut mpsc::Receiver<Input>) {
     let now = now_ms();
+    apply_at(node, first, now);
+    for _ in 1..INPUT_BURST {
+        match inputs.try_recv() {
+            Ok(input) => apply_at(node, input, now),
+            Err(_) => return,
+        }
+    }
+}
+
+fn apply(node: &mut EdgeNode, input: Input) {
+    apply_at(node, input, now_ms());
+}
+
+fn apply_at(node: &mut EdgeNode, input: Input, now: u64) {
     match input {
         Input::LinkUp => node.rtu_link_up(now),
         Input::InterrogationComplete => node.interrogation_complete(now),
@@ -481,5 +536,65 @@ fn apply(node: &mut EdgeNode, input: Input) {
             }
         }
         Input::Outcome { id, outcome } => node.command_outcome(now, id, outcome),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use iec104::asdu::Quality;
+
+    use super::*;
+    use crate::edge::EdgeSettings;
+    use crate::point::{PointAddress, PointValue};
+
+    /// With no broker the values wait in the history; beyond its capacity the oldest are
+    /// dropped, and the driver keeps that count where the caller's metrics read it.
+    #[tokio::test]
+    async fn the_driver_reports_values_dropped_from_the_full_history() {
+        // A port nothing listens on: every session attempt fails at once.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let settings = EdgeSettings {
+            group_id: "G".into(),
+            edge_node_id: "rtu1".into(),
+            device_id: "rtu1".into(),
+            primary_host_id: None,
+            qos: 0,
+            buffer_capacity: 2,
+            command_timeout_ms: 5_000,
+            gateway_node: None,
+        };
+        let node = EdgeNode::new(settings, &[]).unwrap();
+        let dropped = Arc::new(AtomicU64::new(0));
+        let session = SessionSettings {
+            mqtt: MqttOptions::new("spb-G-rtu1", "127.0.0.1", port),
+            tick: Duration::from_millis(20),
+            reconnect_delay: Duration::from_millis(50),
+            carrier: None,
+            history_dropped: Some(dropped.clone()),
+            brokers: None,
+        };
+        let (inputs_tx, inputs) = mpsc::channel(16);
+        let (commands, _requests) = mpsc::channel(1);
+        let driver = tokio::spawn(run(node, session, inputs, commands));
+        for ioa in 0..5u32 {
+            let update = PointUpdate {
+                address: PointAddress { ca: 1, ioa },
+                value: PointValue::Float(1.5),
+                quality: Quality::GOOD,
+                time_tag_ms: None,
+                interrogated: false,
+            };
+            inputs_tx.send(Input::Value(update)).await.unwrap();
+        }
+        drop(inputs_tx);
+        tokio::time::timeout(Duration::from_secs(10), driver)
+            .await
+            .unwrap()
+            .unwrap();
+        // Five events, room for two: three dropped.
+        assert_eq!(dropped.load(Ordering::Relaxed), 3);
     }
 }

@@ -57,6 +57,8 @@ fn session_settings(port: u16) -> SessionSettings {
         tick: Duration::from_millis(20),
         reconnect_delay: Duration::from_millis(200),
         carrier: None,
+        history_dropped: None,
+        brokers: None,
     }
 }
 

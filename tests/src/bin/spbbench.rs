@@ -1,16 +1,17 @@
-//! `spbbench`: objects per second delivered as Sparkplug B DDATA against the JSON output's
-//! messages per second, both from one `iec104-gateway run` process (both outputs on) through
-//! one mosquitto in the same run. Simulated stations offer more than the JSON output can
-//! carry; one rumqttc subscriber counts JSON data messages (`gw/#`) and Sparkplug DDATA
-//! messages and their metrics (`spBv1.0/+/DDATA/#`) in the same window. Not a test: it
-//! measures and prints; see docs/benchmarks.md.
+//! `spbbench`: the ceiling of each data output of `iec104-gateway` through one mosquitto in
+//! one benchmark run: objects per second delivered as Sparkplug B DDATA (gateway with
+//! `[sparkplug]` and `[mqtt] json_data = false`) against messages per second of the JSON
+//! output (gateway without `[sparkplug]`). The outputs run one after the other (phases, in
+//! turn for `--rounds`), each in a gateway process of its own fed by simulator processes of
+//! its own that offer more than it carries; one rumqttc subscriber on the same broker counts
+//! both. Not a test: it measures and prints; see docs/benchmarks.md.
 //!
 //! `cargo build --release -p iec104-e2e --bins && target/release/spbbench`
 
 #![forbid(unsafe_code)]
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -18,34 +19,56 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use iec104_e2e::broker::{Broker, MOSQUITTO};
-use prost::Message;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 
-/// Sparkplug DDATA objects/s against JSON messages/s, same gateway, same broker, same run.
+/// Ceiling of the JSON output (messages/s) and of the Sparkplug output (DDATA objects/s),
+/// each alone in its own gateway, same broker, same run.
 #[derive(Debug, Parser)]
 struct Args {
-    /// Simulated stations (each one RTU, one Sparkplug edge node).
+    /// Simulated stations per phase (each one RTU, one Sparkplug edge node).
     #[arg(long, default_value_t = 20)]
     stations: u16,
-    /// Points per station, all M_ME_TF_1.
-    #[arg(long, default_value_t = 100)]
+    /// Points per station, all M_ME_TF_1 (a point changes at most 1000 times a second: its
+    /// time tags are distinct milliseconds).
+    #[arg(long, default_value_t = 500)]
     points: usize,
-    /// Total spontaneous events per second offered over all stations.
-    #[arg(long, default_value_t = 100_000.0)]
+    /// Spontaneous events per second offered over all stations in the sparkplug and both
+    /// phases.
+    #[arg(long, default_value_t = 1_000_000.0)]
     rate: f64,
-    /// Seconds of measurement.
-    #[arg(long, default_value_t = 10)]
+    /// The same in the json phase: above its ceiling, but no more, so that simulators making
+    /// events nobody takes do not eat the CPU the JSON gateway could use.
+    #[arg(long, default_value_t = 100_000.0)]
+    json_rate: f64,
+    /// Simulator processes per phase (the stations are shared out among them).
+    #[arg(long, default_value_t = 2)]
+    sims: u16,
+    /// Seconds of measurement per phase.
+    #[arg(long, default_value_t = 8)]
     duration: u64,
-    /// Seconds between start and measurement.
-    #[arg(long, default_value_t = 5)]
+    /// Seconds between the start of a phase and its measurement.
+    #[arg(long, default_value_t = 4)]
     warmup: u64,
+    /// Phases in turn: json, sparkplug, both (the two outputs in one gateway, as before
+    /// `json_data` existed). Comma separated.
+    #[arg(long, default_value = "json,sparkplug")]
+    phases: String,
+    /// How often the list of phases is run.
+    #[arg(long, default_value_t = 1)]
+    rounds: u32,
     /// `[mqtt] max_inflight` of the JSON output (QoS 1 publications awaiting their PUBACK).
     #[arg(long, default_value_t = 100)]
     json_inflight: u16,
+    /// `[sparkplug] qos` (0 is what the specification asks of DDATA; 1 for comparison).
+    #[arg(long, default_value_t = 0)]
+    spb_qos: u8,
     /// The gateway binary (default: next to this program).
     #[arg(long)]
     gateway: Option<PathBuf>,
+    /// The simulator binary (default: next to this program).
+    #[arg(long)]
+    sim: Option<PathBuf>,
 }
 
 /// What the subscriber counted.
@@ -71,9 +94,57 @@ impl Counts {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Json,
+    Sparkplug,
+    Both,
+}
+
+impl Phase {
+    fn parse(s: &str) -> Result<Phase, String> {
+        match s.trim() {
+            "json" => Ok(Phase::Json),
+            "sparkplug" => Ok(Phase::Sparkplug),
+            "both" => Ok(Phase::Both),
+            other => Err(format!(
+                "--phases: {other:?} is not one of json, sparkplug, both"
+            )),
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Phase::Json => "json",
+            Phase::Sparkplug => "sparkplug",
+            Phase::Both => "both",
+        }
+    }
+}
+
+/// One phase's figures, per second of the window.
+struct Figures {
+    phase: Phase,
+    offered: f64,
+    per_s: [f64; 5],
+    gateway_cpu: f64,
+    sims_cpu: f64,
+    broker_cpu: f64,
+    /// JSON messages the broker acknowledged to the gateway (its /metrics), per second.
+    acked: f64,
+}
+
+/// `iec104gw_published_total` of the gateway's /metrics (0 when it does not answer).
+async fn published(http: u16) -> f64 {
+    match testkit::net::http_get(http, "/metrics", Duration::from_secs(5)).await {
+        Ok(r) => r.metric("iec104gw_published_total").unwrap_or(0.0),
+        Err(_) => 0.0,
+    }
+}
+
 fn main() {
     let args = Args::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
     {
@@ -89,13 +160,13 @@ fn main() {
     }
 }
 
-fn scenario_toml(stations: u16, points: usize, rate_per_station: f64) -> String {
+/// Stations (name, common address, port) of one simulator process.
+fn scenario_toml(stations: &[(String, u16, u16)], points: usize, rate_per_station: f64) -> String {
     let mut s = String::from("seed = 1\n");
-    for i in 0..stations {
+    for (name, ca, port) in stations {
         let _ = write!(
             s,
-            "[[station]]\nname = \"s{i}\"\nca = {}\nrate = {rate_per_station}\nqueue_size = 100000\n",
-            u32::from(i) + 1
+            "[[station]]\nname = \"{name}\"\nca = {ca}\nport = {port}\nrate = {rate_per_station}\nqueue_size = 100000\n"
         );
         for j in 0..points {
             let _ = write!(
@@ -108,17 +179,52 @@ fn scenario_toml(stations: u16, points: usize, rate_per_station: f64) -> String 
     s
 }
 
-fn gateway_binary(args: &Args) -> Result<PathBuf, String> {
-    if let Some(p) = &args.gateway {
+fn binary_next_to_me(given: &Option<PathBuf>, names: &[&str]) -> Result<PathBuf, String> {
+    if let Some(p) = given {
         return Ok(p.clone());
     }
     let exe = std::env::current_exe().map_err(|e| format!("own path: {e}"))?;
     let dir = exe.parent().ok_or("no directory of this program")?;
-    ["iec104-gateway", "e2e-gateway"]
+    names
         .iter()
         .map(|b| dir.join(format!("{b}{}", std::env::consts::EXE_SUFFIX)))
         .find(|p| p.exists())
-        .ok_or_else(|| format!("no gateway next to {}: pass --gateway", exe.display()))
+        .ok_or_else(|| format!("no {} next to {}", names[0], exe.display()))
+}
+
+/// The number of `metrics` (field 2) of a Sparkplug payload, read from the top level of the
+/// protobuf without decoding the metrics; `None` when it is not well-formed.
+fn metric_count(mut b: &[u8]) -> Option<u64> {
+    fn varint(b: &mut &[u8]) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let (&byte, rest) = b.split_first()?;
+            *b = rest;
+            v |= u64::from(byte & 0x7F) << shift;
+            if byte & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+    let mut n = 0;
+    while !b.is_empty() {
+        let key = varint(&mut b)?;
+        match key & 7 {
+            0 => {
+                varint(&mut b)?;
+            }
+            1 => b = b.get(8..)?,
+            2 => {
+                let len = usize::try_from(varint(&mut b)?).ok()?;
+                b = b.get(len..)?;
+                n += u64::from(key >> 3 == 2);
+            }
+            5 => b = b.get(4..)?,
+            _ => return None,
+        }
+    }
+    Some(n)
 }
 
 /// Subscribes to both outputs and counts (QoS 0: the subscriber is not the bottleneck).
@@ -140,8 +246,7 @@ async fn subscribe(port: u16, counts: Arc<Counts>) -> Result<(), String> {
             };
             let size = p.payload.len() as u64;
             if p.topic.starts_with("spBv1.0/") {
-                let metrics = iec104_sparkplug::proto::Payload::decode(p.payload.as_ref())
-                    .map_or(0, |d| d.metrics.len() as u64);
+                let metrics = metric_count(&p.payload).unwrap_or(0);
                 counts.ddata_messages.fetch_add(1, Ordering::Relaxed);
                 counts.ddata_metrics.fetch_add(metrics, Ordering::Relaxed);
                 counts.ddata_bytes.fetch_add(size, Ordering::Relaxed);
@@ -154,18 +259,233 @@ async fn subscribe(port: u16, counts: Arc<Counts>) -> Result<(), String> {
     Ok(())
 }
 
+/// CPU seconds (user + system) a process used so far, from /proc (Linux); 0 elsewhere.
+fn cpu_seconds(pid: Option<u32>) -> f64 {
+    let Some(pid) = pid else { return 0.0 };
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn spawn_logged(bin: &Path, args: &[String], log: &Path) -> Result<Child, String> {
+    let log = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    Command::new(bin)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("starting {}: {e}", bin.display()))
+}
+
+/// Starts the simulators of a phase; returns them and the gateway's `[[rtu]]` tables.
+async fn start_sims(
+    args: &Args,
+    rate: f64,
+    sim_bin: &Path,
+    dir: &Path,
+) -> Result<(Vec<Child>, String), String> {
+    let sims = args.sims.clamp(1, args.stations.max(1));
+    let per_station = rate / f64::from(args.stations.max(1));
+    let mut children = Vec::new();
+    let mut rtus = String::new();
+    for k in 0..sims {
+        let indexes: Vec<u16> = (0..args.stations).filter(|i| i % sims == k).collect();
+        let (child, stations) =
+            start_sim(k, &indexes, args.points, per_station, sim_bin, dir).await?;
+        children.push(child);
+        for (name, ca, port) in &stations {
+            let _ = write!(
+                rtus,
+                "[[rtu]]\nname = \"{name}\"\naddress = \"127.0.0.1:{port}\"\ncommon_address = {ca}\n"
+            );
+        }
+    }
+    Ok((children, rtus))
+}
+
+/// Simulator process `k` with the stations `indexes`, each on a port that was free a moment
+/// ago; tried again on other ports (at most 5 times) when one was taken meanwhile.
+async fn start_sim(
+    k: u16,
+    indexes: &[u16],
+    points: usize,
+    per_station: f64,
+    sim_bin: &Path,
+    dir: &Path,
+) -> Result<(Child, Vec<(String, u16, u16)>), String> {
+    let mut last = String::new();
+    for attempt in 0..5 {
+        let stations: Vec<(String, u16, u16)> = indexes
+            .iter()
+            .map(|&i| (format!("s{i}"), i + 1, testkit::net::free_port()))
+            .collect();
+        let path = dir.join(format!("sim{k}.toml"));
+        std::fs::write(&path, scenario_toml(&stations, points, per_station))
+            .map_err(|e| format!("scenario: {e}"))?;
+        let sim_args = vec![
+            "--config".to_owned(),
+            path.display().to_string(),
+            "--listen".to_owned(),
+            "127.0.0.1:0".to_owned(),
+        ];
+        let log = dir.join(format!("sim{k}-{attempt}.log"));
+        let mut child = spawn_logged(sim_bin, &sim_args, &log)?;
+        let mut up = true;
+        for (_, _, port) in &stations {
+            if !testkit::net::wait_listening(*port, Duration::from_secs(5)).await {
+                last = format!("simulator {k}: nothing listens on port {port}");
+                up = false;
+                break;
+            }
+        }
+        if up && matches!(child.try_wait(), Ok(None)) {
+            return Ok((child, stations));
+        }
+        let _ = child.kill().await;
+    }
+    Err(last)
+}
+
+fn gateway_toml(
+    args: &Args,
+    phase: Phase,
+    (broker, http): (u16, u16),
+    dir: &Path,
+    rtus: &str,
+) -> String {
+    let mut config = format!(
+        "[mqtt]\nurl = \"mqtt://127.0.0.1:{broker}\"\ntopic_prefix = \"gw\"\nqos = 1\nmax_inflight = {}\n",
+        args.json_inflight
+    );
+    if phase == Phase::Sparkplug {
+        config.push_str("json_data = false\n");
+    }
+    let _ = write!(
+        config,
+        "[gateway]\nnode = \"bench\"\nstore_path = \"{}\"\nhttp_listen = \"127.0.0.1:{http}\"\n",
+        dir.join("queue.redb").display()
+    );
+    if phase != Phase::Json {
+        let _ = write!(
+            config,
+            "[sparkplug]\ngroup_id = \"bench\"\nqos = {}\n",
+            args.spb_qos
+        );
+    }
+    config.push_str(rtus);
+    config
+}
+
+/// One phase: its simulators and gateway, the warm-up, the window, the figures.
+async fn phase(
+    args: &Args,
+    phase: Phase,
+    dir: &Path,
+    broker: &Broker,
+    counts: &Counts,
+) -> Result<Figures, String> {
+    let gw_bin = binary_next_to_me(&args.gateway, &["iec104-gateway", "e2e-gateway"])?;
+    let sim_bin = binary_next_to_me(&args.sim, &["iec104-sim", "e2e-sim"])?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let rate = if phase == Phase::Json {
+        args.json_rate
+    } else {
+        args.rate
+    };
+    let (sims, rtus) = start_sims(args, rate, &sim_bin, dir).await?;
+    let http = testkit::net::free_port();
+    let config_path = dir.join("gateway.toml");
+    std::fs::write(
+        &config_path,
+        gateway_toml(args, phase, (broker.port, http), dir, &rtus),
+    )
+    .map_err(|e| format!("gateway config: {e}"))?;
+    let gw_args = vec![
+        "run".to_owned(),
+        "--config".to_owned(),
+        config_path.display().to_string(),
+    ];
+    let mut gw = spawn_logged(&gw_bin, &gw_args, &dir.join("gateway.log"))?;
+    tokio::time::sleep(Duration::from_secs(args.warmup)).await;
+    let cpu = || {
+        (
+            cpu_seconds(gw.id()),
+            sims.iter().map(|s| cpu_seconds(s.id())).sum::<f64>(),
+            cpu_seconds(broker.pid()),
+        )
+    };
+    let (gw0, sims0, broker0) = cpu();
+    let published0 = published(http).await;
+    let before = counts.snapshot();
+    let t0 = Instant::now();
+    tokio::time::sleep(Duration::from_secs(args.duration.max(1))).await;
+    let after = counts.snapshot();
+    let secs = t0.elapsed().as_secs_f64();
+    let (gw1, sims1, broker1) = cpu();
+    let published1 = published(http).await;
+    let _ = gw.kill().await;
+    for mut s in sims {
+        let _ = s.kill().await;
+    }
+    let mut per_s = [0.0; 5];
+    for (i, (a, b)) in after.iter().zip(before).enumerate() {
+        per_s[i] = (a - b) as f64 / secs;
+    }
+    Ok(Figures {
+        phase,
+        offered: rate,
+        per_s,
+        gateway_cpu: (gw1 - gw0) / secs,
+        sims_cpu: (sims1 - sims0) / secs,
+        broker_cpu: (broker1 - broker0) / secs,
+        acked: (published1 - published0) / secs,
+    })
+}
+
+fn print(f: &Figures) {
+    let [json_msgs, json_bytes, spb_msgs, spb_objects, spb_bytes] = f.per_s;
+    println!(
+        "phase {:<9} offered {:>7.0}/s: JSON {json_msgs:>8.0} msg/s ({:.0} B/object; gateway: {:.0}/s acknowledged) | Sparkplug {spb_objects:>8.0} objects/s in {spb_msgs:.0} DDATA/s ({:.1} objects/DDATA, {:.1} B/object) | CPU gateway {:.0} %, simulators {:.0} %, mosquitto {:.0} %",
+        f.phase.name(),
+        f.offered,
+        json_bytes / json_msgs.max(1.0),
+        f.acked,
+        spb_objects / spb_msgs.max(1.0),
+        spb_bytes / spb_objects.max(1.0),
+        f.gateway_cpu * 100.0,
+        f.sims_cpu * 100.0,
+        f.broker_cpu * 100.0,
+    );
+}
+
 async fn run(args: Args) -> Result<(), String> {
-    if !std::path::Path::new(MOSQUITTO).exists() {
+    if !Path::new(MOSQUITTO).exists() {
         return Err(format!("{MOSQUITTO} is missing: apt-get install mosquitto"));
     }
-    let gw_bin = gateway_binary(&args)?;
+    let phases = args
+        .phases
+        .split(',')
+        .map(Phase::parse)
+        .collect::<Result<Vec<_>, _>>()?;
     let dir = iec104_e2e::scratch("spbbench").into_kept();
     println!(
-        "spbbench: {} stations × {} points (M_ME_TF_1), {} events/s offered, JSON max_inflight {}, {} s window, scratch {}",
+        "spbbench: per phase {} stations × {} points (M_ME_TF_1) in {} simulator processes offering {} events/s ({} in the json phase); JSON qos 1 max_inflight {}, Sparkplug qos {}; {} s warm-up, {} s window; scratch {}",
         args.stations,
         args.points,
+        args.sims,
         args.rate,
+        args.json_rate,
         args.json_inflight,
+        args.spb_qos,
+        args.warmup,
         args.duration,
         dir.display()
     );
@@ -176,85 +496,40 @@ async fn run(args: Args) -> Result<(), String> {
     .await;
     let counts = Arc::new(Counts::default());
     subscribe(broker.port, counts.clone()).await?;
-    let scenario = iec104_sim::Scenario::from_toml_str(&scenario_toml(
-        args.stations,
-        args.points,
-        args.rate / f64::from(args.stations.max(1)),
-    ))
-    .map_err(|e| format!("scenario: {e}"))?;
-    let options = iec104_sim::Options::new(
-        "127.0.0.1:0"
-            .parse()
-            .map_err(|e| format!("listen address: {e}"))?,
-    );
-    let sim = iec104_sim::start(&scenario, options)
-        .await
-        .map_err(|e| format!("simulator: {e}"))?;
-    let infos = sim.stations().to_vec();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let sim_task = tokio::spawn(sim.run(async move {
-        let _ = stop_rx.await;
-    }));
-    let mut config = format!(
-        "[mqtt]\nurl = \"mqtt://127.0.0.1:{}\"\ntopic_prefix = \"gw\"\nqos = 1\nmax_inflight = {}\n[gateway]\nnode = \"bench\"\nstore_path = \"{}\"\n[sparkplug]\ngroup_id = \"bench\"\n",
-        broker.port,
-        args.json_inflight,
-        dir.join("queue.redb").display()
-    );
-    for s in &infos {
-        let _ = write!(
-            config,
-            "[[rtu]]\nname = \"{}\"\naddress = \"{}\"\ncommon_address = {}\n",
-            s.name, s.addr, s.ca
-        );
+    let mut all = Vec::new();
+    for round in 0..args.rounds.max(1) {
+        let mut this_round = Vec::new();
+        for &p in &phases {
+            let sub = dir.join(format!("{}-{round}", p.name()));
+            let f = phase(&args, p, &sub, &broker, &counts).await?;
+            print(&f);
+            this_round.push(f);
+        }
+        let json = this_round.iter().find(|f| f.phase == Phase::Json);
+        let spb = this_round.iter().find(|f| f.phase == Phase::Sparkplug);
+        if let (Some(j), Some(s)) = (json, spb) {
+            println!(
+                "round {round}: Sparkplug-only objects/s ÷ JSON-only messages/s = {:.2}",
+                s.per_s[3] / j.per_s[0].max(1.0)
+            );
+        }
+        all.extend(this_round);
     }
-    let config_path = dir.join("gateway.toml");
-    std::fs::write(&config_path, &config).map_err(|e| format!("gateway config: {e}"))?;
-    let gw_log =
-        std::fs::File::create(dir.join("gateway.log")).map_err(|e| format!("gateway log: {e}"))?;
-    let mut gw = Command::new(&gw_bin)
-        .args(["run", "--config"])
-        .arg(&config_path)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(gw_log)
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("starting {}: {e}", gw_bin.display()))?;
-    tokio::time::sleep(Duration::from_secs(args.warmup)).await;
-    let before = counts.snapshot();
-    let t0 = Instant::now();
-    tokio::time::sleep(Duration::from_secs(args.duration.max(1))).await;
-    let after = counts.snapshot();
-    let secs = t0.elapsed().as_secs_f64();
-    let _ = stop_tx.send(());
-    if let Ok(Ok(summary)) = sim_task.await {
+    let mean = |p: Phase, i: usize| {
+        let v: Vec<f64> = all
+            .iter()
+            .filter(|f| f.phase == p)
+            .map(|f| f.per_s[i])
+            .collect();
+        v.iter().sum::<f64>() / (v.len().max(1) as f64)
+    };
+    if phases.contains(&Phase::Json) && phases.contains(&Phase::Sparkplug) {
+        let json = mean(Phase::Json, 0);
+        let spb = mean(Phase::Sparkplug, 3);
         println!(
-            "simulator: {:.0} objects/s generated over its whole run ({} objects in {:.1} s; what the gateway did not take waits in the stations' queues)",
-            summary.objects as f64 / summary.elapsed.as_secs_f64().max(0.001),
-            summary.objects,
-            summary.elapsed.as_secs_f64()
+            "all rounds: Sparkplug-only objects/s ÷ JSON-only messages/s = {spb:.0} ÷ {json:.0} = {:.2}",
+            spb / json.max(1.0)
         );
     }
-    let _ = gw.kill().await;
-    let d: Vec<f64> = after
-        .iter()
-        .zip(before)
-        .map(|(a, b)| (a - b) as f64 / secs)
-        .collect();
-    let (json_msgs, json_bytes, spb_msgs, spb_objects, spb_bytes) = (d[0], d[1], d[2], d[3], d[4]);
-    println!(
-        "JSON output:      {json_msgs:>10.0} messages/s = objects/s ({:.0} bytes/object)",
-        json_bytes / json_msgs.max(1.0)
-    );
-    println!(
-        "Sparkplug DDATA:  {spb_objects:>10.0} objects/s in {spb_msgs:.0} messages/s ({:.1} objects/message, {:.1} bytes/object)",
-        spb_objects / spb_msgs.max(1.0),
-        spb_bytes / spb_objects.max(1.0)
-    );
-    println!(
-        "ratio: Sparkplug objects/s ÷ JSON messages/s = {:.2}",
-        spb_objects / json_msgs.max(1.0)
-    );
     Ok(())
 }

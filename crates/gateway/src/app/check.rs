@@ -45,6 +45,9 @@ fn print_process(loaded: &config::Loaded) {
         m.max_inflight,
         loaded.node,
     );
+    if !m.json_data {
+        say!("JSON data messages: off (json_data = false); the RTUs' values go out as Sparkplug B only");
+    }
     print_brokers(loaded, &order);
     say!(
         "queue: {} (at most {} messages, oldest dropped beyond)",

@@ -180,8 +180,13 @@ pub async fn start(loaded: Loaded) -> Result<Gateway, StartError> {
     let (ca, client_auth) = mqtt::tls_files(&loaded)?;
     let broker_tls = ca.map(|ca| crate::north::sparkplug::Tls { ca, client_auth });
     let restored = open_sparkplug_history(&loaded).await?;
-    let mut sparkplug =
-        crate::north::sparkplug::start(&loaded, broker_tls.as_ref(), &spb_commands, restored)?;
+    let mut sparkplug = crate::north::sparkplug::start(
+        &loaded,
+        broker_tls.as_ref(),
+        &spb_commands,
+        restored,
+        &wiring.metrics,
+    )?;
     drop(spb_commands);
     background.extend(tls::spawn_reloader(tls.clone(), wiring.metrics.clone()));
     let mut south = sessions::start(

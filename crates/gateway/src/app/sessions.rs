@@ -67,8 +67,10 @@ pub(super) fn start(
         south.routes.insert(rtu.name.clone(), (rtu.clone(), cmd_tx));
         let tap = sparkplug.remove(&rtu.name);
         let mut session = RtuSession::new(rtu, shared.clone(), role_rx, cmd_rx);
-        if let Some(tap) = tap {
-            session = session.with_sparkplug(tap);
+        match tap {
+            Some(tap) if !loaded.mqtt.json_data => session = session.with_sparkplug_only(tap),
+            Some(tap) => session = session.with_sparkplug(tap),
+            None => {}
         }
         if loaded.cluster.is_some() {
             session = session.with_cluster(ClusterLink {

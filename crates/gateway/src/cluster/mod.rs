@@ -12,6 +12,7 @@
 pub mod membership;
 pub mod orphans;
 pub mod ownership;
+pub mod pacer;
 pub mod paths;
 pub mod state;
 #[cfg(test)]

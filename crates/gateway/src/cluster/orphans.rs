@@ -69,6 +69,10 @@ pub fn follow(
         });
     }
     *published = now.clone();
+    metrics
+        .cluster
+        .unowned
+        .store(now.len() as u64, std::sync::atomic::Ordering::Relaxed);
     let want = Duty {
         unknown: state.answers_unknown(),
         orphans: now

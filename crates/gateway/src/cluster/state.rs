@@ -38,8 +38,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::membership::{Alarm, Delta, DeltaOutcome, Presence, View, LEAVING, OFFLINE, ONLINE};
 use super::ownership::ranking;
+use super::pacer::Pacer;
 use super::paths::Paths;
 use crate::model::{Report, Role};
+
+/// Publications of one kind (deltas, full presences) that may go out back to back before
+/// `coalesce` / `presence_every` paces them (see [`Pacer`]).
+pub const BURST: u32 = 3;
 
 /// Fixed settings of the state machine.
 #[derive(Debug, Clone)]
@@ -63,12 +68,14 @@ pub struct Settings {
     /// After a reconnection to the broker, RTUs nobody holds are started only after this
     /// (the other nodes may be reconnecting too, with their own backoff).
     pub reconnect_hold: Duration,
-    /// At most one publication of our state (presence and delta) per this window: a burst of
-    /// changes goes out as one message (zero: every change at once).
+    /// On average at most one publication of our state (presence and delta) per this window,
+    /// in bursts of at most [`BURST`]: a long burst of changes goes out as a few messages
+    /// (zero: every change at once).
     pub coalesce: Duration,
-    /// The full (retained) presence goes out at most once per this window (a change of
-    /// status, leaving and the first publication on a connection at once); the deltas carry
-    /// every change in between. Zero: with every delta.
+    /// The full (retained) presence goes out on average at most once per this window, in
+    /// bursts of at most [`BURST`] (a change of status, leaving and the first
+    /// publication on a connection at once); the deltas carry every change in between.
+    /// Zero: with every delta.
     pub presence_every: Duration,
     /// A last will about a node whose beats we hear is acted on only once no beat of that
     /// incarnation came for this long after its latest one (a late will from another broker
@@ -216,12 +223,13 @@ pub struct ClusterState {
     /// The number of our latest announced state, that state, and when it went out.
     seq_out: u64,
     announced: Presence,
-    last_publish: Option<Instant>,
+    delta_pacer: Pacer,
     /// A change of our state waits for the end of the coalescing window.
     unannounced: bool,
     /// The state number, time and status of our latest full (retained) presence.
     full_seq: u64,
-    last_full: Option<Instant>,
+    /// Paces the full presence (see [`BURST`]).
+    full_pacer: Pacer,
     full_status: String,
     /// The next full presence unsyncs until its echo; the number of the latest echo.
     echo_needed: bool,
@@ -266,10 +274,10 @@ impl ClusterState {
             index,
             seq_out: 0,
             announced: Presence::default(),
-            last_publish: None,
+            delta_pacer: Pacer::new(settings.coalesce, BURST),
             unannounced: false,
             full_seq: 0,
-            last_full: None,
+            full_pacer: Pacer::new(settings.presence_every, BURST),
             full_status: String::new(),
             echo_needed: false,
             echoed_seq: 0,
@@ -928,7 +936,7 @@ impl ClusterState {
         let status = if self.leaving { LEAVING } else { ONLINE };
         let want = (status.to_owned(), self.active(), self.ready());
         if self.published.as_ref() != Some(&want) {
-            if let Some(at) = self.last_publish.map(|t| t + self.settings.coalesce) {
+            if let Some(at) = self.delta_pacer.next_allowed() {
                 if now < at {
                     wake(out, now, at);
                     self.unannounced = true;
@@ -957,7 +965,7 @@ impl ClusterState {
             out.delta = Some(delta);
             self.announced = p;
             self.published = Some(want);
-            self.last_publish = Some(now);
+            self.delta_pacer.spend(now);
         }
         self.full_presence_step(now, status, out);
     }
@@ -976,7 +984,7 @@ impl ClusterState {
             || self.echo_needed
             || self.release_pending
             || self.full_status != status;
-        let next = self.last_full.map(|t| t + self.settings.presence_every);
+        let next = self.full_pacer.next_allowed();
         if !urgent && next.is_some_and(|t| now < t) {
             if let Some(t) = next {
                 wake(out, now, t);
@@ -985,7 +993,7 @@ impl ClusterState {
         }
         out.publish = Some(self.announced.clone());
         self.full_seq = self.seq_out;
-        self.last_full = Some(now);
+        self.full_pacer.spend(now);
         self.full_status = status.to_owned();
         self.release_pending = false;
         if !self.echoed_on_connection || std::mem::take(&mut self.echo_needed) {

@@ -266,24 +266,33 @@ fn a_gap_in_the_deltas_asks_for_a_snapshot() {
 #[test]
 fn changes_within_one_window_go_out_as_one_publication() {
     let t0 = Instant::now();
-    let rtus = ["r1", "r2", "r3"];
+    let rtus = ["r1", "r2", "r3", "r4", "r5"];
     let mut a = node("a", &rtus);
     a.coordination(true);
     let first = step_echo(&mut a, t0);
     assert_eq!(first.publish.map(|p| p.seq), Some(1));
-    for (i, ms) in [(0, 10), (1, 20), (2, 30)] {
+    // The burst (3 with the first): the next two changes go out at once, each alone.
+    for (i, ms, seq) in [(0, 10, 2), (1, 20, 3)] {
+        a.session(i, Report::Connected);
+        let out = step_echo(&mut a, t0 + ms * MS);
+        assert_eq!(
+            out.delta.map(|d| (d.seq, d.ready_add.len())),
+            Some((seq, 1))
+        );
+    }
+    // Then the window paces them: three changes wait and go out as one.
+    for (i, ms) in [(2, 30), (3, 40), (4, 50)] {
         a.session(i, Report::Connected);
         let out = a.step(t0 + ms * MS);
         assert!(out.publish.is_none() && out.delta.is_none(), "{out:?}");
         assert_eq!(out.wake_at.map(|w| w <= t0 + 100 * MS), Some(true));
     }
     let out = step_echo(&mut a, t0 + 100 * MS);
-    let p = out.publish.expect("one publication");
-    assert_eq!((p.seq, p.ready.len()), (2, 3));
-    let d = out.delta.expect("its delta");
-    assert_eq!((d.seq, d.ready_add.len(), d.active_add.len()), (2, 3, 0));
+    let d = out.delta.expect("one delta");
+    assert_eq!((d.seq, d.ready_add.len(), d.active_add.len()), (4, 3, 0));
     // Nothing changed since: nothing goes out, however often it steps.
-    assert!(a.step(t0 + 300 * MS).publish.is_none());
+    let later = a.step(t0 + 300 * MS);
+    assert!(later.publish.is_none() && later.delta.is_none());
 }
 
 #[test]
@@ -302,14 +311,18 @@ fn the_full_presence_goes_out_at_most_once_per_window_and_deltas_between() {
     let first = step_echo(&mut a, t0);
     assert_eq!(first.publish.map(|p| p.seq), Some(1));
     assert!(a.synced());
-    // Changes 100 ms apart: a delta each, no full presence, and still in sync.
-    for (i, ms) in [(0, 100), (1, 200), (2, 300)] {
+    // Changes 100 ms apart: the first two still fit in the burst (3 per window, the first
+    // publication included) and go out in full; the third is a delta only, the full
+    // presence waits for the window. All the time in sync.
+    for (i, ms, full) in [(0, 100, true), (1, 200, true), (2, 300, false)] {
         a.session(i, Report::Connected);
         let out = a.step(t0 + ms * MS);
-        assert!(out.publish.is_none(), "{out:?}");
+        assert_eq!(out.publish.is_some(), full, "{out:?}");
         assert_eq!(out.delta.map(|d| d.ready_add.len()), Some(1));
         assert!(a.synced());
-        assert_eq!(out.wake_at, Some(t0 + 1000 * MS));
+        if !full {
+            assert_eq!(out.wake_at, Some(t0 + 1000 * MS));
+        }
     }
     // One window after the first: the full presence with the latest state.
     let out = a.step(t0 + 1000 * MS);
@@ -324,6 +337,34 @@ fn the_full_presence_goes_out_at_most_once_per_window_and_deltas_between() {
     let out = a.step(t0 + 1200 * MS);
     assert!(out.publish.is_some(), "{out:?}");
     assert!(!a.synced());
+}
+
+#[test]
+fn a_long_run_of_changes_averages_one_full_presence_per_window() {
+    let t0 = Instant::now();
+    let n = 40;
+    let mut a = ClusterState::new(
+        Settings {
+            presence_every: Duration::from_secs(1),
+            ..settings("a")
+        },
+        (0..n).map(|i| (format!("r{i}"), None)).collect(),
+    );
+    a.coordination(true);
+    step_echo(&mut a, t0);
+    // A change every 100 ms for 4 s: 40 deltas, but only the burst and then one full
+    // presence per second.
+    let mut fulls = 0;
+    let mut deltas = 0;
+    for i in 0..n {
+        a.session(i, Report::Connected);
+        let out = a.step(t0 + (100 * (i as u32 + 1)) * MS);
+        fulls += usize::from(out.publish.is_some());
+        deltas += usize::from(out.delta.is_some());
+    }
+    assert_eq!(deltas, n);
+    // The burst left after the first publication (2), then one at 1 s, 2 s, 3 s and 4 s.
+    assert_eq!(fulls, 2 + 4);
 }
 
 #[test]

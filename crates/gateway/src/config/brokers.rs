@@ -7,7 +7,7 @@ use toml::Spanned;
 
 use super::file::MqttConfig;
 use super::settings::{Broker, BrokerList, BrokerOrder, DEFAULT_CONNECT_TIMEOUT};
-use super::validate::{url_span, Checker};
+use super::validate::Checker;
 
 /// The default `return_check` in seconds.
 const DEFAULT_RETURN_CHECK: f64 = 30.0;
@@ -78,13 +78,15 @@ impl Checker<'_> {
         ))
     }
 
-    /// `[sparkplug]` speaks to one broker (its sessions do not move between brokers yet).
-    pub(super) fn one_broker_for_sparkplug(&mut self, config: &super::Config, b: &BrokerList) {
-        if config.sparkplug.is_some() && !b.others.is_empty() {
-            self.at(
-                url_span(&config.mqtt),
-                "urls with several brokers and [sparkplug]: not supported yet (the Sparkplug sessions use one broker); give one url",
-            );
+    /// `json_data = false` only with `[sparkplug]`: else no output would carry the values.
+    pub(super) fn json_data_needs_sparkplug(&mut self, config: &super::Config) {
+        if let Some(d) = &config.mqtt.json_data {
+            if !*d.get_ref() && config.sparkplug.is_none() {
+                self.at(
+                    d.span(),
+                    "json_data = false: needs a [sparkplug] section (else no output carries the RTUs' values); true (default) or false with [sparkplug]",
+                );
+            }
         }
     }
 
@@ -315,14 +317,11 @@ mod tests {
     }
 
     #[test]
-    fn sparkplug_with_several_brokers_is_refused() {
-        let e = load("urls = [\"mqtt://a:1\", \"mqtt://b:1\"]\n[sparkplug]\ngroup_id = \"plant\"")
-            .unwrap_err();
-        assert!(
-            e.starts_with("2:8: urls with several brokers and [sparkplug]: not supported yet"),
-            "{e}"
-        );
-        assert!(load("urls = [\"mqtt://a:1\"]\n[sparkplug]\ngroup_id = \"plant\"").is_ok());
+    fn sparkplug_with_several_brokers_is_accepted() {
+        let s = load("urls = [\"mqtt://a:1\", \"mqtt://b:1\"]\n[sparkplug]\ngroup_id = \"plant\"")
+            .unwrap();
+        assert!(s.sparkplug.is_some());
+        assert_eq!(s.mqtt.brokers.others.len(), 1);
     }
 
     #[test]

@@ -153,6 +153,10 @@ pub struct MqttConfig {
     /// Publish data messages retained (last value kept by the broker).
     #[serde(default)]
     pub retain: bool,
+    /// Publish the JSON data messages (default true). `false` leaves the RTUs' values to
+    /// `[sparkplug]` (needs it); statuses, commands and their results stay on JSON.
+    #[serde(default)]
+    pub json_data: Option<Spanned<bool>>,
     /// Publications sent but not yet acknowledged by the broker, at most.
     #[serde(default = "default_inflight")]
     pub max_inflight: Spanned<i64>,

@@ -83,6 +83,8 @@ pub struct Mqtt {
     pub qos: u8,
     /// Data messages retained.
     pub retain: bool,
+    /// JSON data messages published (`json_data`; false only with `[sparkplug]`).
+    pub json_data: bool,
     /// Publications in flight, at most.
     pub max_inflight: u16,
     /// Keep-alive (the cluster heartbeat in a cluster: the coordination connection's).

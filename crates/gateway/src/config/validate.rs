@@ -136,7 +136,7 @@ pub fn validate(config: Config, text: &str, origin: &str) -> Result<Settings, Co
     }
     let (broker, brokers) = brokers.unzip();
     let brokers = brokers.unwrap_or_else(super::settings::BrokerList::single);
-    c.one_broker_for_sparkplug(&config, &brokers);
+    c.json_data_needs_sparkplug(&config);
     let mqtt = c.mqtt(&config.mqtt, cluster.as_ref(), brokers);
     let gateway = c.gateway(&config.gateway);
     let rtus = c.rtus(&config);
@@ -259,6 +259,7 @@ impl Checker<'_> {
             client_cert: cert.zip(key),
             qos: qos? as u8,
             retain: m.retain,
+            json_data: m.json_data.as_ref().map_or(true, |d| *d.get_ref()),
             max_inflight: inflight? as u16,
             keep_alive,
             data_keep_alive,

@@ -458,3 +458,39 @@ fn command_type_needs_a_process_command_and_commands_true() {
         "21:16: command_type = \"C_SC_NA_1\": needs commands = true on the same point (commands are denied by default)"
     );
 }
+
+#[test]
+fn json_data_is_on_by_default_and_off_only_with_sparkplug() {
+    assert!(parse(GOOD, "g.toml").is_ok_and(|l| l.mqtt.json_data));
+    let off = GOOD.replace(
+        "topic_prefix = \"iec104\"",
+        "topic_prefix = \"iec104\"\njson_data = false",
+    );
+    let with_spb = format!("{off}\n[sparkplug]\ngroup_id = \"plant\"\n");
+    let l = parse(&with_spb, "s.toml").unwrap_or_else(|e| panic!("{e}"));
+    assert!(!l.mqtt.json_data && l.sparkplug.is_some());
+    let on = GOOD.replace(
+        "topic_prefix = \"iec104\"",
+        "topic_prefix = \"iec104\"\njson_data = true",
+    );
+    assert!(parse(&on, "t.toml").is_ok_and(|l| l.mqtt.json_data));
+    // Without [sparkplug] nothing would carry the values: refused, naming key and value.
+    let p = problems(&off);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].message
+            .starts_with("json_data = false: needs a [sparkplug] section"),
+        "{p:?}"
+    );
+    assert_eq!((p[0].line, p[0].column), (5, 13), "{p:?}");
+    let e = parse(
+        &off.replace("json_data = false", "json_data = \"no\""),
+        "t.toml",
+    )
+    .map(|_| ())
+    .map_err(|e| e.to_string());
+    assert!(
+        e.is_err_and(|e| e.contains("json_data")),
+        "a string is not a bool"
+    );
+}

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 
@@ -43,6 +43,9 @@ pub struct RtuFigures {
     pub reconnects: u64,
     /// Malformed or undecodable ASDUs.
     pub bad_asdus: u64,
+    /// Values not handed to the Sparkplug edge node: its queue was full (beside the JSON
+    /// output, the tap never waits).
+    pub sparkplug_queue_full: u64,
 }
 
 /// Every metric of the process.
@@ -53,6 +56,9 @@ pub struct Metrics {
     /// Latency histograms (publish → PUBACK, command round trip, time tag → publish).
     pub latencies: Latencies,
     pub(crate) tls_events: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// Values each RTU's Sparkplug edge node dropped from its full history (kept by the
+    /// edge node's driver), by RTU name; only RTUs with an edge node.
+    pub(crate) sparkplug_history_dropped: Mutex<BTreeMap<String, Arc<AtomicU64>>>,
     pub(crate) queue_depth: AtomicU64,
     pub(crate) dropped: AtomicU64,
     pub(crate) mqtt_connected: AtomicBool,
@@ -80,6 +86,9 @@ pub struct ClusterFigures {
     pub owned: AtomicU64,
     /// RTUs this node keeps a standby connection to.
     pub standby: AtomicU64,
+    /// RTUs no live node reaches whose `unowned` status this node publishes (one node per
+    /// orphan: summed over the nodes, every orphan once).
+    pub unowned: AtomicU64,
     /// RTUs taken (role set to Active).
     pub takeovers: AtomicU64,
     /// RTUs handed to another node (a started RTU stopped because another node owns it, or
@@ -120,6 +129,15 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Metrics {
+    /// The counter of values `rtu`'s Sparkplug edge node dropped from its full history
+    /// (made on first use: its driver stores the edge node's count into it).
+    pub fn sparkplug_history(&self, rtu: &str) -> Arc<AtomicU64> {
+        lock(&self.sparkplug_history_dropped)
+            .entry(rtu.to_owned())
+            .or_default()
+            .clone()
+    }
+
     /// Applies `f` to the figures of `rtu`.
     pub fn rtu(&self, rtu: &str, f: impl FnOnce(&mut RtuFigures)) {
         let mut map = lock(&self.rtus);

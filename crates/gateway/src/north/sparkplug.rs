@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 
 use crate::commands::sparkplug::SparkplugCommand;
 use crate::config::Loaded;
+use crate::north::rotation::{Next, Rotation};
 use crate::north::store::held::Restored;
 
 /// Inputs waiting for an edge node beyond which the tap drops values (the edge node's own
@@ -62,12 +63,14 @@ pub struct Tls {
 /// Starts one edge node per RTU when `[sparkplug]` is configured. Each connects like the JSON
 /// output (`tls` for `mqtts://`); in a cluster only while this node carries the RTU
 /// ([`Sparkplug::carriers`]). Commands written by hosts go to `router`. Each edge node takes
-/// back what its RTU's durable history in `restored` held and keeps its history there.
+/// back what its RTU's durable history in `restored` held and keeps its history there; the
+/// values each drops from its full history are counted in `metrics`.
 pub fn start(
     loaded: &Loaded,
     tls: Option<&Tls>,
     router: &mpsc::Sender<SparkplugCommand>,
     mut restored: HashMap<String, Restored>,
+    metrics: &crate::model::Metrics,
 ) -> Result<Sparkplug, iec104_sparkplug::edge::EdgeError> {
     let mut out = Sparkplug::default();
     let Some(settings) = &loaded.sparkplug else {
@@ -92,6 +95,7 @@ pub fn start(
         ));
     }
     for (name, node, history, mut session, dcmd) in nodes {
+        session.history_dropped = Some(metrics.sparkplug_history(&name));
         if loaded.cluster.is_some() {
             // Only the node carrying the RTU has the edge node's session; the others watch
             // its births and deaths with a client id of their own.
@@ -143,22 +147,50 @@ fn restore(node: &mut EdgeNode, rtu: &str, restored: Restored) -> Arc<dyn Histor
 }
 
 /// The MQTT session of one edge node: client id `spb-{group}-{edge}` (the same on every
-/// node, so the broker never keeps two sessions of one edge node), the gateway's broker and
-/// credentials and TLS.
+/// node, so the broker never keeps two sessions of one edge node), the gateway's credentials
+/// and TLS, and its brokers: the first in this node's order, and with several (`urls`) the
+/// same rotation as the JSON output ([`Rotating`]).
 fn session_settings(
     loaded: &Loaded,
     tls: Option<&Tls>,
     group: &str,
     edge_id: &str,
 ) -> SessionSettings {
-    let mut mqtt = MqttOptions::new(
-        format!("spb-{group}-{edge_id}"),
-        loaded.broker.host.clone(),
-        loaded.broker.port,
-    );
+    let client_id = format!("spb-{group}-{edge_id}");
+    let order = loaded.mqtt.brokers.in_order(&loaded.broker, &loaded.node);
+    let options: Vec<MqttOptions> = order
+        .iter()
+        .map(|b| broker_options(loaded, tls, &client_id, b))
+        .collect();
+    let mqtt = options
+        .first()
+        .cloned()
+        .unwrap_or_else(|| broker_options(loaded, tls, &client_id, &loaded.broker));
+    let brokers: Option<Arc<dyn iec104_sparkplug::session::Brokers>> =
+        (options.len() > 1).then(|| Arc::new(Rotating::new(options)) as _);
+    SessionSettings {
+        mqtt,
+        tick: Duration::from_millis(100),
+        reconnect_delay: Duration::from_secs(1),
+        carrier: None,
+        history_dropped: None,
+        brokers,
+    }
+}
+
+/// The options of an edge node's session to `broker`: keep-alive as `[mqtt]`, TLS for an
+/// `mqtts://` broker, the same user and password as the main client (`password_file`
+/// included).
+fn broker_options(
+    loaded: &Loaded,
+    tls: Option<&Tls>,
+    client_id: &str,
+    broker: &crate::config::Broker,
+) -> MqttOptions {
+    let mut mqtt = MqttOptions::new(client_id, broker.host.clone(), broker.port);
     mqtt.set_keep_alive(loaded.mqtt.keep_alive.max(Duration::from_secs(1)));
     mqtt.set_max_packet_size(1 << 20, 1 << 20);
-    if let Some(tls) = tls {
+    if let (true, Some(tls)) = (broker.tls, tls) {
         mqtt.set_transport(rumqttc::Transport::tls_with_config(
             rumqttc::TlsConfiguration::Simple {
                 ca: tls.ca.clone(),
@@ -167,7 +199,6 @@ fn session_settings(
             },
         ));
     }
-    // The same user and password as the main client (`password_file` included).
     match crate::config::security::mqtt_credentials(&loaded.mqtt) {
         Ok(Some((u, p))) => {
             mqtt.set_credentials(u, p.expose().to_owned());
@@ -177,11 +208,45 @@ fn session_settings(
             tracing::error!(file = %path.display(), error = %e, "sparkplug: cannot read the broker password");
         }
     }
-    SessionSettings {
-        mqtt,
-        tick: Duration::from_millis(100),
-        reconnect_delay: Duration::from_secs(1),
-        carrier: None,
+    mqtt
+}
+
+/// Several brokers (`[mqtt] urls`): an edge node's sessions go through this node's broker
+/// list with the JSON output's rules ([`Rotation`]): on to the next broker at once when a
+/// session is lost or refused, the reconnect delay only after every broker failed in a row.
+/// (No return to the first broker: a session stays where it is while it holds.)
+#[derive(Debug)]
+pub struct Rotating {
+    options: Vec<MqttOptions>,
+    rotation: std::sync::Mutex<Rotation>,
+}
+
+impl Rotating {
+    /// A rotation over `options` (this node's order), starting on the first.
+    pub fn new(options: Vec<MqttOptions>) -> Rotating {
+        Rotating {
+            rotation: std::sync::Mutex::new(Rotation::new(options.len(), None)),
+            options,
+        }
+    }
+
+    fn rotation(&self) -> std::sync::MutexGuard<'_, Rotation> {
+        self.rotation.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl iec104_sparkplug::session::Brokers for Rotating {
+    fn options(&self) -> MqttOptions {
+        let current = self.rotation().current();
+        self.options
+            .get(current)
+            .or(self.options.first())
+            .cloned()
+            .unwrap_or_else(|| MqttOptions::new("spb", "127.0.0.1", 1883))
+    }
+
+    fn ended(&self, was_connected: bool) -> bool {
+        matches!(self.rotation().ended(was_connected), Next::AfterBackoff(_))
     }
 }
 
@@ -259,6 +324,49 @@ impl Forward {
 
 #[cfg(test)]
 mod tests {
+    use iec104_sparkplug::session::Brokers;
+
+    /// With `urls`, each edge node's sessions go through the node's broker list like the
+    /// JSON output's: the first broker first, the next one at once after a failure, the
+    /// reconnect delay only once every broker failed in a row, then from the top again.
+    #[test]
+    fn edge_node_sessions_follow_the_broker_list() {
+        let text = "[mqtt]\nurls = [\"mqtt://b1:1883\", \"mqtts://b2:8883\"]\n[gateway]\nnode = \"n\"\n[sparkplug]\ngroup_id = \"g\"\n[[rtu]]\nname = \"r\"\naddress = \"127.0.0.1:2404\"\ncommon_address = 1\n";
+        let loaded = crate::config::parse(text, "t").unwrap();
+        let tls = super::Tls {
+            ca: Vec::new(),
+            client_auth: None,
+        };
+        let settings = super::session_settings(&loaded, Some(&tls), "g", "r");
+        assert_eq!(settings.mqtt.broker_address(), ("b1".to_owned(), 1883));
+        assert_eq!(settings.mqtt.client_id(), "spb-g-r");
+        let brokers = settings.brokers.expect("several brokers: a rotation");
+        let at = |b: &dyn Brokers| b.options().broker_address();
+        assert_eq!(at(&*brokers), ("b1".to_owned(), 1883));
+        assert!(!brokers.ended(false), "the next broker is tried at once");
+        let second = brokers.options();
+        assert_eq!(second.broker_address(), ("b2".to_owned(), 8883));
+        assert_eq!(second.client_id(), "spb-g-r");
+        assert!(
+            matches!(second.transport(), rumqttc::Transport::Tls(_)),
+            "mqtts:// gets TLS"
+        );
+        assert!(brokers.ended(false), "every broker failed: wait");
+        assert_eq!(at(&*brokers), ("b1".to_owned(), 1883));
+        // A session that was accepted and then lost moves on at once.
+        assert!(!brokers.ended(true));
+        assert_eq!(at(&*brokers), ("b2".to_owned(), 8883));
+        // One broker: no rotation, every retry waits (as before).
+        let one = text.replace(
+            "urls = [\"mqtt://b1:1883\", \"mqtts://b2:8883\"]",
+            "url = \"mqtt://b1:1883\"",
+        );
+        let loaded = crate::config::parse(&one, "t").unwrap();
+        assert!(super::session_settings(&loaded, None, "g", "r")
+            .brokers
+            .is_none());
+    }
+
     #[test]
     fn edge_nodes_log_in_with_the_password_file() {
         let dir = std::env::temp_dir().join(format!("gw-spb-password-{}", std::process::id()));

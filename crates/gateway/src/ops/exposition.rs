@@ -44,6 +44,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "iec104gw_cluster_members_live",
     "iec104gw_cluster_rtus_owned",
     "iec104gw_cluster_rtus_standby",
+    "iec104gw_cluster_rtus_unowned",
     "iec104gw_cluster_takeovers_total",
     "iec104gw_cluster_handovers_total",
     "iec104gw_cluster_config_mismatches_total",
@@ -54,6 +55,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "iec104gw_rtu_bad_asdus_total",
     "iec104gw_rtu_state",
     "iec104gw_tls_events_total",
+    "iec104gw_sparkplug_dropped_total",
 ];
 
 /// The connection states `iec104gw_rtu_state` has a series for (one is 1, the others 0).
@@ -91,6 +93,8 @@ pub struct ClusterScalars {
     pub owned: u64,
     /// RTUs held in standby.
     pub standby: u64,
+    /// RTUs no live node reaches that this node publishes as unowned.
+    pub unowned: u64,
     /// RTUs taken.
     pub takeovers: u64,
     /// RTUs handed over.
@@ -128,6 +132,9 @@ pub trait MetricSource: std::fmt::Debug + Send + Sync + 'static {
     fn latencies(&self) -> &Latencies;
     /// Calls `f` for every (RTU, TLS event kind) counted so far, in order.
     fn for_each_tls_event(&self, f: &mut dyn FnMut(&str, &str, u64));
+    /// Calls `f` for every RTU with a Sparkplug edge node and each reason its values were
+    /// dropped (`history_full`, `queue_full`), in order; nothing without `[sparkplug]`.
+    fn for_each_sparkplug_drop(&self, _f: &mut dyn FnMut(&str, &str, u64)) {}
 }
 
 #[derive(Debug)]
@@ -250,6 +257,12 @@ impl SourceCollector {
             "RTUs this node holds a standby connection to.",
             c.standby,
         )?;
+        gauge(
+            e,
+            "iec104gw_cluster_rtus_unowned",
+            "RTUs no live node reaches, published as unowned by this node (summed over the nodes: each once).",
+            c.unowned,
+        )?;
         counter(
             e,
             "iec104gw_cluster_takeovers",
@@ -329,6 +342,27 @@ impl SourceCollector {
     }
 }
 
+impl SourceCollector {
+    fn sparkplug_drops(&self, e: &mut Enc) -> Result<(), std::fmt::Error> {
+        let help = "Values the Sparkplug output dropped, by RTU and reason: history_full (the edge node's history was full while no session was born; the oldest value went), queue_full (its input queue was full beside the JSON output).";
+        let mut fam = e.encode_descriptor(
+            "iec104gw_sparkplug_dropped",
+            help,
+            None,
+            MetricType::Counter,
+        )?;
+        let mut result = Ok(());
+        self.0.for_each_sparkplug_drop(&mut |rtu, reason, n| {
+            if result.is_ok() {
+                result = fam
+                    .encode_family(&[("rtu", rtu), ("reason", reason)])
+                    .and_then(|m| ConstCounter::new(n).encode(m));
+            }
+        });
+        result
+    }
+}
+
 impl Collector for SourceCollector {
     fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         self.scalars(&mut e)?;
@@ -358,6 +392,7 @@ impl Collector for SourceCollector {
             |r| r.bad_asdus,
         )?;
         self.rtu_states(&mut e)?;
-        self.tls_events(&mut e)
+        self.tls_events(&mut e)?;
+        self.sparkplug_drops(&mut e)
     }
 }

@@ -27,6 +27,7 @@ impl MetricSource for Metrics {
             members: c.members.load(Relaxed),
             owned: c.owned.load(Relaxed),
             standby: c.standby.load(Relaxed),
+            unowned: c.unowned.load(Relaxed),
             takeovers: c.takeovers.load(Relaxed),
             handovers: c.handovers.load(Relaxed),
             config_mismatches: c.config_mismatches.load(Relaxed),
@@ -58,6 +59,20 @@ impl MetricSource for Metrics {
         let map = lock(&self.tls_events);
         for ((rtu, kind), n) in map.iter() {
             f(rtu, kind, *n);
+        }
+    }
+
+    fn for_each_sparkplug_drop(&self, f: &mut dyn FnMut(&str, &str, u64)) {
+        // Copied first: the RTU figures' lock is not taken under the other.
+        let history: Vec<(String, u64)> = lock(&self.sparkplug_history_dropped)
+            .iter()
+            .map(|(rtu, n)| (rtu.clone(), n.load(Relaxed)))
+            .collect();
+        let rtus = lock(&self.rtus);
+        for (rtu, n) in &history {
+            f(rtu, "history_full", *n);
+            let queue_full = rtus.get(rtu).map_or(0, |r| r.sparkplug_queue_full);
+            f(rtu, "queue_full", queue_full);
         }
     }
 }
@@ -121,6 +136,30 @@ mod tests {
         assert_eq!(
             s.get(&key("iec104gw_cluster_members_live", &[])),
             Some(&0.0)
+        );
+    }
+
+    /// Sparkplug drops appear per RTU with an edge node and reason: the history count as its
+    /// driver stored it, the full-queue count of the session; nothing without edge nodes.
+    #[test]
+    fn sparkplug_drops_are_exported_by_rtu_and_reason() {
+        let m = Arc::new(Metrics::default());
+        m.rtu("north", |f| f.objects = 1);
+        let s = parse(&render(m.clone())).unwrap();
+        assert!(!s
+            .keys()
+            .any(|(n, _)| n.starts_with("iec104gw_sparkplug_dropped")));
+        m.sparkplug_history("north").store(7, Relaxed);
+        m.rtu("north", |f| f.sparkplug_queue_full += 2);
+        let s = parse(&render(m)).unwrap();
+        let name = "iec104gw_sparkplug_dropped_total";
+        assert_eq!(
+            s.get(&key(name, &[("rtu", "north"), ("reason", "history_full")])),
+            Some(&7.0)
+        );
+        assert_eq!(
+            s.get(&key(name, &[("rtu", "north"), ("reason", "queue_full")])),
+            Some(&2.0)
         );
     }
 }

@@ -32,6 +32,7 @@ impl MetricSource for Fake {
         self.cluster.then_some(ClusterScalars {
             members: 3,
             owned: 2,
+            unowned: 4,
             takeovers: 5,
             config_mismatches: 1,
             ..ClusterScalars::default()
@@ -61,6 +62,10 @@ impl MetricSource for Fake {
     }
     fn for_each_tls_event(&self, f: &mut dyn FnMut(&str, &str, u64)) {
         f("north", "handshake", 2);
+    }
+
+    fn for_each_sparkplug_drop(&self, f: &mut dyn FnMut(&str, &str, u64)) {
+        f("north", "history_full", 4);
     }
 }
 
@@ -161,6 +166,7 @@ fn cluster_series_appear_in_cluster_mode_and_every_name_is_listed() {
         ("iec104gw_cluster_members_live", 3.0),
         ("iec104gw_cluster_rtus_owned", 2.0),
         ("iec104gw_cluster_rtus_standby", 0.0),
+        ("iec104gw_cluster_rtus_unowned", 4.0),
         ("iec104gw_cluster_takeovers_total", 5.0),
         ("iec104gw_cluster_handovers_total", 0.0),
         ("iec104gw_cluster_config_mismatches_total", 1.0),

@@ -94,6 +94,9 @@ pub struct RtuSession {
     cluster: Option<ClusterLink>,
     /// Sparkplug B tap: values and link events for this RTU's edge node (`[sparkplug]`).
     sparkplug: Option<mpsc::Sender<iec104_sparkplug::session::Input>>,
+    /// Sparkplug is the only data output (`[mqtt] json_data = false`): no JSON data
+    /// messages, and the tap is waited for (its back-pressure holds the I-frames back).
+    sparkplug_only: bool,
     /// The TLS connector of this RTU (replaced when its files are reloaded), when TLS is on.
     tls: Option<watch::Receiver<TlsConnector>>,
 }
@@ -173,6 +176,7 @@ impl RtuSession {
             since: now_s(),
             cluster: None,
             sparkplug: None,
+            sparkplug_only: false,
             tls,
         }
     }
@@ -192,13 +196,35 @@ impl RtuSession {
         self
     }
 
-    /// Hands an event to the Sparkplug edge node; dropped (and counted by the edge node's
-    /// history only once it arrives) when its queue is full, never waited for.
-    fn tap(&self, input: iec104_sparkplug::session::Input) {
-        if let Some(tap) = &self.sparkplug {
-            if tap.try_send(input).is_err() {
-                tracing::debug!(rtu = %self.rtu.name, "sparkplug tap full: event dropped");
+    /// Sparkplug as the only data output (`[mqtt] json_data = false`): values and link
+    /// events go to this RTU's edge node, none to the JSON data topics, and the session waits
+    /// for room in the tap, so that the edge node's pace holds the RTU's I-frames back as the
+    /// JSON publisher's does otherwise.
+    pub fn with_sparkplug_only(
+        mut self,
+        tap: mpsc::Sender<iec104_sparkplug::session::Input>,
+    ) -> RtuSession {
+        self.sparkplug = Some(tap);
+        self.sparkplug_only = true;
+        self
+    }
+
+    /// Hands an event to the Sparkplug edge node. Beside the JSON output it is dropped (and
+    /// counted by the edge node's history only once it arrives) when its queue is full,
+    /// never waited for; as the only data output it is waited for.
+    async fn tap(&self, input: iec104_sparkplug::session::Input) {
+        let Some(tap) = &self.sparkplug else {
+            return;
+        };
+        if self.sparkplug_only {
+            if tap.send(input).await.is_err() {
+                tracing::debug!(rtu = %self.rtu.name, "sparkplug edge node gone: event dropped");
             }
+        } else if tap.try_send(input).is_err() {
+            tracing::debug!(rtu = %self.rtu.name, "sparkplug tap full: event dropped");
+            self.shared
+                .metrics
+                .rtu(&self.rtu.name, |f| f.sparkplug_queue_full += 1);
         }
     }
 
@@ -333,7 +359,7 @@ impl RtuSession {
         self.shared
             .metrics
             .rtu(&self.rtu.name, |f| f.reconnects += 1);
-        self.tap(iec104_sparkplug::session::Input::LinkDown);
+        self.tap(iec104_sparkplug::session::Input::LinkDown).await;
         if reason == OFF {
             tracing::info!(rtu = %self.rtu.name, "connection closed: neither owner nor standby");
         }
@@ -382,7 +408,7 @@ impl RtuSession {
                 Action::Report(r) => {
                     self.report(r).await;
                     if r == Report::Started {
-                        self.tap(iec104_sparkplug::session::Input::LinkUp);
+                        self.tap(iec104_sparkplug::session::Input::LinkUp).await;
                     }
                 }
                 Action::Status(s) => self.status(&s),
@@ -478,7 +504,11 @@ impl RtuSession {
             }
         };
         machine.asdu(&view, now(), received);
-        let messages = self.converter.convert(&view, received);
+        let messages = if self.sparkplug_only {
+            Vec::new()
+        } else {
+            self.converter.convert(&view, received)
+        };
         if let Some(l) = &self.live {
             live::record(
                 &self.shared.live,
@@ -491,10 +521,12 @@ impl RtuSession {
         }
         if self.sparkplug.is_some() {
             for update in iec104_sparkplug::element::updates(&view, self.rtu.tz_offset_secs) {
-                self.tap(iec104_sparkplug::session::Input::Value(update));
+                self.tap(iec104_sparkplug::session::Input::Value(update))
+                    .await;
             }
             if iec104_sparkplug::element::ends_interrogation(&view) {
-                self.tap(iec104_sparkplug::session::Input::InterrogationComplete);
+                self.tap(iec104_sparkplug::session::Input::InterrogationComplete)
+                    .await;
             }
         }
         let count = view.objects().count() as u64;

@@ -479,3 +479,86 @@ async fn standby_connection_over_tls() {
     tokio::time::timeout(WAIT, session).await.unwrap().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `[mqtt] json_data = false`: Sparkplug is the only data output. The session writes no JSON
+/// data messages (its batches only carry the I-frames' releases), and it waits for room in
+/// the edge node's tap instead of dropping: three values of one ASDU pass through a tap of
+/// one place, in order (on this single-threaded runtime a tap that dropped when full would
+/// lose the second and third, which arrive before the test can take the first).
+#[tokio::test]
+async fn sparkplug_only_sends_no_json_data_and_waits_for_the_tap() {
+    use iec104_sparkplug::session::Input;
+    let (station, mut seen_by_station) = station().await;
+    let text = format!(
+        "[mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\njson_data = false\n[sparkplug]\ngroup_id = \"g\"\n[[rtu]]\nname = \"r\"\naddress = \"{}\"\ncommon_address = 1\n",
+        station.local_addr()
+    );
+    let rtu = Arc::new(config::parse(&text, "t").unwrap().rtus.remove(0));
+    let (writer, mut batches) = mpsc::channel::<Batch>(16);
+    let (data_tx, mut data_rx) = mpsc::unbounded_channel::<usize>();
+    tokio::spawn(async move {
+        while let Some(b) = batches.recv().await {
+            let _ = data_tx.send(b.messages.len());
+            if let Some(r) = b.release {
+                r.release();
+            }
+        }
+    });
+    let (results, _results_rx) = mpsc::channel(16);
+    let shared = Shared {
+        publish: Publish {
+            topics: crate::contract::Topics::new("p"),
+            node: "n".into(),
+            qos: 1,
+            retain: false,
+        },
+        writer,
+        board: StatusBoard::new(),
+        results,
+        metrics: Arc::default(),
+        live: Arc::new(crate::model::live::LiveView::new("n", [], 10, 10)),
+        command_timeout: Duration::from_secs(1),
+        audit: Default::default(),
+        tls: Arc::default(),
+    };
+    let (_role_tx, role_rx) = watch::channel(Role::Active);
+    let (_cmd_tx, cmd_rx) = mpsc::channel(4);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (tap, mut inputs) = mpsc::channel(1);
+    let session = RtuSession::new(rtu, shared, role_rx, cmd_rx).with_sparkplug_only(tap);
+    let session = tokio::spawn(session.run(stop_rx));
+    expect(&mut seen_by_station, "asdu 100").await;
+    // M_SP_NA_1 (1), three objects (VSQ 3), spontaneous (COT 3), OA 0, CA 1; IOAs 5, 6, 7
+    // (three octets, least significant first) with SIQ on, off, on.
+    station
+        .enqueue(Bytes::from(vec![
+            1, 3, 3, 0, 1, 0, 5, 0, 0, 1, 6, 0, 0, 0, 7, 0, 0, 1,
+        ]))
+        .unwrap();
+    let mut values = Vec::new();
+    while values.len() < 3 {
+        match tokio::time::timeout(WAIT, inputs.recv()).await.unwrap() {
+            Some(Input::Value(u)) => values.push((u.address.ioa, u.value)),
+            Some(_) => {}
+            None => panic!("tap closed"),
+        }
+    }
+    use iec104_sparkplug::PointValue;
+    assert_eq!(
+        values,
+        [
+            (5, PointValue::Single(true)),
+            (6, PointValue::Single(false)),
+            (7, PointValue::Single(true))
+        ]
+    );
+    stop_tx.send(true).unwrap();
+    // Let the session end (it may wait for the tap once more with the link-down).
+    let drain = async { while inputs.recv().await.is_some() {} };
+    tokio::time::timeout(WAIT, drain).await.unwrap();
+    tokio::time::timeout(WAIT, session).await.unwrap().unwrap();
+    data_rx.close();
+    while let Some(n) = data_rx.recv().await {
+        assert_eq!(n, 0, "a JSON data message was written");
+    }
+}

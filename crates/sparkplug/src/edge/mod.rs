@@ -160,6 +160,8 @@ pub struct EdgeNode {
     next_bd_seq: u8,
     seq: u8,
     batch: Vec<Sample>,
+    /// Room for one metric while a DDATA is written (reused: no allocation per value).
+    scratch: Vec<u8>,
     history: History,
     /// The durable copy of the history, when the driver keeps one.
     held: Option<durable::Held>,
@@ -234,6 +236,7 @@ impl EdgeNode {
             next_bd_seq: 0,
             seq: 0,
             batch: Vec::new(),
+            scratch: Vec::new(),
             held: None,
             pending: command::Pending::default(),
             actions: VecDeque::new(),
@@ -426,15 +429,16 @@ impl EdgeNode {
     }
 
     fn ddata(&mut self, now: u64, samples: &[Sample], historical: bool) {
-        let metrics = samples
-            .iter()
-            .map(|s| encode::data_metric(&self.table.slots[s.slot], s, historical))
-            .collect();
         let seq = self.next_seq();
-        self.publish(
-            self.topics.ddata.clone(),
-            encode::payload(now, Some(seq), metrics),
+        let payload = encode::data_payload(
+            now,
+            seq,
+            &self.table.slots,
+            samples,
+            historical,
+            &mut self.scratch,
         );
+        self.publish(self.topics.ddata.clone(), payload);
     }
 
     fn send_history(&mut self, now: u64) {
