@@ -222,3 +222,73 @@ fn client_id(loaded: &Loaded, w: &Wiring) -> String {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! What each broker connection of a cluster node carries.
+    use super::*;
+    use std::time::Duration;
+
+    const CLUSTER: &str = r#"
+[mqtt]
+url = "mqtt://127.0.0.1:1883"
+topic_prefix = "p"
+keep_alive = 40
+
+[cluster]
+node_id = "gw-a"
+heartbeat = 2
+
+[[rtu]]
+name = "sub1"
+address = "127.0.0.1:2404"
+common_address = 1
+"#;
+
+    fn wiring(loaded: &Loaded) -> (Wiring, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!(
+            "gw-coord-{}-{}",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = crate::north::store::Store::open(&dir.join("q.redb"), 10).unwrap();
+        let metrics = Arc::new(crate::model::Metrics::default());
+        (Wiring::new(loaded, Arc::new(store), metrics), dir)
+    }
+
+    #[test]
+    fn a_cluster_node_has_a_data_and_a_coordination_connection() {
+        let loaded = crate::config::parse(CLUSTER, "c.toml").unwrap();
+        let (w, dir) = wiring(&loaded);
+        let data = settings(&loaded, &w).unwrap();
+        let coord = coordination_settings(&loaded, &w).unwrap().unwrap();
+        // Data: no presence (no will, no goodbye), no cluster topics, the configured
+        // keep-alive.
+        assert_eq!(data.presence_topic, "");
+        assert!(data.subscriptions.iter().all(|s| !s.contains("_cluster")));
+        assert!(data.subscriptions.iter().any(|s| s.ends_with("/command")));
+        assert_eq!(data.keep_alive, Duration::from_secs(40));
+        // Coordination: its own client id, the heartbeat as keep-alive, the offline presence
+        // as its will, the cluster topics only; the same brokers.
+        assert_eq!(coord.client_id, format!("{}-cluster", data.client_id));
+        assert_eq!(coord.keep_alive, Duration::from_secs(2));
+        assert_eq!(coord.presence_topic, "p/_cluster/gw-a");
+        assert!(coord.presence.1.contains("\"offline\""));
+        assert_eq!(
+            coord.subscriptions,
+            w.topics.cluster_subscriptions().to_vec()
+        );
+        assert_eq!(coord.brokers.len(), data.brokers.len());
+        // Alone: one connection, with the gateway presence as will.
+        let alone = crate::config::parse(
+            &CLUSTER.replace("[cluster]\nnode_id = \"gw-a\"\nheartbeat = 2\n", ""),
+            "a.toml",
+        )
+        .unwrap();
+        assert!(coordination_settings(&alone, &w).unwrap().is_none());
+        let data = settings(&alone, &w).unwrap();
+        assert!(data.presence_topic.contains("_gateway"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
