@@ -49,6 +49,8 @@ pub const METRIC_NAMES: &[&str] = &[
     "iec104gw_cluster_handovers_total",
     "iec104gw_cluster_config_mismatches_total",
     "iec104gw_cluster_duplicate_ids_total",
+    "iec104gw_cluster_coordination_connected",
+    "iec104gw_cluster_coordination_connects_total",
     "iec104gw_rtu_asdus_received_total",
     "iec104gw_rtu_objects_received_total",
     "iec104gw_rtu_reconnects_total",
@@ -103,6 +105,10 @@ pub struct ClusterScalars {
     pub config_mismatches: u64,
     /// Other processes seen with our node id.
     pub duplicate_ids: u64,
+    /// The coordination connection is up.
+    pub coordination_connected: bool,
+    /// Coordination connections made so far.
+    pub coordination_connects: u64,
 }
 
 /// One RTU's figures at one scrape.
@@ -286,6 +292,18 @@ impl SourceCollector {
             "iec104gw_cluster_duplicate_ids",
             "Other processes seen with this node's id.",
             c.duplicate_ids,
+        )?;
+        gauge(
+            e,
+            "iec104gw_cluster_coordination_connected",
+            "1 while the coordination connection (presence, beats, deltas) is up.",
+            u64::from(c.coordination_connected),
+        )?;
+        counter(
+            e,
+            "iec104gw_cluster_coordination_connects",
+            "Coordination connections made (the broker accepted them).",
+            c.coordination_connects,
         )
     }
 

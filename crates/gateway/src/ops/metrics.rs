@@ -32,6 +32,8 @@ impl MetricSource for Metrics {
             handovers: c.handovers.load(Relaxed),
             config_mismatches: c.config_mismatches.load(Relaxed),
             duplicate_ids: c.duplicate_ids.load(Relaxed),
+            coordination_connected: c.coordination.state().0,
+            coordination_connects: c.coordination.state().1,
         })
     }
 
@@ -128,7 +130,7 @@ mod tests {
         }
         m.cluster.enabled.store(true, Relaxed);
         m.cluster.takeovers.fetch_add(5, Relaxed);
-        let s = parse(&render(m)).unwrap();
+        let s = parse(&render(m.clone())).unwrap();
         assert_eq!(
             s.get(&key("iec104gw_cluster_takeovers_total", &[])),
             Some(&5.0)
@@ -137,6 +139,16 @@ mod tests {
             s.get(&key("iec104gw_cluster_members_live", &[])),
             Some(&0.0)
         );
+        // The coordination connection apart from the data connection.
+        m.set_coordination(true);
+        let s = parse(&render(m)).unwrap();
+        let got = |n: &str| s.get(&key(n, &[])).copied();
+        assert_eq!(got("iec104gw_cluster_coordination_connected"), Some(1.0));
+        assert_eq!(
+            got("iec104gw_cluster_coordination_connects_total"),
+            Some(1.0)
+        );
+        assert_eq!(got("iec104gw_mqtt_connected"), Some(0.0));
     }
 
     /// Sparkplug drops appear per RTU with an edge node and reason: the history count as its
