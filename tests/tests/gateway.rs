@@ -578,7 +578,10 @@ fn bad_configuration_gives_clear_errors() {
 async fn demo_runs_bounded_shows_data_status_and_operates_the_breaker() {
     let port = iec104_e2e::free_port();
     let child = tokio::process::Command::new(gateway::binary())
-        .args(["demo", "--duration", "8", "--mqtt-port"])
+        // Long enough for a loaded 2-core machine to start three substations (one over TLS)
+        // and still print the command's results before the demo ends (with 8 s the
+        // command's "terminated" came after the end in 2 of ~15 runs under load).
+        .args(["demo", "--duration", "15", "--mqtt-port"])
         .arg(port.to_string())
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())
