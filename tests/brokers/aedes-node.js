@@ -5,16 +5,21 @@
 // every node, retained messages are shared, and when a node dies the others publish the
 // wills of its clients (after three missed heartbeats).
 //
-// Usage: node aedes-node.js <mqtt port> <redis port> <node id> [heartbeat ms]
+// With `local` as fifth argument retained messages are kept in the node's own memory instead of
+// Redis (wills, sessions and QoS 1 state stay shared): messages still cross nodes, but a
+// retained message is sent on subscribing only by the node it was published on, like RabbitMQ
+// 3.x's MQTT plugin.
+//
+// Usage: node aedes-node.js <mqtt port> <redis port> <node id> [heartbeat ms] [local]
 // Listens on 127.0.0.1 only; prints "listening <port>" once it accepts connections, and
 // "client <id>" when a client has connected.
 'use strict'
 
 const net = require('net')
 
-const [port, redisPort, id, heartbeat] = process.argv.slice(2)
+const [port, redisPort, id, heartbeat, store] = process.argv.slice(2)
 if (!port || !redisPort || !id) {
-  console.error('usage: node aedes-node.js <mqtt port> <redis port> <node id> [heartbeat ms]')
+  console.error('usage: node aedes-node.js <mqtt port> <redis port> <node id> [heartbeat ms] [local]')
   process.exit(2)
 }
 // QoS 1 acknowledged only once handed to the cluster (see puback-after-publish.js): loaded in
@@ -30,6 +35,13 @@ require.cache[handlerPath] = handler
 const redis = { host: '127.0.0.1', port: Number(redisPort) }
 const mq = require('mqemitter-redis')(redis)
 const persistence = require('aedes-persistence-redis')(redis)
+if (store === 'local') {
+  // Retained messages in this node's memory only; wills, sessions and QoS 1 state stay shared.
+  const local = require('aedes-persistence')()
+  for (const f of ['storeRetained', 'createRetainedStream', 'createRetainedStreamCombi']) {
+    persistence[f] = local[f].bind(local)
+  }
+}
 // aedes numbers every publication per broker node and drops, per subscriber, one whose
 // number is lower than one already delivered ("dedupe"). With Redis persistence a retained
 // or QoS 1 publication takes extra round trips to Redis before it is emitted, so a later

@@ -174,6 +174,8 @@ pub struct AedesCluster {
     /// The redis-server's port.
     pub redis_port: u16,
     heartbeat: Duration,
+    /// Each node keeps its own retained messages and wills (see [`AedesCluster::start_local_retained`]).
+    local_retained: bool,
     dir: PathBuf,
 }
 
@@ -182,6 +184,27 @@ impl AedesCluster {
     /// nodes send heartbeats every `heartbeat`, and publish the wills of a dead node's clients
     /// after three missed ones.
     pub fn start(dir: &std::path::Path, nodes: usize, heartbeat: Duration) -> AedesCluster {
+        Self::start_with(dir, nodes, heartbeat, false)
+    }
+
+    /// [`AedesCluster::start`], but each node keeps retained messages in its own memory
+    /// (wills, sessions and QoS 1 state stay shared): publications cross nodes, retained
+    /// messages do not (a subscriber on another node never gets them on subscribing), like
+    /// RabbitMQ 3.x's MQTT plugin.
+    pub fn start_local_retained(
+        dir: &std::path::Path,
+        nodes: usize,
+        heartbeat: Duration,
+    ) -> AedesCluster {
+        Self::start_with(dir, nodes, heartbeat, true)
+    }
+
+    fn start_with(
+        dir: &std::path::Path,
+        nodes: usize,
+        heartbeat: Duration,
+        local_retained: bool,
+    ) -> AedesCluster {
         let redis_port = crate::free_port();
         let mut redis = spawn(
             Command::new(REDIS)
@@ -205,6 +228,7 @@ impl AedesCluster {
             ports: Vec::new(),
             redis_port,
             heartbeat,
+            local_retained,
             dir: dir.to_owned(),
         };
         for i in 0..nodes {
@@ -224,7 +248,8 @@ impl AedesCluster {
                 .arg(port.to_string())
                 .arg(self.redis_port.to_string())
                 .arg(format!("aedes{i}"))
-                .arg(heartbeat.as_millis().to_string()),
+                .arg(heartbeat.as_millis().to_string())
+                .args(self.local_retained.then_some("local")),
         );
         node.wait_line(&format!("listening {port}"));
         node
