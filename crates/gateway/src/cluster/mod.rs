@@ -249,14 +249,18 @@ impl Task {
         };
         let mut orphans = std::collections::BTreeSet::new();
         let mut wake_at: Option<Instant> = None;
-        let mut stepped_at: Option<Instant> = None;
+        let mut steps = pacer::Pacer::new(STEP_EVERY, STEP_BURST);
         loop {
             let now = Instant::now();
-            // One decision per STEP_EVERY at most: a step looks at every RTU, and at 3,000
-            // RTUs coming up reports and messages arrive one by one, thousands per second.
-            let next_step = stepped_at.map(|t| t + STEP_EVERY).filter(|t| now < *t);
+            // A few decisions back to back, then one per STEP_EVERY: a step looks at every
+            // RTU, and at 3,000 RTUs coming up reports and messages arrive one by one,
+            // thousands per second; a takeover's few steps (will, roles, started) go at once.
+            let next_step = steps
+                .next_allowed()
+                .map(Instant::from_std)
+                .filter(|t| now < *t);
             if next_step.is_none() {
-                stepped_at = Some(now);
+                steps.spend(now.into_std());
                 self.state.set_since(now_s());
                 let out = self.state.step(now.into_std());
                 self.act(&d, &out);
@@ -465,8 +469,12 @@ impl Task {
     }
 }
 
-/// Decisions (steps) at most once per this: what arrives meanwhile waits for the next one.
+/// Decisions (steps) on average at most once per this, in bursts of [`STEP_BURST`]: what
+/// arrives meanwhile waits for the next one.
 const STEP_EVERY: Duration = Duration::from_millis(20);
+
+/// Decisions that may follow each other at once before [`STEP_EVERY`] paces them.
+const STEP_BURST: u32 = 4;
 
 /// Messages (or reports) taken at once before the next decision.
 const BATCH: usize = 256;
