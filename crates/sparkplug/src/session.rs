@@ -106,6 +106,9 @@ pub struct SessionSettings {
     /// Several brokers: where each session goes and when to wait (the caller's list and
     /// rules). Without, every session goes to `mqtt` and every retry waits.
     pub brokers: Option<Arc<dyn Brokers>>,
+    /// The bound on connecting to a broker (and on a write), in whole seconds; None:
+    /// rumqttc's default (5 s).
+    pub connect_timeout_s: Option<u64>,
 }
 
 /// The brokers an edge node's sessions go to, in turn, by the caller's rules.
@@ -211,7 +214,12 @@ async fn drive(
             QoS::AtLeastOnce,
             false,
         ));
-        let (client, eventloop) = AsyncClient::new(options, 256);
+        let (client, mut eventloop) = AsyncClient::new(options, 256);
+        if let Some(secs) = settings.connect_timeout_s {
+            let mut net = eventloop.network_options();
+            net.set_connection_timeout(secs);
+            eventloop.set_network_options(net);
+        }
         let mut session = Session {
             client,
             eventloop,
@@ -575,6 +583,7 @@ mod tests {
             carrier: None,
             history_dropped: Some(dropped.clone()),
             brokers: None,
+            connect_timeout_s: None,
         };
         let (inputs_tx, inputs) = mpsc::channel(16);
         let (commands, _requests) = mpsc::channel(1);

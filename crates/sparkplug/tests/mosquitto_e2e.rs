@@ -59,6 +59,7 @@ fn session_settings(port: u16) -> SessionSettings {
         carrier: None,
         history_dropped: None,
         brokers: None,
+        connect_timeout_s: None,
     }
 }
 

@@ -175,6 +175,16 @@ fn session_settings(
         carrier: None,
         history_dropped: None,
         brokers,
+        // As the JSON output: not below `[mqtt] connect_timeout`, at least rumqttc's 5 s.
+        connect_timeout_s: Some(
+            loaded
+                .mqtt
+                .brokers
+                .connect_timeout
+                .as_secs_f64()
+                .ceil()
+                .max(5.0) as u64,
+        ),
     }
 }
 
@@ -365,6 +375,19 @@ mod tests {
         assert!(super::session_settings(&loaded, None, "g", "r")
             .brokers
             .is_none());
+    }
+
+    #[test]
+    fn edge_node_sessions_take_the_connect_timeout_of_mqtt() {
+        let text = "[mqtt]\nurl = \"mqtt://b1:1883\"\n{timeout}[gateway]\nnode = \"n\"\n[sparkplug]\ngroup_id = \"g\"\n[[rtu]]\nname = \"r\"\naddress = \"127.0.0.1:2404\"\ncommon_address = 1\n";
+        let with = |line: &str| {
+            let loaded = crate::config::parse(&text.replace("{timeout}", line), "t").unwrap();
+            super::session_settings(&loaded, None, "g", "r").connect_timeout_s
+        };
+        // Rounded up to whole seconds, never below rumqttc's own 5 s (as the JSON output).
+        assert_eq!(with("connect_timeout = 12.5\n"), Some(13));
+        assert_eq!(with("connect_timeout = 1.0\n"), Some(5));
+        assert_eq!(with(""), Some(5));
     }
 
     #[test]
