@@ -552,19 +552,10 @@ mod tests {
             receivers.push(rx);
         }
         let settings = Settings {
-            me: "a".into(),
-            incarnation: "inc-a".into(),
-            config_hash: "h".into(),
-            standby: 1,
-            handover_timeout: Duration::from_secs(5),
             liveness: Duration::from_secs(60),
-            startup_grace: Duration::ZERO,
             reconnect_hold: Duration::from_secs(60),
             coalesce: Duration::from_millis(20),
-            presence_every: Duration::ZERO,
-            will_wait: Duration::ZERO,
-            snapshot_after: Duration::from_millis(100),
-            coordination_loss_hold: Duration::from_secs(3600),
+            ..Settings::quiet("a")
         };
         let task = Task {
             state: ClusterState::new(

@@ -115,19 +115,8 @@ mod tests {
     fn alone(t0: Instant) -> ClusterState {
         let mut s = ClusterState::new(
             Settings {
-                me: "a".into(),
                 incarnation: "i".into(),
-                config_hash: "h".into(),
-                standby: 1,
-                handover_timeout: Duration::from_secs(5),
-                liveness: Duration::from_secs(3600),
-                startup_grace: Duration::ZERO,
-                reconnect_hold: Duration::from_secs(3600),
-                coalesce: Duration::ZERO,
-                presence_every: Duration::ZERO,
-                will_wait: Duration::ZERO,
-                snapshot_after: Duration::from_millis(100),
-                coordination_loss_hold: Duration::from_secs(3600),
+                ..Settings::quiet("a")
             },
             vec![("sub1".into(), None)],
         )

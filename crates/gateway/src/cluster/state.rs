@@ -261,6 +261,30 @@ pub struct ClusterState {
     coordination_lost_at: Option<Instant>,
 }
 
+#[cfg(test)]
+impl Settings {
+    /// Settings for virtual-time tests: incarnation `inc-{me}`, configuration hash `h`, one
+    /// standby, and nothing that acts on its own (no grace, no coalescing, no will wait;
+    /// liveness and holds of an hour). Tests override what they exercise.
+    pub(crate) fn quiet(me: &str) -> Settings {
+        Settings {
+            me: me.into(),
+            incarnation: format!("inc-{me}"),
+            config_hash: "h".into(),
+            standby: 1,
+            handover_timeout: Duration::from_secs(5),
+            liveness: Duration::from_secs(3600),
+            startup_grace: Duration::ZERO,
+            reconnect_hold: Duration::from_secs(3600),
+            coalesce: Duration::ZERO,
+            presence_every: Duration::ZERO,
+            will_wait: Duration::ZERO,
+            snapshot_after: Duration::from_millis(100),
+            coordination_loss_hold: Duration::from_secs(3600),
+        }
+    }
+}
+
 impl ClusterState {
     /// A node with `rtus` (name, preferred node), every role Off until the first sync.
     pub fn new(settings: Settings, rtus: Vec<(String, Option<String>)>) -> ClusterState {
@@ -1198,19 +1222,8 @@ mod tests {
     fn node(me: &str, rtus: &[&str]) -> ClusterState {
         ClusterState::new(
             Settings {
-                me: me.into(),
-                incarnation: format!("inc-{me}"),
-                config_hash: "h".into(),
-                standby: 1,
                 handover_timeout: T,
-                liveness: Duration::from_secs(3600),
-                startup_grace: Duration::ZERO,
-                reconnect_hold: Duration::from_secs(3600),
-                coalesce: Duration::ZERO,
-                presence_every: Duration::ZERO,
-                will_wait: Duration::ZERO,
-                snapshot_after: Duration::from_millis(100),
-                coordination_loss_hold: Duration::from_secs(3600),
+                ..Settings::quiet(me)
             },
             rtus.iter().map(|r| (r.to_string(), None)).collect(),
         )

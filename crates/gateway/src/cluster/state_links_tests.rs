@@ -12,19 +12,8 @@ const MS: Duration = Duration::from_millis(1);
 fn node(me: &str, rtus: &[&str]) -> ClusterState {
     ClusterState::new(
         Settings {
-            me: me.into(),
-            incarnation: format!("inc-{me}"),
-            config_hash: "h".into(),
-            standby: 1,
-            handover_timeout: Duration::from_secs(5),
-            liveness: Duration::from_secs(3600),
-            startup_grace: Duration::ZERO,
-            reconnect_hold: Duration::from_secs(3600),
-            coalesce: Duration::ZERO,
-            presence_every: Duration::ZERO,
-            will_wait: Duration::ZERO,
-            snapshot_after: Duration::from_millis(100),
             coordination_loss_hold: HOLD,
+            ..Settings::quiet(me)
         },
         rtus.iter().map(|r| (r.to_string(), None)).collect(),
     )

@@ -10,25 +10,7 @@ const PF: Duration = Duration::from_secs(3);
 const MS: Duration = Duration::from_millis(1);
 
 fn node(me: &str, rtu: &str) -> ClusterState {
-    ClusterState::new(
-        Settings {
-            me: me.into(),
-            incarnation: format!("inc-{me}"),
-            config_hash: "h".into(),
-            standby: 1,
-            handover_timeout: Duration::from_secs(5),
-            liveness: Duration::from_secs(3600),
-            startup_grace: Duration::ZERO,
-            reconnect_hold: Duration::from_secs(3600),
-            coalesce: Duration::ZERO,
-            presence_every: Duration::ZERO,
-            will_wait: Duration::ZERO,
-            snapshot_after: Duration::from_millis(100),
-            coordination_loss_hold: Duration::from_secs(3600),
-        },
-        vec![(rtu.to_owned(), None)],
-    )
-    .with_path_failover(PF)
+    ClusterState::new(Settings::quiet(me), vec![(rtu.to_owned(), None)]).with_path_failover(PF)
 }
 
 /// Steps both nodes at `now` and delivers what they publish to both, until quiet.

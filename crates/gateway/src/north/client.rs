@@ -352,3 +352,39 @@ pub fn start(
         (Client::V4(client), Box::pin(fut))
     }
 }
+
+/// Publishes `payload` on `topic` (retained, QoS 1) as a connection's last word, then
+/// DISCONNECT once the broker acknowledged it (so the broker drops the will), all within 2 s.
+/// `before`: publications handed to the client whose packet id is not known yet (the last
+/// word's Sent event comes after theirs). Without a topic: DISCONNECT at once.
+pub async fn last_word(
+    client: &Client,
+    events: &mut tokio::sync::mpsc::Receiver<Result<Ev, String>>,
+    topic: &str,
+    payload: &str,
+    mut before: usize,
+) {
+    let said = !topic.is_empty()
+        && client.publish(topic.to_owned(), 1, true, payload.as_bytes().to_vec(), None);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+        let mut word = None;
+        let mut disconnecting = !said && client.disconnect();
+        loop {
+            match events.recv().await {
+                Some(Ok(Ev::Sent(pkid))) if said && word.is_none() => {
+                    if before == 0 {
+                        word = Some(pkid);
+                    } else {
+                        before -= 1;
+                    }
+                }
+                Some(Ok(Ev::PubAck(pkid, _))) if !disconnecting && word == Some(pkid) => {
+                    disconnecting = client.disconnect();
+                }
+                Some(Ok(Ev::Disconnected)) | Some(Err(_)) | None => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+}

@@ -186,36 +186,9 @@ impl Coordination {
         &self,
         client: &Client,
         events: &mut mpsc::Receiver<Result<Ev, String>>,
-        mut unsent: usize,
+        unsent: usize,
     ) {
         let s = &self.settings;
-        let said = client.publish(
-            s.presence_topic.clone(),
-            1,
-            true,
-            s.presence.1.clone().into_bytes(),
-            None,
-        );
-        let _ = tokio::time::timeout(Duration::from_secs(2), async {
-            let mut goodbye = None;
-            let mut disconnecting = !said && client.disconnect();
-            loop {
-                match events.recv().await {
-                    Some(Ok(Ev::Sent(pkid))) if said && goodbye.is_none() => {
-                        if unsent == 0 {
-                            goodbye = Some(pkid);
-                        } else {
-                            unsent -= 1;
-                        }
-                    }
-                    Some(Ok(Ev::PubAck(pkid, _))) if !disconnecting && goodbye == Some(pkid) => {
-                        disconnecting = client.disconnect();
-                    }
-                    Some(Ok(Ev::Disconnected)) | Some(Err(_)) | None => return,
-                    Some(Ok(_)) => {}
-                }
-            }
-        })
-        .await;
+        client::last_word(client, events, &s.presence_topic, &s.presence.1, unsent).await;
     }
 }

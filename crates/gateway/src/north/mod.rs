@@ -862,35 +862,7 @@ impl Publisher {
                 before += 1;
             }
         }
-        let said = !s.presence_topic.is_empty()
-            && client.publish(
-                s.presence_topic.clone(),
-                1,
-                true,
-                s.presence.1.clone().into_bytes(),
-                None,
-            );
-        let _ = tokio::time::timeout(Duration::from_secs(2), async {
-            let mut goodbye = None;
-            let mut disconnecting = !said && client.disconnect();
-            loop {
-                match events.recv().await {
-                    Some(Ok(Ev::Sent(pkid))) if said && goodbye.is_none() => {
-                        if before == 0 {
-                            goodbye = Some(pkid);
-                        } else {
-                            before -= 1;
-                        }
-                    }
-                    Some(Ok(Ev::PubAck(pkid, _))) if !disconnecting && goodbye == Some(pkid) => {
-                        disconnecting = client.disconnect()
-                    }
-                    Some(Ok(Ev::Disconnected)) | Some(Err(_)) | None => return,
-                    Some(Ok(_)) => {}
-                }
-            }
-        })
-        .await;
+        client::last_word(client, events, &s.presence_topic, &s.presence.1, before).await;
     }
 }
 
