@@ -8,6 +8,7 @@ pub mod aedes;
 pub mod broker;
 pub mod cluster;
 pub mod gateway;
+pub mod raw_host;
 pub mod station;
 pub mod subscriber;
 

@@ -9,12 +9,12 @@ use chrono::{TimeZone, Utc};
 use iec104::asdu::Quality;
 use iec104_e2e::broker::{self, Broker};
 use iec104_e2e::gateway::Gateway;
+use iec104_e2e::raw_host;
 use iec104_e2e::scratch;
 use iec104_e2e::station::Station;
 use iec104_e2e::subscriber::Subscriber;
 use iec104_sparkplug::proto::{Metric, MetricValue, Payload};
 use prost::Message;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::sync::mpsc;
 
 /// Bound of every wait, so that a broken test ends instead of hanging (not a timing target).
@@ -22,31 +22,9 @@ const WAIT: Duration = Duration::from_secs(20);
 
 /// A Sparkplug host played by the test: every `spBv1.0/#` message, raw.
 async fn host(port: u16) -> mpsc::UnboundedReceiver<(String, Vec<u8>)> {
-    let (client, mut eventloop) =
-        AsyncClient::new(MqttOptions::new("spb-host", "127.0.0.1", port), 64);
-    client
-        .subscribe("spBv1.0/#", QoS::AtLeastOnce)
+    raw_host::start(port, "spb-host", &["spBv1.0/#"], WAIT)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    loop {
-        match tokio::time::timeout(WAIT, eventloop.poll()).await {
-            Ok(Ok(Event::Incoming(Packet::SubAck(_)))) => break,
-            Ok(Ok(_)) => {}
-            other => panic!("host: {other:?}"),
-        }
-    }
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let _client = client;
-        while let Ok(event) = eventloop.poll().await {
-            if let Event::Incoming(Packet::Publish(p)) = event {
-                if tx.send((p.topic.clone(), p.payload.to_vec())).is_err() {
-                    return;
-                }
-            }
-        }
-    });
-    rx
+        .1
 }
 
 async fn next(rx: &mut mpsc::UnboundedReceiver<(String, Vec<u8>)>, topic: &str) -> Payload {

@@ -11,10 +11,10 @@ use std::time::Duration;
 use iec104_e2e::broker::{self, Broker};
 use iec104_e2e::cluster::sim::Sim;
 use iec104_e2e::cluster::{self, Cluster, Settings};
+use iec104_e2e::raw_host;
 use iec104_e2e::scratch;
 use iec104_sparkplug::proto::{MetricValue, Payload};
 use prost::Message;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -22,33 +22,14 @@ use tokio::sync::mpsc;
 const WAIT: Duration = Duration::from_secs(60);
 
 async fn host(port: u16) -> mpsc::UnboundedReceiver<(String, Payload)> {
-    let (client, mut eventloop) =
-        AsyncClient::new(MqttOptions::new("spb-cluster-host", "127.0.0.1", port), 64);
-    client
-        .subscribe("spBv1.0/#", QoS::AtLeastOnce)
+    raw_host::start_decoded(port, "spb-cluster-host", &["spBv1.0/#"], WAIT, decode)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    loop {
-        match tokio::time::timeout(WAIT, eventloop.poll()).await {
-            Ok(Ok(Event::Incoming(Packet::SubAck(_)))) => break,
-            Ok(Ok(_)) => {}
-            other => panic!("host: {other:?}"),
-        }
-    }
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let _client = client;
-        while let Ok(event) = eventloop.poll().await {
-            if let Event::Incoming(Packet::Publish(p)) = event {
-                let payload = Payload::decode(p.payload.as_ref())
-                    .unwrap_or_else(|e| panic!("{}: {e}", p.topic));
-                if tx.send((p.topic.clone(), payload)).is_err() {
-                    return;
-                }
-            }
-        }
-    });
-    rx
+        .1
+}
+
+/// A Sparkplug payload, or a panic naming the topic.
+fn decode(topic: &str, bytes: &[u8]) -> Payload {
+    Payload::decode(bytes).unwrap_or_else(|e| panic!("{topic}: {e}"))
 }
 
 async fn next(rx: &mut mpsc::UnboundedReceiver<(String, Payload)>, topic: &str) -> Payload {

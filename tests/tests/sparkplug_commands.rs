@@ -18,11 +18,12 @@ use std::time::Duration;
 
 use iec104_e2e::broker::{self, Broker};
 use iec104_e2e::gateway::Gateway;
+use iec104_e2e::raw_host;
 use iec104_e2e::subscriber::Subscriber;
 use iec104_e2e::{free_port, scratch, wait_listening};
 use iec104_sparkplug::proto::{MetricValue, Payload};
 use prost::Message;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, QoS};
 use serde_json::Value;
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::mpsc;
@@ -96,32 +97,14 @@ fn tahu_encode(payload: &Value) -> Vec<u8> {
 
 /// The host: every `spBv1.0/#` message, decoded; and its client to publish DCMDs.
 async fn host(port: u16) -> (AsyncClient, mpsc::UnboundedReceiver<(String, Payload)>) {
-    let (client, mut eventloop) =
-        AsyncClient::new(MqttOptions::new("spb-cmd-host", "127.0.0.1", port), 64);
-    client
-        .subscribe("spBv1.0/#", QoS::AtLeastOnce)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    loop {
-        match tokio::time::timeout(WAIT, eventloop.poll()).await {
-            Ok(Ok(Event::Incoming(Packet::SubAck(_)))) => break,
-            Ok(Ok(_)) => {}
-            other => panic!("host: {other:?}"),
-        }
-    }
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Ok(event) = eventloop.poll().await {
-            if let Event::Incoming(Packet::Publish(p)) = event {
-                let payload = Payload::decode(p.payload.as_ref())
-                    .unwrap_or_else(|e| panic!("{}: {e}", p.topic));
-                if tx.send((p.topic.clone(), payload)).is_err() {
-                    return;
-                }
-            }
-        }
-    });
-    (client, rx)
+    raw_host::start_decoded(
+        port,
+        "spb-cmd-host",
+        &["spBv1.0/#"],
+        WAIT,
+        |topic, bytes| Payload::decode(bytes).unwrap_or_else(|e| panic!("{topic}: {e}")),
+    )
+    .await
 }
 
 /// Follows the edge node's messages: checks `seq` has no gap, finds what is waited for.

@@ -18,8 +18,9 @@ use std::time::Duration;
 use iec104_e2e::broker::{self, Broker};
 use iec104_e2e::cluster::sim::Sim;
 use iec104_e2e::gateway::GatewayProcess;
+use iec104_e2e::raw_host;
 use iec104_e2e::scratch;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, QoS};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -84,33 +85,7 @@ fn tahu_decode(payloads: &[&[u8]]) -> Vec<Value> {
 
 /// Every message under `spBv1.0/#` and the JSON data topics `e2e/#`, in arrival order.
 async fn host(port: u16) -> (AsyncClient, mpsc::UnboundedReceiver<(String, Vec<u8>)>) {
-    let (client, mut eventloop) =
-        AsyncClient::new(MqttOptions::new("spb-restart-host", "127.0.0.1", port), 64);
-    for filter in ["spBv1.0/#", "e2e/#"] {
-        client
-            .subscribe(filter, QoS::AtLeastOnce)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
-    let mut acks = 0;
-    while acks < 2 {
-        match tokio::time::timeout(WAIT, eventloop.poll()).await {
-            Ok(Ok(Event::Incoming(Packet::SubAck(_)))) => acks += 1,
-            Ok(Ok(_)) => {}
-            other => panic!("host: {other:?}"),
-        }
-    }
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Ok(event) = eventloop.poll().await {
-            if let Event::Incoming(Packet::Publish(p)) = event {
-                if tx.send((p.topic.clone(), p.payload.to_vec())).is_err() {
-                    return;
-                }
-            }
-        }
-    });
-    (client, rx)
+    raw_host::start(port, "spb-restart-host", &["spBv1.0/#", "e2e/#"], WAIT).await
 }
 
 /// Waits for `n` JSON data messages of spontaneous events (the gateway has them), keeping
