@@ -346,10 +346,12 @@ pub fn asdu(cause: Cause, ca: u16, ioa: u32, element: Element<'_>) -> Asdu {
     Asdu::single(Cot::new(cause), ca, InformationObject::new(ioa, element)).expect("valid ASDU")
 }
 
-/// Reads a JSON-lines file.
+/// Reads a JSON-lines file: its complete lines (a running simulator may be half-way through
+/// writing the last one; that one is read next time).
 pub fn read_jsonl(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .expect("read log")
+    let text = std::fs::read_to_string(path).expect("read log");
+    let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+    complete
         .lines()
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
         .collect()
