@@ -33,7 +33,12 @@ handler.exports = require('./puback-after-publish')
 require.cache[handlerPath] = handler
 
 const redis = { host: '127.0.0.1', port: Number(redisPort) }
-const mq = require('mqemitter-redis')(redis)
+// No ready check (INFO) on the bus connections: mqemitter-redis subscribes as soon as a
+// connection is up, ioredis writes that SUBSCRIBE before its ready check, and the check's INFO
+// is then refused in subscriber mode ("Connection in subscriber mode, only subscriber commands
+// may be used", ioredis 5): the error reaches mqemitter-redis unhandled and the broker node
+// dies. Seen under load in 2 of 11 runs of broker_cluster.rs.
+const mq = require('mqemitter-redis')({ ...redis, enableReadyCheck: false })
 const persistence = require('aedes-persistence-redis')(redis)
 if (store === 'local') {
   // Retained messages in this node's memory only; wills, sessions and QoS 1 state stay shared.
