@@ -32,9 +32,6 @@ const SETTLE: Duration = Duration::from_secs(30);
 /// The aedes nodes' heartbeat: a dead node's clients' wills are published after three.
 const AEDES_HEARTBEAT: Duration = Duration::from_millis(500);
 
-/// One test at a time (they print takeover figures on a small shared machine).
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 struct Env {
     rec: Recorder,
     sim: Sim,
@@ -43,7 +40,6 @@ struct Env {
     /// Gateway node id → index of the broker node it starts on.
     first_broker: BTreeMap<String, usize>,
     ids: Vec<String>,
-    _serial: tokio::sync::MutexGuard<'static, ()>,
 }
 
 /// How the test broker keeps retained messages and which gateway nodes start at once.
@@ -68,7 +64,6 @@ async fn setup_shaped(name: &str, stations: u16, rate: f64, shape: Shape) -> Opt
     if !aedes::available() {
         return None;
     }
-    let serial = SERIAL.lock().await;
     let dir = scratch(name).into_kept();
     let brokers = if shape.local_retained {
         AedesCluster::start_local_retained(&dir, 3, AEDES_HEARTBEAT)
@@ -100,7 +95,6 @@ async fn setup_shaped(name: &str, stations: u16, rate: f64, shape: Shape) -> Opt
         brokers,
         first_broker,
         ids,
-        _serial: serial,
     })
 }
 

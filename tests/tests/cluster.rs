@@ -4,7 +4,8 @@
 //! log; ownership is read from the retained status and presence topics; the simulator's log
 //! shows every STARTDT/STOPDT per station.
 //!
-//! The tests run one at a time (they measure takeover times on a small shared machine).
+//! Each test has its own broker, simulator and nodes on free ports, so they run side by side;
+//! the takeover times they print are figures, not bounds (the benchmarks measure them alone).
 //!
 //! - one owner per RTU named by its status, a hot standby connection on the other node;
 //! - kill -9 of the owner: data resumes from the other node, nothing lost, the will says offline;
@@ -39,9 +40,6 @@ use iec104_e2e::subscriber::Received;
 /// Bound of every wait for the cluster to settle.
 const SETTLE: Duration = Duration::from_secs(30);
 
-/// One test at a time.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 struct Env {
     /// `[cluster] standby`.
     standby: usize,
@@ -50,7 +48,6 @@ struct Env {
     proxy: Option<Proxy>,
     cluster: Cluster,
     broker: Broker,
-    _serial: tokio::sync::MutexGuard<'static, ()>,
 }
 
 /// Broker, simulator (`stations` stations at `rate` events/s each), recorder on `cl/#`,
@@ -79,7 +76,6 @@ async fn setup_with(
     if !broker::available() {
         return None;
     }
-    let serial = SERIAL.lock().await;
     // The cluster harness removes the directory (or keeps it when the test fails).
     let dir = scratch(name).into_kept();
     let broker = Broker::start(&dir).await;
@@ -101,7 +97,6 @@ async fn setup_with(
         proxy,
         cluster,
         broker,
-        _serial: serial,
     })
 }
 

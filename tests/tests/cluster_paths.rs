@@ -31,11 +31,8 @@ use iec104_e2e::subscriber::Received;
 /// Bound of every wait.
 const SETTLE: Duration = Duration::from_secs(60);
 
-/// One test at a time.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 /// `[cluster] path_failover` of these tests (the hold-down is 10 times that).
-const PATH_FAILOVER: f64 = 1.0;
+const PATH_FAILOVER: f64 = 0.5;
 
 struct Env {
     rec: Recorder,
@@ -43,7 +40,6 @@ struct Env {
     proxies: Vec<RtuProxy>,
     cluster: Cluster,
     _broker: Broker,
-    _serial: tokio::sync::MutexGuard<'static, ()>,
 }
 
 const IDS: [&str; 2] = ["gw-a", "gw-b"];
@@ -54,7 +50,6 @@ async fn setup(name: &str, stations: u16, rate: f64) -> Option<Env> {
     if !broker::available() {
         return None;
     }
-    let serial = SERIAL.lock().await;
     let dir = scratch(name).into_kept();
     let broker = Broker::start(&dir).await;
     let sim = Sim::start_with(&dir, stations, rate, "single").await;
@@ -78,7 +73,6 @@ async fn setup(name: &str, stations: u16, rate: f64) -> Option<Env> {
         proxies,
         cluster,
         _broker: broker,
-        _serial: serial,
     })
 }
 
