@@ -19,13 +19,15 @@ use serde_json::Value;
 const FOREVER: Duration = Duration::from_secs(60);
 const DATA: &str = "e2e/north/1/2000";
 
+/// The gateway on broker nodes `ports` and the station `rtu` (t2 = 1 s: the station sees its
+/// last events acknowledged a second after the gateway stored them, not after the default 10 s).
 fn config(dir: &std::path::Path, ports: &[u16], rtu: &str, extra: &str) -> String {
     let urls: Vec<String> = ports
         .iter()
         .map(|p| format!("\"mqtt://127.0.0.1:{p}\""))
         .collect();
     format!(
-        "[mqtt]\nurls = [{}]\nversion = 4\nconnect_timeout = 2.0\ntopic_prefix = \"e2e\"\n{extra}\n[gateway]\nnode = \"gw-test\"\nstore_path = \"{}\"\n\n[[rtu]]\nname = \"north\"\naddress = \"{rtu}\"\ncommon_address = 1\nt0 = 2\n",
+        "[mqtt]\nurls = [{}]\nversion = 4\nconnect_timeout = 2.0\ntopic_prefix = \"e2e\"\n{extra}\n[gateway]\nnode = \"gw-test\"\nstore_path = \"{}\"\n\n[[rtu]]\nname = \"north\"\naddress = \"{rtu}\"\ncommon_address = 1\nt0 = 2\nt2 = 1\n",
         urls.join(", "),
         dir.join("queue.redb").display()
     )

@@ -13,6 +13,8 @@ use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(15);
 
+/// A configuration naming `rtus` (t2 = 1 s: a burst's last I-frames are acknowledged, and the
+/// station sees them so, a second after the durable write instead of after the default 10 s).
 fn config(port: u16, dir: &std::path::Path, rtus: &[(&str, String)]) -> String {
     config_http(port, dir, rtus, None)
 }
@@ -32,7 +34,7 @@ fn config_http(
     }
     for (name, addr) in rtus {
         s.push_str(&format!(
-            "\n[[rtu]]\nname = \"{name}\"\naddress = \"{addr}\"\ncommon_address = 1\nt0 = 2\n[[rtu.point]]\nioa = {}\ncommands = true\n[[rtu.point]]\nioa = {}\ncommands = true\n[[rtu.point]]\nioa = {}\ncommands = true\nname = \"silent\"\n",
+            "\n[[rtu]]\nname = \"{name}\"\naddress = \"{addr}\"\ncommon_address = 1\nt0 = 2\nt2 = 1\n[[rtu.point]]\nioa = {}\ncommands = true\n[[rtu.point]]\nioa = {}\ncommands = true\n[[rtu.point]]\nioa = {}\ncommands = true\nname = \"silent\"\n",
             station::CONFIRM,
             station::REFUSE,
             station::SILENT
@@ -574,21 +576,67 @@ fn bad_configuration_gives_clear_errors() {
     assert!(out.contains("iec104/a/{ca}/{ioa}"), "{out}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn demo_runs_bounded_shows_data_status_and_operates_the_breaker() {
-    let port = iec104_e2e::free_port();
-    let child = tokio::process::Command::new(gateway::binary())
-        // Long enough for a loaded 2-core machine to start three substations (one over TLS)
-        // and still print the command's results before the demo ends (with 8 s the
-        // command's "terminated" came after the end in 2 of ~15 runs under load).
-        .args(["demo", "--duration", "15", "--mqtt-port"])
+/// What the demo printed so far, read line by line while it runs (so it never blocks on a
+/// full pipe).
+struct DemoOutput {
+    lines: tokio::sync::watch::Receiver<String>,
+}
+
+impl DemoOutput {
+    fn read(child: &mut tokio::process::Child) -> DemoOutput {
+        use tokio::io::AsyncBufReadExt as _;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = tokio::sync::watch::channel(String::new());
+        tokio::spawn(async move {
+            let mut reader = tokio::io::BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                tx.send_modify(|all| {
+                    all.push_str(&line);
+                    all.push('\n');
+                });
+            }
+        });
+        DemoOutput { lines }
+    }
+
+    /// Waits until everything printed so far contains each of `wanted`; panics with the
+    /// output when it does not within `within`.
+    async fn shows(&mut self, wanted: &[&str], within: Duration) {
+        let all_there = |out: &String| wanted.iter().all(|w| out.contains(w));
+        let seen = tokio::time::timeout(within, self.lines.wait_for(all_there))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        // Not seen: the wait ran out, or the demo ended (its stdout closed) without them all.
+        if !seen {
+            let out = self.lines.borrow().clone();
+            let absent: Vec<&&str> = wanted.iter().filter(|w| !out.contains(**w)).collect();
+            panic!("the demo never printed {absent:?}:\n{out}");
+        }
+    }
+}
+
+/// Starts `iec104-gateway demo` with its broker on `port` (and `--duration` when given).
+fn demo(port: u16, duration: Option<u32>) -> tokio::process::Child {
+    let mut cmd = tokio::process::Command::new(gateway::binary());
+    cmd.arg("demo");
+    if let Some(d) = duration {
+        cmd.args(["--duration", &d.to_string()]);
+    }
+    cmd.arg("--mqtt-port")
         .arg(port.to_string())
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
         .kill_on_drop(true)
         .spawn()
-        .expect("run demo");
+        .expect("run demo")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_shows_data_status_operates_the_breaker_and_ends_on_ctrl_c() {
+    let port = iec104_e2e::free_port();
+    let mut child = demo(port, None);
+    let mut out = DemoOutput::read(&mut child);
     assert!(
         iec104_e2e::wait_listening(port, WAIT).await,
         "embedded broker"
@@ -611,41 +659,40 @@ async fn demo_runs_bounded_shows_data_status_and_operates_the_breaker() {
         .await
         .expect("the breaker position follows the command");
     assert_eq!(state.json["value"], "off");
-    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+    let watch = format!("mosquitto_sub -i watch -h 127.0.0.1 -p {port} -t 'iec104/#' -v");
+    // The banner, every substation's status, data (sub-3's over IEC 62351-3 TLS) and the
+    // command's results, as the live view prints them.
+    let wanted = [
+        watch.as_str(),
+        "iec104/uw-nord/status",
+        "iec104/sub-2/status",
+        "iec104/sub-3/status",
+        "started",
+        "DATA     iec104/",
+        "over IEC 62351-3 TLS",
+        "DATA     iec104/sub-3/",
+        "id=\"op-1\" confirmed",
+        "id=\"op-1\" terminated",
+    ];
+    out.shows(&wanted, WAIT * 2).await;
+    // Ctrl-C ends it cleanly.
+    let status = testkit::signal::signal_and_wait(&mut child, testkit::signal::Signal::Int, WAIT)
         .await
-        .expect("demo ends after --duration")
-        .expect("demo output");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout.contains(&format!(
-            "mosquitto_sub -i watch -h 127.0.0.1 -p {port} -t 'iec104/#' -v"
-        )),
-        "{stdout}"
-    );
-    for rtu in ["uw-nord", "sub-2", "sub-3"] {
-        assert!(
-            stdout.contains(&format!("iec104/{rtu}/status")),
-            "{rtu}: {stdout}"
-        );
-    }
-    assert!(
-        stdout.contains("started") && stdout.contains("DATA     iec104/"),
-        "{stdout}"
-    );
-    // sub-3 is carried over IEC 62351-3 TLS, and its data arrives.
-    assert!(
-        stdout.contains("over IEC 62351-3 TLS") && stdout.contains("DATA     iec104/sub-3/"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("id=\"op-1\" confirmed") && stdout.contains("id=\"op-1\" terminated"),
-        "{stdout}"
-    );
+        .expect("the demo ends on SIGINT");
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_ends_by_itself_after_its_duration() {
+    let port = iec104_e2e::free_port();
+    let mut child = demo(port, Some(1));
+    let mut out = DemoOutput::read(&mut child);
+    let status = tokio::time::timeout(WAIT * 2, child.wait())
+        .await
+        .expect("the demo ends after --duration")
+        .expect("demo exit status");
+    assert!(status.success(), "{status}");
+    out.shows(&["status page: http://127.0.0.1:"], WAIT).await;
 }
 
 #[test]
