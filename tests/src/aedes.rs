@@ -46,22 +46,11 @@ fn missing() -> Option<String> {
     None
 }
 
-/// Whether the clustered broker can run: everything present; else skip with the reason, or
-/// fail under `IEC104_INTEROP=require`.
+/// Whether the clustered broker can run: everything present; else skipped with the reason
+/// printed, or a failure under `IEC104_INTEROP=require` (the test kit's one rule).
 pub fn available() -> bool {
-    let mode = std::env::var("IEC104_INTEROP").unwrap_or_default();
-    if mode == "skip" {
-        eprintln!("IEC104_INTEROP=skip: clustered broker tests skipped");
-        return false;
-    }
-    match missing() {
-        None => true,
-        Some(why) => {
-            assert!(mode != "require", "IEC104_INTEROP=require but {why}");
-            eprintln!("SKIPPED: {why}");
-            false
-        }
-    }
+    let found = missing().map_or(Ok(()), Err);
+    testkit::interop::require("the clustered broker (aedes on Redis)", found).is_ok()
 }
 
 /// A running child whose stdout lines come on a channel.

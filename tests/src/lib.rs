@@ -9,6 +9,7 @@ pub mod broker;
 pub mod cluster;
 pub mod gateway;
 pub mod raw_host;
+pub mod sparkplug_peers;
 pub mod station;
 pub mod subscriber;
 

@@ -24,14 +24,9 @@ const BINARIES: [&str; 3] = [
 const DOC: &str = "/usr/share/doc/iec104-gateway/README.md";
 const UNITS: [&str; 2] = ["iec104-gateway.service", "iec104-gateway@.service"];
 
-fn required() -> bool {
-    std::env::var("IEC104_INTEROP").as_deref() == Ok("require")
-}
-
-/// Skips (prints why) or, under `IEC104_INTEROP=require`, fails.
+/// Skips (prints why) or, under `IEC104_INTEROP=require`, fails: the test kit's one rule.
 fn missing(what: &str) {
-    assert!(!required(), "IEC104_INTEROP=require but {what}");
-    eprintln!("SKIPPED: {what}");
+    let _ = testkit::interop::require("the package test's preconditions", Err(what.to_owned()));
 }
 
 fn run(program: &str, args: &[&str]) -> Output {
@@ -116,10 +111,6 @@ impl Drop for Installed {
 
 /// What the test needs, or `None` after a skip (message printed).
 fn preconditions() -> Option<PathBuf> {
-    if std::env::var("IEC104_INTEROP").as_deref() == Ok("skip") {
-        eprintln!("IEC104_INTEROP=skip: package test skipped");
-        return None;
-    }
     let Some(deb) = built_package() else {
         missing("no target/debian/iec104-gateway_*.deb (cargo install cargo-deb; cargo build --release --workspace; cargo deb -p iec104-gateway --no-build)");
         return None;

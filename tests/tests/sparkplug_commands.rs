@@ -11,14 +11,14 @@
 //!
 //! IEC104_INTEROP=require: a missing node or npm package fails the test; otherwise skipped.
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use iec104_e2e::broker::{self, Broker};
 use iec104_e2e::gateway::Gateway;
 use iec104_e2e::raw_host;
+use iec104_e2e::sparkplug_peers::{pysparkplug_available, tahu_available, tahu_encode};
 use iec104_e2e::subscriber::Subscriber;
 use iec104_e2e::{free_port, scratch, wait_listening};
 use iec104_sparkplug::proto::{MetricValue, Payload};
@@ -48,52 +48,6 @@ sbo = true
 ioa = 10
 type = "C_SE_NC_1"
 "#;
-
-fn tahu_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../crates/sparkplug/tests/tahu")
-}
-
-/// Whether Tahu's codec can run here (printing why not; failing under IEC104_INTEROP=require).
-fn tahu_available() -> bool {
-    let required = std::env::var("IEC104_INTEROP").is_ok_and(|v| v == "require");
-    let missing = if !tahu_dir().join("node_modules/sparkplug-payload").is_dir() {
-        Some("crates/sparkplug/tests/tahu has no node_modules (run `npm ci` there)")
-    } else if Command::new("node").arg("--version").output().is_err() {
-        Some("node is not installed")
-    } else {
-        None
-    };
-    if let Some(reason) = missing {
-        assert!(!required, "IEC104_INTEROP=require: {reason}");
-        eprintln!("skipped: {reason}");
-        return false;
-    }
-    true
-}
-
-/// A payload encoded by Tahu's `encodePayload` from its JSON object form.
-fn tahu_encode(payload: &Value) -> Vec<u8> {
-    let mut child = Command::new("node")
-        .arg(tahu_dir().join("encode.js"))
-        .current_dir(tahu_dir())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("node: {e}"));
-    let mut stdin = child.stdin.take().unwrap_or_else(|| panic!("stdin"));
-    writeln!(stdin, "{payload}").unwrap_or_else(|e| panic!("{e}"));
-    drop(stdin);
-    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
-    let hex = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    assert!(
-        out.status.success() && !hex.starts_with('{'),
-        "encode.js: {hex}"
-    );
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap_or_else(|e| panic!("{e}")))
-        .collect()
-}
 
 /// The host: every `spBv1.0/#` message, decoded; and its client to publish DCMDs.
 async fn host(port: u16) -> (AsyncClient, mpsc::UnboundedReceiver<(String, Payload)>) {
@@ -335,22 +289,6 @@ async fn next_line(
         .and_then(Result::ok)
         .flatten()
         .unwrap_or_default()
-}
-
-/// Whether python3 with pysparkplug can run here (printing why not; failing under
-/// IEC104_INTEROP=require).
-fn pysparkplug_available() -> bool {
-    let required = std::env::var("IEC104_INTEROP").is_ok_and(|v| v == "require");
-    let ok = Command::new("python3")
-        .args(["-c", "import pysparkplug"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        let reason = "python3 with pysparkplug is missing (pip install pysparkplug)";
-        assert!(!required, "IEC104_INTEROP=require: {reason}");
-        eprintln!("skipped: {reason}");
-    }
-    ok
 }
 
 /// A host application of another implementation (pysparkplug, `tests/sparkplug_host/host.py`)

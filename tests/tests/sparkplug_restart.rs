@@ -10,15 +10,13 @@
 //! otherwise it is skipped with the reason printed.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use iec104_e2e::broker::{self, Broker};
 use iec104_e2e::cluster::sim::Sim;
 use iec104_e2e::gateway::GatewayProcess;
 use iec104_e2e::raw_host;
+use iec104_e2e::sparkplug_peers::{tahu_available, tahu_decode};
 use iec104_e2e::scratch;
 use rumqttc::{AsyncClient, QoS};
 use serde_json::Value;
@@ -27,61 +25,6 @@ use tokio::sync::mpsc;
 /// Bound of every wait, so that a broken test ends instead of hanging (not a timing target).
 const WAIT: Duration = Duration::from_secs(60);
 const STATE: &str = "spBv1.0/STATE/scada";
-
-fn tahu_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../crates/sparkplug/tests/tahu")
-}
-
-fn tahu_available() -> bool {
-    let required = std::env::var("IEC104_INTEROP").is_ok_and(|v| v == "require");
-    let missing = if !tahu_dir().join("node_modules/sparkplug-payload").is_dir() {
-        Some("crates/sparkplug/tests/tahu has no node_modules (run `npm ci` there)")
-    } else if Command::new("node").arg("--version").output().is_err() {
-        Some("node is not installed")
-    } else {
-        None
-    };
-    if let Some(reason) = missing {
-        assert!(!required, "IEC104_INTEROP=require: {reason}");
-        eprintln!("skipped: {reason}");
-        return false;
-    }
-    true
-}
-
-/// Each payload decoded by Tahu (`raw`: the protobuf message as protobufjs reads it).
-fn tahu_decode(payloads: &[&[u8]]) -> Vec<Value> {
-    let mut child = Command::new("node")
-        .arg(tahu_dir().join("decode.js"))
-        .current_dir(tahu_dir())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("node: {e}"));
-    let mut input = String::new();
-    for p in payloads {
-        input.extend(p.iter().map(|b| format!("{b:02x}")));
-        input.push('\n');
-    }
-    let mut stdin = child.stdin.take().unwrap_or_else(|| panic!("no stdin"));
-    stdin
-        .write_all(input.as_bytes())
-        .unwrap_or_else(|e| panic!("write: {e}"));
-    drop(stdin);
-    let out = child
-        .wait_with_output()
-        .unwrap_or_else(|e| panic!("node: {e}"));
-    assert!(out.status.success(), "decode.js failed: {:?}", out.status);
-    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
-    assert_eq!(lines.len(), payloads.len());
-    for l in &lines {
-        assert!(l.get("error").is_none(), "Tahu could not decode: {l}");
-    }
-    lines
-}
 
 /// Every message under `spBv1.0/#` and the JSON data topics `e2e/#`, in arrival order.
 async fn host(port: u16) -> (AsyncClient, mpsc::UnboundedReceiver<(String, Vec<u8>)>) {

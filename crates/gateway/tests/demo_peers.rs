@@ -2,10 +2,9 @@
 //! MQTT 3.1.1 and MQTT 5, and Debian's chromium shows the status page with live values.
 //!
 //! Peers: `mosquitto_sub`/`mosquitto_pub` and `chromium`. Missing ones skip the test with a
-//! printed reason, or fail it under `IEC104_INTEROP=require`. Every wait ends at the latest
+//! printed reason, or fail it under `IEC104_INTEROP=require` (testkit's rule). Every wait ends at the latest
 //! when the bounded demo run (`--duration`) ends.
 
-use std::path::PathBuf;
 use std::process::Stdio;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -13,21 +12,10 @@ use tokio::process::{Child, Command};
 
 const BIN: &str = env!("CARGO_BIN_EXE_iec104-gateway");
 
-/// Whether `peer` can run; panics under `IEC104_INTEROP=require` when it cannot.
+/// Whether `peer` can run, by the one rule of the test kit (`testkit::require_peer`): skipped
+/// with a printed reason, or a failure under `IEC104_INTEROP=require`.
 pub fn peer(peer: &str) -> bool {
-    let found = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {peer}"))
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        if std::env::var("IEC104_INTEROP").as_deref() == Ok("require") {
-            panic!("IEC104_INTEROP=require but {peer} is missing");
-        }
-        eprintln!("skipped: {peer} is not installed (IEC104_INTEROP=require makes this a failure)");
-    }
-    found
+    testkit::require_peer(peer).is_ok()
 }
 
 /// A bounded demo run and what it printed.
@@ -98,14 +86,6 @@ impl Demo {
     }
 }
 
-/// A scratch directory for this test's files (kept: screenshots are looked at).
-pub fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("iec104gw-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 #[tokio::test]
 async fn a_bare_mosquitto_sub_receives_data_over_mqtt_3_1_1_and_5() {
     if !peer("mosquitto_sub") {
@@ -155,7 +135,8 @@ async fn chromium_shows_rtu_states_live_values_and_a_command_outcome() {
     if !peer("chromium") || !peer("mosquitto_pub") {
         return;
     }
-    let dir = scratch("status-page");
+    // Kept after the test: its screenshots are looked at.
+    let dir = testkit::scratch("status-page").into_kept();
     let mut demo = Demo::start(300).await;
     let port = demo.mqtt_port.to_string();
     let page = demo.page.clone();

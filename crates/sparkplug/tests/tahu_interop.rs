@@ -2,13 +2,10 @@
 //! `sparkplug-payload` (installed by `npm ci` in `tests/tahu`, see `.ci/run`).
 //!
 //! IEC104_INTEROP=require: a missing node or npm package fails the test; otherwise it is
-//! skipped with the reason printed.
-
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+//! skipped with the reason printed (the test kit's rule, through `iec104_e2e::sparkplug_peers`).
 
 use iec104::asdu::Quality;
+use iec104_e2e::sparkplug_peers::{tahu_available, tahu_decode};
 use iec104::type_id::TypeId;
 use iec104_sparkplug::edge::{CommandSpec, PointConfig};
 use iec104_sparkplug::proto::{Metric, MetricValue, Payload};
@@ -19,62 +16,6 @@ use prost::Message;
 use serde_json::{json, Value as Json};
 
 const T0: u64 = 1_764_000_000_000;
-
-fn tahu_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/tahu")
-}
-
-/// Decodes every payload with Tahu; `None` (after printing why) when the peer is missing
-/// and not required.
-fn tahu_decode(payloads: &[Vec<u8>]) -> Option<Vec<Json>> {
-    let required = std::env::var("IEC104_INTEROP").is_ok_and(|v| v == "require");
-    let dir = tahu_dir();
-    let missing = if !dir.join("node_modules/sparkplug-payload").is_dir() {
-        Some(format!(
-            "{} has no node_modules/sparkplug-payload (run `npm ci` there)",
-            dir.display()
-        ))
-    } else if Command::new("node").arg("--version").output().is_err() {
-        Some("node is not installed".to_owned())
-    } else {
-        None
-    };
-    if let Some(reason) = missing {
-        assert!(!required, "IEC104_INTEROP=require: {reason}");
-        eprintln!("skipped: {reason}");
-        return None;
-    }
-    let mut child = Command::new("node")
-        .arg(dir.join("decode.js"))
-        .current_dir(&dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("node: {e}"));
-    let mut input = String::new();
-    for p in payloads {
-        input.extend(p.iter().map(|b| format!("{b:02x}")));
-        input.push('\n');
-    }
-    let mut stdin = child.stdin.take().unwrap_or_else(|| panic!("no stdin"));
-    stdin
-        .write_all(input.as_bytes())
-        .unwrap_or_else(|e| panic!("write: {e}"));
-    drop(stdin);
-    let out = child
-        .wait_with_output()
-        .unwrap_or_else(|e| panic!("node: {e}"));
-    assert!(out.status.success(), "decode.js failed: {:?}", out.status);
-    let lines: Vec<Json> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
-    assert_eq!(lines.len(), payloads.len());
-    for l in &lines {
-        assert!(l.get("error").is_none(), "Tahu could not decode: {l}");
-    }
-    Some(lines)
-}
 
 fn points() -> Vec<PointConfig> {
     let p = |ioa, name: Option<&str>, kind| PointConfig {
@@ -224,10 +165,11 @@ fn tahu_decodes_what_the_edge_node_encodes() {
             "spBv1.0/Plant/DDATA/rtu7/rtu7",
         ]
     );
-    let payloads: Vec<Vec<u8>> = pubs.iter().map(|p| p.payload.clone()).collect();
-    let Some(d) = tahu_decode(&payloads) else {
+    if !tahu_available() {
         return;
-    };
+    }
+    let payloads: Vec<&[u8]> = pubs.iter().map(|p| p.payload.as_ref()).collect();
+    let d = tahu_decode(&payloads);
 
     // NDEATH: bdSeq 0 (Int64), no seq.
     assert_eq!(metric(&d[0], "bdSeq")["type"], "Int64");
