@@ -1,5 +1,5 @@
 //! Virtual-time tests of the coordination that needs no retained messages: numbered states,
-//! deltas, snapshots on request, held wills and coalesced publications (state.rs and
+//! deltas, snapshots on request, held wills and coalesced publications (state/ and
 //! membership.rs together, the broker played by the test).
 
 use std::time::{Duration, Instant};
