@@ -15,19 +15,10 @@ use tokio::sync::mpsc;
 use crate::model::{Incoming, Metrics};
 
 /// Commands waiting for the router, in arrival order.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Intake {
     waiting: VecDeque<Incoming>,
     last_warning: Option<Instant>,
-}
-
-impl Default for Intake {
-    fn default() -> Self {
-        Intake {
-            waiting: VecDeque::new(),
-            last_warning: None,
-        }
-    }
 }
 
 impl Intake {
@@ -37,10 +28,9 @@ impl Intake {
     /// Hands `m` to the router when there is room and nothing waits before it; else keeps it.
     pub fn push(&mut self, m: Incoming, router: &mpsc::Sender<Incoming>, metrics: &Metrics) {
         if self.waiting.is_empty() {
-            match router.try_send(m) {
-                Ok(()) => return,
-                Err(mpsc::error::TrySendError::Closed(_)) => return,
-                Err(mpsc::error::TrySendError::Full(m)) => self.waiting.push_back(m),
+            // Closed: the router is gone (shutting down), nothing to hold it for.
+            if let Err(mpsc::error::TrySendError::Full(m)) = router.try_send(m) {
+                self.waiting.push_back(m);
             }
         } else if self.waiting.len() < Self::MAX {
             self.waiting.push_back(m);
@@ -49,7 +39,7 @@ impl Intake {
             let now = Instant::now();
             if self
                 .last_warning
-                .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(10))
+                .map_or(true, |t| now.duration_since(t) >= Duration::from_secs(10))
             {
                 self.last_warning = Some(now);
                 tracing::warn!(

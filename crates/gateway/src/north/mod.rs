@@ -608,7 +608,7 @@ impl Publisher {
                     &mut guard,
                 );
                 if path.pipeline.mode() == Mode::Disk {
-                    self.from_store(&client, &mut f, &mut acked, path, max);
+                    self.publish_from_store(&client, &mut f, &mut acked, path, max);
                 }
                 if !acked.is_empty() && remove_tx.send(std::mem::take(&mut acked)).await.is_err() {
                     return End::Shutdown;
@@ -737,7 +737,7 @@ impl Publisher {
 
     /// Disk mode: publishes from the store; once the store is drained (everything sent to the
     /// writer committed, nothing from the store in flight, one more read empty), back to memory.
-    fn from_store(
+    fn publish_from_store(
         &self,
         client: &Client,
         f: &mut Flight,

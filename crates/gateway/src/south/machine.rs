@@ -97,6 +97,9 @@ pub struct Status {
 }
 
 /// What the driver is to do.
+// A command result carries its job (the largest variant); actions are handed over one step's
+// few at a time and never stored in bulk, so boxing it would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Action {
     /// Connect to the address with this index.

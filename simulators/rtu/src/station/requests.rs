@@ -212,7 +212,7 @@ impl Station {
             5 => None,
             1..=4 => Some(rqt),
             _ => {
-                self.answer(conn, &asdu, Cause::ActivationCon, true);
+                self.answer(conn, asdu, Cause::ActivationCon, true);
                 return false;
             }
         };
