@@ -70,7 +70,11 @@ fn run_tahu(script: &str, input: &str) -> String {
         .wait_with_output()
         .unwrap_or_else(|e| panic!("node {script}: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{script} failed ({}): {stdout}", out.status);
+    assert!(
+        out.status.success(),
+        "{script} failed ({}): {stdout}",
+        out.status
+    );
     stdout
 }
 
@@ -102,8 +106,6 @@ pub fn tahu_encode(payload: &Value) -> Vec<u8> {
     assert!(hex.len() % 2 == 0, "encode.js: odd hex {hex}");
     (0..hex.len())
         .step_by(2)
-        .map(|i| {
-            u8::from_str_radix(&hex[i..i + 2], 16).unwrap_or_else(|e| panic!("{e}: {hex}"))
-        })
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap_or_else(|e| panic!("{e}: {hex}")))
         .collect()
 }

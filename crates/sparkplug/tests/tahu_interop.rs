@@ -5,8 +5,8 @@
 //! skipped with the reason printed (the test kit's rule, through `iec104_e2e::sparkplug_peers`).
 
 use iec104::asdu::Quality;
-use iec104_e2e::sparkplug_peers::{tahu_available, tahu_decode};
 use iec104::type_id::TypeId;
+use iec104_e2e::sparkplug_peers::{tahu_available, tahu_decode};
 use iec104_sparkplug::edge::{CommandSpec, PointConfig};
 use iec104_sparkplug::proto::{Metric, MetricValue, Payload};
 use iec104_sparkplug::{
