@@ -127,8 +127,10 @@ pub trait Brokers: Send + Sync + std::fmt::Debug + 'static {
 pub struct Carrier {
     /// True while this node carries the RTU.
     pub carrying: watch::Receiver<bool>,
-    /// MQTT options of the watching session (a client id of its own, no will).
-    pub observer: MqttOptions,
+    /// MQTT options of the watching session (a client id of its own, no will), one per broker
+    /// in the node's order: the first first, the next after a failed or lost connection (as
+    /// the edge node's own session rotates through [`Brokers`]). Empty: no watching.
+    pub observers: Vec<MqttOptions>,
 }
 
 enum End {
@@ -444,7 +446,8 @@ async fn still_carrying(carrying: &mut Option<&mut watch::Receiver<bool>>) -> bo
 
 /// While this node does not carry the RTU: a session without will watches this edge node's
 /// NBIRTH and NDEATH (the carrier's), so that [`EdgeNode::observe`] learns its `bdSeq`;
-/// inputs are taken meanwhile. Returns once this node carries the RTU, false when the inputs
+/// inputs are taken meanwhile. With several brokers it moves to the next one when a
+/// connection fails or is lost. Returns once this node carries the RTU, false when the inputs
 /// closed (stop).
 async fn observe(
     node: &mut EdgeNode,
@@ -455,16 +458,62 @@ async fn observe(
     if *carrier.carrying.borrow_and_update() {
         return true;
     }
-    let mut options = carrier.observer.clone();
-    options.set_clean_session(true);
-    let (client, mut eventloop) = AsyncClient::new(options, 16);
     let topics: Vec<String> = node
         .observed_topics()
         .iter()
         .map(|t| (*t).to_owned())
         .collect();
-    let mut carrying = false;
-    while !carrying {
+    let brokers = carrier.observers.len();
+    let mut at = 0;
+    loop {
+        let Some(options) = carrier.observers.get(at % brokers.max(1)) else {
+            // Nothing to watch with: wait for the carrier role, taking inputs.
+            return wait_to_carry(node, carrier, inputs, durable).await;
+        };
+        let mut options = options.clone();
+        options.set_clean_session(true);
+        let (client, mut eventloop) = AsyncClient::new(options, 16);
+        let watched = watch_one(
+            node,
+            carrier,
+            inputs,
+            durable,
+            &client,
+            &mut eventloop,
+            &topics,
+        );
+        let outcome = watched.await;
+        let _ = client.try_disconnect();
+        match outcome {
+            Watched::Carrying => return true,
+            Watched::Stop => return false,
+            Watched::Lost => at += 1,
+        }
+    }
+}
+
+/// How watching on one broker ended.
+enum Watched {
+    /// This node carries the RTU now.
+    Carrying,
+    /// The inputs closed.
+    Stop,
+    /// The connection failed or was lost, and another broker is listed.
+    Lost,
+}
+
+/// Watches on one broker (see [`observe`]).
+async fn watch_one(
+    node: &mut EdgeNode,
+    carrier: &mut Carrier,
+    inputs: &mut mpsc::Receiver<Input>,
+    durable: &mut Durable,
+    client: &AsyncClient,
+    eventloop: &mut EventLoop,
+    topics: &[String],
+) -> Watched {
+    let rotate = carrier.observers.len() > 1;
+    loop {
         // The poll future is kept across the other branches (not cancel-safe while connecting).
         let poll = eventloop.poll();
         tokio::pin!(poll);
@@ -473,7 +522,7 @@ async fn observe(
                 event = &mut poll => {
                     match event {
                         Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                            for t in &topics {
+                            for t in topics {
                                 let _ = client.try_subscribe(t.clone(), QoS::AtLeastOnce);
                             }
                         }
@@ -486,6 +535,9 @@ async fn observe(
                         Err(e) => {
                             tracing::debug!(error = %e, "sparkplug observer: connection lost");
                             tokio::time::sleep(Duration::from_millis(500)).await;
+                            if rotate {
+                                return Watched::Lost;
+                            }
                         }
                     }
                     break;
@@ -496,22 +548,49 @@ async fn observe(
                         durable.collect(node).await;
                         durable.flush().await;
                     }
-                    None => return false,
+                    None => return Watched::Stop,
                 },
                 changed = carrier.carrying.changed() => {
-                    carrying = changed.is_err() || *carrier.carrying.borrow_and_update();
                     if changed.is_err() {
-                        return false;
+                        return Watched::Stop;
                     }
-                    if carrying {
-                        break;
+                    if *carrier.carrying.borrow_and_update() {
+                        return Watched::Carrying;
                     }
                 }
             }
         }
     }
-    let _ = client.try_disconnect();
-    true
+}
+
+/// Without a broker to watch on: takes inputs until this node carries the RTU (true) or the
+/// inputs close (false).
+async fn wait_to_carry(
+    node: &mut EdgeNode,
+    carrier: &mut Carrier,
+    inputs: &mut mpsc::Receiver<Input>,
+    durable: &mut Durable,
+) -> bool {
+    loop {
+        tokio::select! {
+            input = inputs.recv() => match input {
+                Some(input) => {
+                    apply(node, input);
+                    durable.collect(node).await;
+                    durable.flush().await;
+                }
+                None => return false,
+            },
+            changed = carrier.carrying.changed() => {
+                if changed.is_err() {
+                    return false;
+                }
+                if *carrier.carrying.borrow_and_update() {
+                    return true;
+                }
+            }
+        }
+    }
 }
 
 /// Inputs taken at once (one clock reading) before the edge node's actions are carried out.

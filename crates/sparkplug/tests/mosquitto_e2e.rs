@@ -312,3 +312,143 @@ async fn an_edge_node_session_against_mosquitto() {
     let _ = driver.await;
     broker.stop().await;
 }
+
+/// The edge node's sessions move through a broker list: the first that fails, the next at once.
+#[derive(Debug)]
+struct InTurn {
+    options: Vec<MqttOptions>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl session::Brokers for InTurn {
+    fn options(&self) -> MqttOptions {
+        let i = self.next.load(std::sync::atomic::Ordering::SeqCst);
+        self.options[i % self.options.len()].clone()
+    }
+
+    fn ended(&self, was_connected: bool) -> bool {
+        if !was_connected {
+            self.next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        was_connected
+    }
+}
+
+/// MQTT options with `client_id` on 127.0.0.1:`port`.
+fn options(client_id: &str, port: u16) -> MqttOptions {
+    let mut o = MqttOptions::new(client_id, "127.0.0.1", port);
+    o.set_keep_alive(Duration::from_secs(5));
+    o
+}
+
+/// Issue #11: a node that does not carry the RTU watches the carrier's births on the brokers
+/// in its order, so with the first broker down it watches on the next one; when it takes
+/// over, its session (also on the next broker) continues with the bdSeq after the carrier's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watching_node_follows_the_broker_list_and_continues_the_bd_seq() {
+    if !broker::available() {
+        return;
+    }
+    let dir = iec104_e2e::scratch("sparkplug-watch");
+    // `log_type subscribe`: mosquitto names each subscription, so the test sees the watcher's.
+    let broker = Broker::start_with(&dir, "log_type subscribe\n".into()).await;
+    let dead = iec104_e2e::free_port();
+    let mut host = Host::start(broker.port).await;
+    let state = br#"{"online":true,"timestamp":1}"#.to_vec();
+    host.client
+        .publish("spBv1.0/STATE/scada", QoS::AtLeastOnce, true, state)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    // gw-b watches: its first broker is a dead port, the second the live one.
+    let watcher_id = "spb-G-rtu1-watch-gw-b";
+    let (carry, carrying) = tokio::sync::watch::channel(false);
+    let settings_b = SessionSettings {
+        carrier: Some(session::Carrier {
+            carrying,
+            observers: vec![options(watcher_id, dead), options(watcher_id, broker.port)],
+        }),
+        brokers: Some(std::sync::Arc::new(InTurn {
+            options: vec![
+                options("spb-G-rtu1", dead),
+                options("spb-G-rtu1", broker.port),
+            ],
+            next: 0.into(),
+        })),
+        ..session_settings(dead)
+    };
+    let (inputs_b, rx_b) = mpsc::channel(64);
+    let (commands_b, _commands_b) = mpsc::channel(8);
+    let driver_b = tokio::spawn(session::run(
+        edge_node("gw-b"),
+        settings_b,
+        rx_b,
+        commands_b,
+    ));
+    let subscribed = format!("{watcher_id} 1 spBv1.0/G/NBIRTH/rtu1");
+    let end = tokio::time::Instant::now() + BOUND;
+    while !broker.logged(&subscribed) {
+        assert!(
+            tokio::time::Instant::now() < end,
+            "the watcher never subscribed on the second broker:\n{}",
+            broker.log_tail(20)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // gw-a carries the RTU, having learnt bdSeq 5 from an earlier carrier: it is born with
+    // bdSeq 6; then it crashes (its will: NDEATH 6).
+    let mut gw_a = edge_node("gw-a");
+    let earlier = Payload {
+        metrics: vec![Metric {
+            name: Some("bdSeq".into()),
+            value: Some(MetricValue::LongValue(5)),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    gw_a.observe("spBv1.0/G/NBIRTH/rtu1", &earlier.encode_to_vec())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (inputs_a, rx_a) = mpsc::channel(64);
+    let (commands_a, _commands_a) = mpsc::channel(8);
+    let driver_a = tokio::spawn(session::run(
+        gw_a,
+        session_settings(broker.port),
+        rx_a,
+        commands_a,
+    ));
+    for i in [Input::LinkUp, answer(1, 50.0), Input::InterrogationComplete] {
+        inputs_a.send(i).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    let (_, nbirth) = host.next(&["NBIRTH"]).await;
+    assert_eq!(
+        metric(&nbirth, "bdSeq").value,
+        Some(MetricValue::LongValue(6))
+    );
+    driver_a.abort();
+    let _ = driver_a.await;
+    let (_, death) = host.next(&["NDEATH"]).await;
+    assert_eq!(
+        metric(&death, "bdSeq").value,
+        Some(MetricValue::LongValue(6))
+    );
+
+    // gw-b takes over: its own session fails on the dead port (a session attempt takes a
+    // bdSeq: 7), is born on the live one with 8. A watcher stuck on the first broker would
+    // have learnt nothing and been born with 1, below the carrier's.
+    for i in [Input::LinkUp, answer(1, 51.0), Input::InterrogationComplete] {
+        inputs_b.send(i).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    carry.send(true).unwrap_or_else(|e| panic!("{e}"));
+    let (_, nbirth) = host.next(&["NBIRTH"]).await;
+    assert_eq!(
+        metric(&nbirth, "bdSeq").value,
+        Some(MetricValue::LongValue(8))
+    );
+    assert_eq!(
+        metric(&nbirth, "Node Info/Gateway").value,
+        Some(MetricValue::StringValue("gw-b".into()))
+    );
+    drop(inputs_b);
+    let _ = driver_b.await;
+}

@@ -91,18 +91,20 @@ pub fn start(
             node,
             history,
             session_settings(loaded, tls, &settings.group_id, &edge_id),
+            observers(loaded, tls, &settings.group_id, &edge_id),
             dcmd.to_string(),
         ));
     }
-    for (name, node, history, mut session, dcmd) in nodes {
+    for (name, node, history, mut session, observers, dcmd) in nodes {
         session.history_dropped = Some(metrics.sparkplug_history(&name));
         if loaded.cluster.is_some() {
             // Only the node carrying the RTU has the edge node's session; the others watch
-            // its births and deaths with a client id of their own.
+            // its births and deaths with a client id of their own, on the same brokers.
             let (carrier, carrying) = watch::channel(false);
-            let mut observer = session.mqtt.clone();
-            observer.set_client_id(format!("{}-watch-{}", observer.client_id(), loaded.node));
-            session.carrier = Some(Carrier { carrying, observer });
+            session.carrier = Some(Carrier {
+                carrying,
+                observers,
+            });
             out.carriers.insert(name.clone(), carrier);
         }
         let (tap, inputs) = mpsc::channel(TAP_CAPACITY);
@@ -144,6 +146,22 @@ fn restore(node: &mut EdgeNode, rtu: &str, restored: Restored) -> Arc<dyn Histor
         );
     }
     restored.store
+}
+
+/// The MQTT options of the session that watches the carrier's births and deaths while this
+/// node does not carry the RTU: client id `spb-{group}-{edge}-watch-{node}`, one per broker in
+/// this node's order (the watcher moves on like the edge node's session does).
+fn observers(loaded: &Loaded, tls: Option<&Tls>, group: &str, edge_id: &str) -> Vec<MqttOptions> {
+    let client_id = format!("spb-{group}-{edge_id}-watch-{}", loaded.node);
+    let order = loaded.mqtt.brokers.in_order(&loaded.broker, &loaded.node);
+    let mut options: Vec<MqttOptions> = order
+        .iter()
+        .map(|b| broker_options(loaded, tls, &client_id, b))
+        .collect();
+    if options.is_empty() {
+        options.push(broker_options(loaded, tls, &client_id, &loaded.broker));
+    }
+    options
 }
 
 /// The MQTT session of one edge node: client id `spb-{group}-{edge}` (the same on every
