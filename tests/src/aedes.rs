@@ -163,7 +163,8 @@ pub struct AedesCluster {
     /// The redis-server's port.
     pub redis_port: u16,
     heartbeat: Duration,
-    /// Each node keeps its own retained messages and wills (see [`AedesCluster::start_local_retained`]).
+    /// Each node keeps its own retained messages; wills stay shared (see
+    /// [`AedesCluster::start_local_retained`]).
     local_retained: bool,
     dir: PathBuf,
 }

@@ -2,8 +2,8 @@
 //! MQTT 3.1.1 and MQTT 5, and Debian's chromium shows the status page with live values.
 //!
 //! Peers: `mosquitto_sub`/`mosquitto_pub` and `chromium`. Missing ones skip the test with a
-//! printed reason, or fail it under `IEC104_INTEROP=require` (testkit's rule). Every wait ends at the latest
-//! when the bounded demo run (`--duration`) ends.
+//! printed reason, or fail it under `IEC104_INTEROP=require` (testkit's rule). Every wait ends
+//! at the latest when the bounded demo run (`--duration`) ends.
 
 use std::process::Stdio;
 

@@ -200,7 +200,7 @@ async fn drive(
     let mut carrier = settings.carrier.clone();
     loop {
         if let Some(c) = carrier.as_mut() {
-            if !observe(node, c, inputs, durable).await {
+            if !observe(node, c, inputs, durable, settings.connect_timeout_s).await {
                 return;
             }
         }
@@ -216,12 +216,7 @@ async fn drive(
             QoS::AtLeastOnce,
             false,
         ));
-        let (client, mut eventloop) = AsyncClient::new(options, 256);
-        if let Some(secs) = settings.connect_timeout_s {
-            let mut net = eventloop.network_options();
-            net.set_connection_timeout(secs);
-            eventloop.set_network_options(net);
-        }
+        let (client, eventloop) = new_client(options, 256, settings.connect_timeout_s);
         let mut session = Session {
             client,
             eventloop,
@@ -444,6 +439,22 @@ async fn still_carrying(carrying: &mut Option<&mut watch::Receiver<bool>>) -> bo
     }
 }
 
+/// A client and its event loop, bounded on connecting by `connect_timeout_s` (None:
+/// rumqttc's 5 s).
+fn new_client(
+    options: MqttOptions,
+    cap: usize,
+    connect_timeout_s: Option<u64>,
+) -> (AsyncClient, EventLoop) {
+    let (client, mut eventloop) = AsyncClient::new(options, cap);
+    if let Some(secs) = connect_timeout_s {
+        let mut net = eventloop.network_options();
+        net.set_connection_timeout(secs);
+        eventloop.set_network_options(net);
+    }
+    (client, eventloop)
+}
+
 /// While this node does not carry the RTU: a session without will watches this edge node's
 /// NBIRTH and NDEATH (the carrier's), so that [`EdgeNode::observe`] learns its `bdSeq`;
 /// inputs are taken meanwhile. With several brokers it moves to the next one when a
@@ -454,6 +465,7 @@ async fn observe(
     carrier: &mut Carrier,
     inputs: &mut mpsc::Receiver<Input>,
     durable: &mut Durable,
+    connect_timeout_s: Option<u64>,
 ) -> bool {
     if *carrier.carrying.borrow_and_update() {
         return true;
@@ -463,27 +475,22 @@ async fn observe(
         .iter()
         .map(|t| (*t).to_owned())
         .collect();
-    let brokers = carrier.observers.len();
+    let brokers = carrier.observers.len().max(1);
     let mut at = 0;
     loop {
-        let Some(options) = carrier.observers.get(at % brokers.max(1)) else {
-            // Nothing to watch with: wait for the carrier role, taking inputs.
-            return wait_to_carry(node, carrier, inputs, durable).await;
-        };
-        let mut options = options.clone();
-        options.set_clean_session(true);
-        let (client, mut eventloop) = AsyncClient::new(options, 16);
-        let watched = watch_one(
-            node,
-            carrier,
-            inputs,
-            durable,
-            &client,
-            &mut eventloop,
-            &topics,
-        );
-        let outcome = watched.await;
-        let _ = client.try_disconnect();
+        // No options (none given): nothing is watched, inputs are still taken.
+        let mut session = carrier.observers.get(at % brokers).map(|options| {
+            let mut options = options.clone();
+            options.set_clean_session(true);
+            new_client(options, 16, connect_timeout_s)
+        });
+        let watched = session
+            .as_mut()
+            .map(|(client, eventloop)| (&*client, eventloop));
+        let outcome = watch_one(node, carrier, inputs, durable, watched, &topics).await;
+        if let Some((client, _)) = &session {
+            let _ = client.try_disconnect();
+        }
         match outcome {
             Watched::Carrying => return true,
             Watched::Stop => return false,
@@ -502,28 +509,36 @@ enum Watched {
     Lost,
 }
 
-/// Watches on one broker (see [`observe`]).
+/// Watches on one broker (see [`observe`]); without a `session`, only takes inputs until the
+/// carrier role comes.
 async fn watch_one(
     node: &mut EdgeNode,
     carrier: &mut Carrier,
     inputs: &mut mpsc::Receiver<Input>,
     durable: &mut Durable,
-    client: &AsyncClient,
-    eventloop: &mut EventLoop,
+    session: Option<(&AsyncClient, &mut EventLoop)>,
     topics: &[String],
 ) -> Watched {
     let rotate = carrier.observers.len() > 1;
+    let (client, mut eventloop) = session.unzip();
     loop {
         // The poll future is kept across the other branches (not cancel-safe while connecting).
-        let poll = eventloop.poll();
+        let poll = async {
+            match eventloop.as_mut() {
+                Some(eventloop) => eventloop.poll().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::pin!(poll);
         loop {
             tokio::select! {
                 event = &mut poll => {
                     match event {
                         Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                            for t in topics {
-                                let _ = client.try_subscribe(t.clone(), QoS::AtLeastOnce);
+                            if let Some(client) = client {
+                                for t in topics {
+                                    let _ = client.try_subscribe(t.clone(), QoS::AtLeastOnce);
+                                }
                             }
                         }
                         Ok(Event::Incoming(Packet::Publish(p))) => {
@@ -557,36 +572,6 @@ async fn watch_one(
                     if *carrier.carrying.borrow_and_update() {
                         return Watched::Carrying;
                     }
-                }
-            }
-        }
-    }
-}
-
-/// Without a broker to watch on: takes inputs until this node carries the RTU (true) or the
-/// inputs close (false).
-async fn wait_to_carry(
-    node: &mut EdgeNode,
-    carrier: &mut Carrier,
-    inputs: &mut mpsc::Receiver<Input>,
-    durable: &mut Durable,
-) -> bool {
-    loop {
-        tokio::select! {
-            input = inputs.recv() => match input {
-                Some(input) => {
-                    apply(node, input);
-                    durable.collect(node).await;
-                    durable.flush().await;
-                }
-                None => return false,
-            },
-            changed = carrier.carrying.changed() => {
-                if changed.is_err() {
-                    return false;
-                }
-                if *carrier.carrying.borrow_and_update() {
-                    return true;
                 }
             }
         }

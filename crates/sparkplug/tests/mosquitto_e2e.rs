@@ -7,12 +7,13 @@ use std::time::Duration;
 use iec104::asdu::Quality;
 use iec104::type_id::TypeId;
 use iec104_e2e::broker::{self, Broker};
+use iec104_e2e::raw_host;
 use iec104_sparkplug::edge::{CommandOutcome, CommandSpec, PointConfig};
 use iec104_sparkplug::proto::{Metric, MetricValue, Payload};
 use iec104_sparkplug::session::{self, Input, SessionSettings};
 use iec104_sparkplug::{EdgeNode, EdgeSettings, PointAddress, PointKind, PointUpdate, PointValue};
 use prost::Message;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, MqttOptions, QoS};
 use tokio::sync::mpsc;
 
 /// Bound of every wait, so that a broken test ends instead of hanging (not a timing target).
@@ -69,32 +70,9 @@ struct Host {
 }
 
 impl Host {
-    /// Connects and subscribes; its event loop runs in a task that forwards publications.
+    /// Connects and subscribes (SUBACK awaited); a task forwards every publication.
     async fn start(port: u16) -> Host {
-        let (client, mut eventloop) =
-            AsyncClient::new(MqttOptions::new("host", "127.0.0.1", port), 64);
-        client
-            .subscribe("spBv1.0/G/#", QoS::AtLeastOnce)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        // Wait for the SUBACK, so that nothing the edge node publishes is missed.
-        loop {
-            match tokio::time::timeout(BOUND, eventloop.poll()).await {
-                Ok(Ok(Event::Incoming(Packet::SubAck(_)))) => break,
-                Ok(Ok(_)) => {}
-                other => panic!("host: {other:?}"),
-            }
-        }
-        let (tx, received) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            while let Ok(event) = eventloop.poll().await {
-                if let Event::Incoming(Packet::Publish(p)) = event {
-                    if tx.send((p.topic.clone(), p.payload.to_vec())).is_err() {
-                        return;
-                    }
-                }
-            }
-        });
+        let (client, received) = raw_host::start(port, "host", &["spBv1.0/G/#"], BOUND).await;
         Host { client, received }
     }
 
@@ -386,15 +364,11 @@ async fn a_watching_node_follows_the_broker_list_and_continues_the_bd_seq() {
         commands_b,
     ));
     let subscribed = format!("{watcher_id} 1 spBv1.0/G/NBIRTH/rtu1");
-    let end = tokio::time::Instant::now() + BOUND;
-    while !broker.logged(&subscribed) {
-        assert!(
-            tokio::time::Instant::now() < end,
-            "the watcher never subscribed on the second broker:\n{}",
-            broker.log_tail(20)
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    assert!(
+        broker.wait_logged(&subscribed, BOUND).await,
+        "the watcher never subscribed on the second broker:\n{}",
+        broker.log_tail(20)
+    );
 
     // gw-a carries the RTU, having learnt bdSeq 5 from an earlier carrier: it is born with
     // bdSeq 6; then it crashes (its will: NDEATH 6).

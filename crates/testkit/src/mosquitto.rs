@@ -27,6 +27,8 @@ pub struct Broker {
     dir: PathBuf,
     extra: String,
     log: Arc<Mutex<Vec<String>>>,
+    /// Woken on every line logged.
+    logging: Arc<tokio::sync::Notify>,
 }
 
 impl Broker {
@@ -53,6 +55,7 @@ impl Broker {
             dir: dir.to_owned(),
             extra,
             log: Arc::default(),
+            logging: Arc::default(),
         };
         b.restart().await;
         b
@@ -75,6 +78,7 @@ impl Broker {
         self.child = Some(child);
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         let log = self.log.clone();
+        let logging = self.logging.clone();
         tokio::spawn(async move {
             let mut ready = Some(ready_tx);
             let mut lines = BufReader::new(stderr).lines();
@@ -89,6 +93,8 @@ impl Broker {
                     log.remove(0);
                 }
                 log.push(line);
+                drop(log);
+                logging.notify_waiters();
             }
         });
         match tokio::time::timeout(BOUND, ready_rx).await {
@@ -172,6 +178,22 @@ impl Broker {
         let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         log.iter().any(|l| l.contains(text))
     }
+
+    /// Waits until mosquitto logged a line containing `text`, at most `within`; whether it did.
+    pub async fn wait_logged(&self, text: &str, within: Duration) -> bool {
+        let end = tokio::time::Instant::now() + within;
+        loop {
+            let line = self.logging.notified();
+            tokio::pin!(line);
+            line.as_mut().enable();
+            if self.logged(text) {
+                return true;
+            }
+            if tokio::time::timeout_at(end, line).await.is_err() {
+                return false;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -194,6 +216,7 @@ mod tests {
             dir: dir.to_path_buf(),
             extra: String::new(),
             log: Arc::default(),
+            logging: Arc::default(),
         };
         let start = tokio::spawn(async move { b.restart().await });
         let failed = start
@@ -217,6 +240,12 @@ mod tests {
         assert!(tokio::net::TcpStream::connect(("127.0.0.1", b.port))
             .await
             .is_ok());
+        // A line it logged is found; one it never logs is waited for, then given up.
+        assert!(b.wait_logged(" running", BOUND).await);
+        assert!(
+            !b.wait_logged("no such line", Duration::from_millis(200))
+                .await
+        );
         b.stop().await;
         assert!(b.pid().is_none());
     }

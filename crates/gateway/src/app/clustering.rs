@@ -95,7 +95,7 @@ pub(super) fn start(
                 &w.incarnation,
                 c,
                 !loaded.mqtt.brokers.others.is_empty(),
-                loaded.mqtt.data_keep_alive,
+                loaded.mqtt.keep_alive,
             ),
             rtus,
         )

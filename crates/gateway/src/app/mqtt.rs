@@ -95,7 +95,8 @@ fn settings(loaded: &Loaded, w: &Wiring) -> Result<MqttSettings, StartError> {
         .to_json()
     };
     if m.fallback == Some(VersionFallback::HeartbeatUnder5s) {
-        tracing::warn!(keep_alive = ?m.keep_alive, "cluster heartbeat under 5 s: this node speaks MQTT 3.1.1 (the MQTT 5 client allows no keep-alive under 5 s); command results go to .../command/result");
+        let heartbeat = loaded.cluster.as_ref().map(|c| c.heartbeat);
+        tracing::warn!(?heartbeat, "cluster heartbeat under 5 s: this node speaks MQTT 3.1.1 (the MQTT 5 client allows no keep-alive under 5 s); command results go to .../command/result");
     }
     let mut presence_topic = topics.presence(node);
     let mut presence_pair = (
@@ -124,11 +125,7 @@ fn settings(loaded: &Loaded, w: &Wiring) -> Result<MqttSettings, StartError> {
         client_auth,
         client_id: client_id(loaded, w),
         credentials: credentials(loaded)?,
-        keep_alive: if loaded.cluster.is_some() {
-            m.data_keep_alive
-        } else {
-            m.keep_alive
-        },
+        keep_alive: m.keep_alive,
         max_inflight: m.max_inflight,
         presence_topic,
         presence: presence_pair,

@@ -452,6 +452,22 @@ impl View {
 }
 
 #[cfg(test)]
+impl Presence {
+    /// A presence of `node` (incarnation `inc-{node}`, configuration hash `h`, as the
+    /// virtual-time tests' settings) in `status`, with `active` started.
+    pub(crate) fn of(node: &str, status: &str, active: &[&str]) -> Presence {
+        Presence {
+            node: node.into(),
+            status: status.into(),
+            incarnation: format!("inc-{node}"),
+            config_hash: "h".into(),
+            active: active.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

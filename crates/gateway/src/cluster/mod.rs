@@ -521,14 +521,7 @@ mod tests {
     }
 
     fn other(node: &str, status: &str, active: &[&str]) -> Incoming {
-        let p = Presence {
-            node: node.into(),
-            status: status.into(),
-            incarnation: format!("inc-{node}"),
-            config_hash: "h".into(),
-            active: active.iter().map(|s| s.to_string()).collect(),
-            ..Default::default()
-        };
+        let p = Presence::of(node, status, active);
         incoming(
             &format!("p/_cluster/{node}"),
             serde_json::to_vec(&p).unwrap(),

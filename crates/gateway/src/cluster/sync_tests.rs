@@ -13,19 +13,13 @@ const MS: Duration = Duration::from_millis(1);
 
 fn settings(me: &str) -> Settings {
     Settings {
-        me: me.into(),
-        incarnation: format!("inc-{me}"),
-        config_hash: "h".into(),
-        standby: 1,
-        handover_timeout: Duration::from_secs(5),
         liveness: Duration::from_millis(3000),
         startup_grace: Duration::from_millis(2000),
         reconnect_hold: Duration::from_millis(3000),
         coalesce: 100 * MS,
-        presence_every: Duration::ZERO,
         will_wait: 750 * MS,
         snapshot_after: 250 * MS,
-        coordination_loss_hold: Duration::from_secs(3600),
+        ..Settings::quiet(me)
     }
 }
 

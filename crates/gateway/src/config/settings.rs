@@ -87,12 +87,9 @@ pub struct Mqtt {
     pub json_data: bool,
     /// Publications in flight, at most.
     pub max_inflight: u16,
-    /// Keep-alive (the cluster heartbeat in a cluster: the coordination connection's).
+    /// Keep-alive as configured: the gateway's broker connection's, a cluster node's data
+    /// connection's (its coordination connection uses the cluster heartbeat instead).
     pub keep_alive: Duration,
-    /// `keep_alive` as configured: a cluster node's data connection uses it (its failure
-    /// detector is on the coordination connection; a keep-alive of the heartbeat dropped the
-    /// data connection of a busy node for nothing).
-    pub data_keep_alive: Duration,
     /// The brokers after the first, their order and the rules of moving between them.
     pub brokers: BrokerList,
 }

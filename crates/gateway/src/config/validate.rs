@@ -213,19 +213,15 @@ impl Checker<'_> {
         let inflight = self.int(&m.max_inflight, "max_inflight", 1..=65535, "");
         let keep_alive = self.int(&m.keep_alive, "keep_alive", 5..=65535, " seconds");
         let (mut version, keep_alive) = (version?, Duration::from_secs(keep_alive? as u64));
-        let data_keep_alive = keep_alive;
         let mut fallback = None;
-        let keep_alive = match cluster {
-            Some(c) => {
-                // rumqttc's MQTT 5 client (0.24 and 0.25) refuses keep-alives under 5 s.
-                if version == MqttVersion::V5 && c.heartbeat < Duration::from_secs(5) {
-                    version = MqttVersion::V311;
-                    fallback = Some(VersionFallback::HeartbeatUnder5s);
-                }
-                c.heartbeat
+        // A cluster node's coordination connection has the heartbeat as keep-alive, and
+        // rumqttc's MQTT 5 client (0.24 and 0.25) refuses keep-alives under 5 s.
+        if let Some(c) = cluster {
+            if version == MqttVersion::V5 && c.heartbeat < Duration::from_secs(5) {
+                version = MqttVersion::V311;
+                fallback = Some(VersionFallback::HeartbeatUnder5s);
             }
-            None => keep_alive,
-        };
+        }
         // Relative names come from $CREDENTIALS_DIRECTORY when systemd set it.
         let cert = m
             .cert_file
@@ -262,7 +258,6 @@ impl Checker<'_> {
             json_data: m.json_data.as_ref().map_or(true, |d| *d.get_ref()),
             max_inflight: inflight? as u16,
             keep_alive,
-            data_keep_alive,
             brokers,
         })
     }

@@ -381,14 +381,15 @@ fn mqtt_version_is_decided_once() {
     let s = parse(GOOD, "t.toml").unwrap();
     assert_eq!((s.mqtt.version, s.mqtt.fallback), (MqttVersion::V5, None));
     assert_eq!(s.mqtt.keep_alive, Duration::from_secs(30));
-    // A cluster heartbeat under 5 s: the node speaks 3.1.1, keep-alive = heartbeat.
+    // A cluster heartbeat under 5 s: the node speaks 3.1.1 (its coordination connection's
+    // keep-alive is the heartbeat); `keep_alive` stays as configured (the data connection's).
     let c = parse(CLUSTER, "c.toml").unwrap();
     assert_eq!(
         (c.mqtt.version, c.mqtt.fallback, c.mqtt.keep_alive),
         (
             MqttVersion::V311,
             Some(VersionFallback::HeartbeatUnder5s),
-            Duration::from_secs(1)
+            Duration::from_secs(30)
         )
     );
     let c = parse(&CLUSTER.replace("heartbeat = 1", "heartbeat = 5"), "c.toml").unwrap();

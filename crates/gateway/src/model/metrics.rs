@@ -61,8 +61,8 @@ pub struct Metrics {
     pub(crate) sparkplug_history_dropped: Mutex<BTreeMap<String, Arc<AtomicU64>>>,
     pub(crate) queue_depth: AtomicU64,
     pub(crate) dropped: AtomicU64,
-    pub(crate) mqtt_connected: AtomicBool,
-    pub(crate) mqtt_connects: AtomicU64,
+    /// The (data) broker connection.
+    pub(crate) mqtt: Link,
     pub(crate) commands: AtomicU64,
     pub(crate) commands_dropped: AtomicU64,
     pub(crate) spoofed: AtomicU64,
@@ -186,10 +186,9 @@ impl Metrics {
     /// Broker connection state.
     pub fn set_mqtt(&self, connected: bool) {
         if connected {
-            self.mqtt_connects.fetch_add(1, Relaxed);
             self.ready.store(true, Relaxed);
         }
-        self.mqtt_connected.store(connected, Relaxed);
+        self.mqtt.set(connected);
         self.mqtt_changed.notify_one();
     }
 
@@ -201,10 +200,7 @@ impl Metrics {
 
     /// Whether the broker connection is up, and how many connections were made so far.
     pub fn mqtt_state(&self) -> (bool, u64) {
-        (
-            self.mqtt_connected.load(Relaxed),
-            self.mqtt_connects.load(Relaxed),
-        )
+        self.mqtt.state()
     }
 
     /// A batch (one ASDU's messages) went to the on-disk queue instead of straight from memory.

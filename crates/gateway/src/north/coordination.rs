@@ -9,15 +9,12 @@
 //! shows as a gap and is repaired by a snapshot; beats are periodic). The presence is a board
 //! entry: published again on every connection, as the echo that syncs the cluster task needs.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 use super::client::{self, Client, Ev};
-use super::rotation::{Next, Rotation};
+use super::rotation::{Backoff, Next, Rotation};
 use super::{return_probe, AbortOnDrop, MqttSettings};
 use crate::model::{Direct, Incoming, Metrics, StatusBoard};
 
@@ -54,7 +51,7 @@ impl Coordination {
     /// Runs until the cluster task ended (then says goodbye with the offline presence).
     pub async fn run(mut self) {
         let mut rotation = Rotation::new(self.settings.brokers.len(), self.settings.return_check);
-        let mut backoff = Duration::from_millis(200);
+        let mut backoff = Backoff::new();
         loop {
             let end = self.connection(&mut rotation).await;
             self.metrics.set_coordination(false);
@@ -63,15 +60,13 @@ impl Coordination {
                 End::BackToFirst => rotation.back_to_first(),
                 End::Lost { connected } => {
                     if connected {
-                        backoff = Duration::from_millis(200);
+                        backoff.reset();
                     }
                     rotation.ended(connected)
                 }
             };
             if let Next::AfterBackoff(_) = next {
-                let jitter = fastrand::u64(0..=backoff.as_millis() as u64 / 4);
-                let until = tokio::time::Instant::now() + backoff + Duration::from_millis(jitter);
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+                let until = tokio::time::Instant::now() + backoff.wait();
                 // Meanwhile the cluster task's messages are dropped (nothing to send them on).
                 loop {
                     tokio::select! {
@@ -91,7 +86,7 @@ impl Coordination {
         let (client, poller) = client::start(s, &broker, REQUESTS, ev_tx);
         let _poller = AbortOnDrop(tokio::spawn(poller));
         let answer_by = tokio::time::Instant::now() + s.connect_timeout;
-        let mut back: Option<Pin<Box<dyn Future<Output = ()> + Send>>> = None;
+        let mut back: Option<return_probe::FirstAnswers> = None;
         let mut connected = false;
         let mut seen = crate::model::Seen::default();
         let mut unsent = 0usize;
@@ -110,7 +105,7 @@ impl Coordination {
                             client.subscribe(sub.clone());
                         }
                         self.metrics.set_coordination(true);
-                        back = self.return_checks(rotation);
+                        back = return_probe::on_connected(rotation, &self.settings.brokers, self.settings.connect_timeout);
                     }
                     Ok(Ev::Sent(_)) => unsent = unsent.saturating_sub(1),
                     Ok(Ev::Message(m)) => {
@@ -163,20 +158,6 @@ impl Coordination {
                 seen.again(topic);
             }
         }
-    }
-
-    /// Connected to a broker other than the first with `return_to_first`: its checks.
-    fn return_checks(
-        &self,
-        rotation: &mut Rotation,
-    ) -> Option<Pin<Box<dyn Future<Output = ()> + Send>>> {
-        let checks = rotation.connected(std::time::Instant::now())?;
-        let first = self.settings.brokers.first()?.clone();
-        Some(Box::pin(return_probe::first_answers(
-            checks,
-            first,
-            self.settings.connect_timeout,
-        )))
     }
 
     /// The offline presence (retained), then DISCONNECT once the broker acknowledged it (so

@@ -23,8 +23,6 @@ pub mod sparkplug;
 pub mod store;
 
 use std::collections::{HashMap, VecDeque};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,7 +32,7 @@ use tokio::sync::{mpsc, watch, Notify};
 use crate::model::{Batch, Direct, Incoming, Metrics, Release, StatusBoard};
 use client::{Client, Ev};
 use pipeline::{Mode, Pipeline};
-use rotation::{Next, Rotation};
+use rotation::{Backoff, Next, Rotation};
 
 mod guard;
 mod intake;
@@ -322,7 +320,7 @@ impl Publisher {
             // broker's CONNACK waits for it up to spill_after, then goes to disk).
             path.pipeline.drained();
         }
-        let mut backoff = Duration::from_millis(200);
+        let mut backoff = Backoff::new();
         let mut rotation = Rotation::new(self.settings.brokers.len(), self.settings.return_check);
         loop {
             let at = rotation.current();
@@ -335,17 +333,14 @@ impl Publisher {
                 End::BackToFirst => rotation.back_to_first(),
                 End::Lost { connected } => {
                     if connected {
-                        backoff = Duration::from_millis(200);
+                        backoff.reset();
                     }
                     rotation.ended(connected)
                 }
             };
             let wait = match next {
                 Next::Now(_) => Duration::ZERO,
-                Next::AfterBackoff(_) => {
-                    let jitter = fastrand::u64(0..=backoff.as_millis() as u64 / 4);
-                    backoff + Duration::from_millis(jitter)
-                }
+                Next::AfterBackoff(_) => backoff.wait(),
             };
             if !wait.is_zero() {
                 self.offline(&mut path, wait, &mut shutdown).await;
@@ -355,10 +350,6 @@ impl Publisher {
                     break;
                 }
             }
-            if wait.is_zero() {
-                continue;
-            }
-            backoff = (backoff * 2).min(Duration::from_secs(5));
         }
         self.spill_all(&mut path).await;
         // The writer finishes what it holds once its last sender is gone.
@@ -585,7 +576,7 @@ impl Publisher {
         let (client, poller) = client::start(&self.settings, &broker, max + 256, ev_tx);
         let _poller = AbortOnDrop(tokio::spawn(poller));
         let answer_by = tokio::time::Instant::now() + self.settings.connect_timeout;
-        let mut back: Option<Pin<Box<dyn Future<Output = ()> + Send>>> = None;
+        let mut back: Option<return_probe::FirstAnswers> = None;
         let mut f = Flight::new();
         let mut connected = false;
         let mut seen_status = crate::model::Seen::default();
@@ -635,7 +626,11 @@ impl Publisher {
                     Ok(Ev::ConnAck) => {
                         connected = true;
                         self.on_connack(&client, &mut f, &mut guard, &broker);
-                        back = self.return_checks(rotation);
+                        back = return_probe::on_connected(
+                            rotation,
+                            &self.settings.brokers,
+                            self.settings.connect_timeout,
+                        );
                     }
                     Ok(Ev::Sent(pkid)) => f.on_sent(pkid),
                     Ok(Ev::Collision(pkid)) => f.on_collision(pkid),
@@ -701,21 +696,6 @@ impl Publisher {
             let _ = remove_tx.send(std::mem::take(acked)).await;
         }
         self.spill_all(path).await;
-    }
-
-    /// Connected to a broker other than the first with `return_to_first`: the checks of the
-    /// first, as a future that resolves when it answers.
-    fn return_checks(
-        &self,
-        rotation: &mut Rotation,
-    ) -> Option<Pin<Box<dyn Future<Output = ()> + Send>>> {
-        let checks = rotation.connected(std::time::Instant::now())?;
-        let first = self.settings.brokers.first()?.clone();
-        Some(Box::pin(return_probe::first_answers(
-            checks,
-            first,
-            self.settings.connect_timeout,
-        )))
     }
 
     /// Releases the ASDUs whose messages the broker acknowledged (in order); batches waiting

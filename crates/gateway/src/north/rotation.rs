@@ -109,6 +109,43 @@ impl ReturnChecks {
     }
 }
 
+/// The reconnect backoff: 200 ms after a connection the broker had accepted, doubled after
+/// each wait up to 5 s, plus up to a quarter of random jitter (so nodes restarted together do
+/// not come back in step).
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(200);
+    const MAX: Duration = Duration::from_secs(5);
+
+    /// Starts at the first step.
+    pub fn new() -> Backoff {
+        Backoff { next: Self::FIRST }
+    }
+
+    /// A connection was accepted: the next wait is the first step again.
+    pub fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
+
+    /// The wait before the next round (with jitter); the one after is twice as long.
+    pub fn wait(&mut self) -> Duration {
+        let jitter = fastrand::u64(0..=self.next.as_millis() as u64 / 4);
+        let wait = self.next + Duration::from_millis(jitter);
+        self.next = (self.next * 2).min(Self::MAX);
+        wait
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Backoff {
+        Backoff::new()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,5 +231,17 @@ mod tests {
         r.ended(true);
         assert_eq!(r.current(), 1);
         assert_eq!(r.connected(Instant::now()), None);
+    }
+
+    #[test]
+    fn backoff_doubles_to_five_seconds_with_a_quarter_of_jitter_and_resets() {
+        let mut b = Backoff::new();
+        let waits: Vec<Duration> = (0..7).map(|_| b.wait()).collect();
+        for (w, base) in waits.iter().zip([200u64, 400, 800, 1600, 3200, 5000, 5000]) {
+            let base = Duration::from_millis(base);
+            assert!(*w >= base && *w <= base + base / 4, "{w:?} for {base:?}");
+        }
+        b.reset();
+        assert!(b.wait() <= Duration::from_millis(250));
     }
 }

@@ -153,13 +153,18 @@ fn restore(node: &mut EdgeNode, rtu: &str, restored: Restored) -> Arc<dyn Histor
 /// this node's order (the watcher moves on like the edge node's session does).
 fn observers(loaded: &Loaded, tls: Option<&Tls>, group: &str, edge_id: &str) -> Vec<MqttOptions> {
     let client_id = format!("spb-{group}-{edge_id}-watch-{}", loaded.node);
+    options_in_order(loaded, tls, &client_id)
+}
+
+/// MQTT options with `client_id` for each broker in this node's order (at least one).
+fn options_in_order(loaded: &Loaded, tls: Option<&Tls>, client_id: &str) -> Vec<MqttOptions> {
     let order = loaded.mqtt.brokers.in_order(&loaded.broker, &loaded.node);
     let mut options: Vec<MqttOptions> = order
         .iter()
-        .map(|b| broker_options(loaded, tls, &client_id, b))
+        .map(|b| broker_options(loaded, tls, client_id, b))
         .collect();
     if options.is_empty() {
-        options.push(broker_options(loaded, tls, &client_id, &loaded.broker));
+        options.push(broker_options(loaded, tls, client_id, &loaded.broker));
     }
     options
 }
@@ -174,16 +179,8 @@ fn session_settings(
     group: &str,
     edge_id: &str,
 ) -> SessionSettings {
-    let client_id = format!("spb-{group}-{edge_id}");
-    let order = loaded.mqtt.brokers.in_order(&loaded.broker, &loaded.node);
-    let options: Vec<MqttOptions> = order
-        .iter()
-        .map(|b| broker_options(loaded, tls, &client_id, b))
-        .collect();
-    let mqtt = options
-        .first()
-        .cloned()
-        .unwrap_or_else(|| broker_options(loaded, tls, &client_id, &loaded.broker));
+    let options = options_in_order(loaded, tls, &format!("spb-{group}-{edge_id}"));
+    let mqtt = options[0].clone();
     let brokers: Option<Arc<dyn iec104_sparkplug::session::Brokers>> =
         (options.len() > 1).then(|| Arc::new(Rotating::new(options)) as _);
     SessionSettings {
@@ -216,7 +213,13 @@ fn broker_options(
     broker: &crate::config::Broker,
 ) -> MqttOptions {
     let mut mqtt = MqttOptions::new(client_id, broker.host.clone(), broker.port);
-    mqtt.set_keep_alive(loaded.mqtt.keep_alive.max(Duration::from_secs(1)));
+    // In a cluster the heartbeat, like the coordination connection: the carrier's NDEATH (its
+    // will) then comes as soon as the cluster declares the node dead.
+    let keep_alive = loaded
+        .cluster
+        .as_ref()
+        .map_or(loaded.mqtt.keep_alive, |c| c.heartbeat);
+    mqtt.set_keep_alive(keep_alive.max(Duration::from_secs(1)));
     mqtt.set_max_packet_size(1 << 20, 1 << 20);
     if let (true, Some(tls)) = (broker.tls, tls) {
         mqtt.set_transport(rumqttc::Transport::tls_with_config(

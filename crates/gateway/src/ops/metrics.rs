@@ -8,13 +8,14 @@ use crate::model::Metrics;
 
 impl MetricSource for Metrics {
     fn scalars(&self) -> Scalars {
+        let (mqtt_connected, mqtt_connects) = self.mqtt_state();
         Scalars {
             published: self.published.load(Relaxed),
             queue_depth: self.queue_depth.load(Relaxed),
             dropped: self.dropped.load(Relaxed),
             to_disk: self.to_disk.load(Relaxed),
-            mqtt_connected: self.mqtt_connected.load(Relaxed),
-            mqtt_connects: self.mqtt_connects.load(Relaxed),
+            mqtt_connected,
+            mqtt_connects,
             commands: self.commands.load(Relaxed),
             commands_dropped: self.commands_dropped.load(Relaxed),
             spoofed: self.spoofed.load(Relaxed),
@@ -23,6 +24,7 @@ impl MetricSource for Metrics {
 
     fn cluster(&self) -> Option<ClusterScalars> {
         let c = &self.cluster;
+        let (coordination_connected, coordination_connects) = c.coordination.state();
         c.enabled.load(Relaxed).then(|| ClusterScalars {
             members: c.members.load(Relaxed),
             owned: c.owned.load(Relaxed),
@@ -32,8 +34,8 @@ impl MetricSource for Metrics {
             handovers: c.handovers.load(Relaxed),
             config_mismatches: c.config_mismatches.load(Relaxed),
             duplicate_ids: c.duplicate_ids.load(Relaxed),
-            coordination_connected: c.coordination.state().0,
-            coordination_connects: c.coordination.state().1,
+            coordination_connected,
+            coordination_connects,
         })
     }
 

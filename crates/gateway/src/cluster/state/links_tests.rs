@@ -21,13 +21,8 @@ fn node(me: &str, rtus: &[&str]) -> ClusterState {
 
 fn presence(node: &str, status: &str, active: &[&str]) -> Vec<u8> {
     serde_json::to_vec(&Presence {
-        node: node.into(),
-        status: status.into(),
-        incarnation: format!("inc-{node}"),
-        config_hash: "h".into(),
-        active: active.iter().map(|s| s.to_string()).collect(),
         ready: active.iter().map(|s| s.to_string()).collect(),
-        ..Default::default()
+        ..Presence::of(node, status, active)
     })
     .unwrap()
 }

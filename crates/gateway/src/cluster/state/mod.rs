@@ -113,6 +113,23 @@ pub struct RtuState {
     started_seq: u64,
 }
 
+impl RtuState {
+    /// An RTU named `name` (preferred owner `preferred`) as nothing is known of it yet: no
+    /// connection, role Off.
+    fn new(name: String, preferred: Option<String>) -> RtuState {
+        RtuState {
+            name,
+            preferred,
+            started: false,
+            connected: false,
+            role: Role::Off,
+            lost: false,
+            waiting_since: None,
+            started_seq: 0,
+        }
+    }
+}
+
 /// A decided change of role.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
@@ -318,16 +335,7 @@ impl ClusterState {
             view,
             rtus: rtus
                 .into_iter()
-                .map(|(name, preferred)| RtuState {
-                    name,
-                    preferred,
-                    started: false,
-                    connected: false,
-                    role: Role::Off,
-                    lost: false,
-                    waiting_since: None,
-                    started_seq: 0,
-                })
+                .map(|(name, preferred)| RtuState::new(name, preferred))
                 .collect(),
             connected: false,
             synced: false,

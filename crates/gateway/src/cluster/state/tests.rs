@@ -17,15 +17,7 @@ fn node(me: &str, rtus: &[&str]) -> ClusterState {
 }
 
 fn presence(node: &str, status: &str, active: &[&str]) -> Vec<u8> {
-    serde_json::to_vec(&Presence {
-        node: node.into(),
-        status: status.into(),
-        incarnation: format!("inc-{node}"),
-        config_hash: "h".into(),
-        active: active.iter().map(|s| s.to_string()).collect(),
-        ..Default::default()
-    })
-    .unwrap()
+    serde_json::to_vec(&Presence::of(node, status, active)).unwrap()
 }
 
 /// Delivers the echo of what `out` published (as the broker would).
@@ -347,16 +339,7 @@ fn preferred_node_owns_while_live() {
     let (ra, _) = split();
     // ra is a's by score; prefer b.
     let mut b = node("b", &[]);
-    b.rtus.push(RtuState {
-        name: ra.clone(),
-        preferred: Some("b".into()),
-        started: false,
-        connected: false,
-        role: Role::Off,
-        lost: false,
-        waiting_since: None,
-        started_seq: 0,
-    });
+    b.rtus.push(RtuState::new(ra.clone(), Some("b".into())));
     b.coordination(true);
     b.presence("a", &presence("a", ONLINE, &[]), now);
     let out = b.step(now);
